@@ -1,0 +1,49 @@
+"""Small argument checks that produce the house error messages."""
+
+from collections.abc import Iterable
+import difflib
+
+
+def unknown_name(kind: str, name: object, valid: Iterable[str]) -> ValueError:
+    """The error for a name that is not one of `valid`, listing the valid ones."""
+    valid = sorted(valid)
+    hint = ""
+    if isinstance(name, str):
+        close = difflib.get_close_matches(name, valid, n=1)
+        if close:
+            hint = f" (did you mean {close[0]!r}?)"
+    return ValueError(f"unknown {kind} {name!r}{hint}; valid names: {', '.join(valid)}")
+
+
+def lookup(kind: str, name: object, table: dict):
+    """`table[name]`, or a ValueError that lists the valid names."""
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} must be a name (str), got {type(name).__name__}: {name!r}")
+    try:
+        return table[name.lower()]
+    except KeyError:
+        raise unknown_name(kind, name, table) from None
+
+
+def positive_int(name: str, value: object, *, minimum: int = 1) -> int:
+    """`value` as an int >= minimum, or a ValueError/TypeError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.integer):
+                value = int(value)
+            else:
+                raise TypeError
+        except TypeError:
+            raise TypeError(f"`{name}` must be an int, got {type(value).__name__}: {value!r}") from None
+    if value < minimum:
+        raise ValueError(f"`{name}` (={value}) must be >= {minimum}")
+    return value
+
+
+def is_concrete(value: object) -> bool:
+    """Whether `value` has a known value at trace time (not a tracer)."""
+    import jax.core
+
+    return not isinstance(value, jax.core.Tracer)

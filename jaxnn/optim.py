@@ -1,0 +1,197 @@
+"""Optimizers and learning-rate schedules by name, built on Optax.
+
+Every numeric hyperparameter may be a traced array. The trainer builds the
+optimizer *inside* the compiled program from a :class:`jaxnn.Hyperparams`
+pytree, so a new learning rate is new data, not a new program, and
+``jax.vmap`` over the hyperparameters trains many configurations at once.
+
+>>> import jax.numpy as jnp, jaxnn, optax
+>>> opt = jaxnn.optimizer("sgd", learning_rate=0.1, momentum=0.9, nesterov=True)
+>>> isinstance(opt, optax.GradientTransformation)
+True
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxnn import _checks
+from jaxnn.typing import Array, ArrayLike, Params
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "decay_mask", "optimizer", "schedule"]
+
+OPTIMIZERS = ("gd", "sgd", "adam", "adamw", "rmsprop", "adagrad")
+SCHEDULES = ("constant", "exponential_decay", "cosine_decay", "warmup_cosine", "piecewise")
+
+LearningRate = ArrayLike | Callable[[Array], Array]
+
+
+def _check_range(name: str, value: Any, low: float, high: float | None = None, *, high_open: bool = True) -> None:
+    """Check a concrete scalar; traced values are checked by the caller (sweep) on the host."""
+    if value is None or callable(value) or not _checks.is_concrete(value):
+        return
+    array = np.asarray(value)
+    if array.size != 1:
+        raise ValueError(f"`{name}` must be a scalar, got an array of shape {array.shape}")
+    number = float(array)
+    if not np.isfinite(number) or number < low or (
+        high is not None and (number >= high if high_open else number > high)
+    ):
+        bound = f"[{low}, {high})" if high is not None and high_open else f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"`{name}` (={number}) must be {'in ' if high is not None else ''}{bound}")
+
+
+def decay_mask(params: Params) -> Params:
+    """True for the leaves weight decay applies to: weight matrices (ndim >= 2), not biases."""
+    return jax.tree.map(lambda leaf: jnp.ndim(leaf) >= 2, params)
+
+
+def schedule(
+    name: str,
+    *,
+    learning_rate: ArrayLike,
+    num_steps: int,
+    warmup_steps: int = 0,
+    decay_rate: ArrayLike = 0.1,
+    final_fraction: ArrayLike = 0.0,
+    boundaries: Sequence[int] | None = None,
+    scale: float = 0.1,
+) -> Callable[[Array], Array]:
+    """A learning-rate schedule ``step -> learning rate`` by name.
+
+    Each schedule is ``learning_rate * factor(step)`` with a unit-peak Optax
+    factor schedule, so ``learning_rate``, ``decay_rate`` and ``final_fraction``
+    may be traced (sweepable); step counts are static.
+
+    Args:
+        name: one of :data:`SCHEDULES`:
+
+            * ``"constant"``;
+            * ``"exponential_decay"``: ``learning_rate * decay_rate ** (step / num_steps)``,
+              so the last step runs at ``decay_rate`` times the initial rate;
+            * ``"cosine_decay"``: from ``learning_rate`` to ``final_fraction * learning_rate``;
+            * ``"warmup_cosine"``: linear warm-up over ``warmup_steps``, then cosine decay;
+            * ``"piecewise"``: multiply by ``scale`` at each of ``boundaries`` (default: 50% and 75%
+              of ``num_steps``).
+        learning_rate: peak learning rate.
+        num_steps: total number of optimizer steps in the run.
+
+    Returns:
+        A function from the step count to the learning rate.
+    """
+    kind = _checks.lookup("schedule", name, {s: s for s in SCHEDULES})
+    num_steps = _checks.positive_int("num_steps", num_steps)
+    warmup_steps = _checks.positive_int("warmup_steps", warmup_steps, minimum=0)
+    _check_range("learning_rate", learning_rate, 0.0)
+    if kind == "constant":
+        factor = optax.constant_schedule(1.0)
+    elif kind == "exponential_decay":
+        _check_range("decay_rate", decay_rate, 0.0, 1.0, high_open=False)
+        # optax.exponential_decay branches on decay_rate in Python, which a traced value cannot do.
+        factor = lambda step: jnp.power(decay_rate, jnp.asarray(step, jnp.float32) / num_steps)  # noqa: E731
+    elif kind == "cosine_decay":
+        _check_range("final_fraction", final_fraction, 0.0, 1.0, high_open=False)
+        factor = optax.cosine_decay_schedule(1.0, num_steps, alpha=final_fraction)
+    elif kind == "warmup_cosine":
+        _check_range("final_fraction", final_fraction, 0.0, 1.0, high_open=False)
+        if warmup_steps >= num_steps:
+            raise ValueError(f"`warmup_steps` (={warmup_steps}) must be < num_steps (={num_steps})")
+        factor = optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps, num_steps, end_value=final_fraction)
+    else:  # piecewise
+        if boundaries is None:
+            boundaries = sorted({max(1, num_steps // 2), max(1, (3 * num_steps) // 4)})
+        _check_range("scale", scale, 0.0)
+        factor = optax.piecewise_constant_schedule(1.0, {int(b): float(scale) for b in boundaries})
+
+    def learning_rate_at(step: Array) -> Array:
+        return learning_rate * factor(step)
+
+    return learning_rate_at
+
+
+def optimizer(
+    name: str,
+    *,
+    learning_rate: LearningRate,
+    momentum: ArrayLike = 0.0,
+    nesterov: bool = False,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    decay: ArrayLike = 0.9,
+    weight_decay: ArrayLike = 0.0,
+    clip_norm: ArrayLike | None = None,
+    reduce_on_plateau: dict[str, Any] | None = None,
+) -> optax.GradientTransformation:
+    """An Optax optimizer by name.
+
+    Args:
+        name: one of :data:`OPTIMIZERS`: ``"gd"`` (plain gradient descent; full
+            batch when trained with ``batch_size=None``), ``"sgd"`` (with
+            ``momentum`` and ``nesterov``), ``"adam"``, ``"adamw"`` (decoupled
+            weight decay), ``"rmsprop"`` (``decay``, ``momentum``), ``"adagrad"``.
+        learning_rate: a scalar (possibly traced) or a schedule ``step -> rate``
+            (see :func:`schedule`).
+        momentum: for sgd and rmsprop, in [0, 1).
+        nesterov: Nesterov momentum (sgd, rmsprop).
+        b1, b2, eps: Adam/AdamW moment decay rates and epsilon.
+        decay: RMSProp's squared-gradient decay.
+        weight_decay: >= 0. For adamw it is decoupled (applied to the weights
+            after the adaptive scaling); for every other optimizer it is the
+            gradient of the L2 penalty ``weight_decay * l2_penalty(params)``.
+            Biases are never decayed.
+        clip_norm: if given, clip the gradient's global norm to this value first.
+        reduce_on_plateau: keyword arguments for
+            ``optax.contrib.reduce_on_plateau``, chained last; the trainer then
+            passes the loss as ``value=``.
+
+    Returns:
+        An ``optax.GradientTransformation``.
+
+    Raises:
+        ValueError: unknown name (the valid ones are listed) or a hyperparameter out of range.
+    """
+    kind = _checks.lookup("optimizer", name, {o: o for o in OPTIMIZERS})
+    _check_range("learning_rate", learning_rate, 0.0)
+    _check_range("weight_decay", weight_decay, 0.0)
+    _check_range("momentum", momentum, 0.0, 1.0)
+    _check_range("b1", b1, 0.0, 1.0)
+    _check_range("b2", b2, 0.0, 1.0)
+    _check_range("decay", decay, 0.0, 1.0)
+    if clip_norm is not None:
+        _check_range("clip_norm", clip_norm, 0.0)
+
+    def optional_momentum() -> ArrayLike | None:
+        # A concrete 0 needs no momentum buffer; a traced value (a sweep) keeps one.
+        if _checks.is_concrete(momentum) and float(np.asarray(momentum)) == 0.0:
+            return None
+        return momentum
+
+    if kind == "gd":
+        if _checks.is_concrete(momentum) and float(np.asarray(momentum)) != 0.0:
+            raise ValueError(f"`momentum` (={momentum}) is not used by 'gd'; use optimizer 'sgd' for momentum")
+        base = optax.sgd(learning_rate)
+    elif kind == "sgd":
+        base = optax.sgd(learning_rate, momentum=optional_momentum(), nesterov=nesterov)
+    elif kind == "adam":
+        base = optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
+    elif kind == "adamw":
+        base = optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, mask=decay_mask)
+    elif kind == "rmsprop":
+        base = optax.rmsprop(learning_rate, decay=decay, eps=eps, momentum=optional_momentum(), nesterov=nesterov)
+    else:  # adagrad
+        base = optax.adagrad(learning_rate, eps=eps)
+
+    parts: list[optax.GradientTransformation] = []
+    if clip_norm is not None:
+        parts.append(optax.clip_by_global_norm(clip_norm))
+    if kind != "adamw" and not (_checks.is_concrete(weight_decay) and float(np.asarray(weight_decay)) == 0.0):
+        parts.append(optax.add_decayed_weights(weight_decay, mask=decay_mask))
+    parts.append(base)
+    if reduce_on_plateau is not None:
+        parts.append(optax.contrib.reduce_on_plateau(**reduce_on_plateau))
+    return parts[0] if len(parts) == 1 else optax.chain(*parts)

@@ -47,3 +47,45 @@ def is_concrete(value: object) -> bool:
     import jax.core
 
     return not isinstance(value, jax.core.Tracer)
+
+
+def check_range(
+    name: str,
+    value: object,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = True,
+) -> None:
+    """Raise ValueError unless every entry of a concrete `value` lies in the interval.
+
+    Tracers, callables (schedules) and None pass: they are checked where they are concrete.
+    Works for scalars and for arrays of sweep values alike.
+    """
+    import numpy as np
+
+    if value is None or callable(value) or not is_concrete(value):
+        return
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a number, got {type(value).__name__}: {value!r}") from None
+    ok = np.isfinite(array)
+    if low is not None:
+        ok &= array > low if low_open else array >= low
+    if high is not None:
+        ok &= array < high if high_open else array <= high
+    if not np.all(ok):
+        bad = array[~ok].flat[0] if array.ndim else float(array)
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        if low is not None and high is not None:
+            expected = f"in {left}{low}, {high}{right}"
+        elif low is not None:
+            expected = f"{'>' if low_open else '>='} {low}"
+        elif high is not None:
+            expected = f"{'<' if high_open else '<='} {high}"
+        else:
+            expected = "finite"
+        raise ValueError(f"`{name}` (={float(bad):g}) must be {expected}")

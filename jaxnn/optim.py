@@ -30,21 +30,6 @@ SCHEDULES = ("constant", "exponential_decay", "cosine_decay", "warmup_cosine", "
 LearningRate = ArrayLike | Callable[[Array], Array]
 
 
-def _check_range(name: str, value: Any, low: float, high: float | None = None, *, high_open: bool = True) -> None:
-    """Check a concrete scalar; traced values are checked by the caller (sweep) on the host."""
-    if value is None or callable(value) or not _checks.is_concrete(value):
-        return
-    array = np.asarray(value)
-    if array.size != 1:
-        raise ValueError(f"`{name}` must be a scalar, got an array of shape {array.shape}")
-    number = float(array)
-    if not np.isfinite(number) or number < low or (
-        high is not None and (number >= high if high_open else number > high)
-    ):
-        bound = f"[{low}, {high})" if high is not None and high_open else f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"`{name}` (={number}) must be {'in ' if high is not None else ''}{bound}")
-
-
 def decay_mask(params: Params) -> Params:
     """True for the leaves weight decay applies to: weight matrices (ndim >= 2), not biases."""
     return jax.tree.map(lambda leaf: jnp.ndim(leaf) >= 2, params)
@@ -86,25 +71,25 @@ def schedule(
     kind = _checks.lookup("schedule", name, {s: s for s in SCHEDULES})
     num_steps = _checks.positive_int("num_steps", num_steps)
     warmup_steps = _checks.positive_int("warmup_steps", warmup_steps, minimum=0)
-    _check_range("learning_rate", learning_rate, 0.0)
+    _checks.check_range("learning_rate", learning_rate, 0.0)
     if kind == "constant":
         factor = optax.constant_schedule(1.0)
     elif kind == "exponential_decay":
-        _check_range("decay_rate", decay_rate, 0.0, 1.0, high_open=False)
+        _checks.check_range("decay_rate", decay_rate, 0.0, 1.0, low_open=True, high_open=False)
         # optax.exponential_decay branches on decay_rate in Python, which a traced value cannot do.
         factor = lambda step: jnp.power(decay_rate, jnp.asarray(step, jnp.float32) / num_steps)  # noqa: E731
     elif kind == "cosine_decay":
-        _check_range("final_fraction", final_fraction, 0.0, 1.0, high_open=False)
+        _checks.check_range("final_fraction", final_fraction, 0.0, 1.0, high_open=False)
         factor = optax.cosine_decay_schedule(1.0, num_steps, alpha=final_fraction)
     elif kind == "warmup_cosine":
-        _check_range("final_fraction", final_fraction, 0.0, 1.0, high_open=False)
+        _checks.check_range("final_fraction", final_fraction, 0.0, 1.0, high_open=False)
         if warmup_steps >= num_steps:
             raise ValueError(f"`warmup_steps` (={warmup_steps}) must be < num_steps (={num_steps})")
         factor = optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps, num_steps, end_value=final_fraction)
     else:  # piecewise
         if boundaries is None:
             boundaries = sorted({max(1, num_steps // 2), max(1, (3 * num_steps) // 4)})
-        _check_range("scale", scale, 0.0)
+        _checks.check_range("scale", scale, 0.0)
         factor = optax.piecewise_constant_schedule(1.0, {int(b): float(scale) for b in boundaries})
 
     def learning_rate_at(step: Array) -> Array:
@@ -156,14 +141,14 @@ def optimizer(
         ValueError: unknown name (the valid ones are listed) or a hyperparameter out of range.
     """
     kind = _checks.lookup("optimizer", name, {o: o for o in OPTIMIZERS})
-    _check_range("learning_rate", learning_rate, 0.0)
-    _check_range("weight_decay", weight_decay, 0.0)
-    _check_range("momentum", momentum, 0.0, 1.0)
-    _check_range("b1", b1, 0.0, 1.0)
-    _check_range("b2", b2, 0.0, 1.0)
-    _check_range("decay", decay, 0.0, 1.0)
+    _checks.check_range("learning_rate", learning_rate, 0.0)
+    _checks.check_range("weight_decay", weight_decay, 0.0)
+    _checks.check_range("momentum", momentum, 0.0, 1.0)
+    _checks.check_range("b1", b1, 0.0, 1.0)
+    _checks.check_range("b2", b2, 0.0, 1.0)
+    _checks.check_range("decay", decay, 0.0, 1.0)
     if clip_norm is not None:
-        _check_range("clip_norm", clip_norm, 0.0)
+        _checks.check_range("clip_norm", clip_norm, 0.0, low_open=True)
 
     def optional_momentum() -> ArrayLike | None:
         # A concrete 0 needs no momentum buffer; a traced value (a sweep) keeps one.

@@ -26,7 +26,7 @@ import numpy as np
 from jaxnn import _checks, layers
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
-__all__ = ["Model", "from_flax", "has_dropout", "mlp", "model_from_config", "sequential"]
+__all__ = ["Model", "from_flax", "has_dropout", "mlp", "model_from_config", "sequential", "uses_key_in_training"]
 
 
 class Model(NamedTuple):
@@ -227,17 +227,31 @@ def from_flax(module: Any, example_x: ArrayLike) -> Model:
     return Model(init, apply, config)
 
 
+def _dropout_rates(config: Any) -> list[float]:
+    """The static rates of the dropout layers described by a model or layer config."""
+    if not isinstance(config, dict):
+        return []
+    if config.get("type") == "dropout":
+        return [config["rate"]]
+    if config.get("type") == "mlp":
+        return [config["dropout"]] * (len(config["sizes"]) - 2)
+    return [rate for sub in config.get("layers", []) for rate in _dropout_rates(sub)]
+
+
 def has_dropout(model: Model) -> bool:
     """Whether ``model.apply(..., dropout=rate)`` has dropout layers to act on."""
+    return bool(_dropout_rates(model.config))
 
-    def contains(config: Any) -> bool:
-        if isinstance(config, dict):
-            if config.get("type") in ("dropout", "mlp"):
-                return True
-            return any(contains(sub) for sub in config.get("layers", []))
-        return False
 
-    return contains(model.config)
+def uses_key_in_training(model: Model) -> bool:
+    """Whether ``apply(..., train=True)`` needs a key without a dropout override.
+
+    True when a dropout rate is non-zero, and always for Flax modules (their
+    dropout is not visible from outside).
+    """
+    if model.config.get("type") == "flax":
+        return True
+    return any(rate > 0 for rate in _dropout_rates(model.config))
 
 
 def model_from_config(config: dict[str, Any]) -> Model:

@@ -1,0 +1,333 @@
+"""The training program: quality bars on built-in data, exact semantics, no recompiles, errors."""
+
+import jax
+import jax.monitoring
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxnn
+from jaxnn import baseline
+from jaxnn.train import shuffle_indices
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    return jaxnn.datasets.load("breast_cancer", seed=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return jaxnn.datasets.load("digits", seed=0)
+
+
+class CompileCounter:
+    """Counts XLA backend compilations while active."""
+
+    def __init__(self):
+        self.count = 0
+        self.active = False
+        jax.monitoring.register_event_duration_secs_listener(self._listen)
+
+    def _listen(self, event, duration, **kwargs):
+        if self.active and event == "/jax/core/compile/backend_compile_duration":
+            self.count += 1
+
+    def __enter__(self):
+        self.count, self.active = 0, True
+        return self
+
+    def __exit__(self, *exc):
+        self.active = False
+
+
+COMPILES = CompileCounter()
+
+
+def test_breast_cancer_binary_sgd_reaches_95_percent(cancer):
+    model = jaxnn.mlp([cancer.num_features, 16, 1])
+    result = jaxnn.fit(
+        model, cancer, optimizer="sgd", learning_rate=0.05, momentum=0.9, num_epochs=60, batch_size=32, key=0, progress=False
+    )
+    assert result.status == "completed" and result.stopped_epoch == 60
+    assert jaxnn.evaluate(model, result.params, cancer)["accuracy"] >= 0.95
+
+
+def test_digits_adam_reaches_96_percent(digits):
+    model = jaxnn.mlp([64, 128, 10])
+    result = jaxnn.fit(model, digits, optimizer="adam", learning_rate=2e-3, num_epochs=60, batch_size=32, key=0, progress=False)
+    metrics = jaxnn.evaluate(model, result.params, digits)
+    assert metrics["accuracy"] >= 0.96
+    assert set(result.history) == {"train_loss", "val_loss", "val_metric", "learning_rate"}
+    assert result.history["train_loss"][-1] < result.history["train_loss"][0] / 5
+
+
+def test_xor_with_a_2_4_1_sigmoid_network_and_full_batch_gd():
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    y = np.array([0, 1, 1, 0])
+    data = jaxnn.datasets.from_arrays(x, y, val_fraction=0.0, test_fraction=0.0, standardize=False)
+    model = jaxnn.mlp([2, 4, 1], activation="sigmoid")
+    result = jaxnn.fit(model, data, optimizer="gd", learning_rate=2.0, num_epochs=3000, batch_size=None, key=1, progress=False)
+    np.testing.assert_array_equal(jaxnn.predict(model, result.params, x, task="binary"), y)
+    assert result.history["train_loss"][-1] < 0.05
+
+
+@pytest.mark.parametrize(
+    "optimizer, options",
+    [
+        ("gd", dict(learning_rate=0.5, batch_size=None, num_epochs=150)),
+        ("sgd", dict(learning_rate=0.05)),
+        ("sgd", dict(learning_rate=0.02, momentum=0.9)),
+        ("adam", dict(learning_rate=1e-3)),
+        ("rmsprop", dict(learning_rate=1e-3)),
+        ("adagrad", dict(learning_rate=0.05)),
+    ],
+    ids=["gd", "sgd", "sgd-momentum", "adam", "rmsprop", "adagrad"],
+)
+def test_every_optimizer_trains_digits_to_90_percent(optimizer, options, digits):
+    model = jaxnn.mlp([64, 64, 10])
+    settings = dict(num_epochs=15, batch_size=32) | options
+    result = jaxnn.fit(model, digits, optimizer=optimizer, key=0, progress=False, **settings)
+    assert jaxnn.evaluate(model, result.params, digits)["accuracy"] >= 0.90
+
+
+@pytest.fixture(scope="module")
+def overfit_data():
+    # 60 noisy training points and a wide network: it memorizes the noise.
+    return jaxnn.datasets.load("moons", num_samples=600, noise=0.35, seed=0, val_fraction=0.45, test_fraction=0.45)
+
+
+def gaps(model, data, **options):
+    """(validation - train) loss and (train - validation) accuracy after training."""
+    result = jaxnn.fit(model, data, optimizer="adam", learning_rate=3e-3, num_epochs=400, batch_size=20, key=0, progress=False, **options)
+    train = jaxnn.evaluate(model, result.params, data, split="train")
+    val = jaxnn.evaluate(model, result.params, data, split="val")
+    return val["loss"] - train["loss"], train["accuracy"] - val["accuracy"]
+
+
+def test_weight_decay_and_dropout_narrow_the_generalization_gap(overfit_data):
+    model = jaxnn.mlp([2, 256, 256, 1])
+    loss_gap, accuracy_gap = gaps(model, overfit_data)
+    assert loss_gap > 0.5 and accuracy_gap > 0.1  # the setup really overfits
+    for regularizer in [dict(weight_decay=1e-2), dict(dropout=0.5)]:
+        regularized_loss_gap, regularized_accuracy_gap = gaps(model, overfit_data, **regularizer)
+        assert regularized_loss_gap < 0.5 * loss_gap, regularizer
+        assert regularized_accuracy_gap < accuracy_gap, regularizer
+
+
+def test_early_stopping_restores_the_best_epoch_and_stops_early(overfit_data):
+    model = jaxnn.mlp([2, 256, 256, 1])
+    stopping = jaxnn.EarlyStopping(patience=5, restore_best=True)
+    result = jaxnn.fit(
+        model, overfit_data, learning_rate=3e-3, num_epochs=400, batch_size=20, key=0, progress=False, early_stopping=stopping
+    )
+    assert result.status == "early_stopped"
+    assert result.stopped_epoch < 400 and result.stopped_epoch == result.best_epoch + 5
+    assert len(result.history["val_loss"]) == result.stopped_epoch
+    best = int(np.argmin(result.history["val_loss"])) + 1
+    assert result.best_epoch == best
+    restored = jaxnn.evaluate(model, result.params, overfit_data, split="val")["loss"]
+    np.testing.assert_allclose(restored, result.history["val_loss"][best - 1], rtol=1e-5)
+
+
+def test_same_key_is_bitwise_identical_and_another_key_is_not(cancer):
+    model = jaxnn.mlp([cancer.num_features, 8, 1], dropout=0.2)
+    run = lambda key: jaxnn.fit(model, cancer, learning_rate=1e-2, num_epochs=5, batch_size=16, key=key, progress=False)
+    first, second, other = run(3), run(3), run(4)
+    jax.tree.map(np.testing.assert_array_equal, first.params, second.params)
+    np.testing.assert_array_equal(first.history["train_loss"], second.history["train_loss"])
+    assert not np.array_equal(first.history["train_loss"], other.history["train_loss"])
+
+
+def test_new_hyperparameter_values_do_not_recompile(cancer):
+    model = jaxnn.mlp([cancer.num_features, 8, 1])
+    options = dict(optimizer="sgd", num_epochs=4, batch_size=64, progress=False, num_chunks=2)
+    jaxnn.fit(model, cancer, learning_rate=0.1, momentum=0.5, key=0, **options)
+    with COMPILES as counter:
+        for learning_rate, momentum, weight_decay in [(0.01, 0.9, 0.0), (0.3, 0.0, 1e-3), (1e-4, 0.99, 0.1)]:
+            jaxnn.fit(
+                jaxnn.mlp([cancer.num_features, 8, 1]),  # a rebuilt model is the same program
+                cancer,
+                learning_rate=learning_rate,
+                momentum=momentum,
+                weight_decay=weight_decay,
+                key=int(learning_rate > 0.1),
+                **options,
+            )
+    assert counter.count == 0
+
+
+def test_every_example_counts_once_per_epoch_with_a_partial_last_batch(cancer):
+    # With a zero learning rate the epoch's train loss is the loss of the whole split at the initial params.
+    model = jaxnn.mlp([cancer.num_features, 8, 1])
+    params = model.init(jax.random.key(5))
+    assert cancer.num_train % 64 != 0
+    result = jaxnn.fit(model, cancer, optimizer="sgd", learning_rate=0.0, num_epochs=2, batch_size=64, key=0, progress=False, params=params)
+    expected = jaxnn.evaluate(model, params, cancer, split="train")["loss"]
+    np.testing.assert_allclose(result.history["train_loss"], [expected, expected], rtol=1e-5)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_full_batch_gd_equals_the_numpy_baseline(weight_decay, cancer):
+    model = jaxnn.mlp([cancer.num_features, 8, 1], activation="tanh")
+    params = model.init(jax.random.key(1))
+    result = jaxnn.fit(
+        model, cancer, optimizer="gd", learning_rate=0.1, weight_decay=weight_decay, num_epochs=20, batch_size=None,
+        key=0, progress=False, params=params,
+    )
+    reference, losses = baseline.train(
+        baseline.params_from_jax(params, np.float64),
+        np.asarray(cancer.x_train, np.float64),
+        np.asarray(cancer.y_train),
+        loss="binary_cross_entropy",
+        learning_rate=0.1,
+        num_epochs=20,
+        l2=weight_decay,
+        activation="tanh",
+    )
+    if weight_decay == 0.0:  # the baseline's loss includes the penalty, jaxnn's history the data loss only
+        np.testing.assert_allclose(result.history["train_loss"], losses, rtol=1e-4)
+    for ours, theirs in zip(result.params, reference):
+        np.testing.assert_allclose(ours["w"], theirs["w"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(ours["b"], theirs["b"], rtol=1e-4, atol=1e-5)
+
+
+def test_minibatch_training_equals_an_explicit_optax_loop(cancer):
+    model = jaxnn.mlp([cancer.num_features, 8, 1])
+    params = model.init(jax.random.key(2))
+    key = jax.random.key(9)
+    result = jaxnn.fit(
+        model, cancer, optimizer="adam", learning_rate=1e-2, num_epochs=3, batch_size=100, key=key, progress=False, params=params
+    )
+    # Replay the documented batch order: epoch e shuffles with split(fold_in(loop_key, e))[0].
+    _, loop_key = jax.random.split(key)
+    opt = optax.adam(1e-2)
+    state = opt.init(params)
+    x, y = jnp.asarray(cancer.x_train), jnp.asarray(cancer.y_train)
+    for epoch in range(3):
+        shuffle_key, _ = jax.random.split(jax.random.fold_in(loop_key, epoch))
+        order = shuffle_indices(shuffle_key, cancer.num_train)
+        for start in range(0, cancer.num_train, 100):
+            batch = order[start : start + 100]
+            grads = jax.grad(lambda p: jaxnn.losses.binary_cross_entropy(model.apply(p, x[batch]), y[batch]))(params)
+            updates, state = opt.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6), result.params, params)
+
+
+def test_shuffle_indices_is_a_uniform_permutation():
+    for num in [1, 2, 3, 7, 64, 399, 1000]:
+        order = np.asarray(shuffle_indices(jax.random.key(num), num))
+        np.testing.assert_array_equal(np.sort(order), np.arange(num))
+    orders = np.asarray(jax.vmap(lambda k: shuffle_indices(k, 6))(jax.random.split(jax.random.key(0), 30000)))
+    counts = np.stack([np.bincount(orders[:, position], minlength=6) for position in range(6)])
+    expected = 30000 / 6
+    chi2 = np.sum((counts - expected) ** 2 / expected)
+    assert chi2 < 60, counts  # 25 degrees of freedom: p < 1e-5 for a uniform shuffle
+    assert len({tuple(o) for o in orders[:200]}) > 150  # orders differ from key to key
+
+
+def test_divergence_raises_with_the_epoch_or_returns_finite_params(cancer):
+    model = jaxnn.mlp([cancer.num_features, 16, 1])
+    options = dict(optimizer="sgd", learning_rate=1e6, num_epochs=10, batch_size=32, key=0, progress=False)
+    with pytest.raises(jaxnn.TrainingDiverged, match=r"training diverged at epoch \d+") as caught:
+        jaxnn.fit(model, cancer, **options)
+    assert 1 <= caught.value.epoch <= 10
+    result = jaxnn.fit(model, cancer, on_divergence="return", **options)
+    assert result.status == "diverged" and result.stopped_epoch == caught.value.epoch
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(result.params))
+    assert len(result.history["train_loss"]) == result.stopped_epoch
+
+
+def test_schedule_appears_in_the_learning_rate_history(cancer):
+    model = jaxnn.mlp([cancer.num_features, 8, 1])
+    result = jaxnn.fit(
+        model, cancer, optimizer="sgd", learning_rate=0.1, schedule="exponential_decay", decay_rate=0.01,
+        num_epochs=4, batch_size=None, key=0, progress=False,
+    )
+    np.testing.assert_allclose(result.history["learning_rate"], 0.1 * 0.01 ** (np.arange(1, 5) / 4), rtol=1e-5)
+
+
+def test_vmapped_train_equals_separate_runs(cancer):
+    model = jaxnn.mlp([cancer.num_features, 8, 1])
+    train = jaxnn.make_train(model, optimizer="sgd", num_epochs=3, batch_size=64)
+    rates = jnp.array([0.01, 0.1, 0.5])
+    hparams = jax.tree.map(lambda v: jnp.broadcast_to(jnp.asarray(v, jnp.float32), (3,)), jaxnn.Hyperparams())
+    hparams = hparams._replace(learning_rate=rates)
+    keys = jax.random.split(jax.random.key(0), 3)
+    batched = jax.jit(jax.vmap(train, in_axes=(0, 0, None)))(hparams, keys, cancer)
+    for i in range(3):
+        single = jax.jit(train)(jax.tree.map(lambda v: v[i], hparams), keys[i], cancer)
+        np.testing.assert_allclose(batched.history["val_loss"][i], single.history["val_loss"], rtol=1e-5)
+
+
+def test_evaluate_and_predict(cancer):
+    model = jaxnn.mlp([cancer.num_features, 8, 1])
+    result = jaxnn.fit(model, cancer, learning_rate=1e-2, num_epochs=20, batch_size=32, key=0, progress=False)
+    metrics = jaxnn.evaluate(model, result.params, cancer)
+    labels = jaxnn.predict(model, result.params, cancer.x_test, task="binary")
+    assert labels.dtype.kind == "i" and set(np.unique(labels)) <= {0, 1}
+    np.testing.assert_allclose(np.mean(labels == cancer.y_test), metrics["accuracy"], rtol=1e-6)
+    proba = jaxnn.predict(model, result.params, cancer.x_test, task="binary", proba=True)
+    np.testing.assert_array_equal(proba > 0.5, labels == 1)
+    # From raw features, with the dataset's standardization.
+    raw = cancer.x_test * cancer.x_scale + cancer.x_mean
+    np.testing.assert_array_equal(jaxnn.predict(model, result.params, raw, dataset=cancer), labels)
+    same = jaxnn.evaluate(model, result.params, (cancer.x_test, cancer.y_test))
+    np.testing.assert_allclose(same["accuracy"], metrics["accuracy"])
+
+
+def test_regression_on_diabetes_reports_error_in_target_units():
+    data = jaxnn.datasets.load("diabetes", seed=0)
+    model = jaxnn.mlp([data.num_features, 32, 1])
+    result = jaxnn.fit(model, data, learning_rate=1e-2, num_epochs=40, batch_size=32, key=0, progress=False)
+    predictions = jaxnn.predict(model, result.params, data.x_test, dataset=None, task="regression")
+    targets = data.inverse_transform_y(data.y_test)
+    mse = np.mean((data.inverse_transform_y(predictions) - targets) ** 2)
+    metrics = jaxnn.evaluate(model, result.params, data)
+    np.testing.assert_allclose(metrics["mean_squared_error"], mse, rtol=1e-4)
+    assert mse < np.var(targets)  # better than predicting the mean
+
+
+def test_bad_arguments(cancer, digits):
+    model = jaxnn.mlp([cancer.num_features, 8, 1])
+    fit = lambda **kw: jaxnn.fit(model, cancer, **({"key": 0, "progress": False, "num_epochs": 2} | kw))
+    with pytest.raises(ValueError, match=r"`batch_size` \(=0\) must be >= 1"):
+        fit(batch_size=0)
+    with pytest.raises(ValueError, match=r"`batch_size` \(=5000\) is larger than the training split \(\d+ examples\)"):
+        fit(batch_size=5000)
+    with pytest.raises(ValueError, match=r"`num_epochs` \(=0\) must be >= 1"):
+        fit(num_epochs=0)
+    with pytest.raises(ValueError, match=r"`learning_rate` \(=-0.1\) must be >= 0"):
+        fit(learning_rate=-0.1)
+    with pytest.raises(ValueError, match=r"`weight_decay` \(=-1\) must be >= 0"):
+        fit(weight_decay=-1.0)
+    with pytest.raises(ValueError, match=r"`dropout` \(=1\) must be in \[0.0, 1.0\)"):
+        fit(dropout=1.0)
+    with pytest.raises(ValueError, match="unknown optimizer 'adamm'"):
+        fit(optimizer="adamm")
+    with pytest.raises(ValueError, match="must be a scalar in fit.*use jaxnn.sweep"):
+        fit(learning_rate=np.array([0.1, 0.2]))
+    with pytest.raises(TypeError, match="data must be a jaxnn.Dataset.*from_arrays"):
+        jaxnn.fit(model, (cancer.x_train, cancer.y_train), key=0)
+    with pytest.raises(ValueError, match="x has 64 features but the model expects 30"):
+        jaxnn.fit(model, digits, key=0, progress=False)
+    wide = jaxnn.mlp([64, 8, 10])
+    with pytest.raises(ValueError, match="'binary_cross_entropy' needs a binary task but the data is 'multiclass' with 10 classes"):
+        jaxnn.fit(wide, digits, loss="binary_cross_entropy", key=0, progress=False)
+    with pytest.raises(ValueError, match="the model has 1 outputs but softmax_cross_entropy on this multiclass data needs 10"):
+        jaxnn.fit(jaxnn.mlp([64, 8, 1]), digits, key=0, progress=False)
+    with pytest.raises(ValueError, match="takes logits but the model applies output_activation='sigmoid'"):
+        jaxnn.fit(jaxnn.mlp([30, 8, 1], output_activation="sigmoid"), cancer, key=0, progress=False)
+    with pytest.raises(ValueError, match="on_divergence"):
+        fit(on_divergence="ignore")
+    with pytest.raises(ValueError, match="`params` do not fit the model"):
+        fit(params=wide.init(jax.random.key(0)))
+    with pytest.raises(TypeError, match="key must be an int seed or a jax.random.key"):
+        fit(key="seed")
+    no_val = jaxnn.datasets.load("breast_cancer", val_fraction=0.0)
+    with pytest.raises(ValueError, match="early stopping monitors the validation split, but the data has none"):
+        jaxnn.fit(model, no_val, key=0, early_stopping=jaxnn.EarlyStopping(), progress=False)
+    with pytest.raises(ValueError, match="pass task='binary' or task='regression'"):
+        jaxnn.predict(model, model.init(jax.random.key(0)), cancer.x_test)

@@ -8,20 +8,48 @@ that ``jax.vmap`` turns into a hyperparameter sweep.
 
 __version__ = "0.1.0"
 
-from jaxnn import layers, losses, optim
+from jaxnn import data as datasets, layers, losses, optim, parallel
+from jaxnn.data import Dataset
 from jaxnn.models import Model, from_flax, mlp, model_from_config, sequential
 from jaxnn.optim import optimizer, schedule
+from jaxnn.sweep import SweepResult, choice, loguniform, sweep, uniform
+from jaxnn.train import (
+    EarlyStopping,
+    Hyperparams,
+    TrainingDiverged,
+    TrainResult,
+    evaluate,
+    fit,
+    make_train,
+    predict,
+)
 
 __all__ = [
+    "Dataset",
+    "EarlyStopping",
+    "Hyperparams",
     "Model",
+    "SweepResult",
+    "TrainResult",
+    "TrainingDiverged",
     "__version__",
+    "choice",
+    "datasets",
+    "evaluate",
+    "fit",
     "from_flax",
     "layers",
+    "loguniform",
     "losses",
+    "make_train",
     "mlp",
     "model_from_config",
     "optim",
+    "parallel",
     "optimizer",
+    "predict",
     "schedule",
     "sequential",
+    "sweep",
+    "uniform",
 ]

@@ -1,0 +1,77 @@
+"""Devices: split a CPU into several JAX devices and shard sweeps across devices.
+
+On a CPU, XLA runs a vmapped model's batched matmuls on one thread, so a sweep
+on one CPU device keeps one core busy. Exposing every core as its own JAX
+device and sharding the configuration axis across them uses them all.
+``use_cpu_devices()`` must run before JAX initializes its backend (before the
+first array is created); the CLI does it first thing. The same effect from the
+shell: ``XLA_FLAGS=--xla_force_host_platform_device_count=N``.
+"""
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+__all__ = ["CONFIG_AXIS", "config_mesh", "resolve_devices", "shard_leading_axis", "use_cpu_devices"]
+
+CONFIG_AXIS = "configs"
+
+
+def use_cpu_devices(count: int | None = None) -> int:
+    """Expose ``count`` CPU devices (default: one per core) to JAX.
+
+    Call it right after ``import jax`` / ``import jaxnn``, before any JAX
+    computation. It has no effect on GPU or TPU backends.
+
+    Returns:
+        The number of CPU devices requested.
+
+    Raises:
+        RuntimeError: JAX has already initialized its backend; set
+            ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` in the
+            environment instead, or call this earlier.
+    """
+    if count is None:
+        count = os.cpu_count() or 1
+    if count < 1:
+        raise ValueError(f"`count` (={count}) must be >= 1")
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError as error:
+        raise RuntimeError(
+            "use_cpu_devices() must run before JAX creates its first array; call it right after importing "
+            f"jaxnn, or set XLA_FLAGS=--xla_force_host_platform_device_count={count} before starting Python"
+        ) from error
+    return count
+
+
+def resolve_devices(devices: Sequence[Any] | int | str | None) -> list[Any]:
+    """Turn ``devices`` (None = all local devices, an int = the first n, "first" = one, or a list) into a list."""
+    available = jax.local_devices()
+    if devices is None or devices == "all":
+        return list(available)
+    if devices == "first":
+        return available[:1]
+    if isinstance(devices, int) and not isinstance(devices, bool):
+        if not 1 <= devices <= len(available):
+            raise ValueError(f"`devices` (={devices}) must be between 1 and the {len(available)} local devices")
+        return list(available[:devices])
+    devices = list(devices)
+    if not devices:
+        raise ValueError("`devices` is an empty list")
+    return devices
+
+
+def config_mesh(devices: Sequence[Any]) -> Mesh:
+    """A one-dimensional mesh whose axis ``"configs"`` spans ``devices``."""
+    return Mesh(np.asarray(devices), (CONFIG_AXIS,))
+
+
+def shard_leading_axis(tree: Any, mesh: Mesh, *, axis: int = 0) -> Any:
+    """Place every leaf of ``tree`` on ``mesh``, split along ``axis`` (which must divide evenly)."""
+    spec = PartitionSpec(*([None] * axis), CONFIG_AXIS)
+    return jax.device_put(tree, NamedSharding(mesh, spec))

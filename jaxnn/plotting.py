@@ -1,0 +1,87 @@
+"""Plots of training curves and sweeps (matplotlib, imported only when a plot is drawn)."""
+
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_history", "plot_sweep"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: str) -> str:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    temporary = f"{path}.tmp-{os.getpid()}.png"
+    figure.savefig(temporary, dpi=110, bbox_inches="tight")
+    os.replace(temporary, path)
+    return path
+
+
+def plot_history(history: dict[str, np.ndarray], path: str | os.PathLike, *, metric: str = "metric") -> str:
+    """Write training/validation loss and the validation metric per epoch to a PNG at ``path``."""
+    plt = _pyplot()
+    path = os.fspath(path)
+    epochs = np.arange(1, len(history["train_loss"]) + 1)
+    figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    loss_axis.plot(epochs, history["train_loss"], label="train")
+    loss_axis.plot(epochs, history["val_loss"], label="validation")
+    loss_axis.set(xlabel="epoch", ylabel="loss", title="loss")
+    loss_axis.legend()
+    metric_axis.plot(epochs, history["val_metric"], color="tab:green")
+    metric_axis.set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
+    for axis in (loss_axis, metric_axis):
+        axis.grid(alpha=0.3)
+    try:
+        return _save(figure, path)
+    finally:
+        plt.close(figure)
+
+
+def plot_sweep(result: Any, directory: str | os.PathLike, *, top: int = 5) -> list[str]:
+    """Write ``curves.png`` (validation curves of the best ``top`` rows) and one
+    ``metric_vs_<name>.png`` per swept hyperparameter into ``directory``."""
+    plt = _pyplot()
+    directory = os.fspath(directory)
+    written = []
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    epochs = np.arange(1, result.curves["val_loss"].shape[1] + 1)
+    for i in range(min(top, len(result))):
+        label = ", ".join(f"{name}={result.table[name][i]:.3g}" if np.issubdtype(np.asarray(result.table[name]).dtype, np.number)
+                          else f"{name}={result.table[name][i]}" for name in result.hyperparameters)
+        axis.plot(epochs, result.curves["val_metric"][i], label=f"#{i + 1} {label} (seed {result.table['seed'][i]})")
+    axis.set(xlabel="epoch", ylabel=f"validation {result.metric}", title=f"top {min(top, len(result))} configurations")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    try:
+        written.append(_save(figure, os.path.join(directory, "curves.png")))
+    finally:
+        plt.close(figure)
+    for name in result.hyperparameters:
+        values = np.asarray(result.table[name])
+        if not np.issubdtype(values.dtype, np.number):
+            continue
+        figure, axis = plt.subplots(figsize=(5.5, 4))
+        ok = np.asarray(result.table["status"]) != "diverged"
+        axis.scatter(values[ok], result.table["best_val_metric"][ok], s=18, label="trained")
+        if np.any(~ok):
+            low = np.nanmin(result.table["best_val_metric"][ok]) if np.any(ok) else 0.0
+            axis.scatter(values[~ok], np.full(np.sum(~ok), low), marker="x", color="tab:red", label="diverged")
+        if name in result.log_scaled and np.all(values > 0):
+            axis.set_xscale("log")
+        axis.set(xlabel=name, ylabel=f"best validation {result.metric}", title=f"{result.metric} vs {name}")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+        try:
+            written.append(_save(figure, os.path.join(directory, f"metric_vs_{name}.png")))
+        finally:
+            plt.close(figure)
+    return written

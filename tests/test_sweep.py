@@ -1,0 +1,225 @@
+"""Sweeps: one compile, equivalence with fit, quarantine of diverging rows, chunking, devices, results."""
+
+import csv
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+import jaxnn
+from jaxnn.sweep import expand_space
+from tests.test_train import COMPILES
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return jaxnn.datasets.load("digits", seed=0)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return jaxnn.mlp([64, 32, 10])
+
+
+OPTIONS = dict(optimizer="sgd", num_epochs=6, batch_size=64, progress=False, momentum=0.9)
+
+
+def test_grid_random_and_seeds_expand_as_documented():
+    key = jax.random.key(0)
+    configs, seeds, log_scaled = expand_space({"learning_rate": [1e-3, 1e-2, 1e-1], "momentum": [0.0, 0.9]}, num_samples=None, seeds=3, key=key)
+    assert len(configs) == 6 and seeds == [0, 1, 2]
+    assert {(c["learning_rate"], c["momentum"]) for c in configs} == {(a, b) for a in [1e-3, 1e-2, 1e-1] for b in [0.0, 0.9]}
+    assert log_scaled == {"learning_rate"}
+    space = {"learning_rate": jaxnn.loguniform(1e-4, 1e-1), "dropout": jaxnn.uniform(0.0, 0.5), "batch_size": [32, 64]}
+    first, _, log_scaled = expand_space(space, num_samples=50, seeds=1, key=key)
+    again, _, _ = expand_space(space, num_samples=50, seeds=1, key=key)
+    assert first == again and len(first) == 50 and "learning_rate" in log_scaled
+    rates = np.array([c["learning_rate"] for c in first])
+    assert np.all((rates >= 1e-4) & (rates <= 1e-1)) and np.sum(rates < 1e-2) > 15  # log-uniform, not uniform
+    assert {c["batch_size"] for c in first} == {32, 64}
+    other, _, _ = expand_space(space, num_samples=50, seeds=1, key=jax.random.key(1))
+    assert other != first
+
+
+def test_a_second_sweep_with_new_values_does_not_recompile(digits, model):
+    jaxnn.sweep(model, digits, space={"learning_rate": [0.01, 0.02, 0.03]}, key=0, **OPTIONS)
+    with COMPILES as counter:
+        jaxnn.sweep(jaxnn.mlp([64, 32, 10]), digits, space={"learning_rate": [0.5, 0.05, 0.005]}, key=1, **OPTIONS)
+    assert counter.count == 0
+
+
+def test_rows_equal_single_fits_with_the_same_hyperparameters_and_key(digits, model):
+    result = jaxnn.sweep(
+        model, digits, space={"learning_rate": [0.01, 0.1], "weight_decay": [0.0, 1e-3]}, seeds=2, key=7, **OPTIONS
+    )
+    assert len(result) == 8
+    for i in [0, 3, 7]:
+        row = result.row(i)
+        single = jaxnn.fit(
+            model, digits, learning_rate=row["learning_rate"], weight_decay=row["weight_decay"],
+            key=jax.random.fold_in(jax.random.key(7), row["seed"]), **OPTIONS,
+        )
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), single.params, result.params(i))
+        for name in ("train_loss", "val_loss", "val_metric"):
+            np.testing.assert_allclose(single.history[name], result.curves[name][i], rtol=1e-5, atol=1e-6)
+
+
+def test_a_diverging_row_is_quarantined(digits, model):
+    space = {"learning_rate": [0.01, 0.05, 0.2]}
+    clean = jaxnn.sweep(model, digits, space=space, key=0, **OPTIONS)
+    mixed = jaxnn.sweep(model, digits, space={"learning_rate": [0.01, 0.05, 1e4, 0.2]}, key=0, **OPTIONS)
+    diverged = [i for i in range(len(mixed)) if mixed.table["status"][i] == "diverged"]
+    assert len(diverged) == 1 and mixed.table["learning_rate"][diverged[0]] == 1e4
+    assert 1 <= mixed.table["stopped_epoch"][diverged[0]] <= 2
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(mixed.params(diverged[0])))
+    for rate in space["learning_rate"]:
+        i = int(np.flatnonzero(clean.table["learning_rate"] == rate)[0])
+        j = int(np.flatnonzero(mixed.table["learning_rate"] == rate)[0])
+        for name in clean.curves:
+            np.testing.assert_array_equal(clean.curves[name][i], mixed.curves[name][j])
+        jax.tree.map(np.testing.assert_array_equal, clean.params(i), mixed.params(j))
+
+
+def test_early_stopping_works_per_row(digits, model):
+    result = jaxnn.sweep(
+        model, digits, space={"learning_rate": [1e-4, 0.5]}, key=0,
+        early_stopping=jaxnn.EarlyStopping(patience=2), **(OPTIONS | {"num_epochs": 40}),
+    )
+    by_rate = {float(r): i for i, r in enumerate(result.table["learning_rate"])}
+    assert result.table["status"][by_rate[0.5]] == "early_stopped"
+    assert result.table["stopped_epoch"][by_rate[0.5]] < 40
+    assert np.all(np.isnan(result.curves["val_loss"][by_rate[0.5], result.table["stopped_epoch"][by_rate[0.5]] :]))
+    assert result.table["status"][by_rate[1e-4]] == "completed"
+
+
+def test_chunking_bounds_the_program_and_keeps_results(digits, model):
+    space = {"learning_rate": [0.01, 0.02, 0.05, 0.1, 0.2]}
+    whole = jaxnn.sweep(model, digits, space=space, key=0, **OPTIONS)
+    chunked = jaxnn.sweep(model, digits, space=space, key=0, max_parallel=2, **OPTIONS)
+    np.testing.assert_array_equal(whole.table["learning_rate"], chunked.table["learning_rate"])
+    np.testing.assert_allclose(whole.curves["val_loss"], chunked.curves["val_loss"], rtol=1e-6)
+    # The compiled program has the shape of one chunk: more rows reuse it.
+    with COMPILES as counter:
+        jaxnn.sweep(model, digits, space={"learning_rate": list(np.linspace(0.01, 0.3, 9))}, key=0, max_parallel=2, **OPTIONS)
+    assert counter.count == 0
+
+
+def test_program_settings_run_as_separate_programs_and_merge(digits, model):
+    result = jaxnn.sweep(
+        model, digits, space={"optimizer": ["sgd", "adam"], "learning_rate": [1e-3, 1e-2]}, key=0,
+        **(OPTIONS | {"momentum": 0.0}),
+    )
+    assert len(result) == 4 and sorted(set(result.table["optimizer"])) == ["adam", "sgd"]
+    assert sorted(result.table["config"].tolist()) == [0, 1, 2, 3]
+    row = result.row(0)
+    single = jaxnn.fit(model, digits, optimizer=row["optimizer"], learning_rate=row["learning_rate"],
+                       key=jax.random.fold_in(jax.random.key(0), 0), **{k: v for k, v in OPTIONS.items() if k != "optimizer"} | {"momentum": 0.0})
+    np.testing.assert_allclose(single.history["val_loss"], result.curves["val_loss"][0], rtol=1e-5)
+
+
+def test_result_table_aggregate_exports_and_plots(digits, model, tmp_path):
+    result = jaxnn.sweep(model, digits, space={"learning_rate": [0.003, 0.03, 0.3]}, seeds=3, key=0, **OPTIONS)
+    table = result.table
+    assert len(result) == 9
+    metric = table["best_val_metric"]
+    assert np.all(np.diff(metric[np.isfinite(metric)]) <= 0)  # accuracy: best (highest) first
+    assert result.best["best_val_metric"] == metric.max()
+    assert result.curves["val_loss"].shape == (9, 6)
+    # The test metric is the returned params' accuracy on the test split.
+    predictions = result.predict(0, digits.x_test, task="multiclass")
+    np.testing.assert_allclose(np.mean(predictions == digits.y_test), table["test_metric"][0], rtol=1e-6)
+    summary = result.aggregate()
+    assert summary["num_seeds"].tolist() == [3, 3, 3]
+    for rate, mean, std in zip(summary["learning_rate"], summary["best_val_metric_mean"], summary["best_val_metric_std"]):
+        values = metric[table["learning_rate"] == rate]
+        np.testing.assert_allclose([mean, std], [values.mean(), values.std()], rtol=1e-9)
+    result.to_csv(tmp_path / "sweep.csv")
+    with open(tmp_path / "sweep.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 9 and float(rows[0]["learning_rate"]) == table["learning_rate"][0]
+    result.to_json(tmp_path / "sweep.json")
+    document = json.loads((tmp_path / "sweep.json").read_text())
+    assert document["metric"] == "accuracy" and len(document["rows"]) == 9 and len(document["curves"]["val_loss"][0]) == 6
+    written = result.plot(tmp_path / "plots")
+    assert sorted(os.path.basename(p) for p in written) == ["curves.png", "metric_vs_learning_rate.png"]
+    assert all(os.path.getsize(p) > 1000 for p in written)
+    assert not list(tmp_path.glob("**/*.tmp-*"))
+
+
+def test_dropout_and_init_scale_are_sweepable(digits):
+    model = jaxnn.mlp([64, 64, 10])
+    result = jaxnn.sweep(model, digits, space={"dropout": [0.0, 0.5], "init_scale": [1.0, 0.1]}, key=0, **OPTIONS)
+    assert len(result) == 4 and set(result.table["status"]) == {"completed"}
+    curves = {(r["dropout"], r["init_scale"]): result.curves["train_loss"][i, 0] for i, r in enumerate(map(result.row, range(4)))}
+    assert curves[(0.5, 1.0)] > curves[(0.0, 1.0)]  # dropout makes the first epoch's train loss worse
+
+
+def test_bad_spaces_and_arguments(digits, model):
+    sweep = lambda **kw: jaxnn.sweep(model, digits, **({"key": 0} | OPTIONS | kw))
+    with pytest.raises(ValueError, match="`space` must be a non-empty dict"):
+        sweep(space={})
+    with pytest.raises(ValueError, match="unknown hyperparameter 'lr'.*valid names: .*learning_rate"):
+        sweep(space={"lr": [0.1]})
+    with pytest.raises(ValueError, match="'sizes' changes the model itself"):
+        sweep(space={"sizes": [[64, 10], [64, 32, 10]]})
+    with pytest.raises(ValueError, match=r"`learning_rate` \(=-0.1\) must be >= 0"):
+        sweep(space={"learning_rate": [0.1, -0.1]})
+    with pytest.raises(ValueError, match=r"`dropout` \(=1\) must be in \[0.0, 1.0\)"):
+        sweep(space={"dropout": [0.0, 1.0]})
+    with pytest.raises(TypeError, match="values must be numbers"):
+        sweep(space={"learning_rate": ["fast"]})
+    with pytest.raises(ValueError, match="space\\['learning_rate'\\] is empty"):
+        sweep(space={"learning_rate": []})
+    with pytest.raises(ValueError, match="pass num_samples=N for random search"):
+        sweep(space={"learning_rate": jaxnn.loguniform(1e-3, 1e-1)})
+    with pytest.raises(ValueError, match=r"`num_samples` \(=0\) must be >= 1"):
+        sweep(space={"learning_rate": jaxnn.loguniform(1e-3, 1e-1)}, num_samples=0)
+    with pytest.raises(ValueError, match="loguniform needs low > 0"):
+        sweep(space={"learning_rate": jaxnn.loguniform(0.0, 1e-1)}, num_samples=2)
+    with pytest.raises(ValueError, match="num_samples is for random search"):
+        sweep(space={"learning_rate": [0.1]}, num_samples=3)
+    with pytest.raises(ValueError, match=r"max_parallel=\d+ rows need about .* GiB but about .* GiB is available"):
+        sweep(space={"learning_rate": [0.1]}, max_parallel=10**9)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'learning_rte'"):
+        sweep(space={"momentum": [0.1]}, learning_rte=0.1)
+    with pytest.raises(ValueError, match="either seeds=n or space\\['seed'\\]"):
+        sweep(space={"seed": [1, 2]}, seeds=3)
+    with pytest.raises(ValueError, match="varies dropout but the model has no dropout layers"):
+        jaxnn.sweep(jaxnn.from_flax(__import__("flax.linen", fromlist=["Dense"]).Dense(10), digits.x_train[:2]),
+                    digits, space={"dropout": [0.1]}, key=0, **OPTIONS)
+
+
+FOUR_DEVICES = textwrap.dedent(
+    """
+    import jax, numpy as np, jaxnn
+    assert len(jax.devices()) == 4, jax.devices()
+    data = jaxnn.datasets.load("digits", seed=0)
+    model = jaxnn.mlp([64, 32, 10])
+    options = dict(space={"learning_rate": [0.01, 0.02, 0.05, 0.1, 3e3]}, optimizer="sgd", momentum=0.9,
+                   num_epochs=5, batch_size=64, key=0, progress=False)
+    sharded = jaxnn.sweep(model, data, **options)
+    single = jaxnn.sweep(model, data, devices=1, **options)
+    np.testing.assert_array_equal(sharded.table["learning_rate"], single.table["learning_rate"])
+    np.testing.assert_array_equal(sharded.table["status"], single.table["status"])
+    for name in single.curves:
+        np.testing.assert_allclose(sharded.curves[name], single.curves[name], rtol=1e-5, atol=1e-6)
+    for i in range(len(single)):
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), sharded.params(i), single.params(i))
+    print("OK", len(single))
+    """
+)
+
+
+def test_sharded_over_four_host_devices_equals_one_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    completed = subprocess.run([sys.executable, "-c", FOUR_DEVICES], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "OK 5" in completed.stdout

@@ -9,6 +9,7 @@ that ``jax.vmap`` turns into a hyperparameter sweep.
 __version__ = "0.1.0"
 
 from jaxnn import data as datasets, layers, losses, optim, parallel
+from jaxnn.checkpoint import Checkpoint, CheckpointError, load, save
 from jaxnn.data import Dataset
 from jaxnn.models import Model, from_flax, mlp, model_from_config, sequential
 from jaxnn.optim import optimizer, schedule
@@ -25,6 +26,8 @@ from jaxnn.train import (
 )
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointError",
     "Dataset",
     "EarlyStopping",
     "Hyperparams",
@@ -39,6 +42,7 @@ __all__ = [
     "fit",
     "from_flax",
     "layers",
+    "load",
     "loguniform",
     "losses",
     "make_train",
@@ -48,6 +52,7 @@ __all__ = [
     "parallel",
     "optimizer",
     "predict",
+    "save",
     "schedule",
     "sequential",
     "sweep",

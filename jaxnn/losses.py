@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxnn import _checks
@@ -57,6 +58,18 @@ def _one_output_per_example(outputs: Array, targets: Array, loss: str) -> tuple[
     return outputs, targets
 
 
+def _check_label_values(labels: Array, low: float, high: float, *, integer: bool, loss: str) -> None:
+    """Where labels are concrete (not traced), reject values a loss would silently mishandle."""
+    if not _checks.is_concrete(labels) or labels.size == 0:
+        return
+    values = np.asarray(labels)
+    if integer and np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
+        raise ValueError(f"{loss} expects integer class labels, got fractional values such as {values[values != np.round(values)][0]}")
+    if np.any(values < low) or np.any(values > high):
+        bad = values[(values < low) | (values > high)].flat[0]
+        raise ValueError(f"{loss} expects labels in [{low:g}, {high:g}], got {bad}")
+
+
 def binary_cross_entropy(logits: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | None = None) -> Array:
     """Mean sigmoid cross-entropy computed from logits (log-sigmoid, never ``log(sigmoid(z))``).
 
@@ -66,6 +79,7 @@ def binary_cross_entropy(logits: ArrayLike, labels: ArrayLike, *, mask: ArrayLik
         mask: optional ``(batch,)`` weights; the mean is over the weighted examples.
     """
     logits, labels = _one_output_per_example(jnp.asarray(logits), jnp.asarray(labels), "binary_cross_entropy")
+    _check_label_values(labels, 0, 1, integer=False, loss="binary_cross_entropy")
     labels = labels.astype(logits.dtype)
     return _masked_mean(optax.losses.sigmoid_binary_cross_entropy(logits, labels), mask)
 
@@ -82,6 +96,7 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *, mask: ArrayLi
     if logits.ndim != 2:
         raise ValueError(f"softmax_cross_entropy expects logits of shape (batch, num_classes), got {logits.shape}")
     if labels.shape == logits.shape[:1]:
+        _check_label_values(labels, 0, logits.shape[1] - 1, integer=True, loss="softmax_cross_entropy")
         per_example = optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels.astype(jnp.int32))
     elif labels.shape == logits.shape:
         per_example = optax.losses.softmax_cross_entropy(logits, labels.astype(logits.dtype))

@@ -126,6 +126,7 @@ def mlp(
     sizes = [_checks.positive_int(f"sizes[{i}]", size) for i, size in enumerate(sizes)]
     num_hidden = len(sizes) - 2
     if isinstance(activation, str):
+        layers.get_activation(activation)  # checked even without hidden layers
         hidden = [activation.lower()] * num_hidden
     else:
         hidden = [str(name).lower() for name in activation]

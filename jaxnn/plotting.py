@@ -1,9 +1,12 @@
 """Plots of training curves and sweeps (matplotlib, imported only when a plot is drawn)."""
 
+import io
 import os
 from typing import Any
 
 import numpy as np
+
+from jaxnn._io import atomic_write
 
 __all__ = ["plot_history", "plot_sweep"]
 
@@ -18,11 +21,9 @@ def _pyplot():
 
 
 def _save(figure: Any, path: str) -> str:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temporary = f"{path}.tmp-{os.getpid()}.png"
-    figure.savefig(temporary, dpi=110, bbox_inches="tight")
-    os.replace(temporary, path)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    atomic_write(path, buffer.getvalue())
     return path
 
 

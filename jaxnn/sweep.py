@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import _checks, parallel
+from jaxnn._io import atomic_write
 from jaxnn.models import Model, has_dropout
 from jaxnn.train import (
     HISTORY_KEYS,
@@ -327,7 +328,7 @@ class SweepResult:
         writer.writerow(names)
         for i in range(len(self)):
             writer.writerow([_python(self.table[name][i]) for name in names])
-        _atomic_write(path, buffer.getvalue())
+        atomic_write(path, buffer.getvalue())
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write the table, the curves and the sweep's description as JSON (atomically)."""
@@ -344,7 +345,7 @@ class SweepResult:
             "rows": [{name: clean(v) for name, v in self.row(i).items()} for i in range(len(self))],
             "curves": {name: [[clean(v) for v in row] for row in curve] for name, curve in self.curves.items()},
         }
-        _atomic_write(path, json.dumps(document, indent=1))
+        atomic_write(path, json.dumps(document, indent=1))
 
     def plot(self, directory: str | os.PathLike, *, top: int = 5) -> list[str]:
         """Write ``curves.png`` (validation curves of the top rows) and ``metric_vs_<name>.png``.
@@ -393,22 +394,6 @@ class SweepResult:
             hyperparameters=list(dict.fromkeys(h for r in results for h in r.hyperparameters)),
             log_scaled=set().union(*(r.log_scaled for r in results)),
         )
-
-
-def _atomic_write(path: str | os.PathLike, text: str) -> None:
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 class _RowsResult(NamedTuple):

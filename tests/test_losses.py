@@ -123,3 +123,9 @@ def test_get_by_name_and_errors():
         losses.mean_squared_error(jnp.zeros((4, 1)), jnp.zeros(5))
     with pytest.raises(ValueError, match=r"labels of shape \(3,\) do not fit outputs of shape \(4, 2\)"):
         losses.accuracy(jnp.zeros((4, 2)), jnp.zeros(3))
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy expects labels in \[0, 1\], got 2"):
+        losses.softmax_cross_entropy(jnp.zeros((2, 2)), jnp.array([0, 2]))
+    with pytest.raises(ValueError, match="expects integer class labels, got fractional values such as 0.5"):
+        losses.softmax_cross_entropy(jnp.zeros((2, 2)), jnp.array([0.0, 0.5]))
+    with pytest.raises(ValueError, match=r"binary_cross_entropy expects labels in \[0, 1\], got 2"):
+        losses.binary_cross_entropy(jnp.zeros((2, 1)), jnp.array([0, 2]))

@@ -199,6 +199,8 @@ def test_bad_input_errors(key):
         jaxnn.mlp("30,1")
     with pytest.raises(ValueError, match="unknown activation 'rleu'.*did you mean 'relu'.*valid names: elu, gelu"):
         jaxnn.mlp([3, 4, 1], activation="rleu")
+    with pytest.raises(ValueError, match="unknown activation 'foo'"):
+        jaxnn.mlp([3, 1], activation="foo")
     with pytest.raises(ValueError, match="unknown initializer 'orthogonal'; valid names: .*glorot_uniform"):
         jaxnn.mlp([3, 4, 1], init="orthogonal")
     with pytest.raises(ValueError, match=r"`activation` has 1 names but sizes=\[3, 4, 4, 1\] has 2 hidden layers"):

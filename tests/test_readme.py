@@ -22,15 +22,16 @@ def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one():
     assert commands[1] in ci.splitlines()
 
 
-def test_quick_start_main_command_runs():
+def test_quick_start_main_command_runs(tmp_path):
     main = quick_start_commands()[0].split("&&", 1)[1].split()
     assert main[0] == "jaxnn"
     completed = subprocess.run(
-        [sys.executable, "-m", "jaxnn.cli", *main[1:]], capture_output=True, text=True, timeout=300, cwd=ROOT
+        [sys.executable, "-m", "jaxnn.cli", *main[1:]], capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
     assert completed.returncode == 0, completed.stderr
     accuracy = float(re.search(r"test accuracy ([0-9.]+)", completed.stdout).group(1))
     assert accuracy >= 0.9
+    assert (tmp_path / "runs" / "train" / "model.msgpack").exists()
 
 
 def test_info_reports_backend_and_devices():

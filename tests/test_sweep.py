@@ -151,7 +151,7 @@ def test_result_table_aggregate_exports_and_plots(digits, model, tmp_path):
     written = result.plot(tmp_path / "plots")
     assert sorted(os.path.basename(p) for p in written) == ["curves.png", "metric_vs_learning_rate.png"]
     assert all(os.path.getsize(p) > 1000 for p in written)
-    assert not list(tmp_path.glob("**/*.tmp-*"))
+    assert not list(tmp_path.glob("**/*.tmp"))  # no temporary files left behind
 
 
 def test_dropout_and_init_scale_are_sweepable(digits):

@@ -1,0 +1,192 @@
+"""Checkpoints: one msgpack file with the model config, params, data statistics and metadata.
+
+Written with Flax's msgpack serialization (no pickle: loading executes
+nothing), to a temporary file that is fsynced and renamed into place, so a
+crash never leaves half a checkpoint and never destroys the previous one.
+Loading checks the format and version, rebuilds the model from its config and
+validates the params' structure, shapes and dtypes against it.
+
+>>> import jax, jaxnn, tempfile, os
+>>> model = jaxnn.mlp([4, 8, 3])
+>>> params = model.init(jax.random.key(0))
+>>> path = os.path.join(tempfile.mkdtemp(), "model.msgpack")
+>>> jaxnn.save(path, model, params)
+>>> restored = jaxnn.load(path)
+>>> restored.model.config == model.config
+True
+"""
+
+import json
+import os
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+from flax import serialization
+
+from jaxnn._io import atomic_write
+from jaxnn.models import Model, model_from_config
+from jaxnn.typing import Params
+
+__all__ = ["FORMAT", "VERSION", "Checkpoint", "CheckpointError", "load", "save"]
+
+FORMAT = "jaxnn-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable jaxnn checkpoint of this version, or that does not fit its model."""
+
+
+class Checkpoint(NamedTuple):
+    """What :func:`load` returns.
+
+    Attributes:
+        model: the rebuilt :class:`jaxnn.Model`.
+        params: its parameters (NumPy arrays in the model's layout).
+        dataset: a :class:`jaxnn.Dataset` with empty splits that carries the
+            task, class and feature names and the standardization statistics,
+            ready for ``jaxnn.predict(..., dataset=checkpoint.dataset)``; None if
+            the checkpoint was saved without one.
+        metadata: the JSON-serializable dict given to :func:`save`.
+    """
+
+    model: Model
+    params: Params
+    dataset: Any
+    metadata: dict[str, Any]
+
+
+_DATASET_ARRAYS = ("x_mean", "x_scale", "y_mean", "y_scale")
+_DATASET_STATIC = ("task", "num_classes", "feature_names", "class_names", "name", "target_name")
+
+
+def save(
+    path: str | os.PathLike,
+    model: Model,
+    params: Params,
+    *,
+    dataset: Any = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Write a checkpoint atomically.
+
+    Args:
+        path: the file to write (its directory is created if needed).
+        model: the model; its config is stored so :func:`load` can rebuild it.
+        params: the parameters (any pytree of arrays).
+        dataset: the :class:`jaxnn.Dataset` trained on: its standardization
+            statistics and names are stored (not its data).
+        metadata: JSON-serializable extras (hyperparameters, metrics, ...).
+    """
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a jaxnn.Model, got {type(model).__name__}")
+    try:
+        metadata_json = json.dumps(metadata or {})
+    except TypeError as error:
+        raise TypeError(f"metadata must be JSON-serializable: {error}") from None
+    state: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": json.dumps(model.config),
+        "params": serialization.to_state_dict(jax.tree.map(np.asarray, jax.device_get(params))),
+        "metadata": metadata_json,
+    }
+    if dataset is not None:
+        state["dataset"] = {name: np.asarray(getattr(dataset, name)) for name in _DATASET_ARRAYS}
+        state["dataset"]["static"] = json.dumps({name: getattr(dataset, name) for name in _DATASET_STATIC})
+    atomic_write(path, serialization.msgpack_serialize(state))
+
+
+def load(path: str | os.PathLike, *, model: Model | None = None) -> Checkpoint:
+    """Read and validate a checkpoint written by :func:`save`.
+
+    Args:
+        path: the checkpoint file.
+        model: needed only for models that cannot be rebuilt from their config
+            (Flax modules): the same model, e.g. ``jaxnn.from_flax(module, x)``.
+
+    Returns:
+        A :class:`Checkpoint`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: not a jaxnn checkpoint, damaged or truncated, another
+            format version, or params that do not fit the model.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        state = serialization.msgpack_restore(raw)
+    except Exception as error:  # noqa: BLE001 - msgpack raises many types for damaged input
+        raise CheckpointError(f"{path} is not a readable jaxnn checkpoint (damaged or truncated?): {error}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a jaxnn checkpoint")
+    if state.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {state.get('version')!r}; this jaxnn reads version {VERSION}"
+        )
+    try:
+        config = json.loads(state["model"])
+        metadata = json.loads(state["metadata"])
+        stored = state["params"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path} is damaged: missing or unreadable field {error}") from None
+    if config.get("type") == "flax":
+        if model is None:
+            raise CheckpointError(f"{path} holds a Flax model: pass model=jaxnn.from_flax(module, example_x) to load it")
+    else:
+        try:
+            rebuilt = model_from_config(config)
+        except (ValueError, TypeError, KeyError) as error:
+            raise CheckpointError(f"{path} holds a model config that cannot be rebuilt: {error}") from None
+        if model is not None and model.config != rebuilt.config:
+            raise CheckpointError(f"{path} holds a different model ({config}) than the one given ({model.config})")
+        model = rebuilt
+    params = _restore_params(path, model, stored)
+    dataset = _restore_dataset(path, state["dataset"]) if "dataset" in state else None
+    return Checkpoint(model, params, dataset, metadata)
+
+
+def _restore_params(path: str, model: Model, stored: Any) -> Params:
+    expected = jax.eval_shape(model.init, jax.random.key(0))
+    target = jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), expected)
+    try:
+        params = serialization.from_state_dict(target, stored)
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{path}: the stored params do not have the model's structure: {error}") from None
+    problems = []
+    leaves_with_paths = jax.tree_util.tree_leaves_with_path(params)
+    for (where, leaf), spec in zip(leaves_with_paths, jax.tree.leaves(expected)):
+        leaf = np.asarray(leaf)
+        if leaf.shape != spec.shape or leaf.dtype != spec.dtype:
+            problems.append(
+                f"params{jax.tree_util.keystr(where)} is {leaf.dtype}{list(leaf.shape)}, the model expects {spec.dtype}{list(spec.shape)}"
+            )
+    if problems:
+        raise CheckpointError(f"{path}: the stored params do not fit the model: " + "; ".join(problems))
+    return jax.tree.map(np.asarray, params)
+
+
+def _restore_dataset(path: str, stored: dict[str, Any]) -> Any:
+    from jaxnn.data import Dataset
+
+    try:
+        static = json.loads(stored["static"])
+        arrays = {name: np.asarray(stored[name], np.float32) for name in _DATASET_ARRAYS}
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: damaged dataset statistics: {error}") from None
+    num_features = arrays["x_mean"].shape[0]
+    y_dtype = np.float32 if static["task"] == "regression" else np.int32
+    empty_x, empty_y = np.zeros((0, num_features), np.float32), np.zeros((0,), y_dtype)
+    return Dataset(
+        x_train=empty_x, y_train=empty_y, x_val=empty_x, y_val=empty_y, x_test=empty_x, y_test=empty_y,
+        **arrays,
+        task=static["task"],
+        num_classes=int(static["num_classes"]),
+        feature_names=tuple(static["feature_names"]),
+        class_names=tuple(static["class_names"]),
+        name=static["name"],
+        target_name=static["target_name"],
+    )

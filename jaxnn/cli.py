@@ -58,6 +58,18 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _devices(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a device count or 'all', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a device count >= 1 or 'all', got {text!r}")
+    return value
+
+
 def _batch_size(text: str) -> int | None:
     if text.lower() in ("full", "none", "0"):
         return None
@@ -187,6 +199,7 @@ def _train(args: argparse.Namespace) -> int:
         nesterov=args.nesterov,
         early_stopping=_early_stopping(args),
         progress=not args.no_progress,
+        devices=args.devices,
         **hyper,
     )
     elapsed = time.perf_counter() - started
@@ -264,7 +277,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
     devices = jax.devices()
     print(data.describe())
-    print(f"sweeping {', '.join(space)} on {len(devices)} {devices[0].platform} device(s)")
+    hosts = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    print(f"sweeping {', '.join(space)} on {len(devices)} {devices[0].platform} device(s){hosts}")
     started = time.perf_counter()
     settings = dict(
         optimizer=args.optimizer, num_epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule,
@@ -276,6 +290,8 @@ def _sweep(args: argparse.Namespace) -> int:
         progress=not args.no_progress, **settings, **fixed,
     )
     elapsed = time.perf_counter() - started
+    if jax.process_index() != 0:  # every process holds the gathered table; process 0 reports and writes it
+        return 0
     print(f"{len(result)} runs in {elapsed:.1f} s ({elapsed / len(result) * 1e3:.0f} ms per run)")
     print(result.format(top=args.top))
     best = result.best
@@ -470,6 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
         "DIR/model.msgpack, DIR/history.csv and DIR/curves.png.",
     )
     _add_training_options(train, sweep=False)
+    train.add_argument("--devices", type=_devices, default=None, metavar="N|all",
+                       help="data parallelism: split each minibatch across N devices (default: one device)")
     train.set_defaults(run=_train)
 
     sweep = commands.add_parser(
@@ -484,6 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--max-parallel", type=int, metavar="N", help="most runs trained at once (default: what memory allows)")
     runs.add_argument("--config", metavar="FILE", help="TOML file with a [space] table and sweep options")
     runs.add_argument("--top", type=int, default=10, metavar="N", help="rows of the table to print (default: 10)")
+    hosts = sweep.add_argument_group("several hosts (jax.distributed)")
+    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0; start one jaxnn sweep per host")
+    hosts.add_argument("--num-processes", type=int, metavar="N", help="number of processes in the job")
+    hosts.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1 (0 writes the files)")
     sweep.set_defaults(run=_sweep)
 
     predict = commands.add_parser(
@@ -521,6 +543,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
             parallel.use_cpu_devices()
+        if getattr(args, "coordinator", None) is not None:
+            if args.num_processes is None or args.process_id is None:
+                parser.error("--coordinator needs --num-processes and --process-id")
+            parallel.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     import jaxnn
 
     expected = (UsageError, ValueError, TypeError, OSError, jaxnn.TrainingDiverged, jaxnn.CheckpointError)

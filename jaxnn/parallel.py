@@ -16,9 +16,10 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["CONFIG_AXIS", "config_mesh", "resolve_devices", "shard_leading_axis", "use_cpu_devices"]
+__all__ = ["CONFIG_AXIS", "DATA_AXIS", "config_mesh", "data_mesh", "initialize_distributed", "resolve_devices", "shard_leading_axis", "to_host", "use_cpu_devices"]
 
 CONFIG_AXIS = "configs"
+DATA_AXIS = "data"
 
 
 def use_cpu_devices(count: int | None = None) -> int:
@@ -49,9 +50,25 @@ def use_cpu_devices(count: int | None = None) -> int:
     return count
 
 
-def resolve_devices(devices: Sequence[Any] | int | str | None) -> list[Any]:
-    """Turn ``devices`` (None = all local devices, an int = the first n, "first" = one, or a list) into a list."""
-    available = jax.local_devices()
+def initialize_distributed(coordinator: str, num_processes: int, process_id: int) -> None:
+    """Join a multi-process JAX job (``jax.distributed.initialize``) before JAX starts.
+
+    On CPU, cross-process collectives use Gloo. Afterwards ``jax.devices()``
+    lists the devices of every process and sweeps shard across all of them.
+    """
+    if num_processes < 1 or not 0 <= process_id < num_processes:
+        raise ValueError(f"`process_id` (={process_id}) must be in [0, num_processes={num_processes})")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
+
+
+def resolve_devices(devices: Sequence[Any] | int | str | None, *, global_devices: bool = False) -> list[Any]:
+    """Turn ``devices`` (None = all devices, an int = the first n, "first" = one, or a list) into a list.
+
+    ``global_devices`` counts the devices of every process (after
+    ``jax.distributed.initialize()``), otherwise only this process's.
+    """
+    available = jax.devices() if global_devices else jax.local_devices()
     if devices is None or devices == "all":
         return list(available)
     if devices == "first":
@@ -71,7 +88,26 @@ def config_mesh(devices: Sequence[Any]) -> Mesh:
     return Mesh(np.asarray(devices), (CONFIG_AXIS,))
 
 
+def data_mesh(devices: Sequence[Any]) -> Mesh:
+    """A one-dimensional mesh whose axis ``"data"`` splits each minibatch across ``devices``."""
+    return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
 def shard_leading_axis(tree: Any, mesh: Mesh, *, axis: int = 0) -> Any:
     """Place every leaf of ``tree`` on ``mesh``, split along ``axis`` (which must divide evenly)."""
     spec = PartitionSpec(*([None] * axis), CONFIG_AXIS)
     return jax.device_put(tree, NamedSharding(mesh, spec))
+
+
+def to_host(tree: Any) -> Any:
+    """Every leaf as a NumPy array, gathering from other processes when a leaf spans several hosts."""
+    from jax.experimental import multihost_utils
+
+    def fetch(leaf: Any) -> np.ndarray:
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            if leaf.is_fully_replicated:
+                return np.asarray(leaf.addressable_data(0))
+            return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+        return np.asarray(leaf)
+
+    return jax.tree.map(fetch, tree)

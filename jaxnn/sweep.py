@@ -408,10 +408,12 @@ class _RowsResult(NamedTuple):
     test_metric: Array
 
 
-@functools.partial(jax.jit, static_argnames=("spec",))
-def _sweep_init(spec: TrainSpec, hparams: Hyperparams, keys: PRNGKey, data: Any):
-    per_seed = lambda key: jax.vmap(lambda h: spec.program.init(h, key, data))(hparams)
-    return jax.vmap(per_seed)(keys)
+@functools.partial(jax.jit, static_argnames=("spec", "impl"))
+def _sweep_init(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Array, data: Any, impl: str):
+    # The key travels as raw data so that every process of a multi-host job can place it.
+    key = jax.random.wrap_key_data(key_data, impl=impl)
+    per_seed = lambda seed: jax.vmap(lambda h: spec.program.init(h, jax.random.fold_in(key, seed), data))(hparams)
+    return jax.vmap(per_seed)(seeds)
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "epochs"), donate_argnames=("state",))
@@ -565,7 +567,7 @@ def sweep(
                     early_stopping=early_stopping,
                 ),
                 max_parallel=max_parallel,
-                devices=parallel.resolve_devices(devices),
+                devices=parallel.resolve_devices(devices, global_devices=True),
                 num_chunks=num_chunks,
                 progress=progress,
             )
@@ -619,9 +621,10 @@ def _sweep_group(
     chunk = max(1, min(num_configs, limit // num_seeds))
     chunk = max(num_devices, chunk // num_devices * num_devices)
     mesh = parallel.config_mesh(devices)
-    keys = jnp.stack([jax.random.fold_in(key, s) for s in seed_list])
-    data = jax.device_put(data, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
-    keys = jax.device_put(keys, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    key_data, seeds = jax.device_put((np.asarray(jax.random.key_data(key)), np.asarray(seed_list, np.uint32)), replicated)
+    impl = str(jax.random.key_impl(key))
+    data = jax.device_put(data, replicated)
     epochs_per_call = math.ceil(program.num_epochs / min(num_chunks, program.num_epochs))
     num_calls = math.ceil(program.num_epochs / epochs_per_call)
 
@@ -631,19 +634,20 @@ def _sweep_group(
             take = np.arange(start, start + chunk).clip(max=num_configs - 1)  # the last chunk repeats a row
             hparams = jax.tree.map(lambda column: column[take], all_hparams)
             hparams = parallel.shard_leading_axis(hparams, mesh)
-            state = _sweep_init(spec, hparams, keys, data)
+            state = _sweep_init(spec, hparams, key_data, seeds, data, impl)
             history = []
             for _ in range(num_calls):
                 state, rows = _sweep_run(spec, state, hparams, data, epochs_per_call)
-                history.append(rows)
+                history.append(parallel.to_host(rows))
                 bar.update(1)
-                if not bool(jnp.any(state.status == 0) & jnp.any(state.epoch < program.num_epochs)):
+                running = parallel.to_host(jnp.any((state.status == 0) & (state.epoch < program.num_epochs)))
+                if not bool(running):
                     bar.update(num_calls - len(history))
                     break
-            result, test_loss, test_metric = _sweep_finish(spec, state, data)
+            result, test_loss, test_metric = parallel.to_host(_sweep_finish(spec, state, data))
             def epochs_of(name: str) -> np.ndarray:
                 """(seeds, configs, num_epochs): NaN for epochs skipped once every row had stopped."""
-                curve = np.concatenate([np.asarray(h[name]) for h in history], axis=2)[..., : program.num_epochs]
+                curve = np.concatenate([h[name] for h in history], axis=2)[..., : program.num_epochs]
                 missing = program.num_epochs - curve.shape[2]
                 return np.pad(curve, ((0, 0), (0, 0), (0, missing)), constant_values=np.nan)
 

@@ -31,7 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import _checks, losses as losses_lib, optim
+from jax.sharding import NamedSharding, PartitionSpec
+
+from jaxnn import _checks, losses as losses_lib, optim, parallel
 from jaxnn.models import Model, has_dropout, uses_key_in_training
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
@@ -284,6 +286,7 @@ def _make_program(
     nesterov: bool,
     early_stopping: EarlyStopping | None,
     reduce_on_plateau: dict[str, Any] | None,
+    data_devices: tuple[Any, ...] | None = None,
 ) -> _Program:
     if not isinstance(model, Model):
         raise TypeError(f"model must be a jaxnn.Model (see jaxnn.mlp, jaxnn.from_flax), got {type(model).__name__}")
@@ -300,6 +303,7 @@ def _make_program(
         _checks.positive_int("early_stopping.patience", early_stopping.patience)
         _checks.check_range("early_stopping.min_delta", early_stopping.min_delta, 0.0)
         _checks.lookup("early_stopping.monitor", early_stopping.monitor, {"val_loss": 0, "val_metric": 1})
+    mesh = parallel.data_mesh(data_devices) if data_devices is not None and len(data_devices) > 1 else None
     model_has_dropout = has_dropout(model)
     model_needs_key = uses_key_in_training(model)
 
@@ -402,6 +406,7 @@ def _make_program(
         y_val = jnp.asarray(data.y_val)
         has_val = x_val.shape[0] > 0
         padded = steps * batch
+        slots = batch if mesh is None else -(-batch // mesh.size) * mesh.size
 
         def objective(params, x, y, mask, key):
             outputs = model.apply(params, x, key=key, train=True, dropout=dropout_override)
@@ -420,15 +425,28 @@ def _make_program(
         def one_epoch(state: _State) -> tuple[_State, dict[str, Array]]:
             epoch_key = jax.random.fold_in(state.key, state.epoch)
             shuffle_key, dropout_key = jax.random.split(epoch_key)
-            if batch_size is None:
+            if batch_size is None and mesh is None:
                 xs, ys = x_train[None], y_train[None]
                 masks = jnp.ones((1, num_train), jnp.float32)
             else:
-                order = shuffle_indices(shuffle_key, num_train)
-                order = jnp.concatenate([order, jnp.zeros((padded - num_train,), order.dtype)])
-                xs = x_train[order].reshape(steps, batch, *x_train.shape[1:])
-                ys = y_train[order].reshape(steps, batch, *y_train.shape[1:])
+                if batch_size is None:
+                    order = jnp.arange(num_train)
+                else:
+                    order = shuffle_indices(shuffle_key, num_train)
+                    order = jnp.concatenate([order, jnp.zeros((padded - num_train,), order.dtype)])
+                order = order.reshape(steps, batch)
                 masks = (jnp.arange(padded) < num_train).astype(jnp.float32).reshape(steps, batch)
+                if slots > batch:  # room for every device: extra masked slots change nothing
+                    order = jnp.pad(order, ((0, 0), (0, slots - batch)))
+                    masks = jnp.pad(masks, ((0, 0), (0, slots - batch)))
+                xs, ys = x_train[order], y_train[order]
+                if mesh is not None:
+                    # Each device computes its share of every minibatch; params stay replicated
+                    # and XLA all-reduces the gradient.
+                    xs, ys, masks = (
+                        jax.lax.with_sharding_constraint(a, NamedSharding(mesh, PartitionSpec(None, parallel.DATA_AXIS)))
+                        for a in (xs, ys, masks)
+                    )
             batches = (xs, ys, masks, jax.random.split(dropout_key, steps)) if use_keys else (xs, ys, masks)
             (params, opt_state, loss_sum), _ = jax.lax.scan(
                 train_step, (state.params, state.opt_state, jnp.zeros((), jnp.float32)), batches
@@ -557,6 +575,7 @@ class TrainSpec:
     nesterov: bool = False
     early_stopping: EarlyStopping | None = None
     reduce_on_plateau: tuple[tuple[str, Any], ...] | None = None
+    data_devices: tuple[Any, ...] | None = None
 
     def _identity(self) -> tuple:
         fields = [getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "model"]
@@ -631,6 +650,7 @@ def fit(
     on_divergence: str = "raise",
     num_chunks: int = 20,
     params: Params | None = None,
+    devices: Any = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` and return the trained parameters and history.
 
@@ -663,6 +683,12 @@ def fit(
         num_chunks: how many pieces the run is split into on the host.
         params: start from these parameters instead of a fresh initialization
             (``init_scale`` is then not applied); the key still drives shuffling and dropout.
+        devices: data parallelism. None trains on the default device; an int n
+            (the first n local devices), ``"all"`` or a list of devices splits
+            every minibatch across them while params and optimizer state stay
+            replicated (XLA all-reduces the gradient). A batch that does not
+            divide evenly is padded with masked slots, so the result equals the
+            single-device run up to float rounding.
 
     Returns:
         A :class:`TrainResult` whose history covers the epochs that ran.
@@ -705,9 +731,16 @@ def fit(
         nesterov=nesterov,
         early_stopping=early_stopping,
         reduce_on_plateau=None if reduce_on_plateau is None else tuple(sorted(reduce_on_plateau.items())),
+        data_devices=None if devices is None else tuple(parallel.resolve_devices(devices)),
     )
     program = spec.program  # validates the static options before anything compiles
-    data = jax.device_put(data)
+    if spec.data_devices is not None and len(spec.data_devices) > 1:
+        replicated = NamedSharding(parallel.data_mesh(spec.data_devices), PartitionSpec())
+        data, hparams = jax.device_put((data, hparams), replicated)
+        if params is not None:
+            params = jax.device_put(params, replicated)
+    else:
+        data = jax.device_put(data, None if spec.data_devices is None else spec.data_devices[0])
     chunk = math.ceil(program.num_epochs / min(num_chunks, program.num_epochs))
     if params is not None:
         expected = jax.eval_shape(model.init, jax.random.key(0))

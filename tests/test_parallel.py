@@ -1,0 +1,109 @@
+"""Devices: data-parallel fit and multi-process sweeps on forced CPU devices, in subprocesses."""
+
+import csv
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import textwrap
+
+import jax
+import pytest
+
+import jaxnn
+from jaxnn import parallel
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_python(code: str, devices: int, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+DATA_PARALLEL = textwrap.dedent(
+    """
+    import jax, numpy as np, jaxnn
+    assert len(jax.devices()) == 4
+    data = jaxnn.datasets.load("digits", seed=0)
+    model = jaxnn.mlp([64, 64, 10], dropout=0.1)
+    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for batch_size in (32, 30, None):  # 30 does not divide by 4 devices: padded with masked slots
+        options = dict(optimizer="adam", learning_rate=1e-3, num_epochs=4, batch_size=batch_size, key=0, progress=False)
+        single = jaxnn.fit(model, data, **options)
+        sharded = jaxnn.fit(model, data, devices=4, **options)
+        for name in single.history:
+            close(single.history[name], sharded.history[name])
+        jax.tree.map(close, single.params, sharded.params)
+        assert len(sharded.params[0]["w"].sharding.device_set) == 4  # replicated on every device
+    print("OK")
+    """
+)
+
+
+def test_data_parallel_fit_equals_single_device_fit():
+    completed = run_python(DATA_PARALLEL, devices=4)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.strip().endswith("OK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def read_table(path: pathlib.Path) -> list[dict[str, str]]:
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_two_process_sweep_writes_one_merged_table(tmp_path):
+    arguments = [
+        "sweep", "--dataset", "iris", "--learning-rate", "1e-2:3e-1:log:6", "--seeds", "2", "--epochs", "4",
+        "--sizes", "8", "--optimizer", "sgd", "--no-progress",
+    ]
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    port = free_port()
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "jaxnn.cli", *arguments, "--out", str(tmp_path / "multi"),
+             "--coordinator", f"localhost:{port}", "--num-processes", "2", "--process-id", str(i)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        )
+        for i in range(2)
+    ]
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    for worker, (stdout, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0, stderr[-3000:]
+    assert "on 2 cpu device(s) in 2 processes" in outputs[0][0] and "12 runs" in outputs[0][0]
+    assert "12 runs" not in outputs[1][0]  # only process 0 reports and writes
+    single = subprocess.run(
+        [sys.executable, "-m", "jaxnn.cli", *arguments, "--out", str(tmp_path / "single")],
+        capture_output=True, text=True, timeout=600, env=env, cwd=ROOT,
+    )
+    assert single.returncode == 0, single.stderr[-3000:]
+    merged, reference = read_table(tmp_path / "multi" / "sweep.csv"), read_table(tmp_path / "single" / "sweep.csv")
+    assert len(merged) == 12
+    for a, b in zip(merged, reference):
+        assert (a["learning_rate"], a["seed"], a["status"]) == (b["learning_rate"], b["seed"], b["status"])
+        assert float(a["best_val_loss"]) == pytest.approx(float(b["best_val_loss"]), rel=1e-5)
+
+
+def test_use_cpu_devices_after_jax_started_says_what_to_do():
+    jax.devices()  # the backend is running in this process
+    with pytest.raises(RuntimeError, match="XLA_FLAGS=--xla_force_host_platform_device_count=3"):
+        parallel.use_cpu_devices(3)
+
+
+def test_resolve_devices():
+    assert parallel.resolve_devices(None) == jax.local_devices()
+    assert parallel.resolve_devices(1) == jax.local_devices()[:1]
+    with pytest.raises(ValueError, match=r"`devices` \(=99\) must be between 1 and the \d+ local devices"):
+        parallel.resolve_devices(99)
+    with pytest.raises(ValueError, match="empty list"):
+        parallel.resolve_devices([])
+    data = jaxnn.datasets.load("iris")
+    with pytest.raises(ValueError, match=r"`devices` \(=0\)"):
+        jaxnn.fit(jaxnn.mlp([4, 3]), data, key=0, devices=0, progress=False)

@@ -170,13 +170,10 @@ def activation(name: str) -> Layer:
 
 
 def check_rate(name: str, rate: object) -> None:
-    """Raise if a concrete dropout rate lies outside [0, 1); traced rates pass."""
-    if _checks.is_concrete(rate):
-        value = np.asarray(rate)
-        if value.ndim != 0 and value.size != 1:
-            raise ValueError(f"`{name}` must be a scalar, got an array of shape {value.shape}")
-        if not (0.0 <= float(value) < 1.0):
-            raise ValueError(f"`{name}` (={float(value)}) must be in [0, 1)")
+    """Raise if a concrete dropout rate is not a scalar in [0, 1); traced rates pass."""
+    if _checks.is_concrete(rate) and np.size(rate) != 1:
+        raise ValueError(f"`{name}` must be a scalar, got an array of shape {np.shape(rate)}")
+    _checks.check_range(name, rate, 0.0, 1.0)
 
 
 def dropout(rate: float) -> Layer:

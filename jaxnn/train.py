@@ -250,8 +250,8 @@ def make_train(
     Returns:
         A pure function: jit it, vmap it over ``hparams`` and ``key``.
     """
-    program = _make_program(
-        model,
+    program = TrainSpec(
+        model=model,
         num_epochs=num_epochs,
         batch_size=batch_size,
         optimizer=optimizer,
@@ -262,7 +262,7 @@ def make_train(
         nesterov=nesterov,
         early_stopping=early_stopping,
         reduce_on_plateau=reduce_on_plateau,
-    )
+    ).program
 
     def train(hparams: Hyperparams, key: PRNGKey, data: Any) -> TrainResult:
         state = program.init(hparams, key, data)
@@ -574,8 +574,12 @@ class TrainSpec:
     warmup_steps: int = 0
     nesterov: bool = False
     early_stopping: EarlyStopping | None = None
-    reduce_on_plateau: tuple[tuple[str, Any], ...] | None = None
+    reduce_on_plateau: dict[str, Any] | tuple[tuple[str, Any], ...] | None = None
     data_devices: tuple[Any, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.reduce_on_plateau, dict):  # hashable, order-independent
+            object.__setattr__(self, "reduce_on_plateau", tuple(sorted(self.reduce_on_plateau.items())))
 
     def _identity(self) -> tuple:
         fields = [getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "model"]
@@ -730,7 +734,7 @@ def fit(
         warmup_steps=warmup_steps,
         nesterov=nesterov,
         early_stopping=early_stopping,
-        reduce_on_plateau=None if reduce_on_plateau is None else tuple(sorted(reduce_on_plateau.items())),
+        reduce_on_plateau=reduce_on_plateau,
         data_devices=None if devices is None else tuple(parallel.resolve_devices(devices)),
     )
     program = spec.program  # validates the static options before anything compiles
@@ -786,12 +790,6 @@ def fit(
     return result
 
 
-def _split_arrays(data: Any, split: str) -> tuple[Any, Any]:
-    names = {"train": ("x_train", "y_train"), "val": ("x_val", "y_val"), "test": ("x_test", "y_test")}
-    x_name, y_name = _checks.lookup("split", split, names)
-    return getattr(data, x_name), getattr(data, y_name)
-
-
 def _infer_task(outputs: Array, y: np.ndarray) -> str:
     if outputs.ndim > 1 and outputs.shape[-1] > 1:
         return "multiclass"
@@ -825,7 +823,7 @@ def evaluate(
     from jaxnn.data import Dataset
 
     if isinstance(data_or_xy, Dataset):
-        x, y = _split_arrays(data_or_xy, split)
+        x, y = data_or_xy.split(split)
         task, y_scale = data_or_xy.task, float(data_or_xy.y_scale)
     elif isinstance(data_or_xy, (tuple, list)) and len(data_or_xy) == 2:
         x, y = data_or_xy

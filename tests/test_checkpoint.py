@@ -3,6 +3,7 @@
 import os
 
 import flax.linen as nn
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,7 +28,7 @@ def test_round_trip_is_bitwise_exact(trained, tmp_path):
     jaxnn.save(path, model, params, dataset=data, metadata={"epochs": 3, "note": "ok"})
     restored = jaxnn.load(path)
     assert restored.model.config == model.config
-    jax.tree.map(np.testing.assert_array_equal, restored.params, params)
+    chex.assert_trees_all_equal(restored.params, params, strict=True)
     assert jax.tree.structure(restored.params) == jax.tree.structure(params)
     assert restored.metadata == {"epochs": 3, "note": "ok"}
     dataset = restored.dataset

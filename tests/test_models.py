@@ -1,6 +1,7 @@
 """Models and layers: shapes, forward pass against NumPy, gradients, dropout, Flax interop, errors."""
 
 import flax.linen as nn
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -49,8 +50,7 @@ def test_forward_matches_numpy(activation, transform, key):
     params = model.init(key)
     x = jax.random.normal(jax.random.key(1), (11, 5))
     got = transform(model.apply)(params, x)
-    chex_shape = (11, 3)
-    assert got.shape == chex_shape
+    chex.assert_shape(got, (11, 3))
     np.testing.assert_allclose(got, numpy_forward(params, x, activation), rtol=2e-5, atol=2e-6)
 
 
@@ -135,8 +135,7 @@ def test_model_from_config_rebuilds_the_same_model(key):
     params = model.init(key)
     x = jax.random.normal(key, (3, 4))
     np.testing.assert_array_equal(rebuilt.apply(params, x), model.apply(params, x))
-    chex_params = rebuilt.init(key)
-    jax.tree.map(np.testing.assert_array_equal, chex_params, params)
+    chex.assert_trees_all_equal(rebuilt.init(key), params)
 
 
 class FlaxMLP(nn.Module):

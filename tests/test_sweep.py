@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def test_rows_equal_single_fits_with_the_same_hyperparameters_and_key(digits, mo
             model, digits, learning_rate=row["learning_rate"], weight_decay=row["weight_decay"],
             key=jax.random.fold_in(jax.random.key(7), row["seed"]), **OPTIONS,
         )
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), single.params, result.params(i))
+        chex.assert_trees_all_close(single.params, result.params(i), rtol=1e-5, atol=1e-5)
         for name in ("train_loss", "val_loss", "val_metric"):
             np.testing.assert_allclose(single.history[name], result.curves[name][i], rtol=1e-5, atol=1e-6)
 
@@ -79,13 +80,13 @@ def test_a_diverging_row_is_quarantined(digits, model):
     diverged = [i for i in range(len(mixed)) if mixed.table["status"][i] == "diverged"]
     assert len(diverged) == 1 and mixed.table["learning_rate"][diverged[0]] == 1e4
     assert 1 <= mixed.table["stopped_epoch"][diverged[0]] <= 2
-    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(mixed.params(diverged[0])))
+    chex.assert_tree_all_finite(mixed.params(diverged[0]))
     for rate in space["learning_rate"]:
         i = int(np.flatnonzero(clean.table["learning_rate"] == rate)[0])
         j = int(np.flatnonzero(mixed.table["learning_rate"] == rate)[0])
         for name in clean.curves:
             np.testing.assert_array_equal(clean.curves[name][i], mixed.curves[name][j])
-        jax.tree.map(np.testing.assert_array_equal, clean.params(i), mixed.params(j))
+        chex.assert_trees_all_equal(clean.params(i), mixed.params(j))
 
 
 def test_early_stopping_works_per_row(digits, model):

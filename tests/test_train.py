@@ -1,5 +1,6 @@
 """The training program: quality bars on built-in data, exact semantics, no recompiles, errors."""
 
+import chex
 import jax
 import jax.monitoring
 import jax.numpy as jnp
@@ -135,7 +136,7 @@ def test_same_key_is_bitwise_identical_and_another_key_is_not(cancer):
     model = jaxnn.mlp([cancer.num_features, 8, 1], dropout=0.2)
     run = lambda key: jaxnn.fit(model, cancer, learning_rate=1e-2, num_epochs=5, batch_size=16, key=key, progress=False)
     first, second, other = run(3), run(3), run(4)
-    jax.tree.map(np.testing.assert_array_equal, first.params, second.params)
+    chex.assert_trees_all_equal(first.params, second.params)
     np.testing.assert_array_equal(first.history["train_loss"], second.history["train_loss"])
     assert not np.array_equal(first.history["train_loss"], other.history["train_loss"])
 
@@ -213,7 +214,7 @@ def test_minibatch_training_equals_an_explicit_optax_loop(cancer):
             grads = jax.grad(lambda p: jaxnn.losses.binary_cross_entropy(model.apply(p, x[batch]), y[batch]))(params)
             updates, state = opt.update(grads, state, params)
             params = optax.apply_updates(params, updates)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6), result.params, params)
+    chex.assert_trees_all_close(result.params, params, rtol=2e-5, atol=2e-6)
 
 
 def test_shuffle_indices_is_a_uniform_permutation():
@@ -236,7 +237,7 @@ def test_divergence_raises_with_the_epoch_or_returns_finite_params(cancer):
     assert 1 <= caught.value.epoch <= 10
     result = jaxnn.fit(model, cancer, on_divergence="return", **options)
     assert result.status == "diverged" and result.stopped_epoch == caught.value.epoch
-    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(result.params))
+    chex.assert_tree_all_finite(result.params)
     assert len(result.history["train_loss"]) == result.stopped_epoch
 
 

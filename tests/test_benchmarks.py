@@ -1,0 +1,198 @@
+"""The benchmark suite: its arithmetic and statistics, and that ``--quick`` reports every field.
+
+Nothing here asserts a speed: timings depend on the machine and its neighbours.
+"""
+
+import importlib.util
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import harness
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+# --- exact FLOP counts -------------------------------------------------------------------
+
+
+def brute_force_step_flops(sizes, batch):
+    """Count the matmuls of one step layer by layer, as backprop performs them."""
+    total = 0
+    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        total += 2 * batch * d_in * d_out  # forward z = a W
+        total += 2 * batch * d_in * d_out  # dW = aᵀ δ
+        if i > 0:
+            total += 2 * batch * d_in * d_out  # δ_prev = δ Wᵀ (never for the data)
+    return total
+
+
+@pytest.mark.parametrize("sizes,batch", [([30, 16, 1], 32), ([784, 256, 256, 10], 128), ([784, 2048, 2048, 10], 512),
+                                         ([5, 3], 1), ([7, 4, 4, 4, 2], 9)])
+def test_step_flops_counts_every_matmul_once(sizes, batch):
+    assert harness.step_flops(sizes, batch) == brute_force_step_flops(sizes, batch)
+    assert harness.forward_flops(sizes, batch) == 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def test_six_b_params_rule_overstates_as_the_issue_says():
+    """The 6·B·params shortcut overstates M by about 33% and L by about 10%."""
+    for sizes, batch, overstated in (([784, 256, 256, 10], 128, 0.33), ([784, 2048, 2048, 10], 512, 0.10)):
+        weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        assert 6 * batch * weights / harness.step_flops(sizes, batch) - 1 == pytest.approx(overstated, abs=0.01)
+
+
+def test_step_flops_rejects_a_model_without_layers():
+    with pytest.raises(ValueError, match="at least two"):
+        harness.step_flops([10], 4)
+
+
+# --- statistics --------------------------------------------------------------------------
+
+
+def sample(seconds, others=0.0):
+    return {"per_unit_s": seconds, "wall_s": seconds, "others_cpu_s": others, "own_cpu_s": seconds}
+
+
+def test_quantile_matches_numpy():
+    values = list(np.random.default_rng(0).standard_normal(17))
+    for q in (0.0, 0.25, 0.5, 0.75, 1.0):
+        assert harness.quantile(values, q) == pytest.approx(np.quantile(values, q))
+    assert math.isnan(harness.quantile([], 0.5))
+
+
+def test_disturbed_samples_are_dropped_before_pooling():
+    quiet = [sample(1.0), sample(1.1), sample(0.9)]
+    noisy = [sample(5.0, others=2.0), sample(4.0, others=0.5)]
+    stats = harness.pool([quiet, noisy])
+    assert stats["median"] == pytest.approx(1.0)
+    assert (stats["num_samples"], stats["num_kept"], stats["num_dropped"], stats["forced"]) == (5, 3, 2, False)
+    assert stats["iqr"] == pytest.approx(np.quantile([0.9, 1.0, 1.1], 0.75) - np.quantile([0.9, 1.0, 1.1], 0.25))
+
+
+def test_a_noisy_machine_keeps_the_least_disturbed_samples_and_says_so():
+    samples = [sample(1.0, others=0.9), sample(2.0, others=0.5), sample(3.0, others=2.9), sample(4.0, others=0.6)]
+    kept = harness.keep_undisturbed(samples, min_kept=2)
+    assert kept.forced
+    assert sorted(s["per_unit_s"] for s in kept.samples) == [2.0, 4.0]
+
+
+def test_measure_reports_per_unit_time_and_cpu_accounting():
+    samples = harness.measure(lambda: sum(range(20000)), repeats=3, number=4, units_per_call=5)
+    assert len(samples) == 3
+    for s in samples:
+        assert s["units"] == 20 and s["number"] == 4
+        assert s["per_unit_s"] == pytest.approx(s["wall_s"] / 20)
+        assert s["own_cpu_s"] >= 0 and set(s) >= {"others_cpu_s", "wall_s"}
+
+
+def test_ratio_is_nan_when_a_side_is_missing():
+    assert harness.ratio(2.0, 0.5) == 4.0
+    assert math.isnan(harness.ratio(math.nan, 1.0)) and math.isnan(harness.ratio(1.0, 0.0))
+
+
+def test_unknown_suite_is_refused_with_the_choices():
+    completed = subprocess.run([sys.executable, "-m", "benchmarks", "--suite", "gemm,warp"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2
+    assert "unknown suite" in completed.stderr and "['warp']" in completed.stderr and "gemm" in completed.stderr
+
+
+# --- the whole quick run -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    completed = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)], cwd=ROOT,
+                               capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return out, completed.stdout, json.loads((out / "results.json").read_text())
+
+
+STAT_FIELDS = {"median", "q25", "q75", "iqr", "num_samples", "num_kept", "num_dropped", "forced"}
+
+
+def test_quick_run_records_the_environment(quick_run):
+    _, _, results = quick_run
+    meta = results["meta"]
+    assert {"date", "python", "platform", "cpu", "logical_cores", "versions", "threads", "backend", "devices",
+            "numpy_blas"} <= set(meta)
+    assert {"jax", "jaxlib", "numpy", "optax", "flax", "torch"} <= set(meta["versions"])
+    assert meta["versions"]["jax"] and meta["backend"] in ("cpu", "gpu", "tpu", "cuda", "rocm")
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        assert meta["threads"][name] == str(results["settings"]["num_threads"])
+    assert results["settings"]["quick"] is True and results["errors"] == []
+
+
+def test_quick_run_keeps_every_raw_sample_from_fresh_processes(quick_run):
+    _, _, results = quick_run
+    records = results["records"]
+    assert {r["suite"] for r in records} == {"gemm", "step", "sweep", "compile", "scaling"}
+    for record in records:
+        assert {"suite", "impl", "case", "round", "params", "process_s", "peak_rss_bytes", "libraries_loaded"} <= set(record)
+        if "skipped" in record:
+            continue
+        assert record["samples"], record
+        for s in record["samples"]:
+            assert {"per_unit_s", "wall_s", "own_cpu_s", "others_cpu_s", "units"} <= set(s)
+            assert s["per_unit_s"] > 0
+    # One library per process: the NumPy baseline never shares a process with JAX or torch.
+    numpy_workers = [r for r in records if r["impl"] == "numpy"]
+    assert numpy_workers and all(r["libraries_loaded"] == ["numpy"] for r in numpy_workers)
+    assert all("torch" not in r["libraries_loaded"] for r in records if not r["impl"].startswith("torch"))
+
+
+def test_quick_run_summaries_hold_every_field(quick_run):
+    _, _, results = quick_run
+    suites = results["suites"]
+    gemm = suites["gemm"]
+    assert gemm["peak_gflops"] > 0 and gemm["peak_from"]["impl"] in ("numpy", "xla")
+    for row in gemm["rows"]:
+        assert STAT_FIELDS | {"n", "impl", "flops", "gflops"} <= set(row)
+
+    step_rows = suites["step"]["rows"]
+    assert {r["case"] for r in step_rows} == {"S", "M"}
+    impls = {r["impl"] for r in step_rows}
+    assert {"numpy", "jax-op-by-op", "jax-jit", "jaxnn-fused", "flax"} <= impls
+    torch_available = importlib.util.find_spec("torch") is not None
+    assert ("torch-eager" in impls) == torch_available
+    assert any("torch" in line for line in suites["step"]["skipped"]) != torch_available
+    for row in step_rows:
+        assert STAT_FIELDS | {"sizes", "batch", "flops_per_step", "gflops", "percent_of_peak", "speedup_vs_numpy"} <= set(row)
+        assert row["flops_per_step"] == harness.step_flops(row["sizes"], row["batch"])
+        assert row["gflops"] == pytest.approx(row["flops_per_step"] / row["median"] / 1e9)
+    for row in (r for r in step_rows if r["impl"] == "numpy"):
+        assert row["speedup_vs_numpy"] == 1.0
+
+    sweep_rows = suites["sweep"]["rows"]
+    assert {"jaxnn-vmap", "jaxnn-vmap-2dev", "jax-sequential"} <= {r["impl"] for r in sweep_rows}
+    for row in sweep_rows:
+        assert STAT_FIELDS | {"k", "sweep_s", "first_call_s", "compile_s", "peak_rss_bytes"} <= set(row)
+        assert row["sweep_s"] == pytest.approx(row["median"] * row["k"])
+    # Sweeps with new learning rates reuse the compiled program.
+    assert all(r["recompiles_after_first"] == 0 for r in sweep_rows if r["impl"] != "torch-func")
+
+    for row in suites["compile"]["rows"]:
+        assert {"impl", "case", "first_call_s", "warm_s", "trace_s", "lower_s", "xla_compile_s"} <= set(row)
+        assert row["first_call_s"] > row["warm_s"] and row["xla_compile_s"] > 0
+    scaling_rows = suites["scaling"]["rows"]
+    assert sorted((r["impl"], r["devices"]) for r in scaling_rows) == [("fit", 1), ("fit", 2)]
+    for row in scaling_rows:
+        assert STAT_FIELDS | {"speedup_vs_1_device", "own_cpu_per_wall"} <= set(row)
+
+
+def test_quick_run_writes_tables_and_plots(quick_run):
+    out, stdout, results = quick_run
+    markdown = (out / "results.md").read_text()
+    for title in ("### gemm", "### step S", "### step M", "### sweep", "### compile", "### scaling"):
+        assert title in markdown and title in stdout
+    assert results["plots"]
+    for name in results["plots"]:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out.glob("*.tmp"))

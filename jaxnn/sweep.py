@@ -418,8 +418,15 @@ def _sweep_init(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: A
 
 @functools.partial(jax.jit, static_argnames=("spec", "epochs"), donate_argnames=("state",))
 def _sweep_run(spec: TrainSpec, state: Any, hparams: Hyperparams, data: Any, epochs: int):
-    per_config = lambda s, h: spec.program.run(s, h, data, epochs)
-    return jax.vmap(lambda s: jax.vmap(per_config)(s, hparams))(state)
+    def per_seed(seed_state):
+        # Every configuration of a seed has the same loop key (rows are keyed by seed), and
+        # every running one has run the most epochs: shared, unbatched, they make one
+        # minibatch order per seed, not one per configuration.
+        key, first_epoch = seed_state.key[0], jnp.max(seed_state.epoch)
+        per_config = lambda s, h: spec.program.run(s, h, data, epochs, key, first_epoch)
+        return jax.vmap(per_config)(seed_state, hparams)
+
+    return jax.vmap(per_seed)(state)
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))

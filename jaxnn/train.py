@@ -392,8 +392,26 @@ def _make_program(
             key=loop_key,
         )
 
-    def run(state: _State, hparams: Hyperparams, data: Any, epochs: int) -> tuple[_State, dict[str, Array]]:
-        """Run up to ``epochs`` more epochs (never past num_epochs); history has ``epochs`` rows."""
+    def run(
+        state: _State,
+        hparams: Hyperparams,
+        data: Any,
+        epochs: int,
+        loop_key: PRNGKey | None = None,
+        first_epoch: Array | None = None,
+    ) -> tuple[_State, dict[str, Array]]:
+        """Run up to ``epochs`` more epochs (never past num_epochs); history has ``epochs`` rows.
+
+        Epoch ``e`` draws its minibatch order (and dropout keys) from
+        ``fold_in(loop_key, e)``; both default to the state's own key and epoch
+        count. A sweep passes them explicitly, unbatched, for all configurations of
+        a seed: the shuffle and the gather then happen once instead of once per
+        configuration, and the first layer's product becomes one wide matmul.
+        A run that has stopped skips its epochs, so only running states (whose
+        epoch count equals ``first_epoch`` plus the epochs of this call) use them.
+        """
+        loop_key = state.key if loop_key is None else loop_key
+        first_epoch = state.epoch if first_epoch is None else first_epoch
         _, loss_fn, metric_fn, higher_is_better, num_train, batch, steps = pieces(data)
         opt = build_optimizer(hparams, steps)
         pass_value = reduce_on_plateau is not None
@@ -422,8 +440,8 @@ def _make_program(
             # A NaN/Inf anywhere makes the sum non-finite: divergence is checked once per epoch.
             return (params, opt_state, loss_sum + loss_value * jnp.sum(mask)), None
 
-        def one_epoch(state: _State) -> tuple[_State, dict[str, Array]]:
-            epoch_key = jax.random.fold_in(state.key, state.epoch)
+        def one_epoch(state: _State, epoch_index: Array) -> tuple[_State, dict[str, Array]]:
+            epoch_key = jax.random.fold_in(loop_key, epoch_index)
             shuffle_key, dropout_key = jax.random.split(epoch_key)
             if batch_size is None and mesh is None:
                 xs, ys = x_train[None], y_train[None]
@@ -487,16 +505,16 @@ def _make_program(
             }
             return new_state, jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), row)
 
-        def skip_epoch(state: _State) -> tuple[_State, dict[str, Array]]:
+        def skip_epoch(state: _State, epoch_index: Array) -> tuple[_State, dict[str, Array]]:
             nan = jnp.asarray(jnp.nan, jnp.float32)
             return state, {name: nan for name in HISTORY_KEYS}
 
-        def epoch_body(state: _State, _):
+        def epoch_body(state: _State, offset: Array):
             active = (state.status == RUNNING) & (state.epoch < num_epochs)
             # A real branch in `fit`; under vmap both sides run and the result is selected.
-            return jax.lax.cond(active, one_epoch, skip_epoch, state)
+            return jax.lax.cond(active, one_epoch, skip_epoch, state, first_epoch + offset)
 
-        return jax.lax.scan(epoch_body, state, None, length=epochs)
+        return jax.lax.scan(epoch_body, state, jnp.arange(epochs, dtype=jnp.int32))
 
     def score(params: Params, x: Any, y: Any, data: Any) -> tuple[Array, Array]:
         """(loss, metric) of ``params`` on ``(x, y)``; a regression MSE metric is in target units."""

@@ -442,6 +442,16 @@ def _sweep_finish(spec: TrainSpec, state: Any, data: Any):
     return jax.vmap(jax.vmap(one))(state)
 
 
+CPU_ROW_BYTES_PER_DEVICE = 32 * 2**20
+"""On a CPU, the default chunk holds rows worth about this much (by :func:`_bytes_per_row`) per device.
+
+A vmapped step streams every row's parameters, gradients and optimizer state; while
+they stay in the caches a row costs far less. Measured on 2 cores, the
+[64, 128, 128, 10] digits workload (1.3 MiB per row): 15–16 ms per row in chunks of
+8–32 rows per device, 22 ms in one chunk of 64 and 25 ms in one of 256.
+"""
+
+
 def _bytes_per_row(model: Model, data: Any, batch_size: int | None) -> int:
     """A rough upper estimate of the device memory one (configuration, seed) row needs."""
     shapes = jax.eval_shape(model.init, jax.random.key(0))
@@ -512,7 +522,9 @@ def sweep(
         seeds: how many seeds per configuration (0..n-1), or the list of seeds.
         num_samples: configurations to draw when the space has distributions.
         max_parallel: most rows trained at once; memory follows it, not the
-            number of rows. Default: as many as fit in half the free memory.
+            number of rows. Default: as many as fit in half the free memory, and
+            on CPUs about 32 MiB of rows per device, which keeps each chunk's
+            working set in the caches (see ``CPU_ROW_BYTES_PER_DEVICE``).
         devices: devices to shard the configurations over (default: all local
             devices; see :func:`jaxnn.parallel.use_cpu_devices` for CPUs).
         num_chunks: the epochs run in this many pieces on the host, so the
@@ -623,10 +635,13 @@ def _sweep_group(
             f"max_parallel={max_parallel} rows need about {max_parallel * per_row / 2**30:.1f} GiB but about "
             f"{budget / 2**30:.1f} GiB is available; lower max_parallel"
         )
-    limit = max_parallel if max_parallel is not None else max(1, budget // per_row)
     num_devices = len(devices)
-    chunk = max(1, min(num_configs, limit // num_seeds))
-    chunk = max(num_devices, chunk // num_devices * num_devices)
+    limit = max_parallel if max_parallel is not None else max(1, budget // per_row)
+    if max_parallel is None and devices[0].platform == "cpu":
+        limit = min(limit, num_devices * max(1, CPU_ROW_BYTES_PER_DEVICE // per_row))
+    most = max(num_devices, min(num_configs, limit // num_seeds) // num_devices * num_devices)
+    # Equal chunks, each a multiple of the device count: the last one pads as little as it can.
+    chunk = math.ceil(num_configs / math.ceil(num_configs / most) / num_devices) * num_devices
     mesh = parallel.config_mesh(devices)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     key_data, seeds = jax.device_put((np.asarray(jax.random.key_data(key)), np.asarray(seed_list, np.uint32)), replicated)

@@ -122,6 +122,24 @@ def test_chunking_bounds_the_program_and_keeps_results(digits, model):
     assert counter.count == 0
 
 
+def test_on_cpu_the_default_chunk_keeps_rows_within_the_cache_budget(digits, model, monkeypatch):
+    sweep_module = sys.modules["jaxnn.sweep"]  # (jaxnn.sweep the attribute is the function)
+    space = {"learning_rate": list(np.linspace(0.005, 0.05, 7))}
+    whole = jaxnn.sweep(model, digits, space=space, key=0, **OPTIONS)
+    per_row = sweep_module._bytes_per_row(model, digits, OPTIONS["batch_size"])
+    monkeypatch.setattr(sweep_module, "CPU_ROW_BYTES_PER_DEVICE", 3 * per_row)
+    chunk_sizes = []
+    real_init = sweep_module._sweep_init
+    monkeypatch.setattr(sweep_module, "_sweep_init",
+                        lambda spec, hparams, *rest, **kw: chunk_sizes.append(len(hparams.learning_rate))
+                        or real_init(spec, hparams, *rest, **kw))
+    chunked = jaxnn.sweep(model, digits, space=space, key=0, **OPTIONS)
+    assert chunk_sizes == [3, 3, 3]  # 7 rows at most 3 at a time: equal chunks, the last padded by 2
+    np.testing.assert_array_equal(whole.table["learning_rate"], chunked.table["learning_rate"])
+    # (a chunk's first layer is one matmul as wide as the chunk: rounding differs, within 1e-5)
+    np.testing.assert_allclose(whole.curves["val_loss"], chunked.curves["val_loss"], rtol=1e-5)
+
+
 def test_program_settings_run_as_separate_programs_and_merge(digits, model):
     result = jaxnn.sweep(
         model, digits, space={"optimizer": ["sgd", "adam"], "learning_rate": [1e-3, 1e-2]}, key=0,

@@ -179,6 +179,17 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def import_torch(num_threads: int) -> tuple[Any, str | None]:
+    """``(torch, None)`` pinned to ``num_threads`` and seeded, or ``(None, why)`` when it is not importable."""
+    try:
+        import torch
+    except ImportError as error:
+        return None, f"torch is not importable ({error})"
+    torch.set_num_threads(num_threads)
+    torch.manual_seed(0)
+    return torch, None
+
+
 def load_baseline():
     """``jaxnn/baseline.py`` loaded by file path, so that importing it never imports JAX."""
     import importlib.util
@@ -421,3 +432,15 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def save_figure(fig: Any, out_dir: Any, name: str) -> str:
+    """Write ``fig`` as ``out_dir/name`` (PNG) through a temporary file and a rename; close it."""
+    import matplotlib.pyplot as plt
+
+    path = os.path.join(os.fspath(out_dir), name)
+    fig.tight_layout()
+    fig.savefig(path + ".tmp", dpi=120, format="png")
+    plt.close(fig)
+    os.replace(path + ".tmp", path)
+    return path

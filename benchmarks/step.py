@@ -95,16 +95,20 @@ def run_numpy(params: dict[str, Any]) -> dict[str, Any]:
     return {"samples": samples, "extra": {"last_loss": float(losses[-1])}}
 
 
-def _jax_objective(params: dict[str, Any]):
-    """(model, loss_of(params, x, y)) with Optax's loss, the same math as jaxnn.losses."""
-    import jaxnn
+def _optax_loss(name: str):
+    """``loss(logits, y)`` from Optax, the same math as jaxnn.losses."""
     import optax
 
-    model = jaxnn.mlp(params["sizes"])
-    if params["loss"] == "binary_cross_entropy":
-        loss_fn = lambda logits, y: optax.losses.sigmoid_binary_cross_entropy(logits[:, 0], y).mean()
-    else:
-        loss_fn = lambda logits, y: optax.losses.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    if name == "binary_cross_entropy":
+        return lambda logits, y: optax.losses.sigmoid_binary_cross_entropy(logits[:, 0], y).mean()
+    return lambda logits, y: optax.losses.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+
+def _jax_objective(params: dict[str, Any]):
+    """(model, loss_of(weights, x, y)) for the jaxnn MLP."""
+    import jaxnn
+
+    model, loss_fn = jaxnn.mlp(params["sizes"]), _optax_loss(params["loss"])
     return model, lambda weights, x, y: loss_fn(model.apply(weights, x), y)
 
 
@@ -165,7 +169,6 @@ def run_jax_jit(params: dict[str, Any]) -> dict[str, Any]:
 def run_flax(params: dict[str, Any]) -> dict[str, Any]:
     import flax.linen as nn
     import jax
-    import optax
 
     sizes = tuple(params["sizes"])
 
@@ -178,10 +181,7 @@ def run_flax(params: dict[str, Any]) -> dict[str, Any]:
 
     module = MLP()
     sample_x = jax.numpy.zeros((1, sizes[0]), jax.numpy.float32)
-    if params["loss"] == "binary_cross_entropy":
-        loss_fn = lambda logits, y: optax.losses.sigmoid_binary_cross_entropy(logits[:, 0], y).mean()
-    else:
-        loss_fn = lambda logits, y: optax.losses.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    loss_fn = _optax_loss(params["loss"])
     objective = lambda weights, x, y: loss_fn(module.apply(weights, x), y)
     return _jitted_loop(params, lambda key: module.init(key, sample_x), objective)
 
@@ -225,12 +225,9 @@ def run_jaxnn_fused(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_torch_eager(params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        import torch
-    except ImportError as error:
-        return {"skipped": f"torch is not importable ({error})"}
-    torch.set_num_threads(params["num_threads"])
-    torch.manual_seed(0)
+    torch, missing = harness.import_torch(params["num_threads"])
+    if torch is None:
+        return {"skipped": missing}
     sizes = params["sizes"]
     layers: list[Any] = []
     for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -401,8 +398,4 @@ def plot(summary: dict[str, Any], out_dir) -> list[str]:
     ax.set_title("One SGD step: time vs model size")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    path = f"{out_dir}/step_time_vs_size.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return [harness.save_figure(fig, out_dir, "step_time_vs_size.png")]

@@ -105,17 +105,14 @@ def run_jax_sequential(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_torch_func(params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        import torch
-    except ImportError as error:
-        return {"skipped": f"torch is not importable ({error})"}
+    torch, missing = harness.import_torch(params["num_threads"])
+    if torch is None:
+        return {"skipped": missing}
     import numpy as np
     import torch.nn.functional as F
     from sklearn.datasets import load_digits
     from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
-    torch.set_num_threads(params["num_threads"])
-    torch.manual_seed(0)
     k = params["k"]
     # digits split like jaxnn's default (70/15/15), standardized on the training rows.
     x_all, y_all = load_digits(return_X_y=True)
@@ -284,8 +281,4 @@ def plot(summary: dict[str, Any], out_dir) -> list[str]:
     ax.set_ylim(bottom=0)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    path = f"{out_dir}/sweep_time_vs_k.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return [harness.save_figure(fig, out_dir, "sweep_time_vs_k.png")]

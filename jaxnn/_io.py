@@ -1,5 +1,6 @@
 """Atomic file writes: a crash or an error never leaves half a file or destroys the old one."""
 
+import contextlib
 import os
 import tempfile
 
@@ -25,13 +26,10 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
-    try:  # make the rename itself durable
+    # Make the rename itself durable; some platforms and filesystems cannot fsync a directory.
+    with contextlib.suppress(OSError):
         directory_handle = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(directory_handle)
-    except OSError:
-        pass
-    finally:
-        os.close(directory_handle)
+        try:
+            os.fsync(directory_handle)
+        finally:
+            os.close(directory_handle)

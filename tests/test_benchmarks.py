@@ -96,11 +96,24 @@ def test_ratio_is_nan_when_a_side_is_missing():
     assert math.isnan(harness.ratio(math.nan, 1.0)) and math.isnan(harness.ratio(1.0, 0.0))
 
 
-def test_unknown_suite_is_refused_with_the_choices():
-    completed = subprocess.run([sys.executable, "-m", "benchmarks", "--suite", "gemm,warp"], cwd=ROOT,
+@pytest.mark.parametrize("args,message", [
+    (["--suite", "gemm,warp"], "unknown suite(s) ['warp']; choose from gemm, step"),
+    (["--rounds", "0"], "--rounds must be a positive integer, got 0"),
+])
+def test_bad_options_are_refused_with_what_was_expected(args, message):
+    completed = subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=ROOT,
                                capture_output=True, text=True, timeout=60)
     assert completed.returncode == 2
-    assert "unknown suite" in completed.stderr and "['warp']" in completed.stderr and "gemm" in completed.stderr
+    assert message in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_a_failing_worker_becomes_an_error_record_not_a_crash():
+    job = harness.Job("gemm", "no-such-impl", "n8", {"n": 8, "repeats": 1, "sample_s": 0.01, "num_threads": 1})
+    result = harness.run_worker(job, num_threads=1, timeout=60)
+    assert "worker exited with 1" in result["error"] and "no-such-impl" in result["error"]
+    records = [{"suite": "gemm", "impl": "no-such-impl", "case": "n8", "round": 0, **result}]
+    assert harness.group(records) == {}
+    assert harness.errors(records) == [f"gemm/no-such-impl/n8 (round 1): {result['error']}"]
 
 
 # --- the whole quick run -----------------------------------------------------------------

@@ -3,8 +3,20 @@
 Written with Flax's msgpack serialization (no pickle: loading executes
 nothing), to a temporary file that is fsynced and renamed into place, so a
 crash never leaves half a checkpoint and never destroys the previous one.
-Loading checks the format and version, rebuilds the model from its config and
-validates the params' structure, shapes and dtypes against it.
+The file (format version 2) is a small envelope around the payload::
+
+    {"format": "jaxnn-checkpoint", "version": 2, "sha256": <hex digest of payload>,
+     "payload": <msgpack bytes of {"model", "params", "metadata", "dataset"?}>}
+
+The checksum catches what msgpack cannot: a flipped bit inside a weight's
+bytes still parses, and would otherwise load and predict with a silently
+changed weight. Loading checks the format, the version and the checksum,
+rebuilds the model from its config and validates the params' structure, shapes
+and dtypes against it.
+
+Version 1 files (written by earlier jaxnn: the same fields at the top level of
+the file, next to ``format`` and ``version``, without a checksum) are still
+read, for backward compatibility; they cannot be checked for damage.
 
 >>> import jax, jaxnn, tempfile, os
 >>> model = jaxnn.mlp([4, 8, 3])
@@ -16,6 +28,7 @@ validates the params' structure, shapes and dtypes against it.
 True
 """
 
+import hashlib
 import json
 import os
 from typing import Any, NamedTuple
@@ -31,7 +44,8 @@ from jaxnn.typing import Params
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "CheckpointError", "load", "save"]
 
 FORMAT = "jaxnn-checkpoint"
-VERSION = 1
+VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
 
 class CheckpointError(ValueError):
@@ -86,8 +100,6 @@ def save(
     except TypeError as error:
         raise TypeError(f"metadata must be JSON-serializable: {error}") from None
     state: dict[str, Any] = {
-        "format": FORMAT,
-        "version": VERSION,
         "model": json.dumps(model.config),
         "params": serialization.to_state_dict(jax.tree.map(np.asarray, jax.device_get(params))),
         "metadata": metadata_json,
@@ -95,7 +107,9 @@ def save(
     if dataset is not None:
         state["dataset"] = {name: np.asarray(getattr(dataset, name)) for name in _DATASET_ARRAYS}
         state["dataset"]["static"] = json.dumps({name: getattr(dataset, name) for name in _DATASET_STATIC})
-    atomic_write(path, serialization.msgpack_serialize(state))
+    payload = serialization.msgpack_serialize(state)
+    envelope = {"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}
+    atomic_write(path, serialization.msgpack_serialize(envelope))
 
 
 def load(path: str | os.PathLike, *, model: Model | None = None) -> Checkpoint:
@@ -111,22 +125,14 @@ def load(path: str | os.PathLike, *, model: Model | None = None) -> Checkpoint:
 
     Raises:
         FileNotFoundError: no such file.
-        CheckpointError: not a jaxnn checkpoint, damaged or truncated, another
-            format version, or params that do not fit the model.
+        CheckpointError: not a jaxnn checkpoint, damaged or truncated (its
+            checksum does not match), another format version, or params that
+            do not fit the model.
     """
     path = os.fspath(path)
     with open(path, "rb") as handle:
         raw = handle.read()
-    try:
-        state = serialization.msgpack_restore(raw)
-    except Exception as error:  # noqa: BLE001 - msgpack raises many types for damaged input
-        raise CheckpointError(f"{path} is not a readable jaxnn checkpoint (damaged or truncated?): {error}") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a jaxnn checkpoint")
-    if state.get("version") != VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format version {state.get('version')!r}; this jaxnn reads version {VERSION}"
-        )
+    state = _read_state(path, raw)
     try:
         config = json.loads(state["model"])
         metadata = json.loads(state["metadata"])
@@ -147,6 +153,37 @@ def load(path: str | os.PathLike, *, model: Model | None = None) -> Checkpoint:
     params = _restore_params(path, model, stored)
     dataset = _restore_dataset(path, state["dataset"]) if "dataset" in state else None
     return Checkpoint(model, params, dataset, metadata)
+
+
+def _read_state(path: str, raw: bytes) -> dict[str, Any]:
+    """The checkpoint's fields (model, params, metadata, dataset?) from a version 1 or 2 file."""
+    envelope = _unpack(path, raw)
+    if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a jaxnn checkpoint")
+    version = envelope.get("version")
+    if type(version) is not int or version not in _READABLE_VERSIONS:  # not True or 1.0
+        raise CheckpointError(f"{path} has checkpoint format version {version!r}; this jaxnn reads versions 1 and 2")
+    if version == 1:
+        return envelope  # the fields sit at the top level, unchecked
+    payload = envelope.get("payload")
+    if not isinstance(payload, bytes) or not isinstance(envelope.get("sha256"), str):
+        raise CheckpointError(f"{path} is damaged: missing or unreadable field 'payload' or 'sha256'")
+    if hashlib.sha256(payload).hexdigest() != envelope["sha256"]:
+        raise CheckpointError(
+            f"{path} is damaged: its checksum does not match its contents (modified or corrupted after it was written)"
+        )
+    state = _unpack(path, payload)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is damaged: its payload is {type(state).__name__}, not a dict of fields")
+    return state
+
+
+def _unpack(path: str, raw: bytes) -> Any:
+    """Decode msgpack, turning msgpack's many exception types into one CheckpointError."""
+    try:
+        return serialization.msgpack_restore(raw)
+    except Exception as error:  # noqa: BLE001 - msgpack raises many types for damaged input
+        raise CheckpointError(f"{path} is not a readable jaxnn checkpoint (damaged or truncated?): {error}") from None
 
 
 def _restore_params(path: str, model: Model, stored: Any) -> Params:

@@ -1,5 +1,7 @@
 """Checkpoints: exact round trips, atomic writes, validation of damaged or foreign files."""
 
+import hashlib
+import json
 import os
 
 import flax.linen as nn
@@ -12,6 +14,32 @@ from flax import serialization
 
 import jaxnn
 from jaxnn import checkpoint
+
+
+def write_version_1(path, fields):
+    """Write ``fields`` (model, params, metadata, dataset?) as an older jaxnn did: top level, no checksum."""
+    path.write_bytes(serialization.msgpack_serialize({"format": "jaxnn-checkpoint", "version": 1, **fields}))
+
+
+def write_version_2(path, fields, *, version=2):
+    """Write ``fields`` in the current envelope, with a correct checksum: a forgery that passes the check."""
+    payload = serialization.msgpack_serialize(fields)
+    checksum = hashlib.sha256(payload).hexdigest()
+    envelope = {"format": "jaxnn-checkpoint", "version": version, "sha256": checksum, "payload": payload}
+    path.write_bytes(serialization.msgpack_serialize(envelope))
+
+
+def read_fields(path):
+    """The fields inside a checkpoint written by ``jaxnn.save``."""
+    return serialization.msgpack_restore(serialization.msgpack_restore(path.read_bytes())["payload"])
+
+
+def flip_a_bit_of(raw, weights):
+    """``raw`` with one bit flipped inside the stored bytes of ``weights`` (which occur there once)."""
+    needle = np.asarray(weights).tobytes()[:16]
+    assert raw.count(needle) == 1
+    where = raw.index(needle) + 5  # inside the second float32: a small change to one weight
+    return raw[:where] + bytes([raw[where] ^ 0x01]) + raw[where + 1 :]
 
 
 @pytest.fixture
@@ -47,8 +75,37 @@ def test_file_is_msgpack_without_pickle(trained, tmp_path):
     path = tmp_path / "model.msgpack"
     jaxnn.save(path, model, params)
     state = serialization.msgpack_restore(path.read_bytes())
-    assert state["format"] == "jaxnn-checkpoint" and state["version"] == checkpoint.VERSION
+    assert state["format"] == "jaxnn-checkpoint" and state["version"] == checkpoint.VERSION == 2
+    assert state["sha256"] == hashlib.sha256(state["payload"]).hexdigest()
+    assert sorted(read_fields(path)) == ["metadata", "model", "params"]
     assert b"pickle" not in path.read_bytes()
+
+
+def test_a_flipped_bit_in_a_weight_is_caught_by_the_checksum(trained, tmp_path):
+    model, params, data = trained
+    path = tmp_path / "model.msgpack"
+    jaxnn.save(path, model, params, dataset=data)
+    (tmp_path / "flipped.msgpack").write_bytes(flip_a_bit_of(path.read_bytes(), params[0]["w"]))
+    with pytest.raises(jaxnn.CheckpointError, match="flipped.msgpack is damaged: its checksum does not match"):
+        jaxnn.load(tmp_path / "flipped.msgpack")
+    # The same flip in a version 1 file (no checksum) parses and loads a silently changed weight.
+    write_version_1(tmp_path / "old.msgpack", read_fields(path))
+    old = tmp_path / "old.msgpack"
+    old.write_bytes(flip_a_bit_of(old.read_bytes(), params[0]["w"]))
+    changed = jaxnn.load(old).params[0]["w"] != np.asarray(params[0]["w"])
+    assert changed.sum() == 1 and changed.flat[1]
+
+
+def test_version_1_files_still_load(trained, tmp_path):
+    model, params, data = trained
+    path = tmp_path / "model.msgpack"
+    jaxnn.save(path, model, params, dataset=data, metadata={"epochs": 3})
+    write_version_1(tmp_path / "old.msgpack", read_fields(path))
+    restored = jaxnn.load(tmp_path / "old.msgpack")
+    assert restored.model.config == model.config and restored.metadata == {"epochs": 3}
+    chex.assert_trees_all_equal(restored.params, params, strict=True)
+    assert restored.dataset.class_names == data.class_names
+    np.testing.assert_array_equal(restored.dataset.x_scale, data.x_scale)
 
 
 def test_an_interrupted_save_keeps_the_previous_checkpoint(trained, tmp_path, monkeypatch):
@@ -81,11 +138,14 @@ def test_damaged_and_foreign_files_are_refused(trained, tmp_path):
     (tmp_path / "other.msgpack").write_bytes(serialization.msgpack_serialize({"weights": np.zeros(3)}))
     with pytest.raises(jaxnn.CheckpointError, match="is not a jaxnn checkpoint"):
         jaxnn.load(tmp_path / "other.msgpack")
-    state = serialization.msgpack_restore(raw)
-    state["version"] = 99
-    (tmp_path / "future.msgpack").write_bytes(serialization.msgpack_serialize(state))
-    with pytest.raises(jaxnn.CheckpointError, match="format version 99; this jaxnn reads version 1"):
+    write_version_2(tmp_path / "future.msgpack", read_fields(path), version=99)
+    with pytest.raises(jaxnn.CheckpointError, match="format version 99; this jaxnn reads versions 1 and 2"):
         jaxnn.load(tmp_path / "future.msgpack")
+    envelope = serialization.msgpack_restore(raw)
+    del envelope["payload"]
+    (tmp_path / "no_payload.msgpack").write_bytes(serialization.msgpack_serialize(envelope))
+    with pytest.raises(jaxnn.CheckpointError, match="is damaged: missing or unreadable field 'payload'"):
+        jaxnn.load(tmp_path / "no_payload.msgpack")
     with pytest.raises(FileNotFoundError):
         jaxnn.load(tmp_path / "missing.msgpack")
 
@@ -93,21 +153,21 @@ def test_damaged_and_foreign_files_are_refused(trained, tmp_path):
 def test_params_that_do_not_fit_the_model_are_refused(trained, tmp_path):
     model, params, _ = trained
     state = serialization.msgpack_restore(serialization.msgpack_serialize({
-        "format": "jaxnn-checkpoint", "version": 1, "model": __import__("json").dumps(model.config),
+        "model": json.dumps(model.config),
         "params": serialization.to_state_dict(jax.tree.map(np.asarray, params)), "metadata": "{}",
     }))
     wrong_shape = dict(state, params=dict(state["params"]))
     wrong_shape["params"]["0"] = dict(wrong_shape["params"]["0"], w=np.zeros((5, 16), np.float32))
-    (tmp_path / "shape.msgpack").write_bytes(serialization.msgpack_serialize(wrong_shape))
+    write_version_2(tmp_path / "shape.msgpack", wrong_shape)
     with pytest.raises(jaxnn.CheckpointError, match=r"params\[0\]\['w'\] is float32\[5, 16\], the model expects float32\[4, 16\]"):
         jaxnn.load(tmp_path / "shape.msgpack")
     wrong_dtype = dict(state, params=dict(state["params"]))
     wrong_dtype["params"]["1"] = dict(wrong_dtype["params"]["1"], b=np.zeros(8, np.float64))
-    (tmp_path / "dtype.msgpack").write_bytes(serialization.msgpack_serialize(wrong_dtype))
+    write_version_2(tmp_path / "dtype.msgpack", wrong_dtype)
     with pytest.raises(jaxnn.CheckpointError, match=r"params\[1\]\['b'\] is float64\[8\]"):
         jaxnn.load(tmp_path / "dtype.msgpack")
     missing = dict(state, params={"0": state["params"]["0"]})
-    (tmp_path / "missing.msgpack").write_bytes(serialization.msgpack_serialize(missing))
+    write_version_2(tmp_path / "missing.msgpack", missing)
     with pytest.raises(jaxnn.CheckpointError, match="do not have the model's structure"):
         jaxnn.load(tmp_path / "missing.msgpack")
 

@@ -140,7 +140,7 @@ def test_bad_input_fails_cleanly_and_keeps_earlier_results(trained_run, cancer_c
     corrupted = tmp_path / "corrupted.msgpack"
     corrupted.write_bytes(b"\x00" * 64)
     state = serialization.msgpack_restore(model_path.read_bytes())
-    state["version"] = 2
+    state["version"] = 3
     future = tmp_path / "future.msgpack"
     future.write_bytes(serialization.msgpack_serialize(state))
     narrow = tmp_path / "narrow.csv"
@@ -156,7 +156,7 @@ def test_bad_input_fails_cleanly_and_keeps_earlier_results(trained_run, cancer_c
         (["train", "--csv", bad_csv, "--target", "diagnosis", "--out", out], "'oops'"),
         (["predict", "--model", truncated, "--csv", cancer_csv], "not a readable jaxnn checkpoint"),
         (["predict", "--model", corrupted, "--csv", cancer_csv], "jaxnn checkpoint"),
-        (["predict", "--model", future, "--csv", cancer_csv], "format version 2; this jaxnn reads version 1"),
+        (["predict", "--model", future, "--csv", cancer_csv], "format version 3; this jaxnn reads versions 1 and 2"),
         (["predict", "--model", model_path, "--csv", narrow], "the data has 3 features but the model expects 30"),
         (["predict", "--model", tmp_path / "nope.msgpack", "--csv", cancer_csv], "no such file"),
     ]

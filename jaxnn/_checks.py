@@ -88,4 +88,6 @@ def check_range(
             expected = f"{'<' if high_open else '<='} {high}"
         else:
             expected = "finite"
+        if not np.isfinite(bad) and expected != "finite":
+            expected = f"a finite number {expected}"
         raise ValueError(f"`{name}` (={float(bad):g}) must be {expected}")

@@ -72,7 +72,7 @@ class Checkpoint(NamedTuple):
 
 
 _DATASET_ARRAYS = ("x_mean", "x_scale", "y_mean", "y_scale")
-_DATASET_STATIC = ("task", "num_classes", "feature_names", "class_names", "name", "target_name")
+_DATASET_STATIC = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name")
 
 
 def save(
@@ -224,6 +224,17 @@ def _restore_dataset(path: str, stored: dict[str, Any]) -> Any:
         num_classes=int(static["num_classes"]),
         feature_names=tuple(static["feature_names"]),
         class_names=tuple(static["class_names"]),
+        class_labels=tuple(static.get("class_labels") or map(_label_from_name, static["class_names"])),
         name=static["name"],
         target_name=static["target_name"],
     )
+
+
+def _label_from_name(name: str) -> int | float | str:
+    """A class label from its name, for checkpoints written before labels were stored: a number if it reads as one."""
+    for kind in (int, float):
+        try:
+            return kind(name)
+        except ValueError:
+            pass
+    return name

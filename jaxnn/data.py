@@ -39,7 +39,22 @@ import numpy as np
 from jaxnn import _checks
 from jaxnn.typing import ArrayLike
 
-__all__ = ["NAMES", "TASKS", "Dataset", "Split", "from_arrays", "from_csv", "from_npz", "load"]
+__all__ = [
+    "NAMES",
+    "TASKS",
+    "CsvFeatures",
+    "CsvTable",
+    "Dataset",
+    "Split",
+    "check_finite_features",
+    "from_arrays",
+    "from_csv",
+    "from_npz",
+    "load",
+    "read_csv",
+    "read_features",
+    "read_npz",
+]
 
 TASKS = ("binary", "multiclass", "regression")
 
@@ -80,6 +95,9 @@ class Dataset:
         feature_names: one name per feature column (static).
         class_names: the original label of each class index, as strings; ``()`` for
             regression (static).
+        class_labels: the original label of each class index as the value it was: an int
+            for whole-number labels, a float, or a str; what :func:`jaxnn.predict` returns
+            (static).
         name: the dataset's name (static).
         target_name: the name of the target column (static).
     """
@@ -100,6 +118,7 @@ class Dataset:
     class_names: tuple[str, ...] = _static()
     name: str = _static()
     target_name: str = _static()
+    class_labels: tuple[int | float | str, ...] = _static(default=())
 
     @property
     def num_features(self) -> int:
@@ -258,7 +277,8 @@ def _features(label: str, value: object) -> np.ndarray:
     return x.astype(np.float64)
 
 
-def _check_finite(label: str, x: np.ndarray, feature_names: Sequence[str]) -> None:
+def check_finite_features(label: str, x: np.ndarray, feature_names: Sequence[str]) -> None:
+    """Raise ValueError naming the first NaN or infinite entry of ``x`` by row and feature column."""
     bad = ~np.isfinite(x)
     if bad.any():
         row, column = np.argwhere(bad)[0]
@@ -326,11 +346,17 @@ def _non_negative(name: str, value: object) -> float:
     return float(value)
 
 
-def _class_name(value) -> str:
-    if isinstance(value, str):
+def _class_label(value) -> int | float | str:
+    """A label as a plain Python value: a str, an int for a whole number, else a float."""
+    if isinstance(value, (str, np.str_)):
         return str(value)  # a plain str, not np.str_: static fields show up in reprs and configs
     value = float(value)
-    return str(int(value)) if value.is_integer() else repr(value)
+    return int(value) if value.is_integer() else value
+
+
+def _class_name(value) -> str:
+    label = _class_label(value)
+    return repr(label) if isinstance(label, float) else str(label)
 
 
 def _resolve_task(task: str | None, labels: list[tuple[str, np.ndarray]]) -> tuple[str, np.ndarray | None]:
@@ -511,7 +537,7 @@ def from_arrays(
         feature_names = tuple(str(f) for f in feature_names)
         if len(feature_names) != num_features:
             raise ValueError(f"`feature_names` has {len(feature_names)} names but x has {num_features} features")
-    _check_finite("x", x, feature_names)
+    check_finite_features("x", x, feature_names)
     y = _labels("y", y, num_samples, "x")
 
     explicit = {}
@@ -524,7 +550,7 @@ def from_arrays(
         given_x = _features(f"{split_name} x", given_x)
         if given_x.shape[1] != num_features:
             raise ValueError(f"{split_name} x has {given_x.shape[1]} features but x has {num_features}")
-        _check_finite(f"{split_name} x", given_x, feature_names)
+        check_finite_features(f"{split_name} x", given_x, feature_names)
         explicit[split_name] = (given_x, _labels(f"{split_name} y", given[1], len(given_x), f"{split_name} x"))
 
     inferred = task is None
@@ -599,9 +625,128 @@ def from_arrays(
         num_classes=0 if classes is None else len(classes),
         feature_names=feature_names,
         class_names=() if class_names is None else class_names,
+        class_labels=() if classes is None else tuple(_class_label(c) for c in classes),
         name=str(name),
         target_name=str(target_name),
     )
+
+
+class CsvTable(NamedTuple):
+    """A CSV file as read by :func:`read_csv`: its header and its non-blank rows with their line numbers."""
+
+    path: str
+    header: list[str]
+    rows: list[tuple[int, list[str]]]
+
+
+def read_csv(path: str | os.PathLike, *, delimiter: str = ",", header: bool = True) -> CsvTable:
+    """Read a CSV file: blank lines are skipped and every row keeps its line number for messages.
+
+    Args:
+        path: the file.
+        delimiter: the field separator.
+        header: whether the first non-blank row names the columns (otherwise ``header`` is ``[]``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: an unreadable, malformed or empty file, or a header with an empty or repeated name.
+    """
+    path = str(Path(path))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file, delimiter=delimiter)
+            numbered = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"CSV file not found: {path!r}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read CSV file {path!r}: {error}") from None
+    except csv.Error as error:
+        raise ValueError(f"CSV file {path!r} is malformed: {error}") from None
+    if not numbered:
+        raise ValueError(f"CSV file {path!r} is empty; expected {'a header row and ' if header else ''}data rows")
+    if not header:
+        return CsvTable(path, [], numbered)
+    names = [cell.strip() for cell in numbered[0][1]]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"CSV file {path!r} has several columns named {', '.join(map(repr, repeated))}")
+    return CsvTable(path, names, numbered[1:])
+
+
+def _feature_matrix(table: CsvTable, columns: Sequence[int], names: Sequence[str]) -> np.ndarray:
+    """The numeric cells of ``columns`` (named ``names``) of every row, each row as wide as the header."""
+    width = len(table.header) if table.header else len(columns)
+    expected = f"the header has {width} columns" if table.header else f"the model expects {width} features"
+    x = np.empty((len(table.rows), len(columns)), np.float64)
+    for row_index, (line, row) in enumerate(table.rows):
+        if len(row) != width:
+            raise ValueError(f"CSV file {table.path!r} line {line} has {len(row)} fields but {expected}")
+        for j, (column, name) in enumerate(zip(columns, names)):
+            cell = row[column].strip()
+            try:
+                value = float(cell)
+            except ValueError:
+                what = "an empty cell" if not cell else f"{cell!r}"
+                raise ValueError(
+                    f"CSV file {table.path!r} line {line}, column {name!r}: {what} is not a number "
+                    "(feature columns must be numeric)"
+                ) from None
+            if not math.isfinite(value):
+                raise ValueError(f"CSV file {table.path!r} line {line}, column {name!r}: {cell!r} is not a finite number")
+            x[row_index, j] = value
+    return x
+
+
+class CsvFeatures(NamedTuple):
+    """What :func:`read_features` returns: the features and the columns it ignored."""
+
+    x: np.ndarray
+    ignored: list[str]
+
+
+def read_features(
+    path: str | os.PathLike,
+    feature_names: Sequence[str],
+    *,
+    target_name: str | None = None,
+    header: bool = True,
+    delimiter: str = ",",
+) -> CsvFeatures:
+    """Features for prediction from a CSV file, columns matched by name.
+
+    With a header row, every name in ``feature_names`` must be a column; the
+    columns are taken in ``feature_names`` order, whatever their order in the
+    file. Other columns (such as the target) are ignored and listed in
+    ``ignored``. Without a header, each row must hold exactly the features, in
+    ``feature_names`` order.
+
+    Args:
+        path: the CSV file.
+        feature_names: the names the model was trained with (``dataset.feature_names``).
+        target_name: the target column, ignored if present (not listed in ``ignored``).
+        header: whether the file has a header row.
+        delimiter: the field separator.
+
+    Returns:
+        A :class:`CsvFeatures` with ``x`` float64 ``(rows, len(feature_names))``.
+
+    Raises:
+        ValueError: a missing feature column (named), a row of the wrong length,
+            or a cell that is not a finite number (line and column named).
+    """
+    table = read_csv(path, delimiter=delimiter, header=header)
+    if not header:
+        return CsvFeatures(_feature_matrix(table, range(len(feature_names)), feature_names), [])
+    missing = [name for name in feature_names if name not in table.header]
+    if missing:
+        raise ValueError(
+            f"CSV file {table.path!r} has no column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing[:5]))}"
+            f"{' ...' if len(missing) > 5 else ''} that the model was trained on; its columns are "
+            f"{_preview(table.header, 8)}"
+        )
+    columns = [table.header.index(name) for name in feature_names]
+    ignored = [name for name in table.header if name not in feature_names and name != target_name]
+    return CsvFeatures(_feature_matrix(table, columns, feature_names), ignored)
 
 
 def from_csv(path: str | os.PathLike, target: str, *, delimiter: str = ",", **split_options) -> Dataset:
@@ -631,70 +776,71 @@ def from_csv(path: str | os.PathLike, target: str, *, delimiter: str = ",", **sp
     """
     if not isinstance(target, str):
         raise TypeError(f"`target` must be a column name (str), got {type(target).__name__}: {target!r}")
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file, delimiter=delimiter)
-            # keep each row's line number for error messages; skip blank lines
-            numbered = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
-    except FileNotFoundError:
-        raise FileNotFoundError(f"CSV file not found: {str(path)!r}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot read CSV file {str(path)!r}: {error}") from None
-    except csv.Error as error:
-        raise ValueError(f"CSV file {str(path)!r} is malformed: {error}") from None
-
-    if not numbered:
-        raise ValueError(f"CSV file {str(path)!r} is empty; expected a header row and data rows")
-    (_, header), body = numbered[0], numbered[1:]
-    header = [cell.strip() for cell in header]
-    if target not in header:
+    table = read_csv(path, delimiter=delimiter)
+    if target not in table.header:
         raise ValueError(
-            f"target column {target!r} not found in CSV file {str(path)!r}; columns: {', '.join(header)}"
+            f"target column {target!r} not found in CSV file {table.path!r}; columns: {', '.join(table.header)}"
         )
-    if header.count(target) > 1:
-        raise ValueError(f"CSV file {str(path)!r} has {header.count(target)} columns named {target!r}")
-    if not body:
-        raise ValueError(f"CSV file {str(path)!r} has a header but no data rows")
-    if len(header) < 2:
-        raise ValueError(f"CSV file {str(path)!r} has no feature columns besides the target {target!r}")
-    target_column = header.index(target)
-    feature_columns = [i for i in range(len(header)) if i != target_column]
-
-    x = np.empty((len(body), len(feature_columns)), np.float64)
+    if not table.rows:
+        raise ValueError(f"CSV file {table.path!r} has a header but no data rows")
+    if len(table.header) < 2:
+        raise ValueError(f"CSV file {table.path!r} has no feature columns besides the target {target!r}")
+    target_column = table.header.index(target)
+    feature_columns = [i for i in range(len(table.header)) if i != target_column]
+    feature_names = [table.header[i] for i in feature_columns]
+    x = _feature_matrix(table, feature_columns, feature_names)
     targets = []
-    for row_index, (line, row) in enumerate(body):
-        if len(row) != len(header):
-            raise ValueError(
-                f"CSV file {str(path)!r} line {line} has {len(row)} fields but the header has {len(header)} columns"
-            )
-        for j, column in enumerate(feature_columns):
-            cell = row[column].strip()
-            try:
-                value = float(cell)
-            except ValueError:
-                what = "an empty cell" if not cell else f"{cell!r}"
-                raise ValueError(
-                    f"CSV file {str(path)!r} line {line}, column {header[column]!r}: {what} is not a number "
-                    "(feature columns must be numeric)"
-                ) from None
-            if not math.isfinite(value):
-                raise ValueError(
-                    f"CSV file {str(path)!r} line {line}, column {header[column]!r}: {cell!r} is not a finite number"
-                )
-            x[row_index, j] = value
+    for line, row in table.rows:
         cell = row[target_column].strip()
         if not cell:
-            raise ValueError(f"CSV file {str(path)!r} line {line}: the target column {target!r} is empty")
+            raise ValueError(f"CSV file {table.path!r} line {line}: the target column {target!r} is empty")
         targets.append(cell)
     try:
         y = np.array([float(cell) for cell in targets])
     except ValueError:
         y = np.array(targets, dtype=str)
 
-    options = {"name": path.stem, "feature_names": [header[i] for i in feature_columns], "target_name": target}
+    options = {"name": Path(path).stem, "feature_names": feature_names, "target_name": target}
     options.update(split_options)
     return from_arrays(x, y, **options)
+
+
+def read_npz(path: str | os.PathLike, required: dict[str, str]) -> dict[str, np.ndarray]:
+    """The arrays of a NumPy ``.npz`` archive, never unpickling anything.
+
+    Args:
+        path: the archive.
+        required: ``{what: key}``: the keys that must be present, each with what
+            names it in the caller's words (e.g. ``{"x": "features"}``), for the message.
+
+    Returns:
+        Every array of the archive by key (object arrays, which would need pickle, are refused).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not an ``.npz`` archive (a CSV, a pickle, a single ``.npy`` array), or a
+            missing key (the message lists the keys present).
+    """
+    where = repr(str(path))
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"NPZ file not found: {where}") from None
+    except (OSError, ValueError, EOFError):
+        raise ValueError(f"{where} is not a NumPy .npz archive (as written by numpy.savez)") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{where} holds a single array, not an .npz archive of named arrays (numpy.savez)")
+    with archive:
+        keys = list(archive.files)
+        for what, key in required.items():
+            if key not in keys:
+                raise ValueError(
+                    f"NPZ file {where} has no array {key!r} (the {what}); arrays present: {', '.join(keys) or '(none)'}"
+                )
+        try:
+            return {key: archive[key] for key in keys}
+        except ValueError:  # object arrays need pickle, which is never allowed
+            raise ValueError(f"NPZ file {where} holds arrays of Python objects; only numeric arrays can be read") from None
 
 
 def from_npz(path: str | os.PathLike, *, x: str = "x", y: str = "y", **split_options) -> Dataset:
@@ -721,27 +867,8 @@ def from_npz(path: str | os.PathLike, *, x: str = "x", y: str = "y", **split_opt
     >>> ds = from_npz("data.npz")  # doctest: +SKIP
     """
     path = Path(path)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"NPZ file not found: {str(path)!r}") from None
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read NPZ file {str(path)!r}: {error}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{str(path)!r} holds a single array, not an .npz archive of named arrays")
-    with archive:
-        keys = list(archive.files)
-        for argument, key in (("x", x), ("y", y)):
-            if key not in keys:
-                raise ValueError(
-                    f"NPZ file {str(path)!r} has no array {key!r} (the `{argument}` argument); "
-                    f"arrays present: {', '.join(keys) or '(none)'}"
-                )
-        try:
-            features, targets = archive[x], archive[y]
-            names = archive["feature_names"] if "feature_names" in keys else None
-        except ValueError as error:  # object arrays need pickle, which we never allow
-            raise ValueError(f"cannot read NPZ file {str(path)!r}: {error}") from None
+    arrays = read_npz(path, {"`x` argument": x, "`y` argument": y})
+    features, targets, names = arrays[x], arrays[y], arrays.get("feature_names")
     options = {"name": path.stem}
     if names is not None and names.dtype.kind == "U" and names.ndim == 1:
         options["feature_names"] = names.tolist()
@@ -831,6 +958,7 @@ def load(
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
     standardize: bool = True,
+    stratify: bool = True,
     **options,
 ) -> Dataset:
     """A built-in dataset, split and standardized. Needs no network.
@@ -854,6 +982,7 @@ def load(
         val_fraction: share of the samples for validation.
         test_fraction: share of the samples for testing.
         standardize: see :func:`from_arrays`.
+        stratify: see :func:`from_arrays`.
         **options: options of the synthetic generators (list above).
 
     Returns:
@@ -884,10 +1013,13 @@ def load(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         standardize=standardize,
+        stratify=stratify,
         name=name,
         **arrays_options,
     )
     if target_names is not None and dataset.is_classification:
         # sklearn's labels are 0..K-1 and target_names name them in that order
-        dataset = dataset.replace(class_names=tuple(str(t) for t in target_names))
+        dataset = dataset.replace(
+            class_names=tuple(str(t) for t in target_names), class_labels=tuple(map(_class_label, target_names))
+        )
     return dataset

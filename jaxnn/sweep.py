@@ -25,6 +25,7 @@ import itertools
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -32,30 +33,32 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import _checks, parallel
+from jaxnn import _checks, hyperparams as hyperparams_lib, parallel
 from jaxnn._io import atomic_write
 from jaxnn.models import Model, has_dropout
 from jaxnn.train import (
     HISTORY_KEYS,
-    HYPERPARAM_RANGES,
     STATUS,
     EarlyStopping,
-    Hyperparams,
     TrainSpec,
     _as_key,
     DEFAULT_METRIC,
     check_data,
-    check_hyperparams,
 )
+from jaxnn.hyperparams import Hyperparams
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
 __all__ = ["SweepResult", "choice", "loguniform", "sweep", "uniform"]
 
-SWEEPABLE = tuple(Hyperparams._fields)
+SWEEPABLE = hyperparams_lib.NAMES
 # These change the compiled program: one program per distinct value, results merged.
 PROGRAM_KEYS = ("optimizer", "batch_size", "num_epochs", "schedule")
 # These change the model itself: build one model per value and sweep each.
 MODEL_KEYS = ("sizes", "activation", "hidden", "layers", "output_activation")
+# The table's ranking: by the best epoch's validation metric, ties broken by its validation loss;
+# without a validation split, by the best epoch's training loss.
+RANKED_BY_VALIDATION = ("best_val_metric", "best_val_loss")
+RANKED_BY_TRAINING = ("best_train_loss",)
 
 
 class loguniform(NamedTuple):
@@ -185,8 +188,7 @@ def expand_space(
     for config in configs:
         for name, value in config.items():
             if name in SWEEPABLE:
-                low, high, low_open, high_open = HYPERPARAM_RANGES[name]
-                _checks.check_range(name, value, low, high, low_open=low_open, high_open=high_open)
+                hyperparams_lib.check_value(name, value)
     return configs, seed_list, log_scaled
 
 
@@ -198,13 +200,22 @@ def _python(value: Any) -> Any:
 class SweepResult:
     """The outcome of a sweep: one row per (configuration, seed).
 
+    Every row keeps the parameters of its best epoch (the lowest validation
+    loss, or what ``early_stopping.monitor`` names), and every ``best_*`` and
+    ``test_*`` column describes exactly those parameters: what the table ranks
+    is what :meth:`params` returns.
+
     Attributes:
-        table: dict of equal-length columns (NumPy arrays), sorted best first by
-            the metric: the swept hyperparameters, ``seed``, ``status``,
-            ``best_epoch``, ``stopped_epoch``, ``best_val_loss``,
-            ``final_val_loss``, ``best_val_metric``, ``final_val_metric``,
-            ``test_loss``, ``test_metric`` (of the returned params), ``config``
-            (the configuration index, shared by its seeds).
+        table: dict of equal-length columns (NumPy arrays): the swept
+            hyperparameters, ``seed``, ``config`` (the configuration index,
+            shared by its seeds), ``status``, ``best_epoch``, ``stopped_epoch``,
+            ``best_train_loss``, ``best_val_loss``, ``best_val_metric`` (at the
+            best epoch), ``final_val_loss``, ``final_val_metric`` (at the last
+            epoch that ran), ``test_loss``, ``test_metric`` (of the returned
+            params). Sorted best first by ``ranked_by``; diverged rows last.
+        ranked_by: the ranking columns, each later one breaking ties:
+            ``("best_val_metric", "best_val_loss")``, or ``("best_train_loss",)``
+            when the data has no validation split.
         curves: dict from history name to a ``(rows, epochs)`` array, in table order
             (NaN for epochs a row did not run).
         model: the model every row trained.
@@ -223,29 +234,46 @@ class SweepResult:
         higher_is_better: bool,
         hyperparameters: list[str],
         log_scaled: set[str],
+        ranked_by: Sequence[str] = RANKED_BY_VALIDATION,
     ):
         self.model = model
         self.metric = metric
         self.higher_is_better = higher_is_better
         self.hyperparameters = hyperparameters
         self.log_scaled = set(log_scaled)
+        self.ranked_by = tuple(ranked_by)
         order = self._ranking(table)
         self.table = {name: np.asarray(column)[order] for name, column in table.items()}
         self.curves = {name: np.asarray(curve)[order] for name, curve in curves.items()}
         self._params = jax.tree.map(lambda leaf: np.asarray(leaf)[order], params)
 
     def _ranking(self, table: dict[str, np.ndarray]) -> np.ndarray:
-        metric = np.asarray(table["best_val_metric"], np.float64)
-        score = -metric if self.higher_is_better else metric
-        score = np.where(np.isfinite(score) & (np.asarray(table["status"]) != "diverged"), score, np.inf)
-        return np.lexsort((np.arange(len(score)), score))
+        """Row order, best first: by ``ranked_by`` (each later column breaks ties), diverged rows last."""
+        usable = np.asarray(table["status"]) != "diverged"
+        keys = [np.arange(len(usable))]
+        for name in reversed(self.ranked_by):
+            values = np.asarray(table[name], np.float64)
+            if name.endswith("_metric") and self.higher_is_better:
+                values = -values
+            keys.append(np.where(usable & np.isfinite(values), values, np.inf))
+        keys.append(~usable)
+        return np.lexsort(keys)
 
     def __len__(self) -> int:
         return len(self.table["status"])
 
     @property
     def best(self) -> dict[str, Any]:
-        """The best row as a dict."""
+        """The best row as a dict: the first of the table (see ``ranked_by``).
+
+        Raises:
+            ValueError: every row diverged, so no row is usable.
+        """
+        if len(self) and self.table["status"][0] == "diverged":
+            raise ValueError(
+                f"every one of the {len(self)} runs of this sweep diverged (NaN or infinite loss), so there is no "
+                "best configuration; lower the learning rates or clip gradients (clip_norm)"
+            )
         return self.row(0)
 
     def row(self, i: int) -> dict[str, Any]:
@@ -278,7 +306,7 @@ class SweepResult:
         """
         configs = np.asarray(self.table["config"])
         unique = list(dict.fromkeys(configs.tolist()))  # keeps best-first order of each config's best seed
-        measures = ["best_val_loss", "best_val_metric", "test_loss", "test_metric", "best_epoch"]
+        measures = ["best_val_loss", "best_val_metric", "best_train_loss", "test_loss", "test_metric", "best_epoch"]
         out: dict[str, list] = {name: [] for name in self.hyperparameters}
         out |= {"num_seeds": [], "num_diverged": []}
         for m in measures:
@@ -295,8 +323,11 @@ class SweepResult:
                 out[f"{m}_mean"].append(float(np.mean(values)) if len(values) else math.nan)
                 out[f"{m}_std"].append(float(np.std(values)) if len(values) else math.nan)
         columns = {name: np.asarray(values) for name, values in out.items()}
-        score = columns["best_val_metric_mean"] * (-1 if self.higher_is_better else 1)
-        order = np.lexsort((np.arange(len(score)), np.where(np.isfinite(score), score, np.inf)))
+        keys = [np.arange(len(unique))]
+        for name in reversed(self.ranked_by):
+            values = columns[f"{name}_mean"] * (-1 if name.endswith("_metric") and self.higher_is_better else 1)
+            keys.append(np.where(np.isfinite(values), values, np.inf))
+        order = np.lexsort(keys)
         return {name: column[order] for name, column in columns.items()}
 
     def format(self, top: int | None = 10) -> str:
@@ -315,7 +346,8 @@ class SweepResult:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"SweepResult({len(self)} rows, metric={self.metric!r}, best={self.best})"
+        best = self.row(0) if len(self) else None
+        return f"SweepResult({len(self)} rows, metric={self.metric!r}, ranked_by={self.ranked_by}, first={best})"
 
     def to_csv(self, path: str | os.PathLike) -> None:
         """Write the table as CSV (atomically: a temporary file renamed into place)."""
@@ -366,6 +398,8 @@ class SweepResult:
         for other in results[1:]:
             if other.metric != first.metric or other.model.config != first.model.config:
                 raise ValueError("concat needs sweeps of the same model and metric")
+            if other.ranked_by != first.ranked_by:
+                raise ValueError(f"concat needs sweeps ranked alike, got {first.ranked_by} and {other.ranked_by}")
         names = list(dict.fromkeys(name for r in results for name in r.table))
         epochs = max(next(iter(r.curves.values())).shape[1] for r in results)
         ids = [np.unique(r.table["config"]) for r in results]
@@ -393,6 +427,7 @@ class SweepResult:
             higher_is_better=first.higher_is_better,
             hyperparameters=list(dict.fromkeys(h for r in results for h in r.hyperparameters)),
             log_scaled=set().union(*(r.log_scaled for r in results)),
+            ranked_by=first.ranked_by,
         )
 
 
@@ -432,7 +467,8 @@ def _sweep_run(spec: TrainSpec, state: Any, hparams: Hyperparams, data: Any, epo
 @functools.partial(jax.jit, static_argnames=("spec",))
 def _sweep_finish(spec: TrainSpec, state: Any, data: Any):
     def one(s):
-        result = spec.program.finish(s)
+        # Always the best epoch's params: they are what the row's ranked columns describe.
+        result = spec.program.finish(s, restore_best=True)
         if np.shape(data.x_test)[0] > 0:
             test_loss, test_metric = spec.program.score(result.params, data.x_test, data.y_test, data)
         else:
@@ -543,11 +579,22 @@ def sweep(
     """
     check_data(data)
     key = _as_key(key)
+    if early_stopping is not None and not early_stopping.restore_best:
+        raise ValueError(
+            "a sweep always returns each row's best-epoch parameters (the ones its table ranks); "
+            "EarlyStopping(restore_best=False) is not supported here"
+        )
+    if data.num_val == 0:
+        warnings.warn(
+            "the data has no validation split, so the sweep ranks its rows by training loss, which rewards "
+            "overfitting; give the data a validation split (val_fraction > 0) to rank by held-out data",
+            stacklevel=2,
+        )
     for name in defaults:
         if name not in SWEEPABLE:
             raise TypeError(f"sweep() got an unexpected keyword argument {name!r}")
     base = Hyperparams(**defaults)
-    check_hyperparams(base)
+    hyperparams_lib.check(base)
     configs, seed_list, log_scaled = expand_space(space, num_samples=num_samples, seeds=seeds, key=key)
     swept = [name for name in space if name != "seed"]
     if max_parallel is not None:
@@ -706,6 +753,7 @@ def _sweep_group(
     table["status"] = np.asarray([STATUS[int(code)] for code in flat.status])
     table["best_epoch"] = flat.best_epoch.astype(np.int64)
     table["stopped_epoch"] = flat.stopped_epoch.astype(np.int64)
+    table["best_train_loss"] = at_epoch("train_loss", flat.best_epoch)
     table["best_val_loss"] = at_epoch("val_loss", flat.best_epoch)
     table["final_val_loss"] = at_epoch("val_loss", flat.stopped_epoch)
     table["best_val_metric"] = at_epoch("val_metric", flat.best_epoch)
@@ -724,4 +772,5 @@ def _sweep_group(
         higher_is_better=losses_lib.get_metric(metric_name)[1],
         hyperparameters=swept,
         log_scaled=log_scaled,
+        ranked_by=RANKED_BY_VALIDATION if data.num_val > 0 else RANKED_BY_TRAINING,
     )

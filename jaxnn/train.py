@@ -33,7 +33,8 @@ import optax
 
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxnn import _checks, losses as losses_lib, optim, parallel
+from jaxnn import _checks, data as data_lib, hyperparams as hyperparams_lib, losses as losses_lib, optim, parallel
+from jaxnn.hyperparams import Hyperparams
 from jaxnn.models import Model, has_dropout, uses_key_in_training
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
@@ -44,7 +45,6 @@ __all__ = [
     "STATUS",
     "TrainResult",
     "TrainingDiverged",
-    "check_hyperparams",
     "evaluate",
     "fit",
     "make_train",
@@ -59,50 +59,6 @@ HISTORY_KEYS = ("train_loss", "val_loss", "val_metric", "learning_rate")
 
 DEFAULT_LOSS = {"binary": "binary_cross_entropy", "multiclass": "softmax_cross_entropy", "regression": "mean_squared_error"}
 DEFAULT_METRIC = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mean_squared_error"}
-
-
-class Hyperparams(NamedTuple):
-    """Everything a sweep may vary, as (possibly traced) arrays.
-
-    A scalar per field trains one model; a leading axis of size K on every
-    field, under ``jax.vmap``, trains K. Fields the optimizer does not use are
-    ignored. ``dropout=None`` keeps the model's own rate and ``clip_norm=None``
-    disables clipping; both are then static (absent from the pytree).
-    """
-
-    learning_rate: ArrayLike = 1e-3
-    weight_decay: ArrayLike = 0.0
-    momentum: ArrayLike = 0.0
-    b1: ArrayLike = 0.9
-    b2: ArrayLike = 0.999
-    dropout: ArrayLike | None = None
-    init_scale: ArrayLike = 1.0
-    decay_rate: ArrayLike = 0.1
-    final_fraction: ArrayLike = 0.0
-    clip_norm: ArrayLike | None = None
-
-
-# name -> (low, high, low_open, high_open): the valid range of each field.
-HYPERPARAM_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
-    "learning_rate": (0.0, None, False, True),
-    "weight_decay": (0.0, None, False, True),
-    "momentum": (0.0, 1.0, False, True),
-    "b1": (0.0, 1.0, False, True),
-    "b2": (0.0, 1.0, False, True),
-    "dropout": (0.0, 1.0, False, True),
-    "init_scale": (0.0, None, True, True),
-    "decay_rate": (0.0, 1.0, True, False),
-    "final_fraction": (0.0, 1.0, False, False),
-    "clip_norm": (0.0, None, True, True),
-}
-
-
-def check_hyperparams(hparams: Hyperparams) -> None:
-    """Raise ValueError naming the first field whose (concrete) values are out of range."""
-    if not isinstance(hparams, Hyperparams):
-        raise TypeError(f"hparams must be a jaxnn.Hyperparams, got {type(hparams).__name__}")
-    for name, (low, high, low_open, high_open) in HYPERPARAM_RANGES.items():
-        _checks.check_range(name, getattr(hparams, name), low, high, low_open=low_open, high_open=high_open)
 
 
 class EarlyStopping(NamedTuple):
@@ -173,7 +129,7 @@ class _Program(NamedTuple):
 
     init: Callable[..., _State]
     run: Callable[[_State, Hyperparams, Any, int], tuple[_State, dict[str, Array]]]
-    finish: Callable[[_State], TrainResult]
+    finish: Callable[..., TrainResult]
     score: Callable[[Params, Any, Any, Any], tuple[Array, Array]]
     num_epochs: int
 
@@ -526,9 +482,11 @@ def _make_program(
             metric_value = metric_value * jnp.square(data.y_scale)
         return loss_fn(outputs, y), metric_value
 
-    def finish(state: _State) -> TrainResult:
-        restore = early_stopping is not None and early_stopping.restore_best
-        use_best = (state.status == DIVERGED) | restore
+    def finish(state: _State, restore_best: bool | None = None) -> TrainResult:
+        """The result of a finished state; ``restore_best`` overrides the early-stopping setting."""
+        if restore_best is None:
+            restore_best = early_stopping is not None and early_stopping.restore_best
+        use_best = (state.status == DIVERGED) | restore_best
         params = jax.tree.map(lambda best, last: jnp.where(use_best, best, last), state.best_params, state.params)
         return TrainResult(params, {}, state.best_epoch, state.epoch, state.status)
 
@@ -735,7 +693,7 @@ def fit(
         final_fraction=final_fraction,
         clip_norm=clip_norm,
     )
-    check_hyperparams(hparams)
+    hyperparams_lib.check(hparams)
     for name in ("learning_rate", "weight_decay", "momentum", "b1", "b2", "dropout", "init_scale", "clip_norm"):
         value = getattr(hparams, name)
         if value is not None and np.ndim(value) != 0:
@@ -878,19 +836,33 @@ def predict(
     Args:
         model: the model the params belong to.
         params: trained parameters.
-        x: inputs ``(n, features)``. With ``dataset``, ``x`` is raw data and is
-            standardized with the statistics fitted on the training split.
+        x: inputs ``(n, features)``, finite. With ``dataset``, ``x`` is raw data
+            and is standardized with the statistics fitted on the training split.
         task: ``"binary"``, ``"multiclass"`` or ``"regression"``; taken from
             ``dataset`` when given, inferred from the output width otherwise
             (one output is ambiguous: pass ``task``).
-        dataset: the :class:`jaxnn.Dataset` the model was trained on.
+        dataset: the :class:`jaxnn.Dataset` the model was trained on (or a
+            checkpoint's ``dataset``).
         proba: return class probabilities ``(n,)`` for binary (of class 1) and
             ``(n, num_classes)`` for multiclass instead of labels.
 
     Returns:
-        A NumPy array: int class indices, probabilities, or regression values
-        (in the target's original units when ``dataset`` is given).
+        A NumPy array. Classification: with ``dataset``, the original labels
+        (``dataset.class_labels``: ints, floats or strings, as in the data the
+        model was trained on); without, class indices ``0..K-1`` (int64).
+        Regression: values, in the target's original units when ``dataset`` is
+        given. ``proba=True``: probabilities in class-index order.
+
+    Raises:
+        ValueError: ``x`` holds NaN or infinite values (the message names the
+            first one's row and column), ``task`` is unknown or missing, or
+            ``proba=True`` on a regression task.
     """
+    if _checks.is_concrete(x):
+        x = np.asarray(x)
+        names = dataset.feature_names if dataset is not None else [f"x{i}" for i in range(np.shape(x)[-1] if np.ndim(x) else 0)]
+        if np.ndim(x) == 2 and x.shape[1] == len(names) and x.dtype.kind in "biuf":
+            data_lib.check_finite_features("x", x, names)
     if dataset is not None:
         x = dataset.transform(x)
         task = task or dataset.task
@@ -902,6 +874,8 @@ def predict(
             raise ValueError("one output per example is ambiguous: pass task='binary' or task='regression' (or dataset=)")
     _checks.lookup("task", task, DEFAULT_LOSS)
     if task == "regression":
+        if proba:
+            raise ValueError("proba=True gives class probabilities, but this is a regression task")
         values = outputs[:, 0] if outputs.ndim == 2 and outputs.shape[-1] == 1 else outputs
         values = np.asarray(values)
         return np.asarray(dataset.inverse_transform_y(values)) if dataset is not None else values
@@ -910,5 +884,9 @@ def predict(
             return np.asarray(jax.nn.sigmoid(outputs.reshape(outputs.shape[0])))
         return np.asarray(jax.nn.softmax(outputs, axis=-1))
     if task == "binary":
-        return np.asarray(outputs.reshape(outputs.shape[0]) > 0).astype(np.int64)
-    return np.asarray(jnp.argmax(outputs, axis=-1)).astype(np.int64)
+        indices = np.asarray(outputs.reshape(outputs.shape[0]) > 0).astype(np.int64)
+    else:
+        indices = np.asarray(jnp.argmax(outputs, axis=-1)).astype(np.int64)
+    if dataset is not None and dataset.class_labels:
+        return np.asarray(dataset.class_labels)[indices]
+    return indices

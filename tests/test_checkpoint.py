@@ -64,9 +64,10 @@ def test_round_trip_is_bitwise_exact(trained, tmp_path):
     assert dataset.feature_names == data.feature_names
     np.testing.assert_array_equal(dataset.x_mean, data.x_mean)
     raw = data.x_test * data.x_scale + data.x_mean
+    assert dataset.class_labels == data.class_labels == ("setosa", "versicolor", "virginica")
     np.testing.assert_array_equal(
         jaxnn.predict(restored.model, restored.params, raw, dataset=dataset),
-        jaxnn.predict(model, params, data.x_test, task="multiclass"),
+        np.asarray(data.class_labels)[jaxnn.predict(model, params, data.x_test, task="multiclass")],
     )
 
 

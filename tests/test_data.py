@@ -599,5 +599,8 @@ def test_from_npz_errors(tmp_path):
     with pytest.raises(ValueError, match=r"holds a single array, not an .npz archive"):
         data.from_npz(tmp_path / "single.npy")
     write(tmp_path / "text.npz", "hello")
-    with pytest.raises(ValueError, match=r"cannot read NPZ file '.*text.npz'"):
+    with pytest.raises(ValueError, match=r"'.*text.npz' is not a NumPy .npz archive \(as written by numpy.savez\)$"):
         data.from_npz(tmp_path / "text.npz")
+    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}], dtype=object), y=np.arange(1))
+    with pytest.raises(ValueError, match=r"holds arrays of Python objects"):
+        data.from_npz(tmp_path / "objects.npz")

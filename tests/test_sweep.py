@@ -64,10 +64,13 @@ def test_rows_equal_single_fits_with_the_same_hyperparameters_and_key(digits, mo
     assert len(result) == 8
     for i in [0, 3, 7]:
         row = result.row(i)
+        # A sweep row keeps its best epoch's params: fit does too when early stopping (that never stops) restores them.
         single = jaxnn.fit(
             model, digits, learning_rate=row["learning_rate"], weight_decay=row["weight_decay"],
-            key=jax.random.fold_in(jax.random.key(7), row["seed"]), **OPTIONS,
+            key=jax.random.fold_in(jax.random.key(7), row["seed"]), early_stopping=jaxnn.EarlyStopping(patience=99),
+            **OPTIONS,
         )
+        assert single.best_epoch == row["best_epoch"]
         chex.assert_trees_all_close(single.params, result.params(i), rtol=1e-5, atol=1e-5)
         for name in ("train_loss", "val_loss", "val_metric"):
             np.testing.assert_allclose(single.history[name], result.curves[name][i], rtol=1e-5, atol=1e-6)
@@ -251,3 +254,60 @@ def test_sharded_over_four_host_devices_equals_one_device():
     completed = subprocess.run([sys.executable, "-c", FOUR_DEVICES], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "OK 5" in completed.stdout
+
+
+def test_every_row_returns_the_params_its_ranked_columns_describe(digits, model):
+    # Without early stopping, rows at high learning rates peak early: their last epoch is not their best.
+    result = jaxnn.sweep(model, digits, space={"learning_rate": [0.03, 0.3, 1.0]}, key=0, **OPTIONS)
+    assert np.any(result.table["best_epoch"] < result.table["stopped_epoch"])
+    for i in range(len(result)):
+        validation = jaxnn.evaluate(model, result.params(i), digits, split="val")
+        np.testing.assert_allclose(validation["loss"], result.table["best_val_loss"][i], rtol=1e-5)
+        np.testing.assert_allclose(validation["accuracy"], result.table["best_val_metric"][i], rtol=1e-6)
+        test = jaxnn.evaluate(model, result.params(i), digits, split="test")
+        np.testing.assert_allclose(test["accuracy"], result.table["test_metric"][i], rtol=1e-6)
+    assert result.ranked_by == ("best_val_metric", "best_val_loss")
+
+
+def _table(**columns):
+    rows = len(next(iter(columns.values())))
+    base = {"learning_rate": np.linspace(0.1, 0.5, rows), "seed": np.zeros(rows, int), "config": np.arange(rows),
+            "status": np.array(["completed"] * rows), "best_epoch": np.ones(rows, int), "stopped_epoch": np.ones(rows, int),
+            "best_train_loss": np.ones(rows), "best_val_loss": np.ones(rows), "best_val_metric": np.ones(rows),
+            "final_val_loss": np.ones(rows), "final_val_metric": np.ones(rows), "test_loss": np.ones(rows),
+            "test_metric": np.ones(rows)}
+    table = base | {name: np.asarray(values) for name, values in columns.items()}
+    return jaxnn.SweepResult(table=table, curves={"val_loss": np.zeros((rows, 1))}, params=[{"w": np.arange(rows)}],
+                             model=jaxnn.mlp([2, 1]), metric="accuracy", higher_is_better=True,
+                             hyperparameters=["learning_rate"], log_scaled=set())
+
+
+def test_ties_in_the_metric_are_broken_by_validation_loss_and_diverged_rows_rank_last():
+    result = _table(best_val_metric=[0.9, 0.95, 0.95, np.nan], best_val_loss=[0.2, 0.4, 0.3, np.nan],
+                    status=["completed", "completed", "early_stopped", "diverged"])
+    assert result.table["config"].tolist() == [2, 1, 0, 3]
+    assert int(result.params(0)[0]["w"]) == 2  # params travel with their rows
+    assert result.best["config"] == 2
+    assert result.aggregate()["learning_rate"].tolist() == list(result.table["learning_rate"][:3]) + [0.5]
+
+
+def test_a_sweep_where_every_row_diverged_has_no_best():
+    result = _table(best_val_metric=[np.nan, np.nan], status=["diverged", "diverged"])
+    with pytest.raises(ValueError, match="every one of the 2 runs of this sweep diverged"):
+        result.best
+    assert "SweepResult(2 rows" in repr(result)
+
+
+def test_without_a_validation_split_rows_rank_by_training_loss_with_a_warning(model):
+    data = jaxnn.datasets.load("digits", seed=0, val_fraction=0.0)
+    with pytest.warns(UserWarning, match="no validation split, so the sweep ranks its rows by training loss"):
+        result = jaxnn.sweep(model, data, space={"learning_rate": [0.003, 0.03, 0.3]}, key=0, **OPTIONS)
+    assert result.ranked_by == ("best_train_loss",)
+    losses = result.table["best_train_loss"]
+    assert np.all(np.diff(losses) >= 0) and np.all(np.isnan(result.table["best_val_metric"]))
+
+
+def test_early_stopping_without_restoring_the_best_params_is_refused(digits, model):
+    with pytest.raises(ValueError, match=r"restore_best=False\) is not supported"):
+        jaxnn.sweep(model, digits, space={"learning_rate": [0.1]}, key=0,
+                    early_stopping=jaxnn.EarlyStopping(restore_best=False), **OPTIONS)

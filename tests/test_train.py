@@ -274,9 +274,40 @@ def test_evaluate_and_predict(cancer):
     np.testing.assert_array_equal(proba > 0.5, labels == 1)
     # From raw features, with the dataset's standardization.
     raw = cancer.x_test * cancer.x_scale + cancer.x_mean
-    np.testing.assert_array_equal(jaxnn.predict(model, result.params, raw, dataset=cancer), labels)
+    named = jaxnn.predict(model, result.params, raw, dataset=cancer)  # the dataset's own labels
+    np.testing.assert_array_equal(named, np.asarray(cancer.class_labels)[labels])
+    assert set(named) <= {"malignant", "benign"}
     same = jaxnn.evaluate(model, result.params, (cancer.x_test, cancer.y_test))
     np.testing.assert_allclose(same["accuracy"], metrics["accuracy"])
+
+
+@pytest.mark.parametrize("labels", [[3, 7, 9], ["cat", "dog"], [0.5, 1.5]], ids=["ints", "strings", "floats"])
+def test_predict_with_a_dataset_returns_the_original_labels(labels):
+    rng = np.random.default_rng(0)
+    y = np.asarray(labels, dtype=object)[np.arange(120) % len(labels)]
+    x = rng.normal(size=(120, 3)) + 5 * np.searchsorted(np.unique(y.astype(str)), y.astype(str))[:, None]
+    data = jaxnn.datasets.from_arrays(x, y.tolist(), task="multiclass" if len(labels) > 2 else "binary")
+    model = jaxnn.mlp([3, len(labels)]) if len(labels) > 2 else jaxnn.mlp([3, 1])
+    result = jaxnn.fit(model, data, learning_rate=0.05, num_epochs=20, key=0, progress=False)
+    predicted = jaxnn.predict(model, result.params, x, dataset=data)
+    assert predicted.tolist()[:6] == y.tolist()[:6] and type(predicted.tolist()[0]) is type(labels[0])
+    indices = jaxnn.predict(model, result.params, data.transform(x), task=data.task)  # no dataset: class indices
+    assert indices.dtype == np.int64 and predicted.tolist() == [data.class_labels[i] for i in indices]
+
+
+def test_predict_refuses_non_finite_features_naming_row_and_column(cancer):
+    model = jaxnn.mlp([cancer.num_features, 1])
+    params = model.init(jax.random.key(0))
+    raw = np.array(cancer.x_test[:4] * cancer.x_scale + cancer.x_mean)
+    raw[2, 5] = np.nan
+    with pytest.raises(ValueError, match=r"the first is nan at row 2, column 5 \('mean compactness'\)"):
+        jaxnn.predict(model, params, raw, dataset=cancer)
+    x = np.array(cancer.x_test[:4])
+    x[0, 1] = -np.inf
+    with pytest.raises(ValueError, match=r"the first is -inf at row 0, column 1 \('x1'\)"):
+        jaxnn.predict(model, params, x, task="binary")
+    with pytest.raises(ValueError, match="proba=True gives class probabilities, but this is a regression task"):
+        jaxnn.predict(model, params, cancer.x_test, task="regression", proba=True)
 
 
 def test_regression_on_diabetes_reports_error_in_target_units():

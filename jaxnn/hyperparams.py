@@ -1,0 +1,137 @@
+"""The hyperparameters: one table from which everything else is derived.
+
+Each row of :data:`TABLE` gives a hyperparameter's name, default, valid range,
+help text and which optimizers or schedules read it. From it come the
+:class:`Hyperparams` pytree (its fields and defaults), :func:`check` (the
+range checks of ``fit``, ``sweep`` and the CLI), the names a sweep may vary,
+and the CLI's flags and their help. Adding a hyperparameter is one row here
+plus the code that uses it.
+
+>>> import jaxnn
+>>> jaxnn.Hyperparams(learning_rate=0.1).momentum
+0.0
+>>> "momentum" in jaxnn.hyperparams.NAMES
+True
+"""
+
+import collections
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from jaxnn import _checks
+
+__all__ = ["NAMES", "TABLE", "Hyperparameter", "Hyperparams", "check", "describe_range", "unused"]
+
+
+class Hyperparameter(NamedTuple):
+    """One row of :data:`TABLE`.
+
+    Attributes:
+        name: the field of :class:`Hyperparams`, the keyword of ``fit`` and ``sweep``.
+        default: the value when none is given (``None``: off, and static).
+        low, high: the valid range's bounds (``None``: unbounded).
+        low_open, high_open: whether a bound itself is excluded.
+        help: one line for docstrings and the CLI.
+        optimizers: the optimizers that read it (``None``: all of them).
+        schedules: the learning-rate schedules that read it (``None``: it is not a schedule option).
+    """
+
+    name: str
+    default: float | None
+    low: float | None
+    high: float | None
+    low_open: bool
+    high_open: bool
+    help: str
+    optimizers: tuple[str, ...] | None = None
+    schedules: tuple[str, ...] | None = None
+
+
+_ALL, _OPEN, _CLOSED = None, True, False
+TABLE: tuple[Hyperparameter, ...] = (
+    Hyperparameter("learning_rate", 1e-3, 0.0, None, _CLOSED, _OPEN, "learning rate (a schedule's peak)"),
+    Hyperparameter("weight_decay", 0.0, 0.0, None, _CLOSED, _OPEN,
+                   "L2 weight decay on the weight matrices (decoupled for adamw)"),
+    Hyperparameter("momentum", 0.0, 0.0, 1.0, _CLOSED, _OPEN, "momentum", ("sgd", "rmsprop")),
+    Hyperparameter("b1", 0.9, 0.0, 1.0, _CLOSED, _OPEN, "Adam's first-moment decay", ("adam", "adamw")),
+    Hyperparameter("b2", 0.999, 0.0, 1.0, _CLOSED, _OPEN, "Adam's second-moment decay", ("adam", "adamw")),
+    Hyperparameter("dropout", None, 0.0, 1.0, _CLOSED, _OPEN,
+                   "dropout rate after each hidden layer (default: the model's own)"),
+    Hyperparameter("init_scale", 1.0, 0.0, None, _OPEN, _OPEN, "factor on the initial weight matrices"),
+    Hyperparameter("decay_rate", 0.1, 0.0, 1.0, _OPEN, _CLOSED,
+                   "learning-rate factor reached at the end of exponential_decay",
+                   schedules=("exponential_decay",)),
+    Hyperparameter("final_fraction", 0.0, 0.0, 1.0, _CLOSED, _CLOSED,
+                   "final learning-rate fraction of the cosine schedules",
+                   schedules=("cosine_decay", "warmup_cosine")),
+    Hyperparameter("clip_norm", None, 0.0, None, _OPEN, _OPEN, "clip the gradient's global norm to this value"),
+)
+BY_NAME: dict[str, Hyperparameter] = {row.name: row for row in TABLE}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+
+def _docstring() -> str:
+    lines = [
+        "Everything a sweep may vary, as (possibly traced) arrays.",
+        "",
+        "A scalar per field trains one model; a leading axis of size K on every",
+        "field, under ``jax.vmap``, trains K. Fields the optimizer does not use are",
+        "ignored. A field whose value is None (``dropout``: keep the model's own",
+        "rate; ``clip_norm``: no clipping) is static: absent from the pytree.",
+        "",
+        "Attributes:",
+    ]
+    for row in TABLE:
+        lines.append(f"    {row.name}: {row.help}; {describe_range(row.name)}, default {row.default}.")
+    return "\n".join(lines)
+
+
+def describe_range(name: str) -> str:
+    """The valid range of ``name`` in words, e.g. ``"in [0, 1)"`` or ``">= 0"``."""
+    row = BY_NAME[name]
+    left, right = "(" if row.low_open else "[", ")" if row.high_open else "]"
+    if row.low is not None and row.high is not None:
+        return f"in {left}{row.low:g}, {row.high:g}{right}"
+    if row.low is not None:
+        return f"{'>' if row.low_open else '>='} {row.low:g}"
+    return "any finite number"
+
+
+Hyperparams = collections.namedtuple("Hyperparams", NAMES, defaults=[row.default for row in TABLE])
+Hyperparams.__module__ = "jaxnn"
+Hyperparams.__doc__ = _docstring()
+
+
+def check_value(name: str, value: Any) -> None:
+    """Raise ValueError unless every concrete entry of ``value`` lies in ``name``'s range."""
+    row = BY_NAME[name]
+    _checks.check_range(name, value, row.low, row.high, low_open=row.low_open, high_open=row.high_open)
+
+
+def check(hparams: Any) -> None:
+    """Raise ValueError naming the first field of ``hparams`` whose (concrete) values are out of range.
+
+    Raises:
+        TypeError: ``hparams`` is not a :class:`Hyperparams`.
+        ValueError: a value outside its range (the message gives the range).
+    """
+    if not isinstance(hparams, Hyperparams):
+        raise TypeError(f"hparams must be a jaxnn.Hyperparams, got {type(hparams).__name__}")
+    for name in NAMES:
+        check_value(name, getattr(hparams, name))
+
+
+def unused(names: Iterable[str], *, optimizer: str, schedule: str) -> list[tuple[str, str]]:
+    """The names among ``names`` that ``optimizer`` and ``schedule`` do not read, each with who does.
+
+    >>> unused(["momentum", "learning_rate"], optimizer="adam", schedule="constant")
+    [('momentum', 'optimizer sgd or rmsprop')]
+    """
+    found = []
+    for name in names:
+        row = BY_NAME[name]
+        if row.optimizers is not None and optimizer not in row.optimizers:
+            found.append((name, "optimizer " + " or ".join(row.optimizers)))
+        elif row.schedules is not None and schedule not in row.schedules:
+            found.append((name, "schedule " + " or ".join(row.schedules)))
+    return found

@@ -1,47 +1,110 @@
 """The ``jaxnn`` command line: ``train``, ``sweep``, ``predict``, ``info`` and ``demo``.
 
-Every command prints a one-line ``jaxnn: error: ...`` and exits with status 2
-on bad input (no traceback), and writes its files only once it has succeeded,
-each one atomically, so a failed run never damages earlier results.
+Every command reports bad input as one ``jaxnn: error: ...`` line in the command
+line's own words (``--batch-size full``, not ``batch_size=None``) and exits with
+status 2, without a traceback. ``train`` and ``sweep`` check their output
+directory before any training starts and write their files into a staging
+directory that replaces ``--out`` only when the run succeeded, so ``--out``
+always holds one complete run: never a failed run's files, never a mix of two.
 """
 
 import argparse
+import contextlib
 import csv
+import difflib
 import io
 import math
 import os
 import platform
+import re
 import sys
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-# Hyperparameter options shared by `train` and `sweep`: (flag, Hyperparams field, help).
-HYPERPARAMETER_OPTIONS = [
-    ("--learning-rate", "learning_rate", "learning rate"),
-    ("--weight-decay", "weight_decay", "L2 / decoupled weight decay"),
-    ("--momentum", "momentum", "momentum (sgd, rmsprop)"),
-    ("--dropout", "dropout", "dropout rate after each hidden layer"),
-    ("--b1", "b1", "Adam's first-moment decay"),
-    ("--b2", "b2", "Adam's second-moment decay"),
-    ("--decay-rate", "decay_rate", "final learning-rate factor of exponential_decay"),
-    ("--final-fraction", "final_fraction", "final learning-rate fraction of the cosine schedules"),
-    ("--init-scale", "init_scale", "factor on the initial weights"),
-    ("--clip-norm", "clip_norm", "clip the gradient's global norm"),
-]
-DEFAULTS = {"learning_rate": 1e-3, "weight_decay": 0.0, "momentum": 0.0}
+# Hyperparameter flags come from jaxnn.hyperparams.TABLE: --learning-rate for learning_rate, and so on.
+PROGRAM_SPACE_KEYS = {"optimizer": "optimizer", "batch-size": "batch_size", "epochs": "num_epochs", "schedule": "schedule"}
+RUN_FILES = ("model.msgpack", "history.csv", "curves.png", "sweep.csv", "sweep.json", "best.msgpack")
+
+SWEEP_EXAMPLE = """\
+A sweep file (--config FILE) is TOML. Its keys are this command's option names
+(dashes or underscores); the command line wins over the file. Hyperparameters
+take the same specifications as on the command line, or a list of values;
+[space] may also vary optimizer, batch-size, epochs and schedule (each value
+compiles its own program):
+
+    dataset = "digits"
+    sizes = [64, 64]
+    epochs = 30
+    batch-size = 64
+    seeds = 2
+    samples = 16                      # random search: 16 draws
+    patience = 5
+    out = "runs/digits-sweep"
+
+    [space]
+    learning-rate = "1e-4:1e-1:log"   # log-uniform
+    weight-decay = [0.0, 1e-4]
+    optimizer = ["adam", "adamw"]
+
+Example: jaxnn sweep --learning-rate 1e-4:1e-1:log:8 --seeds 2
+"""
 
 
 class UsageError(Exception):
     """Bad input found by the CLI itself; reported as one line."""
 
 
+class RunFailed(Exception):
+    """The command ran but its result is unusable (e.g. every run of a sweep diverged)."""
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: the problem and where to read more, no usage dump."""
+    """argparse whose errors are exceptions (one line each, reported by :func:`main`)."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _hyperparameter_flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# ---------------------------------------------------------------------------
+# The command line's own words in messages from the library
+
+
+def _python_names() -> dict[str, str]:
+    """Library argument names -> the flags that set them."""
+    from jaxnn import hyperparams
+
+    names = {name: _hyperparameter_flag(name) for name in hyperparams.NAMES}
+    return names | {
+        "num_epochs": "--epochs", "num_samples": "--samples", "batch_size": "--batch-size",
+        "val_fraction": "--val-fraction", "test_fraction": "--test-fraction", "max_parallel": "--max-parallel",
+        "warmup_steps": "--warmup-steps", "seeds": "--seeds", "task": "--task", "metric": "--metric",
+        "optimizer": "--optimizer", "schedule": "--schedule", "seed": "--seed", "sizes": "--sizes",
+        "patience": "--patience", "early_stopping.patience": "--patience",
+    }
+
+
+def in_cli_words(message: str) -> str:
+    """Rewrite the library's Python spellings (`` `batch_size` ``, ``task='regression'``) as flags."""
+    names = _python_names()
+
+    def assignment(match: re.Match) -> str:
+        name, value = match.group(1), match.group(2).strip("'\"")
+        if name == "stratify" and value == "False":
+            return "--no-stratify"
+        if name not in names:
+            return match.group(0)
+        if value == "None":
+            value = "full" if name == "batch_size" else "none"
+        return f"{names[name]} {value}"
+
+    message = re.sub(r"`([\w.]+)`", lambda m: names.get(m.group(1), m.group(0)), message)
+    return re.sub(r"\b([\w.]+)=(None|True|False|'[^']*'|\"[^\"]*\"|[^\s,;)]+)", assignment, message)
 
 
 # ---------------------------------------------------------------------------
@@ -56,6 +119,26 @@ def _sizes(text: str) -> list[int]:
     if any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError(f"hidden widths must be positive, got {text!r}")
     return sizes
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
 
 
 def _devices(text: str) -> int | str:
@@ -93,39 +176,191 @@ def parse_range(name: str, text: str) -> Any:
 
     import jaxnn
 
+    flag = _hyperparameter_flag(name)
+
     def number(part: str) -> float:
         try:
             return float(part)
         except ValueError:
-            raise UsageError(f"--{name.replace('_', '-')}: {part!r} is not a number (in {text!r})") from None
+            raise UsageError(f"{flag}: {part!r} is not a number (in {text!r})") from None
 
     text = text.strip()
-    if ":" in text:
-        parts = text.split(":")
-        if len(parts) not in (3, 4) or parts[2] not in ("log", "lin"):
-            raise UsageError(
-                f"--{name.replace('_', '-')}: malformed range {text!r}; expected LOW:HIGH:log|lin[:COUNT], "
-                f"e.g. 1e-4:1e-1:log:8"
-            )
-        low, high = number(parts[0]), number(parts[1])
-        if not low <= high:
-            raise UsageError(f"--{name.replace('_', '-')}: range {text!r} needs LOW <= HIGH")
-        if parts[2] == "log" and low <= 0:
-            raise UsageError(f"--{name.replace('_', '-')}: a log range needs LOW > 0, got {text!r}")
-        if len(parts) == 3:
-            return jaxnn.loguniform(low, high) if parts[2] == "log" else jaxnn.uniform(low, high)
+    if ":" not in text:
+        values = [number(part) for part in text.split(",") if part.strip()]
+        if not values:
+            raise UsageError(f"{flag}: no values in {text!r}")
+        return values
+    parts = text.split(":")
+    if len(parts) not in (3, 4) or parts[2] not in ("log", "lin"):
+        raise UsageError(f"{flag}: malformed range {text!r}; expected LOW:HIGH:log|lin[:COUNT], e.g. 1e-4:1e-1:log:8")
+    low, high = number(parts[0]), number(parts[1])
+    if not low <= high:
+        raise UsageError(f"{flag}: range {text!r} needs LOW <= HIGH")
+    if parts[2] == "log" and low <= 0:
+        raise UsageError(f"{flag}: a log range needs LOW > 0, got {text!r}")
+    if len(parts) == 3:
+        return jaxnn.loguniform(low, high) if parts[2] == "log" else jaxnn.uniform(low, high)
+    try:
+        count = int(parts[3])
+    except ValueError:
+        raise UsageError(f"{flag}: the count in {text!r} must be an integer") from None
+    if count < 1:
+        raise UsageError(f"{flag}: the count in {text!r} must be >= 1")
+    values = np.geomspace(low, high, count) if parts[2] == "log" else np.linspace(low, high, count)
+    return [float(v) for v in values]
+
+
+# ---------------------------------------------------------------------------
+# Sweep files: TOML whose keys are the command's option names
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {option: action for action in parser._actions for option in action.option_strings if option.startswith("--")}
+
+
+def _config_tokens(path: str, parser: argparse.ArgumentParser) -> tuple[list[str], dict[str, list]]:
+    """The command-line tokens a sweep file stands for, and its [space] entries that no flag can hold."""
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise UsageError(f"--config: no such file {path!r}") from None
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise UsageError(f"--config {path!r} is not a readable TOML file: {error}") from None
+    space = document.pop("space", {})
+    if not isinstance(space, dict):
+        raise UsageError(f"--config {path!r}: 'space' must be a table, written [space]")
+    flags = _flags(parser)
+    tokens, program_space = [], {}
+    for key, value in document.items():
+        tokens += _config_option(path, key, value, flags)
+    for key, value in space.items():
+        name = key.replace("_", "-")
+        if name in PROGRAM_SPACE_KEYS:
+            program_space[PROGRAM_SPACE_KEYS[name]] = _program_values(path, name, value, flags)
+        elif _hyperparameter_name(name) is None:
+            raise UsageError(f"--config {path!r}: [space] {key!r} is not a hyperparameter or one of "
+                             f"{', '.join(PROGRAM_SPACE_KEYS)}")
+        else:
+            tokens += _config_option(path, key, value, flags)
+    return tokens, program_space
+
+
+def _hyperparameter_name(key: str) -> str | None:
+    from jaxnn import hyperparams
+
+    name = key.replace("-", "_")
+    return name if name in hyperparams.NAMES else None
+
+
+def _config_option(path: str, key: str, value: Any, flags: dict[str, argparse.Action]) -> list[str]:
+    """The tokens for one ``key = value`` of a sweep file."""
+    flag = "--" + key.replace("_", "-")
+    action = flags.get(flag)
+    if action is None or flag in ("--config", "--help"):
+        known = [option[2:] for option in flags if option not in ("--config", "--help")]
+        hint = _python_names().get(key)
+        close = difflib.get_close_matches(key, known, n=1)
+        suggestion = f" (did you mean {hint[2:]!r}?)" if hint else f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"--config {path!r}: unknown option {key!r}{suggestion}; see jaxnn sweep --help")
+    if action.nargs == 0:  # a switch such as --nesterov
+        if not isinstance(value, bool):
+            raise UsageError(f"--config {path!r}: {key!r} is a switch: write {key} = true or false")
+        return [flag] if value else []
+    if isinstance(value, bool) or isinstance(value, dict):
+        raise UsageError(f"--config {path!r}: {key!r} needs a value such as on the command line, got {value!r}")
+    if isinstance(value, list):
+        value = ",".join(str(item) for item in value)
+    return [flag, str(value)]
+
+
+def _program_values(path: str, name: str, value: Any, flags: dict[str, argparse.Action]) -> list:
+    """The values of a [space] entry that changes the program (optimizer, batch-size, epochs, schedule)."""
+    action = flags["--" + name]
+    values = value if isinstance(value, list) else [value]
+    parsed = []
+    for item in values:
         try:
-            count = int(parts[3])
-        except ValueError:
-            raise UsageError(f"--{name.replace('_', '-')}: the count in {text!r} must be an integer") from None
-        if count < 1:
-            raise UsageError(f"--{name.replace('_', '-')}: the count in {text!r} must be >= 1")
-        values = np.geomspace(low, high, count) if parts[2] == "log" else np.linspace(low, high, count)
-        return [float(v) for v in values]
-    values = [number(part) for part in text.split(",") if part.strip()]
-    if not values:
-        raise UsageError(f"--{name.replace('_', '-')}: no values in {text!r}")
-    return values
+            item = action.type(str(item)) if action.type is not None else item
+        except (argparse.ArgumentTypeError, ValueError) as error:
+            raise UsageError(f"--config {path!r}: [space] {name}: {error}") from None
+        if action.choices is not None and item not in action.choices:
+            raise UsageError(f"--config {path!r}: [space] {name}: invalid choice {item!r} "
+                             f"(choose from {', '.join(map(str, action.choices))})")
+        parsed.append(item)
+    return parsed
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; a sweep's ``--config FILE`` supplies options the command line does not give."""
+    args = parser.parse_args(argv)
+    args.program_space = {}
+    if getattr(args, "config", None) is None:
+        return args
+    sweep_parser = parser.subcommands.choices["sweep"]
+    tokens, program_space = _config_tokens(args.config, sweep_parser)
+    try:
+        sweep_parser.parse_args(tokens)
+    except UsageError as error:
+        raise UsageError(f"--config {args.config!r}: {error}") from None
+    args = parser.parse_args([argv[0], *tokens, *argv[1:]])  # later tokens win: the command line over the file
+    args.program_space = program_space
+    return args
+
+
+# ---------------------------------------------------------------------------
+# Checks of options that would do nothing
+
+
+def check_options(args: argparse.Namespace, *, sweep: bool) -> None:
+    """Refuse options that the other options make meaningless, instead of silently dropping them."""
+    from jaxnn import hyperparams
+
+    if args.csv is None:
+        for name in ("target", "task"):
+            if getattr(args, name) is not None:
+                raise UsageError(f"--{name} is for --csv data; the built-in --dataset {args.dataset} fixes its own")
+    elif args.target is None:
+        raise UsageError("--csv needs --target COLUMN (the column to predict)")
+    optimizers = args.program_space.get("optimizer", [args.optimizer])
+    schedules = args.program_space.get("schedule", [args.schedule])
+    given = [name for name in hyperparams.NAMES if getattr(args, name) is not None]
+    for name in given:
+        reasons = [hyperparams.unused([name], optimizer=o, schedule=s) for o in optimizers for s in schedules]
+        if all(reasons):
+            _, users = reasons[0][0]
+            setting = f"--optimizer {args.optimizer}" if users.startswith("optimizer") else f"--schedule {args.schedule}"
+            raise UsageError(f"{_hyperparameter_flag(name)} has no effect with {setting}; it is used only by --{users}")
+    if args.nesterov and not set(optimizers) & {"sgd", "rmsprop"}:
+        raise UsageError(f"--nesterov has no effect with --optimizer {args.optimizer}; it is used only by sgd or rmsprop")
+    if args.warmup_steps and "warmup_cosine" not in schedules:
+        raise UsageError(f"--warmup-steps has no effect with --schedule {args.schedule}; it is used only by warmup_cosine")
+    rates = args.learning_rate
+    if rates is not None:
+        values = parse_range("learning_rate", rates) if sweep else [rates]
+        if isinstance(values, list) and 0.0 in values:
+            raise UsageError("--learning-rate 0 would not train: give a learning rate > 0")
+
+
+def _holds_only_run_files(path: str) -> bool:
+    """Whether a directory holds only files a jaxnn train or sweep writes (so it may be replaced)."""
+    return all(name in RUN_FILES or re.fullmatch(r"metric_vs_\w+\.png", name) for name in os.listdir(path))
+
+
+@contextlib.contextmanager
+def _staged_output(out: str) -> Iterator[str]:
+    """A staging directory for a run's files that replaces ``out`` when the run succeeds."""
+    here = os.path.realpath(os.getcwd())
+    target = os.path.realpath(out)
+    if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+        raise UsageError(f"--out {out!r} is the current directory or contains it; give a directory of its own")
+    from jaxnn._io import staged_directory
+
+    try:
+        with staged_directory(out, replaceable=_holds_only_run_files) as staging:
+            yield staging
+    except FileExistsError as error:
+        raise UsageError(f"--out {error}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -135,13 +370,10 @@ def parse_range(name: str, text: str) -> Any:
 def _load_data(args: argparse.Namespace):
     import jaxnn
 
-    split = {"seed": args.seed, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction}
+    split = {"seed": args.seed, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
+             "stratify": not args.no_stratify}
     if args.csv is not None:
-        if args.target is None:
-            raise UsageError("--csv needs --target COLUMN (the column to predict)")
-        return jaxnn.datasets.from_csv(args.csv, args.target, **split)
-    if args.target is not None:
-        raise UsageError("--target is only used with --csv")
+        return jaxnn.datasets.from_csv(args.csv, args.target, task=args.task, **split)
     return jaxnn.datasets.load(args.dataset, **split)
 
 
@@ -159,12 +391,6 @@ def _early_stopping(args: argparse.Namespace):
     return None if args.patience is None else jaxnn.EarlyStopping(patience=args.patience)
 
 
-def _output_directory(path: str) -> str:
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"--out {path!r} exists and is not a directory")
-    return path
-
-
 def _fmt(value: float) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
@@ -175,169 +401,133 @@ def _fmt(value: float) -> str:
 
 def _train(args: argparse.Namespace) -> int:
     import jaxnn
-    from jaxnn import plotting
-
-    out = _output_directory(args.out)
-    data = _load_data(args)
-    model = _build_model(args, data)
-    hyper = {field: getattr(args, field) for _, field, _ in HYPERPARAMETER_OPTIONS if getattr(args, field) is not None}
-    hyper = DEFAULTS | hyper
-    hyper.pop("dropout", None)  # already the model's rate
-    print(data.describe())
-    print(f"model: {model.config['sizes']} {args.activation}, optimizer {args.optimizer}, {args.epochs} epochs, "
-          f"batch {args.batch_size or 'full'}")
-    started = time.perf_counter()
-    result = jaxnn.fit(
-        model,
-        data,
-        key=args.seed,
-        optimizer=args.optimizer,
-        num_epochs=args.epochs,
-        batch_size=args.batch_size,
-        schedule=args.schedule,
-        warmup_steps=args.warmup_steps,
-        nesterov=args.nesterov,
-        early_stopping=_early_stopping(args),
-        progress=not args.no_progress,
-        devices=args.devices,
-        **hyper,
-    )
-    elapsed = time.perf_counter() - started
-    metrics = {split: jaxnn.evaluate(model, result.params, data, split=split)
-               for split in ("train", "val", "test") if getattr(data, f"num_{split}") > 0}
-    metric = next(name for name in next(iter(metrics.values())) if name not in ("loss", "num_examples"))
-    print(f"{result.status} after {result.stopped_epoch} epochs in {elapsed:.1f} s (best epoch {result.best_epoch})")
-    for split, values in metrics.items():
-        label = {"val": "validation"}.get(split, split)
-        print(f"{label + ' loss':>16} {_fmt(values['loss'])}   {label} {metric.replace('_', ' ')} {_fmt(values[metric])}")
-    metadata = {"command": "train", "hyperparameters": hyper, "optimizer": args.optimizer, "epochs": args.epochs,
-                "batch_size": args.batch_size, "seed": args.seed, "status": result.status,
-                "best_epoch": result.best_epoch, "metrics": metrics}
-    history_csv = io.StringIO()
-    writer = csv.writer(history_csv)
-    writer.writerow(["epoch", *result.history])
-    for epoch in range(result.stopped_epoch):
-        writer.writerow([epoch + 1, *(float(result.history[name][epoch]) for name in result.history)])
+    from jaxnn import hyperparams, plotting
     from jaxnn._io import atomic_write
 
-    jaxnn.save(os.path.join(out, "model.msgpack"), model, result.params, dataset=data, metadata=metadata)
-    atomic_write(os.path.join(out, "history.csv"), history_csv.getvalue())
-    plotting.plot_history(result.history, os.path.join(out, "curves.png"), metric=metric)
-    print(f"wrote {out}/model.msgpack, history.csv, curves.png")
+    check_options(args, sweep=False)
+    given = {name: getattr(args, name) for name in hyperparams.NAMES if getattr(args, name) is not None}
+    given.pop("dropout", None)  # the model's own rate
+    with _staged_output(args.out) as staging:
+        data = _load_data(args)
+        model = _build_model(args, data)
+        print(data.describe())
+        print(f"model: {model.config['sizes']} {args.activation}, optimizer {args.optimizer}, {args.epochs} epochs, "
+              f"batch {args.batch_size or 'full'}")
+        started = time.perf_counter()
+        result = jaxnn.fit(
+            model, data, key=args.seed, optimizer=args.optimizer, num_epochs=args.epochs, batch_size=args.batch_size,
+            schedule=args.schedule, warmup_steps=args.warmup_steps, nesterov=args.nesterov, metric=args.metric,
+            early_stopping=_early_stopping(args), progress=not args.no_progress, devices=args.devices, **given,
+        )
+        elapsed = time.perf_counter() - started
+        metrics = {split: jaxnn.evaluate(model, result.params, data, split=split, metric=args.metric)
+                   for split in ("train", "val", "test") if getattr(data, f"num_{split}") > 0}
+        metric = next(name for name in next(iter(metrics.values())) if name not in ("loss", "num_examples"))
+        print(f"{result.status} after {result.stopped_epoch} epochs in {elapsed:.1f} s (best epoch {result.best_epoch})")
+        for split, values in metrics.items():
+            label = {"val": "validation"}.get(split, split)
+            print(f"{label + ' loss':>16} {_fmt(values['loss'])}   {label} {metric.replace('_', ' ')} {_fmt(values[metric])}")
+        used = hyperparams.Hyperparams(**given)._asdict()
+        metadata = {"command": "train", "hyperparameters": used, "optimizer": args.optimizer, "epochs": args.epochs,
+                    "batch_size": args.batch_size, "seed": args.seed, "status": result.status,
+                    "best_epoch": result.best_epoch, "metrics": metrics}
+        history_csv = io.StringIO()
+        writer = csv.writer(history_csv)
+        writer.writerow(["epoch", *result.history])
+        for epoch in range(result.stopped_epoch):
+            writer.writerow([epoch + 1, *(float(result.history[name][epoch]) for name in result.history)])
+        jaxnn.save(os.path.join(staging, "model.msgpack"), model, result.params, dataset=data, metadata=metadata)
+        atomic_write(os.path.join(staging, "history.csv"), history_csv.getvalue())
+        plotting.plot_history(result.history, os.path.join(staging, "curves.png"), metric=metric)
+    print(f"wrote {args.out}: model.msgpack, history.csv, curves.png")
     return 0
 
 
-def _sweep_space(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(space, fixed hyperparameters, other options) from the flags and an optional TOML file."""
-    space: dict[str, Any] = {}
+def _sweep_space(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(space, fixed hyperparameters) from the hyperparameter flags and the sweep file's [space]."""
+    from jaxnn import hyperparams
+
+    space: dict[str, Any] = dict(args.program_space)
     fixed: dict[str, Any] = {}
-    options: dict[str, Any] = {}
-    if args.config is not None:
-        try:
-            with open(args.config, "rb") as handle:
-                document = tomllib.load(handle)
-        except FileNotFoundError:
-            raise UsageError(f"--config: no such file {args.config!r}") from None
-        except tomllib.TOMLDecodeError as error:
-            raise UsageError(f"--config {args.config!r} is not valid TOML: {error}") from None
-        file_space = document.get("space", {})
-        if not isinstance(file_space, dict):
-            raise UsageError(f"--config {args.config!r}: 'space' must be a table such as [space]")
-        options = {k: v for k, v in document.items() if k != "space"}
-    else:
-        file_space = {}
-    for flag, field, _ in HYPERPARAMETER_OPTIONS:
-        text = getattr(args, field)
+    for name in hyperparams.NAMES:
+        text = getattr(args, name)
         if text is None:
             continue
-        values = parse_range(field, text)
+        values = parse_range(name, text)
         if isinstance(values, list) and len(values) == 1:
-            fixed[field] = values[0]
+            fixed[name] = values[0]
         else:
-            space[field] = values
-    for name, value in file_space.items():  # the command line wins over the file
-        if name not in space and name not in fixed:
-            space[name] = parse_range(name, value) if isinstance(value, str) else value
+            space[name] = values
     if not space:
         raise UsageError("nothing to sweep: give a range such as --learning-rate 1e-4:1e-1:log:8 or --config FILE")
-    for name, value in DEFAULTS.items():
-        if name not in space:
-            fixed.setdefault(name, value)
-    return space, fixed, options
+    return space, fixed
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    import jaxnn
-
-    out = _output_directory(args.out)
-    space, fixed, options = _sweep_space(args)
-    data = _load_data(args)
-    model = _build_model(args, data)
     import jax
 
-    devices = jax.devices()
-    print(data.describe())
-    hosts = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
-    print(f"sweeping {', '.join(space)} on {len(devices)} {devices[0].platform} device(s){hosts}")
-    started = time.perf_counter()
-    settings = dict(
-        optimizer=args.optimizer, num_epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule,
-        warmup_steps=args.warmup_steps, nesterov=args.nesterov, seeds=args.seeds, num_samples=args.samples,
-        max_parallel=args.max_parallel,
-    ) | options
-    result = jaxnn.sweep(
-        model, data, space=space, key=args.seed, early_stopping=_early_stopping(args),
-        progress=not args.no_progress, **settings, **fixed,
-    )
-    elapsed = time.perf_counter() - started
-    if jax.process_index() != 0:  # every process holds the gathered table; process 0 reports and writes it
-        return 0
-    print(f"{len(result)} runs in {elapsed:.1f} s ({elapsed / len(result) * 1e3:.0f} ms per run)")
-    print(result.format(top=args.top))
-    best = result.best
-    hyper = {name: best[name] for name in result.hyperparameters} | fixed
-    metadata = {"command": "sweep", "row": best, "hyperparameters": hyper}
-    result.to_csv(os.path.join(out, "sweep.csv"))
-    result.to_json(os.path.join(out, "sweep.json"))
-    result.plot(out)
-    jaxnn.save(os.path.join(out, "best.msgpack"), model, result.params(0), dataset=data, metadata=metadata)
-    print(f"wrote {out}/sweep.csv, sweep.json, curves.png, metric_vs_*.png, best.msgpack")
+    import jaxnn
+
+    check_options(args, sweep=True)
+    space, fixed = _sweep_space(args)
+    writes = jax.process_index() == 0  # every process holds the gathered table; process 0 writes it
+    with _staged_output(args.out) if writes else contextlib.nullcontext() as staging:
+        data = _load_data(args)
+        model = _build_model(args, data)
+        devices = jax.devices()
+        print(data.describe())
+        hosts = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
+        print(f"sweeping {', '.join(space)} on {len(devices)} {devices[0].platform} device(s){hosts}")
+        started = time.perf_counter()
+        result = jaxnn.sweep(
+            model, data, space=space, key=args.seed, early_stopping=_early_stopping(args), optimizer=args.optimizer,
+            num_epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule, warmup_steps=args.warmup_steps,
+            nesterov=args.nesterov, seeds=args.seeds, num_samples=args.samples, max_parallel=args.max_parallel,
+            metric=args.metric, progress=not args.no_progress, **fixed,
+        )
+        elapsed = time.perf_counter() - started
+        if not writes:
+            return 0
+        print(f"{len(result)} runs in {elapsed:.1f} s ({elapsed / len(result) * 1e3:.0f} ms per run)")
+        print(result.format(top=args.top))
+        result.to_csv(os.path.join(staging, "sweep.csv"))
+        result.to_json(os.path.join(staging, "sweep.json"))
+        written = [os.path.basename(path) for path in result.plot(staging)]
+        usable = result.table["status"][0] != "diverged"
+        if usable:
+            best = result.best
+            hyper = {name: best[name] for name in result.hyperparameters} | fixed
+            metadata = {"command": "sweep", "row": best, "hyperparameters": hyper}
+            jaxnn.save(os.path.join(staging, "best.msgpack"), model, result.params(0), dataset=data, metadata=metadata)
+    print(f"wrote {args.out}: sweep.csv, sweep.json, {', '.join(written)}" + (", best.msgpack" if usable else ""))
+    if not usable:
+        raise RunFailed(
+            f"all {len(result)} runs diverged (NaN or infinite loss), so there is no best model and no best.msgpack; "
+            f"the table is in {os.path.join(args.out, 'sweep.csv')}. Lower --learning-rate or set --clip-norm"
+        )
     return 0
 
 
-def _read_features(args: argparse.Namespace, dataset: Any):
+def _prediction_features(args: argparse.Namespace, dataset: Any):
+    """The features to predict on, matched to the names the model was trained with."""
     import numpy as np
 
-    if args.npz is not None:
-        try:
-            with np.load(args.npz, allow_pickle=False) as archive:
-                if args.key not in archive:
-                    raise UsageError(f"{args.npz} has no array {args.key!r}; it has {', '.join(archive.files)}")
-                return np.asarray(archive[args.key], dtype=np.float64)
-        except (OSError, ValueError) as error:
-            raise UsageError(f"cannot read {args.npz}: {error}") from None
-    try:
-        with open(args.csv, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except UnicodeDecodeError:
-        raise UsageError(f"{args.csv} is not a text CSV file") from None
-    if not rows:
-        raise UsageError(f"{args.csv} is empty")
-    header, body = rows[0], [row for row in rows[1:] if row]
-    if dataset is not None and dataset.target_name in header:  # tolerate the target column
-        drop = header.index(dataset.target_name)
-        header = header[:drop] + header[drop + 1 :]
-        body = [row[:drop] + row[drop + 1 :] for row in body]
-    values = np.empty((len(body), len(header)))
-    for line, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise UsageError(f"{args.csv} line {line} has {len(row)} cells but the header has {len(header)}")
-        for column, cell in enumerate(row):
-            try:
-                values[line - 2, column] = float(cell)
-            except ValueError:
-                raise UsageError(f"{args.csv} line {line}, column {header[column]!r}: {cell!r} is not a number") from None
-    return values
+    import jaxnn
+
+    if args.csv is not None:
+        table = jaxnn.datasets.read_features(args.csv, dataset.feature_names, target_name=dataset.target_name,
+                                             header=not args.no_header)
+        if table.ignored:
+            print(f"note: ignoring {len(table.ignored)} column(s) the model was not trained on: "
+                  f"{', '.join(table.ignored)}", file=sys.stderr)
+        return table.x
+    x = jaxnn.datasets.read_npz(args.npz, {"--key array": args.key})[args.key]
+    if x.dtype.kind not in "biuf":
+        raise UsageError(f"{args.npz}: array {args.key!r} holds {x.dtype} values, not numbers")
+    if x.ndim != 2 or x.shape[1] != len(dataset.feature_names):
+        got = f"{x.shape[1]} features" if x.ndim == 2 else f"shape {x.shape}"
+        raise UsageError(f"the data has {got} but the model expects {len(dataset.feature_names)} features")
+    return np.asarray(x, np.float64)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -346,28 +536,28 @@ def _predict(args: argparse.Namespace) -> int:
     import jaxnn
     from jaxnn._io import atomic_write
 
+    if args.csv is not None and args.key != "x":
+        raise UsageError("--key names an array of an --npz file; it does nothing with --csv")
+    if args.npz is not None and args.no_header:
+        raise UsageError("--no-header is for --csv files")
     checkpoint = jaxnn.load(args.model)
     dataset = checkpoint.dataset
-    x = _read_features(args, dataset)
-    expected = checkpoint.model.config.get("sizes", [None])[0] or checkpoint.model.config.get("in_features")
-    if x.ndim != 2 or x.shape[1] != expected:
-        raise UsageError(f"the data has {x.shape[1] if x.ndim == 2 else x.shape} features but the model expects {expected}")
-    task = dataset.task if dataset is not None else None
-    if task is None:
-        raise UsageError("this checkpoint has no dataset information; it was not written by `jaxnn train`")
+    if dataset is None:
+        raise UsageError(f"{args.model} holds no dataset information (feature names, scaling); "
+                         "it was not written by `jaxnn train` or `jaxnn sweep`")
+    if args.proba and dataset.task == "regression":
+        raise UsageError("--proba gives class probabilities, but this model does regression")
+    x = _prediction_features(args, dataset)
     output = jaxnn.predict(checkpoint.model, checkpoint.params, x, dataset=dataset, proba=args.proba)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    if task == "regression":
-        writer.writerow([dataset.target_name])
-        writer.writerows([[float(v)] for v in output])
-    elif args.proba:
-        names = dataset.class_names if task == "multiclass" else [dataset.class_names[1]]
+    if args.proba:
+        names = dataset.class_names if dataset.task == "multiclass" else [dataset.class_names[1]]
         writer.writerow([f"p({name})" for name in names])
         writer.writerows([[f"{p:.6g}" for p in np.atleast_1d(row)] for row in output])
     else:
         writer.writerow([dataset.target_name])
-        writer.writerows([[dataset.class_names[int(label)]] for label in output])
+        writer.writerows([[value] for value in output.tolist()])
     if args.out is None:
         sys.stdout.write(buffer.getvalue())
     else:
@@ -434,18 +624,32 @@ def _demo(args: argparse.Namespace) -> int:
 # The parser
 
 
-def _add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> None:
-    from jaxnn.data import NAMES
-    from jaxnn.layers import ACTIVATIONS
-    from jaxnn.optim import OPTIMIZERS, SCHEDULES
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    from jaxnn.data import NAMES, TASKS
+    from jaxnn.losses import METRICS
 
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", default="digits", choices=NAMES, metavar="NAME",
                       help=f"built-in dataset: {', '.join(NAMES)} (default: digits)")
     data.add_argument("--csv", metavar="FILE", help="train on a CSV file with a header row instead")
     data.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
+    data.add_argument("--task", choices=TASKS, metavar="TASK",
+                      help="binary, multiclass or regression (default: inferred from --target: whole numbers or "
+                           "strings are classes, other numbers regression)")
+    data.add_argument("--metric", choices=list(METRICS), metavar="NAME",
+                      help=f"validation metric: {', '.join(METRICS)} (default: accuracy for classes, "
+                           "mean_squared_error for regression)")
     data.add_argument("--val-fraction", type=float, default=0.15, metavar="F", help="validation share (default: 0.15)")
     data.add_argument("--test-fraction", type=float, default=0.15, metavar="F", help="test share (default: 0.15)")
+    data.add_argument("--no-stratify", action="store_true", help="split without keeping the class proportions")
+
+
+def _add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> None:
+    from jaxnn import hyperparams
+    from jaxnn.layers import ACTIVATIONS
+    from jaxnn.optim import OPTIMIZERS, SCHEDULES
+
+    _add_data_options(parser)
     model = parser.add_argument_group("model")
     model.add_argument("--sizes", type=_sizes, default=[128], metavar="W,W",
                        help="hidden layer widths; input and output come from the data (default: 128)")
@@ -456,29 +660,31 @@ def _add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> No
                           help=f"{', '.join(OPTIMIZERS)} (default: adam)")
     training.add_argument("--schedule", default="constant", choices=SCHEDULES, metavar="NAME",
                           help=f"learning-rate schedule: {', '.join(SCHEDULES)} (default: constant)")
-    training.add_argument("--warmup-steps", type=int, default=0, metavar="N", help="warm-up steps for warmup_cosine")
-    training.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
-    training.add_argument("--epochs", type=int, default=30, metavar="N", help="epochs (default: 30)")
+    training.add_argument("--warmup-steps", type=_count, default=0, metavar="N", help="warm-up steps for warmup_cosine")
+    training.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd, rmsprop)")
+    training.add_argument("--epochs", type=_positive_int, default=30, metavar="N", help="epochs (default: 30)")
     training.add_argument("--batch-size", type=_batch_size, default=32, metavar="N",
                           help="minibatch size, or 'full' for full-batch gradient descent (default: 32)")
-    training.add_argument("--patience", type=int, metavar="N", help="early stopping after N epochs without improvement")
+    training.add_argument("--patience", type=_positive_int, metavar="N", help="early stopping after N epochs without improvement")
     training.add_argument("--seed", type=int, default=0, help="seed for the split, initialization and shuffling (default: 0)")
     hyper = parser.add_argument_group(
         "hyperparameters" + (" (a value, a list a,b,c, a grid LOW:HIGH:log|lin:COUNT or a distribution LOW:HIGH:log|lin)" if sweep else "")
     )
-    for flag, field, text in HYPERPARAMETER_OPTIONS:
-        default = DEFAULTS.get(field)
-        suffix = f" (default: {default:g})" if default is not None else ""
-        hyper.add_argument(flag, dest=field, type=str if sweep else float, metavar="SPEC" if sweep else "X", help=text + suffix)
+    for row in hyperparams.TABLE:
+        users = f"; {', '.join(row.optimizers or row.schedules)} only" if row.optimizers or row.schedules else ""
+        default = "" if row.default is None else f" (default: {row.default:g})"
+        hyper.add_argument(_hyperparameter_flag(row.name), dest=row.name, type=str if sweep else float,
+                           metavar="SPEC" if sweep else "X", help=f"{row.help}{users}{default}")
     output = parser.add_argument_group("output")
     output.add_argument("--out", default="runs/sweep" if sweep else "runs/train", metavar="DIR",
-                        help=f"output directory (default: runs/{'sweep' if sweep else 'train'})")
+                        help=f"output directory, replaced as a whole by a successful run (default: runs/{'sweep' if sweep else 'train'})")
     output.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="jaxnn", description="Neural networks as pure JAX functions.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    parser.subcommands = commands
 
     train = commands.add_parser(
         "train", help="train an MLP on a built-in dataset or a CSV file",
@@ -493,15 +699,16 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser(
         "sweep", help="train many hyperparameter configurations in one compiled program",
         description="A vmapped hyperparameter sweep over every CPU core (or every GPU). Writes DIR/sweep.csv, "
-        "DIR/sweep.json, plots and DIR/best.msgpack. Example: jaxnn sweep --learning-rate 1e-4:1e-1:log:8 --seeds 2",
+        "DIR/sweep.json, plots and DIR/best.msgpack (the best row's parameters: the ones its table row reports).",
+        epilog=SWEEP_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_training_options(sweep, sweep=True)
     runs = sweep.add_argument_group("sweep")
-    runs.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds per configuration (default: 1)")
-    runs.add_argument("--samples", type=int, metavar="N", help="random search: configurations drawn from the distributions")
-    runs.add_argument("--max-parallel", type=int, metavar="N", help="most runs trained at once (default: what memory allows)")
-    runs.add_argument("--config", metavar="FILE", help="TOML file with a [space] table and sweep options")
-    runs.add_argument("--top", type=int, default=10, metavar="N", help="rows of the table to print (default: 10)")
+    runs.add_argument("--seeds", type=_positive_int, default=1, metavar="N", help="seeds per configuration (default: 1)")
+    runs.add_argument("--samples", type=_positive_int, metavar="N", help="random search: configurations drawn from the distributions")
+    runs.add_argument("--max-parallel", type=_positive_int, metavar="N", help="most runs trained at once (default: what memory allows)")
+    runs.add_argument("--config", metavar="FILE", help="TOML file of options and a [space] table (format below)")
+    runs.add_argument("--top", type=_positive_int, default=10, metavar="N", help="rows of the table to print (default: 10)")
     hosts = sweep.add_argument_group("several hosts (jax.distributed)")
     hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0; start one jaxnn sweep per host")
     hosts.add_argument("--num-processes", type=int, metavar="N", help="number of processes in the job")
@@ -511,12 +718,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser(
         "predict", help="predict with a saved model",
         description="Apply a checkpoint written by `jaxnn train` or `jaxnn sweep` to new data (raw features: the "
-        "saved standardization is applied) and write the predictions as CSV.",
+        "saved standardization is applied) and write the predictions as CSV, in the training data's labels.",
     )
     predict.add_argument("--model", required=True, metavar="FILE", help="the checkpoint (model.msgpack)")
     source = predict.add_mutually_exclusive_group(required=True)
-    source.add_argument("--csv", metavar="FILE", help="features as CSV with a header row (a target column is ignored)")
-    source.add_argument("--npz", metavar="FILE", help="features as an array in an .npz file")
+    source.add_argument("--csv", metavar="FILE", help="features as CSV; columns are matched by their header names "
+                        "to the ones the model was trained on (other columns, e.g. the target, are ignored)")
+    source.add_argument("--npz", metavar="FILE", help="features as an array in an .npz file, columns in training order")
+    predict.add_argument("--no-header", action="store_true",
+                         help="the CSV has no header row: its columns are the training features, in training order")
     predict.add_argument("--key", default="x", help="the array's name in the .npz file (default: x)")
     predict.add_argument("--proba", action="store_true", help="class probabilities instead of labels")
     predict.add_argument("--out", metavar="FILE", help="write the CSV here instead of to standard output")
@@ -528,42 +738,60 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the functional API in twenty lines (jax.grad + jit + optax)",
                                description="Train a [30, 16, 1] MLP on breast cancer with a hand-written jitted step.")
-    demo.add_argument("--steps", type=int, default=300, help="full-batch training steps (default: 300)")
+    demo.add_argument("--steps", type=_positive_int, default=300, help="full-batch training steps (default: 300)")
     demo.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     demo.set_defaults(run=_demo)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command in ("train", "sweep"):
-        # Every core as its own device, before JAX starts: sweeps shard across them.
-        from jaxnn import parallel
+def _start_jax(args: argparse.Namespace) -> None:
+    """Devices and processes, before JAX starts: a sweep shards across every core, and across hosts."""
+    from jaxnn import parallel
 
-        if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    if args.command not in ("train", "sweep"):
+        return
+    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        with contextlib.suppress(RuntimeError):  # JAX has started already (main called from Python): keep its devices
             parallel.use_cpu_devices()
-        if getattr(args, "coordinator", None) is not None:
-            if args.num_processes is None or args.process_id is None:
-                parser.error("--coordinator needs --num-processes and --process-id")
-            parallel.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    if getattr(args, "coordinator", None) is not None:
+        if args.num_processes is None or args.process_id is None:
+            raise UsageError("--coordinator needs --num-processes and --process-id")
+        parallel.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+
+
+def _error_message(error: BaseException) -> str:
     import jaxnn
 
-    expected = (UsageError, ValueError, TypeError, OSError, jaxnn.TrainingDiverged, jaxnn.CheckpointError)
+    if isinstance(error, jaxnn.TrainingDiverged):
+        return (f"training diverged at epoch {error.epoch}: the loss became NaN or infinite; "
+                "lower --learning-rate or set --clip-norm")
+    if isinstance(error, FileNotFoundError) and error.filename is not None:
+        return f"no such file: {error.filename}"
+    return in_cli_words(str(error))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        args = parse_arguments(build_parser(), argv)
+        _start_jax(args)
         return args.run(args)
-    except expected as error:
-        message = str(error)
-        if isinstance(error, FileNotFoundError) and error.filename is not None:
-            message = f"no such file: {error.filename}"
-        print(f"jaxnn: error: {message}", file=sys.stderr)
-        return 2
+    except SystemExit as exit_:  # --help
+        return int(exit_.code or 0)
     except BrokenPipeError:  # e.g. `jaxnn sweep ... | head`
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
         print("jaxnn: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - reported below, or re-raised when unexpected
+        import jaxnn
+
+        expected = (UsageError, RunFailed, ValueError, TypeError, OSError, jaxnn.TrainingDiverged, jaxnn.CheckpointError)
+        if not isinstance(error, expected):
+            raise
+        print(f"jaxnn: error: {_error_message(error)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,16 +1,26 @@
-"""The README's quick start is real: CI runs its test command, and its main command works."""
+"""The README is real: CI runs its test command, its Python blocks run as written, its commands parse."""
 
+import os
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 
+import pytest
+
+from jaxnn import cli
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, re.S)
 
 
 def quick_start_commands() -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Quick start", 1)[1]
+    section = README.split("## Quick start", 1)[1]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     return [line for line in block.splitlines() if line.strip()]
 
@@ -38,3 +48,31 @@ def test_info_reports_backend_and_devices():
     completed = subprocess.run([sys.executable, "-m", "jaxnn.cli", "info"], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert "backend: cpu" in completed.stdout and "devices: 1 x cpu" in completed.stdout
+
+
+@pytest.mark.slow
+def test_every_python_block_runs_as_written(tmp_path, monkeypatch):
+    """The blocks in order, in one namespace, as a reader pastes them into one session."""
+    monkeypatch.chdir(tmp_path)  # they write sweep.csv, plots/ ...
+    namespace: dict = {}
+    python_blocks = blocks("python")
+    assert len(python_blocks) >= 3
+    for block in python_blocks:
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    assert os.path.exists("sweep.csv") and os.path.isdir("plots")
+
+
+def test_every_jaxnn_command_and_the_sweep_file_parse(tmp_path, monkeypatch):
+    """Every `jaxnn ...` line in a bash block is a valid command line (with the README's sweep file)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sweep.toml").write_text(blocks("toml")[0])
+    commands = [line.split("#")[0] for block in blocks("bash") for line in block.splitlines()]
+    commands = [shlex.split(line) for line in commands if line.strip().startswith("jaxnn ")]
+    assert len(commands) >= 8
+    parser = cli.build_parser()
+    for command in commands:
+        args = cli.parse_arguments(parser, command[1:])
+        if args.command in ("train", "sweep"):
+            cli.check_options(args, sweep=args.command == "sweep")
+    args = cli.parse_arguments(parser, ["sweep", "--config", "sweep.toml"])
+    assert args.samples == 16 and args.program_space == {"optimizer": ["adam", "adamw"]}

@@ -191,21 +191,21 @@ def run_jaxnn_fused(params: dict[str, Any]) -> dict[str, Any]:
     import jax.numpy as jnp
 
     import jaxnn
-    from jaxnn.train import Hyperparams, TrainSpec, _as_key, _init_compiled, _run_compiled
+    from jaxnn import loop
 
     steps = params["steps_per_epoch"]
     x, y = _batch(params, rows=steps * params["batch"])
     data = jaxnn.datasets.from_arrays(x, y, val_fraction=0.0, test_fraction=0.0, standardize=False, stratify=False)
     data = jax.device_put(data)
     model = jaxnn.mlp(params["sizes"])
-    hparams = jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), Hyperparams(learning_rate=LEARNING_RATE))
+    hparams = jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), jaxnn.Hyperparams(learning_rate=LEARNING_RATE))
     # num_epochs only caps the run (the state stops at it); the calls below run `epochs` each.
-    spec = TrainSpec(model=model, num_epochs=2**30, batch_size=params["batch"], optimizer="sgd", loss=params["loss"])
-    state = _init_compiled(spec, hparams, _as_key(0), data, None)
+    spec = jaxnn.TrainSpec(model, num_epochs=2**30, batch_size=params["batch"], optimizer="sgd", loss=params["loss"])
+    state = loop.init_state_jit(spec, hparams, jax.random.key(0), data)  # the entry points fit calls
     holder = {"state": state, "history": None}
 
     def run(epochs: int):
-        holder["state"], holder["history"] = _run_compiled(spec, holder["state"], hparams, data, epochs)
+        holder["state"], holder["history"] = loop.run_epochs_jit(spec, holder["state"], hparams, data, epochs)
         jax.block_until_ready(holder["state"])
 
     with harness.CompileEvents() as events:

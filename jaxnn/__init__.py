@@ -8,32 +8,28 @@ that ``jax.vmap`` turns into a hyperparameter sweep.
 
 __version__ = "0.1.0"
 
-from jaxnn import data as datasets, layers, losses, optim, parallel
+from jaxnn import data as datasets, hyperparams, layers, loop, losses, optim, parallel, sweeps
 from jaxnn.checkpoint import Checkpoint, CheckpointError, load, save
-from jaxnn.data import Dataset
+from jaxnn.data import DataInfo, Dataset
+from jaxnn.hyperparams import Hyperparams
+from jaxnn.loop import TrainResult
 from jaxnn.models import Model, from_flax, mlp, model_from_config, sequential
 from jaxnn.optim import optimizer, schedule
-from jaxnn.sweep import SweepResult, choice, loguniform, sweep, uniform
-from jaxnn.train import (
-    EarlyStopping,
-    Hyperparams,
-    TrainingDiverged,
-    TrainResult,
-    evaluate,
-    fit,
-    make_train,
-    predict,
-)
+from jaxnn.spec import EarlyStopping, TrainSpec
+from jaxnn.sweeps import SweepResult, choice, loguniform, sweep, uniform
+from jaxnn.train import TrainingDiverged, evaluate, fit, make_train, predict
 
 __all__ = [
     "Checkpoint",
     "CheckpointError",
+    "DataInfo",
     "Dataset",
     "EarlyStopping",
     "Hyperparams",
     "Model",
     "SweepResult",
     "TrainResult",
+    "TrainSpec",
     "TrainingDiverged",
     "__version__",
     "choice",
@@ -41,20 +37,23 @@ __all__ = [
     "evaluate",
     "fit",
     "from_flax",
+    "hyperparams",
     "layers",
     "load",
     "loguniform",
+    "loop",
     "losses",
     "make_train",
     "mlp",
     "model_from_config",
     "optim",
-    "parallel",
     "optimizer",
+    "parallel",
     "predict",
     "save",
     "schedule",
     "sequential",
     "sweep",
+    "sweeps",
     "uniform",
 ]

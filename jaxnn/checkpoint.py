@@ -35,9 +35,9 @@ from typing import Any, NamedTuple
 
 import jax
 import numpy as np
-from flax import serialization
 
 from jaxnn._io import atomic_write
+from jaxnn.data import DataInfo, Dataset, Standardizer
 from jaxnn.models import Model, model_from_config
 from jaxnn.typing import Params
 
@@ -58,17 +58,29 @@ class Checkpoint(NamedTuple):
     Attributes:
         model: the rebuilt :class:`jaxnn.Model`.
         params: its parameters (NumPy arrays in the model's layout).
-        dataset: a :class:`jaxnn.Dataset` with empty splits that carries the
-            task, class and feature names and the standardization statistics,
-            ready for ``jaxnn.predict(..., dataset=checkpoint.dataset)``; None if
-            the checkpoint was saved without one.
+        info: the :class:`jaxnn.DataInfo` of the training data (task, feature
+            names, class labels, fitted standardization), ready for
+            ``jaxnn.predict(..., dataset=checkpoint.info)``; None if the
+            checkpoint was saved without a dataset.
         metadata: the JSON-serializable dict given to :func:`save`.
     """
 
     model: Model
     params: Params
-    dataset: Any
+    info: DataInfo | None
     metadata: dict[str, Any]
+
+    @property
+    def dataset(self) -> DataInfo | None:
+        """The same as :attr:`info` (the name earlier versions used)."""
+        return self.info
+
+
+def _serialization() -> Any:
+    """Flax's msgpack serialization, imported when a checkpoint is read or written (not with jaxnn)."""
+    from flax import serialization
+
+    return serialization
 
 
 _DATASET_ARRAYS = ("x_mean", "x_scale", "y_mean", "y_scale")
@@ -89,8 +101,8 @@ def save(
         path: the file to write (its directory is created if needed).
         model: the model; its config is stored so :func:`load` can rebuild it.
         params: the parameters (any pytree of arrays).
-        dataset: the :class:`jaxnn.Dataset` trained on: its standardization
-            statistics and names are stored (not its data).
+        dataset: the :class:`jaxnn.Dataset` trained on, or its :class:`jaxnn.DataInfo`:
+            its task, names, labels and standardization are stored (never its data).
         metadata: JSON-serializable extras (hyperparameters, metrics, ...).
     """
     if not isinstance(model, Model):
@@ -101,15 +113,18 @@ def save(
         raise TypeError(f"metadata must be JSON-serializable: {error}") from None
     state: dict[str, Any] = {
         "model": json.dumps(model.config),
-        "params": serialization.to_state_dict(jax.tree.map(np.asarray, jax.device_get(params))),
+        "params": _serialization().to_state_dict(jax.tree.map(np.asarray, jax.device_get(params))),
         "metadata": metadata_json,
     }
     if dataset is not None:
-        state["dataset"] = {name: np.asarray(getattr(dataset, name)) for name in _DATASET_ARRAYS}
-        state["dataset"]["static"] = json.dumps({name: getattr(dataset, name) for name in _DATASET_STATIC})
-    payload = serialization.msgpack_serialize(state)
+        info = dataset.info if isinstance(dataset, Dataset) else dataset
+        if not isinstance(info, DataInfo):
+            raise TypeError(f"dataset must be a jaxnn.Dataset or a DataInfo, got {type(dataset).__name__}")
+        state["dataset"] = {name: np.asarray(getattr(info.standardizer, name)) for name in _DATASET_ARRAYS}
+        state["dataset"]["static"] = json.dumps({name: getattr(info, name) for name in _DATASET_STATIC})
+    payload = _serialization().msgpack_serialize(state)
     envelope = {"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}
-    atomic_write(path, serialization.msgpack_serialize(envelope))
+    atomic_write(path, _serialization().msgpack_serialize(envelope))
 
 
 def load(path: str | os.PathLike, *, model: Model | None = None) -> Checkpoint:
@@ -151,8 +166,8 @@ def load(path: str | os.PathLike, *, model: Model | None = None) -> Checkpoint:
             raise CheckpointError(f"{path} holds a different model ({config}) than the one given ({model.config})")
         model = rebuilt
     params = _restore_params(path, model, stored)
-    dataset = _restore_dataset(path, state["dataset"]) if "dataset" in state else None
-    return Checkpoint(model, params, dataset, metadata)
+    info = _restore_dataset(path, state["dataset"]) if "dataset" in state else None
+    return Checkpoint(model, params, info, metadata)
 
 
 def _read_state(path: str, raw: bytes) -> dict[str, Any]:
@@ -181,7 +196,7 @@ def _read_state(path: str, raw: bytes) -> dict[str, Any]:
 def _unpack(path: str, raw: bytes) -> Any:
     """Decode msgpack, turning msgpack's many exception types into one CheckpointError."""
     try:
-        return serialization.msgpack_restore(raw)
+        return _serialization().msgpack_restore(raw)
     except Exception as error:  # noqa: BLE001 - msgpack raises many types for damaged input
         raise CheckpointError(f"{path} is not a readable jaxnn checkpoint (damaged or truncated?): {error}") from None
 
@@ -190,7 +205,7 @@ def _restore_params(path: str, model: Model, stored: Any) -> Params:
     expected = jax.eval_shape(model.init, jax.random.key(0))
     target = jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), expected)
     try:
-        params = serialization.from_state_dict(target, stored)
+        params = _serialization().from_state_dict(target, stored)
     except (ValueError, KeyError, TypeError) as error:
         raise CheckpointError(f"{path}: the stored params do not have the model's structure: {error}") from None
     problems = []
@@ -206,28 +221,22 @@ def _restore_params(path: str, model: Model, stored: Any) -> Params:
     return jax.tree.map(np.asarray, params)
 
 
-def _restore_dataset(path: str, stored: dict[str, Any]) -> Any:
-    from jaxnn.data import Dataset
-
+def _restore_dataset(path: str, stored: dict[str, Any]) -> DataInfo:
     try:
         static = json.loads(stored["static"])
         arrays = {name: np.asarray(stored[name], np.float32) for name in _DATASET_ARRAYS}
+        return DataInfo(
+            standardizer=Standardizer(**arrays),
+            task=static["task"],
+            num_classes=int(static["num_classes"]),
+            feature_names=tuple(static["feature_names"]),
+            class_names=tuple(static["class_names"]),
+            class_labels=tuple(static.get("class_labels") or map(_label_from_name, static["class_names"])),
+            name=static["name"],
+            target_name=static["target_name"],
+        )
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: damaged dataset statistics: {error}") from None
-    num_features = arrays["x_mean"].shape[0]
-    y_dtype = np.float32 if static["task"] == "regression" else np.int32
-    empty_x, empty_y = np.zeros((0, num_features), np.float32), np.zeros((0,), y_dtype)
-    return Dataset(
-        x_train=empty_x, y_train=empty_y, x_val=empty_x, y_val=empty_y, x_test=empty_x, y_test=empty_y,
-        **arrays,
-        task=static["task"],
-        num_classes=int(static["num_classes"]),
-        feature_names=tuple(static["feature_names"]),
-        class_names=tuple(static["class_names"]),
-        class_labels=tuple(static.get("class_labels") or map(_label_from_name, static["class_names"])),
-        name=static["name"],
-        target_name=static["target_name"],
-    )
 
 
 def _label_from_name(name: str) -> int | float | str:

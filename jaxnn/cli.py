@@ -10,9 +10,7 @@ always holds one complete run: never a failed run's files, never a mix of two.
 
 import argparse
 import contextlib
-import csv
 import difflib
-import io
 import math
 import os
 import platform
@@ -22,6 +20,14 @@ import time
 import tomllib
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+import jaxnn
+from jaxnn import hyperparams, parallel, plotting
+from jaxnn._io import atomic_write, staged_directory
+from jaxnn.data import NAMES, TASKS
+from jaxnn.layers import ACTIVATIONS
+from jaxnn.losses import METRICS
+from jaxnn.optim import OPTIMIZERS, SCHEDULES
 
 # Hyperparameter flags come from jaxnn.hyperparams.TABLE: --learning-rate for learning_rate, and so on.
 PROGRAM_SPACE_KEYS = {"optimizer": "optimizer", "batch-size": "batch_size", "epochs": "num_epochs", "schedule": "schedule"}
@@ -77,8 +83,6 @@ def _hyperparameter_flag(name: str) -> str:
 
 def _python_names() -> dict[str, str]:
     """Library argument names -> the flags that set them."""
-    from jaxnn import hyperparams
-
     names = {name: _hyperparameter_flag(name) for name in hyperparams.NAMES}
     return names | {
         "num_epochs": "--epochs", "num_samples": "--samples", "batch_size": "--batch-size",
@@ -121,24 +125,23 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _integer(minimum: int):
+    """An argparse type: an int >= ``minimum``."""
+    expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+_positive_int = _integer(1)
 
 
 def _devices(text: str) -> int | str:
@@ -174,7 +177,6 @@ def parse_range(name: str, text: str) -> Any:
     """
     import numpy as np
 
-    import jaxnn
 
     flag = _hyperparameter_flag(name)
 
@@ -247,8 +249,6 @@ def _config_tokens(path: str, parser: argparse.ArgumentParser) -> tuple[list[str
 
 
 def _hyperparameter_name(key: str) -> str | None:
-    from jaxnn import hyperparams
-
     name = key.replace("-", "_")
     return name if name in hyperparams.NAMES else None
 
@@ -314,8 +314,6 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> arg
 
 def check_options(args: argparse.Namespace, *, sweep: bool) -> None:
     """Refuse options that the other options make meaningless, instead of silently dropping them."""
-    from jaxnn import hyperparams
-
     if args.csv is None:
         for name in ("target", "task"):
             if getattr(args, name) is not None:
@@ -354,7 +352,6 @@ def _staged_output(out: str) -> Iterator[str]:
     target = os.path.realpath(out)
     if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
         raise UsageError(f"--out {out!r} is the current directory or contains it; give a directory of its own")
-    from jaxnn._io import staged_directory
 
     try:
         with staged_directory(out, replaceable=_holds_only_run_files) as staging:
@@ -368,8 +365,6 @@ def _staged_output(out: str) -> Iterator[str]:
 
 
 def _load_data(args: argparse.Namespace):
-    import jaxnn
-
     split = {"seed": args.seed, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
              "stratify": not args.no_stratify}
     if args.csv is not None:
@@ -378,16 +373,12 @@ def _load_data(args: argparse.Namespace):
 
 
 def _build_model(args: argparse.Namespace, data: Any):
-    import jaxnn
-
     outputs = 1 if data.task in ("binary", "regression") else data.num_classes
     dropout = args.dropout if isinstance(args.dropout, float) else 0.0
     return jaxnn.mlp([data.num_features, *args.sizes, outputs], activation=args.activation, dropout=dropout)
 
 
 def _early_stopping(args: argparse.Namespace):
-    import jaxnn
-
     return None if args.patience is None else jaxnn.EarlyStopping(patience=args.patience)
 
 
@@ -400,10 +391,6 @@ def _fmt(value: float) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import jaxnn
-    from jaxnn import hyperparams, plotting
-    from jaxnn._io import atomic_write
-
     check_options(args, sweep=False)
     given = {name: getattr(args, name) for name in hyperparams.NAMES if getattr(args, name) is not None}
     given.pop("dropout", None)  # the model's own rate
@@ -431,13 +418,8 @@ def _train(args: argparse.Namespace) -> int:
         metadata = {"command": "train", "hyperparameters": used, "optimizer": args.optimizer, "epochs": args.epochs,
                     "batch_size": args.batch_size, "seed": args.seed, "status": result.status,
                     "best_epoch": result.best_epoch, "metrics": metrics}
-        history_csv = io.StringIO()
-        writer = csv.writer(history_csv)
-        writer.writerow(["epoch", *result.history])
-        for epoch in range(result.stopped_epoch):
-            writer.writerow([epoch + 1, *(float(result.history[name][epoch]) for name in result.history)])
         jaxnn.save(os.path.join(staging, "model.msgpack"), model, result.params, dataset=data, metadata=metadata)
-        atomic_write(os.path.join(staging, "history.csv"), history_csv.getvalue())
+        result.to_csv(os.path.join(staging, "history.csv"))
         plotting.plot_history(result.history, os.path.join(staging, "curves.png"), metric=metric)
     print(f"wrote {args.out}: model.msgpack, history.csv, curves.png")
     return 0
@@ -445,8 +427,6 @@ def _train(args: argparse.Namespace) -> int:
 
 def _sweep_space(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(space, fixed hyperparameters) from the hyperparameter flags and the sweep file's [space]."""
-    from jaxnn import hyperparams
-
     space: dict[str, Any] = dict(args.program_space)
     fixed: dict[str, Any] = {}
     for name in hyperparams.NAMES:
@@ -466,7 +446,6 @@ def _sweep_space(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
 def _sweep(args: argparse.Namespace) -> int:
     import jax
 
-    import jaxnn
 
     check_options(args, sweep=True)
     space, fixed = _sweep_space(args)
@@ -508,14 +487,13 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prediction_features(args: argparse.Namespace, dataset: Any):
+def _prediction_features(args: argparse.Namespace, info: Any):
     """The features to predict on, matched to the names the model was trained with."""
     import numpy as np
 
-    import jaxnn
 
     if args.csv is not None:
-        table = jaxnn.datasets.read_features(args.csv, dataset.feature_names, target_name=dataset.target_name,
+        table = jaxnn.datasets.read_features(args.csv, info.feature_names, target_name=info.target_name,
                                              header=not args.no_header)
         if table.ignored:
             print(f"note: ignoring {len(table.ignored)} column(s) the model was not trained on: "
@@ -524,44 +502,31 @@ def _prediction_features(args: argparse.Namespace, dataset: Any):
     x = jaxnn.datasets.read_npz(args.npz, {"--key array": args.key})[args.key]
     if x.dtype.kind not in "biuf":
         raise UsageError(f"{args.npz}: array {args.key!r} holds {x.dtype} values, not numbers")
-    if x.ndim != 2 or x.shape[1] != len(dataset.feature_names):
+    if x.ndim != 2 or x.shape[1] != info.num_features:
         got = f"{x.shape[1]} features" if x.ndim == 2 else f"shape {x.shape}"
-        raise UsageError(f"the data has {got} but the model expects {len(dataset.feature_names)} features")
+        raise UsageError(f"the data has {got} but the model expects {info.num_features} features")
     return np.asarray(x, np.float64)
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    import jaxnn
-    from jaxnn._io import atomic_write
-
     if args.csv is not None and args.key != "x":
         raise UsageError("--key names an array of an --npz file; it does nothing with --csv")
     if args.npz is not None and args.no_header:
         raise UsageError("--no-header is for --csv files")
     checkpoint = jaxnn.load(args.model)
-    dataset = checkpoint.dataset
-    if dataset is None:
+    info = checkpoint.info
+    if info is None:
         raise UsageError(f"{args.model} holds no dataset information (feature names, scaling); "
                          "it was not written by `jaxnn train` or `jaxnn sweep`")
-    if args.proba and dataset.task == "regression":
+    if args.proba and info.task == "regression":
         raise UsageError("--proba gives class probabilities, but this model does regression")
-    x = _prediction_features(args, dataset)
-    output = jaxnn.predict(checkpoint.model, checkpoint.params, x, dataset=dataset, proba=args.proba)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    if args.proba:
-        names = dataset.class_names if dataset.task == "multiclass" else [dataset.class_names[1]]
-        writer.writerow([f"p({name})" for name in names])
-        writer.writerows([[f"{p:.6g}" for p in np.atleast_1d(row)] for row in output])
-    else:
-        writer.writerow([dataset.target_name])
-        writer.writerows([[value] for value in output.tolist()])
+    x = _prediction_features(args, info)
+    output = jaxnn.predict(checkpoint.model, checkpoint.params, x, dataset=info, proba=args.proba)
+    text = jaxnn.datasets.predictions_csv(output, info, proba=args.proba)
     if args.out is None:
-        sys.stdout.write(buffer.getvalue())
+        sys.stdout.write(text)
     else:
-        atomic_write(args.out, buffer.getvalue())
+        atomic_write(args.out, text)
         print(f"wrote {len(output)} predictions to {args.out}", file=sys.stderr)
     return 0
 
@@ -571,7 +536,6 @@ def _info(args: argparse.Namespace) -> int:
 
     import jax
 
-    import jaxnn
 
     versions = {"jaxnn": jaxnn.__version__, "python": platform.python_version()}
     for package in ("jax", "jaxlib", "optax", "flax", "chex", "numpy"):
@@ -594,7 +558,6 @@ def _demo(args: argparse.Namespace) -> int:
     import jax
     import optax
 
-    import jaxnn
 
     data = jaxnn.datasets.load("breast_cancer", seed=args.seed)
     model = jaxnn.mlp([data.num_features, 16, 1], activation="relu")
@@ -625,9 +588,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
-    from jaxnn.data import NAMES, TASKS
-    from jaxnn.losses import METRICS
-
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", default="digits", choices=NAMES, metavar="NAME",
                       help=f"built-in dataset: {', '.join(NAMES)} (default: digits)")
@@ -645,10 +605,6 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> None:
-    from jaxnn import hyperparams
-    from jaxnn.layers import ACTIVATIONS
-    from jaxnn.optim import OPTIMIZERS, SCHEDULES
-
     _add_data_options(parser)
     model = parser.add_argument_group("model")
     model.add_argument("--sizes", type=_sizes, default=[128], metavar="W,W",
@@ -660,7 +616,7 @@ def _add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> No
                           help=f"{', '.join(OPTIMIZERS)} (default: adam)")
     training.add_argument("--schedule", default="constant", choices=SCHEDULES, metavar="NAME",
                           help=f"learning-rate schedule: {', '.join(SCHEDULES)} (default: constant)")
-    training.add_argument("--warmup-steps", type=_count, default=0, metavar="N", help="warm-up steps for warmup_cosine")
+    training.add_argument("--warmup-steps", type=_integer(0), default=0, metavar="N", help="warm-up steps for warmup_cosine")
     training.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd, rmsprop)")
     training.add_argument("--epochs", type=_positive_int, default=30, metavar="N", help="epochs (default: 30)")
     training.add_argument("--batch-size", type=_batch_size, default=32, metavar="N",
@@ -682,10 +638,16 @@ def _add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``jaxnn`` parser: one sub-parser per command (``parser.subcommands.choices``)."""
     parser = _Parser(prog="jaxnn", description="Neural networks as pure JAX functions.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     parser.subcommands = commands
+    for add_command in (_add_train, _add_sweep, _add_predict, _add_info_and_demo):
+        add_command(commands)
+    return parser
 
+
+def _add_train(commands: Any) -> None:
     train = commands.add_parser(
         "train", help="train an MLP on a built-in dataset or a CSV file",
         description="Train an MLP with one compiled XLA program; print train/validation/test metrics and write "
@@ -696,6 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="data parallelism: split each minibatch across N devices (default: one device)")
     train.set_defaults(run=_train)
 
+
+def _add_sweep(commands: Any) -> None:
     sweep = commands.add_parser(
         "sweep", help="train many hyperparameter configurations in one compiled program",
         description="A vmapped hyperparameter sweep over every CPU core (or every GPU). Writes DIR/sweep.csv, "
@@ -715,6 +679,8 @@ def build_parser() -> argparse.ArgumentParser:
     hosts.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1 (0 writes the files)")
     sweep.set_defaults(run=_sweep)
 
+
+def _add_predict(commands: Any) -> None:
     predict = commands.add_parser(
         "predict", help="predict with a saved model",
         description="Apply a checkpoint written by `jaxnn train` or `jaxnn sweep` to new data (raw features: the "
@@ -732,22 +698,20 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", metavar="FILE", help="write the CSV here instead of to standard output")
     predict.set_defaults(run=_predict)
 
+
+def _add_info_and_demo(commands: Any) -> None:
     info = commands.add_parser("info", help="versions, JAX backend and devices",
                                description="Print versions, the JAX backend and the devices JAX sees.")
     info.set_defaults(run=_info)
-
     demo = commands.add_parser("demo", help="the functional API in twenty lines (jax.grad + jit + optax)",
                                description="Train a [30, 16, 1] MLP on breast cancer with a hand-written jitted step.")
     demo.add_argument("--steps", type=_positive_int, default=300, help="full-batch training steps (default: 300)")
     demo.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     demo.set_defaults(run=_demo)
-    return parser
 
 
 def _start_jax(args: argparse.Namespace) -> None:
     """Devices and processes, before JAX starts: a sweep shards across every core, and across hosts."""
-    from jaxnn import parallel
-
     if args.command not in ("train", "sweep"):
         return
     if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
@@ -760,8 +724,6 @@ def _start_jax(args: argparse.Namespace) -> None:
 
 
 def _error_message(error: BaseException) -> str:
-    import jaxnn
-
     if isinstance(error, jaxnn.TrainingDiverged):
         return (f"training diverged at epoch {error.epoch}: the loss became NaN or infinite; "
                 "lower --learning-rate or set --clip-norm")
@@ -785,7 +747,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("jaxnn: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - reported below, or re-raised when unexpected
-        import jaxnn
 
         expected = (UsageError, RunFailed, ValueError, TypeError, OSError, jaxnn.TrainingDiverged, jaxnn.CheckpointError)
         if not isinstance(error, expected):

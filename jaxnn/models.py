@@ -16,25 +16,59 @@ output activation is set).
 """
 
 import inspect
+import json
 from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import _checks, layers
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
-__all__ = ["Model", "from_flax", "has_dropout", "mlp", "model_from_config", "sequential", "uses_key_in_training"]
+__all__ = ["Model", "from_flax", "mlp", "model_from_config", "sequential"]
 
 
 class Model(NamedTuple):
-    """A neural network as two pure functions and a JSON-serializable config."""
+    """A neural network as two pure functions, a JSON-serializable config and what the trainer must know.
+
+    Attributes:
+        init: ``init(key) -> params``, a plain pytree of arrays.
+        apply: ``apply(params, x, *, key=None, train=False, dropout=None) -> outputs``.
+        config: rebuilds the model (:func:`model_from_config`) when its ``"type"`` is
+            ``"mlp"`` or ``"sequential"``.
+        input_shape: the shape of one example, e.g. ``(30,)``.
+        uses_dropout: whether it has dropout layers whose rate ``apply(..., dropout=rate)`` sets.
+        needs_key: whether ``apply(..., train=True)`` draws random numbers (a non-zero
+            dropout rate, or a Flax module's own dropout) and so needs ``key``.
+        output_activation: the activation applied to the outputs (``None``: logits).
+
+    Two models are equal when their configs rebuild the same network (so a second
+    ``jaxnn.mlp([...])`` reuses the first one's compiled programs); models that
+    cannot be rebuilt from their config (Flax) are equal only to themselves.
+    """
 
     init: Callable[[PRNGKey], Params]
     apply: Callable[..., Array]
     config: dict[str, Any]
+    input_shape: tuple[int, ...] = ()
+    uses_dropout: bool = False
+    needs_key: bool = False
+    output_activation: str | None = None
+
+    @property
+    def rebuildable(self) -> bool:
+        """Whether :func:`model_from_config` can rebuild this model from ``config``."""
+        return self.config.get("type") in ("mlp", "sequential")
+
+    def _identity(self) -> Any:
+        return json.dumps(self.config, sort_keys=True) if self.rebuildable else (id(self.init), id(self.apply))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Model) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
 
 
 def _check_features(x: Array, expected: int, source: str) -> None:
@@ -45,8 +79,16 @@ def _check_features(x: Array, expected: int, source: str) -> None:
         )
 
 
-def _build(in_features: int, body: layers.Layer, dtype: Any, config: dict[str, Any], source: str) -> Model:
+def _build(
+    in_features: int,
+    body: layers.Layer,
+    dtype: Any,
+    config: dict[str, Any],
+    source: str,
+    output_activation: str | None = None,
+) -> Model:
     dtype = jnp.dtype(dtype)
+    rates = _dropout_rates(config)
 
     def init(key: PRNGKey) -> Params:
         params, _ = body.init(key, in_features)
@@ -64,7 +106,10 @@ def _build(in_features: int, body: layers.Layer, dtype: Any, config: dict[str, A
         _check_features(x, in_features, source)
         return body.apply(params, x.astype(dtype), key=key, train=train, dropout=dropout)
 
-    return Model(init, apply, config)
+    return Model(
+        init, apply, config, input_shape=(in_features,), uses_dropout=bool(rates),
+        needs_key=any(rate > 0 for rate in rates), output_activation=output_activation,
+    )
 
 
 def sequential(in_features: int, *body: layers.Layer, dtype: Any = jnp.float32) -> Model:
@@ -85,7 +130,9 @@ def sequential(in_features: int, *body: layers.Layer, dtype: Any = jnp.float32) 
         "layers": [layer.config for layer in body],
         "dtype": np.dtype(dtype).name,
     }
-    return _build(in_features, layers.serial(*body), dtype, config, "in_features")
+    last = body[-1].config if body else {}
+    output_activation = last.get("name") if last.get("type") == "activation" else None
+    return _build(in_features, layers.serial(*body), dtype, config, "in_features", output_activation)
 
 
 def mlp(
@@ -119,30 +166,7 @@ def mlp(
         ValueError: fewer than 2 sizes, a non-positive width, an unknown
             activation or initializer, a dropout rate outside [0, 1).
     """
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
-        raise TypeError(f"`sizes` must be a sequence of ints such as [30, 16, 1], got {sizes!r}")
-    if len(sizes) < 2:
-        raise ValueError(f"`sizes` needs at least 2 entries (input and output width), got {list(sizes)}")
-    sizes = [_checks.positive_int(f"sizes[{i}]", size) for i, size in enumerate(sizes)]
-    num_hidden = len(sizes) - 2
-    if isinstance(activation, str):
-        layers.get_activation(activation)  # checked even without hidden layers
-        hidden = [activation.lower()] * num_hidden
-    else:
-        hidden = [str(name).lower() for name in activation]
-        if len(hidden) != num_hidden:
-            raise ValueError(
-                f"`activation` has {len(hidden)} names but sizes={sizes} has {num_hidden} hidden layers"
-            )
-    for name in hidden:
-        layers.get_activation(name)
-    if output_activation is not None:
-        output_activation = output_activation.lower()
-        layers.get_activation(output_activation)
-    layers.check_rate("dropout", dropout)
-    if init is not None:
-        init = layers.canonical_init_name(init)
-
+    sizes, hidden, output_activation, init = _mlp_options(sizes, activation, output_activation, dropout, init)
     body: list[layers.Layer] = []
     for width, name in zip(sizes[1:-1], hidden):
         body.append(layers.dense(width, init=init or layers.default_init(name), dtype=dtype))
@@ -162,7 +186,33 @@ def mlp(
         "init": init,
         "dtype": np.dtype(dtype).name,
     }
-    return _build(sizes[0], layers.serial(*body), dtype, config, "sizes[0]")
+    return _build(sizes[0], layers.serial(*body), dtype, config, "sizes[0]", output_activation)
+
+
+def _mlp_options(
+    sizes: Any, activation: Any, output_activation: str | None, dropout: float, init: str | None
+) -> tuple[list[int], list[str], str | None, str | None]:
+    """Check :func:`mlp`'s arguments: (sizes, hidden activations, output activation, initializer)."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise TypeError(f"`sizes` must be a sequence of ints such as [30, 16, 1], got {sizes!r}")
+    if len(sizes) < 2:
+        raise ValueError(f"`sizes` needs at least 2 entries (input and output width), got {list(sizes)}")
+    sizes = [_checks.positive_int(f"sizes[{i}]", size) for i, size in enumerate(sizes)]
+    num_hidden = len(sizes) - 2
+    if isinstance(activation, str):
+        layers.get_activation(activation)  # checked even without hidden layers
+        hidden = [activation.lower()] * num_hidden
+    else:
+        hidden = [str(name).lower() for name in activation]
+        if len(hidden) != num_hidden:
+            raise ValueError(f"`activation` has {len(hidden)} names but sizes={sizes} has {num_hidden} hidden layers")
+    for name in hidden:
+        layers.get_activation(name)
+    if output_activation is not None:
+        output_activation = output_activation.lower()
+        layers.get_activation(output_activation)
+    layers.check_rate("dropout", dropout)
+    return sizes, hidden, output_activation, None if init is None else layers.canonical_init_name(init)
 
 
 def _flax_mode_kwargs(module: Any) -> Callable[[bool], dict[str, bool]]:
@@ -225,7 +275,7 @@ def from_flax(module: Any, example_x: ArrayLike) -> Model:
         return module.apply({"params": params}, x.astype(example_x.dtype), rngs=rngs, **mode(train))
 
     config = {"type": "flax", "module": repr(module), "in_features": in_features}
-    return Model(init, apply, config)
+    return Model(init, apply, config, input_shape=tuple(example_x.shape[1:]), needs_key=True)
 
 
 def _dropout_rates(config: Any) -> list[float]:
@@ -237,22 +287,6 @@ def _dropout_rates(config: Any) -> list[float]:
     if config.get("type") == "mlp":
         return [config["dropout"]] * (len(config["sizes"]) - 2)
     return [rate for sub in config.get("layers", []) for rate in _dropout_rates(sub)]
-
-
-def has_dropout(model: Model) -> bool:
-    """Whether ``model.apply(..., dropout=rate)`` has dropout layers to act on."""
-    return bool(_dropout_rates(model.config))
-
-
-def uses_key_in_training(model: Model) -> bool:
-    """Whether ``apply(..., train=True)`` needs a key without a dropout override.
-
-    True when a dropout rate is non-zero, and always for Flax modules (their
-    dropout is not visible from outside).
-    """
-    if model.config.get("type") == "flax":
-        return True
-    return any(rate > 0 for rate in _dropout_rates(model.config))
 
 
 def model_from_config(config: dict[str, Any]) -> Model:

@@ -22,7 +22,7 @@ import optax
 from jaxnn import _checks
 from jaxnn.typing import Array, ArrayLike, Params
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "decay_mask", "optimizer", "schedule"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "build_optimizer", "build_schedule", "decay_mask", "optimizer", "schedule"]
 
 OPTIMIZERS = ("gd", "sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "exponential_decay", "cosine_decay", "warmup_cosine", "piecewise")
@@ -72,24 +72,44 @@ def schedule(
     num_steps = _checks.positive_int("num_steps", num_steps)
     warmup_steps = _checks.positive_int("warmup_steps", warmup_steps, minimum=0)
     _checks.check_range("learning_rate", learning_rate, 0.0)
+    if kind == "exponential_decay":
+        _checks.check_range("decay_rate", decay_rate, 0.0, 1.0, low_open=True, high_open=False)
+    if kind in ("cosine_decay", "warmup_cosine"):
+        _checks.check_range("final_fraction", final_fraction, 0.0, 1.0, high_open=False)
+    if kind == "warmup_cosine" and warmup_steps >= num_steps:
+        raise ValueError(f"`warmup_steps` (={warmup_steps}) must be < num_steps (={num_steps})")
+    if kind == "piecewise":
+        _checks.check_range("scale", scale, 0.0)
+    return build_schedule(
+        kind, learning_rate=learning_rate, num_steps=num_steps, warmup_steps=warmup_steps, decay_rate=decay_rate,
+        final_fraction=final_fraction, boundaries=boundaries, scale=scale,
+    )
+
+
+def build_schedule(
+    kind: str,
+    *,
+    learning_rate: ArrayLike,
+    num_steps: int,
+    warmup_steps: int = 0,
+    decay_rate: ArrayLike = 0.1,
+    final_fraction: ArrayLike = 0.0,
+    boundaries: Sequence[int] | None = None,
+    scale: float = 0.1,
+) -> Callable[[Array], Array]:
+    """:func:`schedule` without its checks, for values already checked (or traced, inside the training loop)."""
     if kind == "constant":
         factor = optax.constant_schedule(1.0)
     elif kind == "exponential_decay":
-        _checks.check_range("decay_rate", decay_rate, 0.0, 1.0, low_open=True, high_open=False)
         # optax.exponential_decay branches on decay_rate in Python, which a traced value cannot do.
         factor = lambda step: jnp.power(decay_rate, jnp.asarray(step, jnp.float32) / num_steps)  # noqa: E731
     elif kind == "cosine_decay":
-        _checks.check_range("final_fraction", final_fraction, 0.0, 1.0, high_open=False)
         factor = optax.cosine_decay_schedule(1.0, num_steps, alpha=final_fraction)
     elif kind == "warmup_cosine":
-        _checks.check_range("final_fraction", final_fraction, 0.0, 1.0, high_open=False)
-        if warmup_steps >= num_steps:
-            raise ValueError(f"`warmup_steps` (={warmup_steps}) must be < num_steps (={num_steps})")
         factor = optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps, num_steps, end_value=final_fraction)
     else:  # piecewise
         if boundaries is None:
             boundaries = sorted({max(1, num_steps // 2), max(1, (3 * num_steps) // 4)})
-        _checks.check_range("scale", scale, 0.0)
         factor = optax.piecewise_constant_schedule(1.0, {int(b): float(scale) for b in boundaries})
 
     def learning_rate_at(step: Array) -> Array:
@@ -149,32 +169,54 @@ def optimizer(
     _checks.check_range("decay", decay, 0.0, 1.0)
     if clip_norm is not None:
         _checks.check_range("clip_norm", clip_norm, 0.0, low_open=True)
+    if kind == "gd" and _is_concrete_zero(momentum) is False:
+        raise ValueError(f"`momentum` (={momentum}) is not used by 'gd'; use optimizer 'sgd' for momentum")
+    return build_optimizer(
+        kind, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, b1=b1, b2=b2, eps=eps, decay=decay,
+        weight_decay=weight_decay, clip_norm=clip_norm, reduce_on_plateau=reduce_on_plateau,
+    )
 
-    def optional_momentum() -> ArrayLike | None:
-        # A concrete 0 needs no momentum buffer; a traced value (a sweep) keeps one.
-        if _checks.is_concrete(momentum) and float(np.asarray(momentum)) == 0.0:
-            return None
-        return momentum
 
-    if kind == "gd":
-        if _checks.is_concrete(momentum) and float(np.asarray(momentum)) != 0.0:
-            raise ValueError(f"`momentum` (={momentum}) is not used by 'gd'; use optimizer 'sgd' for momentum")
-        base = optax.sgd(learning_rate)
-    elif kind == "sgd":
-        base = optax.sgd(learning_rate, momentum=optional_momentum(), nesterov=nesterov)
+def _is_concrete_zero(value: ArrayLike) -> bool | None:
+    """True or False for a concrete value, None for a traced one."""
+    return float(np.asarray(value)) == 0.0 if _checks.is_concrete(value) else None
+
+
+def build_optimizer(
+    kind: str,
+    *,
+    learning_rate: LearningRate,
+    momentum: ArrayLike = 0.0,
+    nesterov: bool = False,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    decay: ArrayLike = 0.9,
+    weight_decay: ArrayLike = 0.0,
+    clip_norm: ArrayLike | None = None,
+    reduce_on_plateau: dict[str, Any] | None = None,
+) -> optax.GradientTransformation:
+    """:func:`optimizer` without its checks, for values already checked (or traced, inside the training loop).
+
+    A concrete zero ``momentum`` or ``weight_decay`` adds no state and no work; a traced one (a
+    sweep) keeps the momentum buffer and the decay term, since its value is unknown when compiling.
+    """
+    # A concrete 0 needs no momentum buffer; a traced value (a sweep) keeps one.
+    optional_momentum = None if _is_concrete_zero(momentum) else momentum
+    if kind in ("gd", "sgd"):
+        base = optax.sgd(learning_rate, momentum=optional_momentum if kind == "sgd" else None, nesterov=nesterov)
     elif kind == "adam":
         base = optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
     elif kind == "adamw":
         base = optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, mask=decay_mask)
     elif kind == "rmsprop":
-        base = optax.rmsprop(learning_rate, decay=decay, eps=eps, momentum=optional_momentum(), nesterov=nesterov)
+        base = optax.rmsprop(learning_rate, decay=decay, eps=eps, momentum=optional_momentum, nesterov=nesterov)
     else:  # adagrad
         base = optax.adagrad(learning_rate, eps=eps)
-
     parts: list[optax.GradientTransformation] = []
     if clip_norm is not None:
         parts.append(optax.clip_by_global_norm(clip_norm))
-    if kind != "adamw" and not (_checks.is_concrete(weight_decay) and float(np.asarray(weight_decay)) == 0.0):
+    if kind != "adamw" and not _is_concrete_zero(weight_decay):
         parts.append(optax.add_decayed_weights(weight_decay, mask=decay_mask))
     parts.append(base)
     if reduce_on_plateau is not None:

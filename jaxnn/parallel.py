@@ -53,12 +53,12 @@ def use_cpu_devices(count: int | None = None) -> int:
 def initialize_distributed(coordinator: str, num_processes: int, process_id: int) -> None:
     """Join a multi-process JAX job (``jax.distributed.initialize``) before JAX starts.
 
-    On CPU, cross-process collectives use Gloo. Afterwards ``jax.devices()``
-    lists the devices of every process and sweeps shard across all of them.
+    On CPU, cross-process collectives use JAX's default, Gloo (``jax_cpu_collectives_implementation``
+    is left as the user set it, e.g. to "mpi"). Afterwards ``jax.devices()`` lists the devices of
+    every process and sweeps shard across all of them.
     """
     if num_processes < 1 or not 0 <= process_id < num_processes:
         raise ValueError(f"`process_id` (={process_id}) must be in [0, num_processes={num_processes})")
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
 
 

@@ -1,4 +1,8 @@
-"""Plots of training curves and sweeps (matplotlib, imported only when a plot is drawn)."""
+"""Plots of training curves and sweeps.
+
+Figures are built with matplotlib's object API (``matplotlib.figure.Figure``), imported only when a
+plot is drawn: no pyplot state machine, no process-wide backend switch, nothing to close.
+"""
 
 import io
 import os
@@ -11,13 +15,10 @@ from jaxnn._io import atomic_write
 __all__ = ["plot_history", "plot_sweep"]
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**options: Any) -> Any:
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**options)
 
 
 def _save(figure: Any, path: str) -> str:
@@ -29,10 +30,10 @@ def _save(figure: Any, path: str) -> str:
 
 def plot_history(history: dict[str, np.ndarray], path: str | os.PathLike, *, metric: str = "metric") -> str:
     """Write training/validation loss and the validation metric per epoch to a PNG at ``path``."""
-    plt = _pyplot()
     path = os.fspath(path)
     epochs = np.arange(1, len(history["train_loss"]) + 1)
-    figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    figure = _figure(figsize=(10, 4))
+    loss_axis, metric_axis = figure.subplots(1, 2)
     loss_axis.plot(epochs, history["train_loss"], label="train")
     loss_axis.plot(epochs, history["val_loss"], label="validation")
     loss_axis.set(xlabel="epoch", ylabel="loss", title="loss")
@@ -41,19 +42,16 @@ def plot_history(history: dict[str, np.ndarray], path: str | os.PathLike, *, met
     metric_axis.set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
     for axis in (loss_axis, metric_axis):
         axis.grid(alpha=0.3)
-    try:
-        return _save(figure, path)
-    finally:
-        plt.close(figure)
+    return _save(figure, path)
 
 
 def plot_sweep(result: Any, directory: str | os.PathLike, *, top: int = 5) -> list[str]:
     """Write ``curves.png`` (validation curves of the best ``top`` rows) and one
     ``metric_vs_<name>.png`` per swept hyperparameter into ``directory``."""
-    plt = _pyplot()
     directory = os.fspath(directory)
     written = []
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    figure = _figure(figsize=(7, 4.5))
+    axis = figure.subplots()
     epochs = np.arange(1, result.curves["val_loss"].shape[1] + 1)
     for i in range(min(top, len(result))):
         label = ", ".join(f"{name}={result.table[name][i]:.3g}" if np.issubdtype(np.asarray(result.table[name]).dtype, np.number)
@@ -62,15 +60,13 @@ def plot_sweep(result: Any, directory: str | os.PathLike, *, top: int = 5) -> li
     axis.set(xlabel="epoch", ylabel=f"validation {result.metric}", title=f"top {min(top, len(result))} configurations")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
-    try:
-        written.append(_save(figure, os.path.join(directory, "curves.png")))
-    finally:
-        plt.close(figure)
+    written.append(_save(figure, os.path.join(directory, "curves.png")))
     for name in result.hyperparameters:
         values = np.asarray(result.table[name])
         if not np.issubdtype(values.dtype, np.number):
             continue
-        figure, axis = plt.subplots(figsize=(5.5, 4))
+        figure = _figure(figsize=(5.5, 4))
+        axis = figure.subplots()
         ok = np.asarray(result.table["status"]) != "diverged"
         axis.scatter(values[ok], result.table["best_val_metric"][ok], s=18, label="trained")
         if np.any(~ok):
@@ -81,8 +77,5 @@ def plot_sweep(result: Any, directory: str | os.PathLike, *, top: int = 5) -> li
         axis.set(xlabel=name, ylabel=f"best validation {result.metric}", title=f"{result.metric} vs {name}")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-        try:
-            written.append(_save(figure, os.path.join(directory, f"metric_vs_{name}.png")))
-        finally:
-            plt.close(figure)
+        written.append(_save(figure, os.path.join(directory, f"metric_vs_{name}.png")))
     return written

@@ -1,7 +1,11 @@
-"""Shared fixtures: explicit PRNG keys and the eager/jit variants."""
+"""Shared fixtures: explicit PRNG keys, the built-in datasets, a compile counter, tolerances by dtype."""
 
 import jax
+import jax.monitoring
+import numpy as np
 import pytest
+
+import jaxnn
 
 
 @pytest.fixture
@@ -10,5 +14,64 @@ def key():
     return jax.random.key(0)
 
 
+@pytest.fixture(scope="session")
+def cancer():
+    return jaxnn.datasets.load("breast_cancer", seed=0)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return jaxnn.datasets.load("digits", seed=0)
+
+
+@pytest.fixture(scope="session")
+def iris():
+    return jaxnn.datasets.load("iris", seed=0)
+
+
 # Run a function eagerly and compiled: results must agree.
 EAGER_AND_JIT = pytest.mark.parametrize("transform", [lambda f: f, jax.jit], ids=["eager", "jit"])
+
+
+class CompileCounter:
+    """Counts XLA backend compilations while active (``with compiles as counter: ...; counter.count``)."""
+
+    def __init__(self):
+        self.count = 0
+        self.active = False
+        jax.monitoring.register_event_duration_secs_listener(self._listen)
+
+    def _listen(self, event, duration, **kwargs):
+        if self.active and event == "/jax/core/compile/backend_compile_duration":
+            self.count += 1
+
+    def __enter__(self):
+        self.count, self.active = 0, True
+        return self
+
+    def __exit__(self, *exc):
+        self.active = False
+
+
+_COUNTER = CompileCounter()  # one listener for the whole session: JAX cannot unregister them
+
+
+@pytest.fixture
+def compiles() -> CompileCounter:
+    """The compile counter: ``with compiles as counter: ...`` then ``assert counter.count == 0``."""
+    return _COUNTER
+
+
+# Relative tolerances by dtype for results computed two ways (another program, another library,
+# another reduction order): float32 keeps ~7 digits and a training run loses a few of them.
+TOLERANCES = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-10}
+
+
+def tolerance(dtype, *, scale: float = 1.0) -> dict[str, float]:
+    """``{"rtol": ..., "atol": ...}`` for comparing values of ``dtype``; ``scale`` widens it for long chains.
+
+    >>> tolerance(np.float32)
+    {'rtol': 1e-05, 'atol': 1e-06}
+    """
+    rtol = TOLERANCES[np.dtype(dtype)] * scale
+    return {"rtol": rtol, "atol": rtol / 10}

@@ -6,7 +6,6 @@ Nothing here asserts a speed: timings depend on the machine and its neighbours.
 import importlib.util
 import json
 import math
-import os
 import pathlib
 import subprocess
 import sys

@@ -59,10 +59,11 @@ def test_round_trip_is_bitwise_exact(trained, tmp_path):
     chex.assert_trees_all_equal(restored.params, params, strict=True)
     assert jax.tree.structure(restored.params) == jax.tree.structure(params)
     assert restored.metadata == {"epochs": 3, "note": "ok"}
-    dataset = restored.dataset
+    dataset = restored.info
+    assert restored.dataset is dataset  # the earlier name
     assert (dataset.task, dataset.num_classes, dataset.class_names) == (data.task, data.num_classes, data.class_names)
     assert dataset.feature_names == data.feature_names
-    np.testing.assert_array_equal(dataset.x_mean, data.x_mean)
+    chex.assert_trees_all_equal(dataset.standardizer, data.info.standardizer)
     raw = data.x_test * data.x_scale + data.x_mean
     assert dataset.class_labels == data.class_labels == ("setosa", "versicolor", "virginica")
     np.testing.assert_array_equal(
@@ -101,12 +102,16 @@ def test_version_1_files_still_load(trained, tmp_path):
     model, params, data = trained
     path = tmp_path / "model.msgpack"
     jaxnn.save(path, model, params, dataset=data, metadata={"epochs": 3})
-    write_version_1(tmp_path / "old.msgpack", read_fields(path))
+    fields = read_fields(path)
+    static = json.loads(fields["dataset"]["static"])
+    del static["class_labels"]  # version 1 files had class names only
+    fields["dataset"]["static"] = json.dumps(static)
+    write_version_1(tmp_path / "old.msgpack", fields)
     restored = jaxnn.load(tmp_path / "old.msgpack")
     assert restored.model.config == model.config and restored.metadata == {"epochs": 3}
     chex.assert_trees_all_equal(restored.params, params, strict=True)
-    assert restored.dataset.class_names == data.class_names
-    np.testing.assert_array_equal(restored.dataset.x_scale, data.x_scale)
+    assert restored.info.class_names == data.class_names and restored.info.class_labels == data.class_labels
+    np.testing.assert_array_equal(restored.info.standardizer.x_scale, data.x_scale)
 
 
 def test_an_interrupted_save_keeps_the_previous_checkpoint(trained, tmp_path, monkeypatch):

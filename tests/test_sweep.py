@@ -14,15 +14,9 @@ import numpy as np
 import pytest
 
 import jaxnn
-from jaxnn.sweep import expand_space
-from tests.test_train import COMPILES
+from jaxnn.sweeps import expand_space
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return jaxnn.datasets.load("digits", seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +44,9 @@ def test_grid_random_and_seeds_expand_as_documented():
     assert other != first
 
 
-def test_a_second_sweep_with_new_values_does_not_recompile(digits, model):
+def test_a_second_sweep_with_new_values_does_not_recompile(digits, model, compiles):
     jaxnn.sweep(model, digits, space={"learning_rate": [0.01, 0.02, 0.03]}, key=0, **OPTIONS)
-    with COMPILES as counter:
+    with compiles as counter:
         jaxnn.sweep(jaxnn.mlp([64, 32, 10]), digits, space={"learning_rate": [0.5, 0.05, 0.005]}, key=1, **OPTIONS)
     assert counter.count == 0
 
@@ -113,27 +107,26 @@ def test_early_stopping_works_per_row(digits, model):
             np.testing.assert_allclose(single.history["val_loss"], result.curves["val_loss"][i], rtol=1e-5)
 
 
-def test_chunking_bounds_the_program_and_keeps_results(digits, model):
+def test_chunking_bounds_the_program_and_keeps_results(digits, model, compiles):
     space = {"learning_rate": [0.01, 0.02, 0.05, 0.1, 0.2]}
     whole = jaxnn.sweep(model, digits, space=space, key=0, **OPTIONS)
     chunked = jaxnn.sweep(model, digits, space=space, key=0, max_parallel=2, **OPTIONS)
     np.testing.assert_array_equal(whole.table["learning_rate"], chunked.table["learning_rate"])
     np.testing.assert_allclose(whole.curves["val_loss"], chunked.curves["val_loss"], rtol=1e-6)
     # The compiled program has the shape of one chunk: more rows reuse it.
-    with COMPILES as counter:
+    with compiles as counter:
         jaxnn.sweep(model, digits, space={"learning_rate": list(np.linspace(0.01, 0.3, 9))}, key=0, max_parallel=2, **OPTIONS)
     assert counter.count == 0
 
 
 def test_on_cpu_the_default_chunk_keeps_rows_within_the_cache_budget(digits, model, monkeypatch):
-    sweep_module = sys.modules["jaxnn.sweep"]  # (jaxnn.sweep the attribute is the function)
     space = {"learning_rate": list(np.linspace(0.005, 0.05, 7))}
     whole = jaxnn.sweep(model, digits, space=space, key=0, **OPTIONS)
-    per_row = sweep_module._bytes_per_row(model, digits, OPTIONS["batch_size"])
-    monkeypatch.setattr(sweep_module, "CPU_ROW_BYTES_PER_DEVICE", 3 * per_row)
+    per_row = jaxnn.sweeps.plan.bytes_per_row(model, digits, OPTIONS["batch_size"])
+    monkeypatch.setattr(jaxnn.sweeps.plan, "CPU_ROW_BYTES_PER_DEVICE", 3 * per_row)
     chunk_sizes = []
-    real_init = sweep_module._sweep_init
-    monkeypatch.setattr(sweep_module, "_sweep_init",
+    real_init = jaxnn.sweeps.run.init_rows
+    monkeypatch.setattr(jaxnn.sweeps.run, "init_rows",
                         lambda spec, hparams, *rest, **kw: chunk_sizes.append(len(hparams.learning_rate))
                         or real_init(spec, hparams, *rest, **kw))
     chunked = jaxnn.sweep(model, digits, space=space, key=0, **OPTIONS)
@@ -193,39 +186,36 @@ def test_dropout_and_init_scale_are_sweepable(digits):
     assert curves[(0.5, 1.0)] > curves[(0.0, 1.0)]  # dropout makes the first epoch's train loss worse
 
 
-def test_bad_spaces_and_arguments(digits, model):
-    sweep = lambda **kw: jaxnn.sweep(model, digits, **({"key": 0} | OPTIONS | kw))
-    with pytest.raises(ValueError, match="`space` must be a non-empty dict"):
-        sweep(space={})
-    with pytest.raises(ValueError, match="unknown hyperparameter 'lr'.*valid names: .*learning_rate"):
-        sweep(space={"lr": [0.1]})
-    with pytest.raises(ValueError, match="'sizes' changes the model itself"):
-        sweep(space={"sizes": [[64, 10], [64, 32, 10]]})
-    with pytest.raises(ValueError, match=r"`learning_rate` \(=-0.1\) must be >= 0"):
-        sweep(space={"learning_rate": [0.1, -0.1]})
-    with pytest.raises(ValueError, match=r"`dropout` \(=1\) must be in \[0.0, 1.0\)"):
-        sweep(space={"dropout": [0.0, 1.0]})
-    with pytest.raises(TypeError, match="values must be numbers"):
-        sweep(space={"learning_rate": ["fast"]})
-    with pytest.raises(ValueError, match="space\\['learning_rate'\\] is empty"):
-        sweep(space={"learning_rate": []})
-    with pytest.raises(ValueError, match="pass num_samples=N for random search"):
-        sweep(space={"learning_rate": jaxnn.loguniform(1e-3, 1e-1)})
-    with pytest.raises(ValueError, match=r"`num_samples` \(=0\) must be >= 1"):
-        sweep(space={"learning_rate": jaxnn.loguniform(1e-3, 1e-1)}, num_samples=0)
-    with pytest.raises(ValueError, match="loguniform needs low > 0"):
-        sweep(space={"learning_rate": jaxnn.loguniform(0.0, 1e-1)}, num_samples=2)
-    with pytest.raises(ValueError, match="num_samples is for random search"):
-        sweep(space={"learning_rate": [0.1]}, num_samples=3)
-    with pytest.raises(ValueError, match=r"max_parallel=\d+ rows need about .* GiB but about .* GiB is available"):
-        sweep(space={"learning_rate": [0.1]}, max_parallel=10**9)
-    with pytest.raises(TypeError, match="unexpected keyword argument 'learning_rte'"):
-        sweep(space={"momentum": [0.1]}, learning_rte=0.1)
-    with pytest.raises(ValueError, match="either seeds=n or space\\['seed'\\]"):
-        sweep(space={"seed": [1, 2]}, seeds=3)
-    with pytest.raises(ValueError, match="varies dropout but the model has no dropout layers"):
-        jaxnn.sweep(jaxnn.from_flax(__import__("flax.linen", fromlist=["Dense"]).Dense(10), digits.x_train[:2]),
-                    digits, space={"dropout": [0.1]}, key=0, **OPTIONS)
+BAD_SWEEPS = [
+    # (arguments of a valid sweep to change, error, message)
+    (dict(space={}), ValueError, "`space` must be a non-empty dict"),
+    (dict(space={"lr": [0.1]}), ValueError, "unknown hyperparameter 'lr'.*valid names: .*learning_rate"),
+    (dict(space={"sizes": [[64, 10], [64, 32, 10]]}), ValueError, "'sizes' changes the model itself"),
+    (dict(space={"learning_rate": [0.1, -0.1]}), ValueError, r"`learning_rate` \(=-0.1\) must be >= 0"),
+    (dict(space={"dropout": [0.0, 1.0]}), ValueError, r"`dropout` \(=1\) must be in \[0.0, 1.0\)"),
+    (dict(space={"learning_rate": ["fast"]}), TypeError, "values must be numbers"),
+    (dict(space={"learning_rate": []}), ValueError, "space\\['learning_rate'\\] is empty"),
+    (dict(space={"learning_rate": jaxnn.loguniform(1e-3, 1e-1)}), ValueError, "pass num_samples=N for random search"),
+    (dict(space={"learning_rate": jaxnn.loguniform(1e-3, 1e-1)}, num_samples=0), ValueError,
+     r"`num_samples` \(=0\) must be >= 1"),
+    (dict(space={"learning_rate": jaxnn.loguniform(0.0, 1e-1)}, num_samples=2), ValueError, "loguniform needs low > 0"),
+    (dict(num_samples=3), ValueError, "num_samples is for random search"),
+    (dict(max_parallel=10**9), ValueError, r"max_parallel=\d+ rows need about .* GiB but about .* GiB is available"),
+    (dict(space={"momentum": [0.1]}, learning_rte=0.1), TypeError, "unexpected keyword argument 'learning_rte'"),
+    (dict(space={"seed": [1, 2]}, seeds=3), ValueError, "either seeds=n or space\\['seed'\\]"),
+    (dict(space={"seed": [1, 1]}), ValueError, "seeds must be distinct"),
+    (dict(space={"optimizer": ["sgd", "adamm"]}), ValueError, "unknown optimizer 'adamm'"),
+    (dict(model=lambda: jaxnn.from_flax(__import__("flax.linen", fromlist=["Dense"]).Dense(10), np.zeros((2, 64))),
+          space={"dropout": [0.1]}), ValueError, "varies dropout but the model has no dropout layers"),
+]
+
+
+@pytest.mark.parametrize("changes, error, message", BAD_SWEEPS)
+def test_bad_spaces_and_arguments(digits, changes, error, message):
+    options = {"key": 0, "space": {"learning_rate": [0.1]}, **OPTIONS, **changes}
+    model = options.pop("model", lambda: jaxnn.mlp([64, 32, 10]))()
+    with pytest.raises(error, match=message):
+        jaxnn.sweep(model, digits, **options)
 
 
 FOUR_DEVICES = textwrap.dedent(

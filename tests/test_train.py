@@ -2,7 +2,6 @@
 
 import chex
 import jax
-import jax.monitoring
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -10,40 +9,7 @@ import pytest
 
 import jaxnn
 from jaxnn import baseline
-from jaxnn.train import shuffle_indices
-
-
-@pytest.fixture(scope="module")
-def cancer():
-    return jaxnn.datasets.load("breast_cancer", seed=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return jaxnn.datasets.load("digits", seed=0)
-
-
-class CompileCounter:
-    """Counts XLA backend compilations while active."""
-
-    def __init__(self):
-        self.count = 0
-        self.active = False
-        jax.monitoring.register_event_duration_secs_listener(self._listen)
-
-    def _listen(self, event, duration, **kwargs):
-        if self.active and event == "/jax/core/compile/backend_compile_duration":
-            self.count += 1
-
-    def __enter__(self):
-        self.count, self.active = 0, True
-        return self
-
-    def __exit__(self, *exc):
-        self.active = False
-
-
-COMPILES = CompileCounter()
+from jaxnn.loop import shuffle_indices
 
 
 def test_breast_cancer_binary_sgd_reaches_95_percent(cancer):
@@ -141,11 +107,11 @@ def test_same_key_is_bitwise_identical_and_another_key_is_not(cancer):
     assert not np.array_equal(first.history["train_loss"], other.history["train_loss"])
 
 
-def test_new_hyperparameter_values_do_not_recompile(cancer):
+def test_new_hyperparameter_values_do_not_recompile(cancer, compiles):
     model = jaxnn.mlp([cancer.num_features, 8, 1])
     options = dict(optimizer="sgd", num_epochs=4, batch_size=64, progress=False, num_chunks=2)
     jaxnn.fit(model, cancer, learning_rate=0.1, momentum=0.5, key=0, **options)
-    with COMPILES as counter:
+    with compiles as counter:
         for learning_rate, momentum, weight_decay in [(0.01, 0.9, 0.0), (0.3, 0.0, 1e-3), (1e-4, 0.99, 0.1)]:
             jaxnn.fit(
                 jaxnn.mlp([cancer.num_features, 8, 1]),  # a rebuilt model is the same program
@@ -322,44 +288,54 @@ def test_regression_on_diabetes_reports_error_in_target_units():
     assert mse < np.var(targets)  # better than predicting the mean
 
 
-def test_bad_arguments(cancer, digits):
+WIDE = lambda: jaxnn.mlp([64, 8, 10])  # noqa: E731
+BAD_FIT_ARGUMENTS = [
+    # (changes to a valid fit on breast cancer, error, message); "data" names a fixture.
+    (dict(batch_size=0), ValueError, r"`batch_size` \(=0\) must be >= 1"),
+    (dict(batch_size=5000), ValueError, r"`batch_size` \(=5000\) is larger than the training split \(\d+ examples\)"),
+    (dict(num_epochs=0), ValueError, r"`num_epochs` \(=0\) must be >= 1"),
+    (dict(learning_rate=-0.1), ValueError, r"`learning_rate` \(=-0.1\) must be >= 0"),
+    (dict(learning_rate=np.inf), ValueError, r"`learning_rate` \(=inf\) must be a finite number >= 0"),
+    (dict(weight_decay=-1.0), ValueError, r"`weight_decay` \(=-1\) must be >= 0"),
+    (dict(dropout=1.0), ValueError, r"`dropout` \(=1\) must be in \[0.0, 1.0\)"),
+    (dict(decay_rate=np.array([0.1, 0.2])), ValueError, "`decay_rate` must be a scalar in fit.*use jaxnn.sweep"),
+    (dict(optimizer="adamm"), ValueError, "unknown optimizer 'adamm'"),
+    (dict(learning_rate=np.array([0.1, 0.2])), ValueError, "must be a scalar in fit.*use jaxnn.sweep"),
+    (dict(data=(np.zeros((4, 30)), np.zeros(4))), TypeError, "data must be a jaxnn.Dataset.*from_arrays"),
+    (dict(data="digits"), ValueError, "x has 64 features but the model expects 30"),
+    (dict(model=WIDE, data="digits", loss="binary_cross_entropy"), ValueError,
+     "'binary_cross_entropy' needs a binary task but the data is 'multiclass' with 10 classes"),
+    (dict(model=lambda: jaxnn.mlp([64, 8, 1]), data="digits"), ValueError,
+     "the model has 1 outputs but softmax_cross_entropy on this multiclass data needs 10"),
+    (dict(model=lambda: jaxnn.mlp([30, 8, 1], output_activation="sigmoid")), ValueError,
+     "takes logits but the model applies output_activation='sigmoid'"),
+    (dict(on_divergence="ignore"), ValueError, "on_divergence"),
+    (dict(params=WIDE().init(jax.random.key(0))), ValueError, "`params` do not fit the model"),
+    (dict(key="seed"), TypeError, "key must be an int seed or a jax.random.key"),
+    (dict(data="cancer_without_validation", early_stopping=jaxnn.EarlyStopping()), ValueError,
+     "early stopping monitors the validation split, but the data has none"),
+    (dict(schedule="warmup_cosine", warmup_steps=1000), ValueError,
+     r"`warmup_steps` \(=1000\) must be less than the run's 26 optimizer steps"),
+    (dict(early_stopping=jaxnn.EarlyStopping(monitor="accuracy")), ValueError, "unknown early_stopping.monitor"),
+]
+
+
+@pytest.fixture(scope="module")
+def cancer_without_validation():
+    return jaxnn.datasets.load("breast_cancer", val_fraction=0.0)
+
+
+@pytest.mark.parametrize("changes, error, message", BAD_FIT_ARGUMENTS, ids=lambda case: None)
+def test_bad_fit_arguments(request, changes, error, message):
+    options = {"key": 0, "progress": False, "num_epochs": 2, "model": lambda: jaxnn.mlp([30, 8, 1]), "data": "cancer"}
+    options |= changes
+    model, data = options.pop("model")(), options.pop("data")
+    data = request.getfixturevalue(data) if isinstance(data, str) else data
+    with pytest.raises(error, match=message):
+        jaxnn.fit(model, data, **options)
+
+
+def test_predict_needs_a_task_for_one_output(cancer):
     model = jaxnn.mlp([cancer.num_features, 8, 1])
-    fit = lambda **kw: jaxnn.fit(model, cancer, **({"key": 0, "progress": False, "num_epochs": 2} | kw))
-    with pytest.raises(ValueError, match=r"`batch_size` \(=0\) must be >= 1"):
-        fit(batch_size=0)
-    with pytest.raises(ValueError, match=r"`batch_size` \(=5000\) is larger than the training split \(\d+ examples\)"):
-        fit(batch_size=5000)
-    with pytest.raises(ValueError, match=r"`num_epochs` \(=0\) must be >= 1"):
-        fit(num_epochs=0)
-    with pytest.raises(ValueError, match=r"`learning_rate` \(=-0.1\) must be >= 0"):
-        fit(learning_rate=-0.1)
-    with pytest.raises(ValueError, match=r"`weight_decay` \(=-1\) must be >= 0"):
-        fit(weight_decay=-1.0)
-    with pytest.raises(ValueError, match=r"`dropout` \(=1\) must be in \[0.0, 1.0\)"):
-        fit(dropout=1.0)
-    with pytest.raises(ValueError, match="unknown optimizer 'adamm'"):
-        fit(optimizer="adamm")
-    with pytest.raises(ValueError, match="must be a scalar in fit.*use jaxnn.sweep"):
-        fit(learning_rate=np.array([0.1, 0.2]))
-    with pytest.raises(TypeError, match="data must be a jaxnn.Dataset.*from_arrays"):
-        jaxnn.fit(model, (cancer.x_train, cancer.y_train), key=0)
-    with pytest.raises(ValueError, match="x has 64 features but the model expects 30"):
-        jaxnn.fit(model, digits, key=0, progress=False)
-    wide = jaxnn.mlp([64, 8, 10])
-    with pytest.raises(ValueError, match="'binary_cross_entropy' needs a binary task but the data is 'multiclass' with 10 classes"):
-        jaxnn.fit(wide, digits, loss="binary_cross_entropy", key=0, progress=False)
-    with pytest.raises(ValueError, match="the model has 1 outputs but softmax_cross_entropy on this multiclass data needs 10"):
-        jaxnn.fit(jaxnn.mlp([64, 8, 1]), digits, key=0, progress=False)
-    with pytest.raises(ValueError, match="takes logits but the model applies output_activation='sigmoid'"):
-        jaxnn.fit(jaxnn.mlp([30, 8, 1], output_activation="sigmoid"), cancer, key=0, progress=False)
-    with pytest.raises(ValueError, match="on_divergence"):
-        fit(on_divergence="ignore")
-    with pytest.raises(ValueError, match="`params` do not fit the model"):
-        fit(params=wide.init(jax.random.key(0)))
-    with pytest.raises(TypeError, match="key must be an int seed or a jax.random.key"):
-        fit(key="seed")
-    no_val = jaxnn.datasets.load("breast_cancer", val_fraction=0.0)
-    with pytest.raises(ValueError, match="early stopping monitors the validation split, but the data has none"):
-        jaxnn.fit(model, no_val, key=0, early_stopping=jaxnn.EarlyStopping(), progress=False)
     with pytest.raises(ValueError, match="pass task='binary' or task='regression'"):
         jaxnn.predict(model, model.init(jax.random.key(0)), cancer.x_test)

@@ -1,0 +1,61 @@
+"""Datasets: train / validation / test splits, standardized on the training split.
+
+A :class:`Dataset` is an immutable pytree: its arrays (the six splits and the
+standardization statistics) are leaves and everything else (task, class and
+feature names) is static, so a Dataset passes straight into ``jax.jit`` and
+``jax.vmap(..., in_axes=None)``. Arrays are kept on the host as NumPy arrays.
+
+Features are standardized with the mean and standard deviation of the
+*training* split only; the same statistics are applied to the validation and
+test splits and kept for prediction (:meth:`Dataset.transform`). Regression
+targets are standardized the same way (:meth:`Dataset.inverse_transform_y`
+undoes it); class labels are mapped to ``0..num_classes-1`` and
+``class_labels`` keeps the originals. What a trained model needs to know about
+its data — the task, names, labels and the fitted :class:`Standardizer` — is a
+:class:`DataInfo` (``ds.info``), which checkpoints store.
+
+>>> from jaxnn import datasets
+>>> ds = datasets.load("iris", seed=0)
+>>> ds
+Dataset(name='iris', task='multiclass', num_classes=3, num_features=4, train=104, val=23, test=23)
+>>> ds.x_train.shape, ds.y_train.dtype
+((104, 4), dtype('int32'))
+
+Modules: :mod:`~jaxnn.data.dataset` (the types), :mod:`~jaxnn.data.prepare`
+(:func:`from_arrays`: checks, labels, splits, scaling), :mod:`~jaxnn.data.files`
+(CSV and NPZ, for training and prediction), :mod:`~jaxnn.data.builtin` (:func:`load`).
+"""
+
+from jaxnn.data.builtin import NAMES, load
+from jaxnn.data.dataset import TASKS, DataInfo, Dataset, Split, Standardizer
+from jaxnn.data.files import (
+    CsvFeatures,
+    CsvTable,
+    from_csv,
+    from_npz,
+    predictions_csv,
+    read_csv,
+    read_features,
+    read_npz,
+)
+from jaxnn.data.prepare import check_finite_features, from_arrays
+
+__all__ = [
+    "NAMES",
+    "TASKS",
+    "CsvFeatures",
+    "CsvTable",
+    "DataInfo",
+    "Dataset",
+    "Split",
+    "Standardizer",
+    "check_finite_features",
+    "from_arrays",
+    "from_csv",
+    "from_npz",
+    "load",
+    "predictions_csv",
+    "read_csv",
+    "read_features",
+    "read_npz",
+]

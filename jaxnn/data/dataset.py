@@ -1,0 +1,316 @@
+"""The dataset types: :class:`Dataset` (the splits), :class:`DataInfo` (what a model needs to know
+about its data) and :class:`Standardizer` (the scaling fitted on the training split).
+
+All three are immutable pytrees: arrays are leaves and names are static, so a
+Dataset passes straight into ``jax.jit`` and ``jax.vmap(..., in_axes=None)``.
+A checkpoint stores a :class:`DataInfo` — never an empty Dataset — and
+``jaxnn.predict(..., dataset=info)`` takes either.
+"""
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from jaxnn import _checks
+from jaxnn.typing import ArrayLike
+
+__all__ = ["TASKS", "DataInfo", "Dataset", "Split", "Standardizer"]
+
+TASKS = ("binary", "multiclass", "regression")
+
+_SPLITS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+
+
+class Split(NamedTuple):
+    """One split of a :class:`Dataset`: features ``x`` ``(n, d)`` and targets ``y`` ``(n,)``."""
+
+    x: Any
+    y: Any
+
+
+def _static(**kwargs):
+    """A dataclass field that is static in the pytree (part of its structure, not a leaf)."""
+    return dataclasses.field(metadata={"static": True}, **kwargs)
+
+
+def _pytree_dataclass(cls: type) -> type:
+    """A frozen dataclass registered as a pytree: fields are leaves unless made with ``_static``."""
+    cls = dataclasses.dataclass(frozen=True, eq=False)(cls)
+    cls.replace = lambda self, **changes: dataclasses.replace(self, **changes)
+    cls.replace.__doc__ = "A copy with ``changes``."
+    return jax.tree_util.register_dataclass(cls)
+
+
+def _as_array(values: ArrayLike, dtype: Any = None):
+    """NumPy input stays NumPy, JAX input (also traced) stays JAX."""
+    return values if isinstance(values, jax.Array) else np.asarray(values, dtype=dtype)
+
+
+@_pytree_dataclass
+class Standardizer:
+    """The standardization fitted on a training split: ``(x - x_mean) / x_scale``, and the same for
+    a regression target.
+
+    Attributes:
+        x_mean, x_scale: float32 ``(d,)`` feature mean and standard deviation of the raw training
+            split (a zero deviation is stored as 1); zeros and ones for no standardization.
+        y_mean, y_scale: float32 scalars, the regression target's training mean and deviation;
+            0 and 1 for classification or no standardization.
+    """
+
+    x_mean: Any
+    x_scale: Any
+    y_mean: Any
+    y_scale: Any
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray | None = None) -> "Standardizer":
+        """Mean and deviation of ``x`` ``(n, d)`` and, if given, of a regression target ``y`` ``(n,)``."""
+        x_mean, x_scale = _mean_and_scale(x)
+        y_mean, y_scale = _mean_and_scale(y) if y is not None else (np.float32(0.0), np.float32(1.0))
+        return cls(x_mean, x_scale, np.asarray(y_mean, np.float32), np.asarray(y_scale, np.float32))
+
+    @classmethod
+    def identity(cls, num_features: int) -> "Standardizer":
+        """No standardization: means 0, scales 1."""
+        zeros, ones = np.zeros(num_features, np.float32), np.ones(num_features, np.float32)
+        return cls(zeros, ones, np.zeros((), np.float32), np.ones((), np.float32))
+
+    def apply_x(self, x: ArrayLike):
+        """float32 ``(x - x_mean) / x_scale``, in NumPy for NumPy input (also under ``jit``)."""
+        return (_as_array(x).astype(np.float32) - self.x_mean) / self.x_scale
+
+    def apply_y(self, y: ArrayLike):
+        """float32 ``(y - y_mean) / y_scale``."""
+        return (_as_array(y, np.float32).astype(np.float32) - self.y_mean) / self.y_scale
+
+    def invert_y(self, y: ArrayLike):
+        """float32 ``y * y_scale + y_mean``: standardized targets back in their units."""
+        return _as_array(y, np.float32).astype(np.float32) * self.y_scale + self.y_mean
+
+
+def _mean_and_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = values.mean(axis=0)
+    scale = values.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+@_pytree_dataclass
+class DataInfo:
+    """What a model trained on a dataset needs to know about it: the task, names, labels and scaling.
+
+    A checkpoint stores this (not the data); :func:`jaxnn.predict` uses it to read raw
+    features and answer in the data's own labels.
+
+    Attributes:
+        standardizer: the :class:`Standardizer` fitted on the training split.
+        task: "binary", "multiclass" or "regression" (static).
+        num_classes: 2 for binary, K for multiclass, 0 for regression (static).
+        feature_names: one name per feature column (static).
+        class_names: the original label of each class index, as strings; ``()`` for regression.
+        class_labels: the original label of each class index as the value it was (an int for
+            whole-number labels, a float, or a str): what :func:`jaxnn.predict` returns.
+        name: the dataset's name (static).
+        target_name: the name of the target column (static).
+    """
+
+    standardizer: Standardizer
+    task: str = _static()
+    num_classes: int = _static()
+    feature_names: tuple[str, ...] = _static()
+    class_names: tuple[str, ...] = _static(default=())
+    class_labels: tuple[int | float | str, ...] = _static(default=())
+    name: str = _static(default="data")
+    target_name: str = _static(default="y")
+
+    @property
+    def num_features(self) -> int:
+        """Number of feature columns ``d``."""
+        return len(self.feature_names)
+
+    @property
+    def is_classification(self) -> bool:
+        """Whether the task is "binary" or "multiclass"."""
+        return self.task != "regression"
+
+    def transform(self, x: ArrayLike):
+        """Standardize raw features with the training statistics.
+
+        Works on NumPy input (returns NumPy) and on JAX arrays, also under ``jit``.
+
+        Args:
+            x: raw features ``(..., d)``, in the units of the original data.
+
+        Returns:
+            float32 ``(x - x_mean) / x_scale``, the same transformation the stored splits got.
+
+        Raises:
+            ValueError: if the last axis of ``x`` is not ``num_features`` long.
+            TypeError: if ``x`` is not numeric.
+
+        >>> from jaxnn import datasets
+        >>> datasets.load("iris").transform([[5.1, 3.5, 1.4, 0.2]]).shape
+        (1, 4)
+        """
+        x = _as_array(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"x must be numeric, got dtype {x.dtype}")
+        got = x.shape[-1] if x.ndim else 0
+        if x.ndim == 0 or got != self.num_features:
+            raise ValueError(f"x has {got} features but the dataset has {self.num_features}; x.shape={tuple(x.shape)}")
+        return self.standardizer.apply_x(x)
+
+    def transform_y(self, y: ArrayLike):
+        """Standardize raw regression targets; class labels are returned unchanged."""
+        return y if self.is_classification else self.standardizer.apply_y(y)
+
+    def inverse_transform_y(self, y: ArrayLike):
+        """Standardized regression targets or predictions back in the original units (classes unchanged).
+
+        >>> from jaxnn import datasets
+        >>> ds = datasets.load("diabetes")
+        >>> bool(abs(ds.inverse_transform_y(ds.y_train).mean() - ds.y_mean) < 1e-3)
+        True
+        """
+        return y if self.is_classification else self.standardizer.invert_y(y)
+
+    def describe_task(self) -> str:
+        """The task in words, e.g. ``"binary classification, 2 classes (malignant, benign)"``."""
+        if self.is_classification:
+            return f"{self.task} classification, {self.num_classes} classes ({preview(self.class_names)})"
+        scaling = self.standardizer
+        return f"regression (target standardized: mean {float(scaling.y_mean):.4g}, scale {float(scaling.y_scale):.4g})"
+
+
+def preview(names: Sequence[str], limit: int = 6) -> str:
+    """The first ``limit`` names, then how many more."""
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+_INFO_FIELDS = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name")
+
+
+def _from_info(name: str, doc: str) -> property:
+    return property(lambda self: getattr(self.info, name), doc=doc)
+
+
+def _from_standardizer(name: str) -> property:
+    return property(lambda self: getattr(self.info.standardizer, name), doc=f"``info.standardizer.{name}``.")
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "info"],
+    meta_fields=[],
+)
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+    """Train / validation / test splits plus the :class:`DataInfo` they were prepared with.
+
+    Build one with :func:`from_arrays`, :func:`load`, :func:`from_csv` or :func:`from_npz`
+    (the constructor does no checking). Immutable: ``ds.replace(field=value)`` returns a
+    modified copy (also for the fields of ``info``, e.g. ``ds.replace(name="flowers")``).
+
+    Attributes:
+        x_train, x_val, x_test: standardized features, float32 ``(n, d)``; a split may be empty.
+        y_train, y_val, y_test: int32 class indices ``(n,)`` in ``[0, num_classes)`` for
+            "binary" / "multiclass"; standardized float32 targets ``(n,)`` for "regression".
+        info: the task, names, labels and fitted :class:`Standardizer`; its fields are also
+            readable here (``ds.task``, ``ds.class_labels``, ``ds.x_mean``, ...).
+    """
+
+    x_train: Any
+    y_train: Any
+    x_val: Any
+    y_val: Any
+    x_test: Any
+    y_test: Any
+    info: DataInfo
+
+    task = _from_info("task", "``info.task``.")
+    num_classes = _from_info("num_classes", "``info.num_classes``.")
+    feature_names = _from_info("feature_names", "``info.feature_names``.")
+    class_names = _from_info("class_names", "``info.class_names``.")
+    class_labels = _from_info("class_labels", "``info.class_labels``: what :func:`jaxnn.predict` returns.")
+    name = _from_info("name", "``info.name``.")
+    target_name = _from_info("target_name", "``info.target_name``.")
+    x_mean = _from_standardizer("x_mean")
+    x_scale = _from_standardizer("x_scale")
+    y_mean = _from_standardizer("y_mean")
+    y_scale = _from_standardizer("y_scale")
+
+    @property
+    def num_features(self) -> int:
+        """Number of feature columns ``d``."""
+        return self.x_train.shape[1]
+
+    @property
+    def num_train(self) -> int:
+        """Number of training samples."""
+        return self.x_train.shape[0]
+
+    @property
+    def num_val(self) -> int:
+        """Number of validation samples (may be 0)."""
+        return self.x_val.shape[0]
+
+    @property
+    def num_test(self) -> int:
+        """Number of test samples (may be 0)."""
+        return self.x_test.shape[0]
+
+    @property
+    def is_classification(self) -> bool:
+        """Whether the task is "binary" or "multiclass"."""
+        return self.info.is_classification
+
+    def transform(self, x: ArrayLike):
+        """:meth:`DataInfo.transform`: raw features standardized like the splits."""
+        return self.info.transform(x)
+
+    def transform_y(self, y: ArrayLike):
+        """:meth:`DataInfo.transform_y`."""
+        return self.info.transform_y(y)
+
+    def inverse_transform_y(self, y: ArrayLike):
+        """:meth:`DataInfo.inverse_transform_y`."""
+        return self.info.inverse_transform_y(y)
+
+    def replace(self, **changes: Any) -> "Dataset":
+        """A copy with ``changes``; names of :class:`DataInfo` fields change ``info``."""
+        info_changes = {name: changes.pop(name) for name in list(changes) if name in _INFO_FIELDS}
+        if info_changes:
+            changes["info"] = self.info.replace(**info_changes)
+        return dataclasses.replace(self, **changes)
+
+    def split(self, which: str) -> Split:
+        """The ``(x, y)`` arrays of ``which``: "train", "val" (or "validation") or "test".
+
+        Raises:
+            ValueError: for another name (the message lists the valid ones).
+        """
+        which = _checks.lookup("split", which, _SPLITS)
+        return Split(getattr(self, f"x_{which}"), getattr(self, f"y_{which}"))
+
+    def describe(self) -> str:
+        """A short, human-readable summary: name, task, split sizes, features, classes."""
+        lines = [
+            f"{self.name}: {self.info.describe_task()}",
+            f"  target: {self.target_name}",
+            f"  {self.num_features} features: {preview(self.feature_names)}",
+            f"  splits: train {self.num_train}, validation {self.num_val}, test {self.num_test}",
+        ]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(name={self.name!r}, task={self.task!r}, num_classes={self.num_classes}, "
+            f"num_features={self.num_features}, train={self.num_train}, val={self.num_val}, "
+            f"test={self.num_test})"
+        )

@@ -1,0 +1,380 @@
+"""Preparing arrays for training: checks, labels to class indices, stratified splits, standardization.
+
+:func:`from_arrays` is the one place raw data becomes a :class:`Dataset`; CSV and NPZ files and the
+built-in sets all go through it.
+"""
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from jaxnn import _checks
+from jaxnn.data.dataset import TASKS, DataInfo, Dataset, Standardizer
+from jaxnn.typing import ArrayLike
+
+__all__ = ["check_finite_features", "class_label", "from_arrays", "non_negative", "seed_value"]
+
+
+def _features(label: str, value: object) -> np.ndarray:
+    """`value` as a finite float64 (n, d) array, or an error naming `label`."""
+    try:
+        x = np.asarray(value)
+    except Exception as error:  # e.g. ragged nested lists
+        raise TypeError(f"{label} must be a 2-D numeric array, could not convert it: {error}") from None
+    if x.dtype.kind == "O":
+        try:
+            x = x.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{label} must hold numbers, got dtype object with non-numeric entries") from None
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{label} must be numeric, got dtype {x.dtype}")
+    if x.ndim != 2:
+        hint = " (for a single feature use x.reshape(-1, 1))" if x.ndim == 1 else ""
+        raise ValueError(f"{label} must be 2-D (samples, features), got shape {x.shape}{hint}")
+    if x.shape[1] == 0:
+        raise ValueError(f"{label} has no feature columns, got shape {x.shape}")
+    return x.astype(np.float64)
+
+
+def check_finite_features(label: str, x: np.ndarray, feature_names: Sequence[str]) -> None:
+    """Raise ValueError naming the first NaN or infinite entry of ``x`` by row and feature column."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{label} has {int(bad.sum())} non-finite values (NaN or Inf); the first is "
+            f"{x[row, column]} at row {row}, column {column} ({feature_names[column]!r})"
+        )
+
+
+def _labels(label: str, value: object, num_rows: int, x_label: str) -> np.ndarray:
+    """`value` as a 1-D array of numbers (float64) or strings, `num_rows` long."""
+    try:
+        y = np.asarray(value)
+    except Exception as error:
+        raise TypeError(f"{label} must be a 1-D array of labels or targets, could not convert it: {error}") from None
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        hint = " (one-hot labels? pass y.argmax(axis=1))" if y.ndim == 2 else ""
+        raise ValueError(f"{label} must be 1-D (samples,), got shape {y.shape}{hint}")
+    if len(y) != num_rows:
+        raise ValueError(f"{x_label} has {num_rows} rows but {label} has {len(y)}")
+    if y.dtype.kind == "O":
+        # a list of Python objects: numbers if they all are, else their string forms
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            y = np.array([str(v) for v in y], dtype=str)
+    if y.dtype.kind == "S":
+        y = y.astype(str)
+    if y.dtype.kind in "biuf":
+        y = y.astype(np.float64)
+        bad = ~np.isfinite(y)
+        if bad.any():
+            raise ValueError(
+                f"{label} has {int(bad.sum())} non-finite values (NaN or Inf); "
+                f"the first is at row {int(np.argmax(bad))}"
+            )
+    elif y.dtype.kind != "U":
+        raise TypeError(f"{label} must hold numbers or strings, got dtype {y.dtype}")
+    return y
+
+
+def _fraction(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a number in [0, 1), got {type(value).__name__}: {value!r}")
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1), got {value}")
+    return value
+
+
+def seed_value(value: object) -> int:
+    """``value`` as a seed: an int in ``[0, 2**32)``."""
+    value = _checks.positive_int("seed", value, minimum=0)
+    if value >= 2**32:  # the range NumPy's RandomState accepts
+        raise ValueError(f"`seed` (={value}) must be < 2**32")
+    return value
+
+
+def non_negative(name: str, value: object) -> float:
+    """``value`` as a finite float >= 0, or an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TypeError(f"`{name}` must be a finite number, got {type(value).__name__}: {value!r}")
+    if value < 0:
+        raise ValueError(f"`{name}` must be >= 0, got {value}")
+    return float(value)
+
+
+def class_label(value) -> int | float | str:
+    """A label as a plain Python value: a str, an int for a whole number, else a float."""
+    if isinstance(value, (str, np.str_)):
+        return str(value)  # a plain str, not np.str_: static fields show up in reprs and configs
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+def _class_name(value) -> str:
+    label = class_label(value)
+    return repr(label) if isinstance(label, float) else str(label)
+
+
+def _resolve_task(task: str | None, labels: list[tuple[str, np.ndarray]]) -> tuple[str, np.ndarray | None]:
+    """The task and, for classification, the sorted distinct labels (the classes)."""
+    main_label, main = labels[0]
+    is_text = main.dtype.kind == "U"
+    for label, values in labels[1:]:
+        if len(values) and (values.dtype.kind == "U") != is_text:
+            kinds = ("strings", "numbers") if is_text else ("numbers", "strings")
+            raise TypeError(f"{main_label} holds {kinds[0]} but {label} holds {kinds[1]}")
+    values = np.concatenate([main] + [v for _, v in labels[1:] if len(v)])
+    if task is not None:
+        task = _checks.lookup("task", task, {name: name for name in TASKS})
+    if task == "regression":
+        if is_text:
+            raise TypeError(
+                f"task='regression' needs numeric {main_label}, got strings such as {main[0]!r}"
+            )
+        return task, None
+    if task is None and not is_text and not np.all(values == np.round(values)):
+        return "regression", None
+    classes = np.unique(values)
+    shown = ", ".join(_class_name(c) for c in classes[:10]) + (", ..." if len(classes) > 10 else "")
+    if task is None:
+        if len(classes) < 2:
+            raise ValueError(
+                f"{main_label} has a single distinct value ({shown}): a classification task needs at "
+                "least 2 classes (pass task='regression' for a continuous target)"
+            )
+        task = "binary" if len(classes) == 2 else "multiclass"
+    elif task == "binary" and len(classes) != 2:
+        raise ValueError(f"task='binary' needs exactly 2 classes, but {main_label} has {len(classes)}: {shown}")
+    elif task == "multiclass" and len(classes) < 2:
+        raise ValueError(f"task='multiclass' needs at least 2 classes, but {main_label} has {len(classes)}: {shown}")
+    return task, classes
+
+
+# ---------------------------------------------------------------------------
+# Splitting
+
+
+def _count(fraction: float, num_samples: int) -> int:
+    """How many samples a fraction asks for: rounded, at least 1 when the fraction is > 0."""
+    if fraction == 0.0:
+        return 0
+    return max(1, int(math.floor(fraction * num_samples + 0.5)))
+
+
+def _holdout(indices, size, labels, rng, class_names, explain):
+    """Split `indices` into (kept, held out `size`), stratified on `labels` when given."""
+    from sklearn.model_selection import train_test_split
+
+    if size == 0:
+        return indices, indices[:0]
+    stratify = None
+    if labels is not None:
+        stratify = labels[indices]
+        counts = np.bincount(stratify)
+        present = np.flatnonzero(counts)
+        rarest = present[np.argmin(counts[present])]
+        if counts[rarest] < 2:
+            raise ValueError(explain(f"class {class_names[rarest]!r} has only {counts[rarest]} sample(s) to split"))
+        if min(size, len(indices) - size) < len(present):
+            raise ValueError(
+                explain(
+                    f"both parts of a split into {len(indices) - size} + {size} samples must hold "
+                    f"each of the {len(present)} classes"
+                )
+            )
+    try:
+        kept, held_out = train_test_split(indices, test_size=size, random_state=rng, stratify=stratify)
+    except ValueError as error:  # anything the checks above missed, with sklearn's reason
+        raise ValueError(explain(str(error))) from None
+    return kept, held_out
+
+
+def _split_indices(num_samples, num_val, num_test, labels, seed, class_names, hint):
+    """Disjoint, shuffled (train, val, test) index arrays covering range(num_samples)."""
+
+    def explain(reason):
+        kind, over = ("stratified ", f" over {len(class_names)} classes") if labels is not None else ("", "")
+        return (
+            f"cannot make {kind}splits of {num_samples} samples (train {num_samples - num_val - num_test}, "
+            f"validation {num_val}, test {num_test}){over}: {reason}; use more data, smaller "
+            f"val_fraction/test_fraction, or stratify=False{hint}"
+        )
+
+    rng = np.random.RandomState(seed)
+    rest, test = _holdout(np.arange(num_samples), num_test, labels, rng, class_names, explain)
+    train, val = _holdout(rest, num_val, labels, rng, class_names, explain)
+    return train, val, test
+
+
+# ---------------------------------------------------------------------------
+# The constructor
+
+
+def from_arrays(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    task: str | None = None,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+    standardize: bool = True,
+    feature_names: Sequence[str] | None = None,
+    target_name: str = "y",
+    name: str = "arrays",
+    validation: tuple[ArrayLike, ArrayLike] | None = None,
+    test: tuple[ArrayLike, ArrayLike] | None = None,
+    stratify: bool = True,
+) -> Dataset:
+    """A :class:`Dataset` from feature and target arrays.
+
+    The rows of ``x`` are shuffled and split into train / validation / test
+    (stratified by class for classification), deterministically given ``seed``.
+    Fractions are of ``len(x)``; each count is rounded and is at least 1 when its
+    fraction is > 0. Class labels (numbers or strings) are mapped to
+    ``0..K-1`` in sorted order and ``class_names`` keeps the originals.
+
+    Args:
+        x: features ``(n, d)``, numeric and finite.
+        y: labels or targets ``(n,)`` (``(n, 1)`` is accepted): numbers or strings.
+        task: "binary", "multiclass" or "regression"; inferred when None: non-integer
+            numeric ``y`` means regression, otherwise 2 distinct values binary and more
+            multiclass.
+        val_fraction: share of the rows for validation, in [0, 1). Ignored when
+            ``validation`` is given.
+        test_fraction: share of the rows for testing, in [0, 1). Ignored when ``test``
+            is given. The two fractions must sum to < 1.
+        seed: seed of the shuffle, an int >= 0.
+        standardize: whether to standardize features (and regression targets) with the
+            training split's mean and standard deviation.
+        feature_names: one name per column of ``x``; default ``x0, x1, ...``.
+        target_name: name of the target.
+        name: name of the dataset.
+        validation: an explicit ``(x_val, y_val)`` validation split instead of a fraction.
+        test: an explicit ``(x_test, y_test)`` test split instead of a fraction.
+        stratify: whether classification splits keep the class proportions.
+
+    The classes are the distinct labels of ``y`` and of any explicit ``validation`` /
+    ``test`` labels together.
+
+    Returns:
+        The :class:`Dataset`.
+
+    Raises:
+        ValueError: ``x`` not 2-D, mismatched lengths, non-finite values, fractions outside
+            [0, 1) or summing to >= 1, an empty training split, a stratified split that
+            cannot work (too few samples of a class), or a ``task`` that does not fit the
+            labels (e.g. "binary" with 3 classes).
+        TypeError: non-numeric ``x``, or ``task="regression"`` with string labels.
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(100, 3))
+    >>> ds = from_arrays(x, np.where(x[:, 0] > 0, "pos", "neg"), seed=1)
+    >>> ds.task, ds.class_names, (ds.num_train, ds.num_val, ds.num_test)
+    ('binary', ('neg', 'pos'), (70, 15, 15))
+    """
+    seed = seed_value(seed)
+    x = _features("x", x)
+    if x.shape[0] == 0:
+        raise ValueError(f"x has no rows (shape {x.shape}); a dataset needs at least one training sample")
+    feature_names = _feature_names(feature_names, x.shape[1])
+    check_finite_features("x", x, feature_names)
+    y = _labels("y", y, x.shape[0], "x")
+    explicit = {split: _explicit_split(split, pair, feature_names)
+                for split, pair in (("validation", validation), ("test", test)) if pair is not None}
+    inferred = task is None
+    task, classes = _resolve_task(task, [("y", y)] + [(f"{split} y", pair[1]) for split, pair in explicit.items()])
+    num_val, num_test = _split_sizes(x.shape[0], val_fraction, test_fraction, validation is not None, test is not None)
+    codes = _encode(y, classes)
+    class_names = None if classes is None else tuple(_class_name(c) for c in classes)
+    hint = ""
+    if inferred and classes is not None and y.dtype.kind != "U" and len(classes) > 10:
+        hint = f" (y was read as {len(classes)} classes; pass task='regression' if it is a continuous target)"
+    labels = codes if classes is not None and stratify else None
+    train, val, held_test = _split_indices(x.shape[0], num_val, num_test, labels, seed, class_names, hint)
+    parts = {"train": (x[train], codes[train]), "val": (x[val], codes[val]), "test": (x[held_test], codes[held_test])}
+    for given, part in (("validation", "val"), ("test", "test")):
+        if given in explicit:
+            parts[part] = (explicit[given][0], _encode(explicit[given][1], classes))
+    info = DataInfo(
+        standardizer=_fit_standardizer(*parts["train"], regression=classes is None, standardize=standardize),
+        task=task,
+        num_classes=0 if classes is None else len(classes),
+        feature_names=feature_names,
+        class_names=() if class_names is None else class_names,
+        class_labels=() if classes is None else tuple(class_label(c) for c in classes),
+        name=str(name),
+        target_name=str(target_name),
+    )
+    return _standardized(parts, info)
+
+
+def _feature_names(names: Sequence[str] | None, num_features: int) -> tuple[str, ...]:
+    if names is None:
+        return tuple(f"x{i}" for i in range(num_features))
+    if isinstance(names, str):
+        raise TypeError("`feature_names` must be a sequence of names, got a single str")
+    names = tuple(str(f) for f in names)
+    if len(names) != num_features:
+        raise ValueError(f"`feature_names` has {len(names)} names but x has {num_features} features")
+    return names
+
+
+def _explicit_split(name: str, given: Any, feature_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A checked ``(x, y)`` pair given as the ``validation`` or ``test`` split."""
+    if not isinstance(given, (tuple, list)) or len(given) != 2:
+        raise TypeError(f"`{name}` must be a pair (x, y), got {type(given).__name__}")
+    num_features = len(feature_names)
+    given_x = _features(f"{name} x", np.asarray(given[0]) if np.size(given[0]) else np.zeros((0, num_features)))
+    if given_x.shape[1] != num_features:
+        raise ValueError(f"{name} x has {given_x.shape[1]} features but x has {num_features}")
+    check_finite_features(f"{name} x", given_x, feature_names)
+    return given_x, _labels(f"{name} y", given[1], len(given_x), f"{name} x")
+
+
+def _split_sizes(num_samples: int, val_fraction: float, test_fraction: float, has_val: bool, has_test: bool):
+    """(validation rows, test rows) taken from ``num_samples`` by the fractions."""
+    val_fraction = 0.0 if has_val else _fraction("val_fraction", val_fraction)
+    test_fraction = 0.0 if has_test else _fraction("test_fraction", test_fraction)
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            "`val_fraction` + `test_fraction` must be < 1 to leave a training split, got "
+            f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction:.6g}"
+        )
+    num_val, num_test = _count(val_fraction, num_samples), _count(test_fraction, num_samples)
+    if num_samples - num_val - num_test < 1:
+        raise ValueError(
+            f"splitting {num_samples} samples with val_fraction={val_fraction} and "
+            f"test_fraction={test_fraction} leaves no training samples (validation {num_val}, test {num_test})"
+        )
+    return num_val, num_test
+
+
+def _encode(values: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
+    """Class indices (int32) for labels, float64 targets for regression."""
+    if classes is None:
+        return values.astype(np.float64)
+    return np.searchsorted(classes, values).astype(np.int32)
+
+
+def _fit_standardizer(x: np.ndarray, y: np.ndarray, *, regression: bool, standardize: bool) -> Standardizer:
+    if not standardize:
+        return Standardizer.identity(x.shape[1])
+    return Standardizer.fit(x, y if regression else None)
+
+
+def _standardized(parts: dict[str, tuple[np.ndarray, np.ndarray]], info: DataInfo) -> Dataset:
+    """The Dataset of raw ``parts``, standardized with ``info`` (the float32 arithmetic of ``info.transform``)."""
+    arrays = {}
+    for split_name, (split_x, split_y) in parts.items():
+        arrays[f"x_{split_name}"] = info.standardizer.apply_x(split_x)
+        arrays[f"y_{split_name}"] = split_y.astype(np.int32) if info.is_classification else info.standardizer.apply_y(split_y)
+    return Dataset(**arrays, info=info)

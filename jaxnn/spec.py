@@ -1,0 +1,155 @@
+"""The static half of a training job: :class:`TrainSpec`, checked once where a job starts.
+
+Everything that shapes the compiled program — the model, epochs, batch size,
+optimizer family, loss, schedule, early stopping — lives in a frozen, hashable
+:class:`TrainSpec`. ``fit``, ``make_train`` and ``sweep`` build one the same way
+(``TrainSpec(model, num_epochs=..., ...)``), it validates its fields on
+construction, and ``jax.jit(..., static_argnames="spec")`` reuses one compiled
+program for every call with an equal spec, whatever the data values or
+hyperparameters (those are traced: :class:`jaxnn.Hyperparams`).
+
+>>> import jaxnn
+>>> spec = jaxnn.TrainSpec(jaxnn.mlp([4, 8, 3]), num_epochs=10, optimizer="SGD")
+>>> spec.optimizer, spec == jaxnn.TrainSpec(jaxnn.mlp([4, 8, 3]), num_epochs=10, optimizer="sgd")
+('sgd', True)
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from jaxnn import _checks, losses, optim
+from jaxnn.models import Model
+
+__all__ = ["DEFAULT_LOSS", "DEFAULT_METRIC", "EarlyStopping", "TrainSpec", "loss_for", "metric_for"]
+
+DEFAULT_LOSS = {"binary": "binary_cross_entropy", "multiclass": "softmax_cross_entropy", "regression": "mean_squared_error"}
+DEFAULT_METRIC = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mean_squared_error"}
+
+
+class EarlyStopping(NamedTuple):
+    """Stop when the monitored validation value has not improved for ``patience`` epochs.
+
+    Attributes:
+        patience: epochs without an improvement larger than ``min_delta`` before stopping.
+        min_delta: the smallest change that counts as an improvement.
+        restore_best: return the parameters of the best epoch instead of the last.
+        monitor: ``"val_loss"`` (lower is better) or ``"val_metric"`` (the metric's direction).
+    """
+
+    patience: int = 10
+    min_delta: float = 0.0
+    restore_best: bool = True
+    monitor: str = "val_loss"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """Everything static about a training job: what shapes the compiled program.
+
+    Attributes:
+        model: a :class:`jaxnn.Model`.
+        num_epochs: passes over the training split.
+        batch_size: minibatch size; ``None`` is full-batch gradient descent.
+        optimizer: a name from :data:`jaxnn.optim.OPTIMIZERS` (lower case after construction).
+        loss: a name from :data:`jaxnn.losses.LOSSES`, a function
+            ``(outputs, targets, *, mask) -> scalar``, or ``None`` for the task's default.
+        metric: ``"accuracy"`` or ``"mean_squared_error"``, or ``None`` for the task's default.
+        schedule: a learning-rate schedule name (see :func:`jaxnn.schedule`).
+        warmup_steps: for ``"warmup_cosine"``.
+        nesterov: Nesterov momentum for sgd and rmsprop.
+        early_stopping: an :class:`EarlyStopping`, or ``None`` to run every epoch.
+        reduce_on_plateau: options of ``optax.contrib.reduce_on_plateau`` (a dict is
+            stored as a sorted tuple of items, so the spec stays hashable).
+        data_devices: devices that split every minibatch (data parallelism), or ``None``.
+
+    Raises:
+        TypeError, ValueError: a field of the wrong type or out of range, named in the message.
+    """
+
+    model: Model
+    num_epochs: int
+    batch_size: int | None = 32
+    optimizer: str = "adam"
+    loss: str | Callable | None = None
+    metric: str | None = None
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    nesterov: bool = False
+    early_stopping: EarlyStopping | None = None
+    reduce_on_plateau: dict[str, Any] | tuple[tuple[str, Any], ...] | None = None
+    data_devices: tuple[Any, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, Model):
+            raise TypeError(
+                f"model must be a jaxnn.Model (see jaxnn.mlp, jaxnn.from_flax), got {type(self.model).__name__}"
+            )
+        normalized = {
+            "num_epochs": _checks.positive_int("num_epochs", self.num_epochs),
+            "batch_size": None if self.batch_size is None else _checks.positive_int("batch_size", self.batch_size),
+            "optimizer": _checks.lookup("optimizer", self.optimizer, {o: o for o in optim.OPTIMIZERS}),
+            "schedule": _checks.lookup("schedule", self.schedule, {s: s for s in optim.SCHEDULES}),
+            "warmup_steps": _checks.positive_int("warmup_steps", self.warmup_steps, minimum=0),
+            "loss": self.loss if self.loss is None or callable(self.loss) else _loss_name(self.loss),
+            "metric": None if self.metric is None else _metric_name(self.metric),
+            "early_stopping": _check_early_stopping(self.early_stopping),
+            "data_devices": None if self.data_devices is None else tuple(self.data_devices),
+        }
+        if isinstance(self.reduce_on_plateau, dict):  # hashable, order-independent
+            normalized["reduce_on_plateau"] = tuple(sorted(self.reduce_on_plateau.items()))
+        for name, value in normalized.items():
+            object.__setattr__(self, name, value)
+
+    def replace(self, **changes: Any) -> "TrainSpec":
+        """A copy with ``changes``, validated like the original."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def monitor(self) -> str:
+        """What picks the best epoch: ``"val_loss"`` unless early stopping monitors ``"val_metric"``."""
+        return "val_loss" if self.early_stopping is None else self.early_stopping.monitor
+
+    def loss_for(self, task: str) -> tuple[str, Callable]:
+        """``(name, function)`` of the spec's loss for ``task``."""
+        return loss_for(self.loss, task)
+
+    def metric_for(self, task: str) -> tuple[str, Callable, bool]:
+        """``(name, function, higher_is_better)`` of the spec's metric for ``task``."""
+        return metric_for(self.metric, task)
+
+
+def loss_for(loss: str | Callable | None, task: str) -> tuple[str, Callable]:
+    """``(name, function)`` of ``loss`` (a name or a function), or of ``task``'s default when None."""
+    loss = DEFAULT_LOSS[task] if loss is None else loss
+    if callable(loss):
+        return getattr(loss, "__name__", "custom"), loss
+    return loss.lower(), losses.get(loss)
+
+
+def metric_for(metric: str | None, task: str) -> tuple[str, Callable, bool]:
+    """``(name, function, higher_is_better)`` of ``metric``, or of ``task``'s default when None."""
+    name = (metric or DEFAULT_METRIC[task]).lower()
+    function, higher_is_better = losses.get_metric(name)
+    return name, function, higher_is_better
+
+
+def _loss_name(name: Any) -> str:
+    losses.get(name)
+    return name.lower()
+
+
+def _metric_name(name: Any) -> str:
+    losses.get_metric(name)
+    return name.lower()
+
+
+def _check_early_stopping(early_stopping: Any) -> EarlyStopping | None:
+    if early_stopping is None:
+        return None
+    if not isinstance(early_stopping, EarlyStopping):
+        raise TypeError(f"early_stopping must be a jaxnn.EarlyStopping or None, got {type(early_stopping).__name__}")
+    _checks.positive_int("early_stopping.patience", early_stopping.patience)
+    _checks.check_range("early_stopping.min_delta", early_stopping.min_delta, 0.0)
+    monitor = _checks.lookup("early_stopping.monitor", early_stopping.monitor, {"val_loss": "val_loss", "val_metric": "val_metric"})
+    return early_stopping._replace(monitor=monitor)

@@ -1,0 +1,254 @@
+"""The result of a sweep: a ranked table, the curves, and every row's parameters."""
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn import plotting
+from jaxnn._io import atomic_write
+from jaxnn.models import Model
+from jaxnn.sweeps.space import python_value
+from jaxnn.train import predict
+from jaxnn.typing import ArrayLike, Params
+
+__all__ = ["RANKED_BY_TRAINING", "RANKED_BY_VALIDATION", "SweepResult"]
+
+# The table's ranking: by the best epoch's validation metric, ties broken by its validation loss;
+# without a validation split, by the best epoch's training loss.
+RANKED_BY_VALIDATION = ("best_val_metric", "best_val_loss")
+RANKED_BY_TRAINING = ("best_train_loss",)
+
+
+class SweepResult:
+    """The outcome of a sweep: one row per (configuration, seed).
+
+    Every row keeps the parameters of its best epoch (the lowest validation
+    loss, or what ``early_stopping.monitor`` names), and every ``best_*`` and
+    ``test_*`` column describes exactly those parameters: what the table ranks
+    is what :meth:`params` returns.
+
+    Attributes:
+        table: dict of equal-length columns (NumPy arrays): the swept
+            hyperparameters, ``seed``, ``config`` (the configuration index,
+            shared by its seeds), ``status``, ``best_epoch``, ``stopped_epoch``,
+            ``best_train_loss``, ``best_val_loss``, ``best_val_metric`` (at the
+            best epoch), ``final_val_loss``, ``final_val_metric`` (at the last
+            epoch that ran), ``test_loss``, ``test_metric`` (of the returned
+            params). Sorted best first by ``ranked_by``; diverged rows last.
+        ranked_by: the ranking columns, each later one breaking ties:
+            ``("best_val_metric", "best_val_loss")``, or ``("best_train_loss",)``
+            when the data has no validation split.
+        curves: dict from history name to a ``(rows, epochs)`` array, in table order
+            (NaN for epochs a row did not run).
+        model: the model every row trained.
+        metric: the metric's name; ``higher_is_better`` its direction.
+        hyperparameters: the swept names; ``log_scaled`` those on a log scale.
+    """
+
+    def __init__(
+        self,
+        *,
+        table: dict[str, np.ndarray],
+        curves: dict[str, np.ndarray],
+        params: Params,
+        model: Model,
+        metric: str,
+        higher_is_better: bool,
+        hyperparameters: list[str],
+        log_scaled: set[str],
+        ranked_by: Sequence[str] = RANKED_BY_VALIDATION,
+    ):
+        self.model = model
+        self.metric = metric
+        self.higher_is_better = higher_is_better
+        self.hyperparameters = hyperparameters
+        self.log_scaled = set(log_scaled)
+        self.ranked_by = tuple(ranked_by)
+        order = self._ranking(table)
+        self.table = {name: np.asarray(column)[order] for name, column in table.items()}
+        self.curves = {name: np.asarray(curve)[order] for name, curve in curves.items()}
+        self._params = jax.tree.map(lambda leaf: np.asarray(leaf)[order], params)
+
+    def _ranking(self, table: dict[str, np.ndarray]) -> np.ndarray:
+        """Row order, best first: by ``ranked_by`` (each later column breaks ties), diverged rows last."""
+        usable = np.asarray(table["status"]) != "diverged"
+        keys = [np.arange(len(usable))]
+        for name in reversed(self.ranked_by):
+            values = np.asarray(table[name], np.float64)
+            if name.endswith("_metric") and self.higher_is_better:
+                values = -values
+            keys.append(np.where(usable & np.isfinite(values), values, np.inf))
+        keys.append(~usable)
+        return np.lexsort(keys)
+
+    def __len__(self) -> int:
+        return len(self.table["status"])
+
+    @property
+    def best(self) -> dict[str, Any]:
+        """The best row as a dict: the first of the table (see ``ranked_by``).
+
+        Raises:
+            ValueError: every row diverged, so no row is usable.
+        """
+        if len(self) and self.table["status"][0] == "diverged":
+            raise ValueError(
+                f"every one of the {len(self)} runs of this sweep diverged (NaN or infinite loss), so there is no "
+                "best configuration; lower the learning rates or clip gradients (clip_norm)"
+            )
+        return self.row(0)
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Row ``i`` of the table (0 is the best) as a dict of Python values."""
+        self._check_index(i)
+        return {name: python_value(column[i]) for name, column in self.table.items()}
+
+    def params(self, i: int = 0) -> Params:
+        """The trained parameters of row ``i`` (0 is the best), ready for ``self.model.apply``."""
+        self._check_index(i)
+        return jax.tree.map(lambda leaf: jnp.asarray(leaf[i]), self._params)
+
+    def predict(self, i: int, x: ArrayLike, **options: Any) -> np.ndarray:
+        """``jaxnn.predict`` with row ``i``'s parameters."""
+        return predict(self.model, self.params(i), x, **options)
+
+    def _check_index(self, i: int) -> None:
+        if not isinstance(i, (int, np.integer)) or not -len(self) <= i < len(self):
+            raise IndexError(f"row index {i!r} is out of range for a sweep of {len(self)} rows")
+
+    def aggregate(self) -> dict[str, np.ndarray]:
+        """Mean and standard deviation over seeds of every configuration, best first.
+
+        Returns:
+            Columns: the hyperparameters, ``num_seeds``, ``num_diverged``, and
+            ``<name>_mean`` / ``<name>_std`` for the validation and test metrics and
+            the best epoch. Diverged seeds are excluded from the means.
+        """
+        configs = np.asarray(self.table["config"])
+        unique = list(dict.fromkeys(configs.tolist()))  # keeps best-first order of each config's best seed
+        measures = ["best_val_loss", "best_val_metric", "best_train_loss", "test_loss", "test_metric", "best_epoch"]
+        out: dict[str, list] = {name: [] for name in self.hyperparameters}
+        out |= {"num_seeds": [], "num_diverged": []}
+        for m in measures:
+            out[f"{m}_mean"], out[f"{m}_std"] = [], []
+        for config in unique:
+            rows = np.flatnonzero(configs == config)
+            ok = rows[np.asarray(self.table["status"])[rows] != "diverged"]
+            for name in self.hyperparameters:
+                out[name].append(python_value(self.table[name][rows[0]]))
+            out["num_seeds"].append(len(rows))
+            out["num_diverged"].append(len(rows) - len(ok))
+            for m in measures:
+                values = np.asarray(self.table[m], np.float64)[ok]
+                out[f"{m}_mean"].append(float(np.mean(values)) if len(values) else math.nan)
+                out[f"{m}_std"].append(float(np.std(values)) if len(values) else math.nan)
+        columns = {name: np.asarray(values) for name, values in out.items()}
+        keys = [np.arange(len(unique))]
+        for name in reversed(self.ranked_by):
+            values = columns[f"{name}_mean"] * (-1 if name.endswith("_metric") and self.higher_is_better else 1)
+            keys.append(np.where(np.isfinite(values), values, np.inf))
+        order = np.lexsort(keys)
+        return {name: column[order] for name, column in columns.items()}
+
+    def format(self, top: int | None = 10) -> str:
+        """The table (first ``top`` rows) as Markdown."""
+        columns = [*self.hyperparameters, "seed", "status", "best_epoch", "best_val_loss", "best_val_metric", "test_metric"]
+        rows = range(len(self) if top is None else min(top, len(self)))
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for i in rows:
+            cells = []
+            for name in columns:
+                value = python_value(self.table[name][i])
+                cells.append(f"{value:.4g}" if isinstance(value, float) else str(value))
+            lines.append("| " + " | ".join(cells) + " |")
+        if top is not None and len(self) > top:
+            lines.append(f"({len(self) - top} more rows)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        best = self.row(0) if len(self) else None
+        return f"SweepResult({len(self)} rows, metric={self.metric!r}, ranked_by={self.ranked_by}, first={best})"
+
+    def to_csv(self, path: str | os.PathLike) -> None:
+        """Write the table as CSV (atomically: a temporary file renamed into place)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        names = list(self.table)
+        writer.writerow(names)
+        for i in range(len(self)):
+            writer.writerow([python_value(self.table[name][i]) for name in names])
+        atomic_write(path, buffer.getvalue())
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        """Write the table, the curves and the sweep's description as JSON (atomically)."""
+        def clean(value: Any) -> Any:
+            value = python_value(value)
+            return None if isinstance(value, float) and not math.isfinite(value) else value
+
+        document = {
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "hyperparameters": self.hyperparameters,
+            "log_scaled": sorted(self.log_scaled),
+            "model": self.model.config,
+            "rows": [{name: clean(v) for name, v in self.row(i).items()} for i in range(len(self))],
+            "curves": {name: [[clean(v) for v in row] for row in curve] for name, curve in self.curves.items()},
+        }
+        atomic_write(path, json.dumps(document, indent=1))
+
+    def plot(self, directory: str | os.PathLike, *, top: int = 5) -> list[str]:
+        """Write ``curves.png`` (validation curves of the top rows) and ``metric_vs_<name>.png``.
+
+        Returns:
+            The paths written.
+        """
+        return plotting.plot_sweep(self, directory, top=top)
+
+    @staticmethod
+    def concat(results: Sequence["SweepResult"]) -> "SweepResult":
+        """Merge sweeps of the same model and metric (e.g. one per optimizer) into one ranked table."""
+        if not results:
+            raise ValueError("concat needs at least one SweepResult")
+        first = results[0]
+        for other in results[1:]:
+            if other.metric != first.metric or other.model.config != first.model.config:
+                raise ValueError("concat needs sweeps of the same model and metric")
+            if other.ranked_by != first.ranked_by:
+                raise ValueError(f"concat needs sweeps ranked alike, got {first.ranked_by} and {other.ranked_by}")
+        names = list(dict.fromkeys(name for r in results for name in r.table))
+        epochs = max(next(iter(r.curves.values())).shape[1] for r in results)
+        ids = [np.unique(r.table["config"]) for r in results]
+        # Sweeps of one call carry global configuration ids; independent sweeps get theirs shifted.
+        shift = sum(map(len, ids)) != len(np.unique(np.concatenate(ids)))
+        table, offset = {name: [] for name in names}, 0
+        for r in results:
+            for name in names:
+                column = r.table.get(name)
+                if name == "config":
+                    column = np.asarray(r.table["config"]) + (offset if shift else 0)
+                elif column is None:
+                    column = np.full(len(r), None, dtype=object)
+                table[name].append(np.asarray(column, dtype=object if column.dtype == object else None))
+            offset += int(np.max(r.table["config"])) + 1
+        pad = lambda curve: np.pad(curve, ((0, 0), (0, epochs - curve.shape[1])), constant_values=np.nan)
+        curves = {k: np.concatenate([pad(r.curves[k]) for r in results]) for k in first.curves}
+        params = jax.tree.map(lambda *leaves: np.concatenate(leaves), *[r._params for r in results])
+        return SweepResult(
+            table={name: np.concatenate(columns) for name, columns in table.items()},
+            curves=curves,
+            params=params,
+            model=first.model,
+            metric=first.metric,
+            higher_is_better=first.higher_is_better,
+            hyperparameters=list(dict.fromkeys(h for r in results for h in r.hyperparameters)),
+            log_scaled=set().union(*(r.log_scaled for r in results)),
+            ranked_by=first.ranked_by,
+        )

@@ -1,0 +1,313 @@
+"""Running a sweep: every configuration of a space trained by one compiled program per setting.
+
+``sweep`` expands the space, groups configurations by the settings that change
+the program (optimizer, batch size, epochs, schedule), and for each group runs
+:func:`init_rows`, :func:`run_rows` and :func:`finish_rows` — the functions of
+:mod:`jaxnn.loop`, vmapped over configurations and seeds and sharded over
+devices — in chunks of rows that fit in memory.
+
+Randomness is shared on purpose: every configuration with seed ``s`` trains
+from the key ``fold_in(key, s)``, exactly like ``fit(..., key=fold_in(key, s))``.
+Configurations with the same seed therefore start from the same initial
+weights and see the same minibatches (a paired comparison), adding
+configurations never changes the others, and the shared minibatches let XLA
+compute the first layer of all configurations as one flat matmul.
+"""
+
+import functools
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn import _checks, hyperparams, loop, parallel
+from jaxnn.hyperparams import Hyperparams
+from jaxnn.models import Model
+from jaxnn.spec import EarlyStopping, TrainSpec
+from jaxnn.sweeps import plan as planning
+from jaxnn.sweeps.result import RANKED_BY_TRAINING, RANKED_BY_VALIDATION, SweepResult
+from jaxnn.sweeps.space import PROGRAM_KEYS, SWEEPABLE, expand_space
+from jaxnn.train import check_data
+from jaxnn.typing import Array, PRNGKey
+
+__all__ = ["Rows", "finish_rows", "init_rows", "run_rows", "sweep"]
+
+
+def sweep(
+    model: Model,
+    data: Any,
+    *,
+    space: dict[str, Any],
+    key: PRNGKey | int,
+    optimizer: str = "adam",
+    num_epochs: int = 100,
+    batch_size: int | None = 32,
+    seeds: int | Sequence[int] = 1,
+    num_samples: int | None = None,
+    early_stopping: EarlyStopping | None = None,
+    max_parallel: int | None = None,
+    devices: Sequence[Any] | int | str | None = None,
+    loss: str | Callable | None = None,
+    metric: str | None = None,
+    schedule: str = "constant",
+    warmup_steps: int = 0,
+    nesterov: bool = False,
+    num_chunks: int = 10,
+    progress: bool = True,
+    **defaults: Any,
+) -> SweepResult:
+    """Train every configuration of ``space`` (times ``seeds``) in one compiled program.
+
+    Args:
+        model: the model to train (a :class:`jaxnn.Model`, Flax models included).
+        data: a :class:`jaxnn.Dataset`.
+        space: hyperparameter name -> list of values (a grid: the cartesian
+            product) or a distribution (:class:`loguniform`, :class:`uniform`,
+            :class:`choice`; random search with ``num_samples``). Names:
+            the fields of :class:`jaxnn.Hyperparams` (``learning_rate``,
+            ``weight_decay``, ``momentum``, ``b1``, ``b2``, ``dropout``,
+            ``init_scale``, ``decay_rate``, ``final_fraction``, ``clip_norm``),
+            ``seed``, and ``optimizer``, ``batch_size``, ``num_epochs``,
+            ``schedule``, which change the program: each value then gets its own
+            compiled program and the tables are merged.
+        key: an int seed or a PRNG key; seed ``s`` trains from ``fold_in(key, s)``.
+        optimizer, num_epochs, batch_size, loss, metric, schedule, warmup_steps,
+        nesterov, early_stopping: as in :func:`jaxnn.fit`, for every row.
+        seeds: how many seeds per configuration (0..n-1), or the list of seeds.
+        num_samples: configurations to draw when the space has distributions.
+        max_parallel: most rows trained at once; memory follows it, not the
+            number of rows. Default: as many as fit in half the free memory, and
+            on CPUs about 32 MiB of rows per device, which keeps each chunk's
+            working set in the caches (see :data:`jaxnn.sweeps.plan.CPU_ROW_BYTES_PER_DEVICE`).
+        devices: devices to shard the configurations over (default: all local
+            devices; see :func:`jaxnn.parallel.use_cpu_devices` for CPUs).
+        num_chunks: the epochs run in this many pieces on the host, so the
+            progress bar moves and the sweep ends once every row has stopped.
+        progress: show a progress bar.
+        **defaults: values for the hyperparameters the space does not vary
+            (e.g. ``momentum=0.9``), as in :func:`jaxnn.fit`.
+
+    Returns:
+        A :class:`SweepResult`, best row first.
+
+    Raises:
+        ValueError, TypeError: an empty space, unknown names (the valid ones are
+            listed), values out of range, a distribution without ``num_samples``,
+            ``max_parallel`` beyond the available memory.
+    """
+    check_data(data)
+    key = loop.as_key(key)
+    _check_early_stopping(early_stopping, data)
+    for name in defaults:
+        if name not in SWEEPABLE:
+            raise TypeError(f"sweep() got an unexpected keyword argument {name!r}")
+    base = Hyperparams(**defaults)
+    hyperparams.check(base)
+    expanded = expand_space(space, num_samples=num_samples, seeds=seeds, key=key)
+    job = _Job(
+        data=data,
+        seeds=expanded.seeds,
+        swept=[name for name in space if name != "seed"],
+        log_scaled=expanded.log_scaled,
+        base=base,
+        key=key,
+        devices=parallel.resolve_devices(devices, global_devices=True),
+        max_parallel=None if max_parallel is None else _checks.positive_int("max_parallel", max_parallel),
+        num_chunks=_checks.positive_int("num_chunks", num_chunks),
+        progress=progress,
+    )
+    spec = TrainSpec(
+        model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
+        schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
+    )
+    groups: dict[tuple, list[int]] = {}
+    for index, config in enumerate(expanded.configs):
+        groups.setdefault(tuple(config.get(name, getattr(spec, name)) for name in PROGRAM_KEYS), []).append(index)
+    results = [
+        _sweep_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting))), job, expanded.configs, indices)
+        for setting, indices in groups.items()
+    ]
+    return results[0] if len(results) == 1 else SweepResult.concat(results)
+
+
+class _Job(NamedTuple):
+    """What every group of a sweep shares."""
+
+    data: Any
+    seeds: list[int]
+    swept: list[str]
+    log_scaled: set[str]
+    base: Hyperparams
+    key: PRNGKey
+    devices: list[Any]
+    max_parallel: int | None
+    num_chunks: int
+    progress: bool
+
+
+def _check_early_stopping(early_stopping: EarlyStopping | None, data: Any) -> None:
+    if early_stopping is not None and not early_stopping.restore_best:
+        raise ValueError(
+            "a sweep always returns each row's best-epoch parameters (the ones its table ranks); "
+            "EarlyStopping(restore_best=False) is not supported here"
+        )
+    if data.num_val == 0:
+        warnings.warn(
+            "the data has no validation split, so the sweep ranks its rows by training loss, which rewards "
+            "overfitting; give the data a validation split (val_fraction > 0) to rank by held-out data",
+            stacklevel=3,
+        )
+
+
+def _hyperparameter_columns(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]]) -> Hyperparams:
+    """One (configs,) float32 column per hyperparameter: swept values, or the fixed value repeated."""
+    swept = [name for name in job.swept if name in SWEEPABLE]
+    if "dropout" in swept and not spec.model.uses_dropout:
+        raise ValueError("the space varies dropout but the model has no dropout layers (build it with jaxnn.mlp)")
+    columns = {}
+    for name in hyperparams.NAMES:
+        if name in swept:
+            columns[name] = np.asarray([config[name] for config in configs], np.float32)
+        else:
+            value = getattr(job.base, name)
+            columns[name] = None if value is None else np.full(len(configs), value, np.float32)
+    return Hyperparams(**columns)
+
+
+def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], config_ids: list[int]) -> SweepResult:
+    """Train the configurations ``config_ids`` (which share one program) in chunks; their ranked result."""
+    from tqdm.auto import tqdm
+
+    configs = [all_configs[i] for i in config_ids]
+    loop.layout(spec, job.data)  # the data against the spec, before anything compiles
+    columns = _hyperparameter_columns(spec, job, configs)
+    row_bytes = planning.bytes_per_row(spec.model, job.data, spec.batch_size)
+    chunks = planning.plan(
+        num_configs=len(configs), num_seeds=len(job.seeds), row_bytes=row_bytes, devices=job.devices,
+        max_parallel=job.max_parallel, num_epochs=spec.num_epochs, num_chunks=job.num_chunks,
+    )
+    mesh = parallel.config_mesh(job.devices)
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    shared = jax.device_put((job.data, np.asarray(jax.random.key_data(job.key)), np.asarray(job.seeds, np.uint32)), replicated)
+    total = math.ceil(len(configs) / chunks.chunk) * chunks.num_calls
+    with tqdm(total=total, disable=not job.progress, unit="chunk", leave=False) as bar:
+        pieces = []
+        for start in range(0, len(configs), chunks.chunk):
+            take = np.arange(start, start + chunks.chunk).clip(max=len(configs) - 1)  # the last chunk repeats a row
+            hparams = parallel.shard_leading_axis(jax.tree.map(lambda column: column[take], columns), mesh)
+            rows = _train_chunk(spec, chunks, hparams, *shared, str(jax.random.key_impl(job.key)), bar)
+            pieces.append(jax.tree.map(lambda leaf: np.asarray(leaf)[:, : len(configs) - start], rows))
+    rows = jax.tree.map(lambda *parts: np.concatenate(parts, axis=1), *pieces)
+    return _ranked(spec, job, configs, config_ids, rows)
+
+
+class Rows(NamedTuple):
+    """Per-row outputs of a compiled sweep program, shaped ``(seeds, configs, ...)``."""
+
+    params: Any
+    history: dict[str, Array]
+    best_epoch: Array
+    stopped_epoch: Array
+    status: Array
+    test_loss: Array
+    test_metric: Array
+
+
+def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, data: Any, key_data: Array,
+                 seeds: Array, impl: str, bar: Any) -> Rows:
+    """One chunk of rows from start to finish, ending early once every row has stopped."""
+    state = init_rows(spec, hparams, key_data, seeds, data, impl)
+    history = []
+    for _ in range(chunks.num_calls):
+        state, epochs = run_rows(spec, state, hparams, data, chunks.epochs_per_call)
+        history.append(parallel.to_host(epochs))
+        bar.update(1)
+        if not bool(parallel.to_host(jnp.any((state.status == loop.RUNNING) & (state.epoch < spec.num_epochs)))):
+            bar.update(chunks.num_calls - len(history))
+            break
+    result, test_loss, test_metric = parallel.to_host(finish_rows(spec, state, data))
+
+    def epochs_of(name: str) -> np.ndarray:
+        """(seeds, configs, num_epochs): NaN for epochs skipped once every row had stopped."""
+        curve = np.concatenate([h[name] for h in history], axis=2)[..., : spec.num_epochs]
+        return np.pad(curve, ((0, 0), (0, 0), (0, spec.num_epochs - curve.shape[2])), constant_values=np.nan)
+
+    return Rows(result.params, {name: epochs_of(name) for name in loop.HISTORY_KEYS}, result.best_epoch,
+                result.stopped_epoch, result.status, test_loss, test_metric)
+
+
+def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int], rows: Rows) -> SweepResult:
+    """The table of a group's rows (configuration-major: row = config * num_seeds + seed), ranked."""
+    num_rows = len(configs) * len(job.seeds)
+    flat = jax.tree.map(lambda leaf: np.swapaxes(leaf, 0, 1).reshape(num_rows, *leaf.shape[2:]), rows)
+    epochs = flat.history["val_loss"].shape[1]
+
+    def at_epoch(name: str, epoch: np.ndarray) -> np.ndarray:
+        """history[name] at each row's 1-based ``epoch`` (NaN where it is 0: no such epoch)."""
+        index = np.clip(epoch - 1, 0, epochs - 1)
+        values = np.take_along_axis(flat.history[name], index[:, None], axis=1)[:, 0].astype(np.float64)
+        return np.where(epoch > 0, values, np.nan)
+
+    table: dict[str, np.ndarray] = {name: np.asarray([c[name] for c in configs for _ in job.seeds]) for name in job.swept}
+    table["seed"] = np.asarray(job.seeds * len(configs))
+    table["config"] = np.repeat(np.asarray(config_ids), len(job.seeds))
+    table["status"] = np.asarray([loop.STATUS[int(code)] for code in flat.status])
+    table["best_epoch"] = flat.best_epoch.astype(np.int64)
+    table["stopped_epoch"] = flat.stopped_epoch.astype(np.int64)
+    table["best_train_loss"] = at_epoch("train_loss", flat.best_epoch)
+    table["best_val_loss"] = at_epoch("val_loss", flat.best_epoch)
+    table["final_val_loss"] = at_epoch("val_loss", flat.stopped_epoch)
+    table["best_val_metric"] = at_epoch("val_metric", flat.best_epoch)
+    table["final_val_metric"] = at_epoch("val_metric", flat.stopped_epoch)
+    table["test_loss"] = flat.test_loss.astype(np.float64)
+    table["test_metric"] = flat.test_metric.astype(np.float64)
+    metric_name, _, higher_is_better = spec.metric_for(job.data.task)
+    return SweepResult(
+        table=table, curves=flat.history, params=flat.params, model=spec.model, metric=metric_name,
+        higher_is_better=higher_is_better, hyperparameters=job.swept, log_scaled=job.log_scaled,
+        ranked_by=RANKED_BY_VALIDATION if job.data.num_val > 0 else RANKED_BY_TRAINING,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "impl"))
+def init_rows(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Array, data: Any, impl: str) -> loop.LoopState:
+    """:func:`jaxnn.loop.init_state` for every (seed, configuration): row ``(s, c)`` starts from ``fold_in(key, s)``."""
+    # The key travels as raw data so that every process of a multi-host job can place it.
+    key = jax.random.wrap_key_data(key_data, impl=impl)
+    per_seed = lambda seed: jax.vmap(lambda h: loop.init_state(spec, h, jax.random.fold_in(key, seed), data))(hparams)
+    return jax.vmap(per_seed)(seeds)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
+def run_rows(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, data: Any, num_epochs: int):
+    """:func:`jaxnn.loop.run_epochs` for every row, one minibatch order per seed."""
+
+    def per_seed(seed_state):
+        # Every configuration of a seed has the same loop key (rows are keyed by seed), and
+        # every running one has run the most epochs: shared, unbatched, they make one
+        # minibatch order per seed, not one per configuration.
+        key, first_epoch = seed_state.key[0], jnp.max(seed_state.epoch)
+        per_config = lambda s, h: loop.run_epochs(spec, s, h, data, num_epochs, loop_key=key, first_epoch=first_epoch)
+        return jax.vmap(per_config)(seed_state, hparams)
+
+    return jax.vmap(per_seed)(state)
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def finish_rows(spec: TrainSpec, state: loop.LoopState, data: Any):
+    """Every row's best-epoch params (what its ranked columns describe) and their test loss and metric."""
+    plan = loop.layout(spec, data)
+
+    def one(s):
+        result = loop.finish(spec, s, restore_best=True)
+        if np.shape(data.x_test)[0] > 0:
+            test_loss, test_metric = loop.evaluate_split(spec, plan, result.params, data.x_test, data.y_test, data)
+        else:
+            test_loss = test_metric = jnp.asarray(jnp.nan, jnp.float32)
+        return result, test_loss, test_metric
+
+    return jax.vmap(jax.vmap(one))(state)

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 import difflib
+import math
 
 
 def unknown_name(kind: str, name: object, valid: Iterable[str]) -> ValueError:
@@ -49,6 +50,14 @@ def is_concrete(value: object) -> bool:
     return not isinstance(value, jax.core.Tracer)
 
 
+def _in_interval(value: float, low: float | None, high: float | None, low_open: bool, high_open: bool) -> bool:
+    if not math.isfinite(value):
+        return False
+    if low is not None and (value <= low if low_open else value < low):
+        return False
+    return high is None or (value < high if high_open else value <= high)
+
+
 def check_range(
     name: str,
     value: object,
@@ -65,7 +74,11 @@ def check_range(
     """
     import numpy as np
 
-    if value is None or callable(value) or not is_concrete(value):
+    if value is None or callable(value):
+        return
+    if type(value) in (int, float) and _in_interval(value, low, high, low_open, high_open):
+        return  # the common case, without NumPy's per-call cost
+    if not is_concrete(value):
         return
     try:
         array = np.asarray(value, dtype=np.float64)

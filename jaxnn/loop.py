@@ -58,6 +58,8 @@ __all__ = [
     "run_epochs",
     "run_epochs_jit",
     "shuffle_indices",
+    "train",
+    "train_jit",
     "train_steps",
 ]
 
@@ -189,14 +191,15 @@ def build_optimizer(spec: TrainSpec, hparams: Hyperparams, steps_per_epoch: int)
     plateau = None
     if spec.reduce_on_plateau is not None:
         plateau = {"accumulation_size": steps_per_epoch, **dict(spec.reduce_on_plateau)}
+    uses_momentum = spec.optimizer in ("sgd", "rmsprop") and "momentum" not in spec.zeros
     transform = optim.build_optimizer(
         spec.optimizer,
         learning_rate=learning_rate,
-        momentum=hparams.momentum if spec.optimizer in ("sgd", "rmsprop") else 0.0,
+        momentum=hparams.momentum if uses_momentum else 0.0,  # a Python 0: no momentum buffer
         nesterov=spec.nesterov,
         b1=hparams.b1,
         b2=hparams.b2,
-        weight_decay=hparams.weight_decay,
+        weight_decay=0.0 if "weight_decay" in spec.zeros else hparams.weight_decay,
         clip_norm=hparams.clip_norm,
         reduce_on_plateau=plateau,
     )
@@ -451,6 +454,13 @@ def finish(spec: TrainSpec, state: LoopState, restore_best: bool | None = None) 
     return TrainResult(params, {}, state.best_epoch, state.epoch, state.status)
 
 
+def train(spec: TrainSpec, hparams: Hyperparams, key: PRNGKey | int, data: Any, params: Params | None = None) -> TrainResult:
+    """A whole run: :func:`init_state`, every epoch of :func:`run_epochs`, :func:`finish` (what ``make_train`` returns)."""
+    state = init_state(spec, hparams, key, data, params)
+    state, history = run_epochs(spec, state, hparams, data, spec.num_epochs)
+    return finish(spec, state)._replace(history=history)
+
+
 def shuffle_indices(key: PRNGKey, num: int) -> Array:
     """A uniformly random permutation of ``range(num)``.
 
@@ -472,13 +482,15 @@ def shuffle_indices(key: PRNGKey, num: int) -> Array:
 
 
 def as_key(key: PRNGKey | int) -> PRNGKey:
-    """An int seed or a PRNG key (new-style, or raw ``uint32[2]``) as a new-style key.
+    """An int seed (also a traced integer scalar) or a PRNG key (new-style, or raw ``uint32[2]``) as a new-style key.
 
     Raises:
         TypeError: anything else.
     """
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
         return jax.random.key(int(key))
+    if isinstance(key, jax.Array) and key.shape == () and jnp.issubdtype(key.dtype, jnp.integer):
+        return jax.random.key(key)  # a seed passed into a compiled function: no separate device call for the key
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key
     if isinstance(key, (jax.Array, np.ndarray)) and key.shape == (2,) and key.dtype == jnp.uint32:
@@ -491,3 +503,4 @@ def as_key(key: PRNGKey | int) -> PRNGKey:
 init_state_jit = jax.jit(init_state, static_argnames=("spec",))
 run_epochs_jit = jax.jit(run_epochs, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
 finish_jit = jax.jit(finish, static_argnames=("spec", "restore_best"))
+train_jit = jax.jit(train, static_argnames=("spec",))

@@ -18,13 +18,17 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from jaxnn import _checks, losses, optim
 from jaxnn.models import Model
 
-__all__ = ["DEFAULT_LOSS", "DEFAULT_METRIC", "EarlyStopping", "TrainSpec", "loss_for", "metric_for"]
+__all__ = ["DEFAULT_LOSS", "DEFAULT_METRIC", "ZEROABLE", "EarlyStopping", "TrainSpec", "loss_for", "metric_for", "zeros_of"]
 
 DEFAULT_LOSS = {"binary": "binary_cross_entropy", "multiclass": "softmax_cross_entropy", "regression": "mean_squared_error"}
 DEFAULT_METRIC = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mean_squared_error"}
+# Hyperparameters whose value 0 removes work from the program (see TrainSpec.zeros).
+ZEROABLE = ("momentum", "weight_decay")
 
 
 class EarlyStopping(NamedTuple):
@@ -62,6 +66,11 @@ class TrainSpec:
         reduce_on_plateau: options of ``optax.contrib.reduce_on_plateau`` (a dict is
             stored as a sorted tuple of items, so the spec stays hashable).
         data_devices: devices that split every minibatch (data parallelism), or ``None``.
+        zeros: hyperparameters of :data:`ZEROABLE` that are exactly 0 in every run of the
+            job. The program leaves their work out — no momentum buffer, no weight-decay
+            term: a parameter-sized read and write per step each — so any other value of
+            them (or of any other hyperparameter) still needs no recompile, and a 0 compiles
+            a leaner program once. ``fit`` and ``sweep`` fill it in from the values given.
 
     Raises:
         TypeError, ValueError: a field of the wrong type or out of range, named in the message.
@@ -79,6 +88,7 @@ class TrainSpec:
     early_stopping: EarlyStopping | None = None
     reduce_on_plateau: dict[str, Any] | tuple[tuple[str, Any], ...] | None = None
     data_devices: tuple[Any, ...] | None = None
+    zeros: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, Model):
@@ -95,6 +105,7 @@ class TrainSpec:
             "metric": None if self.metric is None else _metric_name(self.metric),
             "early_stopping": _check_early_stopping(self.early_stopping),
             "data_devices": None if self.data_devices is None else tuple(self.data_devices),
+            "zeros": _check_zeros(self.zeros),
         }
         if isinstance(self.reduce_on_plateau, dict):  # hashable, order-independent
             normalized["reduce_on_plateau"] = tuple(sorted(self.reduce_on_plateau.items()))
@@ -132,6 +143,19 @@ def metric_for(metric: str | None, task: str) -> tuple[str, Callable, bool]:
     name = (metric or DEFAULT_METRIC[task]).lower()
     function, higher_is_better = losses.get_metric(name)
     return name, function, higher_is_better
+
+
+def zeros_of(values: dict[str, Any]) -> tuple[str, ...]:
+    """The names of :data:`ZEROABLE` whose values (scalars or columns of a sweep) are all exactly 0."""
+    return tuple(name for name in ZEROABLE if name in values and np.all(np.asarray(values[name]) == 0))
+
+
+def _check_zeros(zeros: Any) -> tuple[str, ...]:
+    zeros = tuple(sorted(set(zeros)))
+    for name in zeros:
+        if name not in ZEROABLE:
+            raise ValueError(f"`zeros` may name {', '.join(ZEROABLE)}, got {name!r}")
+    return zeros
 
 
 def _loss_name(name: Any) -> str:

@@ -19,6 +19,7 @@ can move and a stopped run ends on the host without computing the remaining epoc
 'completed'
 """
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +34,7 @@ from jaxnn.data import DataInfo, Dataset, check_finite_features
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.loop import DIVERGED, HISTORY_KEYS, RUNNING, STATUS, TrainResult, as_key
 from jaxnn.models import Model
-from jaxnn.spec import DEFAULT_LOSS, EarlyStopping, TrainSpec, loss_for, metric_for
+from jaxnn.spec import DEFAULT_LOSS, EarlyStopping, TrainSpec, loss_for, metric_for, zeros_of
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
 __all__ = [
@@ -115,12 +116,7 @@ def make_train(
         reduce_on_plateau=reduce_on_plateau,
     )
 
-    def train(hparams: Hyperparams, key: PRNGKey, data: Any) -> TrainResult:
-        state = loop.init_state(spec, hparams, key, data)
-        state, history = loop.run_epochs(spec, state, hparams, data, spec.num_epochs)
-        return loop.finish(spec, state)._replace(history=history)
-
-    return train
+    return functools.partial(loop.train, spec)
 
 
 def check_data(data: Any) -> None:
@@ -159,7 +155,7 @@ def fit(
     reduce_on_plateau: dict[str, Any] | None = None,
     progress: bool = True,
     on_divergence: str = "raise",
-    num_chunks: int = 20,
+    num_chunks: int | None = None,
     params: Params | None = None,
     devices: Any = None,
 ) -> TrainResult:
@@ -191,7 +187,9 @@ def fit(
         progress: show a tqdm progress bar.
         on_divergence: ``"raise"`` (:class:`TrainingDiverged`) or ``"return"``
             (status ``"diverged"`` with the last finite parameters).
-        num_chunks: how many pieces the run is split into on the host.
+        num_chunks: how many compiled calls the run is split into, so the progress bar
+            can move (default: 20 with a progress bar, else 1: each call costs a round
+            trip to the host). An early-stopped run skips its remaining epochs either way.
         params: start from these parameters instead of a fresh initialization
             (``init_scale`` is then not applied); the key still drives shuffling and dropout.
         devices: data parallelism. None trains on the default device; an int n
@@ -211,7 +209,7 @@ def fit(
     check_data(data)
     if on_divergence not in ("raise", "return"):
         raise ValueError(f"`on_divergence` must be 'raise' or 'return', got {on_divergence!r}")
-    num_chunks = _checks.positive_int("num_chunks", num_chunks)
+    num_chunks = (20 if progress else 1) if num_chunks is None else _checks.positive_int("num_chunks", num_chunks)
     hparams = scalar_hyperparams(
         learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum, b1=b1, b2=b2, dropout=dropout,
         init_scale=init_scale, decay_rate=decay_rate, final_fraction=final_fraction, clip_norm=clip_norm,
@@ -229,18 +227,34 @@ def fit(
         early_stopping=early_stopping,
         reduce_on_plateau=reduce_on_plateau,
         data_devices=None if devices is None else tuple(parallel.resolve_devices(devices)),
+        zeros=zeros_of({"momentum": momentum, "weight_decay": weight_decay}),
     )
     loop.layout(spec, data)  # the data against the spec, before anything compiles
     params = None if params is None else _checked_params(model, params)
     data, hparams, params = _place(spec, data, hparams, params)
-    state = loop.init_state_jit(spec, hparams, as_key(key), data, params)
-    state, history = _run_in_chunks(spec, state, hparams, data, num_chunks, progress)
-    epoch, status = int(state.epoch), int(state.status)
-    result = loop.finish_jit(spec, state)
+    if num_chunks == 1:  # the whole run as one compiled call: one dispatch, one round trip
+        params, history, counters = _whole_run(spec, hparams, _seed_or_key(key), data, params)
+        history, (best_epoch, epoch, status) = jax.device_get((history, counters))  # params stay on the device
+        epoch, status = int(epoch), int(status)
+        history = {name: values[:epoch] for name, values in zip(HISTORY_KEYS, history)}
+        result = TrainResult(params, history, best_epoch, epoch, status)
+    else:
+        state = loop.init_state_jit(spec, hparams, _seed_or_key(key), data, params)
+        state, history = _run_in_chunks(spec, state, hparams, data, num_chunks, progress)
+        epoch, status = int(state.epoch), int(state.status)
+        result = loop.finish_jit(spec, state)
     result = TrainResult(result.params, history, int(result.best_epoch), epoch, STATUS[status])
     if status == DIVERGED and on_divergence == "raise":
         raise TrainingDiverged(epoch, result)
     return result
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def _whole_run(spec: TrainSpec, hparams: Hyperparams, key: Any, data: Any, params: Params | None):
+    """:func:`jaxnn.loop.train`, with the history and the counters packed into one array each (fewer transfers)."""
+    result = loop.train(spec, hparams, key, data, params)
+    history = jnp.stack([result.history[name] for name in HISTORY_KEYS])
+    return result.params, history, jnp.stack([result.best_epoch, result.stopped_epoch, result.status])
 
 
 def scalar_hyperparams(**values: Any) -> Hyperparams:
@@ -256,7 +270,15 @@ def scalar_hyperparams(**values: Any) -> Hyperparams:
         value = getattr(hparams, name)
         if value is not None and np.ndim(value) != 0:
             raise ValueError(f"`{name}` must be a scalar in fit (got shape {np.shape(value)}); use jaxnn.sweep for many values")
-    return jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), hparams)
+    return jax.tree.map(np.float32, hparams)  # host scalars: placed on the device with the data, in one transfer
+
+
+def _seed_or_key(key: PRNGKey | int) -> PRNGKey | np.ndarray:
+    """An int seed that fits int32 stays a seed (the key is made inside the compiled init, which saves a
+    device call); anything else becomes a key here (the same key either way)."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < 2**31:
+        return np.int32(key)
+    return as_key(key)
 
 
 def _checked_params(model: Model, params: Params) -> Params:
@@ -276,23 +298,22 @@ def _place(spec: TrainSpec, data: Any, hparams: Hyperparams, params: Params | No
     """Put the data, hyperparameters and params on the spec's devices (replicated for data parallelism)."""
     if spec.data_devices is not None and len(spec.data_devices) > 1:
         replicated = NamedSharding(parallel.data_mesh(spec.data_devices), PartitionSpec())
-        return jax.device_put((data, hparams, params), replicated)
-    data = jax.device_put(data, None if spec.data_devices is None else spec.data_devices[0])
-    return data, hparams, params
+        return (data.on(replicated), *jax.device_put((hparams, params), replicated))
+    # Host scalars go into the compiled call as they are: its own transfer of them is the cheapest.
+    return data.on(None if spec.data_devices is None else spec.data_devices[0]), hparams, params
 
 
 def _run_in_chunks(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, data: Any, num_chunks: int,
                    progress: bool) -> tuple[loop.LoopState, dict[str, np.ndarray]]:
     """Run the epochs in ``num_chunks`` compiled calls, moving a progress bar; stop once the run has stopped."""
-    from tqdm.auto import tqdm
-
     chunk = math.ceil(spec.num_epochs / min(num_chunks, spec.num_epochs))
     rows: list[dict[str, np.ndarray]] = []
-    with tqdm(total=spec.num_epochs, disable=not progress, unit="epoch", leave=False) as bar:
+    with _progress_bar(spec.num_epochs, progress) as bar:
         while True:
             state, history = loop.run_epochs_jit(spec, state, hparams, data, chunk)
-            rows.append(jax.device_get(history))
-            epoch, status = int(state.epoch), int(state.status)
+            history, epoch, status = jax.device_get((history, state.epoch, state.status))  # one round trip
+            rows.append(history)
+            epoch, status = int(epoch), int(status)
             bar.update(epoch - bar.n)
             last = epoch - 1 - (len(rows) - 1) * chunk
             if 0 <= last < chunk:
@@ -300,6 +321,33 @@ def _run_in_chunks(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams,
             if status != RUNNING or epoch >= spec.num_epochs:
                 break
     return state, {name: np.concatenate([row[name] for row in rows])[:epoch] for name in HISTORY_KEYS}
+
+
+def _progress_bar(total: int, progress: bool) -> Any:
+    """A tqdm bar over epochs, or a stand-in that costs nothing when there is no bar to show."""
+    if progress:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, unit="epoch", leave=False)
+    return _NoBar()
+
+
+class _NoBar:
+    """The part of tqdm's interface that ``fit`` uses, doing nothing but count."""
+
+    n = 0
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        """Nothing to close."""
+
+    def update(self, count: int) -> None:
+        self.n += count
+
+    def set_postfix(self, values: dict[str, str]) -> None:
+        """Nothing to show."""
 
 
 def _infer_task(outputs: Array, y: np.ndarray) -> str:

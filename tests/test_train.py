@@ -10,6 +10,7 @@ import pytest
 import jaxnn
 from jaxnn import baseline
 from jaxnn.loop import shuffle_indices
+from tests.conftest import tolerance
 
 
 def test_breast_cancer_binary_sgd_reaches_95_percent(cancer):
@@ -110,9 +111,9 @@ def test_same_key_is_bitwise_identical_and_another_key_is_not(cancer):
 def test_new_hyperparameter_values_do_not_recompile(cancer, compiles):
     model = jaxnn.mlp([cancer.num_features, 8, 1])
     options = dict(optimizer="sgd", num_epochs=4, batch_size=64, progress=False, num_chunks=2)
-    jaxnn.fit(model, cancer, learning_rate=0.1, momentum=0.5, key=0, **options)
+    jaxnn.fit(model, cancer, learning_rate=0.1, momentum=0.5, weight_decay=1e-4, key=0, **options)
     with compiles as counter:
-        for learning_rate, momentum, weight_decay in [(0.01, 0.9, 0.0), (0.3, 0.0, 1e-3), (1e-4, 0.99, 0.1)]:
+        for learning_rate, momentum, weight_decay in [(0.01, 0.9, 1e-2), (0.3, 0.1, 1e-3), (1e-4, 0.99, 0.1)]:
             jaxnn.fit(
                 jaxnn.mlp([cancer.num_features, 8, 1]),  # a rebuilt model is the same program
                 cancer,
@@ -122,6 +123,25 @@ def test_new_hyperparameter_values_do_not_recompile(cancer, compiles):
                 key=int(learning_rate > 0.1),
                 **options,
             )
+    assert counter.count == 0
+
+
+def test_a_zero_momentum_or_weight_decay_leaves_their_work_out_of_the_program(cancer, compiles):
+    model = jaxnn.mlp([cancer.num_features, 8, 1])
+    options = dict(optimizer="sgd", num_epochs=3, batch_size=64, progress=False, key=0)
+    spec = lambda **zeros: jaxnn.TrainSpec(model, num_epochs=3, batch_size=64, optimizer="sgd", **zeros)
+    hparams = jaxnn.train.scalar_hyperparams(learning_rate=0.1, momentum=0.0, weight_decay=0.0)
+    # (hparams as an argument: traced, as in the compiled program; a concrete 0 would drop the buffer itself)
+    lean = jax.eval_shape(lambda h: jaxnn.loop.init_state(spec(zeros=("momentum", "weight_decay")), h, 0, cancer), hparams)
+    full = jax.eval_shape(lambda h: jaxnn.loop.init_state(spec(), h, 0, cancer), hparams)
+    assert len(jax.tree.leaves(full.opt_state)) == len(jax.tree.leaves(lean.opt_state)) + len(jax.tree.leaves(lean.params))
+    # The same run either way: fit leaves the zeros out, make_train keeps them as traced zeros.
+    lean_run = jaxnn.fit(model, cancer, learning_rate=0.1, momentum=0.0, **options)
+    train = jaxnn.make_train(model, num_epochs=3, batch_size=64, optimizer="sgd")
+    full_run = jax.jit(train)(hparams, jax.random.key(0), cancer)
+    chex.assert_trees_all_close(lean_run.params, full_run.params, **tolerance(np.float32))
+    with compiles as counter:  # other values with the same zeros reuse the lean program
+        jaxnn.fit(model, cancer, learning_rate=0.2, momentum=0.0, **options)
     assert counter.count == 0
 
 

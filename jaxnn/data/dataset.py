@@ -289,6 +289,17 @@ class Dataset:
             changes["info"] = self.info.replace(**info_changes)
         return dataclasses.replace(self, **changes)
 
+    def on(self, where: Any = None) -> "Dataset":
+        """This dataset with its arrays on ``where`` (a device or a sharding; None: the default device).
+
+        Placed once per target and kept with the dataset (it is immutable), so a second ``fit``
+        or ``sweep`` of the same dataset does not copy it to the device again.
+        """
+        placed = self.__dict__.setdefault("_placed", {})  # a frozen dataclass: its own memo, not a field
+        if where not in placed:
+            placed[where] = jax.device_put(self, where)
+        return placed[where]
+
     def split(self, which: str) -> Split:
         """The ``(x, y)`` arrays of ``which``: "train", "val" (or "validation") or "test".
 

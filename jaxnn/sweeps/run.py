@@ -27,7 +27,7 @@ import numpy as np
 from jaxnn import _checks, hyperparams, loop, parallel
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.models import Model
-from jaxnn.spec import EarlyStopping, TrainSpec
+from jaxnn.spec import EarlyStopping, TrainSpec, zeros_of
 from jaxnn.sweeps import plan as planning
 from jaxnn.sweeps.result import RANKED_BY_TRAINING, RANKED_BY_VALIDATION, SweepResult
 from jaxnn.sweeps.space import PROGRAM_KEYS, SWEEPABLE, expand_space
@@ -185,6 +185,7 @@ def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], 
     configs = [all_configs[i] for i in config_ids]
     loop.layout(spec, job.data)  # the data against the spec, before anything compiles
     columns = _hyperparameter_columns(spec, job, configs)
+    spec = spec.replace(zeros=zeros_of(columns._asdict()))
     row_bytes = planning.bytes_per_row(spec.model, job.data, spec.batch_size)
     chunks = planning.plan(
         num_configs=len(configs), num_seeds=len(job.seeds), row_bytes=row_bytes, devices=job.devices,
@@ -192,7 +193,8 @@ def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], 
     )
     mesh = parallel.config_mesh(job.devices)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    shared = jax.device_put((job.data, np.asarray(jax.random.key_data(job.key)), np.asarray(job.seeds, np.uint32)), replicated)
+    shared = (job.data.on(replicated), *jax.device_put((np.asarray(jax.random.key_data(job.key)),
+                                                        np.asarray(job.seeds, np.uint32)), replicated))
     total = math.ceil(len(configs) / chunks.chunk) * chunks.num_calls
     with tqdm(total=total, disable=not job.progress, unit="chunk", leave=False) as bar:
         pieces = []

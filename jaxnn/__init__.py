@@ -8,7 +8,7 @@ that ``jax.vmap`` turns into a hyperparameter sweep.
 
 __version__ = "0.1.0"
 
-from jaxnn import data as datasets, hyperparams, layers, loop, losses, optim, parallel, sweeps
+from jaxnn import cache, data as datasets, hyperparams, layers, loop, losses, optim, parallel, sweeps
 from jaxnn.checkpoint import Checkpoint, CheckpointError, load, save
 from jaxnn.data import DataInfo, Dataset
 from jaxnn.hyperparams import Hyperparams
@@ -32,6 +32,7 @@ __all__ = [
     "TrainSpec",
     "TrainingDiverged",
     "__version__",
+    "cache",
     "choice",
     "datasets",
     "evaluate",

@@ -28,6 +28,7 @@ read, for backward compatibility; they cannot be checked for damage.
 True
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -242,8 +243,6 @@ def _restore_dataset(path: str, stored: dict[str, Any]) -> DataInfo:
 def _label_from_name(name: str) -> int | float | str:
     """A class label from its name, for checkpoints written before labels were stored: a number if it reads as one."""
     for kind in (int, float):
-        try:
+        with contextlib.suppress(ValueError):
             return kind(name)
-        except ValueError:
-            pass
     return name

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import jaxnn
-from jaxnn import hyperparams, parallel, plotting
+from jaxnn import cache, hyperparams, parallel, plotting
 from jaxnn._io import atomic_write, staged_directory
 from jaxnn.data import NAMES, TASKS
 from jaxnn.layers import ACTIVATIONS
@@ -635,6 +635,9 @@ def _add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> No
     output.add_argument("--out", default="runs/sweep" if sweep else "runs/train", metavar="DIR",
                         help=f"output directory, replaced as a whole by a successful run (default: runs/{'sweep' if sweep else 'train'})")
     output.add_argument("--no-progress", action="store_true", help="no progress bar")
+    output.add_argument("--no-compilation-cache", action="store_true",
+                        help="compile from scratch: do not load or save compiled programs in ~/.cache/jaxnn/xla "
+                             "(also JAXNN_COMPILATION_CACHE=0; JAXNN_CACHE_DIR moves the cache)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -714,6 +717,8 @@ def _start_jax(args: argparse.Namespace) -> None:
     """Devices and processes, before JAX starts: a sweep shards across every core, and across hosts."""
     if args.command not in ("train", "sweep"):
         return
+    if not args.no_compilation_cache and cache.compilation_cache_wanted():
+        cache.enable_compilation_cache()
     if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
         with contextlib.suppress(RuntimeError):  # JAX has started already (main called from Python): keep its devices
             parallel.use_cpu_devices()

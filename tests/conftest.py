@@ -1,11 +1,28 @@
 """Shared fixtures: explicit PRNG keys, the built-in datasets, a compile counter, tolerances by dtype."""
 
+import os
+
 import jax
 import jax.monitoring
 import numpy as np
 import pytest
 
 import jaxnn
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_caches(tmp_path_factory):
+    """The built-in datasets' arrays are cached in a temporary directory, and the command line, run
+    in-process or in a subprocess, compiles from scratch (the tests of the caches turn them on)."""
+    saved = {name: os.environ.get(name) for name in ("JAXNN_CACHE_DIR", "JAXNN_COMPILATION_CACHE")}
+    os.environ["JAXNN_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["JAXNN_COMPILATION_CACHE"] = "0"
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -604,3 +604,25 @@ def test_from_npz_errors(tmp_path):
     np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}], dtype=object), y=np.arange(1))
     with pytest.raises(ValueError, match=r"holds arrays of Python objects"):
         data.from_npz(tmp_path / "objects.npz")
+
+
+@pytest.mark.parametrize("stratified", [False, True], ids=["shuffled", "stratified"])
+def test_splits_draw_exactly_as_scikit_learn_does(stratified):
+    """jaxnn splits without importing scikit-learn; the draws are its train_test_split's, case by case."""
+    from sklearn.model_selection import train_test_split
+
+    from jaxnn.data.prepare import shuffle_split
+
+    cases = np.random.default_rng(0)
+    for _ in range(40):
+        num_classes = int(cases.integers(2, 6))
+        num = int(cases.integers(4 * num_classes, 120))
+        labels = np.concatenate([np.arange(num_classes), np.arange(num_classes),
+                                 cases.integers(0, num_classes, num - 2 * num_classes)])
+        held = int(cases.integers(num_classes, num - num_classes + 1))
+        seed = int(cases.integers(0, 2**31))
+        kept, held_out = shuffle_split(num, held, labels if stratified else None, np.random.RandomState(seed))
+        expected = train_test_split(np.arange(num), test_size=held, random_state=np.random.RandomState(seed),
+                                    stratify=labels if stratified else None)
+        np.testing.assert_array_equal(kept, expected[0])
+        np.testing.assert_array_equal(held_out, expected[1])

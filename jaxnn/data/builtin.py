@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from jaxnn import _checks
+from jaxnn import _checks, cache
 from jaxnn.data.dataset import Dataset
 from jaxnn.data.prepare import class_label, from_arrays, non_negative, seed_value
 
@@ -13,15 +13,34 @@ __all__ = ["NAMES", "load"]
 
 
 def _sklearn(loader_name: str, task: str, target_name: str, *, scaled: bool | None = None):
-    def load_bundled(seed):
+    """A loader of one of scikit-learn's bundled sets, cached as arrays after the first load
+    (importing scikit-learn to read them takes longer than a small training run)."""
+
+    def read():
         import sklearn.datasets
 
         loader = getattr(sklearn.datasets, loader_name)
         bunch = loader() if scaled is None else loader(scaled=scaled)
-        options = {"task": task, "feature_names": [str(f) for f in bunch.feature_names], "target_name": target_name}
-        return bunch.data, bunch.target, options, getattr(bunch, "target_names", None)
+        arrays = {"x": bunch.data, "y": bunch.target, "feature_names": np.asarray([str(f) for f in bunch.feature_names])}
+        if getattr(bunch, "target_names", None) is not None:
+            arrays["target_names"] = np.asarray(bunch.target_names)
+        return arrays
+
+    def load_bundled(seed):
+        arrays = _cached(f"sklearn-{loader_name}", read)
+        options = {"task": task, "feature_names": arrays["feature_names"].tolist(), "target_name": target_name}
+        return arrays["x"], arrays["y"], options, arrays.get("target_names")
 
     return load_bundled
+
+
+def _cached(key: str, compute) -> dict[str, np.ndarray]:
+    """``compute()``'s arrays, from the cache when an earlier call saved them there."""
+    arrays = cache.load_arrays(key)
+    if arrays is None:
+        arrays = compute()
+        cache.save_arrays(key, arrays)
+    return arrays
 
 
 def _xor(seed: int, *, num_samples: int = 400, noise: float = 0.15):
@@ -34,23 +53,33 @@ def _xor(seed: int, *, num_samples: int = 400, noise: float = 0.15):
 
 
 def _moons(seed: int, *, num_samples: int = 400, noise: float = 0.1):
-    from sklearn.datasets import make_moons
-
     num_samples = _checks.positive_int("num_samples", num_samples)
-    x, y = make_moons(n_samples=num_samples, noise=non_negative("noise", noise), random_state=seed)
-    return x, y, {"task": "binary"}, None
+    noise = non_negative("noise", noise)
+
+    def make():
+        from sklearn.datasets import make_moons
+
+        x, y = make_moons(n_samples=num_samples, noise=noise, random_state=seed)
+        return {"x": x, "y": y}
+
+    arrays = _cached(f"moons-{seed}-{num_samples}-{noise!r}", make)
+    return arrays["x"], arrays["y"], {"task": "binary"}, None
 
 
 def _circles(seed: int, *, num_samples: int = 400, noise: float = 0.05, factor: float = 0.5):
-    from sklearn.datasets import make_circles
-
     num_samples = _checks.positive_int("num_samples", num_samples)
     if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
         raise ValueError(f"`factor` (inner / outer radius) must be in (0, 1), got {factor!r}")
-    x, y = make_circles(
-        n_samples=num_samples, noise=non_negative("noise", noise), factor=float(factor), random_state=seed
-    )
-    return x, y, {"task": "binary"}, None
+    noise, factor = non_negative("noise", noise), float(factor)
+
+    def make():
+        from sklearn.datasets import make_circles
+
+        x, y = make_circles(n_samples=num_samples, noise=noise, factor=factor, random_state=seed)
+        return {"x": x, "y": y}
+
+    arrays = _cached(f"circles-{seed}-{num_samples}-{noise!r}-{factor!r}", make)
+    return arrays["x"], arrays["y"], {"task": "binary"}, None
 
 
 def _spirals(seed: int, *, num_samples: int = 400, num_classes: int = 2, noise: float = 0.05):

@@ -171,8 +171,6 @@ def _count(fraction: float, num_samples: int) -> int:
 
 def _holdout(indices, size, labels, rng, class_names, explain):
     """Split `indices` into (kept, held out `size`), stratified on `labels` when given."""
-    from sklearn.model_selection import train_test_split
-
     if size == 0:
         return indices, indices[:0]
     stratify = None
@@ -190,11 +188,49 @@ def _holdout(indices, size, labels, rng, class_names, explain):
                     f"each of the {len(present)} classes"
                 )
             )
-    try:
-        kept, held_out = train_test_split(indices, test_size=size, random_state=rng, stratify=stratify)
-    except ValueError as error:  # anything the checks above missed, with sklearn's reason
-        raise ValueError(explain(str(error))) from None
-    return kept, held_out
+    kept, held_out = shuffle_split(len(indices), size, stratify, rng)
+    return indices[kept], indices[held_out]
+
+
+def shuffle_split(num: int, num_held_out: int, labels: np.ndarray | None, rng: np.random.RandomState):
+    """Positions ``(kept, held_out)`` of a random split of ``range(num)``, stratified by ``labels`` if given.
+
+    The same draws from ``rng`` as scikit-learn's ``train_test_split(..., test_size=num_held_out,
+    random_state=rng, stratify=labels)`` (``ShuffleSplit`` / ``StratifiedShuffleSplit``), so splits
+    are those of earlier jaxnn versions, without importing scikit-learn (a second to load).
+    """
+    num_kept = num - num_held_out
+    if labels is None:
+        permutation = rng.permutation(num)
+        return permutation[num_held_out:num], permutation[:num_held_out]
+    _, class_of, class_counts = np.unique(labels, return_inverse=True, return_counts=True)
+    members = np.split(np.argsort(class_of, kind="stable"), np.cumsum(class_counts)[:-1])
+    kept_counts = _approximate_mode(class_counts, num_kept, rng)
+    held_counts = _approximate_mode(class_counts - kept_counts, num_held_out, rng)
+    kept, held_out = [], []
+    for i, count in enumerate(class_counts):
+        shuffled = members[i].take(rng.permutation(count), mode="clip")
+        kept.extend(shuffled[: kept_counts[i]])
+        held_out.extend(shuffled[kept_counts[i] : kept_counts[i] + held_counts[i]])
+    return rng.permutation(kept), rng.permutation(held_out)
+
+
+def _approximate_mode(class_counts: np.ndarray, num_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of ``num_draws`` to take from each class: proportional, the remainder to the largest
+    fractional parts, ties broken at random (scikit-learn's ``_approximate_mode``, draw for draw)."""
+    continuous = class_counts / class_counts.sum() * num_draws
+    floored = np.floor(continuous)
+    need_to_add = int(num_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (tied,) = np.where(remainder == value)
+            add_now = min(len(tied), need_to_add)
+            floored[rng.choice(tied, size=add_now, replace=False)] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(int)
 
 
 def _split_indices(num_samples, num_val, num_test, labels, seed, class_names, hint):

@@ -20,9 +20,18 @@ import time
 from typing import Any
 
 from benchmarks import compile as compile_suite
-from benchmarks import gemm, harness, scaling, step, sweep
+from benchmarks import first_result, gemm, harness, scaling, small_sweep, step, sweep, train
 
-SUITES = {"gemm": gemm, "step": step, "sweep": sweep, "compile": compile_suite, "scaling": scaling}
+SUITES = {
+    "gemm": gemm,
+    "step": step,
+    "train": train,
+    "sweep": sweep,
+    "small_sweep": small_sweep,
+    "compile": compile_suite,
+    "first_result": first_result,
+    "scaling": scaling,
+}
 DEFAULT_OUT = harness.ROOT / "benchmarks" / "results"
 PACKAGES = ("jax", "jaxlib", "numpy", "optax", "flax", "chex", "torch", "scikit-learn")
 
@@ -42,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="threads for every library (default: all cores, %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffled job order")
     args = parser.parse_args(argv)
-    args.suites = [name.strip() for name in args.suite.split(",") if name.strip()]
+    args.suites = [name.strip().replace("-", "_") for name in args.suite.split(",") if name.strip()]
     unknown = [name for name in args.suites if name not in SUITES]
     if unknown or not args.suites:
         parser.error(f"--suite: unknown suite(s) {unknown or args.suite!r}; choose from {', '.join(SUITES)}")

@@ -96,7 +96,7 @@ def test_ratio_is_nan_when_a_side_is_missing():
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--suite", "gemm,warp"], "unknown suite(s) ['warp']; choose from gemm, step"),
+    (["--suite", "gemm,warp"], "unknown suite(s) ['warp']; choose from gemm, step, train"),
     (["--rounds", "0"], "--rounds must be a positive integer, got 0"),
 ])
 def test_bad_options_are_refused_with_what_was_expected(args, message):
@@ -145,7 +145,8 @@ def test_quick_run_records_the_environment(quick_run):
 def test_quick_run_keeps_every_raw_sample_from_fresh_processes(quick_run):
     _, _, results = quick_run
     records = results["records"]
-    assert {r["suite"] for r in records} == {"gemm", "step", "sweep", "compile", "scaling"}
+    assert {r["suite"] for r in records} == {"gemm", "step", "train", "sweep", "small_sweep", "compile", "first_result",
+                                             "scaling"}
     for record in records:
         assert {"suite", "impl", "case", "round", "params", "process_s", "peak_rss_bytes", "libraries_loaded"} <= set(record)
         if "skipped" in record:
@@ -198,11 +199,33 @@ def test_quick_run_summaries_hold_every_field(quick_run):
     for row in scaling_rows:
         assert STAT_FIELDS | {"speedup_vs_1_device", "own_cpu_per_wall"} <= set(row)
 
+    train_rows = suites["train"]["rows"]
+    assert {"jaxnn-fit", "numpy", "sklearn", "flax"} <= {r["impl"] for r in train_rows}
+    for row in train_rows:
+        assert STAT_FIELDS | {"workload", "first_call_s", "test_accuracy", "times_jaxnn", "epochs"} <= set(row)
+        assert 0.5 < row["test_accuracy"] <= 1.0 and row["first_call_s"] > 0
+    assert [r["times_jaxnn"] for r in train_rows if r["impl"] == "jaxnn-fit"] == [1.0]
+    small_rows = suites["small_sweep"]["rows"]
+    assert {"jaxnn-vmap", "jaxnn-vmap-2dev", "jaxnn-fit", "numpy"} <= {r["impl"] for r in small_rows}
+    assert all(r["recompiles_after_first"] == 0 for r in small_rows)
+    for row in small_rows:
+        assert STAT_FIELDS | {"k", "speedup_vs_numpy", "peak_rss_bytes"} <= set(row)
+    assert {r["case"] for r in suites["first_result"]["rows"]} == {"import-jax", "help"}
+
+
+def test_the_benchmarks_split_the_data_exactly_as_jaxnn_does(cancer):
+    from benchmarks.train import split_like_jaxnn
+
+    split = split_like_jaxnn("breast_cancer")
+    np.testing.assert_array_equal(split["x_train"], cancer.x_train)
+    np.testing.assert_array_equal(split["y_test"], cancer.y_test)
+
 
 def test_quick_run_writes_tables_and_plots(quick_run):
     out, stdout, results = quick_run
     markdown = (out / "results.md").read_text()
-    for title in ("### gemm", "### step S", "### step M", "### sweep", "### compile", "### scaling"):
+    for title in ("### gemm", "### step S", "### step M", "### sweep", "### compile", "### scaling", "### train",
+                  "### small_sweep", "### first_result"):
         assert title in markdown and title in stdout
     assert results["plots"]
     for name in results["plots"]:

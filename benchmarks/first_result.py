@@ -36,7 +36,7 @@ def _process(arguments: list[str], cache: str, out: str) -> None:
     env.pop("JAX_ENABLE_COMPILATION_CACHE", None)  # the harness turns JAX's own cache off for other suites
     command = [sys.executable, *arguments] if arguments[0] == "-c" else [sys.executable, "-m", "jaxnn.cli", *arguments]
     if arguments[:1] == ["train"]:
-        command += ["--out", out]
+        command += ["--out", os.path.join(out, "run")]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=out)
     if completed.returncode != 0:
         raise RuntimeError(f"{' '.join(arguments)} failed: {completed.stderr[-2000:]}")

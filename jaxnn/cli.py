@@ -395,6 +395,7 @@ def _train(args: argparse.Namespace) -> int:
     given = {name: getattr(args, name) for name in hyperparams.NAMES if getattr(args, name) is not None}
     given.pop("dropout", None)  # the model's own rate
     with _staged_output(args.out) as staging:
+        plotting.preload()
         data = _load_data(args)
         model = _build_model(args, data)
         print(data.describe())
@@ -451,6 +452,8 @@ def _sweep(args: argparse.Namespace) -> int:
     space, fixed = _sweep_space(args)
     writes = jax.process_index() == 0  # every process holds the gathered table; process 0 writes it
     with _staged_output(args.out) if writes else contextlib.nullcontext() as staging:
+        if writes:
+            plotting.preload()
         data = _load_data(args)
         model = _build_model(args, data)
         devices = jax.devices()

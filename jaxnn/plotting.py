@@ -12,7 +12,22 @@ import numpy as np
 
 from jaxnn._io import atomic_write
 
-__all__ = ["plot_history", "plot_sweep"]
+__all__ = ["plot_history", "plot_sweep", "preload"]
+
+
+def preload() -> None:
+    """Start importing matplotlib in a background thread (it takes about a second).
+
+    The command line calls it before training: compiled training releases the GIL, so the
+    import is done by the time the first plot is drawn.
+    """
+    import threading
+
+    def load() -> None:
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+
+    threading.Thread(target=load, name="jaxnn-preload-matplotlib", daemon=True).start()
 
 
 def _figure(**options: Any) -> Any:

@@ -388,19 +388,24 @@ def evaluate(
         task, y_scale = None, 1.0
     else:
         raise TypeError(f"data_or_xy must be a jaxnn.Dataset or a tuple (x, y), got {type(data_or_xy).__name__}")
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
-    if x.shape[0] == 0:
+    if np.shape(x)[0] != np.shape(y)[0]:
+        raise ValueError(f"x has {np.shape(x)[0]} rows but y has {np.shape(y)[0]}")
+    if np.shape(x)[0] == 0:
         raise ValueError(f"there are no examples to evaluate (the {split!r} split is empty)")
-    outputs = model.apply(params, x)
-    task = task or _infer_task(outputs, y)
+    task = task or _infer_task(jax.eval_shape(model.apply, params, jnp.asarray(x)), y)
     _, loss_fn = loss_for(loss, task)
     metric_name, metric_fn, _ = metric_for(metric, task)
-    metric_value = float(metric_fn(outputs, y))
+    loss_value, metric_value = map(float, jax.device_get(_loss_and_metric(model, loss_fn, metric_fn, params, x, y)))
     if task == "regression" and metric_name == "mean_squared_error":
         metric_value *= y_scale**2
-    return {"loss": float(loss_fn(outputs, y)), metric_name: metric_value, "num_examples": int(x.shape[0])}
+    return {"loss": loss_value, metric_name: metric_value, "num_examples": int(np.shape(x)[0])}
+
+
+@functools.partial(jax.jit, static_argnames=("model", "loss_fn", "metric_fn"))
+def _loss_and_metric(model: Model, loss_fn: Callable, metric_fn: Callable, params: Params, x: Any, y: Any):
+    """One compiled call for the model's outputs, loss and metric (eagerly they are dozens of dispatches)."""
+    outputs = model.apply(params, x)
+    return loss_fn(outputs, y), metric_fn(outputs, y)
 
 
 def predict(

@@ -249,6 +249,37 @@ def test_vmapped_train_equals_separate_runs(cancer):
         np.testing.assert_allclose(batched.history["val_loss"][i], single.history["val_loss"], rtol=1e-5)
 
 
+def test_vmapped_rows_stop_on_their_own_and_share_what_they_share(cancer):
+    # Under vmap a stopped row keeps its state while the others train on (one run skips with a
+    # real branch); rows with one key draw one minibatch order, not one per row.
+    model = jaxnn.mlp([cancer.num_features, 8, 1])
+    train = jaxnn.make_train(model, optimizer="sgd", num_epochs=12, batch_size=64,
+                             early_stopping=jaxnn.EarlyStopping(patience=1))
+    hparams = jax.tree.map(lambda v: jnp.broadcast_to(jnp.asarray(v, jnp.float32), (3,)), jaxnn.Hyperparams())
+    hparams = hparams._replace(learning_rate=jnp.array([1e-3, 1.0, 1e5]))
+    batched = jax.jit(jax.vmap(train, in_axes=(0, None, None)))(hparams, 0, cancer)
+    assert [int(s) for s in batched.status] == [jaxnn.loop.RUNNING, jaxnn.loop.EARLY_STOPPED, jaxnn.loop.DIVERGED]
+    for i in range(3):
+        single = jax.jit(train)(jax.tree.map(lambda v: v[i], hparams), 0, cancer)
+        assert int(single.stopped_epoch) == int(batched.stopped_epoch[i]) and int(single.status) == int(batched.status[i])
+        chex.assert_trees_all_close(single.params, jax.tree.map(lambda v: v[i], batched.params), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(single.history["val_loss"], batched.history["val_loss"][i], rtol=1e-5)
+    jaxpr = jax.make_jaxpr(jax.vmap(train, in_axes=(0, None, None)))(hparams, 0, cancer)
+    sorts = [eqn for eqn in _equations(jaxpr.jaxpr) if eqn.primitive.name == "sort"]
+    assert sorts and all(eqn.invars[0].aval.shape == (cancer.num_train,) for eqn in sorts)
+
+
+def _equations(jaxpr):
+    """Every equation of a jaxpr, those of nested jaxprs (scan, cond, jit bodies) included."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (list, tuple)) else [param]:
+                inner = getattr(sub, "jaxpr", None)
+                if inner is not None:
+                    yield from _equations(getattr(inner, "jaxpr", inner))
+
+
 def test_evaluate_and_predict(cancer):
     model = jaxnn.mlp([cancer.num_features, 8, 1])
     result = jaxnn.fit(model, cancer, learning_rate=1e-2, num_epochs=20, batch_size=32, key=0, progress=False)

@@ -228,7 +228,7 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
         state, epochs = run_rows(spec, state, hparams, data, chunks.epochs_per_call)
         history.append(parallel.to_host(epochs))
         bar.update(1)
-        if not bool(parallel.to_host(jnp.any((state.status == loop.RUNNING) & (state.epoch < spec.num_epochs)))):
+        if not bool(parallel.to_host(jnp.any(loop.is_running(spec, state)))):
             bar.update(chunks.num_calls - len(history))
             break
     result, test_loss, test_metric = parallel.to_host(finish_rows(spec, state, data))

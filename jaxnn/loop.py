@@ -33,6 +33,7 @@ from jax.custom_batching import custom_vmap
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxnn import losses, optim, parallel
+from jaxnn._compile import jit_loop, jit_once
 from jaxnn._io import atomic_write
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.spec import TrainSpec
@@ -541,7 +542,7 @@ def as_key(key: PRNGKey | int) -> PRNGKey:
 
 # The loop compiled: what fit runs, and what benchmarks time as fit runs it. Calls with an equal
 # spec and arrays of the same shapes reuse one program; run_epochs donates the state it advances.
-init_state_jit = jax.jit(init_state, static_argnames=("spec",))
-run_epochs_jit = jax.jit(run_epochs, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
-finish_jit = jax.jit(finish, static_argnames=("spec", "restore_best"))
-train_jit = jax.jit(train, static_argnames=("spec",))
+init_state_jit = jit_once(init_state, static_argnames=("spec",))
+run_epochs_jit = jit_loop(run_epochs, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
+finish_jit = jit_once(finish, static_argnames=("spec", "restore_best"))
+train_jit = jit_loop(train, static_argnames=("spec",))

@@ -29,12 +29,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxnn import _checks, hyperparams as hyperparams_lib, loop, parallel
+from jaxnn import _checks, loop, parallel
+from jaxnn import hyperparams as hyperparams_lib
+from jaxnn._compile import jit_loop
 from jaxnn.data import DataInfo, Dataset, check_finite_features
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.loop import DIVERGED, HISTORY_KEYS, RUNNING, STATUS, TrainResult, as_key
 from jaxnn.models import Model
-from jaxnn.spec import DEFAULT_LOSS, EarlyStopping, TrainSpec, loss_for, metric_for, zeros_of
+from jaxnn.spec import (
+    DEFAULT_LOSS,
+    EarlyStopping,
+    TrainSpec,
+    loss_for,
+    metric_for,
+    zeros_of,
+)
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
 __all__ = [
@@ -249,7 +258,7 @@ def fit(
     return result
 
 
-@functools.partial(jax.jit, static_argnames=("spec",))
+@functools.partial(jit_loop, static_argnames=("spec",))
 def _whole_run(spec: TrainSpec, hparams: Hyperparams, key: Any, data: Any, params: Params | None):
     """:func:`jaxnn.loop.train`, with the history and the counters packed into one array each (fewer transfers)."""
     result = loop.train(spec, hparams, key, data, params)
@@ -401,7 +410,7 @@ def evaluate(
     return {"loss": loss_value, metric_name: metric_value, "num_examples": int(np.shape(x)[0])}
 
 
-@functools.partial(jax.jit, static_argnames=("model", "loss_fn", "metric_fn"))
+@functools.partial(jit_loop, static_argnames=("model", "loss_fn", "metric_fn"))
 def _loss_and_metric(model: Model, loss_fn: Callable, metric_fn: Callable, params: Params, x: Any, y: Any):
     """One compiled call for the model's outputs, loss and metric (eagerly they are dozens of dispatches)."""
     outputs = model.apply(params, x)

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import _checks, hyperparams, loop, parallel
+from jaxnn._compile import jit_loop, jit_once
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.models import Model
 from jaxnn.spec import EarlyStopping, TrainSpec, zeros_of
@@ -228,7 +229,8 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
         state, epochs = run_rows(spec, state, hparams, data, chunks.epochs_per_call)
         history.append(parallel.to_host(epochs))
         bar.update(1)
-        if not bool(parallel.to_host(jnp.any(loop.is_running(spec, state)))):
+        status, epoch = parallel.to_host((state.status, state.epoch))  # checked on the host: no eager device ops
+        if not np.any(loop.is_running(spec, state._replace(status=status, epoch=epoch))):
             bar.update(chunks.num_calls - len(history))
             break
     result, test_loss, test_metric = parallel.to_host(finish_rows(spec, state, data))
@@ -275,7 +277,7 @@ def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_id
     )
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "impl"))
+@functools.partial(jit_once, static_argnames=("spec", "impl"))
 def init_rows(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Array, data: Any, impl: str) -> loop.LoopState:
     """:func:`jaxnn.loop.init_state` for every (seed, configuration): row ``(s, c)`` starts from ``fold_in(key, s)``."""
     # The key travels as raw data so that every process of a multi-host job can place it.
@@ -284,7 +286,7 @@ def init_rows(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Arr
     return jax.vmap(per_seed)(seeds)
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
+@functools.partial(jit_loop, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
 def run_rows(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, data: Any, num_epochs: int):
     """:func:`jaxnn.loop.run_epochs` for every row, one minibatch order per seed."""
 
@@ -299,7 +301,7 @@ def run_rows(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, data:
     return jax.vmap(per_seed)(state)
 
 
-@functools.partial(jax.jit, static_argnames=("spec",))
+@functools.partial(jit_once, static_argnames=("spec",))
 def finish_rows(spec: TrainSpec, state: loop.LoopState, data: Any):
     """Every row's best-epoch params (what its ranked columns describe) and their test loss and metric."""
     plan = loop.layout(spec, data)

@@ -4,6 +4,7 @@ Pure functions of sizes (and of the device's free memory, read once): no
 training happens here, so every rule can be tested on its own.
 """
 
+import functools
 import math
 import os
 from typing import Any, NamedTuple
@@ -43,16 +44,22 @@ class Plan(NamedTuple):
 
 def bytes_per_row(model: Model, data: Any, batch_size: int | None) -> int:
     """A rough upper estimate of the device memory one (configuration, seed) row needs."""
-    shapes = jax.eval_shape(model.init, jax.random.key(0))
-    num_params = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
+    num_params, num_outputs = _sizes(model, data.num_features)
     batch = int(np.shape(data.x_train)[0]) if batch_size is None else batch_size
-    sample = jax.ShapeDtypeStruct((1, data.num_features), jnp.float32)
-    outputs = jax.eval_shape(lambda p, x: model.apply(p, x), shapes, sample)
-    widths = data.num_features + int(np.prod(outputs.shape)) + num_params // max(1, data.num_features)
+    widths = data.num_features + num_outputs + num_params // max(1, data.num_features)
     activations = 4 * batch * widths
     evaluation = int(np.shape(data.x_val)[0] + np.shape(data.x_test)[0]) * max(1, widths // 4)
     # params, best params, gradients, updates and up to 2 optimizer moments, plus activations.
     return 4 * (6 * num_params + activations + evaluation)
+
+
+@functools.lru_cache(maxsize=64)
+def _sizes(model: Model, num_features: int) -> tuple[int, int]:
+    """The model's parameter count and outputs per example: traced once per model, not once per sweep."""
+    shapes = jax.eval_shape(model.init, jax.random.key(0))
+    sample = jax.ShapeDtypeStruct((1, num_features), jnp.float32)
+    outputs = jax.eval_shape(lambda p, x: model.apply(p, x), shapes, sample)
+    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes)), int(np.prod(outputs.shape))
 
 
 def available_bytes(device: Any) -> int:

@@ -201,11 +201,11 @@ def build_optimizer(spec: TrainSpec, hparams: Hyperparams, steps_per_epoch: int)
     transform = optim.build_optimizer(
         spec.optimizer,
         learning_rate=learning_rate,
-        momentum=hparams.momentum if uses_momentum else 0.0,  # a Python 0: no momentum buffer
+        momentum=hparams.momentum if uses_momentum else None,  # None: no momentum buffer
         nesterov=spec.nesterov,
         b1=hparams.b1,
         b2=hparams.b2,
-        weight_decay=0.0 if "weight_decay" in spec.zeros else hparams.weight_decay,
+        weight_decay=None if "weight_decay" in spec.zeros else hparams.weight_decay,
         clip_norm=hparams.clip_norm,
         reduce_on_plateau=plateau,
     )
@@ -324,21 +324,31 @@ def _epoch_or_skip(spec: TrainSpec) -> Callable[..., tuple[LoopState, dict[str, 
         plan = layout(spec, data)
         return one_epoch(spec, plan, build_optimizer(spec, hparams, plan.steps), hparams, data, loop_key, state, index)
 
+    def masked(state, hparams, data, loop_key, index):
+        """The epoch always computed; a stopped run keeps its state and gets a NaN history row."""
+        new_state, row = train_epoch(state, hparams, data, loop_key, index)
+        running = is_running(spec, state)
+        keep = lambda new, old: jnp.where(running, new, old)  # noqa: E731
+        return jax.tree.map(keep, new_state, state), jax.tree.map(lambda v: keep(v, jnp.nan), row)
+
     @custom_vmap
-    def epoch(state, hparams, data, loop_key, index):
+    def branch(state, hparams, data, loop_key, index):
         return jax.lax.cond(is_running(spec, state), train_epoch, _skip_epoch, state, hparams, data, loop_key, index)
 
-    @epoch.def_vmap
-    def epoch_batched(axis_size, in_batched, state, hparams, data, loop_key, index):
-        def masked(state, hparams, data, loop_key, index):
-            new_state, row = train_epoch(state, hparams, data, loop_key, index)
-            running = is_running(spec, state)
-            keep = lambda new, old: jnp.where(running, new, old)  # noqa: E731
-            return jax.tree.map(keep, new_state, state), jax.tree.map(lambda v: keep(v, jnp.nan), row)
-
+    @branch.def_vmap
+    def branch_batched(axis_size, in_batched, *args):
         in_axes = tuple(jax.tree.map(lambda batched: 0 if batched else None, in_batched))
-        out = jax.vmap(masked, in_axes=in_axes, axis_size=axis_size)(state, hparams, data, loop_key, index)
+        out = jax.vmap(masked, in_axes=in_axes, axis_size=axis_size)(*args)
         return out, jax.tree.map(lambda _: True, out)
+
+    # custom_vmap has no reverse mode: derivatives (jax.grad through a whole run) come from the masked form.
+    @jax.custom_jvp
+    def epoch(state, hparams, data, loop_key, index):
+        return branch(state, hparams, data, loop_key, index)
+
+    @epoch.defjvp
+    def epoch_jvp(primals, tangents):
+        return jax.jvp(masked, primals, tangents)
 
     return epoch
 

@@ -171,9 +171,12 @@ def optimizer(
         _checks.check_range("clip_norm", clip_norm, 0.0, low_open=True)
     if kind == "gd" and _is_concrete_zero(momentum) is False:
         raise ValueError(f"`momentum` (={momentum}) is not used by 'gd'; use optimizer 'sgd' for momentum")
+    # A concrete 0 needs no momentum buffer and no decay term; a traced value (a sweep) keeps them.
     return build_optimizer(
-        kind, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, b1=b1, b2=b2, eps=eps, decay=decay,
-        weight_decay=weight_decay, clip_norm=clip_norm, reduce_on_plateau=reduce_on_plateau,
+        kind, learning_rate=learning_rate, momentum=None if _is_concrete_zero(momentum) else momentum,
+        nesterov=nesterov, b1=b1, b2=b2, eps=eps, decay=decay,
+        weight_decay=None if _is_concrete_zero(weight_decay) else weight_decay,
+        clip_norm=clip_norm, reduce_on_plateau=reduce_on_plateau,
     )
 
 
@@ -186,37 +189,38 @@ def build_optimizer(
     kind: str,
     *,
     learning_rate: LearningRate,
-    momentum: ArrayLike = 0.0,
+    momentum: ArrayLike | None = None,
     nesterov: bool = False,
     b1: ArrayLike = 0.9,
     b2: ArrayLike = 0.999,
     eps: ArrayLike = 1e-8,
     decay: ArrayLike = 0.9,
-    weight_decay: ArrayLike = 0.0,
+    weight_decay: ArrayLike | None = None,
     clip_norm: ArrayLike | None = None,
     reduce_on_plateau: dict[str, Any] | None = None,
 ) -> optax.GradientTransformation:
     """:func:`optimizer` without its checks, for values already checked (or traced, inside the training loop).
 
-    A concrete zero ``momentum`` or ``weight_decay`` adds no state and no work; a traced one (a
-    sweep) keeps the momentum buffer and the decay term, since its value is unknown when compiling.
+    ``momentum=None`` or ``weight_decay=None`` adds no state and no work; any value, a zero
+    included, keeps the momentum buffer or the decay term. The structure depends only on which
+    are None, never on whether a value happens to be concrete, so the optimizer built for
+    ``init`` and the one built inside a traced loop always agree.
     """
-    # A concrete 0 needs no momentum buffer; a traced value (a sweep) keeps one.
-    optional_momentum = None if _is_concrete_zero(momentum) else momentum
     if kind in ("gd", "sgd"):
-        base = optax.sgd(learning_rate, momentum=optional_momentum if kind == "sgd" else None, nesterov=nesterov)
+        base = optax.sgd(learning_rate, momentum=momentum if kind == "sgd" else None, nesterov=nesterov)
     elif kind == "adam":
         base = optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
     elif kind == "adamw":
-        base = optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, mask=decay_mask)
+        decoupled = 0.0 if weight_decay is None else weight_decay
+        base = optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=decoupled, mask=decay_mask)
     elif kind == "rmsprop":
-        base = optax.rmsprop(learning_rate, decay=decay, eps=eps, momentum=optional_momentum, nesterov=nesterov)
+        base = optax.rmsprop(learning_rate, decay=decay, eps=eps, momentum=momentum, nesterov=nesterov)
     else:  # adagrad
         base = optax.adagrad(learning_rate, eps=eps)
     parts: list[optax.GradientTransformation] = []
     if clip_norm is not None:
         parts.append(optax.clip_by_global_norm(clip_norm))
-    if kind != "adamw" and not _is_concrete_zero(weight_decay):
+    if kind != "adamw" and weight_decay is not None:
         parts.append(optax.add_decayed_weights(weight_decay, mask=decay_mask))
     parts.append(base)
     if reduce_on_plateau is not None:

@@ -131,7 +131,7 @@ def test_a_zero_momentum_or_weight_decay_leaves_their_work_out_of_the_program(ca
     options = dict(optimizer="sgd", num_epochs=3, batch_size=64, progress=False, key=0)
     spec = lambda **zeros: jaxnn.TrainSpec(model, num_epochs=3, batch_size=64, optimizer="sgd", **zeros)
     hparams = jaxnn.train.scalar_hyperparams(learning_rate=0.1, momentum=0.0, weight_decay=0.0)
-    # (hparams as an argument: traced, as in the compiled program; a concrete 0 would drop the buffer itself)
+    # Only spec.zeros decides what is left out: traced or concrete, a zero in hparams keeps its buffer.
     lean = jax.eval_shape(lambda h: jaxnn.loop.init_state(spec(zeros=("momentum", "weight_decay")), h, 0, cancer), hparams)
     full = jax.eval_shape(lambda h: jaxnn.loop.init_state(spec(), h, 0, cancer), hparams)
     assert len(jax.tree.leaves(full.opt_state)) == len(jax.tree.leaves(lean.opt_state)) + len(jax.tree.leaves(lean.params))
@@ -143,6 +143,25 @@ def test_a_zero_momentum_or_weight_decay_leaves_their_work_out_of_the_program(ca
     with compiles as counter:  # other values with the same zeros reuse the lean program
         jaxnn.fit(model, cancer, learning_rate=0.2, momentum=0.0, **options)
     assert counter.count == 0
+
+
+def test_train_runs_eagerly_and_under_grad_with_concrete_zero_hyperparameters(cancer):
+    # make_train's function is pure: called without jit, with Python 0.0 for momentum and weight decay
+    # (the optimizer state built at init and the one built inside the loop must agree), and under grad.
+    model = jaxnn.mlp([cancer.num_features, 4, 1], activation="tanh")  # smooth: finite differences converge
+    train = jaxnn.make_train(model, optimizer="sgd", num_epochs=2, batch_size=128)
+    hparams = jaxnn.Hyperparams(learning_rate=0.1, momentum=0.0, weight_decay=0.0)
+    eager = train(hparams, 0, cancer)
+    compiled = jax.jit(train)(hparams, 0, cancer)
+    chex.assert_trees_all_close(eager.params, compiled.params, **tolerance(np.float32))
+
+    def summed_train_loss(rate):
+        return jnp.sum(train(hparams._replace(learning_rate=rate), 0, cancer).history["train_loss"])
+
+    step = 1e-3
+    slope = jax.grad(summed_train_loss)(0.1)
+    central = (summed_train_loss(0.1 + step) - summed_train_loss(0.1 - step)) / (2 * step)
+    np.testing.assert_allclose(slope, central, rtol=1e-2)
 
 
 def test_every_example_counts_once_per_epoch_with_a_partial_last_batch(cancer):

@@ -224,16 +224,8 @@ def fit(
         init_scale=init_scale, decay_rate=decay_rate, final_fraction=final_fraction, clip_norm=clip_norm,
     )
     spec = TrainSpec(
-        model,
-        num_epochs=num_epochs,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        loss=loss,
-        metric=metric,
-        schedule=schedule,
-        warmup_steps=warmup_steps,
-        nesterov=nesterov,
-        early_stopping=early_stopping,
+        model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
+        schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
         reduce_on_plateau=reduce_on_plateau,
         data_devices=None if devices is None else tuple(parallel.resolve_devices(devices)),
         zeros=zeros_of({"momentum": momentum, "weight_decay": weight_decay}),
@@ -241,21 +233,27 @@ def fit(
     loop.layout(spec, data)  # the data against the spec, before anything compiles
     params = None if params is None else _checked_params(model, params)
     data, hparams, params = _place(spec, data, hparams, params)
-    if num_chunks == 1:  # the whole run as one compiled call: one dispatch, one round trip
-        params, history, counters = _whole_run(spec, hparams, _seed_or_key(key), data, params)
-        history, (best_epoch, epoch, status) = jax.device_get((history, counters))  # params stay on the device
-        epoch, status = int(epoch), int(status)
-        history = {name: values[:epoch] for name, values in zip(HISTORY_KEYS, history)}
-        result = TrainResult(params, history, best_epoch, epoch, status)
-    else:
-        state = loop.init_state_jit(spec, hparams, _seed_or_key(key), data, params)
-        state, history = _run_in_chunks(spec, state, hparams, data, num_chunks, progress)
-        epoch, status = int(state.epoch), int(state.status)
-        result = loop.finish_jit(spec, state)
-    result = TrainResult(result.params, history, int(result.best_epoch), epoch, STATUS[status])
+    result = _run(spec, hparams, _seed_or_key(key), data, params, num_chunks, progress)
+    status = int(result.status)
+    result = result._replace(best_epoch=int(result.best_epoch), status=STATUS[status])
     if status == DIVERGED and on_divergence == "raise":
-        raise TrainingDiverged(epoch, result)
+        raise TrainingDiverged(result.stopped_epoch, result)
     return result
+
+
+def _run(spec: TrainSpec, hparams: Hyperparams, key: Any, data: Any, params: Params | None, num_chunks: int,
+         progress: bool) -> TrainResult:
+    """The run of ``fit``, with host ints for the epoch counts and the status code."""
+    if num_chunks == 1:  # the whole run as one compiled call: one dispatch, one round trip
+        params, history, counters = _whole_run(spec, hparams, key, data, params)
+        history, (best_epoch, epoch, status) = jax.device_get((history, counters))  # params stay on the device
+        history = {name: values[: int(epoch)] for name, values in zip(HISTORY_KEYS, history)}
+        return TrainResult(params, history, int(best_epoch), int(epoch), int(status))
+    state = loop.init_state_jit(spec, hparams, key, data, params)
+    state, history = _run_in_chunks(spec, state, hparams, data, num_chunks, progress)
+    result = loop.finish_jit(spec, state)
+    return result._replace(history=history, best_epoch=int(result.best_epoch), stopped_epoch=int(state.epoch),
+                           status=int(state.status))
 
 
 @functools.partial(jit_loop, static_argnames=("spec",))

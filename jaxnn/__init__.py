@@ -16,10 +16,11 @@ from jaxnn.loop import TrainResult
 from jaxnn.models import Model, from_flax, mlp, model_from_config, sequential
 from jaxnn.optim import optimizer, schedule
 from jaxnn.spec import EarlyStopping, TrainSpec
-from jaxnn.sweeps import SweepResult, choice, loguniform, sweep, uniform
+from jaxnn.sweeps import ASHA, PBT, SweepResult, choice, loguniform, sweep, uniform
 from jaxnn.train import TrainingDiverged, evaluate, fit, make_train, predict
 
 __all__ = [
+    "ASHA",
     "Checkpoint",
     "CheckpointError",
     "DataInfo",
@@ -49,6 +50,7 @@ __all__ = [
     "model_from_config",
     "optim",
     "optimizer",
+    "PBT",
     "parallel",
     "predict",
     "save",

@@ -35,8 +35,11 @@ def jit_loop(fun: Callable, **jit_kwargs: Any) -> Callable:
     on_cpu = jax.jit(fun, compiler_options=LOOP_ON_CPU, **jit_kwargs)
     elsewhere = jax.jit(fun, **jit_kwargs)
 
+    pick = lambda: on_cpu if jax.default_backend() == "cpu" else elsewhere  # noqa: E731
+
     @functools.wraps(fun)
     def call(*args: Any, **kwargs: Any) -> Any:
-        return (on_cpu if jax.default_backend() == "cpu" else elsewhere)(*args, **kwargs)
+        return pick()(*args, **kwargs)
 
+    call.lower = lambda *args, **kwargs: pick().lower(*args, **kwargs)  # ahead-of-time compiles hit the same cache
     return call

@@ -21,7 +21,7 @@ can move and a stopped run ends on the host without computing the remaining epoc
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -167,6 +167,7 @@ def fit(
     num_chunks: int | None = None,
     params: Params | None = None,
     devices: Any = None,
+    hyperparameter_schedule: Sequence[tuple[int, dict[str, float]]] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` and return the trained parameters and history.
 
@@ -207,6 +208,12 @@ def fit(
             replicated (XLA all-reduces the gradient). A batch that does not
             divide evenly is padded with masked slots, so the result equals the
             single-device run up to float rounding.
+        hyperparameter_schedule: hyperparameters that change during the run, as
+            ``(first_epoch, {name: value})`` pairs in increasing epoch order: from
+            ``first_epoch`` on, the named hyperparameters take these values (an entry
+            at epoch 0 replaces the keyword values). This is what
+            :meth:`jaxnn.SweepResult.schedule` gives for a PBT row, so the row can be
+            trained again here. New values never recompile.
 
     Returns:
         A :class:`TrainResult` whose history covers the epochs that ran.
@@ -223,17 +230,22 @@ def fit(
         learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum, b1=b1, b2=b2, dropout=dropout,
         init_scale=init_scale, decay_rate=decay_rate, final_fraction=final_fraction, clip_norm=clip_norm,
     )
+    segments = _segments(hparams, hyperparameter_schedule, num_epochs)
     spec = TrainSpec(
         model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
         reduce_on_plateau=reduce_on_plateau,
         data_devices=None if devices is None else tuple(parallel.resolve_devices(devices)),
-        zeros=zeros_of({"momentum": momentum, "weight_decay": weight_decay}),
+        zeros=zeros_of({name: [getattr(h, name) for _, h in segments] for name in ("momentum", "weight_decay")}),
     )
     loop.layout(spec, data)  # the data against the spec, before anything compiles
     params = None if params is None else _checked_params(model, params)
-    data, hparams, params = _place(spec, data, hparams, params)
-    result = _run(spec, hparams, _seed_or_key(key), data, params, num_chunks, progress)
+    data, placed, params = _place(spec, data, tuple(h for _, h in segments), params)
+    if len(segments) > 1:
+        result = _run_segments(spec, [(first, h) for (first, _), h in zip(segments, placed)], _seed_or_key(key),
+                               data, params, progress)
+    else:
+        result = _run(spec, placed[0], _seed_or_key(key), data, params, num_chunks, progress)
     status = int(result.status)
     result = result._replace(best_epoch=int(result.best_epoch), status=STATUS[status])
     if status == DIVERGED and on_divergence == "raise":
@@ -254,6 +266,59 @@ def _run(spec: TrainSpec, hparams: Hyperparams, key: Any, data: Any, params: Par
     result = loop.finish_jit(spec, state)
     return result._replace(history=history, best_epoch=int(result.best_epoch), stopped_epoch=int(state.epoch),
                            status=int(state.status))
+
+
+def _segments(hparams: Hyperparams, schedule: Any, num_epochs: int) -> list[tuple[int, Hyperparams]]:
+    """``(first_epoch, hparams)`` of each stretch of a run: the keyword values changed by ``schedule``.
+
+    Raises:
+        TypeError, ValueError: an entry that is not a ``(first_epoch, {name: value})`` pair, epochs not
+            increasing or not inside the run, unknown names, values out of range, ``init_scale`` after
+            epoch 0, or a hyperparameter that is off (None) at the start turned on later.
+    """
+    segments = [(0, hparams)]
+    if schedule is None:
+        return segments
+    previous = -1
+    for entry in schedule:
+        if not (isinstance(entry, Sequence) and len(entry) == 2 and isinstance(entry[1], dict)):
+            raise TypeError(f"each hyperparameter_schedule entry must be a (first_epoch, {{name: value}}) pair, got {entry!r}")
+        first, values = _checks.positive_int("hyperparameter_schedule epoch", entry[0], minimum=0), entry[1]
+        if first <= previous or first >= num_epochs:
+            raise ValueError(f"hyperparameter_schedule epochs must increase and lie in [0, num_epochs={num_epochs}); "
+                             f"got {first} after {previous}")
+        previous, current = first, segments[-1][1]
+        for name in values:
+            if name not in hyperparams_lib.NAMES:
+                raise _checks.unknown_name("hyperparameter", name, hyperparams_lib.NAMES)
+            if first > 0 and name == "init_scale":
+                raise ValueError("init_scale only acts when the weights are initialized: set it at epoch 0")
+            if first > 0 and getattr(current, name) is None:
+                raise ValueError(f"{name} is off (None) at the start of the run and cannot be turned on at epoch "
+                                 f"{first}; give it a value from epoch 0")
+        changed = scalar_hyperparams(**{**current._asdict(), **values})
+        segments[-1:] = [(0, changed)] if first == 0 else [segments[-1], (first, changed)]
+    return segments
+
+
+def _run_segments(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], key: Any, data: Any,
+                  params: Params | None, progress: bool) -> TrainResult:
+    """A run whose hyperparameters change at the segments' first epochs: one compiled call per segment."""
+    state = loop.init_state_jit(spec, segments[0][1], key, data, params)
+    stops = [first for first, _ in segments[1:]] + [spec.num_epochs]
+    rows = []
+    with _progress_bar(spec.num_epochs, progress) as bar:
+        for (first, hparams), stop in zip(segments, stops):
+            state, history = loop.run_epochs_jit(spec, state, hparams, data, stop - first)
+            history, epoch, status = jax.device_get((history, state.epoch, state.status))
+            rows.append(history)
+            bar.update(int(epoch) - bar.n)
+            if int(status) != RUNNING:
+                break
+    epoch = int(epoch)
+    result = loop.finish_jit(spec, state)
+    history = {name: np.concatenate([row[name] for row in rows])[:epoch] for name in HISTORY_KEYS}
+    return result._replace(history=history, best_epoch=int(result.best_epoch), stopped_epoch=epoch, status=int(status))
 
 
 @functools.partial(jit_loop, static_argnames=("spec",))

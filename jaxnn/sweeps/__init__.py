@@ -7,7 +7,9 @@ values of the same size reuses it.
 
 Modules: :mod:`~jaxnn.sweeps.space` (grids, distributions, seeds),
 :mod:`~jaxnn.sweeps.plan` (rows per compiled call), :mod:`~jaxnn.sweeps.run`
-(training), :mod:`~jaxnn.sweeps.result` (:class:`SweepResult`).
+(training), :mod:`~jaxnn.sweeps.schedulers` (ASHA and PBT) and
+:mod:`~jaxnn.sweeps.scheduled` (training under them), :mod:`~jaxnn.sweeps.result`
+(:class:`SweepResult`).
 
 >>> import jaxnn
 >>> data = jaxnn.datasets.load("breast_cancer", seed=0)
@@ -19,6 +21,7 @@ Modules: :mod:`~jaxnn.sweeps.space` (grids, distributions, seeds),
 
 from jaxnn.sweeps.result import SweepResult
 from jaxnn.sweeps.run import sweep
+from jaxnn.sweeps.schedulers import ASHA, PBT
 from jaxnn.sweeps.space import choice, expand_space, loguniform, uniform
 
-__all__ = ["SweepResult", "choice", "expand_space", "loguniform", "sweep", "uniform"]
+__all__ = ["ASHA", "PBT", "SweepResult", "choice", "expand_space", "loguniform", "sweep", "uniform"]

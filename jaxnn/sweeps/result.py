@@ -65,6 +65,7 @@ class SweepResult:
         hyperparameters: list[str],
         log_scaled: set[str],
         ranked_by: Sequence[str] = RANKED_BY_VALIDATION,
+        schedules: Sequence[Any] | None = None,
     ):
         self.model = model
         self.metric = metric
@@ -76,6 +77,7 @@ class SweepResult:
         self.table = {name: np.asarray(column)[order] for name, column in table.items()}
         self.curves = {name: np.asarray(curve)[order] for name, curve in curves.items()}
         self._params = jax.tree.map(lambda leaf: np.asarray(leaf)[order], params)
+        self._schedules = None if schedules is None else [schedules[i] for i in order]
 
     def _ranking(self, table: dict[str, np.ndarray]) -> np.ndarray:
         """Row order, best first: by ``ranked_by`` (each later column breaks ties), diverged rows last."""
@@ -115,6 +117,23 @@ class SweepResult:
         """The trained parameters of row ``i`` (0 is the best), ready for ``self.model.apply``."""
         self._check_index(i)
         return jax.tree.map(lambda leaf: jnp.asarray(leaf[i]), self._params)
+
+    def schedule(self, i: int = 0) -> list[tuple[int, dict[str, float]]]:
+        """Row ``i``'s hyperparameter schedule under PBT: ``(first_epoch, {name: value})`` pairs.
+
+        The first pair gives every hyperparameter at epoch 0, each later one the
+        perturbed values from that epoch on, following the row's lineage: the values
+        that trained the weights :meth:`params` returns. ``jaxnn.fit(...,
+        hyperparameter_schedule=result.schedule(i))`` with the sweep's other settings
+        and the row's key (``fold_in(key, seed)``) trains them again.
+
+        Raises:
+            ValueError: the sweep did not run PBT (its rows' hyperparameters never changed).
+        """
+        self._check_index(i)
+        if self._schedules is None or self._schedules[i] is None:
+            raise ValueError("only rows of a PBT sweep have a hyperparameter schedule; the others kept their values")
+        return [(int(epoch), dict(values)) for epoch, values in self._schedules[i]]
 
     def predict(self, i: int, x: ArrayLike, **options: Any) -> np.ndarray:
         """``jaxnn.predict`` with row ``i``'s parameters."""
@@ -202,6 +221,8 @@ class SweepResult:
             "rows": [{name: clean(v) for name, v in self.row(i).items()} for i in range(len(self))],
             "curves": {name: [[clean(v) for v in row] for row in curve] for name, curve in self.curves.items()},
         }
+        if self._schedules is not None:
+            document["schedules"] = self._schedules
         atomic_write(path, json.dumps(document, indent=1))
 
     def plot(self, directory: str | os.PathLike, *, top: int = 5) -> list[str]:
@@ -241,6 +262,9 @@ class SweepResult:
         pad = lambda curve: np.pad(curve, ((0, 0), (0, epochs - curve.shape[1])), constant_values=np.nan)
         curves = {k: np.concatenate([pad(r.curves[k]) for r in results]) for k in first.curves}
         params = jax.tree.map(lambda *leaves: np.concatenate(leaves), *[r._params for r in results])
+        schedules = None
+        if any(r._schedules is not None for r in results):
+            schedules = [s for r in results for s in (r._schedules or [None] * len(r))]
         return SweepResult(
             table={name: np.concatenate(columns) for name, columns in table.items()},
             curves=curves,
@@ -251,4 +275,5 @@ class SweepResult:
             hyperparameters=list(dict.fromkeys(h for r in results for h in r.hyperparameters)),
             log_scaled=set().union(*(r.log_scaled for r in results)),
             ranked_by=first.ranked_by,
+            schedules=schedules,
         )

@@ -30,7 +30,9 @@ from jaxnn.hyperparams import Hyperparams
 from jaxnn.models import Model
 from jaxnn.spec import EarlyStopping, TrainSpec, zeros_of
 from jaxnn.sweeps import plan as planning
+from jaxnn.sweeps import scheduled, schedulers
 from jaxnn.sweeps.result import RANKED_BY_TRAINING, RANKED_BY_VALIDATION, SweepResult
+from jaxnn.sweeps.schedulers import ASHA, PBT
 from jaxnn.sweeps.space import PROGRAM_KEYS, SWEEPABLE, expand_space
 from jaxnn.train import check_data
 from jaxnn.typing import Array, PRNGKey
@@ -59,6 +61,7 @@ def sweep(
     nesterov: bool = False,
     num_chunks: int = 10,
     progress: bool = True,
+    scheduler: str | ASHA | PBT | None = None,
     **defaults: Any,
 ) -> SweepResult:
     """Train every configuration of ``space`` (times ``seeds``) in one compiled program.
@@ -89,6 +92,13 @@ def sweep(
         num_chunks: the epochs run in this many pieces on the host, so the
             progress bar moves and the sweep ends once every row has stopped.
         progress: show a progress bar.
+        scheduler: ``None`` (every row trains every epoch), ``"asha"`` or
+            :class:`jaxnn.ASHA` (rows train in rungs of growing epoch budgets and
+            only the best configurations of a rung go on; the program shrinks to
+            them), ``"pbt"`` or :class:`jaxnn.PBT` (every ``interval`` epochs the
+            worst rows of each seed copy the state of the best and perturb their
+            hyperparameters). Both need a validation split; see
+            :mod:`jaxnn.sweeps.schedulers`.
         **defaults: values for the hyperparameters the space does not vary
             (e.g. ``momentum=0.9``), as in :func:`jaxnn.fit`.
 
@@ -98,11 +108,14 @@ def sweep(
     Raises:
         ValueError, TypeError: an empty space, unknown names (the valid ones are
             listed), values out of range, a distribution without ``num_samples``,
-            ``max_parallel`` beyond the available memory.
+            ``max_parallel`` beyond the available memory, a scheduler that does
+            not fit the sweep (no validation split, program settings in the space,
+            a budget or interval not shorter than the run).
     """
     check_data(data)
     key = loop.as_key(key)
-    _check_early_stopping(early_stopping, data)
+    scheduler = schedulers.resolve(scheduler)
+    _check_early_stopping(early_stopping, data, scheduler)
     for name in defaults:
         if name not in SWEEPABLE:
             raise TypeError(f"sweep() got an unexpected keyword argument {name!r}")
@@ -120,11 +133,13 @@ def sweep(
         max_parallel=None if max_parallel is None else _checks.positive_int("max_parallel", max_parallel),
         num_chunks=_checks.positive_int("num_chunks", num_chunks),
         progress=progress,
+        scheduler=scheduler,
     )
     spec = TrainSpec(
         model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
     )
+    _check_scheduler(scheduler, spec, job, space)
     groups: dict[tuple, list[int]] = {}
     for index, config in enumerate(expanded.configs):
         groups.setdefault(tuple(config.get(name, getattr(spec, name)) for name in PROGRAM_KEYS), []).append(index)
@@ -148,15 +163,35 @@ class _Job(NamedTuple):
     max_parallel: int | None
     num_chunks: int
     progress: bool
+    scheduler: ASHA | PBT | None
 
 
-def _check_early_stopping(early_stopping: EarlyStopping | None, data: Any) -> None:
+def _check_scheduler(scheduler: ASHA | PBT | None, spec: TrainSpec, job: _Job, space: dict[str, Any]) -> None:
+    """The scheduler against the sweep, before anything compiles."""
+    if scheduler is None:
+        return
+    name = type(scheduler).__name__
+    if job.data.num_val == 0:
+        raise ValueError(f"{name} ranks rows by their validation metric, but the data has no validation split "
+                         "(give it val_fraction > 0)")
+    varied = [key for key in space if key in PROGRAM_KEYS]
+    if varied:
+        raise ValueError(f"{name} compares rows of one program, but the space varies {', '.join(varied)}; "
+                         "run one scheduled sweep per value and combine them with SweepResult.concat")
+    if isinstance(scheduler, ASHA):
+        scheduler.rungs(spec.num_epochs)
+    else:
+        scheduler.interval_for(spec.num_epochs)
+        scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
+
+
+def _check_early_stopping(early_stopping: EarlyStopping | None, data: Any, scheduler: Any = None) -> None:
     if early_stopping is not None and not early_stopping.restore_best:
         raise ValueError(
             "a sweep always returns each row's best-epoch parameters (the ones its table ranks); "
             "EarlyStopping(restore_best=False) is not supported here"
         )
-    if data.num_val == 0:
+    if data.num_val == 0 and scheduler is None:
         warnings.warn(
             "the data has no validation split, so the sweep ranks its rows by training loss, which rewards "
             "overfitting; give the data a validation split (val_fraction > 0) to rank by held-out data",
@@ -198,6 +233,9 @@ def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], 
                                                         np.asarray(job.seeds, np.uint32)), replicated))
     total = math.ceil(len(configs) / chunks.chunk) * chunks.num_calls
     with tqdm(total=total, disable=not job.progress, unit="chunk", leave=False) as bar:
+        if job.scheduler is not None:
+            context = scheduled.Context(mesh, *shared, str(jax.random.key_impl(job.key)), chunks.chunk, bar)
+            return _scheduled_group(spec, job, configs, config_ids, columns, context)
         pieces = []
         for start in range(0, len(configs), chunks.chunk):
             take = np.arange(start, start + chunks.chunk).clip(max=len(configs) - 1)  # the last chunk repeats a row
@@ -244,8 +282,38 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
                 result.stopped_epoch, result.status, test_loss, test_metric)
 
 
-def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int], rows: Rows) -> SweepResult:
-    """The table of a group's rows (configuration-major: row = config * num_seeds + seed), ranked."""
+def _scheduled_group(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int],
+                     columns: Hyperparams, context: scheduled.Context) -> SweepResult:
+    """A group trained under ``job.scheduler``: its ranked result with the scheduler's columns."""
+    _, _, higher_is_better = spec.metric_for(job.data.task)
+    perturbed = ()
+    if isinstance(job.scheduler, PBT):
+        perturbed = job.scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
+    seed = int(np.asarray(jax.random.key_data(jax.random.fold_in(job.key, 0x9B7))).ravel()[-1])
+    out = scheduled.train_scheduled(spec, job.scheduler, columns, len(job.seeds), context,
+                                    higher_is_better=higher_is_better, perturbed=perturbed, rng_seed=seed)
+    rows = Rows(out.result.params, out.curves, out.result.best_epoch, out.result.stopped_epoch, out.result.status,
+                out.test_loss, out.test_metric)
+    extra = dict(out.columns)
+    if "lineage" in extra:  # owners per interval -> configuration ids, repeats collapsed: "3>7>12"
+        ids = np.asarray(config_ids)
+        extra["lineage"] = np.asarray([[">".join(str(ids[o]) for i, o in enumerate(chain) if i == 0 or o != chain[i - 1])
+                                        for chain in seed_rows] for seed_rows in extra["lineage"]], dtype=object)
+    if out.hparams is not None:  # PBT: the values each row ended with
+        for name in dict.fromkeys((*job.swept, *perturbed)):
+            if name in SWEEPABLE:
+                extra[name] = getattr(out.hparams, name)
+    swept = list(dict.fromkeys((*job.swept, *perturbed)))
+    return _ranked(spec, job._replace(swept=swept), configs, config_ids, rows, extra, out.schedules)
+
+
+def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int], rows: Rows,
+            extra: dict[str, np.ndarray] | None = None, schedules: list | None = None) -> SweepResult:
+    """The table of a group's rows (configuration-major: row = config * num_seeds + seed), ranked.
+
+    ``extra`` holds columns shaped ``(seeds, configs)`` that are added or replace the defaults;
+    ``schedules`` each row's hyperparameter schedule, indexed ``[seed][config]``.
+    """
     num_rows = len(configs) * len(job.seeds)
     flat = jax.tree.map(lambda leaf: np.swapaxes(leaf, 0, 1).reshape(num_rows, *leaf.shape[2:]), rows)
     epochs = flat.history["val_loss"].shape[1]
@@ -256,12 +324,14 @@ def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_id
         values = np.take_along_axis(flat.history[name], index[:, None], axis=1)[:, 0].astype(np.float64)
         return np.where(epoch > 0, values, np.nan)
 
-    table: dict[str, np.ndarray] = {name: np.asarray([c[name] for c in configs for _ in job.seeds]) for name in job.swept}
+    table: dict[str, np.ndarray] = {name: np.asarray([c.get(name, getattr(job.base, name, None)) for c in configs
+                                                      for _ in job.seeds]) for name in job.swept}
     table["seed"] = np.asarray(job.seeds * len(configs))
     table["config"] = np.repeat(np.asarray(config_ids), len(job.seeds))
     table["status"] = np.asarray([loop.STATUS[int(code)] for code in flat.status])
     table["best_epoch"] = flat.best_epoch.astype(np.int64)
     table["stopped_epoch"] = flat.stopped_epoch.astype(np.int64)
+    table["epochs_run"] = flat.stopped_epoch.astype(np.int64)
     table["best_train_loss"] = at_epoch("train_loss", flat.best_epoch)
     table["best_val_loss"] = at_epoch("val_loss", flat.best_epoch)
     table["final_val_loss"] = at_epoch("val_loss", flat.stopped_epoch)
@@ -269,11 +339,15 @@ def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_id
     table["final_val_metric"] = at_epoch("val_metric", flat.stopped_epoch)
     table["test_loss"] = flat.test_loss.astype(np.float64)
     table["test_metric"] = flat.test_metric.astype(np.float64)
+    for name, column in (extra or {}).items():
+        table[name] = np.swapaxes(np.asarray(column), 0, 1).reshape(num_rows)
+    if schedules is not None:
+        schedules = [schedules[s][c] for c in range(len(configs)) for s in range(len(job.seeds))]
     metric_name, _, higher_is_better = spec.metric_for(job.data.task)
     return SweepResult(
         table=table, curves=flat.history, params=flat.params, model=spec.model, metric=metric_name,
         higher_is_better=higher_is_better, hyperparameters=job.swept, log_scaled=job.log_scaled,
-        ranked_by=RANKED_BY_VALIDATION if job.data.num_val > 0 else RANKED_BY_TRAINING,
+        ranked_by=RANKED_BY_VALIDATION if job.data.num_val > 0 else RANKED_BY_TRAINING, schedules=schedules,
     )
 
 
@@ -290,7 +364,10 @@ def init_rows(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Arr
 def run_rows(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, data: Any, num_epochs: int):
     """:func:`jaxnn.loop.run_epochs` for every row, one minibatch order per seed."""
 
-    def per_seed(seed_state):
+    # hparams: (configs,) shared by the seeds, or (seeds, configs) when rows differ (PBT).
+    per_row = jax.tree.leaves(hparams)[0].ndim == 2
+
+    def per_seed(seed_state, hparams):
         # Every configuration of a seed has the same loop key (rows are keyed by seed), and
         # every running one has run the most epochs: shared, unbatched, they make one
         # minibatch order per seed, not one per configuration.
@@ -298,7 +375,7 @@ def run_rows(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, data:
         per_config = lambda s, h: loop.run_epochs(spec, s, h, data, num_epochs, loop_key=key, first_epoch=first_epoch)
         return jax.vmap(per_config)(seed_state, hparams)
 
-    return jax.vmap(per_seed)(state)
+    return jax.vmap(per_seed, in_axes=(0, 0 if per_row else None))(state, hparams)
 
 
 @functools.partial(jit_once, static_argnames=("spec",))

@@ -1,0 +1,336 @@
+"""Running a sweep under a scheduler (:mod:`jaxnn.sweeps.schedulers`).
+
+The rows' training states live on the host between stages, as one population
+shaped ``(seeds, configs, ...)``. A stage trains some columns of it with the
+compiled :func:`~jaxnn.sweeps.run.run_rows` — in chunks that fit in memory,
+each padded to a multiple of the device count — and brings the states back.
+Between stages the scheduler works on host arrays: ASHA keeps the best columns
+(so the next stage's program is compacted to the survivors: pruned rows cost
+nothing more), PBT gathers each seed's rows from their sources and perturbs the
+copied hyperparameters. Every stage's program depends only on shapes, so new
+values never recompile; a stage's rows all share one epoch count, so rows of a
+seed still share their minibatches.
+"""
+
+import dataclasses
+import math
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from jaxnn import loop, parallel
+from jaxnn.hyperparams import Hyperparams
+from jaxnn.spec import TrainSpec
+from jaxnn.sweeps.schedulers import ASHA, PBT
+
+__all__ = ["Scheduled", "train_scheduled"]
+
+PRUNED = "pruned"  # the table's status of a row that ASHA stopped at a rung
+
+
+class Context(NamedTuple):
+    """What every stage of a scheduled group uses: placed data, keys, the chunk size and the progress bar."""
+
+    mesh: Any
+    data: Any
+    key_data: Any
+    seeds: Any
+    impl: str
+    chunk: int
+    bar: Any
+
+
+class Scheduled(NamedTuple):
+    """A scheduled group's outcome, all per row ``(seeds, configs, ...)`` on the host.
+
+    Attributes:
+        state: the final loop states; result, test_loss, test_metric: what ``finish_rows`` made of them.
+        curves: history name -> ``(seeds, configs, num_epochs)``, each row's lineage's curve under PBT.
+        columns: extra table columns, ``(seeds, configs)`` each (``rung`` for ASHA, ``lineage`` for PBT,
+            ``status`` where a scheduler overrides it).
+        hparams: the hyperparameters each row ended with (PBT) or None.
+        schedules: per (seed, config), the ``(first_epoch, {name: value})`` segments of its lineage (PBT) or None.
+    """
+
+    result: loop.TrainResult
+    test_loss: np.ndarray
+    test_metric: np.ndarray
+    curves: dict[str, np.ndarray]
+    columns: dict[str, np.ndarray]
+    hparams: Hyperparams | None
+    schedules: list[list[list]] | None
+
+
+def train_scheduled(spec: TrainSpec, scheduler: ASHA | PBT, columns: Hyperparams, num_seeds: int, ctx: Context,
+                    *, higher_is_better: bool, perturbed: tuple[str, ...] = (), rng_seed: int = 0) -> Scheduled:
+    """Train a group's configurations (``columns``, each ``(configs,)``) under ``scheduler``."""
+    num_configs = len(columns.learning_rate)
+    hparams = jax.tree.map(lambda column: np.tile(np.asarray(column, np.float32), (num_seeds, 1)), columns)
+    population = _Population(_init(spec, columns, ctx), hparams, {
+        name: np.full((num_seeds, num_configs, spec.num_epochs), np.nan, np.float32) for name in loop.HISTORY_KEYS
+    })
+    with _Programs(spec, population, ctx) as programs:
+        if isinstance(scheduler, ASHA):
+            extra, schedules = _successive_halving(spec, scheduler, population, ctx, programs, higher_is_better), None
+        else:
+            extra, schedules = _population_based(spec, scheduler, population, ctx, programs, higher_is_better,
+                                                 perturbed, rng_seed)
+        result, test_loss, test_metric = _finish(spec, population.state, ctx, programs)
+    return Scheduled(result, test_loss, test_metric, population.curves, extra,
+                     population.hparams if isinstance(scheduler, PBT) else None, schedules)
+
+
+@dataclasses.dataclass
+class _Population:
+    """The rows between stages, on the host: states (the key as raw key data), hyperparameters, curves."""
+
+    state: loop.LoopState
+    hparams: Hyperparams  # (seeds, configs) columns
+    curves: dict[str, np.ndarray]  # (seeds, configs, num_epochs)
+
+
+class _Programs:
+    """The programs of a scheduled group, compiled ahead of time in background threads.
+
+    Under ASHA every rung has its own number of rows and so its own program; compiled
+    one after another when each rung starts, they would take longer than the rungs
+    themselves. Submitted together at the start, they compile side by side while the
+    first rung trains. A program's first call waits for its compile (and then hits
+    the cache of ``jit``); programs already compiled, e.g. by an earlier sweep of the
+    same shapes, cost nothing.
+    """
+
+    def __init__(self, spec: TrainSpec, population: "_Population", ctx: Context):
+        self._spec, self._ctx, self._population = spec, ctx, population
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jaxnn-compile")
+        self._futures: dict[tuple, Future] = {}
+
+    def __enter__(self) -> "_Programs":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _abstract(self, size: int) -> tuple[Any, Any]:
+        """Shapes and shardings of a ``size``-column piece of the state and of the hyperparameters."""
+        sharding = jax.sharding.NamedSharding(self._ctx.mesh, jax.sharding.PartitionSpec(None, parallel.CONFIG_AXIS))
+        like = lambda leaf, dtype=None: jax.ShapeDtypeStruct(  # noqa: E731
+            (leaf.shape[0], size, *leaf.shape[2:]), dtype or leaf.dtype, sharding=sharding)
+        state = self._population.state
+        key_dtype = jax.random.key(0, impl=self._ctx.impl).dtype
+        abstract_state = jax.tree.map(like, state)._replace(key=like(state.key[..., 0], key_dtype))
+        return abstract_state, jax.tree.map(like, self._population.hparams)
+
+    def submit_run(self, sizes: list[int], epochs_per_call: int) -> None:
+        from jaxnn.sweeps.run import run_rows
+
+        for size in sizes:
+            def compile_run(size=size):
+                state, hparams = self._abstract(size)
+                run_rows.lower(self._spec, state, hparams, self._ctx.data, epochs_per_call).compile()
+
+            self._futures.setdefault(("run", size), self._pool.submit(compile_run))
+
+    def submit_finish(self, sizes: list[int]) -> None:
+        from jaxnn.sweeps.run import finish_rows
+
+        for size in sizes:
+            compile_finish = lambda size=size: finish_rows.lower(self._spec, self._abstract(size)[0], self._ctx.data).compile()  # noqa: E731
+            self._futures.setdefault(("finish", size), self._pool.submit(compile_finish))
+
+    def wait(self, kind: str, size: int) -> None:
+        future = self._futures.pop((kind, size), None)
+        if future is not None:
+            future.result()
+
+
+def _padded_sizes(count: int, ctx: Context, width: int | None = None) -> list[int]:
+    return sorted({len(padded) for _, padded in _pieces(np.arange(count), ctx, width)}, reverse=True)
+
+
+def _later_rung_width(last_count: int, ctx: Context) -> int | None:
+    """The piece width of the rungs after the first: on CPUs the last rung's (padded) row count.
+
+    Every distinct width is a program to compile (about 2 s each for a small MLP on 2 cores),
+    while a CPU's cost per row barely depends on how many rows share a call (digits
+    [64, 128, 10], ms per epoch for 1, 2, 8, 22, 64 rows: 4.0, 5.3, 16, 42, 113). So on CPUs
+    the later rungs share one narrow program, run in pieces: ASHA over 64 configurations
+    compiles two programs instead of five. Other backends (wide programs are nearly free
+    per row there) compile one program per rung, side by side.
+    """
+    if ctx.mesh.devices.flat[0].platform != "cpu":
+        return None
+    return -(-last_count // ctx.mesh.size) * ctx.mesh.size
+
+
+def _successive_halving(spec: TrainSpec, asha: ASHA, population: _Population, ctx: Context, programs: _Programs,
+                        higher_is_better: bool) -> dict[str, np.ndarray]:
+    rungs = asha.rungs(spec.num_epochs)
+    num_seeds, num_configs = population.hparams.learning_rate.shape
+    active, rung = np.arange(num_configs), np.zeros(num_configs, np.int64)
+    counts = [num_configs]
+    for _ in rungs[1:]:
+        counts.append(asha.survivors(counts[-1]))
+    epochs_per_call = math.gcd(*(b - a for a, b in zip((0, *rungs), rungs)))
+    widths = [None] + [_later_rung_width(counts[-1], ctx)] * (len(rungs) - 1)
+    programs.submit_run([size for count, width in zip(counts, widths) for size in _padded_sizes(count, ctx, width)],
+                        epochs_per_call)
+    programs.submit_finish(_padded_sizes(num_configs, ctx))
+    ctx.bar.reset(total=sum(len(list(_pieces(np.arange(n), ctx, width))) * (b - a) // epochs_per_call
+                            for n, width, a, b in zip(counts, widths, (0, *rungs), rungs)))
+    clock = 0
+    for k, budget in enumerate(rungs):
+        _advance(spec, population, active, clock, budget - clock, epochs_per_call, ctx, programs, widths[k])
+        clock, rung[active] = budget, k
+        if k + 1 < len(rungs):
+            scores = _best_scores(population, higher_is_better).mean(axis=1)  # over seeds: (2, configs)
+            order = np.lexsort((active, scores[1][active], scores[0][active]))
+            active = np.sort(active[order[: counts[k + 1]]])
+    status = np.asarray([[loop.STATUS[int(code)] for code in row] for row in population.state.status], dtype=object)
+    pruned = (rung < len(rungs) - 1)[None, :] & (population.state.status == loop.RUNNING)
+    return {"rung": np.broadcast_to(rung, (num_seeds, num_configs)), "status": np.where(pruned, PRUNED, status)}
+
+
+def _best_scores(population: _Population, higher_is_better: bool) -> np.ndarray:
+    """``(2, seeds, configs)``: each row's best-epoch validation metric (lower is better) and loss; inf if unusable."""
+    best = population.state.best_epoch
+    at_best = lambda name: np.take_along_axis(population.curves[name], np.maximum(best - 1, 0)[..., None], axis=2)[..., 0]  # noqa: E731
+    metric = at_best("val_metric") * (-1 if higher_is_better else 1)
+    usable = (best > 0) & (population.state.status != loop.DIVERGED)
+    return np.stack([np.where(usable & np.isfinite(v), v, np.inf) for v in (metric, at_best("val_loss"))])
+
+
+def _population_based(spec: TrainSpec, pbt: PBT, population: _Population, ctx: Context, programs: _Programs,
+                      higher_is_better: bool, perturbed: tuple[str, ...],
+                      rng_seed: int) -> tuple[dict[str, np.ndarray], list]:
+    num_seeds, num_configs = population.hparams.learning_rate.shape
+    if num_configs < 2:
+        raise ValueError("PBT needs a population of at least 2 configurations per seed")
+    interval = pbt.interval_for(spec.num_epochs)
+    bounds = [*range(0, spec.num_epochs, interval), spec.num_epochs]
+    epochs_per_call = math.gcd(*(b - a for a, b in zip(bounds, bounds[1:])))
+    programs.submit_run(_padded_sizes(num_configs, ctx), epochs_per_call)
+    programs.submit_finish(_padded_sizes(num_configs, ctx))
+    ctx.bar.reset(total=math.ceil(num_configs / ctx.chunk) * spec.num_epochs // epochs_per_call)
+    rng = np.random.default_rng(rng_seed)
+    everyone, used, sources = np.arange(num_configs), [], []
+    for k, (start, stop) in enumerate(zip(bounds, bounds[1:])):
+        used.append(population.hparams)
+        _advance(spec, population, everyone, start, stop - start, epochs_per_call, ctx, programs)
+        if k + 2 == len(bounds):
+            break
+        source = pbt.exploit(_latest_scores(population, stop, higher_is_better), rng)
+        sources.append(source)
+        copied = source != everyone[None, :]
+        take = lambda leaf: leaf[np.arange(num_seeds)[:, None], source]  # noqa: E731
+        hparams = jax.tree.map(take, population.hparams)
+        population.hparams = hparams._replace(**{
+            name: np.where(copied, pbt.explore(getattr(hparams, name), name, rng), getattr(hparams, name))
+            for name in perturbed
+        })
+        population.state = jax.tree.map(take, population.state)
+        population.curves = {name: take(curve) for name, curve in population.curves.items()}
+    owners, schedules = _lineages(used, sources, bounds, perturbed)
+    return {"lineage": owners}, schedules
+
+
+def _latest_scores(population: _Population, epochs: int, higher_is_better: bool) -> np.ndarray:
+    """``(seeds, configs)``: each row's validation metric at epoch ``epochs`` (lower is better; inf if unusable)."""
+    metric = population.curves["val_metric"][..., epochs - 1] * (-1 if higher_is_better else 1)
+    return np.where(np.isfinite(metric) & (population.state.status != loop.DIVERGED), metric, np.inf)
+
+
+def _lineages(used: list[Hyperparams], sources: list[np.ndarray], bounds: list[int],
+              perturbed: tuple[str, ...]) -> tuple[np.ndarray, list[list[list]]]:
+    """Each row's owners (the configuration that trained each interval of its lineage) and its schedule.
+
+    A row's state at the start of interval ``k + 1`` is the state of ``sources[k]`` of it, so its
+    lineage is followed backwards from the last interval. The schedule gives every hyperparameter
+    at epoch 0 and the perturbed ones at each later interval: the values that trained its weights.
+    """
+    num_seeds, num_configs = used[0].learning_rate.shape
+    owners = np.zeros((num_seeds, num_configs, len(used)), np.int64)
+    schedules = [[[] for _ in range(num_configs)] for _ in range(num_seeds)]
+    for s in range(num_seeds):
+        for c in range(num_configs):
+            chain = [c]
+            for source in reversed(sources):
+                chain.append(int(source[s, chain[-1]]))
+            owners[s, c] = chain[::-1]
+            for k, (owner, hparams) in enumerate(zip(owners[s, c], used)):
+                names = [n for n, v in hparams._asdict().items() if v is not None] if k == 0 else perturbed
+                schedules[s][c].append([bounds[k], {n: float(getattr(hparams, n)[s, owner]) for n in names}])
+    return owners, schedules
+
+
+def _pieces(columns: np.ndarray, ctx: Context, width: int | None = None):
+    """``columns`` in pieces of at most ``width`` (default ``ctx.chunk``), each with its padded form
+    (the last column repeated up to a multiple of the device count): ``(piece, padded)`` pairs."""
+    num_devices, width = ctx.mesh.size, min(width or ctx.chunk, ctx.chunk)
+    for start in range(0, len(columns), width):
+        piece = columns[start: start + width]
+        size = -(-len(piece) // num_devices) * num_devices
+        yield piece, np.concatenate([piece, np.full(size - len(piece), piece[-1])])
+
+
+def _to_host(state: loop.LoopState) -> loop.LoopState:
+    return parallel.to_host(state._replace(key=jax.random.key_data(state.key)))
+
+
+def _to_device(state: loop.LoopState, columns: np.ndarray, ctx: Context) -> loop.LoopState:
+    placed = parallel.shard_leading_axis(jax.tree.map(lambda leaf: leaf[:, columns], state), ctx.mesh, axis=1)
+    return placed._replace(key=jax.random.wrap_key_data(placed.key, impl=ctx.impl))
+
+
+def _concat_pieces(parts: list[Any]) -> Any:
+    return jax.tree.map(lambda *leaves: np.concatenate(leaves, axis=1), *parts)
+
+
+def _init(spec: TrainSpec, columns: Hyperparams, ctx: Context) -> loop.LoopState:
+    from jaxnn.sweeps.run import init_rows
+
+    parts = []
+    for piece, padded in _pieces(np.arange(len(columns.learning_rate)), ctx):
+        hparams = parallel.shard_leading_axis(jax.tree.map(lambda column: np.asarray(column)[padded], columns), ctx.mesh)
+        state = init_rows(spec, hparams, ctx.key_data, ctx.seeds, ctx.data, ctx.impl)
+        parts.append(jax.tree.map(lambda leaf: leaf[:, : len(piece)], _to_host(state)))
+    return _concat_pieces(parts)
+
+
+def _advance(spec: TrainSpec, population: _Population, active: np.ndarray, clock: int, num_epochs: int,
+             epochs_per_call: int, ctx: Context, programs: _Programs, width: int | None = None) -> None:
+    """Train the columns ``active`` of the population ``num_epochs`` more epochs (from epoch ``clock``), in place."""
+    from jaxnn.sweeps.run import run_rows
+
+    calls = num_epochs // epochs_per_call
+    for piece, padded in _pieces(active, ctx, width):
+        state = _to_device(population.state, padded, ctx)
+        hparams = parallel.shard_leading_axis(jax.tree.map(lambda c: c[:, padded], population.hparams), ctx.mesh, axis=1)
+        programs.wait("run", len(padded))
+        for call in range(calls):
+            state, epochs = run_rows(spec, state, hparams, ctx.data, epochs_per_call)
+            first = clock + call * epochs_per_call
+            for name, values in parallel.to_host(epochs).items():
+                population.curves[name][:, piece, first: first + epochs_per_call] = values[:, : len(piece)]
+            ctx.bar.update(1)
+            status, epoch = parallel.to_host((state.status, state.epoch))
+            if not np.any(loop.is_running(spec, state._replace(status=status, epoch=epoch))):
+                ctx.bar.update(calls - call - 1)
+                break
+        for dst, src in zip(jax.tree.leaves(population.state), jax.tree.leaves(_to_host(state))):
+            dst[:, piece] = src[:, : len(piece)]
+
+
+def _finish(spec: TrainSpec, state: loop.LoopState, ctx: Context, programs: _Programs):
+    from jaxnn.sweeps.run import finish_rows
+
+    parts = []
+    for piece, padded in _pieces(np.arange(state.epoch.shape[1]), ctx):
+        programs.wait("finish", len(padded))
+        out = parallel.to_host(finish_rows(spec, _to_device(state, padded, ctx), ctx.data))
+        parts.append(jax.tree.map(lambda leaf: leaf[:, : len(piece)], out))
+    return _concat_pieces(parts)
+
+

@@ -1,0 +1,211 @@
+"""Sweep schedulers: ASHA prunes inside one sweep and really drops the pruned rows; PBT exploits and
+explores, and every row's schedule trains the same weights again through fit."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+import jaxnn
+from jaxnn.sweeps import run as sweep_run
+from jaxnn.sweeps.schedulers import ASHA, PBT
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OPTIONS = dict(optimizer="sgd", num_epochs=9, batch_size=128, progress=False, momentum=0.9)
+RATES = [0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return jaxnn.mlp([64, 16, 10])
+
+
+@pytest.fixture(scope="module")
+def asha_run(digits, model):
+    """An ASHA sweep of 9 rates over rungs (1, 3, 9), and the row widths each compiled call trained."""
+    widths = []
+    original = sweep_run.run_rows
+
+    def spy(spec, state, hparams, data, num_epochs):
+        widths.append(state.epoch.shape[1])
+        return original(spec, state, hparams, data, num_epochs)
+
+    spy.lower = original.lower
+    sweep_run.run_rows = spy
+    try:
+        result = jaxnn.sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler="asha", **OPTIONS)
+    finally:
+        sweep_run.run_rows = original
+    return result, widths
+
+
+def test_asha_rungs_and_survivors():
+    assert ASHA().rungs(60) == (1, 3, 9, 27, 60)
+    assert ASHA(min_epochs=2, reduction_factor=2).rungs(20) == (2, 4, 8, 16, 20)
+    assert ASHA(reduction_factor=1.5).rungs(4) == (1, 2, 3, 4)  # rounded budgets never repeat
+    assert [ASHA().survivors(n) for n in (64, 21, 7, 2, 1)] == [21, 7, 2, 1, 1]
+
+
+def test_asha_trains_only_the_best_of_each_rung(asha_run):
+    result, widths = asha_run
+    table = result.table
+    assert sorted(table["epochs_run"].tolist()) == [1] * 6 + [3] * 2 + [9]
+    assert table["epochs_run"].sum() < len(RATES) * OPTIONS["num_epochs"] / 3
+    np.testing.assert_array_equal(table["rung"], [{1: 0, 3: 1, 9: 2}[e] for e in table["epochs_run"]])
+    assert list(table["status"]).count("pruned") == 8 and table["status"][table["rung"] == 2][0] == "completed"
+    # The rows that went on had the best validation metric at the rung (ties: the lower validation loss).
+    for rung, epoch in ((0, 1), (1, 3)):
+        reached = table["rung"] >= rung
+        went_on = table["rung"][reached] > rung
+        score = np.stack([-result.curves["val_metric"][reached, :epoch].max(axis=1),
+                          result.curves["val_loss"][reached, :epoch].min(axis=1)], axis=1)
+        best_stopped = min(map(tuple, score[~went_on]))
+        assert all(tuple(s) <= best_stopped for s in score[went_on])
+    # Compute really drops: the later rungs run compacted programs, not the pruned rows masked.
+    assert widths[0] == len(RATES) and max(widths[1:]) < len(RATES)
+    assert sum(widths) < len(RATES) * OPTIONS["num_epochs"] / 2
+
+
+def test_an_asha_row_equals_fit_for_the_epochs_it_ran(asha_run, digits, model):
+    result, _ = asha_run
+    for i in (0, 1, len(result) - 1):
+        row = result.row(i)
+        single = jaxnn.fit(model, digits, learning_rate=row["learning_rate"], key=jax.random.fold_in(jax.random.key(0), 0),
+                           early_stopping=jaxnn.EarlyStopping(patience=99), **{**OPTIONS, "num_epochs": row["epochs_run"]})
+        assert single.best_epoch == row["best_epoch"]
+        chex.assert_trees_all_close(single.params, result.params(i), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(single.history["val_loss"], result.curves["val_loss"][i, : row["epochs_run"]], rtol=1e-5)
+
+
+def test_pbt_exploit_and_explore_rules():
+    pbt = PBT(fraction=0.25, perturb=(0.5, 2.0))
+    scores = np.array([[5.0, 1.0, 3.0, 2.0, 4.0, 0.0, 7.0, 6.0]])
+    source = pbt.exploit(scores, np.random.default_rng(0))
+    bottom, top = [6, 7], [5, 1]
+    assert set(source[0, bottom]) <= set(top)
+    keep = [i for i in range(8) if i not in bottom]
+    np.testing.assert_array_equal(source[0, keep], keep)
+    rng = np.random.default_rng(1)
+    rates = pbt.explore(np.full(200, 0.1, np.float32), "learning_rate", rng)
+    np.testing.assert_allclose(np.unique(rates), [0.05, 0.2], rtol=1e-6)
+    momentum = pbt.explore(np.full(50, 0.9, np.float32), "momentum", rng)
+    assert np.all(momentum < 1.0) and np.all(momentum >= 0.45)
+
+
+def test_pbt_rows_replay_through_fit_with_their_schedule(digits, model):
+    options = {**OPTIONS, "num_epochs": 6}
+    result = jaxnn.sweep(model, digits, space={"learning_rate": [0.003, 0.01, 0.03, 0.1]}, seeds=2, key=3,
+                         scheduler=PBT(interval=2, fraction=0.25), **options)
+    assert len(result) == 8 and any(">" in lineage for lineage in result.table["lineage"])
+    assert all(e == 6 for e in result.table["epochs_run"])
+    for i in range(len(result)):
+        row, schedule = result.row(i), result.schedule(i)
+        assert [epoch for epoch, _ in schedule] == [0, 2, 4] and row["learning_rate"] == pytest.approx(schedule[-1][1]["learning_rate"])
+        single = jaxnn.fit(model, digits, key=jax.random.fold_in(jax.random.key(3), row["seed"]),
+                           hyperparameter_schedule=schedule, early_stopping=jaxnn.EarlyStopping(patience=99), **options)
+        assert single.best_epoch == row["best_epoch"]
+        chex.assert_trees_all_close(single.params, result.params(i), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(single.history["val_loss"], result.curves["val_loss"][i], rtol=1e-5)
+    plain = jaxnn.sweep(model, digits, space={"learning_rate": [0.01]}, key=0, **options)
+    with pytest.raises(ValueError, match="only rows of a PBT sweep"):
+        plain.schedule(0)
+
+
+def test_schedulers_do_not_recompile_for_new_values(digits, model, compiles):
+    options = {**OPTIONS, "num_epochs": 6}
+    for scheduler in (ASHA(min_epochs=2), PBT(interval=3)):
+        jaxnn.sweep(model, digits, space={"learning_rate": RATES[:6]}, key=0, scheduler=scheduler, **options)
+        with compiles as counter:
+            jaxnn.sweep(jaxnn.mlp([64, 16, 10]), digits, space={"learning_rate": RATES[3:]}, key=1,
+                        scheduler=scheduler, **options)
+        assert counter.count == 0, scheduler
+
+
+BAD = [
+    (dict(scheduler="hyperband"), ValueError, "unknown scheduler 'hyperband'"),
+    (dict(scheduler=3), TypeError, "scheduler must be None, 'asha', 'pbt'"),
+    (dict(scheduler=lambda: ASHA(reduction_factor=1)), ValueError, "reduction_factor must be a number > 1"),
+    (dict(scheduler=lambda: ASHA(min_epochs=0)), ValueError, "min_epochs"),
+    (dict(scheduler=ASHA(min_epochs=9)), ValueError, r"min_epochs \(=9\) must be less than num_epochs \(=9\)"),
+    (dict(scheduler=PBT(interval=9)), ValueError, r"PBT interval \(=9\) must be shorter than num_epochs \(=9\)"),
+    (dict(scheduler=lambda: PBT(hyperparameters=["init_scale"])), ValueError, "cannot perturb 'init_scale'"),
+    (dict(scheduler=lambda: PBT(hyperparameters=["learnin_rate"])), ValueError, "did you mean 'learning_rate'"),
+    (dict(scheduler=lambda: PBT(fraction=0.75)), ValueError, r"fraction must be in \(0, 0.5\]"),
+    (dict(scheduler=lambda: PBT(perturb=(0.8, -1))), ValueError, "positive factors"),
+    (dict(scheduler="pbt", space={"init_scale": [0.5, 1.0]}), ValueError, "sweeps none it can perturb"),
+    (dict(scheduler=PBT(hyperparameters=("b1",))), ValueError, "only the optimizer adam or adamw reads"),
+    (dict(scheduler=PBT(hyperparameters=("clip_norm",))), ValueError, "'clip_norm': it is off"),
+    (dict(scheduler="pbt", space={"learning_rate": [0.1]}), ValueError, "population of at least 2"),
+    (dict(scheduler="asha", space={"learning_rate": [0.1, 0.2], "batch_size": [32, 64]}), ValueError,
+     "compares rows of one program, but the space varies batch_size"),
+]
+
+
+@pytest.mark.parametrize("changes, error, message", BAD)
+def test_bad_schedulers(digits, model, changes, error, message):
+    options = {"key": 0, "space": {"learning_rate": [0.1, 0.2]}, **OPTIONS, **changes}
+    if callable(options["scheduler"]):
+        with pytest.raises(error, match=message):
+            options["scheduler"]()
+        return
+    with pytest.raises(error, match=message):
+        jaxnn.sweep(model, digits, **options)
+
+
+def test_schedulers_need_a_validation_split(model):
+    data = jaxnn.datasets.load("digits", seed=0, val_fraction=0.0)
+    for scheduler in ("asha", "pbt"):
+        with pytest.raises(ValueError, match="no validation split"):
+            jaxnn.sweep(model, data, space={"learning_rate": [0.1, 0.2]}, key=0, scheduler=scheduler, **OPTIONS)
+
+
+BAD_FIT_SCHEDULES = [
+    ([(0, {"learnin_rate": 0.1})], ValueError, "did you mean 'learning_rate'"),
+    ([(3, {"learning_rate": 0.1}), (2, {"learning_rate": 0.2})], ValueError, "must increase"),
+    ([(9, {"learning_rate": 0.1})], ValueError, r"lie in \[0, num_epochs=9\)"),
+    ([(2, {"init_scale": 0.5})], ValueError, "init_scale only acts"),
+    ([(2, {"clip_norm": 1.0})], ValueError, "clip_norm is off"),
+    ([(2, {"learning_rate": -1.0})], ValueError, "learning_rate"),
+    ([(2, 0.1)], TypeError, "pair"),
+]
+
+
+@pytest.mark.parametrize("schedule, error, message", BAD_FIT_SCHEDULES)
+def test_bad_hyperparameter_schedules(digits, model, schedule, error, message):
+    with pytest.raises(error, match=message):
+        jaxnn.fit(model, digits, key=0, hyperparameter_schedule=schedule, **OPTIONS)
+
+
+TWO_DEVICES = textwrap.dedent(
+    """
+    import jax, numpy as np, jaxnn
+    assert len(jax.devices()) == 2, jax.devices()
+    data = jaxnn.datasets.load("digits", seed=0)
+    model = jaxnn.mlp([64, 16, 10])
+    for scheduler in (jaxnn.ASHA(), jaxnn.PBT(interval=2)):
+        options = dict(space={"learning_rate": [0.003, 0.01, 0.03, 0.1, 0.3]}, optimizer="sgd", momentum=0.9,
+                       num_epochs=4, batch_size=128, key=0, progress=False, scheduler=scheduler)
+        sharded = jaxnn.sweep(model, data, **options)
+        single = jaxnn.sweep(model, data, devices=1, **options)
+        for name in ("learning_rate", "status", "epochs_run"):
+            np.testing.assert_array_equal(sharded.table[name], single.table[name])
+        for i in range(len(single)):
+            jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                         sharded.params(i), single.params(i))
+    print("OK")
+    """
+)
+
+
+def test_scheduled_sweeps_sharded_over_two_devices_equal_one_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    completed = subprocess.run([sys.executable, "-c", TWO_DEVICES], capture_output=True, text=True, timeout=600,
+                               env=env, cwd=ROOT)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "OK" in completed.stdout

@@ -55,7 +55,18 @@ compiles its own program):
     optimizer = ["adam", "adamw"]
 
 Example: jaxnn sweep --learning-rate 1e-4:1e-1:log:8 --seeds 2
+
+Schedulers: --scheduler asha trains every configuration to --min-epochs, then
+only the best 1/--reduction-factor of them three times as long, and so on
+(pruned rows stop costing compute); --scheduler pbt lets the worst quarter of
+the configurations copy the weights of the best every --pbt-interval epochs
+and perturb their hyperparameters. For example:
+
+    jaxnn sweep --dataset digits --optimizer adamw --epochs 60 --samples 64 \
+        --learning-rate 1e-4:1e-1:log --weight-decay 1e-6:1e-2:log --scheduler asha
 """
+
+SCHEDULER_OPTIONS = {"asha": ("min_epochs", "reduction_factor"), "pbt": ("pbt_interval", "pbt_fraction", "pbt_perturb")}
 
 
 class UsageError(Exception):
@@ -333,6 +344,11 @@ def check_options(args: argparse.Namespace, *, sweep: bool) -> None:
         raise UsageError(f"--nesterov has no effect with --optimizer {args.optimizer}; it is used only by sgd or rmsprop")
     if args.warmup_steps and "warmup_cosine" not in schedules:
         raise UsageError(f"--warmup-steps has no effect with --schedule {args.schedule}; it is used only by warmup_cosine")
+    if sweep:
+        for scheduler, names in SCHEDULER_OPTIONS.items():
+            for name in names:
+                if getattr(args, name) is not None and args.scheduler != scheduler:
+                    raise UsageError(f"--{name.replace('_', '-')} has no effect without --scheduler {scheduler}")
     rates = args.learning_rate
     if rates is not None:
         values = parse_range("learning_rate", rates) if sweep else [rates]
@@ -450,6 +466,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     check_options(args, sweep=True)
     space, fixed = _sweep_space(args)
+    scheduler = _scheduler(args)
     writes = jax.process_index() == 0  # every process holds the gathered table; process 0 writes it
     with _staged_output(args.out) if writes else contextlib.nullcontext() as staging:
         if writes:
@@ -465,7 +482,7 @@ def _sweep(args: argparse.Namespace) -> int:
             model, data, space=space, key=args.seed, early_stopping=_early_stopping(args), optimizer=args.optimizer,
             num_epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule, warmup_steps=args.warmup_steps,
             nesterov=args.nesterov, seeds=args.seeds, num_samples=args.samples, max_parallel=args.max_parallel,
-            metric=args.metric, progress=not args.no_progress, **fixed,
+            metric=args.metric, progress=not args.no_progress, scheduler=scheduler, **fixed,
         )
         elapsed = time.perf_counter() - started
         if not writes:
@@ -480,6 +497,8 @@ def _sweep(args: argparse.Namespace) -> int:
             best = result.best
             hyper = {name: best[name] for name in result.hyperparameters} | fixed
             metadata = {"command": "sweep", "row": best, "hyperparameters": hyper}
+            if args.scheduler == "pbt":
+                metadata["hyperparameter_schedule"] = result.schedule(0)
             jaxnn.save(os.path.join(staging, "best.msgpack"), model, result.params(0), dataset=data, metadata=metadata)
     print(f"wrote {args.out}: sweep.csv, sweep.json, {', '.join(written)}" + (", best.msgpack" if usable else ""))
     if not usable:
@@ -488,6 +507,32 @@ def _sweep(args: argparse.Namespace) -> int:
             f"the table is in {os.path.join(args.out, 'sweep.csv')}. Lower --learning-rate or set --clip-norm"
         )
     return 0
+
+
+def _scheduler(args: argparse.Namespace) -> Any:
+    """The --scheduler and its options as a jaxnn.ASHA or jaxnn.PBT (None without one), checked before training."""
+    flags = {"ASHA min_epochs": "--min-epochs", "ASHA reduction_factor": "--reduction-factor",
+             "PBT interval": "--pbt-interval", "PBT fraction": "--pbt-fraction", "PBT perturb": "--pbt-perturb"}
+    try:
+        if args.scheduler == "asha":
+            options = {"min_epochs": args.min_epochs, "reduction_factor": args.reduction_factor}
+            return jaxnn.ASHA(**{name: value for name, value in options.items() if value is not None})
+        if args.scheduler == "pbt":
+            options = {"interval": args.pbt_interval, "fraction": args.pbt_fraction, "perturb": args.pbt_perturb}
+            return jaxnn.PBT(**{name: value for name, value in options.items() if value is not None})
+    except ValueError as error:
+        message = str(error)
+        for name, flag in flags.items():
+            message = message.replace(name, flag)
+        raise UsageError(message) from None
+    return None
+
+
+def _factors(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected factors such as 0.8,1.25, got {text!r}") from None
 
 
 def _prediction_features(args: argparse.Namespace, info: Any):
@@ -679,6 +724,19 @@ def _add_sweep(commands: Any) -> None:
     runs.add_argument("--max-parallel", type=_positive_int, metavar="N", help="most runs trained at once (default: what memory allows)")
     runs.add_argument("--config", metavar="FILE", help="TOML file of options and a [space] table (format below)")
     runs.add_argument("--top", type=_positive_int, default=10, metavar="N", help="rows of the table to print (default: 10)")
+    scheduling = sweep.add_argument_group("schedulers (inside the one sweep; both rank by the validation split)")
+    scheduling.add_argument("--scheduler", choices=("asha", "pbt"),
+                            help="asha: stop the worse configurations at rungs of growing epoch budgets; "
+                            "pbt: population-based training (default: every configuration trains every epoch)")
+    scheduling.add_argument("--min-epochs", type=_positive_int, metavar="N", help="asha: the first rung's epochs (default: 1)")
+    scheduling.add_argument("--reduction-factor", type=float, metavar="X",
+                            help="asha: each rung keeps the best 1/X and trains X times as long (default: 3)")
+    scheduling.add_argument("--pbt-interval", type=_positive_int, metavar="N",
+                            help="pbt: epochs between exploit-and-explore steps (default: a tenth of --epochs)")
+    scheduling.add_argument("--pbt-fraction", type=float, metavar="X",
+                            help="pbt: the bottom fraction copies the top fraction (default: 0.25)")
+    scheduling.add_argument("--pbt-perturb", type=_factors, metavar="A,B",
+                            help="pbt: factors a copied hyperparameter is multiplied by (default: 0.8,1.25)")
     hosts = sweep.add_argument_group("several hosts (jax.distributed)")
     hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0; start one jaxnn sweep per host")
     hosts.add_argument("--num-processes", type=int, metavar="N", help="number of processes in the job")

@@ -227,6 +227,33 @@ def test_regression_on_whole_number_targets_needs_task_and_says_so_in_cli_words(
                                    "--proba")[::2], "--proba gives class probabilities, but this model does regression")
 
 
+def test_scheduled_sweeps_from_the_command_line(capsys, tmp_path):
+    common = ["--dataset", "iris", "--sizes", "8", "--epochs", "6", "--no-progress", "--learning-rate", "1e-3:3e-1:log:6"]
+    status, out, err = run_cli(capsys, "sweep", *common, "--scheduler", "asha", "--min-epochs", "2", "--out", tmp_path / "asha")
+    assert status == 0, err
+    with open(tmp_path / "asha" / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(int(row["epochs_run"]) for row in rows) == [2, 2, 2, 2, 6, 6]  # rungs (2, 6): the best 2 of 6 go on
+    assert {row["status"] for row in rows} == {"pruned", "completed"} and "| epochs_run | rung |" in out
+    status, out, err = run_cli(capsys, "sweep", *common, "--scheduler", "pbt", "--pbt-interval", "2",
+                               "--pbt-perturb", "0.5,2", "--out", tmp_path / "pbt")
+    assert status == 0, err
+    best = jaxnn.load(tmp_path / "pbt" / "best.msgpack")
+    schedule = best.metadata["hyperparameter_schedule"]
+    assert [epoch for epoch, _ in schedule] == [0, 2, 4]
+    assert best.metadata["row"]["learning_rate"] == pytest.approx(schedule[-1][1]["learning_rate"])
+    for args, message in [
+        (["--min-epochs", "2"], "--min-epochs has no effect without --scheduler asha"),
+        (["--scheduler", "asha", "--pbt-interval", "2"], "--pbt-interval has no effect without --scheduler pbt"),
+        (["--scheduler", "asha", "--reduction-factor", "1"], "--reduction-factor must be a number > 1"),
+        (["--scheduler", "pbt", "--pbt-fraction", "0.9"], "--pbt-fraction must be in (0, 0.5]"),
+        (["--scheduler", "pbt", "--pbt-perturb", "a,b"], "expected factors such as 0.8,1.25"),
+        (["--scheduler", "asha", "--val-fraction", "0"], "no validation split"),
+    ]:
+        assert_one_line_error(*run_cli(capsys, "sweep", *common, *args, "--out", tmp_path / "bad")[::2], message)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_bad_input_fails_cleanly_in_cli_words_and_keeps_earlier_results(trained_run, cancer_csv, capsys, tmp_path):
     out, _ = trained_run
     model_path = out / "model.msgpack"

@@ -209,3 +209,35 @@ def test_scheduled_sweeps_sharded_over_two_devices_equal_one_device():
                                env=env, cwd=ROOT)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "OK" in completed.stdout
+
+
+def test_an_optuna_sampler_chooses_batches_and_is_told_each_configurations_metric(digits, model):
+    optuna = pytest.importorskip("optuna")  # installed by the test extra: CI runs this test
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = {"learning_rate": jaxnn.loguniform(1e-3, 0.3), "momentum": [0.0, 0.9]}
+    options = {**OPTIONS, "num_epochs": 3}
+    options.pop("momentum")
+    result = jaxnn.sweep(model, digits, space=space, key=0, seeds=2, num_samples=6, batch=4,
+                         sampler=optuna.samplers.TPESampler(seed=0), **options)
+    trials = result.study.trials
+    assert len(trials) == 6 and len(result) == 12 and sorted(set(result.table["config"])) == list(range(6))
+    for trial in trials:
+        rows = result.table["config"] == trial.number
+        assert set(result.table["momentum"][rows]) == {trial.params["momentum"]}
+        np.testing.assert_allclose(result.table["learning_rate"][rows], trial.params["learning_rate"])
+        assert trial.value == pytest.approx(np.mean(result.table["best_val_metric"][rows]))
+    assert result.study.best_value == pytest.approx(max(t.value for t in trials))
+
+
+@pytest.mark.parametrize("changes, error, message", [
+    (dict(sampler=object()), TypeError, "must be an Optuna sampler"),
+    (dict(num_samples=None), ValueError, "needs num_samples=N"),
+    (dict(batch=0), ValueError, r"`batch` \(=0\) must be >= 1"),
+    (dict(scheduler="asha"), ValueError, "do not combine"),
+])
+def test_bad_sampler_arguments(digits, model, changes, error, message):
+    optuna = pytest.importorskip("optuna")
+    options = {"key": 0, "space": {"learning_rate": jaxnn.loguniform(1e-3, 0.3)}, "num_samples": 2,
+               "sampler": optuna.samplers.RandomSampler(seed=0), **OPTIONS, **changes}
+    with pytest.raises(error, match=message):
+        jaxnn.sweep(model, digits, **options)

@@ -78,6 +78,7 @@ class SweepResult:
         self.curves = {name: np.asarray(curve)[order] for name, curve in curves.items()}
         self._params = jax.tree.map(lambda leaf: np.asarray(leaf)[order], params)
         self._schedules = None if schedules is None else [schedules[i] for i in order]
+        self.study = None  # the Optuna study, when a sampler chose the configurations
 
     def _ranking(self, table: dict[str, np.ndarray]) -> np.ndarray:
         """Row order, best first: by ``ranked_by`` (each later column breaks ties), diverged rows last."""

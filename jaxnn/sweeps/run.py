@@ -62,6 +62,8 @@ def sweep(
     num_chunks: int = 10,
     progress: bool = True,
     scheduler: str | ASHA | PBT | None = None,
+    sampler: Any = None,
+    batch: int = 16,
     **defaults: Any,
 ) -> SweepResult:
     """Train every configuration of ``space`` (times ``seeds``) in one compiled program.
@@ -99,6 +101,13 @@ def sweep(
             worst rows of each seed copy the state of the best and perturb their
             hyperparameters). Both need a validation split; see
             :mod:`jaxnn.sweeps.schedulers`.
+        sampler: an Optuna sampler (e.g. ``optuna.samplers.TPESampler(seed=0)``;
+            needs the ``optuna`` extra). The sweep then asks it for ``batch``
+            configurations at a time from the space's distributions (lists are
+            categorical), trains them in one program, tells it each one's best
+            validation metric (the mean over seeds), and repeats until
+            ``num_samples`` configurations have run. The study is ``result.study``.
+        batch: configurations per ask-and-tell round of ``sampler``.
         **defaults: values for the hyperparameters the space does not vary
             (e.g. ``momentum=0.9``), as in :func:`jaxnn.fit`.
 
@@ -121,7 +130,13 @@ def sweep(
             raise TypeError(f"sweep() got an unexpected keyword argument {name!r}")
     base = Hyperparams(**defaults)
     hyperparams.check(base)
-    expanded = expand_space(space, num_samples=num_samples, seeds=seeds, key=key)
+    if sampler is not None:
+        from jaxnn.sweeps import bridge
+
+        bridge.check(sampler, scheduler, data, num_samples, batch)
+        expanded = bridge.expand_checked(space, seeds=seeds, key=key)
+    else:
+        expanded = expand_space(space, num_samples=num_samples, seeds=seeds, key=key)
     job = _Job(
         data=data,
         seeds=expanded.seeds,
@@ -140,11 +155,19 @@ def sweep(
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
     )
     _check_scheduler(scheduler, spec, job, space)
+    if sampler is not None:
+        return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space, sampler=sampler,
+                                   num_samples=num_samples, batch=batch, higher_is_better=spec.metric_for(data.task)[2])
+    return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
+
+
+def run_configs(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]], config_ids: list[int]) -> SweepResult:
+    """Train ``configs[i]`` for ``i`` in ``config_ids``: one program per distinct program setting, tables merged."""
     groups: dict[tuple, list[int]] = {}
-    for index, config in enumerate(expanded.configs):
-        groups.setdefault(tuple(config.get(name, getattr(spec, name)) for name in PROGRAM_KEYS), []).append(index)
+    for index in config_ids:
+        groups.setdefault(tuple(configs[index].get(name, getattr(spec, name)) for name in PROGRAM_KEYS), []).append(index)
     results = [
-        _sweep_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting))), job, expanded.configs, indices)
+        _sweep_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting))), job, configs, indices)
         for setting, indices in groups.items()
     ]
     return results[0] if len(results) == 1 else SweepResult.concat(results)

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--suite gemm,step,sweep,compile,scaling] [--out DIR]``.
+"""``python -m benchmarks [--quick] [--suite gemm,step,sweep,compile,scaling,tune] [--out DIR]``.
 
 Plans every (implementation, size) of the chosen suites, runs each in its own
 fresh process, in shuffled rounds, pools the undisturbed samples and writes
@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from benchmarks import compile as compile_suite
-from benchmarks import first_result, gemm, harness, scaling, small_sweep, step, sweep, train
+from benchmarks import first_result, gemm, harness, scaling, small_sweep, step, sweep, train, tune
 
 SUITES = {
     "gemm": gemm,
@@ -31,9 +31,10 @@ SUITES = {
     "compile": compile_suite,
     "first_result": first_result,
     "scaling": scaling,
+    "tune": tune,
 }
 DEFAULT_OUT = harness.ROOT / "benchmarks" / "results"
-PACKAGES = ("jax", "jaxlib", "numpy", "optax", "flax", "chex", "torch", "scikit-learn")
+PACKAGES = ("jax", "jaxlib", "numpy", "optax", "flax", "chex", "torch", "scikit-learn", "optuna")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

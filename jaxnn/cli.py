@@ -62,8 +62,8 @@ only the best 1/--reduction-factor of them three times as long, and so on
 the configurations copy the weights of the best every --pbt-interval epochs
 and perturb their hyperparameters. For example:
 
-    jaxnn sweep --dataset digits --optimizer adamw --epochs 60 --samples 64 \
-        --learning-rate 1e-4:1e-1:log --weight-decay 1e-6:1e-2:log --scheduler asha
+  $ jaxnn sweep --dataset digits --optimizer adamw --epochs 60 --samples 64 \
+      --learning-rate 1e-4:1e-1:log --weight-decay 1e-6:1e-2:log --scheduler asha
 """
 
 SCHEDULER_OPTIONS = {"asha": ("min_epochs", "reduction_factor"), "pbt": ("pbt_interval", "pbt_fraction", "pbt_perturb")}

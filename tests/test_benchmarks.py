@@ -146,7 +146,7 @@ def test_quick_run_keeps_every_raw_sample_from_fresh_processes(quick_run):
     _, _, results = quick_run
     records = results["records"]
     assert {r["suite"] for r in records} == {"gemm", "step", "train", "sweep", "small_sweep", "compile", "first_result",
-                                             "scaling"}
+                                             "scaling", "tune"}
     for record in records:
         assert {"suite", "impl", "case", "round", "params", "process_s", "peak_rss_bytes", "libraries_loaded"} <= set(record)
         if "skipped" in record:
@@ -211,6 +211,11 @@ def test_quick_run_summaries_hold_every_field(quick_run):
     for row in small_rows:
         assert STAT_FIELDS | {"k", "speedup_vs_numpy", "peak_rss_bytes"} <= set(row)
     assert {r["case"] for r in suites["first_result"]["rows"]} == {"import-jax", "help"}
+    tune_rows = suites["tune"]["rows"]
+    assert {"jaxnn_full", "jaxnn_asha", "jaxnn_pbt", "sklearn_halving"} <= {r["impl"] for r in tune_rows}
+    for row in tune_rows:
+        assert STAT_FIELDS | {"dataset", "best_val_accuracy", "test_accuracy", "total_epochs", "times_jaxnn"} <= set(row)
+    assert set(suites["tune"]["spread"]) == {"digits"}
 
 
 def test_the_benchmarks_split_the_data_exactly_as_jaxnn_does(cancer):
@@ -225,9 +230,73 @@ def test_quick_run_writes_tables_and_plots(quick_run):
     out, stdout, results = quick_run
     markdown = (out / "results.md").read_text()
     for title in ("### gemm", "### step S", "### step M", "### sweep", "### compile", "### scaling", "### train",
-                  "### small_sweep", "### first_result"):
+                  "### small_sweep", "### first_result", "### tune"):
         assert title in markdown and title in stdout
     assert results["plots"]
     for name in results["plots"]:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob("*.tmp"))
+
+
+# --- the tune suite, in this process at tiny sizes ----------------------------------------
+
+
+def test_tune_checkerboard_is_seeded_split_and_standardized():
+    from benchmarks import tune
+
+    first, again = tune.checkerboard(), tune.checkerboard()
+    np.testing.assert_array_equal(first["x_val"], again["x_val"])
+    assert (len(first["y_train"]), len(first["y_val"]), len(first["y_test"])) == (4200, 900, 900)
+    assert first["x_train"].dtype == np.float32 and first["x_train"].shape[1] == 8
+    np.testing.assert_allclose(first["x_train"].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(first["x_train"].std(axis=0), 1.0, atol=1e-4)
+    counts = np.bincount(np.concatenate([first["y_train"], first["y_val"], first["y_test"]]))
+    assert len(counts) == first["num_classes"] == 4 and counts.min() > 0.2 * counts.sum()
+
+
+def test_tune_numpy_split_is_jaxnns_split(digits):
+    from benchmarks import tune
+
+    split = tune.numpy_split("digits")
+    for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        np.testing.assert_array_equal(split[name], getattr(digits, name))
+    data = tune.jaxnn_data("checkerboard")
+    np.testing.assert_array_equal(data.x_val, tune.checkerboard()["x_val"])
+    assert data.num_train == 4200 and data.num_classes == 4
+
+
+def test_tune_suite_reports_each_search_and_the_spread(monkeypatch):
+    """Every row of the quick plan at tiny sizes; Optuna made unimportable, so its row is skipped, not failed."""
+    from benchmarks import tune
+
+    tiny = {"num_samples": 4, "num_epochs": 3, "batch_size": 32, "hidden": 16, "population": 4, "pbt_interval": 1,
+            "tpe_batch": 2}
+    monkeypatch.setattr(tune, "QUICK_SEARCH", tiny)
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    settings = harness.Settings(quick=True, rounds=1, repeats=1, sample_s=0.01, num_threads=1, quiet_wait_s=0.0)
+    jobs = tune.jobs(settings)
+    assert {(job.impl, job.case) for job in jobs} == {(impl, "digits") for impl in tune.IMPLEMENTATIONS}
+    records = [{"suite": job.suite, "impl": job.impl, "case": job.case, "round": 0, "params": job.params,
+                **tune.IMPLEMENTATIONS[job.impl](job.params)} for job in jobs]
+    summary = tune.summarize(records, settings)
+
+    rows = {row["impl"]: row for row in summary["rows"]}
+    assert set(rows) == {"jaxnn_full", "jaxnn_asha", "jaxnn_pbt", "sklearn_halving"}
+    assert summary["skipped"] == [f"{impl}: optuna is not importable (import of optuna halted; None in sys.modules)"
+                                  for impl in ("jaxnn_tpe", "optuna_flax")]
+    for row in rows.values():
+        assert STAT_FIELDS | {"dataset", "configurations", "best_val_accuracy", "test_accuracy", "total_epochs",
+                              "times_jaxnn"} <= set(row)
+        assert 0.0 < row["best_val_accuracy"] <= 1.0 and 0.0 <= row["test_accuracy"] <= 1.0
+        assert row["median"] > 0 and row["total_epochs"] > 0
+    assert rows["jaxnn_full"]["times_jaxnn"] == 1.0
+    assert rows["jaxnn_full"]["total_epochs"] == 4 * 3  # every configuration to the end
+    assert rows["jaxnn_asha"]["total_epochs"] < rows["jaxnn_full"]["total_epochs"]  # ASHA stops most early
+    assert rows["jaxnn_pbt"]["configurations"] == rows["jaxnn_pbt"]["without_pbt"]["configurations"] == 4
+    assert rows["sklearn_halving"]["configurations"] == 4
+    spread = summary["spread"]["digits"]
+    assert spread["configurations"] == 4 and 1 <= spread["near_best"] <= 4
+
+    text = tune.markdown(summary)
+    assert text.startswith("### tune") and "within 0.01 of the best validation accuracy" in text
+    assert "without PBT" in text and "Skipped: optuna_flax" in text and "Skipped: jaxnn_tpe" in text

@@ -1,0 +1,440 @@
+"""tune: time to a tuned model, one hyperparameter search five ways, each with what it found.
+
+The search: 64 random configurations of ``learning_rate`` (log-uniform 1e-4..1e-1) and
+``weight_decay`` (log-uniform 1e-6..1e-2) for an MLP [in, 128, out] ReLU trained with AdamW, batch
+32, at most 60 epochs each, ranked by validation accuracy. A job's wall time runs, inside its fresh
+worker, from before the imports of the libraries it uses to its end: imports, data, compiles,
+the search and the evaluation of the selected model, which is what a user waits for.
+
+Two datasets, the same rows for every implementation:
+
+* ``digits``: ``jaxnn.datasets.load("digits", seed=0)`` (70/15/15, standardized); the other workers
+  rebuild the same split without JAX (:func:`numpy_split`);
+* ``checkerboard``: a seeded synthetic task that is hard to tune (see :func:`checkerboard`), split
+  and standardized here with NumPy and handed to jaxnn through ``jaxnn.datasets.from_arrays``.
+
+Implementations:
+
+* ``jaxnn_full``: ``jaxnn.sweep`` over the 64 configurations, every one trained 60 epochs;
+* ``jaxnn_asha``: the same sweep with ``scheduler="asha"`` (``jaxnn.ASHA(min_epochs=1, reduction_factor=3)``);
+* ``jaxnn_tpe``: the same 64 configurations chosen by Optuna's TPE sampler through the bridge
+  (``sampler=``), 16 per compiled program, every one trained to the end: the same total epochs as
+  ``jaxnn_full``, so the two compare samplers (when Optuna is importable);
+* ``jaxnn_pbt``: a population of 16 with ``scheduler=jaxnn.PBT(interval=6)``; the same job then runs the
+  same 16 starting configurations without PBT (same key), for comparison;
+* ``optuna_flax``: Optuna's TPE sampler and SuccessiveHalvingPruner driving a Flax linen + Optax AdamW
+  loop, one trial at a time (a ``TrainState``, a jitted train step, a Python loop over epochs of
+  NumPy-shuffled minibatches, the validation accuracy reported to the trial every epoch), when
+  Optuna is importable;
+* ``sklearn_halving``: scikit-learn's ``HalvingRandomSearchCV`` over ``MLPClassifier`` (solver adam,
+  ``alpha`` as the L2 penalty), 64 candidates, resource ``max_iter`` 2..60, factor 3, on a
+  ``PredefinedSplit`` whose one test fold is the validation rows.
+
+Besides the time: the best validation accuracy, the test accuracy of the selected model, the epochs
+trained in all (for scikit-learn the epoch budgets it handed out: an ``MLPClassifier`` may stop
+sooner on its training-loss tolerance), and, from ``jaxnn_full``, how many of the 64 configurations
+come within 0.01 of the best validation accuracy (the spread: how hard the task is to tune).
+"""
+
+import math
+import time
+from typing import Any
+
+from benchmarks import harness
+
+NAME = "tune"
+SEARCH = {"num_samples": 64, "num_epochs": 60, "batch_size": 32, "hidden": 128, "population": 16, "pbt_interval": 6,
+          "tpe_batch": 16}
+QUICK_SEARCH = {"num_samples": 8, "num_epochs": 6, "batch_size": 32, "hidden": 128, "population": 8, "pbt_interval": 2,
+                "tpe_batch": 4}
+LEARNING_RATE = (1e-4, 1e-1)
+WEIGHT_DECAY = (1e-6, 1e-2)
+SPREAD_TOLERANCE = 0.01
+"""A configuration is "near the best" when its validation accuracy is within this of the best."""
+DATASETS = ("digits", "checkerboard")
+LABELS = {
+    "jaxnn_full": "jaxnn.sweep, every configuration to the end",
+    "jaxnn_asha": "jaxnn.sweep, ASHA",
+    "jaxnn_pbt": "jaxnn.sweep, PBT",
+    "jaxnn_tpe": "jaxnn.sweep, Optuna TPE sampler, batches of 16",
+    "optuna_flax": "Optuna TPE + successive halving, Flax + Optax",
+    "sklearn_halving": "scikit-learn HalvingRandomSearchCV, MLPClassifier",
+}
+
+
+# --- the data --------------------------------------------------------------------------------
+
+
+def checkerboard(seed: int = 0, num_samples: int = 6000, num_features: int = 8, num_classes: int = 4,
+                 cell: float = 0.5) -> dict[str, Any]:
+    """A synthetic task that few configurations learn: a 4-class checkerboard hidden among noise features.
+
+    ``num_features`` standard-normal features; the label of a row is ``(floor(x0 / cell) +
+    floor(x1 / cell)) mod num_classes``, so the other features are noise and the classes interleave
+    in small cells. Only a narrow band of learning rates fits it in 60 epochs: smaller ones stay at
+    chance, larger ones fall apart. The rows are shuffled with ``seed`` and split 70/15/15, and the
+    features standardized with the training rows' mean and standard deviation (float32).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((num_samples, num_features))
+    y = ((np.floor(x[:, 0] / cell) + np.floor(x[:, 1] / cell)).astype(np.int64) % num_classes).astype(np.int32)
+    order = rng.permutation(num_samples)
+    num_held = math.floor(0.15 * num_samples + 0.5)
+    test, val, train = order[:num_held], order[num_held : 2 * num_held], order[2 * num_held :]
+    x = x.astype(np.float32)
+    mean = x[train].mean(axis=0)
+    scale = x[train].std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    standardize = lambda rows: ((x[rows] - mean) / scale).astype(np.float32)  # noqa: E731
+    return {"x_train": standardize(train), "y_train": y[train], "x_val": standardize(val), "y_val": y[val],
+            "x_test": standardize(test), "y_test": y[test], "num_classes": num_classes}
+
+
+def numpy_split(dataset: str) -> dict[str, Any]:
+    """The split every implementation trains on, as NumPy arrays, without importing JAX.
+
+    For a bundled dataset: jaxnn's default split (70/15/15, stratified, standardized on the training
+    rows), drawn as :func:`benchmarks.train.split_like_jaxnn` draws it, with the validation rows kept.
+    """
+    if dataset == "checkerboard":
+        return checkerboard()
+    import numpy as np
+    import sklearn.datasets
+    from sklearn.model_selection import train_test_split
+
+    bunch = getattr(sklearn.datasets, f"load_{dataset}")()
+    x, y = bunch.data.astype(np.float64), np.searchsorted(np.unique(bunch.target), bunch.target).astype(np.int32)
+    num = len(x)
+    count = max(1, math.floor(0.15 * num + 0.5))
+    rng = np.random.RandomState(0)
+    rest, test = train_test_split(np.arange(num), test_size=count, random_state=rng, stratify=y)
+    train, val = train_test_split(rest, test_size=count, random_state=rng, stratify=y[rest])
+    mean = x[train].mean(axis=0).astype(np.float32)
+    scale = x[train].std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    standardize = lambda rows: (x[rows].astype(np.float32) - mean) / scale  # noqa: E731
+    return {"x_train": standardize(train), "y_train": y[train], "x_val": standardize(val), "y_val": y[val],
+            "x_test": standardize(test), "y_test": y[test], "num_classes": int(y.max()) + 1}
+
+
+def jaxnn_data(dataset: str):
+    import jaxnn
+
+    if dataset != "checkerboard":
+        return jaxnn.datasets.load(dataset, seed=0)
+    split = checkerboard()
+    return jaxnn.datasets.from_arrays(split["x_train"], split["y_train"], task="multiclass", standardize=False,
+                                      validation=(split["x_val"], split["y_val"]), test=(split["x_test"], split["y_test"]),
+                                      name="checkerboard")
+
+
+# --- timing a whole job ----------------------------------------------------------------------
+
+
+class JobClock:
+    """Wall time, own CPU and the other processes' CPU from its creation on, as one sample of :func:`harness.measure`."""
+
+    def __init__(self):
+        self.busy0, self.cpu0 = harness.busy_cpu_seconds(), time.process_time()
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def sample(self) -> dict[str, float]:
+        wall = self.elapsed()
+        busy1, cpu1 = harness.busy_cpu_seconds(), time.process_time()
+        own = cpu1 - self.cpu0
+        return {"per_unit_s": wall, "wall_s": wall, "number": 1, "units": 1, "own_cpu_s": own,
+                "others_cpu_s": (busy1 - self.busy0) - own}
+
+
+def _search(params: dict[str, Any]) -> dict[str, Any]:
+    return QUICK_SEARCH if params.get("quick") else SEARCH
+
+
+def _spread(values, best: float) -> int:
+    """How many validation accuracies lie within :data:`SPREAD_TOLERANCE` of ``best``."""
+    import numpy as np
+
+    values = np.asarray(values, np.float64)
+    return int(np.sum(np.isfinite(values) & (values >= best - SPREAD_TOLERANCE)))
+
+
+# --- implementations (run inside a worker) -----------------------------------------------
+
+
+def _jaxnn_sweep(params: dict[str, Any], scheduler: Any, num_samples: int, **options: Any):
+    import jaxnn
+
+    search = _search(params)
+    data = jaxnn_data(params["dataset"])
+    model = jaxnn.mlp([data.num_features, search["hidden"], data.num_classes])
+    space = {"learning_rate": jaxnn.loguniform(*LEARNING_RATE), "weight_decay": jaxnn.loguniform(*WEIGHT_DECAY)}
+    return jaxnn.sweep(model, data, space=space, num_samples=num_samples, key=0, optimizer="adamw",
+                       num_epochs=search["num_epochs"], batch_size=search["batch_size"], progress=False,
+                       scheduler=scheduler, **options)
+
+
+def _jaxnn_extra(result: Any) -> dict[str, Any]:
+    best = result.best
+    return {"best_val_accuracy": best["best_val_metric"], "test_accuracy": best["test_metric"],
+            "total_epochs": int(result.table["epochs_run"].sum()), "configurations": len(result),
+            "best_learning_rate": best["learning_rate"], "best_weight_decay": best["weight_decay"],
+            "diverged": int((result.table["status"] == "diverged").sum())}
+
+
+def run_jaxnn_full(params: dict[str, Any]) -> dict[str, Any]:
+    clock = JobClock()
+    result = _jaxnn_sweep(params, None, _search(params)["num_samples"])
+    extra = _jaxnn_extra(result)
+    sample = clock.sample()
+    extra["near_best"] = _spread(result.table["best_val_metric"], extra["best_val_accuracy"])
+    return {"samples": [sample], "extra": extra}
+
+
+def run_jaxnn_asha(params: dict[str, Any]) -> dict[str, Any]:
+    clock = JobClock()
+    import jaxnn
+
+    result = _jaxnn_sweep(params, jaxnn.ASHA(min_epochs=1, reduction_factor=3), _search(params)["num_samples"])
+    extra = _jaxnn_extra(result)
+    return {"samples": [clock.sample()], "extra": extra}
+
+
+def run_jaxnn_tpe(params: dict[str, Any]) -> dict[str, Any]:
+    clock = JobClock()
+    try:
+        import optuna
+    except ImportError as error:
+        return {"skipped": f"optuna is not importable ({error})"}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search = _search(params)
+    sampler = optuna.samplers.TPESampler(seed=0)
+    result = _jaxnn_sweep(params, None, search["num_samples"], sampler=sampler, batch=search["tpe_batch"])
+    return {"samples": [clock.sample()], "extra": _jaxnn_extra(result)}
+
+
+def run_jaxnn_pbt(params: dict[str, Any]) -> dict[str, Any]:
+    clock = JobClock()
+    import jaxnn
+
+    search = _search(params)
+    result = _jaxnn_sweep(params, jaxnn.PBT(interval=search["pbt_interval"]), search["population"])
+    extra = _jaxnn_extra(result)
+    sample = clock.sample()
+    started = time.perf_counter()
+    unscheduled = _jaxnn_extra(_jaxnn_sweep(params, None, search["population"]))
+    extra["without_pbt"] = {**unscheduled, "sweep_s": time.perf_counter() - started}
+    return {"samples": [sample], "extra": extra}
+
+
+def run_optuna_flax(params: dict[str, Any]) -> dict[str, Any]:
+    clock = JobClock()
+    try:
+        import optuna
+    except ImportError as error:
+        return {"skipped": f"optuna is not importable ({error})"}
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+    from flax.training import train_state
+
+    search = _search(params)
+    data = numpy_split(params["dataset"])
+    x_train, y_train = data["x_train"], data["y_train"].astype(np.int32)
+    num_classes, batch_size = data["num_classes"], search["batch_size"]
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(num_classes)(nn.relu(nn.Dense(search["hidden"])(x)))
+
+    module = MLP()
+
+    @jax.jit
+    def train_step(state, x, y):
+        def loss_fn(weights):
+            logits = state.apply_fn(weights, x)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+        grads = jax.grad(loss_fn)(state.params)
+        return state.apply_gradients(grads=grads)
+
+    @jax.jit
+    def accuracy(weights, x, y):
+        return jnp.mean(module.apply(weights, x).argmax(axis=-1) == y)
+
+    best = {"val": -math.inf, "weights": None}
+    epochs_trained = [0]
+
+    def objective(trial):
+        learning_rate = trial.suggest_float("learning_rate", *LEARNING_RATE, log=True)
+        weight_decay = trial.suggest_float("weight_decay", *WEIGHT_DECAY, log=True)
+        state = train_state.TrainState.create(
+            apply_fn=module.apply, params=module.init(jax.random.key(trial.number), x_train[:1]),
+            tx=optax.adamw(learning_rate, weight_decay=weight_decay),
+        )
+        rng = np.random.default_rng(trial.number)
+        trial_best, trial_weights = -math.inf, None
+        for epoch in range(search["num_epochs"]):
+            order = rng.permutation(len(x_train))
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
+                state = train_step(state, x_train[batch], y_train[batch])
+            epochs_trained[0] += 1
+            val = float(accuracy(state.params, data["x_val"], data["y_val"]))
+            if val > trial_best:
+                trial_best, trial_weights = val, state.params
+            trial.report(val, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        if trial_best > best["val"]:  # the study's best trial is the first completed one with the highest value
+            best.update(val=trial_best, weights=trial_weights)
+        return trial_best
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with harness.CompileEvents() as events:
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0),
+                                    pruner=optuna.pruners.SuccessiveHalvingPruner())
+        study.optimize(objective, n_trials=search["num_samples"])
+        selected = study.best_trial
+        test = float(accuracy(best["weights"], data["x_test"], data["y_test"]))
+    sample = clock.sample()
+    states = [t.state.name for t in study.trials]
+    return {"samples": [sample], "extra": {
+        "best_val_accuracy": float(selected.value), "test_accuracy": test, "total_epochs": epochs_trained[0],
+        "configurations": len(study.trials), "pruned": states.count("PRUNED"), "completed": states.count("COMPLETE"),
+        "best_learning_rate": selected.params["learning_rate"], "best_weight_decay": selected.params["weight_decay"],
+        "num_compiles": events.num_compiles, "compile_s": events.summary()["compile_s"], "optuna": optuna.__version__,
+    }}
+
+
+def run_sklearn_halving(params: dict[str, Any]) -> dict[str, Any]:
+    clock = JobClock()
+    import warnings
+
+    import numpy as np
+    from scipy.stats import loguniform
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingRandomSearchCV, PredefinedSplit
+    from sklearn.neural_network import MLPClassifier
+
+    search = _search(params)
+    data = numpy_split(params["dataset"])
+    x = np.concatenate([data["x_train"], data["x_val"]])
+    y = np.concatenate([data["y_train"], data["y_val"]])
+    folds = np.concatenate([np.full(len(data["y_train"]), -1), np.zeros(len(data["y_val"]), int)])
+    estimator = MLPClassifier(hidden_layer_sizes=(search["hidden"],), solver="adam", batch_size=search["batch_size"],
+                              max_iter=search["num_epochs"], early_stopping=False, random_state=0)
+    distributions = {"alpha": loguniform(*WEIGHT_DECAY), "learning_rate_init": loguniform(*LEARNING_RATE)}
+    halving = HalvingRandomSearchCV(
+        estimator, distributions, n_candidates=search["num_samples"], resource="max_iter", min_resources=2,
+        max_resources=search["num_epochs"], factor=3, cv=PredefinedSplit(folds), random_state=0, n_jobs=1,
+        refit=False,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # short budgets do not converge, by design
+        halving.fit(x, y)
+        # Refit on the training rows only (refit=True would train on the validation rows too): with the same
+        # random_state this is the very model the search scored on the validation rows.
+        selected = estimator.set_params(**halving.best_params_).fit(data["x_train"], data["y_train"])
+    test = float(selected.score(data["x_test"], data["y_test"]))
+    sample = clock.sample()
+    budgets = int(np.sum(halving.cv_results_["n_resources"]))
+    return {"samples": [sample], "extra": {
+        "best_val_accuracy": float(halving.best_score_), "test_accuracy": test,
+        "total_epochs": budgets + int(selected.n_iter_), "configurations": int(halving.n_candidates_[0]),
+        "iterations": [int(n) for n in halving.n_resources_], "candidates": [int(n) for n in halving.n_candidates_],
+        "best_learning_rate": float(halving.best_params_["learning_rate_init"]),
+        "best_weight_decay": float(halving.best_params_["alpha"]),
+    }}
+
+
+IMPLEMENTATIONS = {
+    "jaxnn_full": run_jaxnn_full,
+    "jaxnn_asha": run_jaxnn_asha,
+    "jaxnn_pbt": run_jaxnn_pbt,
+    "jaxnn_tpe": run_jaxnn_tpe,
+    "optuna_flax": run_optuna_flax,
+    "sklearn_halving": run_sklearn_halving,
+}
+
+
+# --- plan and report (in the parent) -----------------------------------------------------
+
+
+def datasets(settings: harness.Settings) -> list[str]:
+    return ["digits"] if settings.quick else list(DATASETS)
+
+
+def jobs(settings: harness.Settings) -> list[harness.Job]:
+    return [harness.Job(NAME, impl, name, settings.timing(dataset=name, quick=settings.quick, repeats=1))
+            for name in datasets(settings) for impl in IMPLEMENTATIONS]
+
+
+def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict[str, Any]:
+    grouped = harness.group(records)
+    search = QUICK_SEARCH if settings.quick else SEARCH
+    rows, spread = [], {}
+    for name in datasets(settings):
+        reference = math.nan
+        case_rows = []
+        for impl in IMPLEMENTATIONS:
+            runs = [r for r in grouped.get((impl, name), []) if "samples" in r]
+            if not runs:
+                continue
+            stats = harness.pool([r["samples"] for r in runs], key="wall_s")
+            if impl == "jaxnn_full":
+                reference = stats["median"]
+            middle = sorted(runs, key=lambda r: r["samples"][0]["wall_s"])[len(runs) // 2]["extra"]
+            row = {"dataset": name, "impl": impl, **stats, **{key: middle.get(key) for key in (
+                "best_val_accuracy", "test_accuracy", "total_epochs", "configurations", "best_learning_rate",
+                "best_weight_decay")}}
+            if impl == "jaxnn_pbt":
+                row["without_pbt"] = middle["without_pbt"]
+            if impl == "jaxnn_full":
+                spread[name] = {"near_best": middle["near_best"], "configurations": middle["configurations"],
+                                "tolerance": SPREAD_TOLERANCE, "fraction": middle["near_best"] / middle["configurations"]}
+            case_rows.append(row)
+        for row in case_rows:
+            row["times_jaxnn"] = harness.ratio(row["median"], reference)
+        rows += case_rows
+    skipped = sorted({f"{r['impl']}: {r['skipped']}" for r in records if "skipped" in r})
+    return {"rows": rows, "skipped": skipped, "spread": spread, "search": search,
+            "space": {"learning_rate": list(LEARNING_RATE), "weight_decay": list(WEIGHT_DECAY)}}
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    header = ["dataset", "implementation", "configurations", "wall time (imports, compile incl.)", "× jaxnn_full time",
+              "best val acc", "test acc", "epochs trained", "samples kept"]
+    accuracy = lambda value: harness.format_number(value, ".3f")  # noqa: E731
+    body = [
+        [row["dataset"], LABELS[row["impl"]], row["configurations"], harness.format_seconds(row["median"]),
+         harness.format_number(row["times_jaxnn"], ".2f", "×"), accuracy(row["best_val_accuracy"]),
+         accuracy(row["test_accuracy"]), row["total_epochs"],
+         f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else "")]
+        for row in summary["rows"]
+    ]
+    search = summary["search"]
+    lines = [f"### tune: time to a tuned model ({search['num_samples']} random configurations of learning rate and "
+             f"weight decay, AdamW, [in, {search['hidden']}, out] MLP, batch {search['batch_size']}, "
+             f"≤ {search['num_epochs']} epochs each)", "", harness.markdown_table(header, body), ""]
+    for name, spread in summary["spread"].items():
+        lines.append(f"- `{name}`: {spread['near_best']}/{spread['configurations']} configurations "
+                     f"({spread['fraction']:.0%}) within {spread['tolerance']} of the best validation accuracy (jaxnn_full)")
+    for row in summary["rows"]:
+        if row["impl"] == "jaxnn_pbt":
+            plain = row["without_pbt"]
+            lines.append(f"- `{row['dataset']}`: PBT population of {row['configurations']}: best val "
+                         f"{accuracy(row['best_val_accuracy'])}, test {accuracy(row['test_accuracy'])}; the same "
+                         f"{plain['configurations']} starting configurations without PBT: best val "
+                         f"{accuracy(plain['best_val_accuracy'])}, test {accuracy(plain['test_accuracy'])} "
+                         f"(sweep {harness.format_seconds(plain['sweep_s'])})")
+    lines += [""] + [f"Skipped: {line}" for line in summary["skipped"]]
+    return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ seed still share their minibatches.
 import dataclasses
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -94,12 +95,13 @@ class _Population:
 class _Programs:
     """The programs of a scheduled group, compiled ahead of time in background threads.
 
-    Under ASHA every rung has its own number of rows and so its own program; compiled
-    one after another when each rung starts, they would take longer than the rungs
-    themselves. Submitted together at the start, they compile side by side while the
-    first rung trains. A program's first call waits for its compile (and then hits
-    the cache of ``jit``); programs already compiled, e.g. by an earlier sweep of the
-    same shapes, cost nothing.
+    Under ASHA on a GPU every rung has its own number of rows and so its own program;
+    compiled one after another when each rung starts, they would take longer than the
+    rungs themselves. Submitted together at the start, they compile side by side while
+    the first rung trains, and the final evaluation's program with them. Compiled
+    programs are kept (:data:`_COMPILED`) by everything they depend on — the spec, the
+    epochs per call and the shapes, dtypes and shardings of their arguments — so a later
+    sweep of the same shapes neither traces nor compiles them again.
     """
 
     def __init__(self, spec: TrainSpec, population: "_Population", ctx: Context):
@@ -123,42 +125,68 @@ class _Programs:
         abstract_state = jax.tree.map(like, state)._replace(key=like(state.key[..., 0], key_dtype))
         return abstract_state, jax.tree.map(like, self._population.hparams)
 
+    def _submit(self, kind: str, size: int, epochs_per_call: int) -> None:
+        from jaxnn.sweeps.run import finish_rows, run_rows
+
+        state, hparams = self._abstract(size)
+        signature = jax.tree.map(lambda a: (a.shape, a.dtype, getattr(a, "sharding", None)), (state, hparams, self._ctx.data))
+        key = (kind, self._spec, epochs_per_call, jax.tree.structure(signature), tuple(jax.tree.leaves(signature)))
+        if (kind, size) in self._futures:
+            return
+        if key in _COMPILED:
+            self._futures[kind, size] = future = Future()
+            future.set_result(_COMPILED[key])
+            return
+
+        def compile_program():
+            if kind == "run":
+                lowered = run_rows.lower(self._spec, state, hparams, self._ctx.data, epochs_per_call)
+            else:
+                lowered = finish_rows.lower(self._spec, state, self._ctx.data)
+            _COMPILED[key] = compiled = lowered.compile()
+            while len(_COMPILED) > 32:
+                _COMPILED.pop(next(iter(_COMPILED)))
+            return compiled
+
+        self._futures[kind, size] = self._pool.submit(compile_program)
+
     def submit_run(self, sizes: list[int], epochs_per_call: int) -> None:
-        from jaxnn.sweeps.run import run_rows
-
         for size in sizes:
-            def compile_run(size=size):
-                state, hparams = self._abstract(size)
-                run_rows.lower(self._spec, state, hparams, self._ctx.data, epochs_per_call).compile()
-
-            self._futures.setdefault(("run", size), self._pool.submit(compile_run))
+            self._submit("run", size, epochs_per_call)
 
     def submit_finish(self, sizes: list[int]) -> None:
-        from jaxnn.sweeps.run import finish_rows
-
         for size in sizes:
-            compile_finish = lambda size=size: finish_rows.lower(self._spec, self._abstract(size)[0], self._ctx.data).compile()  # noqa: E731
-            self._futures.setdefault(("finish", size), self._pool.submit(compile_finish))
+            self._submit("finish", size, 0)
 
-    def wait(self, kind: str, size: int) -> None:
-        future = self._futures.pop((kind, size), None)
+    def program(self, kind: str, size: int, epochs_per_call: int = 0) -> Callable[..., Any]:
+        """The compiled program for ``size`` columns: submitted ones once compiled, others through ``jit``."""
+        from jaxnn.sweeps.run import finish_rows, run_rows
+
+        future = self._futures.get((kind, size))
         if future is not None:
-            future.result()
+            return future.result()
+        if kind == "run":
+            return lambda state, hparams, data: run_rows(self._spec, state, hparams, data, epochs_per_call)
+        return lambda state, data: finish_rows(self._spec, state, data)
+
+
+_COMPILED: dict[tuple, Any] = {}
+"""Compiled scheduled-sweep programs by what they depend on (the oldest dropped beyond 32)."""
 
 
 def _padded_sizes(count: int, ctx: Context, width: int | None = None) -> list[int]:
     return sorted({len(padded) for _, padded in _pieces(np.arange(count), ctx, width)}, reverse=True)
 
 
-def _later_rung_width(last_count: int, ctx: Context) -> int | None:
-    """The piece width of the rungs after the first: on CPUs the last rung's (padded) row count.
+def _rung_width(last_count: int, ctx: Context) -> int | None:
+    """The piece width of every rung on CPUs: the last rung's (padded) row count; None elsewhere.
 
     Every distinct width is a program to compile (about 2 s each for a small MLP on 2 cores),
     while a CPU's cost per row barely depends on how many rows share a call (digits
     [64, 128, 10], ms per epoch for 1, 2, 8, 22, 64 rows: 4.0, 5.3, 16, 42, 113). So on CPUs
-    the later rungs share one narrow program, run in pieces: ASHA over 64 configurations
-    compiles two programs instead of five. Other backends (wide programs are nearly free
-    per row there) compile one program per rung, side by side.
+    every rung runs in pieces of one narrow program: ASHA over 64 configurations compiles one
+    program instead of five, and its rungs cost what their rows cost. Other backends (wide
+    programs are nearly free per row there) compile one program per rung, side by side.
     """
     if ctx.mesh.devices.flat[0].platform != "cpu":
         return None
@@ -174,9 +202,9 @@ def _successive_halving(spec: TrainSpec, asha: ASHA, population: _Population, ct
     for _ in rungs[1:]:
         counts.append(asha.survivors(counts[-1]))
     epochs_per_call = math.gcd(*(b - a for a, b in zip((0, *rungs), rungs)))
-    widths = [None] + [_later_rung_width(counts[-1], ctx)] * (len(rungs) - 1)
-    programs.submit_run([size for count, width in zip(counts, widths) for size in _padded_sizes(count, ctx, width)],
-                        epochs_per_call)
+    widths = [_rung_width(counts[-1], ctx)] * len(rungs)
+    if widths[0] is None:  # one program per rung: compile them side by side
+        programs.submit_run([size for count in counts for size in _padded_sizes(count, ctx)], epochs_per_call)
     programs.submit_finish(_padded_sizes(num_configs, ctx))
     ctx.bar.reset(total=sum(len(list(_pieces(np.arange(n), ctx, width))) * (b - a) // epochs_per_call
                             for n, width, a, b in zip(counts, widths, (0, *rungs), rungs)))
@@ -211,7 +239,6 @@ def _population_based(spec: TrainSpec, pbt: PBT, population: _Population, ctx: C
     interval = pbt.interval_for(spec.num_epochs)
     bounds = [*range(0, spec.num_epochs, interval), spec.num_epochs]
     epochs_per_call = math.gcd(*(b - a for a, b in zip(bounds, bounds[1:])))
-    programs.submit_run(_padded_sizes(num_configs, ctx), epochs_per_call)
     programs.submit_finish(_padded_sizes(num_configs, ctx))
     ctx.bar.reset(total=math.ceil(num_configs / ctx.chunk) * spec.num_epochs // epochs_per_call)
     rng = np.random.default_rng(rng_seed)
@@ -302,15 +329,14 @@ def _init(spec: TrainSpec, columns: Hyperparams, ctx: Context) -> loop.LoopState
 def _advance(spec: TrainSpec, population: _Population, active: np.ndarray, clock: int, num_epochs: int,
              epochs_per_call: int, ctx: Context, programs: _Programs, width: int | None = None) -> None:
     """Train the columns ``active`` of the population ``num_epochs`` more epochs (from epoch ``clock``), in place."""
-    from jaxnn.sweeps.run import run_rows
 
     calls = num_epochs // epochs_per_call
     for piece, padded in _pieces(active, ctx, width):
         state = _to_device(population.state, padded, ctx)
         hparams = parallel.shard_leading_axis(jax.tree.map(lambda c: c[:, padded], population.hparams), ctx.mesh, axis=1)
-        programs.wait("run", len(padded))
+        run = programs.program("run", len(padded), epochs_per_call)
         for call in range(calls):
-            state, epochs = run_rows(spec, state, hparams, ctx.data, epochs_per_call)
+            state, epochs = run(state, hparams, ctx.data)
             first = clock + call * epochs_per_call
             for name, values in parallel.to_host(epochs).items():
                 population.curves[name][:, piece, first: first + epochs_per_call] = values[:, : len(piece)]
@@ -324,12 +350,10 @@ def _advance(spec: TrainSpec, population: _Population, active: np.ndarray, clock
 
 
 def _finish(spec: TrainSpec, state: loop.LoopState, ctx: Context, programs: _Programs):
-    from jaxnn.sweeps.run import finish_rows
 
     parts = []
     for piece, padded in _pieces(np.arange(state.epoch.shape[1]), ctx):
-        programs.wait("finish", len(padded))
-        out = parallel.to_host(finish_rows(spec, _to_device(state, padded, ctx), ctx.data))
+        out = parallel.to_host(programs.program("finish", len(padded))(_to_device(state, padded, ctx), ctx.data))
         parts.append(jax.tree.map(lambda leaf: leaf[:, : len(piece)], out))
     return _concat_pieces(parts)
 

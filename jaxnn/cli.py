@@ -512,14 +512,22 @@ def _sweep(args: argparse.Namespace) -> int:
 def _scheduler(args: argparse.Namespace) -> Any:
     """The --scheduler and its options as a jaxnn.ASHA or jaxnn.PBT (None without one), checked before training."""
     flags = {"ASHA min_epochs": "--min-epochs", "ASHA reduction_factor": "--reduction-factor",
-             "PBT interval": "--pbt-interval", "PBT fraction": "--pbt-fraction", "PBT perturb": "--pbt-perturb"}
+             "PBT interval": "--pbt-interval", "PBT fraction": "--pbt-fraction", "PBT perturb": "--pbt-perturb",
+             "num_epochs": "--epochs"}
+    if args.scheduler is not None and args.program_space:
+        raise UsageError(f"--scheduler compares the runs of one program, but [space] varies "
+                         f"{', '.join(args.program_space)}; run one jaxnn sweep per value")
     try:
         if args.scheduler == "asha":
             options = {"min_epochs": args.min_epochs, "reduction_factor": args.reduction_factor}
-            return jaxnn.ASHA(**{name: value for name, value in options.items() if value is not None})
+            scheduler = jaxnn.ASHA(**{name: value for name, value in options.items() if value is not None})
+            scheduler.rungs(args.epochs)
+            return scheduler
         if args.scheduler == "pbt":
             options = {"interval": args.pbt_interval, "fraction": args.pbt_fraction, "perturb": args.pbt_perturb}
-            return jaxnn.PBT(**{name: value for name, value in options.items() if value is not None})
+            scheduler = jaxnn.PBT(**{name: value for name, value in options.items() if value is not None})
+            scheduler.interval_for(args.epochs)
+            return scheduler
     except ValueError as error:
         message = str(error)
         for name, flag in flags.items():

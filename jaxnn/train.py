@@ -213,7 +213,8 @@ def fit(
             ``first_epoch`` on, the named hyperparameters take these values (an entry
             at epoch 0 replaces the keyword values). This is what
             :meth:`jaxnn.SweepResult.schedule` gives for a PBT row, so the row can be
-            trained again here. New values never recompile.
+            trained again here. New values never recompile (each distinct segment length
+            compiles once).
 
     Returns:
         A :class:`TrainResult` whose history covers the epochs that ran.

@@ -249,6 +249,8 @@ def test_scheduled_sweeps_from_the_command_line(capsys, tmp_path):
         (["--scheduler", "pbt", "--pbt-fraction", "0.9"], "--pbt-fraction must be in (0, 0.5]"),
         (["--scheduler", "pbt", "--pbt-perturb", "a,b"], "expected factors such as 0.8,1.25"),
         (["--scheduler", "asha", "--val-fraction", "0"], "no validation split"),
+        (["--scheduler", "asha", "--min-epochs", "6"], "--min-epochs (=6) must be less than --epochs (=6)"),
+        (["--scheduler", "pbt", "--pbt-interval", "6"], "--pbt-interval (=6) must be shorter than --epochs (=6)"),
     ]:
         assert_one_line_error(*run_cli(capsys, "sweep", *common, *args, "--out", tmp_path / "bad")[::2], message)
     assert not (tmp_path / "bad").exists()

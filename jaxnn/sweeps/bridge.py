@@ -80,7 +80,8 @@ def ask_and_tell(train: Callable[[list[dict[str, Any]], list[int]], SweepResult]
     """Rounds of ``batch`` asked configurations, each trained by ``train(configs, ids)`` and told; the merged result.
 
     Each configuration is told the mean over its seeds of its best validation metric; a
-    configuration whose every seed diverged is told as failed.
+    configuration that diverged for any seed is told as failed (a mean over its other seeds
+    would steer the sampler towards the edge of divergence).
     """
     optuna = _optuna()
     study = optuna.create_study(sampler=sampler, direction="maximize" if higher_is_better else "minimize")
@@ -100,12 +101,11 @@ def ask_and_tell(train: Callable[[list[dict[str, Any]], list[int]], SweepResult]
         results.append(result)
         table = result.table
         for trial, config_id in zip(trials, ids):
-            rows = (table["config"] == config_id) & (table["status"] != "diverged")
+            rows = table["config"] == config_id
             values = np.asarray(table["best_val_metric"], np.float64)[rows]
-            values = values[np.isfinite(values)]
-            if len(values):
+            if np.all(table["status"][rows] != "diverged") and np.all(np.isfinite(values)):
                 study.tell(trial, float(np.mean(values)))
-            else:
+            else:  # a configuration that diverged for any seed is unstable: not a value to steer towards
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
     merged = results[0] if len(results) == 1 else SweepResult.concat(results)
     merged.study = study

@@ -151,7 +151,14 @@ class SweepResult:
             Columns: the hyperparameters, ``num_seeds``, ``num_diverged``, and
             ``<name>_mean`` / ``<name>_std`` for the validation and test metrics and
             the best epoch. Diverged seeds are excluded from the means.
+
+        Raises:
+            ValueError: the sweep ran PBT, where a configuration is a slot whose seeds
+                followed different lineages and ended with different hyperparameters.
         """
+        if "lineage" in self.table:
+            raise ValueError("aggregate() groups rows by configuration, but under PBT each seed's row of a "
+                             "configuration followed its own lineage and hyperparameters; compare rows instead")
         configs = np.asarray(self.table["config"])
         unique = list(dict.fromkeys(configs.tolist()))  # keeps best-first order of each config's best seed
         measures = ["best_val_loss", "best_val_metric", "best_train_loss", "test_loss", "test_metric", "best_epoch"]
@@ -258,6 +265,9 @@ class SweepResult:
                 column = r.table.get(name)
                 if name == "config":
                     column = np.asarray(r.table["config"]) + (offset if shift else 0)
+                elif name == "lineage" and column is not None and shift:  # "3>7" names configurations too
+                    column = np.asarray([">".join(str(int(c) + offset) for c in str(chain).split(">"))
+                                         for chain in column], dtype=object)
                 elif column is None:
                     column = np.full(len(r), None, dtype=object)
                 table[name].append(np.asarray(column, dtype=object if column.dtype == object else None))

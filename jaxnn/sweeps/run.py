@@ -105,7 +105,8 @@ def sweep(
             needs the ``optuna`` extra). The sweep then asks it for ``batch``
             configurations at a time from the space's distributions (lists are
             categorical), trains them in one program, tells it each one's best
-            validation metric (the mean over seeds), and repeats until
+            validation metric (the mean over seeds; failed if any seed diverged),
+            and repeats until
             ``num_samples`` configurations have run. The study is ``result.study``.
         batch: configurations per ask-and-tell round of ``sampler``.
         **defaults: values for the hyperparameters the space does not vary
@@ -154,7 +155,7 @@ def sweep(
         model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
     )
-    _check_scheduler(scheduler, spec, job, space)
+    _check_scheduler(scheduler, spec, job, space, len(expanded.configs))
     if sampler is not None:
         return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space, sampler=sampler,
                                    num_samples=num_samples, batch=batch, higher_is_better=spec.metric_for(data.task)[2])
@@ -189,7 +190,8 @@ class _Job(NamedTuple):
     scheduler: ASHA | PBT | None
 
 
-def _check_scheduler(scheduler: ASHA | PBT | None, spec: TrainSpec, job: _Job, space: dict[str, Any]) -> None:
+def _check_scheduler(scheduler: ASHA | PBT | None, spec: TrainSpec, job: _Job, space: dict[str, Any],
+                     num_configs: int) -> None:
     """The scheduler against the sweep, before anything compiles."""
     if scheduler is None:
         return
@@ -206,6 +208,8 @@ def _check_scheduler(scheduler: ASHA | PBT | None, spec: TrainSpec, job: _Job, s
     else:
         scheduler.interval_for(spec.num_epochs)
         scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
+        if num_configs < 2:
+            raise ValueError(f"PBT needs a population of at least 2 configurations per seed, got {num_configs}")
 
 
 def _check_early_stopping(early_stopping: EarlyStopping | None, data: Any, scheduler: Any = None) -> None:

@@ -14,8 +14,9 @@ seed still share their minibatches.
 
 import dataclasses
 import math
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import jax
@@ -133,9 +134,11 @@ class _Programs:
         key = (kind, self._spec, epochs_per_call, jax.tree.structure(signature), tuple(jax.tree.leaves(signature)))
         if (kind, size) in self._futures:
             return
-        if key in _COMPILED:
+        with _COMPILED_LOCK:
+            cached = _COMPILED.get(key)
+        if cached is not None:
             self._futures[kind, size] = future = Future()
-            future.set_result(_COMPILED[key])
+            future.set_result(cached)
             return
 
         def compile_program():
@@ -143,9 +146,11 @@ class _Programs:
                 lowered = run_rows.lower(self._spec, state, hparams, self._ctx.data, epochs_per_call)
             else:
                 lowered = finish_rows.lower(self._spec, state, self._ctx.data)
-            _COMPILED[key] = compiled = lowered.compile()
-            while len(_COMPILED) > 32:
-                _COMPILED.pop(next(iter(_COMPILED)))
+            compiled = lowered.compile()
+            with _COMPILED_LOCK:
+                _COMPILED[key] = compiled
+                while len(_COMPILED) > 32:
+                    _COMPILED.pop(next(iter(_COMPILED)))
             return compiled
 
         self._futures[kind, size] = self._pool.submit(compile_program)
@@ -170,6 +175,7 @@ class _Programs:
         return lambda state, data: finish_rows(self._spec, state, data)
 
 
+_COMPILED_LOCK = threading.Lock()
 _COMPILED: dict[tuple, Any] = {}
 """Compiled scheduled-sweep programs by what they depend on (the oldest dropped beyond 32)."""
 
@@ -179,7 +185,8 @@ def _padded_sizes(count: int, ctx: Context, width: int | None = None) -> list[in
 
 
 def _rung_width(last_count: int, ctx: Context) -> int | None:
-    """The piece width of every rung on CPUs: the last rung's (padded) row count; None elsewhere.
+    """The piece width of every rung on CPUs: the last rung's row count (at least 2, a multiple of the
+    device count); None elsewhere.
 
     Every distinct width is a program to compile (about 2 s each for a small MLP on 2 cores),
     while a CPU's cost per row barely depends on how many rows share a call (digits
@@ -190,7 +197,7 @@ def _rung_width(last_count: int, ctx: Context) -> int | None:
     """
     if ctx.mesh.devices.flat[0].platform != "cpu":
         return None
-    return -(-last_count // ctx.mesh.size) * ctx.mesh.size
+    return -(-max(last_count, 2) // ctx.mesh.size) * ctx.mesh.size  # 2 rows cost 1.3x one row: worth it
 
 
 def _successive_halving(spec: TrainSpec, asha: ASHA, population: _Population, ctx: Context, programs: _Programs,
@@ -213,9 +220,14 @@ def _successive_halving(spec: TrainSpec, asha: ASHA, population: _Population, ct
         _advance(spec, population, active, clock, budget - clock, epochs_per_call, ctx, programs, widths[k])
         clock, rung[active] = budget, k
         if k + 1 < len(rungs):
+            # Only configurations with a seed still training compete: one that stopped early
+            # (or diverged) keeps its rung and its best weights, and takes no survivor's slot.
+            active = active[np.any(population.state.status[:, active] == loop.RUNNING, axis=0)]
             scores = _best_scores(population, higher_is_better).mean(axis=1)  # over seeds: (2, configs)
             order = np.lexsort((active, scores[1][active], scores[0][active]))
             active = np.sort(active[order[: counts[k + 1]]])
+            if not len(active):
+                break
     status = np.asarray([[loop.STATUS[int(code)] for code in row] for row in population.state.status], dtype=object)
     pruned = (rung < len(rungs) - 1)[None, :] & (population.state.status == loop.RUNNING)
     return {"rung": np.broadcast_to(rung, (num_seeds, num_configs)), "status": np.where(pruned, PRUNED, status)}
@@ -248,7 +260,8 @@ def _population_based(spec: TrainSpec, pbt: PBT, population: _Population, ctx: C
         _advance(spec, population, everyone, start, stop - start, epochs_per_call, ctx, programs)
         if k + 2 == len(bounds):
             break
-        source = pbt.exploit(_latest_scores(population, stop, higher_is_better), rng)
+        finished = population.state.status == loop.EARLY_STOPPED
+        source = pbt.exploit(_latest_scores(population, stop, higher_is_better), rng, finished)
         sources.append(source)
         copied = source != everyone[None, :]
         take = lambda leaf: leaf[np.arange(num_seeds)[:, None], source]  # noqa: E731
@@ -294,11 +307,12 @@ def _lineages(used: list[Hyperparams], sources: list[np.ndarray], bounds: list[i
 
 def _pieces(columns: np.ndarray, ctx: Context, width: int | None = None):
     """``columns`` in pieces of at most ``width`` (default ``ctx.chunk``), each with its padded form
-    (the last column repeated up to a multiple of the device count): ``(piece, padded)`` pairs."""
-    num_devices, width = ctx.mesh.size, min(width or ctx.chunk, ctx.chunk)
-    for start in range(0, len(columns), width):
-        piece = columns[start: start + width]
-        size = -(-len(piece) // num_devices) * num_devices
+    (the last column repeated up to ``width`` when one is given, so every piece runs one program,
+    else up to a multiple of the device count): ``(piece, padded)`` pairs."""
+    num_devices, limit = ctx.mesh.size, min(width or ctx.chunk, ctx.chunk)
+    for start in range(0, len(columns), limit):
+        piece = columns[start: start + limit]
+        size = limit if width else -(-len(piece) // num_devices) * num_devices
         yield piece, np.concatenate([piece, np.full(size - len(piece), piece[-1])])
 
 

@@ -139,8 +139,7 @@ class PBT:
             if not names:
                 raise ValueError(
                     f"PBT perturbs the swept hyperparameters, but the space sweeps none it can perturb "
-                    f"({', '.join(swept) or 'none'}); sweep one of {', '.join(PERTURBABLE)} or name them in "
-                    "PBT(hyperparameters=...)"
+                    f"({', '.join(swept) or 'none'}); sweep one of {', '.join(PERTURBABLE)} as well"
                 )
         for name, user in hyperparams.unused(names, optimizer=optimizer, schedule=schedule):
             raise ValueError(f"PBT would perturb {name!r}, which only the {user} reads (this sweep: {optimizer}, {schedule})")
@@ -149,21 +148,27 @@ class PBT:
                 raise ValueError(f"PBT cannot perturb {name!r}: it is off (None) in this sweep; give it a value")
         return names
 
-    def exploit(self, scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def exploit(self, scores: np.ndarray, rng: np.random.Generator, finished: np.ndarray | None = None) -> np.ndarray:
         """Each row's source for the next interval, per seed: itself, or for the bottom rows a top row.
 
         Args:
-            scores: ``(seeds, configs)``, lower is better (``inf`` for unusable rows).
+            scores: ``(seeds, configs)``, lower is better (``inf`` for diverged rows: they are replaced).
+            finished: ``(seeds, configs)`` rows that stopped early; they keep their state and are
+                neither copied nor replaced (their best weights stay in the result).
 
         Returns:
             ``(seeds, configs)`` ints: the configuration whose state each row continues from.
         """
         seeds, size = scores.shape
-        count = max(1, int(size * self.fraction))
+        finished = np.zeros(scores.shape, bool) if finished is None else np.asarray(finished, bool)
         source = np.tile(np.arange(size), (seeds, 1))
         for s in range(seeds):
-            order = np.lexsort((np.arange(size), scores[s]))  # best first, ties by index
-            top, bottom = order[:count], order[size - count:]
+            rows = np.flatnonzero(~finished[s])
+            count = min(max(1, int(size * self.fraction)), len(rows) // 2)
+            if count == 0:
+                continue
+            order = rows[np.lexsort((rows, scores[s, rows]))]  # best first, ties by index
+            top, bottom = order[:count], order[len(order) - count:]
             source[s, bottom] = rng.choice(top, size=count)
         return source
 

@@ -373,9 +373,14 @@ def datasets(settings: harness.Settings) -> list[str]:
     return ["digits"] if settings.quick else list(DATASETS)
 
 
+QUICK_IMPLEMENTATIONS = ("jaxnn_full", "jaxnn_asha")
+"""What ``--quick`` runs: a smoke test of the suite (the other rows are each a fresh process of several seconds)."""
+
+
 def jobs(settings: harness.Settings) -> list[harness.Job]:
+    implementations = QUICK_IMPLEMENTATIONS if settings.quick else IMPLEMENTATIONS
     return [harness.Job(NAME, impl, name, settings.timing(dataset=name, quick=settings.quick, repeats=1))
-            for name in datasets(settings) for impl in IMPLEMENTATIONS]
+            for name in datasets(settings) for impl in implementations]
 
 
 def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict[str, Any]:

@@ -212,7 +212,9 @@ def test_quick_run_summaries_hold_every_field(quick_run):
         assert STAT_FIELDS | {"k", "speedup_vs_numpy", "peak_rss_bytes"} <= set(row)
     assert {r["case"] for r in suites["first_result"]["rows"]} == {"import-jax", "help"}
     tune_rows = suites["tune"]["rows"]
-    assert {"jaxnn_full", "jaxnn_asha", "jaxnn_pbt", "sklearn_halving"} <= {r["impl"] for r in tune_rows}
+    from benchmarks import tune
+
+    assert {r["impl"] for r in tune_rows} == set(tune.QUICK_IMPLEMENTATIONS)
     for row in tune_rows:
         assert STAT_FIELDS | {"dataset", "best_val_accuracy", "test_accuracy", "total_epochs", "times_jaxnn"} <= set(row)
     assert set(suites["tune"]["spread"]) == {"digits"}
@@ -275,9 +277,10 @@ def test_tune_suite_reports_each_search_and_the_spread(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
     settings = harness.Settings(quick=True, rounds=1, repeats=1, sample_s=0.01, num_threads=1, quiet_wait_s=0.0)
     jobs = tune.jobs(settings)
-    assert {(job.impl, job.case) for job in jobs} == {(impl, "digits") for impl in tune.IMPLEMENTATIONS}
-    records = [{"suite": job.suite, "impl": job.impl, "case": job.case, "round": 0, "params": job.params,
-                **tune.IMPLEMENTATIONS[job.impl](job.params)} for job in jobs]
+    assert {(job.impl, job.case) for job in jobs} == {(impl, "digits") for impl in tune.QUICK_IMPLEMENTATIONS}
+    params = jobs[0].params
+    records = [{"suite": "tune", "impl": impl, "case": "digits", "round": 0, "params": params, **run(params)}
+               for impl, run in tune.IMPLEMENTATIONS.items()]
     summary = tune.summarize(records, settings)
 
     rows = {row["impl"]: row for row in summary["rows"]}

@@ -281,3 +281,17 @@ def test_merged_pbt_tables_keep_lineages_pointing_at_their_rows_and_refuse_aggre
     assert by_config == {0: "0", 1: "1>0", 2: "3>2", 3: "3"}
     with pytest.raises(ValueError, match="under PBT"):
         merged.aggregate()
+
+
+def test_one_program_per_rung_compiled_side_by_side_gives_the_same_rows(asha_run, digits, model, monkeypatch):
+    """The layout of GPUs (a program of each rung's own width, compiled ahead of time in background threads)
+    forced on the CPU: the same table and weights as one narrow program."""
+    from jaxnn.sweeps import scheduled
+
+    narrow, _ = asha_run
+    monkeypatch.setattr(scheduled, "_rung_width", lambda count, ctx: None)
+    wide = jaxnn.sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler="asha", **OPTIONS)
+    for name in ("learning_rate", "status", "epochs_run", "rung", "best_epoch"):
+        np.testing.assert_array_equal(wide.table[name], narrow.table[name])
+    for i in range(len(wide)):
+        chex.assert_trees_all_close(wide.params(i), narrow.params(i), rtol=1e-5, atol=1e-6)

@@ -242,11 +242,8 @@ def fit(
     loop.layout(spec, data)  # the data against the spec, before anything compiles
     params = None if params is None else _checked_params(model, params)
     data, placed, params = _place(spec, data, tuple(h for _, h in segments), params)
-    if len(segments) > 1:
-        result = _run_segments(spec, [(first, h) for (first, _), h in zip(segments, placed)], _seed_or_key(key),
-                               data, params, progress)
-    else:
-        result = _run(spec, placed[0], _seed_or_key(key), data, params, num_chunks, progress)
+    segments = [(first, h) for (first, _), h in zip(segments, placed)]
+    result = _run(spec, segments, _seed_or_key(key), data, params, num_chunks, progress)
     status = int(result.status)
     result = result._replace(best_epoch=int(result.best_epoch), status=STATUS[status])
     if status == DIVERGED and on_divergence == "raise":
@@ -254,9 +251,12 @@ def fit(
     return result
 
 
-def _run(spec: TrainSpec, hparams: Hyperparams, key: Any, data: Any, params: Params | None, num_chunks: int,
-         progress: bool) -> TrainResult:
+def _run(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], key: Any, data: Any, params: Params | None,
+         num_chunks: int, progress: bool) -> TrainResult:
     """The run of ``fit``, with host ints for the epoch counts and the status code."""
+    if len(segments) > 1:
+        return _run_segments(spec, segments, key, data, params, progress)
+    hparams = segments[0][1]
     if num_chunks == 1:  # the whole run as one compiled call: one dispatch, one round trip
         params, history, counters = _whole_run(spec, hparams, key, data, params)
         history, (best_epoch, epoch, status) = jax.device_get((history, counters))  # params stay on the device

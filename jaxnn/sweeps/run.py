@@ -126,18 +126,13 @@ def sweep(
     key = loop.as_key(key)
     scheduler = schedulers.resolve(scheduler)
     _check_early_stopping(early_stopping, data, scheduler)
-    for name in defaults:
-        if name not in SWEEPABLE:
-            raise TypeError(f"sweep() got an unexpected keyword argument {name!r}")
-    base = Hyperparams(**defaults)
-    hyperparams.check(base)
+    base = _fixed_hyperparameters(defaults)
     if sampler is not None:
         from jaxnn.sweeps import bridge
 
         bridge.check(sampler, scheduler, data, num_samples, batch)
-        expanded = bridge.expand_checked(space, seeds=seeds, key=key)
-    else:
-        expanded = expand_space(space, num_samples=num_samples, seeds=seeds, key=key)
+    expanded = (bridge.expand_checked(space, seeds=seeds, key=key) if sampler is not None
+                else expand_space(space, num_samples=num_samples, seeds=seeds, key=key))
     job = _Job(
         data=data,
         seeds=expanded.seeds,
@@ -160,6 +155,16 @@ def sweep(
         return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space, sampler=sampler,
                                    num_samples=num_samples, batch=batch, higher_is_better=spec.metric_for(data.task)[2])
     return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
+
+
+def _fixed_hyperparameters(defaults: dict[str, Any]) -> Hyperparams:
+    """The values of the hyperparameters the space does not vary, checked."""
+    for name in defaults:
+        if name not in SWEEPABLE:
+            raise TypeError(f"sweep() got an unexpected keyword argument {name!r}")
+    base = Hyperparams(**defaults)
+    hyperparams.check(base)
+    return base
 
 
 def run_configs(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]], config_ids: list[int]) -> SweepResult:

@@ -21,6 +21,7 @@ can move and a stopped run ends on the host without computing the remaining epoc
 
 import functools
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxnn import _checks, loop, parallel
+from jaxnn import _checks, loop, parallel, resume
 from jaxnn import hyperparams as hyperparams_lib
 from jaxnn._compile import jit_loop
 from jaxnn.data import DataInfo, Dataset, check_finite_features
@@ -168,6 +169,8 @@ def fit(
     params: Params | None = None,
     devices: Any = None,
     hyperparameter_schedule: Sequence[tuple[int, dict[str, float]]] | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` and return the trained parameters and history.
 
@@ -215,6 +218,16 @@ def fit(
             :meth:`jaxnn.SweepResult.schedule` gives for a PBT row, so the row can be
             trained again here. New values never recompile (each distinct segment length
             compiles once).
+        checkpoint_dir: a directory to save the run's loop state in (params, optimizer
+            state, best params, early-stopping counters, status, epoch, key and the
+            history so far), atomically, after every ``checkpoint_every`` epochs. If it
+            already holds the state of a run with the same arguments, ``fit`` continues
+            from there, and the result is bitwise the uninterrupted run's (on the same
+            devices); a finished run's state returns its result without training. A
+            directory of a run with other arguments (model, data, hyperparameters, key,
+            ...) is refused with a message naming them. See :mod:`jaxnn.resume`.
+        checkpoint_every: epochs between saves (default: a twentieth of the run).
+            Each save is one compiled call's boundary, so the progress bar moves with it.
 
     Returns:
         A :class:`TrainResult` whose history covers the epochs that ran.
@@ -222,6 +235,7 @@ def fit(
     Raises:
         TrainingDiverged: the loss became NaN or infinite (unless on_divergence="return").
         ValueError, TypeError: bad arguments, named in the message.
+        CheckpointError: ``checkpoint_dir`` holds another run's state, or a damaged one.
     """
     check_data(data)
     if on_divergence not in ("raise", "return"):
@@ -241,9 +255,14 @@ def fit(
     )
     loop.layout(spec, data)  # the data against the spec, before anything compiles
     params = None if params is None else _checked_params(model, params)
+    store = None
+    if checkpoint_dir is not None:
+        every = math.ceil(num_epochs / 20) if checkpoint_every is None else _checks.positive_int("checkpoint_every", checkpoint_every)
+        num_chunks = math.ceil(num_epochs / every)
+        store = resume.RunDirectory(checkpoint_dir, "fit", _run_arguments(spec, segments, data, key, params))
     data, placed, params = _place(spec, data, tuple(h for _, h in segments), params)
     segments = [(first, h) for (first, _), h in zip(segments, placed)]
-    result = _run(spec, segments, _seed_or_key(key), data, params, num_chunks, progress)
+    result = _run(spec, segments, _seed_or_key(key), data, params, num_chunks, progress, store)
     status = int(result.status)
     result = result._replace(best_epoch=int(result.best_epoch), status=STATUS[status])
     if status == DIVERGED and on_divergence == "raise":
@@ -252,21 +271,36 @@ def fit(
 
 
 def _run(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], key: Any, data: Any, params: Params | None,
-         num_chunks: int, progress: bool) -> TrainResult:
+         num_chunks: int, progress: bool, store: "resume.RunDirectory | None" = None) -> TrainResult:
     """The run of ``fit``, with host ints for the epoch counts and the status code."""
-    if len(segments) > 1:
-        return _run_segments(spec, segments, key, data, params, progress)
-    hparams = segments[0][1]
-    if num_chunks == 1:  # the whole run as one compiled call: one dispatch, one round trip
-        params, history, counters = _whole_run(spec, hparams, key, data, params)
+    if num_chunks == 1 and len(segments) == 1 and store is None:  # the whole run as one compiled call: one round trip
+        params, history, counters = _whole_run(spec, segments[0][1], key, data, params)
         history, (best_epoch, epoch, status) = jax.device_get((history, counters))  # params stay on the device
         history = {name: values[: int(epoch)] for name, values in zip(HISTORY_KEYS, history)}
         return TrainResult(params, history, int(best_epoch), int(epoch), int(status))
-    state = loop.init_state_jit(spec, hparams, key, data, params)
-    state, history = _run_in_chunks(spec, state, hparams, data, num_chunks, progress)
+    state = loop.init_state_jit(spec, segments[0][1], key, data, params)
+    state, history = _run_in_chunks(spec, state, segments, data, num_chunks, progress, store)
     result = loop.finish_jit(spec, state)
     return result._replace(history=history, best_epoch=int(result.best_epoch), stopped_epoch=int(state.epoch),
                            status=int(state.status))
+
+
+def _run_arguments(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], data: Any, key: Any,
+                   params: Params | None) -> dict[str, str]:
+    """What makes a fit the run it is, as short strings: a resumed run must match every one."""
+    options = {name: getattr(spec, name) for name in ("num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule",
+                                                     "warmup_steps", "nesterov", "early_stopping", "reduce_on_plateau")}
+    values = lambda h: {name: str(np.float32(v)) for name, v in h._asdict().items() if v is not None}  # noqa: E731
+    return {
+        "model": resume.model_description(spec.model),
+        "data": resume.data_digest(data),
+        "key": resume.describe(as_key(key)),
+        "params": "initialized" if params is None else resume.tree_digest(params),
+        "devices": str(1 if spec.data_devices is None else len(spec.data_devices)),
+        **values(segments[0][1]),
+        "hyperparameter_schedule": resume.describe([(first, values(h)) for first, h in segments[1:]]),
+        **{name: resume.describe(value) for name, value in options.items()},
+    }
 
 
 def _segments(hparams: Hyperparams, schedule: Any, num_epochs: int) -> list[tuple[int, Hyperparams]]:
@@ -300,26 +334,6 @@ def _segments(hparams: Hyperparams, schedule: Any, num_epochs: int) -> list[tupl
         changed = scalar_hyperparams(**{**current._asdict(), **values})
         segments[-1:] = [(0, changed)] if first == 0 else [segments[-1], (first, changed)]
     return segments
-
-
-def _run_segments(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], key: Any, data: Any,
-                  params: Params | None, progress: bool) -> TrainResult:
-    """A run whose hyperparameters change at the segments' first epochs: one compiled call per segment."""
-    state = loop.init_state_jit(spec, segments[0][1], key, data, params)
-    stops = [first for first, _ in segments[1:]] + [spec.num_epochs]
-    rows = []
-    with _progress_bar(spec.num_epochs, progress) as bar:
-        for (first, hparams), stop in zip(segments, stops):
-            state, history = loop.run_epochs_jit(spec, state, hparams, data, stop - first)
-            history, epoch, status = jax.device_get((history, state.epoch, state.status))
-            rows.append(history)
-            bar.update(int(epoch) - bar.n)
-            if int(status) != RUNNING:
-                break
-    epoch = int(epoch)
-    result = loop.finish_jit(spec, state)
-    history = {name: np.concatenate([row[name] for row in rows])[:epoch] for name in HISTORY_KEYS}
-    return result._replace(history=history, best_epoch=int(result.best_epoch), stopped_epoch=epoch, status=int(status))
 
 
 @functools.partial(jit_loop, static_argnames=("spec",))
@@ -376,23 +390,37 @@ def _place(spec: TrainSpec, data: Any, hparams: Hyperparams, params: Params | No
     return data.on(None if spec.data_devices is None else spec.data_devices[0]), hparams, params
 
 
-def _run_in_chunks(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, data: Any, num_chunks: int,
-                   progress: bool) -> tuple[loop.LoopState, dict[str, np.ndarray]]:
-    """Run the epochs in ``num_chunks`` compiled calls, moving a progress bar; stop once the run has stopped."""
+def _run_in_chunks(spec: TrainSpec, state: loop.LoopState, segments: list[tuple[int, Hyperparams]], data: Any,
+                   num_chunks: int, progress: bool,
+                   store: "resume.RunDirectory | None") -> tuple[loop.LoopState, dict[str, np.ndarray]]:
+    """Run the epochs in calls of ``num_epochs / num_chunks`` epochs (shorter where a segment of
+    ``segments`` ends), moving a progress bar and saving the state to ``store`` after each call;
+    continue from the state ``store`` holds; stop once the run has stopped."""
     chunk = math.ceil(spec.num_epochs / min(num_chunks, spec.num_epochs))
-    rows: list[dict[str, np.ndarray]] = []
+    starts = [first for first, _ in segments]
+    epoch, status, done = 0, RUNNING, {name: np.zeros(0, np.float32) for name in HISTORY_KEYS}
+    saved = None if store is None else store.read("state")
+    if saved is not None:
+        state = resume.place_like(state, resume.restore_leaves(store.file("state"), state, saved["state"]))
+        epoch, status, done = int(saved["epoch"]), int(saved["status"]), saved["history"]
+    rows = [done]
     with _progress_bar(spec.num_epochs, progress) as bar:
-        while True:
-            state, history = loop.run_epochs_jit(spec, state, hparams, data, chunk)
-            history, epoch, status = jax.device_get((history, state.epoch, state.status))  # one round trip
-            rows.append(history)
-            epoch, status = int(epoch), int(status)
+        bar.update(epoch)
+        while status == RUNNING and epoch < spec.num_epochs:
+            segment = max(i for i, first in enumerate(starts) if first <= epoch)
+            length = chunk if segment + 1 == len(starts) else min(chunk, starts[segment + 1] - epoch)
+            state, history = loop.run_epochs_jit(spec, state, segments[segment][1], data, length)
+            history, new_epoch, status = jax.device_get((history, state.epoch, state.status))  # one round trip
+            status = int(status)
+            rows.append({name: history[name][: int(new_epoch) - epoch] for name in HISTORY_KEYS})
+            epoch = int(new_epoch)
             bar.update(epoch - bar.n)
-            last = epoch - 1 - (len(rows) - 1) * chunk
-            if 0 <= last < chunk:
-                bar.set_postfix({name: f"{rows[-1][name][last]:.4g}" for name in ("train_loss", "val_loss", "val_metric")})
-            if status != RUNNING or epoch >= spec.num_epochs:
-                break
+            if len(rows[-1]["train_loss"]):
+                bar.set_postfix({name: f"{rows[-1][name][-1]:.4g}" for name in ("train_loss", "val_loss", "val_metric")})
+            if store is not None:
+                history = {name: np.concatenate([row[name] for row in rows]) for name in HISTORY_KEYS}
+                store.write("state", {"epoch": epoch, "status": status, "history": history, "state": resume.leaves_of(state)})
+                rows = [history]
     return state, {name: np.concatenate([row[name] for row in rows])[:epoch] for name in HISTORY_KEYS}
 
 

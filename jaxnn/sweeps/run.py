@@ -16,6 +16,7 @@ compute the first layer of all configurations as one flat matmul.
 
 import functools
 import math
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -24,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import _checks, hyperparams, loop, parallel
+from jaxnn import _checks, hyperparams, loop, parallel, resume
 from jaxnn._compile import jit_loop, jit_once
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.models import Model
@@ -64,6 +65,7 @@ def sweep(
     scheduler: str | ASHA | PBT | None = None,
     sampler: Any = None,
     batch: int = 16,
+    checkpoint_dir: str | os.PathLike | None = None,
     **defaults: Any,
 ) -> SweepResult:
     """Train every configuration of ``space`` (times ``seeds``) in one compiled program.
@@ -109,6 +111,14 @@ def sweep(
             and repeats until
             ``num_samples`` configurations have run. The study is ``result.study``.
         batch: configurations per ask-and-tell round of ``sampler``.
+        checkpoint_dir: a directory to save the sweep's progress in, atomically, between
+            compiled calls: every finished chunk of rows, the running chunk's loop states
+            after each of its ``num_chunks`` calls, and under a scheduler the population
+            after each rung (ASHA) or interval (PBT). If it holds the progress of a sweep
+            with the same arguments, the sweep continues from there and its table, curves
+            and params are bitwise the uninterrupted sweep's (on the same devices); another
+            sweep's directory is refused with a message naming the difference. Not with
+            ``sampler``. See :mod:`jaxnn.resume`.
         **defaults: values for the hyperparameters the space does not vary
             (e.g. ``momentum=0.9``), as in :func:`jaxnn.fit`.
 
@@ -151,6 +161,20 @@ def sweep(
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
     )
     _check_scheduler(scheduler, spec, job, space, len(expanded.configs))
+    if checkpoint_dir is not None:
+        if sampler is not None:
+            raise ValueError("checkpoint_dir cannot be combined with sampler: an Optuna study keeps its own state "
+                             "(give the study a storage to resume it)")
+        arguments = {
+            "model": resume.model_description(model), "data": resume.data_digest(data), "key": resume.describe(key),
+            "space": resume.describe(space), "seeds": resume.describe(expanded.seeds),
+            "num_samples": resume.describe(num_samples), "scheduler": resume.describe(scheduler),
+            "devices": str(len(job.devices)), "fixed": resume.describe(base._asdict()),
+            **{name: resume.describe(getattr(spec, name)) for name in (
+                "num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule", "warmup_steps", "nesterov",
+                "early_stopping")},
+        }
+        job = job._replace(store=resume.RunDirectory(checkpoint_dir, "sweep", arguments))
     if sampler is not None:
         return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space, sampler=sampler,
                                    num_samples=num_samples, batch=batch, higher_is_better=spec.metric_for(data.task)[2])
@@ -173,8 +197,8 @@ def run_configs(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]], con
     for index in config_ids:
         groups.setdefault(tuple(configs[index].get(name, getattr(spec, name)) for name in PROGRAM_KEYS), []).append(index)
     results = [
-        _sweep_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting))), job, configs, indices)
-        for setting, indices in groups.items()
+        _sweep_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting))), job, configs, indices, f"group{number}")
+        for number, (setting, indices) in enumerate(groups.items())
     ]
     return results[0] if len(results) == 1 else SweepResult.concat(results)
 
@@ -193,6 +217,7 @@ class _Job(NamedTuple):
     num_chunks: int
     progress: bool
     scheduler: ASHA | PBT | None
+    store: resume.RunDirectory | None = None
 
 
 def _check_scheduler(scheduler: ASHA | PBT | None, spec: TrainSpec, job: _Job, space: dict[str, Any],
@@ -246,8 +271,11 @@ def _hyperparameter_columns(spec: TrainSpec, job: _Job, configs: list[dict[str, 
     return Hyperparams(**columns)
 
 
-def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], config_ids: list[int]) -> SweepResult:
-    """Train the configurations ``config_ids`` (which share one program) in chunks; their ranked result."""
+def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], config_ids: list[int],
+                 name: str = "group0") -> SweepResult:
+    """Train the configurations ``config_ids`` (which share one program) in chunks; their ranked result.
+
+    ``name`` prefixes the group's files in the checkpoint directory."""
     from tqdm.auto import tqdm
 
     configs = [all_configs[i] for i in config_ids]
@@ -259,6 +287,10 @@ def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], 
         num_configs=len(configs), num_seeds=len(job.seeds), row_bytes=row_bytes, devices=job.devices,
         max_parallel=job.max_parallel, num_epochs=spec.num_epochs, num_chunks=job.num_chunks,
     )
+    if job.store is not None:  # a resumed sweep keeps the chunks it started with (free memory may differ now)
+        saved = job.store.read(f"{name}-plan")
+        chunks = chunks if saved is None else planning.Plan(*(int(saved[field]) for field in planning.Plan._fields))
+        job.store.write(f"{name}-plan", chunks._asdict())
     mesh = parallel.config_mesh(job.devices)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     shared = (job.data.on(replicated), *jax.device_put((np.asarray(jax.random.key_data(job.key)),
@@ -266,14 +298,23 @@ def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], 
     total = math.ceil(len(configs) / chunks.chunk) * chunks.num_calls
     with tqdm(total=total, disable=not job.progress, unit="chunk", leave=False) as bar:
         if job.scheduler is not None:
-            context = scheduled.Context(mesh, *shared, str(jax.random.key_impl(job.key)), chunks.chunk, bar)
+            context = scheduled.Context(mesh, *shared, str(jax.random.key_impl(job.key)), chunks.chunk, bar,
+                                        job.store, name)
             return _scheduled_group(spec, job, configs, config_ids, columns, context)
         pieces = []
-        for start in range(0, len(configs), chunks.chunk):
+        for number, start in enumerate(range(0, len(configs), chunks.chunk)):
+            saver = None if job.store is None else _ChunkFiles(job.store, f"{name}-chunk{number}", f"{name}-running")
+            finished = None if saver is None else saver.finished(spec, len(job.seeds), min(chunks.chunk, len(configs) - start))
+            if finished is not None:
+                pieces.append(finished)
+                bar.update(chunks.num_calls)
+                continue
             take = np.arange(start, start + chunks.chunk).clip(max=len(configs) - 1)  # the last chunk repeats a row
             hparams = parallel.shard_leading_axis(jax.tree.map(lambda column: column[take], columns), mesh)
-            rows = _train_chunk(spec, chunks, hparams, *shared, str(jax.random.key_impl(job.key)), bar)
+            rows = _train_chunk(spec, chunks, hparams, *shared, str(jax.random.key_impl(job.key)), bar, saver)
             pieces.append(jax.tree.map(lambda leaf: np.asarray(leaf)[:, : len(configs) - start], rows))
+            if saver is not None:
+                saver.finish(pieces[-1])
     rows = jax.tree.map(lambda *parts: np.concatenate(parts, axis=1), *pieces)
     return _ranked(spec, job, configs, config_ids, rows)
 
@@ -291,18 +332,22 @@ class Rows(NamedTuple):
 
 
 def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, data: Any, key_data: Array,
-                 seeds: Array, impl: str, bar: Any) -> Rows:
-    """One chunk of rows from start to finish, ending early once every row has stopped."""
+                 seeds: Array, impl: str, bar: Any, saver: "_ChunkFiles | None" = None) -> Rows:
+    """One chunk of rows from start to finish (or from the state ``saver`` holds), ending early once every
+    row has stopped; ``saver`` saves the state after every call."""
     state = init_rows(spec, hparams, key_data, seeds, data, impl)
-    history = []
-    for _ in range(chunks.num_calls):
+    history, calls = [], 0
+    if saver is not None:
+        state, history, calls = saver.running(state)
+        bar.update(calls)
+    while calls < chunks.num_calls and _any_running(spec, state):
         state, epochs = run_rows(spec, state, hparams, data, chunks.epochs_per_call)
         history.append(parallel.to_host(epochs))
+        calls += 1
         bar.update(1)
-        status, epoch = parallel.to_host((state.status, state.epoch))  # checked on the host: no eager device ops
-        if not np.any(loop.is_running(spec, state._replace(status=status, epoch=epoch))):
-            bar.update(chunks.num_calls - len(history))
-            break
+        if saver is not None:
+            saver.save_running(state, history, calls)
+    bar.update(chunks.num_calls - calls)
     result, test_loss, test_metric = parallel.to_host(finish_rows(spec, state, data))
 
     def epochs_of(name: str) -> np.ndarray:
@@ -312,6 +357,53 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
 
     return Rows(result.params, {name: epochs_of(name) for name in loop.HISTORY_KEYS}, result.best_epoch,
                 result.stopped_epoch, result.status, test_loss, test_metric)
+
+
+def _any_running(spec: TrainSpec, state: loop.LoopState) -> bool:
+    status, epoch = parallel.to_host((state.status, state.epoch))  # checked on the host: no eager device ops
+    return bool(np.any(loop.is_running(spec, state._replace(status=status, epoch=epoch))))
+
+
+class _ChunkFiles(NamedTuple):
+    """A chunk's files in the checkpoint directory: its rows once finished, its states while it runs."""
+
+    store: resume.RunDirectory
+    name: str
+    running_name: str
+
+    def finished(self, spec: TrainSpec, num_seeds: int, num_configs: int) -> Rows | None:
+        """The chunk's rows if it finished before, else None."""
+        saved = self.store.read(self.name)
+        if saved is None:
+            return None
+        like = _rows_like(spec, num_seeds, num_configs)
+        return resume.restore_leaves(self.store.file(self.name), like, saved["rows"])
+
+    def finish(self, rows: Rows) -> None:
+        self.store.write(self.name, {"rows": resume.leaves_of(rows)})
+        self.store.remove(self.running_name)
+
+    def running(self, state: loop.LoopState) -> tuple[loop.LoopState, list, int]:
+        """The chunk's saved state, history and calls done (``state``, none and 0 if nothing is saved)."""
+        saved = self.store.read(self.running_name)
+        if saved is None or saved["chunk"] != self.name:
+            return state, [], 0
+        restored = resume.restore_leaves(self.store.file(self.running_name), state, saved["state"])
+        return resume.place_like(state, restored), [saved["history"]], int(saved["calls"])
+
+    def save_running(self, state: loop.LoopState, history: list, calls: int) -> None:
+        joined = {name: np.concatenate([h[name] for h in history], axis=2) for name in loop.HISTORY_KEYS}
+        self.store.write(self.running_name, {"chunk": self.name, "calls": calls, "history": joined,
+                                             "state": resume.leaves_of(state)})
+
+
+def _rows_like(spec: TrainSpec, num_seeds: int, num_configs: int) -> Rows:
+    """Shapes and dtypes of a chunk's :class:`Rows` on the host."""
+    rows = lambda shape=(), dtype=np.float32: jax.ShapeDtypeStruct((num_seeds, num_configs, *shape), dtype)  # noqa: E731
+    params = jax.tree.map(lambda leaf: rows(leaf.shape, leaf.dtype), jax.eval_shape(spec.model.init, jax.random.key(0)))
+    counter = rows(dtype=np.int32)
+    return Rows(params, {name: rows((spec.num_epochs,)) for name in loop.HISTORY_KEYS}, counter, counter, counter,
+                rows(), rows())
 
 
 def _scheduled_group(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int],

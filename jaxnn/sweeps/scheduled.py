@@ -13,6 +13,7 @@ seed still share their minibatches.
 """
 
 import dataclasses
+import json
 import math
 import threading
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxnn import loop, parallel
+from jaxnn import loop, parallel, resume
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.spec import TrainSpec
 from jaxnn.sweeps.schedulers import ASHA, PBT
@@ -42,6 +43,8 @@ class Context(NamedTuple):
     impl: str
     chunk: int
     bar: Any
+    store: Any = None  # the sweep's jaxnn.resume.RunDirectory, or None
+    name: str = "group0"  # the group's prefix in it
 
 
 class Scheduled(NamedTuple):
@@ -215,10 +218,17 @@ def _successive_halving(spec: TrainSpec, asha: ASHA, population: _Population, ct
     programs.submit_finish(_padded_sizes(num_configs, ctx))
     ctx.bar.reset(total=sum(len(list(_pieces(np.arange(n), ctx, width))) * (b - a) // epochs_per_call
                             for n, width, a, b in zip(counts, widths, (0, *rungs), rungs)))
-    clock = 0
-    for k, budget in enumerate(rungs):
-        _advance(spec, population, active, clock, budget - clock, epochs_per_call, ctx, programs, widths[k])
-        clock, rung[active] = budget, k
+    saver = _Saver(ctx, population)
+    first_stage, done = 0, 0
+    saved = saver.load()
+    if saved is not None:
+        first_stage, done, active, rung = saved["stage"], saved["pieces"], np.array(saved["active"]), np.array(saved["rung"])
+    for k in range(first_stage, len(rungs)):
+        clock, budget = (0, *rungs)[k], rungs[k]
+        save = lambda pieces, k=k: saver.save(k, pieces, {"active": active, "rung": rung})  # noqa: E731
+        _advance(spec, population, active, clock, budget - clock, epochs_per_call, ctx, programs, widths[k],
+                 skip=done if k == first_stage else 0, on_piece=save)
+        rung[active] = k
         if k + 1 < len(rungs):
             # Only configurations with a seed still training compete: one that stopped early
             # (or diverged) keeps its rung and its best weights, and takes no survivor's slot.
@@ -226,11 +236,40 @@ def _successive_halving(spec: TrainSpec, asha: ASHA, population: _Population, ct
             scores = _best_scores(population, higher_is_better).mean(axis=1)  # over seeds: (2, configs)
             order = np.lexsort((active, scores[1][active], scores[0][active]))
             active = np.sort(active[order[: counts[k + 1]]])
+            saver.save(k + 1, 0, {"active": active, "rung": rung})
             if not len(active):
                 break
     status = np.asarray([[loop.STATUS[int(code)] for code in row] for row in population.state.status], dtype=object)
     pruned = (rung < len(rungs) - 1)[None, :] & (population.state.status == loop.RUNNING)
     return {"rung": np.broadcast_to(rung, (num_seeds, num_configs)), "status": np.where(pruned, PRUNED, status)}
+
+
+class _Saver:
+    """A scheduled group's progress in the sweep's checkpoint directory: the population, the stage and pieces
+    done in it, and the scheduler's own variables. Does nothing without a directory."""
+
+    def __init__(self, ctx: Context, population: _Population):
+        self.store, self.population = ctx.store, population
+        self.name = f"{ctx.name}-population"
+        self.path = "" if self.store is None else self.store.file(self.name)
+
+    def _tree(self) -> tuple:
+        population = self.population
+        return population.state, population.hparams, population.curves
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved fields (``stage``, ``pieces``, the scheduler's), with the population restored in place; or None."""
+        saved = None if self.store is None else self.store.read(self.name)
+        if saved is None:
+            return None
+        state, hparams, curves = resume.restore_leaves(self.path, self._tree(), saved.pop("population"))
+        self.population.state, self.population.hparams, self.population.curves = state, hparams, curves
+        return saved
+
+    def save(self, stage: int, pieces: int, fields: dict[str, Any]) -> None:
+        if self.store is not None:
+            self.store.write(self.name, {"stage": stage, "pieces": pieces, **fields,
+                                         "population": resume.leaves_of(self._tree())})
 
 
 def _best_scores(population: _Population, higher_is_better: bool) -> np.ndarray:
@@ -255,9 +294,26 @@ def _population_based(spec: TrainSpec, pbt: PBT, population: _Population, ctx: C
     ctx.bar.reset(total=math.ceil(num_configs / ctx.chunk) * spec.num_epochs // epochs_per_call)
     rng = np.random.default_rng(rng_seed)
     everyone, used, sources = np.arange(num_configs), [], []
-    for k, (start, stop) in enumerate(zip(bounds, bounds[1:])):
-        used.append(population.hparams)
-        _advance(spec, population, everyone, start, stop - start, epochs_per_call, ctx, programs)
+    saver = _Saver(ctx, population)
+
+    def progress() -> dict[str, Any]:
+        return {"rng": json.dumps(rng.bit_generator.state), "used": resume.leaves_of(tuple(used)), "num_used": len(used),
+                "sources": np.asarray(sources, np.int64).reshape(len(sources), num_seeds, num_configs)}
+
+    first_stage, done = 0, 0
+    saved = saver.load()
+    if saved is not None:
+        first_stage, done = saved["stage"], saved["pieces"]
+        rng.bit_generator.state = json.loads(saved["rng"])
+        like = tuple([population.hparams] * saved["num_used"])
+        used = list(resume.restore_leaves(saver.path, like, saved["used"]))
+        sources = list(saved["sources"])
+    for k in range(first_stage, len(bounds) - 1):
+        start, stop = bounds[k], bounds[k + 1]
+        if len(used) == k:
+            used.append(population.hparams)
+        _advance(spec, population, everyone, start, stop - start, epochs_per_call, ctx, programs,
+                 skip=done if k == first_stage else 0, on_piece=lambda pieces, k=k: saver.save(k, pieces, progress()))
         if k + 2 == len(bounds):
             break
         finished = population.state.status == loop.EARLY_STOPPED
@@ -272,6 +328,7 @@ def _population_based(spec: TrainSpec, pbt: PBT, population: _Population, ctx: C
         })
         population.state = jax.tree.map(take, population.state)
         population.curves = {name: take(curve) for name, curve in population.curves.items()}
+        saver.save(k + 1, 0, progress())
     owners, schedules = _lineages(used, sources, bounds, perturbed)
     return {"lineage": owners}, schedules
 
@@ -341,11 +398,16 @@ def _init(spec: TrainSpec, columns: Hyperparams, ctx: Context) -> loop.LoopState
 
 
 def _advance(spec: TrainSpec, population: _Population, active: np.ndarray, clock: int, num_epochs: int,
-             epochs_per_call: int, ctx: Context, programs: _Programs, width: int | None = None) -> None:
-    """Train the columns ``active`` of the population ``num_epochs`` more epochs (from epoch ``clock``), in place."""
+             epochs_per_call: int, ctx: Context, programs: _Programs, width: int | None = None, *, skip: int = 0,
+             on_piece: Callable[[int], None] | None = None) -> None:
+    """Train the columns ``active`` of the population ``num_epochs`` more epochs (from epoch ``clock``), in place:
+    all but the first ``skip`` pieces (trained before a resume); ``on_piece(n)`` after the n-th piece."""
 
     calls = num_epochs // epochs_per_call
-    for piece, padded in _pieces(active, ctx, width):
+    for number, (piece, padded) in enumerate(_pieces(active, ctx, width)):
+        if number < skip:
+            ctx.bar.update(calls)
+            continue
         state = _to_device(population.state, padded, ctx)
         hparams = parallel.shard_leading_axis(jax.tree.map(lambda c: c[:, padded], population.hparams), ctx.mesh, axis=1)
         run = programs.program("run", len(padded), epochs_per_call)
@@ -361,6 +423,8 @@ def _advance(spec: TrainSpec, population: _Population, active: np.ndarray, clock
                 break
         for dst, src in zip(jax.tree.leaves(population.state), jax.tree.leaves(_to_host(state))):
             dst[:, piece] = src[:, : len(piece)]
+        if on_piece is not None:
+            on_piece(number + 1)
 
 
 def _finish(spec: TrainSpec, state: loop.LoopState, ctx: Context, programs: _Programs):

@@ -1,0 +1,245 @@
+"""Resumable runs: a checkpoint directory holding the loop state of a ``fit`` or a ``sweep``.
+
+A run given ``checkpoint_dir=DIR`` writes, between its compiled calls (never
+inside one), what it needs to go on: for ``fit`` the :class:`~jaxnn.loop.LoopState`
+(params, optimizer state, best params, early-stopping counters, status, epoch,
+key) and the history so far; for a sweep every finished chunk of rows, the
+running chunk's states, and a scheduler's population between its stages. Run
+again with the same arguments, it continues from the last saved state, and
+because the same compiled programs then run on the same values, the result is
+bitwise the uninterrupted run's (on the same number of devices).
+
+Every file is one msgpack envelope with a SHA-256 of its payload, written to a
+temporary file, fsynced and renamed (:func:`jaxnn._io.atomic_write`): a crash or
+a kill at any moment leaves the previous complete state, and a damaged file is
+refused, never half-loaded. ``DIR/run.msgpack`` holds what the run is (its
+kind and its arguments, as short strings); a later run is compared with it
+first, and a different model, dataset, space or value is refused with a
+message naming it. In a job of several processes every process reads the same
+files and process 0 writes them.
+
+Why not Orbax: the state is small and written synchronously between compiled
+calls, so what matters is one file per state that appears whole or not at all,
+checked on reading, with jaxnn's own validation of what it belongs to. That is
+the format :mod:`jaxnn.checkpoint` already writes; Orbax would add a dependency
+(and TensorStore under it) for asynchronous, sharded multi-file saves that
+these states do not need.
+"""
+
+import hashlib
+import json
+import os
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxnn._io import atomic_write
+from jaxnn.checkpoint import CheckpointError, _serialization
+
+__all__ = ["FORMAT", "VERSION", "RunDirectory", "data_digest", "describe", "leaves_of", "model_description", "place_like",
+           "restore_leaves", "tree_digest"]
+
+FORMAT = "jaxnn-run-state"
+VERSION = 1
+_MANIFEST = "run"
+
+
+class RunDirectory:
+    """The checkpoint directory of one run.
+
+    Opening it compares the run with what the directory holds: a fresh
+    directory gets a manifest (``run.msgpack``); one written by another kind of
+    run, or with other arguments, raises :class:`~jaxnn.CheckpointError` naming
+    the difference.
+
+    Args:
+        path: the directory (created if needed).
+        kind: ``"fit"`` or ``"sweep"``.
+        arguments: name -> a short string of every argument that changes the run's result.
+    """
+
+    def __init__(self, path: str | os.PathLike, kind: str, arguments: dict[str, str]):
+        self.path = os.fspath(path)
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise CheckpointError(f"checkpoint_dir {self.path!r} exists and is not a directory")
+        self.writes = jax.process_index() == 0  # every process reads; process 0 writes
+        manifest = self.read(_MANIFEST)
+        if manifest is None:
+            if self._state_files():
+                raise CheckpointError(f"{self.path} holds run states but no run.msgpack: not a jaxnn checkpoint "
+                                      "directory, or a damaged one; remove it to start over")
+            self.write(_MANIFEST, {"kind": kind, "arguments": json.dumps(arguments, sort_keys=True)})
+            return
+        if manifest.get("kind") != kind:
+            raise CheckpointError(f"{self.path} holds the state of a {manifest.get('kind')} run, not of a {kind}; "
+                                  "give this run its own checkpoint directory")
+        saved = json.loads(manifest["arguments"])
+        changed = [name for name in sorted(set(saved) | set(arguments)) if saved.get(name) != arguments.get(name)]
+        if changed:
+            details = "; ".join(f"{name}: saved {_short(saved.get(name))}, now {_short(arguments.get(name))}"
+                                for name in changed[:4])
+            raise CheckpointError(f"{self.path} holds a run with other arguments ({details}); resume with the same "
+                                  "arguments, or give this run a new checkpoint directory")
+
+    def _state_files(self) -> list[str]:
+        if not os.path.isdir(self.path):
+            return []
+        return [name for name in os.listdir(self.path) if name.endswith(".msgpack")]
+
+    @property
+    def has_state(self) -> bool:
+        """Whether the directory holds saved state beyond the manifest."""
+        return any(name != f"{_MANIFEST}.msgpack" for name in self._state_files())
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, f"{name}.msgpack")
+
+    def write(self, name: str, fields: dict[str, Any]) -> None:
+        """Write ``fields`` (msgpack-able: dicts, strings, numbers, NumPy arrays) as ``name``, atomically."""
+        if not self.writes:
+            return
+        serialization = _serialization()
+        payload = serialization.msgpack_serialize(fields)
+        envelope = {"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(payload).hexdigest(),
+                    "payload": payload}
+        atomic_write(self.file(name), serialization.msgpack_serialize(envelope))
+
+    def read(self, name: str) -> dict[str, Any] | None:
+        """The fields saved as ``name``, or None if there are none.
+
+        Raises:
+            CheckpointError: the file is damaged (unreadable, or its checksum does not match).
+        """
+        path = self.file(name)
+        try:
+            with open(path, "rb") as file:
+                raw = file.read()
+        except FileNotFoundError:
+            return None
+        serialization = _serialization()
+        damaged = f"{path} is damaged ({{}}); remove {self.path} to start the run over"
+        try:
+            envelope = serialization.msgpack_restore(raw)
+        except Exception:  # noqa: BLE001 - msgpack raises many types for damaged input
+            raise CheckpointError(damaged.format("not readable msgpack")) from None
+        if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
+            raise CheckpointError(f"{path} is not a jaxnn run state")
+        if envelope.get("version") != VERSION:
+            raise CheckpointError(f"{path} has run-state version {envelope.get('version')!r}; this jaxnn reads {VERSION}")
+        payload = envelope.get("payload")
+        if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != envelope.get("sha256"):
+            raise CheckpointError(damaged.format("its checksum does not match its contents"))
+        try:
+            return serialization.msgpack_restore(payload)
+        except Exception:  # noqa: BLE001
+            raise CheckpointError(damaged.format("payload not readable")) from None
+
+    def remove(self, name: str) -> None:
+        if self.writes:
+            try:
+                os.remove(self.file(name))
+            except FileNotFoundError:
+                pass
+
+
+def leaves_of(tree: Any) -> dict[str, np.ndarray]:
+    """A pytree's leaves as ``{"0": array, "1": ...}`` on the host (PRNG keys as their key data)."""
+    from jaxnn.parallel import to_host
+
+    def raw(leaf: Any) -> Any:
+        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            return jax.random.key_data(leaf)
+        return leaf
+
+    leaves = to_host([raw(leaf) for leaf in jax.tree.leaves(tree)])
+    return {str(i): np.asarray(leaf) for i, leaf in enumerate(leaves)}
+
+
+def restore_leaves(path: str, like: Any, saved: dict[str, Any]) -> Any:
+    """``saved`` (from :func:`leaves_of`) in the structure of ``like``, host arrays, checked against its shapes.
+
+    ``like``'s leaves give the structure and, where they have one, the shape and dtype
+    (PRNG keys are compared by their key data).
+
+    Raises:
+        CheckpointError: the number, shapes or dtypes of the leaves differ.
+    """
+    expected = jax.tree.leaves(like)
+    if not isinstance(saved, dict) or len(saved) != len(expected):
+        raise CheckpointError(f"{path} holds {len(saved) if isinstance(saved, dict) else 'no'} arrays where this run "
+                              f"has {len(expected)}: it belongs to another model or setting")
+    leaves = []
+    for i, leaf in enumerate(expected):
+        value = saved.get(str(i))
+        shape, dtype = np.shape(leaf), getattr(leaf, "dtype", None)
+        if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+            shape, dtype = (*shape, *jax.random.key_data(jax.random.key(0, impl=str(jax.random.key_impl(leaf)))).shape), np.uint32
+        if not isinstance(value, np.ndarray) or value.shape != tuple(shape) or (dtype is not None and value.dtype != dtype):
+            got = f"{value.dtype}{list(value.shape)}" if isinstance(value, np.ndarray) else type(value).__name__
+            raise CheckpointError(f"{path}: array {i} is {got} where this run has {np.dtype(dtype)}{list(shape)}: "
+                                  "it belongs to another model or setting")
+        leaves.append(np.array(value))  # writable (msgpack's arrays are views of its buffer)
+    return jax.tree.unflatten(jax.tree.structure(like), leaves)
+
+
+def place_like(like: Any, host: Any) -> Any:
+    """Host arrays (from :func:`restore_leaves`) placed as ``like``'s leaves are: same devices and sharding,
+    PRNG keys rewrapped."""
+
+    def place(template: Any, value: np.ndarray) -> Any:
+        if not isinstance(template, jax.Array):
+            return value
+        if jax.dtypes.issubdtype(template.dtype, jax.dtypes.prng_key):
+            impl = str(jax.random.key_impl(template))
+            return jax.random.wrap_key_data(jax.device_put(value, template.sharding), impl=impl)
+        return jax.device_put(value, template.sharding)
+
+    return jax.tree.map(place, like, host)
+
+
+def data_digest(data: Any) -> str:
+    """A SHA-256 of a :class:`jaxnn.Dataset`'s arrays and task (what makes it the same data)."""
+    digest = hashlib.sha256()
+    for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        array = np.ascontiguousarray(np.asarray(getattr(data, name)))
+        digest.update(f"{name}:{array.dtype}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    digest.update(f"{data.task}:{data.num_classes}:{float(np.asarray(data.y_scale))}".encode())
+    return digest.hexdigest()[:16]
+
+
+def tree_digest(tree: Any) -> str:
+    """A SHA-256 of a pytree's structure and leaves (e.g. starting params)."""
+    digest = hashlib.sha256(str(jax.tree.structure(tree)).encode())
+    for leaf in jax.tree.leaves(tree):
+        array = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(f"{array.dtype}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def describe(value: Any) -> str:
+    """A short, stable string of an argument: numbers and structures as JSON, functions by name, keys by data."""
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+    if isinstance(value, jax.Array) and jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+        return f"key{np.asarray(jax.random.key_data(value)).tolist()}"
+    if isinstance(value, (np.ndarray, jax.Array, np.generic)):
+        value = np.asarray(value).tolist()
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def model_description(model: Any) -> str:
+    """The model's kind and a digest of its config and its parameters' shapes (models rebuilt from a config
+    and user classes alike)."""
+    shapes = jax.tree.map(lambda a: list(a.shape), jax.eval_shape(model.init, jax.random.key(0)))
+    text = describe({"config": model.config, "shapes": shapes})
+    sizes = model.config.get("sizes")
+    return f"{model.config.get('type', 'model')} {sizes if sizes else ''} #{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def _short(text: str | None) -> str:
+    if text is None:
+        return "(none)"
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -26,9 +26,12 @@ the format :mod:`jaxnn.checkpoint` already writes; Orbax would add a dependency
 these states do not need.
 """
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
+import time
 from typing import Any
 
 import jax
@@ -42,6 +45,9 @@ __all__ = ["FORMAT", "VERSION", "RunDirectory", "data_digest", "describe", "leav
 
 FORMAT = "jaxnn-run-state"
 VERSION = 1
+PAUSE = 30
+"""The writer waits this many times a write's duration before the next: at most ~3% of the time writing."""
+MAX_PAUSE_SECONDS = 60.0
 _MANIFEST = "run"
 
 
@@ -64,12 +70,17 @@ class RunDirectory:
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             raise CheckpointError(f"checkpoint_dir {self.path!r} exists and is not a directory")
         self.writes = jax.process_index() == 0  # every process reads; process 0 writes
+        self._pending: dict[str, dict[str, Any] | None] = {}  # name -> fields to write (None: remove), oldest first
+        self._busy = threading.Condition()
+        self._writing = self._flushing = False
+        self._next_write = 0.0  # monotonic time before which the writer waits (unless flushed)
+        self._error: BaseException | None = None
         manifest = self.read(_MANIFEST)
         if manifest is None:
             if self._state_files():
                 raise CheckpointError(f"{self.path} holds run states but no run.msgpack: not a jaxnn checkpoint "
                                       "directory, or a damaged one; remove it to start over")
-            self.write(_MANIFEST, {"kind": kind, "arguments": json.dumps(arguments, sort_keys=True)})
+            self.write(_MANIFEST, {"kind": kind, "arguments": json.dumps(arguments, sort_keys=True)})  # before any state
             return
         if manifest.get("kind") != kind:
             raise CheckpointError(f"{self.path} holds the state of a {manifest.get('kind')} run, not of a {kind}; "
@@ -96,9 +107,76 @@ class RunDirectory:
         return os.path.join(self.path, f"{name}.msgpack")
 
     def write(self, name: str, fields: dict[str, Any]) -> None:
-        """Write ``fields`` (msgpack-able: dicts, strings, numbers, NumPy arrays) as ``name``, atomically."""
+        """Write ``fields`` (msgpack-able: dicts, strings, numbers, NumPy arrays) as ``name``, atomically, in
+        the background: the next compiled call runs meanwhile. Files are written in the order they were
+        given, paced so that writing costs a few percent of the run (see :meth:`_drain`); a newer state of
+        a name that is still waiting replaces the waiting one (only the newest matters). :meth:`flush`
+        writes what waits at once (at the end of a run, and when it is interrupted).
+
+        Raises:
+            OSError: an earlier background write failed (e.g. the disk is full).
+        """
         if not self.writes:
             return
+        with self._busy:
+            self._raise_failed()
+            self._pending.pop(name, None)
+            self._pending[name] = fields
+            if not self._writing:
+                self._writing = True
+                threading.Thread(target=self._drain, name="jaxnn-checkpoint", daemon=True).start()
+
+    def remove(self, name: str) -> None:
+        """Remove ``name``'s file, in order with the writes."""
+        self.write(name, None)
+
+    def flush(self) -> None:
+        """Write what is waiting now and wait until it has reached the disk.
+
+        Raises:
+            OSError: a background write failed.
+        """
+        with self._busy:
+            self._flushing = True
+            self._busy.notify_all()
+            self._busy.wait_for(lambda: not self._writing)
+            self._flushing = False
+            self._raise_failed()
+
+    def _raise_failed(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise OSError(f"could not write the run's state in {self.path}: {error}") from error
+
+    def _drain(self) -> None:
+        """The writer thread: the waiting files oldest first, each at least ``PAUSE`` times its own last
+        write time after the previous write ended (so writing takes a few percent of the run at most, and a
+        state that a newer one replaces meanwhile is never written), at once while :meth:`flush` waits."""
+        while True:
+            with self._busy:
+                self._busy.wait_for(lambda: self._flushing or time.monotonic() >= self._next_write,
+                                    timeout=max(0.0, self._next_write - time.monotonic()))
+                if not self._pending or self._error is not None:
+                    self._pending.clear()
+                    self._writing = False
+                    self._busy.notify_all()
+                    return
+                name = next(iter(self._pending))
+                fields = self._pending.pop(name)
+            started = time.monotonic()
+            try:
+                if fields is None:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(self.file(name))
+                else:
+                    self._write_now(name, fields)
+            except BaseException as error:  # noqa: BLE001 - handed to the training thread
+                with self._busy:
+                    self._error = error
+            ended = time.monotonic()
+            self._next_write = ended + min(PAUSE * (ended - started), MAX_PAUSE_SECONDS)
+
+    def _write_now(self, name: str, fields: dict[str, Any]) -> None:
         serialization = _serialization()
         payload = serialization.msgpack_serialize(fields)
         envelope = {"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(payload).hexdigest(),
@@ -111,6 +189,7 @@ class RunDirectory:
         Raises:
             CheckpointError: the file is damaged (unreadable, or its checksum does not match).
         """
+        self.flush()
         path = self.file(name)
         try:
             with open(path, "rb") as file:
@@ -135,13 +214,6 @@ class RunDirectory:
         except Exception:  # noqa: BLE001
             raise CheckpointError(damaged.format("payload not readable")) from None
 
-    def remove(self, name: str) -> None:
-        if self.writes:
-            try:
-                os.remove(self.file(name))
-            except FileNotFoundError:
-                pass
-
 
 def leaves_of(tree: Any) -> dict[str, np.ndarray]:
     """A pytree's leaves as ``{"0": array, "1": ...}`` on the host (PRNG keys as their key data)."""
@@ -152,7 +224,11 @@ def leaves_of(tree: Any) -> dict[str, np.ndarray]:
             return jax.random.key_data(leaf)
         return leaf
 
-    leaves = to_host([raw(leaf) for leaf in jax.tree.leaves(tree)])
+    leaves = [raw(leaf) for leaf in jax.tree.leaves(tree)]
+    if all(not isinstance(leaf, jax.Array) or leaf.is_fully_addressable for leaf in leaves):
+        leaves = jax.device_get(leaves)  # every copy started before the first is waited for
+    else:
+        leaves = to_host(leaves)  # gathered from the other processes
     return {str(i): np.asarray(leaf) for i, leaf in enumerate(leaves)}
 
 
@@ -233,8 +309,11 @@ def describe(value: Any) -> str:
 def model_description(model: Any) -> str:
     """The model's kind and a digest of its config and its parameters' shapes (models rebuilt from a config
     and user classes alike)."""
-    shapes = jax.tree.map(lambda a: list(a.shape), jax.eval_shape(model.init, jax.random.key(0)))
-    text = describe({"config": model.config, "shapes": shapes})
+    if model.rebuildable:  # the config fixes the shapes
+        text = describe(model.config)
+    else:
+        shapes = jax.tree.map(lambda a: list(a.shape), jax.eval_shape(model.init, jax.random.key(0)))
+        text = describe({"config": model.config, "shapes": shapes})
     sizes = model.config.get("sizes")
     return f"{model.config.get('type', 'model')} {sizes if sizes else ''} #{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 

@@ -19,6 +19,7 @@ can move and a stopped run ends on the host without computing the remaining epoc
 'completed'
 """
 
+import contextlib
 import functools
 import math
 import os
@@ -404,7 +405,7 @@ def _run_in_chunks(spec: TrainSpec, state: loop.LoopState, segments: list[tuple[
         state = resume.place_like(state, resume.restore_leaves(store.file("state"), state, saved["state"]))
         epoch, status, done = int(saved["epoch"]), int(saved["status"]), saved["history"]
     rows = [done]
-    with _progress_bar(spec.num_epochs, progress) as bar:
+    with _progress_bar(spec.num_epochs, progress) as bar, _flushed(store):
         bar.update(epoch)
         while status == RUNNING and epoch < spec.num_epochs:
             segment = max(i for i, first in enumerate(starts) if first <= epoch)
@@ -422,6 +423,16 @@ def _run_in_chunks(spec: TrainSpec, state: loop.LoopState, segments: list[tuple[
                 store.write("state", {"epoch": epoch, "status": status, "history": history, "state": resume.leaves_of(state)})
                 rows = [history]
     return state, {name: np.concatenate([row[name] for row in rows])[:epoch] for name in HISTORY_KEYS}
+
+
+@contextlib.contextmanager
+def _flushed(store: "resume.RunDirectory | None") -> Any:
+    """Wait for the run's state to reach the disk on the way out, also when interrupted (Ctrl-C)."""
+    try:
+        yield
+    finally:
+        if store is not None:
+            store.flush()
 
 
 def _progress_bar(total: int, progress: bool) -> Any:

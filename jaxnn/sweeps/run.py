@@ -178,7 +178,11 @@ def sweep(
     if sampler is not None:
         return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space, sampler=sampler,
                                    num_samples=num_samples, batch=batch, higher_is_better=spec.metric_for(data.task)[2])
-    return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
+    try:
+        return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
+    finally:  # also when interrupted (Ctrl-C): the last state written whole
+        if job.store is not None:
+            job.store.flush()
 
 
 def _fixed_hyperparameters(defaults: dict[str, Any]) -> Hyperparams:

@@ -31,7 +31,8 @@ from jaxnn.optim import OPTIMIZERS, SCHEDULES
 
 # Hyperparameter flags come from jaxnn.hyperparams.TABLE: --learning-rate for learning_rate, and so on.
 PROGRAM_SPACE_KEYS = {"optimizer": "optimizer", "batch-size": "batch_size", "epochs": "num_epochs", "schedule": "schedule"}
-RUN_FILES = ("model.msgpack", "history.csv", "curves.png", "sweep.csv", "sweep.json", "best.msgpack")
+CHECKPOINT = "checkpoint"  # the default checkpoint directory, inside --out (replaced with it when the run succeeds)
+RUN_FILES = ("model.msgpack", "history.csv", "curves.png", "sweep.csv", "sweep.json", "best.msgpack", CHECKPOINT)
 
 SWEEP_EXAMPLE = """\
 A sweep file (--config FILE) is TOML. Its keys are this command's option names
@@ -71,6 +72,14 @@ SCHEDULER_OPTIONS = {"asha": ("min_epochs", "reduction_factor"), "pbt": ("pbt_in
 
 class UsageError(Exception):
     """Bad input found by the CLI itself; reported as one line."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training; ``.checkpoint_dir`` holds the state saved so far (None without one)."""
+
+    def __init__(self, checkpoint_dir: str | None):
+        super().__init__(checkpoint_dir)
+        self.checkpoint_dir = checkpoint_dir
 
 
 class RunFailed(Exception):
@@ -356,6 +365,40 @@ def check_options(args: argparse.Namespace, *, sweep: bool) -> None:
             raise UsageError("--learning-rate 0 would not train: give a learning rate > 0")
 
 
+def _checkpoint_dir(args: argparse.Namespace) -> str | None:
+    """The run's checkpoint directory (None with --no-checkpoint), checked against --resume before training."""
+    if args.no_checkpoint:
+        if args.resume or args.checkpoint_dir is not None:
+            raise UsageError(f"--no-checkpoint cannot be combined with {'--resume' if args.resume else '--checkpoint-dir'}")
+        return None
+    path = args.checkpoint_dir or os.path.join(args.out, CHECKPOINT)
+    saved = os.path.isdir(path) and any(name.endswith(".msgpack") for name in os.listdir(path))
+    if args.resume and not saved:
+        raise UsageError(f"--resume: there is nothing to resume in {path} (no saved run state)")
+    if saved and not args.resume:
+        raise UsageError(f"{path} holds the state of an interrupted run: add --resume to continue it, "
+                         f"or remove {path} to start over")
+    return path
+
+
+@contextlib.contextmanager
+def _resumable(path: str | None) -> Iterator[None]:
+    """Ctrl-C as :class:`Interrupted` (naming where the state is); the run's state removed once it succeeded."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(path) from None
+    if path is not None and os.path.isdir(path):
+        import jax
+
+        if jax.process_index() == 0:
+            for name in os.listdir(path):
+                if name.endswith(".msgpack"):
+                    os.remove(os.path.join(path, name))
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+
+
 def _holds_only_run_files(path: str) -> bool:
     """Whether a directory holds only files a jaxnn train or sweep writes (so it may be replaced)."""
     return all(name in RUN_FILES or re.fullmatch(r"metric_vs_\w+\.png", name) for name in os.listdir(path))
@@ -410,7 +453,8 @@ def _train(args: argparse.Namespace) -> int:
     check_options(args, sweep=False)
     given = {name: getattr(args, name) for name in hyperparams.NAMES if getattr(args, name) is not None}
     given.pop("dropout", None)  # the model's own rate
-    with _staged_output(args.out) as staging:
+    checkpoint_dir = _checkpoint_dir(args)
+    with _resumable(checkpoint_dir), _staged_output(args.out) as staging:
         plotting.preload()
         data = _load_data(args)
         model = _build_model(args, data)
@@ -421,7 +465,8 @@ def _train(args: argparse.Namespace) -> int:
         result = jaxnn.fit(
             model, data, key=args.seed, optimizer=args.optimizer, num_epochs=args.epochs, batch_size=args.batch_size,
             schedule=args.schedule, warmup_steps=args.warmup_steps, nesterov=args.nesterov, metric=args.metric,
-            early_stopping=_early_stopping(args), progress=not args.no_progress, devices=args.devices, **given,
+            early_stopping=_early_stopping(args), progress=not args.no_progress, devices=args.devices,
+            checkpoint_dir=checkpoint_dir, checkpoint_every=args.checkpoint_every, **given,
         )
         elapsed = time.perf_counter() - started
         metrics = {split: jaxnn.evaluate(model, result.params, data, split=split, metric=args.metric)
@@ -468,7 +513,8 @@ def _sweep(args: argparse.Namespace) -> int:
     space, fixed = _sweep_space(args)
     scheduler = _scheduler(args)
     writes = jax.process_index() == 0  # every process holds the gathered table; process 0 writes it
-    with _staged_output(args.out) if writes else contextlib.nullcontext() as staging:
+    checkpoint_dir = _checkpoint_dir(args)
+    with _resumable(checkpoint_dir), _staged_output(args.out) if writes else contextlib.nullcontext() as staging:
         if writes:
             plotting.preload()
         data = _load_data(args)
@@ -482,7 +528,8 @@ def _sweep(args: argparse.Namespace) -> int:
             model, data, space=space, key=args.seed, early_stopping=_early_stopping(args), optimizer=args.optimizer,
             num_epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule, warmup_steps=args.warmup_steps,
             nesterov=args.nesterov, seeds=args.seeds, num_samples=args.samples, max_parallel=args.max_parallel,
-            metric=args.metric, progress=not args.no_progress, scheduler=scheduler, **fixed,
+            metric=args.metric, progress=not args.no_progress, scheduler=scheduler, checkpoint_dir=checkpoint_dir,
+            **fixed,
         )
         elapsed = time.perf_counter() - started
         if not writes:
@@ -691,6 +738,15 @@ def _add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> No
     output.add_argument("--out", default="runs/sweep" if sweep else "runs/train", metavar="DIR",
                         help=f"output directory, replaced as a whole by a successful run (default: runs/{'sweep' if sweep else 'train'})")
     output.add_argument("--no-progress", action="store_true", help="no progress bar")
+    output.add_argument("--checkpoint-dir", metavar="DIR",
+                        help=f"save the run's state here as it trains, so that an interrupted run can be resumed "
+                        f"(default: {CHECKPOINT}/ inside --out; removed when the run succeeds)")
+    output.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run saved in the checkpoint directory (give the same options)")
+    output.add_argument("--no-checkpoint", action="store_true", help="save no state while training")
+    if not sweep:
+        output.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+                            help="epochs between saves of the state (default: a twentieth of --epochs)")
     output.add_argument("--no-compilation-cache", action="store_true",
                         help="compile from scratch: do not load or save compiled programs in ~/.cache/jaxnn/xla "
                              "(also JAXNN_COMPILATION_CACHE=0; JAXNN_CACHE_DIR moves the cache)")
@@ -819,6 +875,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         print("jaxnn: interrupted", file=sys.stderr)
+        return 130
+    except Interrupted as interrupted:
+        where = interrupted.checkpoint_dir
+        if where is not None and os.path.isdir(where) and any(name != "run.msgpack" for name in os.listdir(where)):
+            print(f"jaxnn: interrupted; the state so far is saved in {where}: run the same command with --resume "
+                  "to continue", file=sys.stderr)
+        else:
+            print("jaxnn: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - reported below, or re-raised when unexpected
 

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--suite gemm,step,sweep,compile,scaling,tune] [--out DIR]``.
+"""``python -m benchmarks [--quick] [--suite gemm,step,sweep,compile,scaling,tune,checkpoint] [--out DIR]``.
 
 Plans every (implementation, size) of the chosen suites, runs each in its own
 fresh process, in shuffled rounds, pools the undisturbed samples and writes
@@ -19,6 +19,7 @@ import sys
 import time
 from typing import Any
 
+from benchmarks import checkpoint as checkpoint_suite
 from benchmarks import compile as compile_suite
 from benchmarks import first_result, gemm, harness, scaling, small_sweep, step, sweep, train, tune
 
@@ -32,6 +33,7 @@ SUITES = {
     "first_result": first_result,
     "scaling": scaling,
     "tune": tune,
+    "checkpoint": checkpoint_suite,
 }
 DEFAULT_OUT = harness.ROOT / "benchmarks" / "results"
 PACKAGES = ("jax", "jaxlib", "numpy", "optax", "flax", "chex", "torch", "scikit-learn", "optuna")

@@ -76,6 +76,7 @@ class RunDirectory:
         self._next_write = 0.0  # monotonic time before which the writer waits (unless flushed)
         self._error: BaseException | None = None
         manifest = self.read(_MANIFEST)
+        self._check_shared()
         if manifest is None:
             if self._state_files():
                 raise CheckpointError(f"{self.path} holds run states but no run.msgpack: not a jaxnn checkpoint "
@@ -92,6 +93,18 @@ class RunDirectory:
                                 for name in changed[:4])
             raise CheckpointError(f"{self.path} holds a run with other arguments ({details}); resume with the same "
                                   "arguments, or give this run a new checkpoint directory")
+
+    def _check_shared(self) -> None:
+        """In a job of several processes, that every process sees the same saved state (a shared filesystem)."""
+        if jax.process_count() == 1:
+            return
+        from jax.experimental import multihost_utils
+
+        seen = np.asarray(multihost_utils.process_allgather(np.asarray([int(self.has_state)]))).ravel()
+        if len(set(seen.tolist())) > 1:
+            raise CheckpointError(f"processes {np.flatnonzero(seen).tolist()} see saved state in {self.path} and "
+                                  f"processes {np.flatnonzero(seen == 0).tolist()} do not: put the checkpoint "
+                                  "directory on a filesystem every process shares")
 
     def _state_files(self) -> list[str]:
         if not os.path.isdir(self.path):

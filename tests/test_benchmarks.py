@@ -146,7 +146,7 @@ def test_quick_run_keeps_every_raw_sample_from_fresh_processes(quick_run):
     _, _, results = quick_run
     records = results["records"]
     assert {r["suite"] for r in records} == {"gemm", "step", "train", "sweep", "small_sweep", "compile", "first_result",
-                                             "scaling", "tune"}
+                                             "scaling", "tune", "checkpoint"}
     for record in records:
         assert {"suite", "impl", "case", "round", "params", "process_s", "peak_rss_bytes", "libraries_loaded"} <= set(record)
         if "skipped" in record:
@@ -220,6 +220,20 @@ def test_quick_run_summaries_hold_every_field(quick_run):
     assert set(suites["tune"]["spread"]) == {"digits"}
 
 
+def test_quick_run_measures_what_checkpointing_costs(quick_run):
+    _, _, results = quick_run
+    rows = {(r["impl"], r["case"]): r for r in results["suites"]["checkpoint"]["rows"]}
+    assert set(rows) == {("fit", "E100"), ("fit_checkpoint", "E100"), ("sweep", "K16"), ("sweep_checkpoint", "K16")}
+    for (impl, case), row in rows.items():
+        assert STAT_FIELDS | {"workload", "checkpoint_vs_plain", "state_files", "state_bytes"} <= set(row)
+        assert row["median"] > 0
+        if impl == row["workload"]:
+            assert row["checkpoint_vs_plain"] == 1.0 and row["state_files"] == 0
+        else:  # the state was written: the manifest and at least one state file
+            assert row["checkpoint_vs_plain"] == pytest.approx(row["median"] / rows[(row["workload"], case)]["median"])
+            assert row["state_files"] >= 2 and row["state_bytes"] > 0
+
+
 def test_the_benchmarks_split_the_data_exactly_as_jaxnn_does(cancer):
     from benchmarks.train import split_like_jaxnn
 
@@ -232,7 +246,7 @@ def test_quick_run_writes_tables_and_plots(quick_run):
     out, stdout, results = quick_run
     markdown = (out / "results.md").read_text()
     for title in ("### gemm", "### step S", "### step M", "### sweep", "### compile", "### scaling", "### train",
-                  "### small_sweep", "### first_result", "### tune"):
+                  "### small_sweep", "### first_result", "### tune", "### checkpoint"):
         assert title in markdown and title in stdout
     assert results["plots"]
     for name in results["plots"]:

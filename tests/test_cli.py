@@ -374,3 +374,30 @@ def test_every_help(command, capsys):
             assert cli._hyperparameter_flag(row.name) in stdout and row.help.split(" (")[0][:30] in " ".join(stdout.split())
     if command == ["sweep"]:
         assert "--seeds" in stdout and "--config" in stdout and "LOW:HIGH:log" in stdout and "[space]" in stdout
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_ctrl_c_saves_the_state_and_resume_finishes_the_run_bitwise(command, capsys, tmp_path, monkeypatch):
+    common = ["--dataset", "iris", "--sizes", "8", "--epochs", "6", "--no-progress", "--batch-size", "16"]
+    common += ["--checkpoint-every", "2"] if command == "train" else ["--learning-rate", "0.01,0.1", "--seeds", "2"]
+    assert run_cli(capsys, command, *common, "--out", tmp_path / "reference")[0] == 0
+    out, checkpoint = tmp_path / "run", tmp_path / "run" / "checkpoint"
+    status, _, stderr = run_cli(capsys, command, *common, "--resume", "--out", out)
+    assert_one_line_error(status, stderr, f"--resume: there is nothing to resume in {checkpoint}")
+    module, name = (jaxnn.loop, "run_epochs_jit") if command == "train" else (jaxnn.sweeps.run, "run_rows")
+    real, calls = getattr(module, name), []
+    monkeypatch.setattr(module, name, lambda *a, **k: (calls.append(1), real(*a, **k))[1] if len(calls) < 2
+                        else (_ for _ in ()).throw(KeyboardInterrupt))
+    status, _, stderr = run_cli(capsys, command, *common, "--out", out)
+    assert status == 130 and f"the state so far is saved in {checkpoint}: run the same command with --resume" in stderr
+    monkeypatch.setattr(module, name, real)
+    status, _, stderr = run_cli(capsys, command, *common, "--out", out)
+    assert_one_line_error(status, stderr, f"{checkpoint} holds the state of an interrupted run: add --resume")
+    status, _, stderr = run_cli(capsys, command, *common, "--resume", "--out", out, "--seed", "1")
+    assert_one_line_error(status, stderr, "holds a run with other arguments (")
+    assert run_cli(capsys, command, *common, "--resume", "--out", out)[0] == 0
+    assert not checkpoint.exists()  # the finished run's state is gone with the old output
+    for name in ("history.csv", "model.msgpack") if command == "train" else ("sweep.csv", "best.msgpack"):
+        assert (out / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
+    status, _, stderr = run_cli(capsys, command, *common, "--no-checkpoint", "--resume", "--out", out)
+    assert_one_line_error(status, stderr, "--no-checkpoint cannot be combined with --resume")

@@ -1,0 +1,200 @@
+"""Resumable runs: interrupted fits and sweeps continue bitwise where they stopped; bad state is refused."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import jaxnn
+from jaxnn import resume
+from jaxnn.sweeps import run as sweep_run
+from jaxnn.sweeps import scheduled
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+WORKER = ROOT / "tests" / "resume_worker.py"
+
+
+def interrupt_at(monkeypatch, module, name, call):
+    """Make the ``call``-th call of ``module.name`` raise KeyboardInterrupt (as Ctrl-C would)."""
+    real, calls = getattr(module, name), [0]
+
+    def flaky(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, flaky)
+    return lambda: monkeypatch.setattr(module, name, real)
+
+
+def assert_same_fit(a, b):
+    assert (a.best_epoch, a.stopped_epoch, a.status) == (b.best_epoch, b.stopped_epoch, b.status)
+    for name in a.history:
+        np.testing.assert_array_equal(a.history[name], b.history[name])
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def assert_same_sweep(a, b):
+    assert list(a.table) == list(b.table)
+    for name in a.table:
+        np.testing.assert_array_equal(a.table[name], b.table[name], err_msg=name)
+    for name in a.curves:
+        np.testing.assert_array_equal(a.curves[name], b.curves[name])
+    for row in range(len(a)):
+        for x, y in zip(jax.tree.leaves(a.params(row)), jax.tree.leaves(b.params(row)), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+FIT = dict(key=0, num_epochs=8, batch_size=128, progress=False, learning_rate=3e-3)
+
+
+@pytest.mark.parametrize("interrupted_call", [2, 4])
+def test_an_interrupted_fit_resumes_bitwise(digits, tmp_path, monkeypatch, interrupted_call):
+    model = jaxnn.mlp([64, 16, 10], dropout=0.1)
+    options = FIT | {"early_stopping": jaxnn.EarlyStopping(patience=50),
+                     "hyperparameter_schedule": [(5, {"learning_rate": 1e-3})]}
+    reference = jaxnn.fit(model, digits, num_chunks=4, **options)  # calls of 2 epochs, as the saving run's
+    restore = interrupt_at(monkeypatch, jaxnn.loop, "run_epochs_jit", interrupted_call)
+    with pytest.raises(KeyboardInterrupt):
+        jaxnn.fit(model, digits, checkpoint_dir=tmp_path, checkpoint_every=2, **options)
+    restore()
+    assert sorted(os.listdir(tmp_path)) == ["run.msgpack", "state.msgpack"]  # Ctrl-C wrote the state it had
+    resumed = jaxnn.fit(model, digits, checkpoint_dir=tmp_path, checkpoint_every=2, **options)
+    assert_same_fit(resumed, reference)
+    # A finished run's directory gives its result again without training.
+    restore = interrupt_at(monkeypatch, jaxnn.loop, "run_epochs_jit", 1)
+    assert_same_fit(jaxnn.fit(model, digits, checkpoint_dir=tmp_path, checkpoint_every=2, **options), reference)
+    restore()
+
+
+SWEEP = dict(space={"learning_rate": [1e-3, 3e-3, 1e-2, 3e-2, 0.1]}, key=0, num_epochs=6, batch_size=128,
+             progress=False, seeds=2)
+
+
+@pytest.mark.parametrize("interrupted_call", [2, 5])
+def test_an_interrupted_sweep_resumes_bitwise(digits, tmp_path, monkeypatch, interrupted_call):
+    model = jaxnn.mlp([64, 16, 10])
+    options = SWEEP | {"max_parallel": 4, "num_chunks": 3, "early_stopping": jaxnn.EarlyStopping(patience=2)}
+    reference = jaxnn.sweep(model, digits, **options)
+    restore = interrupt_at(monkeypatch, sweep_run, "run_rows", interrupted_call)
+    with pytest.raises(KeyboardInterrupt):
+        jaxnn.sweep(model, digits, checkpoint_dir=tmp_path, **options)
+    restore()
+    assert_same_sweep(jaxnn.sweep(model, digits, checkpoint_dir=tmp_path, **options), reference)
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "pbt"])
+def test_a_scheduled_sweep_resumes_bitwise_from_its_population(digits, tmp_path, monkeypatch, scheduler):
+    model = jaxnn.mlp([64, 16, 10])
+    options = SWEEP | {"space": {"learning_rate": list(np.geomspace(1e-3, 0.2, 9))}, "num_epochs": 9,
+                       "scheduler": jaxnn.ASHA(reduction_factor=3) if scheduler == "asha" else jaxnn.PBT(interval=3)}
+    reference = jaxnn.sweep(model, digits, **options)
+    restore = interrupt_at(monkeypatch, scheduled, "_to_host", 4)  # inside the second stage
+    with pytest.raises(KeyboardInterrupt):
+        jaxnn.sweep(model, digits, checkpoint_dir=tmp_path, **options)
+    restore()
+    assert "group0-population.msgpack" in os.listdir(tmp_path)
+    assert_same_sweep(jaxnn.sweep(model, digits, checkpoint_dir=tmp_path, **options), reference)
+
+
+def test_a_directory_of_another_run_is_refused_by_name(digits, iris, tmp_path):
+    model = jaxnn.mlp([64, 16, 10])
+    jaxnn.fit(model, digits, checkpoint_dir=tmp_path / "fit", **FIT | {"num_epochs": 2})
+    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(learning_rate: saved 0.003, now 0.01\)"):
+        jaxnn.fit(model, digits, checkpoint_dir=tmp_path / "fit", **FIT | {"num_epochs": 2, "learning_rate": 0.01})
+    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(model: saved mlp \[64, 16, 10\] #\w+, now mlp \[64, 8, 10\]"):
+        jaxnn.fit(jaxnn.mlp([64, 8, 10]), digits, checkpoint_dir=tmp_path / "fit", **FIT | {"num_epochs": 2})
+    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(data: saved \w+, now \w+; key: saved"):
+        jaxnn.fit(model, digits.replace(x_train=digits.x_train[:-1], y_train=digits.y_train[:-1]),
+                  checkpoint_dir=tmp_path / "fit", **FIT | {"num_epochs": 2, "key": 1})
+    with pytest.raises(jaxnn.CheckpointError, match="holds the state of a fit run, not of a sweep"):
+        jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "fit", **SWEEP | {"num_epochs": 2})
+    jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "sweep", **SWEEP | {"num_epochs": 2})
+    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(space: saved .*0.1\]\}, now .*0.2\]\}\)"):
+        jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "sweep",
+                    **SWEEP | {"num_epochs": 2, "space": {"learning_rate": [1e-3, 0.2]}})
+    with pytest.raises(ValueError, match="checkpoint_dir cannot be combined with sampler"):
+        jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "other", sampler=pytest.importorskip("optuna").samplers.RandomSampler(seed=0),
+                    num_samples=2,
+                    **SWEEP | {"space": {"learning_rate": jaxnn.loguniform(1e-3, 0.1)}})
+
+
+def test_damaged_or_foreign_state_is_refused_never_loaded(digits, tmp_path):
+    model = jaxnn.mlp([64, 16, 10])
+    jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
+    state = tmp_path / "state.msgpack"
+    raw = bytearray(state.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one flipped bit inside the weights still parses as msgpack
+    state.write_bytes(bytes(raw))
+    with pytest.raises(jaxnn.CheckpointError, match=r"state.msgpack is damaged \(its checksum does not match"):
+        jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
+    state.write_bytes(bytes(raw[:100]))  # truncated
+    with pytest.raises(jaxnn.CheckpointError, match="state.msgpack is damaged"):
+        jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
+    (tmp_path / "run.msgpack").unlink()
+    with pytest.raises(jaxnn.CheckpointError, match="holds run states but no run.msgpack"):
+        jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
+    (tmp_path / "file").write_text("")
+    with pytest.raises(jaxnn.CheckpointError, match="exists and is not a directory"):
+        jaxnn.fit(model, digits, checkpoint_dir=tmp_path / "file", **FIT | {"num_epochs": 2})
+    with pytest.raises(ValueError, match=r"`checkpoint_every` \(=0\)"):
+        jaxnn.fit(model, digits, checkpoint_dir=tmp_path / "new", checkpoint_every=0, **FIT)
+
+
+def test_restore_leaves_checks_count_shapes_and_dtypes():
+    like = {"w": np.zeros((2, 3), np.float32), "b": np.zeros(3, np.float32)}
+    saved = resume.leaves_of(like)
+    restored = resume.restore_leaves("state", like, saved)
+    assert restored["w"].shape == (2, 3) and restored["w"].flags.writeable
+    with pytest.raises(jaxnn.CheckpointError, match="holds 2 arrays where this run has 1"):
+        resume.restore_leaves("state", {"w": like["w"]}, saved)
+    with pytest.raises(jaxnn.CheckpointError, match=r"array 1 is float32\[2, 3\] where this run has float32\[4, 3\]"):
+        resume.restore_leaves("state", {"b": like["b"], "w": np.zeros((4, 3), np.float32)}, saved)
+
+
+def start(kind: str, directory: pathlib.Path, out: pathlib.Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(WORKER), kind, str(directory), str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, JAXNN_COMPILATION_CACHE="1"))
+
+
+def has_state(directory: pathlib.Path) -> bool:
+    return directory.exists() and any(n.endswith(".msgpack") and n != "run.msgpack" for n in os.listdir(directory))
+
+
+@pytest.mark.parametrize("kind", ["fit", "sweep"])
+def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, kind):
+    """SIGINT and SIGKILL at random moments, several times; the finished run equals an uninterrupted one bitwise."""
+    reference = subprocess.run([sys.executable, str(WORKER), kind, str(tmp_path / "reference"), str(tmp_path / "a.npz")],
+                               cwd=ROOT, capture_output=True, text=True, timeout=600,
+                               env=dict(os.environ, JAXNN_COMPILATION_CACHE="1"))
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    seed = time.time_ns() % 2**32
+    rng, directory, kills = np.random.default_rng(seed), tmp_path / "state", []
+    for signal_ in (signal.SIGKILL, signal.SIGINT, signal.SIGKILL, signal.SIGINT):
+        worker = start(kind, directory, tmp_path / "b.npz")
+        while worker.poll() is None and not has_state(directory):  # training has begun
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.6))  # a random point of the run, possibly while a state is being written
+        if worker.poll() is None:
+            worker.send_signal(signal_)
+            kills.append(signal_)
+        _, stderr = worker.communicate(timeout=600)
+        if signal_ == signal.SIGINT and worker.returncode not in (0, -signal.SIGINT):
+            assert "KeyboardInterrupt" in stderr, stderr[-2000:]
+    assert len(kills) >= 2, f"the run finished before it could be interrupted (seed {seed})"
+    final = start(kind, directory, tmp_path / "b.npz")
+    _, stderr = final.communicate(timeout=600)
+    assert final.returncode == 0, stderr[-2000:]
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=f"{name} (kill seed {seed})")

@@ -59,26 +59,57 @@ def read_table(path: pathlib.Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_two_process_sweep_writes_one_merged_table(tmp_path):
-    arguments = [
-        "sweep", "--dataset", "iris", "--learning-rate", "1e-2:3e-1:log:6", "--seeds", "2", "--epochs", "4",
-        "--sizes", "8", "--optimizer", "sgd", "--no-progress",
-    ]
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+# One process of a two-process `jaxnn sweep`; with INTERRUPT_AT=n, Ctrl-C arrives in every process at the
+# n-th compiled call (the same moment in each, as a job's controller would stop all of them).
+SWEEP_PROCESS = textwrap.dedent(
+    """
+    import os, sys
+    import jaxnn, jaxnn.cli
+    from jaxnn.sweeps import run
+    real, calls = run.run_rows, []
+    def run_rows(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == int(os.environ.get("INTERRUPT_AT", 0)):
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    run.run_rows = run_rows
+    sys.exit(jaxnn.cli.main(sys.argv[1:]))
+    """
+)
+
+
+def two_processes(arguments: list[str], out, interrupt_at: int = 0) -> list[tuple[int, str, str]]:
+    # The compilation cache (in the session's temporary directory): later jobs load what the first compiled.
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1", INTERRUPT_AT=str(interrupt_at),
+               JAXNN_COMPILATION_CACHE="1")
     port = free_port()
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "jaxnn.cli", *arguments, "--out", str(tmp_path / "multi"),
+            [sys.executable, "-c", SWEEP_PROCESS, *arguments, "--out", str(out),
              "--coordinator", f"localhost:{port}", "--num-processes", "2", "--process-id", str(i)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
         )
         for i in range(2)
     ]
-    outputs = [worker.communicate(timeout=600) for worker in workers]
-    for worker, (stdout, stderr) in zip(workers, outputs):
-        assert worker.returncode == 0, stderr[-3000:]
-    assert "on 2 cpu device(s) in 2 processes" in outputs[0][0] and "12 runs" in outputs[0][0]
-    assert "12 runs" not in outputs[1][0]  # only process 0 reports and writes
+    return [(worker.returncode, *outputs) for worker, outputs in
+            ((worker, worker.communicate(timeout=600)) for worker in workers)]
+
+
+def test_an_interrupted_two_process_sweep_resumes_and_writes_one_merged_table(tmp_path):
+    arguments = [
+        "sweep", "--dataset", "iris", "--learning-rate", "1e-2:3e-1:log:6", "--seeds", "2", "--epochs", "4",
+        "--sizes", "8", "--optimizer", "sgd", "--no-progress",
+    ]
+    # Interrupted in both processes, then resumed: every process reads the saved state, process 0 wrote it.
+    for status, _, stderr in two_processes(arguments, tmp_path / "multi", interrupt_at=3):
+        assert status == 130, stderr[-3000:]
+    assert "group0-running.msgpack" in os.listdir(tmp_path / "multi" / "checkpoint")
+    outputs = two_processes([*arguments, "--resume"], tmp_path / "multi")
+    for status, _, stderr in outputs:
+        assert status == 0, stderr[-3000:]
+    assert "on 2 cpu device(s) in 2 processes" in outputs[0][1] and "12 runs" in outputs[0][1]
+    assert "12 runs" not in outputs[1][1]  # only process 0 reports and writes
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
     single = subprocess.run(
         [sys.executable, "-m", "jaxnn.cli", *arguments, "--out", str(tmp_path / "single")],
         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT,

@@ -89,7 +89,7 @@ class RunDirectory:
         saved = json.loads(manifest["arguments"])
         changed = [name for name in sorted(set(saved) | set(arguments)) if saved.get(name) != arguments.get(name)]
         if changed:
-            details = "; ".join(f"{name}: saved {_short(saved.get(name))}, now {_short(arguments.get(name))}"
+            details = "; ".join(f"`{name}`: saved {_short(saved.get(name))}, now {_short(arguments.get(name))}"
                                 for name in changed[:4])
             raise CheckpointError(f"{self.path} holds a run with other arguments ({details}); resume with the same "
                                   "arguments, or give this run a new checkpoint directory")

@@ -393,8 +393,9 @@ def test_ctrl_c_saves_the_state_and_resume_finishes_the_run_bitwise(command, cap
     monkeypatch.setattr(module, name, real)
     status, _, stderr = run_cli(capsys, command, *common, "--out", out)
     assert_one_line_error(status, stderr, f"{checkpoint} holds the state of an interrupted run: add --resume")
-    status, _, stderr = run_cli(capsys, command, *common, "--resume", "--out", out, "--seed", "1")
-    assert_one_line_error(status, stderr, "holds a run with other arguments (")
+    status, _, stderr = run_cli(capsys, command, *common, "--resume", "--out", out, "--weight-decay", "0.1")
+    assert_one_line_error(status, stderr, "holds a run with other arguments (--weight-decay: saved 0.0, now 0.1)"
+                          if command == "train" else "holds a run with other arguments (`fixed`: saved")
     assert run_cli(capsys, command, *common, "--resume", "--out", out)[0] == 0
     assert not checkpoint.exists()  # the finished run's state is gone with the old output
     for name in ("history.csv", "model.msgpack") if command == "train" else ("sweep.csv", "best.msgpack"):

@@ -108,17 +108,17 @@ def test_a_scheduled_sweep_resumes_bitwise_from_its_population(digits, tmp_path,
 def test_a_directory_of_another_run_is_refused_by_name(digits, iris, tmp_path):
     model = jaxnn.mlp([64, 16, 10])
     jaxnn.fit(model, digits, checkpoint_dir=tmp_path / "fit", **FIT | {"num_epochs": 2})
-    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(learning_rate: saved 0.003, now 0.01\)"):
+    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(`learning_rate`: saved 0.003, now 0.01\)"):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path / "fit", **FIT | {"num_epochs": 2, "learning_rate": 0.01})
-    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(model: saved mlp \[64, 16, 10\] #\w+, now mlp \[64, 8, 10\]"):
+    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(`model`: saved mlp \[64, 16, 10\] #\w+, now mlp \[64, 8, 10\]"):
         jaxnn.fit(jaxnn.mlp([64, 8, 10]), digits, checkpoint_dir=tmp_path / "fit", **FIT | {"num_epochs": 2})
-    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(data: saved \w+, now \w+; key: saved"):
+    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(`data`: saved \w+, now \w+; `key`: saved"):
         jaxnn.fit(model, digits.replace(x_train=digits.x_train[:-1], y_train=digits.y_train[:-1]),
                   checkpoint_dir=tmp_path / "fit", **FIT | {"num_epochs": 2, "key": 1})
     with pytest.raises(jaxnn.CheckpointError, match="holds the state of a fit run, not of a sweep"):
         jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "fit", **SWEEP | {"num_epochs": 2})
     jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "sweep", **SWEEP | {"num_epochs": 2})
-    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(space: saved .*0.1\]\}, now .*0.2\]\}\)"):
+    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(`space`: saved .*0.1\]\}, now .*0.2\]\}\)"):
         jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "sweep",
                     **SWEEP | {"num_epochs": 2, "space": {"learning_rate": [1e-3, 0.2]}})
     with pytest.raises(ValueError, match="checkpoint_dir cannot be combined with sampler"):

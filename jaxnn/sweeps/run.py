@@ -114,7 +114,8 @@ def sweep(
         checkpoint_dir: a directory to save the sweep's progress in, atomically, between
             compiled calls: every finished chunk of rows, the running chunk's loop states
             after each of its ``num_chunks`` calls, and under a scheduler the population
-            after each rung (ASHA) or interval (PBT). If it holds the progress of a sweep
+            between the pieces of each rung (ASHA) or interval (PBT) and the running piece's
+            states after each call. If it holds the progress of a sweep
             with the same arguments, the sweep continues from there and its table, curves
             and params are bitwise the uninterrupted sweep's (on the same devices); another
             sweep's directory is refused with a message naming the difference. Not with

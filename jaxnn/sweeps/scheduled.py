@@ -225,9 +225,9 @@ def _successive_halving(spec: TrainSpec, asha: ASHA, population: _Population, ct
         first_stage, done, active, rung = saved["stage"], saved["pieces"], np.array(saved["active"]), np.array(saved["rung"])
     for k in range(first_stage, len(rungs)):
         clock, budget = (0, *rungs)[k], rungs[k]
-        save = lambda pieces, k=k: saver.save(k, pieces, {"active": active, "rung": rung})  # noqa: E731
+        saver.enter(k, clock, epochs_per_call, lambda: {"active": active, "rung": rung})
         _advance(spec, population, active, clock, budget - clock, epochs_per_call, ctx, programs, widths[k],
-                 skip=done if k == first_stage else 0, on_piece=save)
+                 skip=done if k == first_stage else 0, saver=saver)
         rung[active] = k
         if k + 1 < len(rungs):
             # Only configurations with a seed still training compete: one that stopped early
@@ -267,9 +267,39 @@ class _Saver:
         return saved
 
     def save(self, stage: int, pieces: int, fields: dict[str, Any]) -> None:
+        """The population after ``pieces`` pieces of ``stage``, with the scheduler's ``fields``."""
         if self.store is not None:
             self.store.write(self.name, {"stage": stage, "pieces": pieces, **fields,
                                          "population": resume.leaves_of(self._tree())})
+            self.store.remove(f"{self.name}-piece")  # after the population that holds it (writes keep their order)
+
+    def enter(self, stage: int, clock: int, epochs_per_call: int, fields: Callable[[], dict[str, Any]]) -> None:
+        """Start ``stage`` (from epoch ``clock``); ``fields()`` gives the scheduler's variables to save with it."""
+        self.stage, self.clock, self.epochs_per_call, self.fields = stage, clock, epochs_per_call, fields
+
+    def piece_done(self, pieces: int) -> None:
+        self.save(self.stage, pieces, self.fields())
+
+    def call_done(self, number: int, calls: int, state: loop.LoopState, columns: np.ndarray) -> None:
+        """Piece ``number`` (the population's ``columns``) has run ``calls`` calls of this stage: its state
+        (``state``, on the devices) and its curves so far."""
+        if self.store is not None:
+            stop = self.clock + calls * self.epochs_per_call
+            curves = {name: curve[:, columns, self.clock: stop] for name, curve in self.population.curves.items()}
+            self.store.write(f"{self.name}-piece", {"stage": self.stage, "piece": number, "calls": calls,
+                                                    "curves": curves, "state": resume.leaves_of(state)})
+
+    def resume_piece(self, number: int, state: loop.LoopState, columns: np.ndarray) -> tuple[loop.LoopState, int]:
+        """Piece ``number``'s state and calls done if they were saved in this stage (its curves restored in
+        place), else ``state`` and 0."""
+        name = f"{self.name}-piece"
+        saved = None if self.store is None else self.store.read(name)
+        if saved is None or (saved["stage"], saved["piece"]) != (self.stage, number):
+            return state, 0
+        stop = self.clock + saved["calls"] * self.epochs_per_call
+        for curve_name, values in saved["curves"].items():
+            self.population.curves[curve_name][:, columns, self.clock: stop] = values
+        return resume.place_like(state, resume.restore_leaves(self.store.file(name), state, saved["state"])), saved["calls"]
 
 
 def _best_scores(population: _Population, higher_is_better: bool) -> np.ndarray:
@@ -312,8 +342,9 @@ def _population_based(spec: TrainSpec, pbt: PBT, population: _Population, ctx: C
         start, stop = bounds[k], bounds[k + 1]
         if len(used) == k:
             used.append(population.hparams)
+        saver.enter(k, start, epochs_per_call, progress)
         _advance(spec, population, everyone, start, stop - start, epochs_per_call, ctx, programs,
-                 skip=done if k == first_stage else 0, on_piece=lambda pieces, k=k: saver.save(k, pieces, progress()))
+                 skip=done if k == first_stage else 0, saver=saver)
         if k + 2 == len(bounds):
             break
         finished = population.state.status == loop.EARLY_STOPPED
@@ -399,9 +430,10 @@ def _init(spec: TrainSpec, columns: Hyperparams, ctx: Context) -> loop.LoopState
 
 def _advance(spec: TrainSpec, population: _Population, active: np.ndarray, clock: int, num_epochs: int,
              epochs_per_call: int, ctx: Context, programs: _Programs, width: int | None = None, *, skip: int = 0,
-             on_piece: Callable[[int], None] | None = None) -> None:
+             saver: "_Saver | None" = None) -> None:
     """Train the columns ``active`` of the population ``num_epochs`` more epochs (from epoch ``clock``), in place:
-    all but the first ``skip`` pieces (trained before a resume); ``on_piece(n)`` after the n-th piece."""
+    all but the first ``skip`` pieces (trained before a resume), telling ``saver`` (entered into this stage)
+    after every call and every piece."""
 
     calls = num_epochs // epochs_per_call
     for number, (piece, padded) in enumerate(_pieces(active, ctx, width)):
@@ -411,20 +443,26 @@ def _advance(spec: TrainSpec, population: _Population, active: np.ndarray, clock
         state = _to_device(population.state, padded, ctx)
         hparams = parallel.shard_leading_axis(jax.tree.map(lambda c: c[:, padded], population.hparams), ctx.mesh, axis=1)
         run = programs.program("run", len(padded), epochs_per_call)
-        for call in range(calls):
+        done = 0
+        if saver is not None:
+            state, done = saver.resume_piece(number, state, piece)
+            ctx.bar.update(done)
+        for call in range(done, calls):
             state, epochs = run(state, hparams, ctx.data)
             first = clock + call * epochs_per_call
             for name, values in parallel.to_host(epochs).items():
                 population.curves[name][:, piece, first: first + epochs_per_call] = values[:, : len(piece)]
             ctx.bar.update(1)
+            if saver is not None:
+                saver.call_done(number, call + 1, state, piece)
             status, epoch = parallel.to_host((state.status, state.epoch))
             if not np.any(loop.is_running(spec, state._replace(status=status, epoch=epoch))):
                 ctx.bar.update(calls - call - 1)
                 break
         for dst, src in zip(jax.tree.leaves(population.state), jax.tree.leaves(_to_host(state))):
             dst[:, piece] = src[:, : len(piece)]
-        if on_piece is not None:
-            on_piece(number + 1)
+        if saver is not None:
+            saver.piece_done(number + 1)
 
 
 def _finish(spec: TrainSpec, state: loop.LoopState, ctx: Context, programs: _Programs):

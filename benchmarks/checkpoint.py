@@ -3,7 +3,9 @@
 The same call with and without ``checkpoint_dir``, each in its own fresh process; a sample is one
 whole warm call (one warm-up call first, so compiling is excluded), each checkpointed call with a
 fresh temporary directory that is removed afterwards (creating and removing it is not timed). The
-figure is ``checkpoint / plain``: the medians' ratio (1.03× = the run took 3% longer).
+figure is ``checkpoint / plain``: the medians' ratio (1.03× = the run took 3% longer). Because
+neighbours change a run's speed by more than that, a checkpointed process also times the plain call
+next to each checkpointed one, and ``paired`` is the median of those pairs' ratios.
 
 * ``fit`` / ``fit_checkpoint``: ``jaxnn.fit`` of a [64, 128, 10] MLP on digits (jaxnn's default
   split: 1,257 training rows, 40 minibatches of 32 per epoch), Adam, ``num_chunks=20``, E epochs.
@@ -52,11 +54,17 @@ def _directory_bytes(path: str) -> tuple[int, int]:
 
 
 def _timed_calls(call: Any, *, checkpoint: bool, repeats: int) -> tuple[list[dict[str, float]], dict[str, Any]]:
-    """One warm-up call, then ``repeats`` timed calls; each checkpointed call in a fresh directory, removed after."""
+    """Warm-up calls, then ``repeats`` timed calls; each checkpointed call in a fresh directory, removed after.
+
+    With ``checkpoint``, every timed call is paired with a plain call in the same process (in the
+    order plain-checkpoint, checkpoint-plain, ... so drift cancels): ``extra["plain_samples"]``.
+    Other processes on the machine change the speed of a run by more than the few percent measured
+    here; a pair shares them, two processes do not.
+    """
     extra: dict[str, Any] = {}
 
-    def one(timed: bool) -> dict[str, float] | None:
-        directory = tempfile.mkdtemp(prefix="jaxnn-bench-checkpoint-") if checkpoint else None
+    def one(with_directory: bool, timed: bool = True) -> dict[str, float] | None:
+        directory = tempfile.mkdtemp(prefix="jaxnn-bench-checkpoint-") if with_directory else None
         try:
             if not timed:
                 call(directory)
@@ -69,8 +77,15 @@ def _timed_calls(call: Any, *, checkpoint: bool, repeats: int) -> tuple[list[dic
             if directory is not None:
                 shutil.rmtree(directory, ignore_errors=True)
 
-    one(timed=False)
-    return [one(timed=True) for _ in range(repeats)], extra
+    one(checkpoint, timed=False)
+    if not checkpoint:
+        return [one(False) for _ in range(repeats)], extra
+    one(False, timed=False)
+    samples, plain = [], []
+    for i in range(repeats):
+        for with_directory in ((False, True) if i % 2 == 0 else (True, False)):
+            (samples if with_directory else plain).append(one(with_directory))
+    return samples, {**extra, "plain_samples": plain}
 
 
 def run_fit(params: dict[str, Any]) -> dict[str, Any]:
@@ -142,10 +157,26 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
             extra = runs[-1].get("extra", {})
             rows.append({"impl": impl, "workload": workload, "case": case, **params, **stats,
                          "checkpoint_vs_plain": harness.ratio(stats["median"], plain),
+                         **(_paired(runs) if impl in PLAIN else {}),
                          "state_files": extra.get("state_files", 0), "state_bytes": extra.get("state_bytes", 0)})
     return {"rows": rows, "workload": {"sizes": SIZES, "dataset": "digits", "fit_batch_size": FIT_BATCH,
                                        "fit_num_chunks": FIT_CHUNKS, "sweep_num_epochs": SWEEP_EPOCHS,
                                        "sweep_batch_size": SWEEP_BATCH}}
+
+
+def _paired(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The checkpointed call over the plain call timed next to it in the same process: median and IQR of
+    the pairs' ratios, the disturbed pairs dropped (as :func:`benchmarks.harness.keep_undisturbed` does)."""
+    pairs = [pair for r in runs for pair in zip(r["samples"], r["extra"].get("plain_samples", []))]
+    disturbance = lambda pair: max(s.get("others_cpu_s", 0.0) / max(s["wall_s"], 1e-12) for s in pair)  # noqa: E731
+    kept = [pair for pair in pairs if not any(harness.is_disturbed(s) for s in pair)]
+    forced = len(kept) < min(harness.MIN_KEPT_SAMPLES, len(pairs))
+    if forced:
+        kept = sorted(pairs, key=disturbance)[: harness.MIN_KEPT_SAMPLES]
+    ratios = [saved["wall_s"] / plain["wall_s"] for saved, plain in kept]
+    return {"paired_ratio": harness.quantile(ratios, 0.5), "paired_q25": harness.quantile(ratios, 0.25),
+            "paired_q75": harness.quantile(ratios, 0.75), "num_pairs": len(pairs), "num_pairs_kept": len(kept),
+            "pairs_forced": forced}
 
 
 def _size(row: dict[str, Any]) -> str:
@@ -160,19 +191,24 @@ def markdown(summary: dict[str, Any]) -> str:
         if impl not in PLAIN:
             continue
         plain = rows.get((PLAIN[impl], case))
+        low, high = (harness.format_number(saved[name], ".3f") for name in ("paired_q25", "paired_q75"))
+        paired = f"{harness.format_number(saved['paired_ratio'], '.3f', '×')} ({low}–{high})"
         body.append([
             LABELS[PLAIN[impl]], _size(saved),
             harness.format_seconds(plain["median"]) if plain else "n/a",
             harness.format_seconds(plain["iqr"]) if plain else "n/a",
             harness.format_seconds(saved["median"]), harness.format_seconds(saved["iqr"]),
-            harness.format_number(saved["checkpoint_vs_plain"], ".3f", "×"),
+            harness.format_number(saved["checkpoint_vs_plain"], ".3f", "×"), paired,
             f"{saved['state_files']} files, {saved['state_bytes'] / 2**10:.0f} KiB",
-            f"{kept(plain) if plain else 'n/a'} / {kept(saved)}",
+            f"{kept(plain) if plain else 'n/a'}, {kept(saved)}, "
+            f"{saved['num_pairs_kept']}/{saved['num_pairs']}" + (" (forced)" if saved["pairs_forced"] else ""),
         ])
-    header = ["call", "size", "plain", "IQR", "with checkpoint_dir", "IQR", "checkpoint / plain", "state on disk",
-              "samples kept"]
+    header = ["call", "size", "plain", "IQR", "with checkpoint_dir", "IQR", "checkpoint / plain",
+              "paired, same process (IQR)", "state on disk", "samples kept (plain, checkpoint, pairs)"]
     work = summary["workload"]
     title = (f"### checkpoint: a warm run with and without checkpoint_dir ({work['sizes']} MLP on {work['dataset']}; "
              f"fit batch {work['fit_batch_size']} in {work['fit_num_chunks']} calls, sweep {work['sweep_num_epochs']} "
              f"epochs at batch {work['sweep_batch_size']})")
-    return "\n".join([title, "", harness.markdown_table(header, body), ""]) + "\n"
+    note = ("`checkpoint / plain`: the ratio of the two rows' medians (separate processes); `paired`: the median "
+            "ratio of a checkpointed call to the plain call timed next to it in the same process.")
+    return "\n".join([title, "", harness.markdown_table(header, body), "", note, ""]) + "\n"

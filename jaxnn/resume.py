@@ -4,7 +4,8 @@ A run given ``checkpoint_dir=DIR`` writes, between its compiled calls (never
 inside one), what it needs to go on: for ``fit`` the :class:`~jaxnn.loop.LoopState`
 (params, optimizer state, best params, early-stopping counters, status, epoch,
 key) and the history so far; for a sweep every finished chunk of rows, the
-running chunk's states, and a scheduler's population between its stages. Run
+running chunk's states, and under a scheduler its population and own variables
+between pieces of a stage and the running piece's states. Run
 again with the same arguments, it continues from the last saved state, and
 because the same compiled programs then run on the same values, the result is
 bitwise the uninterrupted run's (on the same number of devices).

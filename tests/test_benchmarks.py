@@ -223,7 +223,7 @@ def test_quick_run_summaries_hold_every_field(quick_run):
 def test_quick_run_measures_what_checkpointing_costs(quick_run):
     _, _, results = quick_run
     rows = {(r["impl"], r["case"]): r for r in results["suites"]["checkpoint"]["rows"]}
-    assert set(rows) == {("fit", "E100"), ("fit_checkpoint", "E100"), ("sweep", "K16"), ("sweep_checkpoint", "K16")}
+    assert set(rows) == {("fit", "E100"), ("fit_checkpoint", "E100")}  # quick leaves the sweeps out
     for (impl, case), row in rows.items():
         assert STAT_FIELDS | {"workload", "checkpoint_vs_plain", "state_files", "state_bytes"} <= set(row)
         assert row["median"] > 0

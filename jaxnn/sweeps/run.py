@@ -166,16 +166,7 @@ def sweep(
         if sampler is not None:
             raise ValueError("checkpoint_dir cannot be combined with sampler: an Optuna study keeps its own state "
                              "(give the study a storage to resume it)")
-        arguments = {
-            "model": resume.model_description(model), "data": resume.data_digest(data), "key": resume.describe(key),
-            "space": resume.describe(space), "seeds": resume.describe(expanded.seeds),
-            "num_samples": resume.describe(num_samples), "scheduler": resume.describe(scheduler),
-            "devices": str(len(job.devices)), "fixed": resume.describe(base._asdict()),
-            **{name: resume.describe(getattr(spec, name)) for name in (
-                "num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule", "warmup_steps", "nesterov",
-                "early_stopping")},
-        }
-        job = job._replace(store=resume.RunDirectory(checkpoint_dir, "sweep", arguments))
+        job = job._replace(store=_run_directory(checkpoint_dir, spec, job, space, num_samples))
     if sampler is not None:
         return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space, sampler=sampler,
                                    num_samples=num_samples, batch=batch, higher_is_better=spec.metric_for(data.task)[2])
@@ -184,6 +175,21 @@ def sweep(
     finally:  # also when interrupted (Ctrl-C): the last state written whole
         if job.store is not None:
             job.store.flush()
+
+
+def _run_directory(checkpoint_dir: str | os.PathLike, spec: TrainSpec, job: "_Job", space: dict[str, Any],
+                   num_samples: int | None) -> resume.RunDirectory:
+    """The sweep's checkpoint directory, opened with everything that makes the sweep the one it is."""
+    options = ("num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule", "warmup_steps", "nesterov",
+               "early_stopping")
+    arguments = {
+        "model": resume.model_description(spec.model), "data": resume.data_digest(job.data),
+        "key": resume.describe(job.key), "space": resume.describe(space), "seeds": resume.describe(job.seeds),
+        "num_samples": resume.describe(num_samples), "scheduler": resume.describe(job.scheduler),
+        "devices": str(len(job.devices)), "fixed": resume.describe(job.base._asdict()),
+        **{name: resume.describe(getattr(spec, name)) for name in options},
+    }
+    return resume.RunDirectory(checkpoint_dir, "sweep", arguments)
 
 
 def _fixed_hyperparameters(defaults: dict[str, Any]) -> Hyperparams:

@@ -350,18 +350,26 @@ def _population_based(spec: TrainSpec, pbt: PBT, population: _Population, ctx: C
         finished = population.state.status == loop.EARLY_STOPPED
         source = pbt.exploit(_latest_scores(population, stop, higher_is_better), rng, finished)
         sources.append(source)
-        copied = source != everyone[None, :]
-        take = lambda leaf: leaf[np.arange(num_seeds)[:, None], source]  # noqa: E731
-        hparams = jax.tree.map(take, population.hparams)
-        population.hparams = hparams._replace(**{
-            name: np.where(copied, pbt.explore(getattr(hparams, name), name, rng), getattr(hparams, name))
-            for name in perturbed
-        })
-        population.state = jax.tree.map(take, population.state)
-        population.curves = {name: take(curve) for name, curve in population.curves.items()}
+        _exploit_and_explore(pbt, population, source, perturbed, rng)
         saver.save(k + 1, 0, progress())
     owners, schedules = _lineages(used, sources, bounds, perturbed)
     return {"lineage": owners}, schedules
+
+
+def _exploit_and_explore(pbt: PBT, population: _Population, source: np.ndarray, perturbed: tuple[str, ...],
+                         rng: np.random.Generator) -> None:
+    """Every row takes the state, curves and hyperparameters of its ``source`` row (``(seeds, configs)``
+    indices); a row that copied another perturbs the ``perturbed`` hyperparameters."""
+    num_seeds, num_configs = source.shape
+    copied = source != np.arange(num_configs)[None, :]
+    take = lambda leaf: leaf[np.arange(num_seeds)[:, None], source]  # noqa: E731
+    hparams = jax.tree.map(take, population.hparams)
+    population.hparams = hparams._replace(**{
+        name: np.where(copied, pbt.explore(getattr(hparams, name), name, rng), getattr(hparams, name))
+        for name in perturbed
+    })
+    population.state = jax.tree.map(take, population.state)
+    population.curves = {name: take(curve) for name, curve in population.curves.items()}
 
 
 def _latest_scores(population: _Population, epochs: int, higher_is_better: bool) -> np.ndarray:

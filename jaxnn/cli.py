@@ -383,20 +383,29 @@ def _checkpoint_dir(args: argparse.Namespace) -> str | None:
 
 @contextlib.contextmanager
 def _resumable(path: str | None) -> Iterator[None]:
-    """Ctrl-C as :class:`Interrupted` (naming where the state is); the run's state removed once it succeeded."""
+    """Ctrl-C as :class:`Interrupted` (naming where the state is). The state is removed once the run has
+    succeeded, or diverged (resuming would diverge again); any other failure keeps it, to resume from."""
     try:
         yield
     except KeyboardInterrupt:
         raise Interrupted(path) from None
-    if path is not None and os.path.isdir(path):
-        import jax
+    except jaxnn.TrainingDiverged:
+        _remove_state(path)
+        raise
+    _remove_state(path)
 
-        if jax.process_index() == 0:
-            for name in os.listdir(path):
-                if name.endswith(".msgpack"):
-                    os.remove(os.path.join(path, name))
-            with contextlib.suppress(OSError):
-                os.rmdir(path)
+
+def _remove_state(path: str | None) -> None:
+    """Remove a checkpoint directory's run files, and the directory once empty (process 0 only)."""
+    import jax
+
+    if path is None or not os.path.isdir(path) or jax.process_index() != 0:
+        return
+    for name in os.listdir(path):
+        if name.endswith(".msgpack"):
+            os.remove(os.path.join(path, name))
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
 
 
 def _holds_only_run_files(path: str) -> bool:

@@ -71,7 +71,7 @@ class RunDirectory:
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             raise CheckpointError(f"checkpoint_dir {self.path!r} exists and is not a directory")
         self.writes = jax.process_index() == 0  # every process reads; process 0 writes
-        self._pending: dict[str, dict[str, Any] | None] = {}  # name -> fields to write (None: remove), oldest first
+        self._pending: dict[str, tuple] = {}  # name -> (fields to write or None to remove, paced), oldest first
         self._busy = threading.Condition()
         self._writing = self._flushing = False
         self._next_write = 0.0  # monotonic time before which the writer waits (unless flushed)
@@ -82,7 +82,8 @@ class RunDirectory:
             if self._state_files():
                 raise CheckpointError(f"{self.path} holds run states but no run.msgpack: not a jaxnn checkpoint "
                                       "directory, or a damaged one; remove it to start over")
-            self.write(_MANIFEST, {"kind": kind, "arguments": json.dumps(arguments, sort_keys=True)})  # before any state
+            self.write(_MANIFEST, {"kind": kind, "arguments": json.dumps(arguments, sort_keys=True)},
+                       paced=False)  # before any state, and not delaying the first one
             return
         if manifest.get("kind") != kind:
             raise CheckpointError(f"{self.path} holds the state of a {manifest.get('kind')} run, not of a {kind}; "
@@ -120,12 +121,13 @@ class RunDirectory:
     def file(self, name: str) -> str:
         return os.path.join(self.path, f"{name}.msgpack")
 
-    def write(self, name: str, fields: dict[str, Any]) -> None:
+    def write(self, name: str, fields: dict[str, Any] | None, *, paced: bool = True) -> None:
         """Write ``fields`` (msgpack-able: dicts, strings, numbers, NumPy arrays) as ``name``, atomically, in
         the background: the next compiled call runs meanwhile. Files are written in the order they were
         given, paced so that writing costs a few percent of the run (see :meth:`_drain`); a newer state of
         a name that is still waiting replaces the waiting one (only the newest matters). :meth:`flush`
-        writes what waits at once (at the end of a run, and when it is interrupted).
+        writes what waits at once (at the end of a run, and when it is interrupted). ``fields=None``
+        removes the file; ``paced=False``: this write does not delay the next.
 
         Raises:
             OSError: an earlier background write failed (e.g. the disk is full).
@@ -135,7 +137,7 @@ class RunDirectory:
         with self._busy:
             self._raise_failed()
             self._pending.pop(name, None)
-            self._pending[name] = fields
+            self._pending[name] = (fields, paced)
             if not self._writing:
                 self._writing = True
                 threading.Thread(target=self._drain, name="jaxnn-checkpoint", daemon=True).start()
@@ -176,7 +178,7 @@ class RunDirectory:
                     self._busy.notify_all()
                     return
                 name = next(iter(self._pending))
-                fields = self._pending.pop(name)
+                fields, paced = self._pending.pop(name)
             started = time.monotonic()
             try:
                 if fields is None:
@@ -188,7 +190,8 @@ class RunDirectory:
                 with self._busy:
                     self._error = error
             ended = time.monotonic()
-            self._next_write = ended + min(PAUSE * (ended - started), MAX_PAUSE_SECONDS)
+            if paced:
+                self._next_write = ended + min(PAUSE * (ended - started), MAX_PAUSE_SECONDS)
 
     def _write_now(self, name: str, fields: dict[str, Any]) -> None:
         serialization = _serialization()

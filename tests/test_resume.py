@@ -166,8 +166,12 @@ def start(kind: str, directory: pathlib.Path, out: pathlib.Path) -> subprocess.P
                             env=dict(os.environ, JAXNN_COMPILATION_CACHE="1"))
 
 
-def has_state(directory: pathlib.Path) -> bool:
-    return directory.exists() and any(n.endswith(".msgpack") and n != "run.msgpack" for n in os.listdir(directory))
+def last_save(directory: pathlib.Path) -> int:
+    """When a state file in ``directory`` was last written (0 if none)."""
+    if not directory.exists():
+        return 0
+    return max([(directory / n).stat().st_mtime_ns for n in os.listdir(directory)
+                if n.endswith(".msgpack") and n != "run.msgpack"], default=0)
 
 
 @pytest.mark.parametrize("kind", ["fit", "sweep"])
@@ -180,17 +184,18 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, kind):
     seed = time.time_ns() % 2**32
     rng, directory, kills = np.random.default_rng(seed), tmp_path / "state", []
     for signal_ in (signal.SIGKILL, signal.SIGINT, signal.SIGKILL, signal.SIGINT):
+        saved = last_save(directory)
         worker = start(kind, directory, tmp_path / "b.npz")
-        while worker.poll() is None and not has_state(directory):  # training has begun
+        while worker.poll() is None and last_save(directory) == saved:  # until this process has saved a state
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.6))  # a random point of the run, possibly while a state is being written
+        time.sleep(rng.uniform(0.0, 0.3))  # a random point of the run, possibly while a state is being written
         if worker.poll() is None:
             worker.send_signal(signal_)
             kills.append(signal_)
         _, stderr = worker.communicate(timeout=600)
         if signal_ == signal.SIGINT and worker.returncode not in (0, -signal.SIGINT):
             assert "KeyboardInterrupt" in stderr, stderr[-2000:]
-    assert len(kills) >= 2, f"the run finished before it could be interrupted (seed {seed})"
+    assert len(kills) >= 3, f"the run finished before it could be interrupted (seed {seed})"
     final = start(kind, directory, tmp_path / "b.npz")
     _, stderr = final.communicate(timeout=600)
     assert final.returncode == 0, stderr[-2000:]

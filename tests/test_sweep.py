@@ -112,7 +112,7 @@ def test_chunking_bounds_the_program_and_keeps_results(digits, model, compiles):
     whole = jaxnn.sweep(model, digits, space=space, key=0, **OPTIONS)
     chunked = jaxnn.sweep(model, digits, space=space, key=0, max_parallel=2, **OPTIONS)
     np.testing.assert_array_equal(whole.table["learning_rate"], chunked.table["learning_rate"])
-    np.testing.assert_allclose(whole.curves["val_loss"], chunked.curves["val_loss"], rtol=1e-5)  # chunks of other widths round differently
+    np.testing.assert_allclose(whole.curves["val_loss"], chunked.curves["val_loss"], rtol=1e-4)  # chunks of other widths round differently
     # The compiled program has the shape of one chunk: more rows reuse it.
     with compiles as counter:
         jaxnn.sweep(model, digits, space={"learning_rate": list(np.linspace(0.01, 0.3, 9))}, key=0, max_parallel=2, **OPTIONS)

@@ -227,8 +227,9 @@ def fit(
             devices); a finished run's state returns its result without training. A
             directory of a run with other arguments (model, data, hyperparameters, key,
             ...) is refused with a message naming them. See :mod:`jaxnn.resume`.
-        checkpoint_every: epochs between saves (default: a twentieth of the run).
-            Each save is one compiled call's boundary, so the progress bar moves with it.
+        checkpoint_every: epochs between saves (default: a twentieth of the run). With
+            ``checkpoint_dir`` the run is called in pieces of this many epochs (instead of
+            ``num_chunks``), so the progress bar moves with the saves.
 
     Returns:
         A :class:`TrainResult` whose history covers the epochs that ran.
@@ -256,14 +257,15 @@ def fit(
     )
     loop.layout(spec, data)  # the data against the spec, before anything compiles
     params = None if params is None else _checked_params(model, params)
-    store = None
+    store, every = None, None
     if checkpoint_dir is not None:
-        every = math.ceil(num_epochs / 20) if checkpoint_every is None else _checks.positive_int("checkpoint_every", checkpoint_every)
-        num_chunks = math.ceil(num_epochs / every)
+        every = (math.ceil(num_epochs / 20) if checkpoint_every is None
+                 else _checks.positive_int("checkpoint_every", checkpoint_every))
         store = resume.RunDirectory(checkpoint_dir, "fit", _run_arguments(spec, segments, data, key, params))
     data, placed, params = _place(spec, data, tuple(h for _, h in segments), params)
     segments = [(first, h) for (first, _), h in zip(segments, placed)]
-    result = _run(spec, segments, _seed_or_key(key), data, params, num_chunks, progress, store)
+    chunk = every or math.ceil(num_epochs / min(num_chunks, num_epochs))  # epochs per compiled call
+    result = _run(spec, segments, _seed_or_key(key), data, params, chunk, progress, store)
     status = int(result.status)
     result = result._replace(best_epoch=int(result.best_epoch), status=STATUS[status])
     if status == DIVERGED and on_divergence == "raise":
@@ -272,15 +274,15 @@ def fit(
 
 
 def _run(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], key: Any, data: Any, params: Params | None,
-         num_chunks: int, progress: bool, store: "resume.RunDirectory | None" = None) -> TrainResult:
-    """The run of ``fit``, with host ints for the epoch counts and the status code."""
-    if num_chunks == 1 and len(segments) == 1 and store is None:  # the whole run as one compiled call: one round trip
+         chunk: int, progress: bool, store: "resume.RunDirectory | None" = None) -> TrainResult:
+    """The run of ``fit`` in calls of ``chunk`` epochs, with host ints for the epoch counts and the status code."""
+    if chunk >= spec.num_epochs and len(segments) == 1 and store is None:  # the whole run as one compiled call: one round trip
         params, history, counters = _whole_run(spec, segments[0][1], key, data, params)
         history, (best_epoch, epoch, status) = jax.device_get((history, counters))  # params stay on the device
         history = {name: values[: int(epoch)] for name, values in zip(HISTORY_KEYS, history)}
         return TrainResult(params, history, int(best_epoch), int(epoch), int(status))
     state = loop.init_state_jit(spec, segments[0][1], key, data, params)
-    state, history = _run_in_chunks(spec, state, segments, data, num_chunks, progress, store)
+    state, history = _run_in_chunks(spec, state, segments, data, chunk, progress, store)
     result = loop.finish_jit(spec, state)
     return result._replace(history=history, best_epoch=int(result.best_epoch), stopped_epoch=int(state.epoch),
                            status=int(state.status))
@@ -392,12 +394,11 @@ def _place(spec: TrainSpec, data: Any, hparams: Hyperparams, params: Params | No
 
 
 def _run_in_chunks(spec: TrainSpec, state: loop.LoopState, segments: list[tuple[int, Hyperparams]], data: Any,
-                   num_chunks: int, progress: bool,
+                   chunk: int, progress: bool,
                    store: "resume.RunDirectory | None") -> tuple[loop.LoopState, dict[str, np.ndarray]]:
-    """Run the epochs in calls of ``num_epochs / num_chunks`` epochs (shorter where a segment of
-    ``segments`` ends), moving a progress bar and saving the state to ``store`` after each call;
-    continue from the state ``store`` holds; stop once the run has stopped."""
-    chunk = math.ceil(spec.num_epochs / min(num_chunks, spec.num_epochs))
+    """Run the epochs in calls of ``chunk`` epochs (shorter where a segment of ``segments`` ends),
+    moving a progress bar and saving the state to ``store`` after each call; continue from the state
+    ``store`` holds; stop once the run has stopped."""
     starts = [first for first, _ in segments]
     epoch, status, done = 0, RUNNING, {name: np.zeros(0, np.float32) for name in HISTORY_KEYS}
     saved = None if store is None else store.read("state")

@@ -10,6 +10,7 @@ import time
 import jax
 import numpy as np
 import pytest
+from flax import serialization
 
 import jaxnn
 from jaxnn import resume
@@ -53,6 +54,11 @@ def assert_same_sweep(a, b):
             np.testing.assert_array_equal(x, y)
 
 
+def saved_fields(path: pathlib.Path) -> dict:
+    """A run-state file's fields, read without the run (the envelope's payload)."""
+    return serialization.msgpack_restore(serialization.msgpack_restore(path.read_bytes())["payload"])
+
+
 FIT = dict(key=0, num_epochs=8, batch_size=128, progress=False, learning_rate=3e-3)
 
 
@@ -66,7 +72,9 @@ def test_an_interrupted_fit_resumes_bitwise(digits, tmp_path, monkeypatch, inter
     with pytest.raises(KeyboardInterrupt):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path, checkpoint_every=2, **options)
     restore()
-    assert sorted(os.listdir(tmp_path)) == ["run.msgpack", "state.msgpack"]  # Ctrl-C wrote the state it had
+    assert sorted(os.listdir(tmp_path)) == ["run.msgpack", "state.msgpack"]
+    # Calls of 2 epochs (1 where the schedule changes at epoch 5); Ctrl-C wrote the newest state it had.
+    assert saved_fields(tmp_path / "state.msgpack")["epoch"] == {2: 2, 4: 5}[interrupted_call]
     resumed = jaxnn.fit(model, digits, checkpoint_dir=tmp_path, checkpoint_every=2, **options)
     assert_same_fit(resumed, reference)
     # A finished run's directory gives its result again without training.

@@ -211,3 +211,12 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, kind):
         assert sorted(a.files) == sorted(b.files)
         for name in a.files:
             np.testing.assert_array_equal(a[name], b[name], err_msg=f"{name} (kill seed {seed})")
+
+
+def test_a_failed_background_write_is_reported_not_swallowed(digits, tmp_path, monkeypatch):
+    def disk_full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(resume, "atomic_write", disk_full)
+    with pytest.raises(OSError, match=r"could not write the run's state in .*: \[Errno 28\] No space left on device"):
+        jaxnn.fit(jaxnn.mlp([64, 16, 10]), digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})

@@ -220,13 +220,23 @@ def test_bad_spaces_and_arguments(digits, changes, error, message):
 
 FOUR_DEVICES = textwrap.dedent(
     """
+    import logging
     import jax, numpy as np, jaxnn
     assert len(jax.devices()) == 4, jax.devices()
     data = jaxnn.datasets.load("digits", seed=0)
     model = jaxnn.mlp([64, 32, 10])
     options = dict(space={"learning_rate": [0.01, 0.02, 0.05, 0.1, 3e3]}, optimizer="sgd", momentum=0.9,
                    num_epochs=5, batch_size=64, key=0, progress=False)
+    compiled = []
+    handler = logging.Handler()
+    handler.emit = lambda record: compiled.append(record.getMessage())
+    logging.getLogger("jax").addHandler(handler)
+    jax.config.update("jax_log_compiles", True)
     sharded = jaxnn.sweep(model, data, **options)
+    jax.config.update("jax_log_compiles", False)
+    # One program for every call: the first call's state is laid out as the later calls' is.
+    runs = [m for m in compiled if "Finished XLA compilation of jit(run_rows)" in m]
+    assert len(runs) == 1, runs
     single = jaxnn.sweep(model, data, devices=1, **options)
     np.testing.assert_array_equal(sharded.table["learning_rate"], single.table["learning_rate"])
     np.testing.assert_array_equal(sharded.table["status"], single.table["status"])

@@ -347,6 +347,9 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
     """One chunk of rows from start to finish (or from the state ``saver`` holds), ending early once every
     row has stopped; ``saver`` saves the state after every call."""
     state = init_rows(spec, hparams, key_data, seeds, data, impl)
+    # Laid out as run_rows returns it: XLA leaves rows that start equal (biases, the key) replicated, and
+    # another input layout would compile run_rows a second time for the calls after the first.
+    state = parallel.shard_leading_axis(state, hparams.learning_rate.sharding.mesh, axis=1)
     history, calls = [], 0
     if saver is not None:
         state, history, calls = saver.running(state)

@@ -283,10 +283,11 @@ def place_like(like: Any, host: Any) -> Any:
     def place(template: Any, value: np.ndarray) -> Any:
         if not isinstance(template, jax.Array):
             return value
+        # Committed to its devices only if the template is: jit compiles another program for the other kind.
+        placed = jax.device_put(value, template.sharding if template.committed else None)
         if jax.dtypes.issubdtype(template.dtype, jax.dtypes.prng_key):
-            impl = str(jax.random.key_impl(template))
-            return jax.random.wrap_key_data(jax.device_put(value, template.sharding), impl=impl)
-        return jax.device_put(value, template.sharding)
+            return jax.random.wrap_key_data(placed, impl=str(jax.random.key_impl(template)))
+        return placed
 
     return jax.tree.map(place, like, host)
 

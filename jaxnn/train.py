@@ -282,6 +282,8 @@ def _run(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], key: Any, dat
         history = {name: values[: int(epoch)] for name, values in zip(HISTORY_KEYS, history)}
         return TrainResult(params, history, int(best_epoch), int(epoch), int(status))
     state = loop.init_state_jit(spec, segments[0][1], key, data, params)
+    if spec.data_devices is not None and len(spec.data_devices) == 1:  # committed as every later call's state is,
+        state = jax.device_put(state, spec.data_devices[0])  # or the loop would compile a second program
     state, history = _run_in_chunks(spec, state, segments, data, chunk, progress, store)
     result = loop.finish_jit(spec, state)
     return result._replace(history=history, best_epoch=int(result.best_epoch), stopped_epoch=int(state.epoch),

@@ -92,3 +92,34 @@ def tolerance(dtype, *, scale: float = 1.0) -> dict[str, float]:
     """
     rtol = TOLERANCES[np.dtype(dtype)] * scale
     return {"rtol": rtol, "atol": rtol / 10}
+
+
+class CompiledPrograms(list):
+    """The names of the jitted functions XLA compiles while active (``with compiled_programs() as names``)."""
+
+    def __enter__(self):
+        import logging
+
+        self._handler = logging.Handler()
+        self._handler.emit = self._record
+        logging.getLogger("jax").addHandler(self._handler)
+        self._previous = jax.config.jax_log_compiles
+        jax.config.update("jax_log_compiles", True)
+        return self
+
+    def _record(self, record):
+        message = record.getMessage()
+        if message.startswith("Finished XLA compilation of jit("):
+            self.append(message.split("jit(", 1)[1].split(")", 1)[0])
+
+    def __exit__(self, *exc):
+        import logging
+
+        jax.config.update("jax_log_compiles", self._previous)
+        logging.getLogger("jax").removeHandler(self._handler)
+
+
+@pytest.fixture
+def compiled_programs():
+    """``with compiled_programs() as names: ...`` then e.g. ``assert names.count("run_epochs") == 1``."""
+    return CompiledPrograms

@@ -138,3 +138,10 @@ def test_resolve_devices():
     data = jaxnn.datasets.load("iris")
     with pytest.raises(ValueError, match=r"`devices` \(=0\)"):
         jaxnn.fit(jaxnn.mlp([4, 3]), data, key=0, devices=0, progress=False)
+
+
+def test_fit_on_one_named_device_compiles_its_loop_once(compiled_programs):
+    data = jaxnn.datasets.load("iris", seed=0)
+    with compiled_programs() as names:  # 7 epochs: a spec no other test compiles
+        jaxnn.fit(jaxnn.mlp([4, 8, 3]), data, key=0, num_epochs=7, progress=False, num_chunks=7, devices=1)
+    assert names.count("run_epochs") == 1, names  # the first call's state is committed like the later ones'

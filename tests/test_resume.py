@@ -63,7 +63,7 @@ FIT = dict(key=0, num_epochs=8, batch_size=128, progress=False, learning_rate=3e
 
 
 @pytest.mark.parametrize("interrupted_call", [2, 4])
-def test_an_interrupted_fit_resumes_bitwise(digits, tmp_path, monkeypatch, interrupted_call):
+def test_an_interrupted_fit_resumes_bitwise(digits, tmp_path, monkeypatch, interrupted_call, compiled_programs):
     model = jaxnn.mlp([64, 16, 10], dropout=0.1)
     options = FIT | {"early_stopping": jaxnn.EarlyStopping(patience=50),
                      "hyperparameter_schedule": [(5, {"learning_rate": 1e-3})]}
@@ -75,7 +75,9 @@ def test_an_interrupted_fit_resumes_bitwise(digits, tmp_path, monkeypatch, inter
     assert sorted(os.listdir(tmp_path)) == ["run.msgpack", "state.msgpack"]
     # Calls of 2 epochs (1 where the schedule changes at epoch 5); Ctrl-C wrote the newest state it had.
     assert saved_fields(tmp_path / "state.msgpack")["epoch"] == {2: 2, 4: 5}[interrupted_call]
-    resumed = jaxnn.fit(model, digits, checkpoint_dir=tmp_path, checkpoint_every=2, **options)
+    with compiled_programs() as names:
+        resumed = jaxnn.fit(model, digits, checkpoint_dir=tmp_path, checkpoint_every=2, **options)
+    assert "run_epochs" not in names  # the restored state is placed as the loop's own: its programs are reused
     assert_same_fit(resumed, reference)
     # A finished run's directory gives its result again without training.
     restore = interrupt_at(monkeypatch, jaxnn.loop, "run_epochs_jit", 1)

@@ -109,7 +109,8 @@ def _python_names() -> dict[str, str]:
         "val_fraction": "--val-fraction", "test_fraction": "--test-fraction", "max_parallel": "--max-parallel",
         "warmup_steps": "--warmup-steps", "seeds": "--seeds", "task": "--task", "metric": "--metric",
         "optimizer": "--optimizer", "schedule": "--schedule", "seed": "--seed", "sizes": "--sizes",
-        "patience": "--patience", "early_stopping.patience": "--patience",
+        "patience": "--patience", "early_stopping.patience": "--patience", "checkpoint_dir": "--checkpoint-dir",
+        "checkpoint_every": "--checkpoint-every",
     }
 
 

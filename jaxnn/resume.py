@@ -69,7 +69,7 @@ class RunDirectory:
     def __init__(self, path: str | os.PathLike, kind: str, arguments: dict[str, str]):
         self.path = os.fspath(path)
         if os.path.exists(self.path) and not os.path.isdir(self.path):
-            raise CheckpointError(f"checkpoint_dir {self.path!r} exists and is not a directory")
+            raise CheckpointError(f"`checkpoint_dir` ({self.path!r}) exists and is not a directory")
         self.writes = jax.process_index() == 0  # every process reads; process 0 writes
         self._pending: dict[str, tuple] = {}  # name -> (fields to write or None to remove, paced), oldest first
         self._busy = threading.Condition()

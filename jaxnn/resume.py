@@ -88,7 +88,11 @@ class RunDirectory:
         if manifest.get("kind") != kind:
             raise CheckpointError(f"{self.path} holds the state of a {manifest.get('kind')} run, not of a {kind}; "
                                   "give this run its own checkpoint directory")
-        saved = json.loads(manifest["arguments"])
+        try:
+            saved = json.loads(manifest["arguments"])
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{self.file(_MANIFEST)} is damaged (no readable arguments); remove {self.path} "
+                                  "to start the run over") from None
         changed = [name for name in sorted(set(saved) | set(arguments)) if saved.get(name) != arguments.get(name)]
         if changed:
             details = "; ".join(f"`{name}`: saved {_short(saved.get(name))}, now {_short(arguments.get(name))}"

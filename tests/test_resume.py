@@ -159,6 +159,16 @@ def test_damaged_or_foreign_state_is_refused_never_loaded(digits, tmp_path):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path / "new", checkpoint_every=0, **FIT)
 
 
+def test_a_manifest_without_arguments_is_damaged(tmp_path):
+    resume.RunDirectory(tmp_path, "fit", {"learning_rate": "0.1"}).flush()
+    other = resume.RunDirectory(tmp_path / "other", "fit", {})
+    other.flush()
+    other._write_now("run", {"kind": "fit"})  # a manifest without arguments
+    with pytest.raises(jaxnn.CheckpointError, match=r"run.msgpack is damaged \(no readable arguments\)"):
+        resume.RunDirectory(tmp_path / "other", "fit", {})
+    assert resume.RunDirectory(tmp_path, "fit", {"learning_rate": "0.1"}).path == str(tmp_path)
+
+
 def test_restore_leaves_checks_count_shapes_and_dtypes():
     like = {"w": np.zeros((2, 3), np.float32), "b": np.zeros(3, np.float32)}
     saved = resume.leaves_of(like)

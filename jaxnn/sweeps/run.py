@@ -346,10 +346,7 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
                  seeds: Array, impl: str, bar: Any, saver: "_ChunkFiles | None" = None) -> Rows:
     """One chunk of rows from start to finish (or from the state ``saver`` holds), ending early once every
     row has stopped; ``saver`` saves the state after every call."""
-    state = init_rows(spec, hparams, key_data, seeds, data, impl)
-    # Laid out as run_rows returns it: XLA leaves rows that start equal (biases, the key) replicated, and
-    # another input layout would compile run_rows a second time for the calls after the first.
-    state = parallel.shard_leading_axis(state, hparams.learning_rate.sharding.mesh, axis=1)
+    state = init_rows(spec, hparams, key_data, seeds, data, impl, mesh=hparams.learning_rate.sharding.mesh)
     history, calls = [], 0
     if saver is not None:
         state, history, calls = saver.running(state)
@@ -489,13 +486,22 @@ def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_id
     )
 
 
-@functools.partial(jit_once, static_argnames=("spec", "impl"))
-def init_rows(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Array, data: Any, impl: str) -> loop.LoopState:
-    """:func:`jaxnn.loop.init_state` for every (seed, configuration): row ``(s, c)`` starts from ``fold_in(key, s)``."""
+@functools.partial(jit_once, static_argnames=("spec", "impl", "mesh"))
+def init_rows(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Array, data: Any, impl: str,
+              mesh: jax.sharding.Mesh | None = None) -> loop.LoopState:
+    """:func:`jaxnn.loop.init_state` for every (seed, configuration): row ``(s, c)`` starts from ``fold_in(key, s)``.
+
+    With ``mesh``, the state is laid out as :func:`run_rows` returns it (rows split over the mesh): XLA
+    would leave rows that start equal (biases, the key) replicated, and that other input layout would
+    compile ``run_rows`` a second time for the calls after the first."""
     # The key travels as raw data so that every process of a multi-host job can place it.
     key = jax.random.wrap_key_data(key_data, impl=impl)
     per_seed = lambda seed: jax.vmap(lambda h: loop.init_state(spec, h, jax.random.fold_in(key, seed), data))(hparams)
-    return jax.vmap(per_seed)(seeds)
+    state = jax.vmap(per_seed)(seeds)
+    if mesh is None:
+        return state
+    rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, parallel.CONFIG_AXIS))
+    return jax.lax.with_sharding_constraint(state, rows)
 
 
 @functools.partial(jit_loop, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))

@@ -242,7 +242,6 @@ def fit(
     check_data(data)
     if on_divergence not in ("raise", "return"):
         raise ValueError(f"`on_divergence` must be 'raise' or 'return', got {on_divergence!r}")
-    num_chunks = (20 if progress else 1) if num_chunks is None else _checks.positive_int("num_chunks", num_chunks)
     hparams = scalar_hyperparams(
         learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum, b1=b1, b2=b2, dropout=dropout,
         init_scale=init_scale, decay_rate=decay_rate, final_fraction=final_fraction, clip_norm=clip_norm,
@@ -257,20 +256,26 @@ def fit(
     )
     loop.layout(spec, data)  # the data against the spec, before anything compiles
     params = None if params is None else _checked_params(model, params)
-    store, every = None, None
-    if checkpoint_dir is not None:
-        every = (math.ceil(num_epochs / 20) if checkpoint_every is None
-                 else _checks.positive_int("checkpoint_every", checkpoint_every))
-        store = resume.RunDirectory(checkpoint_dir, "fit", _run_arguments(spec, segments, data, key, params))
+    chunk = _epochs_per_call(num_epochs, num_chunks, progress, checkpoint_dir is not None, checkpoint_every)
+    store = _run_directory(checkpoint_dir, spec, segments, data, key, params)
     data, placed, params = _place(spec, data, tuple(h for _, h in segments), params)
-    segments = [(first, h) for (first, _), h in zip(segments, placed)]
-    chunk = every or math.ceil(num_epochs / min(num_chunks, num_epochs))  # epochs per compiled call
-    result = _run(spec, segments, _seed_or_key(key), data, params, chunk, progress, store)
-    status = int(result.status)
-    result = result._replace(best_epoch=int(result.best_epoch), status=STATUS[status])
-    if status == DIVERGED and on_divergence == "raise":
+    result = _run(spec, [(first, h) for (first, _), h in zip(segments, placed)], _seed_or_key(key), data, params,
+                  chunk, progress, store)
+    result = result._replace(best_epoch=int(result.best_epoch), status=STATUS[int(result.status)])
+    if result.status == STATUS[DIVERGED] and on_divergence == "raise":
         raise TrainingDiverged(result.stopped_epoch, result)
     return result
+
+
+def _epochs_per_call(num_epochs: int, num_chunks: int | None, progress: bool, checkpointed: bool,
+                     checkpoint_every: int | None) -> int:
+    """Epochs per compiled call of ``fit``: ``checkpoint_every`` when it saves (a save follows every call;
+    default a twentieth of the run), else ``num_epochs / num_chunks`` (default 20 calls with a progress bar,
+    1 without)."""
+    num_chunks = (20 if progress else 1) if num_chunks is None else _checks.positive_int("num_chunks", num_chunks)
+    if checkpointed:
+        return math.ceil(num_epochs / 20) if checkpoint_every is None else _checks.positive_int("checkpoint_every", checkpoint_every)
+    return math.ceil(num_epochs / min(num_chunks, num_epochs))
 
 
 def _run(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], key: Any, data: Any, params: Params | None,
@@ -288,6 +293,14 @@ def _run(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], key: Any, dat
     result = loop.finish_jit(spec, state)
     return result._replace(history=history, best_epoch=int(result.best_epoch), stopped_epoch=int(state.epoch),
                            status=int(state.status))
+
+
+def _run_directory(checkpoint_dir: str | os.PathLike | None, spec: TrainSpec, segments: list[tuple[int, Hyperparams]],
+                   data: Any, key: Any, params: Params | None) -> "resume.RunDirectory | None":
+    """The fit's checkpoint directory (None without one), opened with what makes the fit the run it is."""
+    if checkpoint_dir is None:
+        return None
+    return resume.RunDirectory(checkpoint_dir, "fit", _run_arguments(spec, segments, data, key, params))
 
 
 def _run_arguments(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], data: Any, key: Any,

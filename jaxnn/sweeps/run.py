@@ -145,17 +145,10 @@ def sweep(
     expanded = (bridge.expand_checked(space, seeds=seeds, key=key) if sampler is not None
                 else expand_space(space, num_samples=num_samples, seeds=seeds, key=key))
     job = _Job(
-        data=data,
-        seeds=expanded.seeds,
-        swept=[name for name in space if name != "seed"],
-        log_scaled=expanded.log_scaled,
-        base=base,
-        key=key,
-        devices=parallel.resolve_devices(devices, global_devices=True),
+        data=data, seeds=expanded.seeds, swept=[name for name in space if name != "seed"],
+        log_scaled=expanded.log_scaled, base=base, key=key, devices=parallel.resolve_devices(devices, global_devices=True),
         max_parallel=None if max_parallel is None else _checks.positive_int("max_parallel", max_parallel),
-        num_chunks=_checks.positive_int("num_chunks", num_chunks),
-        progress=progress,
-        scheduler=scheduler,
+        num_chunks=_checks.positive_int("num_chunks", num_chunks), progress=progress, scheduler=scheduler,
     )
     spec = TrainSpec(
         model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
@@ -163,23 +156,19 @@ def sweep(
     )
     _check_scheduler(scheduler, spec, job, space, len(expanded.configs))
     if checkpoint_dir is not None:
-        if sampler is not None:
-            raise ValueError("checkpoint_dir cannot be combined with sampler: an Optuna study keeps its own state "
-                             "(give the study a storage to resume it)")
-        job = job._replace(store=_run_directory(checkpoint_dir, spec, job, space, num_samples))
+        job = job._replace(store=_run_directory(checkpoint_dir, spec, job, space, num_samples, sampler))
     if sampler is not None:
         return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space, sampler=sampler,
                                    num_samples=num_samples, batch=batch, higher_is_better=spec.metric_for(data.task)[2])
-    try:
-        return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
-    finally:  # also when interrupted (Ctrl-C): the last state written whole
-        if job.store is not None:
-            job.store.flush()
+    return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
 
 
 def _run_directory(checkpoint_dir: str | os.PathLike, spec: TrainSpec, job: "_Job", space: dict[str, Any],
-                   num_samples: int | None) -> resume.RunDirectory:
+                   num_samples: int | None, sampler: Any) -> resume.RunDirectory:
     """The sweep's checkpoint directory, opened with everything that makes the sweep the one it is."""
+    if sampler is not None:
+        raise ValueError("checkpoint_dir cannot be combined with sampler: an Optuna study keeps its own state "
+                         "(give the study a storage to resume it)")
     options = ("num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule", "warmup_steps", "nesterov",
                "early_stopping")
     arguments = {
@@ -207,10 +196,14 @@ def run_configs(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]], con
     groups: dict[tuple, list[int]] = {}
     for index in config_ids:
         groups.setdefault(tuple(configs[index].get(name, getattr(spec, name)) for name in PROGRAM_KEYS), []).append(index)
-    results = [
-        _sweep_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting))), job, configs, indices, f"group{number}")
-        for number, (setting, indices) in enumerate(groups.items())
-    ]
+    try:
+        results = [
+            _sweep_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting))), job, configs, indices, f"group{number}")
+            for number, (setting, indices) in enumerate(groups.items())
+        ]
+    finally:  # also when interrupted (Ctrl-C): the newest state written whole
+        if job.store is not None:
+            job.store.flush()
     return results[0] if len(results) == 1 else SweepResult.concat(results)
 
 

@@ -149,6 +149,12 @@ def test_damaged_or_foreign_state_is_refused_never_loaded(digits, tmp_path):
     state.write_bytes(bytes(raw[:100]))  # truncated
     with pytest.raises(jaxnn.CheckpointError, match="state.msgpack is damaged"):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
+    (tmp_path / "state.msgpack").write_bytes(serialization.msgpack_serialize({"format": "other", "payload": b""}))
+    with pytest.raises(jaxnn.CheckpointError, match="state.msgpack is not a jaxnn run state"):
+        jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
+    (tmp_path / "state.msgpack").write_bytes(serialization.msgpack_serialize({"format": resume.FORMAT, "version": 99}))
+    with pytest.raises(jaxnn.CheckpointError, match="has run-state version 99; this jaxnn reads 1"):
+        jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
     (tmp_path / "run.msgpack").unlink()
     with pytest.raises(jaxnn.CheckpointError, match="holds run states but no run.msgpack"):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})

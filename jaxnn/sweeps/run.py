@@ -344,7 +344,8 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
     if saver is not None:
         state, history, calls = saver.running(state)
         bar.update(calls)
-    while calls < chunks.num_calls and _any_running(spec, state):
+    # A fresh chunk's rows are all running: no host sync before its first call (it would wait for init_rows).
+    while calls < chunks.num_calls and (calls == 0 or _any_running(spec, state)):
         state, epochs = run_rows(spec, state, hparams, data, chunks.epochs_per_call)
         history.append(parallel.to_host(epochs))
         calls += 1

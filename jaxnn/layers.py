@@ -2,10 +2,12 @@
 
 A :class:`Layer` is a NamedTuple of
 
-* ``init(key, in_features) -> (params, out_features)``: ``params`` is a plain
-  pytree of arrays (``None`` for layers without parameters);
-* ``apply(params, x, *, key=None, train=False, dropout=None) -> y`` with ``x`` of
-  shape ``(..., in_features)``;
+* ``init(key, in_shape) -> (params, out_shape)``: ``in_shape`` is the shape of one
+  example (``(30,)`` for 30 features, ``(8, 8, 1)`` for an 8x8 one-channel image;
+  an int ``d`` means ``(d,)``), ``out_shape`` the shape of one output, and ``params``
+  a plain pytree of arrays (``None`` for layers without parameters);
+* ``apply(params, x, *, key=None, train=False, dropout=None) -> y`` with ``x`` a
+  batch ``(batch, *in_shape)``;
 * ``config``: a JSON-serializable dict from which :func:`layer_from_config`
   rebuilds the layer;
 * ``has_params``: whether ``init`` returns parameters.
@@ -13,6 +15,11 @@ A :class:`Layer` is a NamedTuple of
 :func:`serial` composes layers and keeps parameters only for the layers that
 have them, so ``serial(dense(16), activation("relu"), dense(1))`` has params
 ``[{"w": (d, 16), "b": (16,)}, {"w": (16, 1), "b": (1,)}]``: the MLP layout.
+
+Images and sequences are channels-last, as in Flax: ``(batch, height, width,
+channels)`` for :func:`conv` in 2-D, ``(batch, length, channels)`` in 1-D; the
+convolution kernel is ``(*kernel_size, in_channels, features)``. :func:`flatten`
+turns them into the flat features a :func:`dense` layer takes.
 
 Activations and initializers come from :mod:`jax.nn` and are looked up by name.
 """
@@ -32,13 +39,17 @@ __all__ = [
     "INITIALIZERS",
     "Layer",
     "activation",
+    "avg_pool",
+    "conv",
     "default_init",
     "dense",
     "dropout",
+    "flatten",
     "get_activation",
     "get_initializer",
     "layer_from_config",
     "layer_norm",
+    "max_pool",
     "serial",
 ]
 
@@ -81,10 +92,26 @@ _INIT_ALIASES = {
 _RELU_FAMILY = frozenset({"relu", "leaky_relu", "elu", "gelu", "silu", "softplus"})
 
 
+Shape = tuple[int, ...]
+
+
+def as_shape(name: str, shape: object) -> Shape:
+    """``shape`` as a tuple of positive ints; an int ``d`` is ``(d,)``."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)) or not shape:
+        raise TypeError(f"`{name}` must be a shape such as (30,) or (8, 8, 1), got {shape!r}")
+    return tuple(_checks.positive_int(f"{name}[{i}]", size) for i, size in enumerate(shape))
+
+
+def _format_shape(shape: Shape) -> str:
+    return "x".join(map(str, shape))
+
+
 class Layer(NamedTuple):
     """A building block: pure ``init``/``apply`` functions plus its config."""
 
-    init: Callable[[PRNGKey, int], tuple[Params, int]]
+    init: Callable[[PRNGKey, "Shape | int"], tuple[Params, "Shape"]]
     apply: Callable[..., Array]
     config: dict[str, Any]
     has_params: bool
@@ -129,16 +156,23 @@ def dense(out_features: int, *, init: str = "glorot_uniform", dtype: Any = jnp.f
 
     Returns:
         A :class:`Layer` with params ``{"w": (in_features, out_features), "b": (out_features,)}``.
+        Its input must be flat, ``(batch, in_features)``: images go through :func:`flatten` first.
     """
     out_features = _checks.positive_int("out_features", out_features)
     init_name = canonical_init_name(init)
     initializer = INITIALIZERS[init_name]
     dtype = jnp.dtype(dtype)
 
-    def init_fn(key: PRNGKey, in_features: int) -> tuple[Params, int]:
-        in_features = _checks.positive_int("in_features", in_features)
-        w = initializer(key, (in_features, out_features), dtype)
-        return {"w": w, "b": jnp.zeros((out_features,), dtype)}, out_features
+    def init_fn(key: PRNGKey, in_shape: Shape | int) -> tuple[Params, Shape]:
+        in_shape = as_shape("in_shape", in_shape)
+        if len(in_shape) != 1:
+            raise ValueError(
+                f"a dense layer takes flat features, but its input is {_format_shape(in_shape)} per example "
+                f"(shape {in_shape}): put jaxnn.layers.flatten() before it, or flatten the data "
+                f"(x.reshape(len(x), -1)) and use an MLP"
+            )
+        w = initializer(key, (in_shape[0], out_features), dtype)
+        return {"w": w, "b": jnp.zeros((out_features,), dtype)}, (out_features,)
 
     def apply_fn(params: Params, x: ArrayLike, **_: Any) -> Array:
         w, b = params["w"], params["b"]
@@ -158,9 +192,9 @@ def activation(name: str) -> Layer:
     """An elementwise activation from :mod:`jax.nn`, looked up by ``name``."""
     fn = get_activation(name)
 
-    def init_fn(key: PRNGKey, in_features: int) -> tuple[Params, int]:
+    def init_fn(key: PRNGKey, in_shape: Shape | int) -> tuple[Params, Shape]:
         del key
-        return None, in_features
+        return None, as_shape("in_shape", in_shape)
 
     def apply_fn(params: Params, x: ArrayLike, **_: Any) -> Array:
         del params
@@ -187,9 +221,9 @@ def dropout(rate: float) -> Layer:
     check_rate("dropout", rate)
     rate = float(rate)
 
-    def init_fn(key: PRNGKey, in_features: int) -> tuple[Params, int]:
+    def init_fn(key: PRNGKey, in_shape: Shape | int) -> tuple[Params, Shape]:
         del key
-        return None, in_features
+        return None, as_shape("in_shape", in_shape)
 
     def apply_fn(
         params: Params,
@@ -221,13 +255,15 @@ def dropout(rate: float) -> Layer:
 
 
 def layer_norm(*, epsilon: float = 1e-5, dtype: Any = jnp.float32) -> Layer:
-    """Layer normalization over the feature axis with a learned scale and bias."""
+    """Layer normalization over the last axis (the features, or an image's channels) with a learned scale and bias."""
     dtype = jnp.dtype(dtype)
 
-    def init_fn(key: PRNGKey, in_features: int) -> tuple[Params, int]:
+    def init_fn(key: PRNGKey, in_shape: Shape | int) -> tuple[Params, Shape]:
         del key
-        params = {"scale": jnp.ones((in_features,), dtype), "bias": jnp.zeros((in_features,), dtype)}
-        return params, in_features
+        in_shape = as_shape("in_shape", in_shape)
+        width = in_shape[-1]
+        params = {"scale": jnp.ones((width,), dtype), "bias": jnp.zeros((width,), dtype)}
+        return params, in_shape
 
     def apply_fn(params: Params, x: ArrayLike, **_: Any) -> Array:
         x = jax.nn.standardize(jnp.asarray(x), axis=-1, epsilon=epsilon)
@@ -235,6 +271,198 @@ def layer_norm(*, epsilon: float = 1e-5, dtype: Any = jnp.float32) -> Layer:
 
     config = {"type": "layer_norm", "epsilon": float(epsilon), "dtype": _dtype_name(dtype)}
     return Layer(init_fn, apply_fn, config, has_params=True)
+
+
+_PADDINGS = ("SAME", "VALID")
+
+
+def _window(name: str, value: object, rank: int) -> Shape:
+    """An int (the same size along every spatial axis) or one positive int per spatial axis."""
+    sizes = (value,) * rank if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    if not isinstance(sizes, (tuple, list)) or len(sizes) != rank:
+        raise ValueError(f"`{name}` must be an int or {rank} ints (one per spatial axis of the input), got {value!r}")
+    return tuple(_checks.positive_int(f"{name}[{i}]", size) for i, size in enumerate(sizes))
+
+
+def _padding(padding: str) -> str:
+    if not isinstance(padding, str) or padding.upper() not in _PADDINGS:
+        raise ValueError(f"`padding` must be 'SAME' or 'VALID', got {padding!r}")
+    return padding.upper()
+
+
+def _spatial(layer: str, in_shape: Shape | int) -> tuple[Shape, int]:
+    """The spatial sizes and channels of a channels-last example: ``(length, c)`` or ``(h, w, c)``."""
+    in_shape = as_shape("in_shape", in_shape)
+    if not 2 <= len(in_shape) <= 4:
+        raise ValueError(
+            f"{layer} takes channels-last examples, (length, channels) in 1-D or (height, width, channels) in 2-D, "
+            f"but its input is {in_shape} per example"
+            + (": give sequences a channel axis, x[..., None]" if len(in_shape) == 1 else "")
+        )
+    return in_shape[:-1], in_shape[-1]
+
+
+def _window_output(layer: str, what: str, sizes: Shape, window: Shape, strides: Shape, padding: str) -> Shape:
+    """The spatial output sizes of a sliding window; an error where the window does not fit the input."""
+    if any(w > n for w, n in zip(window, sizes)):
+        raise ValueError(
+            f"{layer}: the {what} {_format_shape(window)} is larger than its {_format_shape(sizes)} input "
+            f"(use a smaller {what}, or fewer pooling/strided layers before it)"
+        )
+    if padding == "SAME":
+        return tuple(-(-n // s) for n, s in zip(sizes, strides))
+    return tuple((n - w) // s + 1 for n, w, s in zip(sizes, window, strides))
+
+
+def _batched(x: Array, rank: int) -> tuple[Array, tuple[int, ...]]:
+    """``x`` as one batch axis + ``rank`` spatial axes + channels, and the leading axes it had."""
+    lead = x.shape[: x.ndim - rank - 1]
+    return x.reshape((-1, *x.shape[x.ndim - rank - 1 :])), lead
+
+
+def conv(
+    features: int,
+    kernel_size: int | tuple[int, ...] = 3,
+    *,
+    strides: int | tuple[int, ...] = 1,
+    padding: str = "SAME",
+    init: str = "he_normal",
+    dtype: Any = jnp.float32,
+) -> Layer:
+    """A convolution over channels-last inputs, 1-D or 2-D by the input's rank, via :func:`jax.lax.conv_general_dilated`.
+
+    An input of ``(length, channels)`` per example is convolved in 1-D, ``(height, width,
+    channels)`` in 2-D (and ``(depth, height, width, channels)`` in 3-D).
+
+    Args:
+        features: output channels.
+        kernel_size: the window, one int for every spatial axis or one per axis.
+        strides: the step of the window, likewise.
+        padding: ``"SAME"`` (output size ``ceil(n / stride)``, zero padded) or ``"VALID"``
+            (no padding: ``(n - kernel) // stride + 1``).
+        init: a :mod:`jax.nn.initializers` scheme for the kernel (fan-in counts the whole
+            window: ``kernel_h * kernel_w * in_channels``); the bias starts at zero.
+        dtype: dtype of the parameters.
+
+    Returns:
+        A :class:`Layer` with params ``{"w": (*kernel_size, in_channels, features), "b": (features,)}``
+        (Flax's layout: ``flax.nnx.Conv`` and ``flax.linen.Conv`` kernels load as they are).
+
+    Raises:
+        ValueError: at ``init``, an input that is not channels-last 1-D/2-D/3-D, or a kernel
+            larger than the input.
+    """
+    features = _checks.positive_int("features", features)
+    padding = _padding(padding)
+    init_name = canonical_init_name(init)
+    initializer = INITIALIZERS[init_name]
+    dtype = jnp.dtype(dtype)
+
+    def init_fn(key: PRNGKey, in_shape: Shape | int) -> tuple[Params, Shape]:
+        sizes, channels = _spatial("conv", in_shape)
+        kernel = _window("kernel_size", kernel_size, len(sizes))
+        stride = _window("strides", strides, len(sizes))
+        out_sizes = _window_output("conv", "kernel", sizes, kernel, stride, padding)
+        w = initializer(key, (*kernel, channels, features), dtype)
+        return {"w": w, "b": jnp.zeros((features,), dtype)}, (*out_sizes, features)
+
+    def apply_fn(params: Params, x: ArrayLike, **_: Any) -> Array:
+        w, b = params["w"], params["b"]
+        rank = w.ndim - 2
+        x = jnp.asarray(x)
+        if x.ndim < rank + 2 or x.shape[-1] != w.shape[-2]:
+            raise ValueError(
+                f"conv expects a batch (batch, *spatial, {w.shape[-2]}) with {rank} spatial axes, "
+                f"got x.shape={tuple(x.shape)}"
+            )
+        x, lead = _batched(x, rank)
+        axes = "DHW"[-rank:] if rank <= 3 else None
+        y = jax.lax.conv_general_dilated(
+            x, w, _window("strides", strides, rank), padding,
+            dimension_numbers=(f"N{axes}C", f"{axes}IO", f"N{axes}C"),
+        )
+        return (y + b).reshape((*lead, *y.shape[1:]))
+
+    config = {
+        "type": "conv", "features": features, "kernel_size": kernel_size if isinstance(kernel_size, int) else list(kernel_size),
+        "strides": strides if isinstance(strides, int) else list(strides), "padding": padding, "init": init_name,
+        "dtype": _dtype_name(dtype),
+    }
+    return Layer(init_fn, apply_fn, config, has_params=True)
+
+
+def _pool(kind: str, window: int | tuple[int, ...], strides: int | tuple[int, ...] | None, padding: str) -> Layer:
+    padding = _padding(padding)
+    strides = window if strides is None else strides
+
+    def resolve(rank: int) -> tuple[Shape, Shape]:
+        return _window("window", window, rank), _window("strides", strides, rank)
+
+    def init_fn(key: PRNGKey, in_shape: Shape | int) -> tuple[Params, Shape]:
+        del key
+        sizes, channels = _spatial(kind, in_shape)
+        size, step = resolve(len(sizes))
+        return None, (*_window_output(kind, "window", sizes, size, step, padding), channels)
+
+    def apply_fn(params: Params, x: ArrayLike, **_: Any) -> Array:
+        del params
+        x = jnp.asarray(x)
+        rank = len(window) if isinstance(window, (tuple, list)) else x.ndim - 2
+        if rank < 1 or x.ndim < rank + 2:
+            raise ValueError(f"{kind} expects a batch (batch, *spatial, channels), got x.shape={tuple(x.shape)}")
+        size, step = resolve(rank)
+        x, lead = _batched(x, rank)
+        dims, steps = (1, *size, 1), (1, *step, 1)
+        if kind == "max_pool":
+            y = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, steps, padding)
+        else:  # the mean over the window; with SAME padding, over the window's part inside the input
+            total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, steps, padding)
+            count = jax.lax.reduce_window(jnp.ones(x.shape[1:-1] + (1,), x.dtype)[None], 0.0, jax.lax.add, dims, steps, padding)
+            y = total / count
+        return y.reshape((*lead, *y.shape[1:]))
+
+    config = {
+        "type": kind, "window": window if isinstance(window, int) else list(window),
+        "strides": strides if isinstance(strides, int) else list(strides), "padding": padding,
+    }
+    return Layer(init_fn, apply_fn, config, has_params=False)
+
+
+def max_pool(window: int | tuple[int, ...] = 2, *, strides: int | tuple[int, ...] | None = None, padding: str = "VALID") -> Layer:
+    """The maximum over each ``window`` of a channels-last input (1-D or 2-D by its rank), channel by channel.
+
+    Args:
+        window: the pooling window, one int for every spatial axis or one per axis.
+        strides: the step between windows; ``None`` is the window (windows do not overlap).
+        padding: ``"VALID"`` (only whole windows) or ``"SAME"``.
+
+    Raises:
+        ValueError: at ``init``, a window larger than the input (a pooled size of zero).
+    """
+    return _pool("max_pool", window, strides, padding)
+
+
+def avg_pool(window: int | tuple[int, ...] = 2, *, strides: int | tuple[int, ...] | None = None, padding: str = "VALID") -> Layer:
+    """The mean over each ``window`` of a channels-last input; arguments as :func:`max_pool`.
+
+    With ``"SAME"`` padding a border window averages only the inputs it covers.
+    """
+    return _pool("avg_pool", window, strides, padding)
+
+
+def flatten() -> Layer:
+    """Flatten each example to one axis: ``(batch, h, w, c) -> (batch, h * w * c)``, the input of :func:`dense`."""
+
+    def init_fn(key: PRNGKey, in_shape: Shape | int) -> tuple[Params, Shape]:
+        del key
+        return None, (int(np.prod(as_shape("in_shape", in_shape))),)
+
+    def apply_fn(params: Params, x: ArrayLike, **_: Any) -> Array:
+        del params
+        x = jnp.asarray(x)
+        return x.reshape((x.shape[0], -1)) if x.ndim > 1 else x
+
+    return Layer(init_fn, apply_fn, {"type": "flatten"}, has_params=False)
 
 
 def serial(*layers: Layer) -> Layer:
@@ -249,14 +477,14 @@ def serial(*layers: Layer) -> Layer:
         if not isinstance(layer, Layer):
             raise TypeError(f"serial() argument {i} must be a jaxnn Layer, got {type(layer).__name__}")
 
-    def init_fn(key: PRNGKey, in_features: int) -> tuple[Params, int]:
+    def init_fn(key: PRNGKey, in_shape: Shape | int) -> tuple[Params, Shape]:
         params = []
-        features = in_features
+        shape = as_shape("in_shape", in_shape)
         for i, layer in enumerate(layers):
-            layer_params, features = layer.init(jax.random.fold_in(key, i), features)
+            layer_params, shape = layer.init(jax.random.fold_in(key, i), shape)
             if layer.has_params:
                 params.append(layer_params)
-        return params, features
+        return params, shape
 
     num_params = sum(layer.has_params for layer in layers)
 
@@ -284,6 +512,10 @@ def serial(*layers: Layer) -> Layer:
     return Layer(init_fn, apply_fn, config, has_params=num_params > 0)
 
 
+def _tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
 def layer_from_config(config: dict[str, Any]) -> Layer:
     """Rebuild a layer from its ``config`` dict."""
     builders: dict[str, Callable[[dict[str, Any]], Layer]] = {
@@ -291,6 +523,11 @@ def layer_from_config(config: dict[str, Any]) -> Layer:
         "activation": lambda c: activation(c["name"]),
         "dropout": lambda c: dropout(c["rate"]),
         "layer_norm": lambda c: layer_norm(epsilon=c["epsilon"], dtype=c["dtype"]),
+        "conv": lambda c: conv(c["features"], _tuple(c["kernel_size"]), strides=_tuple(c["strides"]),
+                               padding=c["padding"], init=c["init"], dtype=c["dtype"]),
+        "max_pool": lambda c: max_pool(_tuple(c["window"]), strides=_tuple(c["strides"]), padding=c["padding"]),
+        "avg_pool": lambda c: avg_pool(_tuple(c["window"]), strides=_tuple(c["strides"]), padding=c["padding"]),
+        "flatten": lambda c: flatten(),
         "serial": lambda c: serial(*[layer_from_config(sub) for sub in c["layers"]]),
     }
     if not isinstance(config, dict) or "type" not in config:

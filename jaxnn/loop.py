@@ -245,6 +245,10 @@ def init_state(spec: TrainSpec, hparams: Hyperparams, key: PRNGKey, data: Any, p
     )
 
 
+# How to change a model's output width, by the type in its config.
+_OUTPUT_HINTS = {"mlp": "set the last entry of sizes to {}", "cnn": "build it with outputs={}"}
+
+
 def _check_task(spec: TrainSpec, plan: Layout, data: Any) -> None:
     """Trace-time checks that the model, loss and data fit together."""
     task, num_classes, loss_name = data.task, data.num_classes, plan.loss_name
@@ -262,7 +266,7 @@ def _check_task(spec: TrainSpec, plan: Layout, data: Any) -> None:
     if expected is not None and width != expected:
         raise ValueError(
             f"the model has {width} outputs but {loss_name} on this {task} data needs {expected} "
-            f"(set the last entry of sizes to {expected})"
+            f"({_OUTPUT_HINTS.get(spec.model.config.get('type'), 'give its last layer {} outputs').format(expected)})"
         )
     if spec.model.output_activation is not None and loss_name != "mean_squared_error":
         raise ValueError(

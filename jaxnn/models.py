@@ -20,13 +20,14 @@ import json
 from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import _checks, layers
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
-__all__ = ["Model", "from_flax", "mlp", "model_from_config", "sequential"]
+__all__ = ["Model", "cnn", "from_flax", "mlp", "model_from_config", "sequential"]
 
 
 class Model(NamedTuple):
@@ -59,7 +60,7 @@ class Model(NamedTuple):
     @property
     def rebuildable(self) -> bool:
         """Whether :func:`model_from_config` can rebuild this model from ``config``."""
-        return self.config.get("type") in ("mlp", "sequential")
+        return self.config.get("type") in ("mlp", "sequential", "cnn")
 
     def _identity(self) -> Any:
         return json.dumps(self.config, sort_keys=True) if self.rebuildable else (id(self.init), id(self.apply))
@@ -72,15 +73,40 @@ class Model(NamedTuple):
 
 
 def _check_features(x: Array, expected: int, source: str) -> None:
-    got = x.shape[-1] if x.ndim else 0
-    if x.ndim == 0 or got != expected:
+    _check_input(x, (expected,), source)
+
+
+def _check_input(x: Array, expected: tuple[int, ...], source: str) -> None:
+    """Raise unless ``x`` is a batch ``(batch, *expected)``; the message says how to fix the common mix-ups."""
+    if tuple(x.shape[-len(expected):]) == expected and x.ndim >= len(expected) + 1:
+        return
+    if len(expected) == 1:
+        got = x.shape[-1] if x.ndim else 0
+        if x.ndim > 2 and int(np.prod(x.shape[1:])) == expected[0]:
+            raise ValueError(
+                f"x holds examples of shape {tuple(x.shape[1:])} but the model takes {expected[0]} flat features "
+                f"({source}): flatten the data (x.reshape(len(x), -1)) or start the model with jaxnn.layers.flatten()"
+            )
+        if x.ndim > 2:
+            raise ValueError(
+                f"x holds examples of shape {tuple(x.shape[1:])} but the model takes {expected[0]} flat features "
+                f"({source}); x.shape={tuple(x.shape)}"
+            )
+        raise ValueError(f"x has {got} features but the model expects {expected[0]} ({source}); x.shape={tuple(x.shape)}")
+    if x.ndim == 2 and x.shape[1] == int(np.prod(expected)):
         raise ValueError(
-            f"x has {got} features but the model expects {expected} ({source}); x.shape={tuple(x.shape)}"
+            f"x holds {x.shape[1]} flat features per example but the model takes examples of shape {expected} "
+            f"({source}): reshape the data, x.reshape(len(x), {', '.join(map(str, expected))}) (for the built-in "
+            f"digits: load('digits', as_images=True))"
         )
+    raise ValueError(
+        f"x must be a batch of examples of shape {expected} ({source}), i.e. (batch, {', '.join(map(str, expected))}); "
+        f"got x.shape={tuple(x.shape)}"
+    )
 
 
 def _build(
-    in_features: int,
+    input_shape: tuple[int, ...],
     body: layers.Layer,
     dtype: Any,
     config: dict[str, Any],
@@ -91,7 +117,7 @@ def _build(
     rates = _dropout_rates(config)
 
     def init(key: PRNGKey) -> Params:
-        params, _ = body.init(key, in_features)
+        params, _ = body.init(key, input_shape)
         return params
 
     def apply(
@@ -103,36 +129,42 @@ def _build(
         dropout: ArrayLike | None = None,
     ) -> Array:
         x = jnp.asarray(x)
-        _check_features(x, in_features, source)
+        _check_input(x, input_shape, source)
         return body.apply(params, x.astype(dtype), key=key, train=train, dropout=dropout)
 
+    # Shapes are checked where the model is built: a kernel larger than its input fails here, not in fit.
+    jax.eval_shape(lambda key: body.init(key, input_shape), jax.random.key(0))
     return Model(
-        init, apply, config, input_shape=(in_features,), uses_dropout=bool(rates),
+        init, apply, config, input_shape=input_shape, uses_dropout=bool(rates),
         needs_key=any(rate > 0 for rate in rates), output_activation=output_activation,
     )
 
 
-def sequential(in_features: int, *body: layers.Layer, dtype: Any = jnp.float32) -> Model:
+def sequential(input_shape: int | Sequence[int], *body: layers.Layer, dtype: Any = jnp.float32) -> Model:
     """A model from building blocks applied in order (see :mod:`jaxnn.layers`).
 
     Args:
-        in_features: width of the input ``x``.
-        *body: the layers, e.g. ``dense(64), layer_norm(), activation("gelu"), dense(10)``.
+        input_shape: the shape of one example: an int ``d`` (or ``(d,)``) for ``d`` features,
+            ``(height, width, channels)`` for images, ``(length, channels)`` for sequences.
+        *body: the layers, e.g. ``dense(64), layer_norm(), activation("gelu"), dense(10)``, or
+            ``conv(16), activation("relu"), max_pool(2), flatten(), dense(10)``.
         dtype: dtype the input is cast to.
 
     Returns:
         A :class:`Model` whose params list holds one entry per layer with parameters.
+
+    Raises:
+        ValueError: a layer that does not fit its input (a dense layer on images, a kernel or
+            pooling window larger than its input), named in the message.
     """
-    in_features = _checks.positive_int("in_features", in_features)
-    config = {
-        "type": "sequential",
-        "in_features": in_features,
-        "layers": [layer.config for layer in body],
-        "dtype": np.dtype(dtype).name,
-    }
+    input_shape = layers.as_shape("input_shape", input_shape)
+    config = {"type": "sequential"}
+    # A flat input keeps the key it always had, so earlier configs and checkpoints compare equal.
+    config.update({"in_features": input_shape[0]} if len(input_shape) == 1 else {"input_shape": list(input_shape)})
+    config.update({"layers": [layer.config for layer in body], "dtype": np.dtype(dtype).name})
     last = body[-1].config if body else {}
     output_activation = last.get("name") if last.get("type") == "activation" else None
-    return _build(in_features, layers.serial(*body), dtype, config, "in_features", output_activation)
+    return _build(input_shape, layers.serial(*body), dtype, config, "input_shape", output_activation)
 
 
 def mlp(
@@ -186,7 +218,82 @@ def mlp(
         "init": init,
         "dtype": np.dtype(dtype).name,
     }
-    return _build(sizes[0], layers.serial(*body), dtype, config, "sizes[0]", output_activation)
+    return _build((sizes[0],), layers.serial(*body), dtype, config, "sizes[0]", output_activation)
+
+
+def cnn(
+    input_shape: Sequence[int],
+    outputs: int,
+    *,
+    channels: Sequence[int] = (16, 32),
+    kernel_size: int = 3,
+    pool: int = 2,
+    hidden: Sequence[int] = (64,),
+    activation: str = "relu",
+    output_activation: str | None = None,
+    dropout: float = 0.0,
+    init: str | None = None,
+    dtype: Any = jnp.float32,
+) -> Model:
+    """A small convolutional classifier (or regressor) for channels-last images or sequences.
+
+    Each entry of ``channels`` is a block ``conv(c, kernel_size, padding="SAME") -> activation
+    -> max_pool(pool)``; then ``flatten()``, a dense layer per entry of ``hidden`` (activation and
+    dropout after each) and a dense layer of ``outputs`` units. 2-D for ``(height, width,
+    channels)`` inputs, 1-D for ``(length, channels)``.
+
+    Args:
+        input_shape: one example's shape, e.g. ``(8, 8, 1)`` for the digits as images
+            (``jaxnn.datasets.load("digits", as_images=True)``).
+        outputs: output units (classes; 1 for binary or regression).
+        channels: output channels of each convolution block.
+        kernel_size: the convolution window (the same along every spatial axis).
+        pool: the max-pooling window after each convolution; 1 for none.
+        hidden: widths of the dense layers after the flatten.
+        activation: hidden activation (a name in :data:`jaxnn.layers.ACTIVATIONS`).
+        output_activation: applied to the outputs; ``None`` returns logits.
+        dropout: inverted-dropout rate after each hidden dense layer (a sweep may vary it).
+        init: initializer name for every kernel; by default He for the ReLU family, Glorot otherwise.
+        dtype: parameter dtype.
+
+    Returns:
+        A :class:`Model` rebuildable from its config (``jaxnn.load`` needs no ``model=``).
+
+    >>> import jax, jaxnn
+    >>> model = jaxnn.cnn((8, 8, 1), 10)
+    >>> model.apply(model.init(jax.random.key(0)), jax.numpy.zeros((2, 8, 8, 1))).shape
+    (2, 10)
+    """
+    input_shape = layers.as_shape("input_shape", input_shape)
+    outputs = _checks.positive_int("outputs", outputs)
+    channels = [_checks.positive_int(f"channels[{i}]", c) for i, c in enumerate(channels)]
+    hidden = [_checks.positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden)]
+    pool = _checks.positive_int("pool", pool)
+    layers.get_activation(activation)
+    activation = activation.lower()
+    if output_activation is not None:
+        output_activation = output_activation.lower()
+        layers.get_activation(output_activation)
+    layers.check_rate("dropout", dropout)
+    init = None if init is None else layers.canonical_init_name(init)
+    hidden_init = init or layers.default_init(activation)
+    body: list[layers.Layer] = []
+    for width in channels:
+        body += [layers.conv(width, kernel_size, init=hidden_init, dtype=dtype), layers.activation(activation)]
+        if pool > 1:
+            body.append(layers.max_pool(pool))
+    body.append(layers.flatten())
+    for width in hidden:
+        body += [layers.dense(width, init=hidden_init, dtype=dtype), layers.activation(activation), layers.dropout(dropout)]
+    body.append(layers.dense(outputs, init=init or layers.default_init(output_activation or "identity"), dtype=dtype))
+    if output_activation is not None:
+        body.append(layers.activation(output_activation))
+    config = {
+        "type": "cnn", "input_shape": list(input_shape), "outputs": outputs, "channels": channels,
+        "kernel_size": kernel_size, "pool": pool, "hidden": hidden, "activation": activation,
+        "output_activation": output_activation, "dropout": float(dropout), "init": init, "dtype": np.dtype(dtype).name,
+    }
+    return _build(input_shape, layers.serial(*body), dtype, config, "input_shape", output_activation)
 
 
 def _mlp_options(
@@ -286,7 +393,17 @@ def _dropout_rates(config: Any) -> list[float]:
         return [config["rate"]]
     if config.get("type") == "mlp":
         return [config["dropout"]] * (len(config["sizes"]) - 2)
+    if config.get("type") == "cnn":
+        return [config["dropout"]] * len(config["hidden"])
     return [rate for sub in config.get("layers", []) for rate in _dropout_rates(sub)]
+
+
+# Models wrapped from other libraries, which no config rebuilds: type -> (the library, how to wrap one again).
+WRAPPED = {
+    "flax": ("Flax linen", "jaxnn.from_flax(module, example_x)"),
+    "nnx": ("Flax NNX", "jaxnn.from_nnx(module)"),
+    "equinox": ("Equinox", "jaxnn.from_equinox(model)"),
+}
 
 
 def model_from_config(config: dict[str, Any]) -> Model:
@@ -305,9 +422,11 @@ def model_from_config(config: dict[str, Any]) -> Model:
         return mlp(kwargs.pop("sizes"), **kwargs)
     if kind == "sequential":
         body = [layers.layer_from_config(c) for c in config["layers"]]
-        return sequential(config["in_features"], *body, dtype=config["dtype"])
-    if kind == "flax":
-        raise ValueError(
-            "a Flax model cannot be rebuilt from its config; wrap the module again with jaxnn.from_flax(module, example_x)"
-        )
-    raise _checks.unknown_name("model type", kind, ["mlp", "sequential"])
+        return sequential(config.get("input_shape", config.get("in_features")), *body, dtype=config["dtype"])
+    if kind == "cnn":
+        kwargs = {k: v for k, v in config.items() if k != "type"}
+        return cnn(**kwargs)
+    if kind in WRAPPED:
+        library, wrap = WRAPPED[kind]
+        raise ValueError(f"a {library} model cannot be rebuilt from its config; wrap the module again with {wrap}")
+    raise _checks.unknown_name("model type", kind, ["mlp", "sequential", "cnn"])

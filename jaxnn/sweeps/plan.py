@@ -44,9 +44,13 @@ class Plan(NamedTuple):
 
 def bytes_per_row(model: Model, data: Any, batch_size: int | None) -> int:
     """A rough upper estimate of the device memory one (configuration, seed) row needs."""
-    num_params, num_outputs = _sizes(model, data.num_features)
+    input_shape = tuple(np.shape(data.x_train)[1:])
+    num_params, num_outputs, traced_width = _sizes(model, input_shape)
     batch = int(np.shape(data.x_train)[0]) if batch_size is None else batch_size
-    widths = data.num_features + num_outputs + num_params // max(1, data.num_features)
+    num_features = math.prod(input_shape)
+    widths = num_features + num_outputs + num_params // max(1, num_features)
+    if len(input_shape) > 1:  # feature maps of images and sequences outgrow the parameters: count them
+        widths = max(widths, traced_width)
     activations = 4 * batch * widths
     evaluation = int(np.shape(data.x_val)[0] + np.shape(data.x_test)[0]) * max(1, widths // 4)
     # params, best params, gradients, updates and up to 2 optimizer moments, plus activations.
@@ -54,12 +58,15 @@ def bytes_per_row(model: Model, data: Any, batch_size: int | None) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _sizes(model: Model, num_features: int) -> tuple[int, int]:
-    """The model's parameter count and outputs per example: traced once per model, not once per sweep."""
+def _sizes(model: Model, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """The model's parameter count, outputs per example and every intermediate value of its forward
+    pass per example (from its jaxpr): traced once per model, not once per sweep."""
     shapes = jax.eval_shape(model.init, jax.random.key(0))
-    sample = jax.ShapeDtypeStruct((1, num_features), jnp.float32)
-    outputs = jax.eval_shape(lambda p, x: model.apply(p, x), shapes, sample)
-    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes)), int(np.prod(outputs.shape))
+    sample = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+    jaxpr = jax.make_jaxpr(lambda p, x: model.apply(p, x))(shapes, sample)
+    outputs = jaxpr.out_avals[0]
+    traced = sum(math.prod(var.aval.shape) for eqn in jaxpr.eqns for var in eqn.outvars if hasattr(var.aval, "shape"))
+    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes)), int(np.prod(outputs.shape)), traced
 
 
 def available_bytes(device: Any) -> int:

@@ -550,7 +550,7 @@ def predict(
     Args:
         model: the model the params belong to.
         params: trained parameters.
-        x: inputs ``(n, features)``, finite. With ``dataset``, ``x`` is raw data
+        x: inputs ``(n, features)`` (``(n, *input_shape)`` for images), finite. With ``dataset``, ``x`` is raw data
             and is standardized with the statistics fitted on the training split.
         task: ``"binary"``, ``"multiclass"`` or ``"regression"``; taken from
             ``dataset`` when given, inferred from the output width otherwise
@@ -578,8 +578,10 @@ def predict(
         raise TypeError(f"dataset must be a jaxnn.Dataset or a DataInfo, got {type(dataset).__name__}")
     if _checks.is_concrete(x):
         x = np.asarray(x)
-        names = dataset.feature_names if dataset is not None else [f"x{i}" for i in range(np.shape(x)[-1] if np.ndim(x) else 0)]
-        if np.ndim(x) == 2 and x.shape[1] == len(names) and x.dtype.kind in "biuf":
+        if np.ndim(x) >= 2 and x.dtype.kind in "biuf":
+            names = dataset.feature_names if dataset is not None else ()
+            if len(names) != math.prod(x.shape[1:]):
+                names = [f"x{i}" for i in range(math.prod(x.shape[1:]))]
             check_finite_features("x", x, names)
     if dataset is not None:
         x = dataset.transform(x)

@@ -110,6 +110,8 @@ _LOADERS = {
 }
 
 NAMES = tuple(_LOADERS)
+# One example's shape (height, width, channels) of the built-in sets that are images.
+_IMAGES = {"digits": (8, 8, 1)}
 
 
 def load(
@@ -118,8 +120,9 @@ def load(
     seed: int = 0,
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
-    standardize: bool = True,
+    standardize: bool | str = True,
     stratify: bool = True,
+    as_images: bool = False,
     **options,
 ) -> Dataset:
     """A built-in dataset, split and standardized. Needs no network.
@@ -144,6 +147,8 @@ def load(
         test_fraction: share of the samples for testing.
         standardize: see :func:`from_arrays`.
         stratify: see :func:`from_arrays`.
+        as_images: for ``digits``: examples of shape ``(8, 8, 1)`` (height, width, channel), the
+            input of a convolutional model (:func:`jaxnn.cnn`), instead of 64 features.
         **options: options of the synthetic generators (list above).
 
     Returns:
@@ -167,6 +172,10 @@ def load(
         )
     seed = seed_value(seed)
     x, y, arrays_options, target_names = loader(seed, **options)
+    if as_images:
+        if name not in _IMAGES:
+            raise ValueError(f"as_images=True is for image datasets ({', '.join(_IMAGES)}); {name!r} is a table")
+        x = np.asarray(x).reshape(len(x), *_IMAGES[name])
     dataset = from_arrays(
         x,
         y,

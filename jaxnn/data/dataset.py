@@ -26,7 +26,7 @@ _SPLITS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 
 
 class Split(NamedTuple):
-    """One split of a :class:`Dataset`: features ``x`` ``(n, d)`` and targets ``y`` ``(n,)``."""
+    """One split of a :class:`Dataset`: features ``x`` ``(n, *input_shape)`` and targets ``y`` ``(n,)``."""
 
     x: Any
     y: Any
@@ -50,35 +50,64 @@ def _as_array(values: ArrayLike, dtype: Any = None):
     return values if isinstance(values, jax.Array) else np.asarray(values, dtype=dtype)
 
 
+SCALINGS = ("feature", "global", "none")
+
+
+def scaling_mode(standardize: object) -> str:
+    """``standardize`` as one of :data:`SCALINGS`: ``True`` is ``"feature"``, ``False`` ``"none"``."""
+    if standardize is True:
+        return "feature"
+    if standardize is False:
+        return "none"
+    if isinstance(standardize, str) and standardize.lower() in SCALINGS:
+        return standardize.lower()
+    raise ValueError(
+        f"`standardize` must be True/'feature' (per feature position), 'global' (one mean and scale) or "
+        f"False/'none', got {standardize!r}"
+    )
+
+
 @_pytree_dataclass
 class Standardizer:
     """The standardization fitted on a training split: ``(x - x_mean) / x_scale``, and the same for
     a regression target.
 
     Attributes:
-        x_mean, x_scale: float32 ``(d,)`` feature mean and standard deviation of the raw training
-            split (a zero deviation is stored as 1); zeros and ones for no standardization.
+        x_mean, x_scale: float32 arrays of one example's shape (``(d,)`` for tables, ``(h, w, c)``
+            for images): the raw training split's mean and standard deviation per feature position
+            (a zero deviation is stored as 1), one value repeated for ``mode="global"``, zeros and
+            ones for ``mode="none"``.
         y_mean, y_scale: float32 scalars, the regression target's training mean and deviation;
             0 and 1 for classification or no standardization.
+        mode: ``"feature"``, ``"global"`` or ``"none"`` (static): how ``x_mean``/``x_scale`` were fitted.
     """
 
     x_mean: Any
     x_scale: Any
     y_mean: Any
     y_scale: Any
+    mode: str = _static(default="feature")
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray | None = None) -> "Standardizer":
-        """Mean and deviation of ``x`` ``(n, d)`` and, if given, of a regression target ``y`` ``(n,)``."""
-        x_mean, x_scale = _mean_and_scale(x)
+    def fit(cls, x: np.ndarray, y: np.ndarray | None = None, mode: str = "feature") -> "Standardizer":
+        """Mean and deviation of ``x`` ``(n, *shape)`` (per position, or over all values for ``mode="global"``)
+        and, if given, of a regression target ``y`` ``(n,)``."""
+        mode = scaling_mode(mode)
+        if mode == "none":
+            x_mean, x_scale = np.zeros(x.shape[1:], np.float32), np.ones(x.shape[1:], np.float32)
+        elif mode == "global":
+            mean, scale = _mean_and_scale(x.reshape(-1))
+            x_mean, x_scale = np.full(x.shape[1:], mean, np.float32), np.full(x.shape[1:], scale, np.float32)
+        else:
+            x_mean, x_scale = _mean_and_scale(x)
         y_mean, y_scale = _mean_and_scale(y) if y is not None else (np.float32(0.0), np.float32(1.0))
-        return cls(x_mean, x_scale, np.asarray(y_mean, np.float32), np.asarray(y_scale, np.float32))
+        return cls(x_mean, x_scale, np.asarray(y_mean, np.float32), np.asarray(y_scale, np.float32), mode)
 
     @classmethod
-    def identity(cls, num_features: int) -> "Standardizer":
-        """No standardization: means 0, scales 1."""
-        zeros, ones = np.zeros(num_features, np.float32), np.ones(num_features, np.float32)
-        return cls(zeros, ones, np.zeros((), np.float32), np.ones((), np.float32))
+    def identity(cls, shape: int | tuple[int, ...]) -> "Standardizer":
+        """No standardization: means 0, scales 1, for examples of ``shape`` (an int is ``(d,)``)."""
+        zeros, ones = np.zeros(shape, np.float32), np.ones(shape, np.float32)
+        return cls(zeros, ones, np.zeros((), np.float32), np.ones((), np.float32), "none")
 
     def apply_x(self, x: ArrayLike):
         """float32 ``(x - x_mean) / x_scale``, in NumPy for NumPy input (also under ``jit``)."""
@@ -111,12 +140,15 @@ class DataInfo:
         standardizer: the :class:`Standardizer` fitted on the training split.
         task: "binary", "multiclass" or "regression" (static).
         num_classes: 2 for binary, K for multiclass, 0 for regression (static).
-        feature_names: one name per feature column (static).
+        feature_names: one name per feature (static); for images, one per pixel and channel,
+            in ``x.reshape(n, -1)`` order.
         class_names: the original label of each class index, as strings; ``()`` for regression.
         class_labels: the original label of each class index as the value it was (an int for
             whole-number labels, a float, or a str): what :func:`jaxnn.predict` returns.
         name: the dataset's name (static).
         target_name: the name of the target column (static).
+        feature_shape: one example's shape when it is not flat, e.g. ``(8, 8, 1)`` (static);
+            ``()`` for a table (``(num_features,)``).
     """
 
     standardizer: Standardizer
@@ -127,11 +159,17 @@ class DataInfo:
     class_labels: tuple[int | float | str, ...] = _static(default=())
     name: str = _static(default="data")
     target_name: str = _static(default="y")
+    feature_shape: tuple[int, ...] = _static(default=())
 
     @property
     def num_features(self) -> int:
-        """Number of feature columns ``d``."""
+        """Number of features ``d`` (for images, pixels times channels)."""
         return len(self.feature_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One example's shape: ``(num_features,)`` for a table, e.g. ``(8, 8, 1)`` for images."""
+        return tuple(self.feature_shape) or (self.num_features,)
 
     @property
     def is_classification(self) -> bool:
@@ -144,13 +182,13 @@ class DataInfo:
         Works on NumPy input (returns NumPy) and on JAX arrays, also under ``jit``.
 
         Args:
-            x: raw features ``(..., d)``, in the units of the original data.
+            x: raw features ``(..., *input_shape)``, in the units of the original data.
 
         Returns:
             float32 ``(x - x_mean) / x_scale``, the same transformation the stored splits got.
 
         Raises:
-            ValueError: if the last axis of ``x`` is not ``num_features`` long.
+            ValueError: if the last axes of ``x`` are not ``input_shape``.
             TypeError: if ``x`` is not numeric.
 
         >>> from jaxnn import datasets
@@ -160,6 +198,11 @@ class DataInfo:
         x = _as_array(x)
         if x.dtype.kind not in "biuf":
             raise TypeError(f"x must be numeric, got dtype {x.dtype}")
+        shape = self.input_shape
+        if len(shape) > 1:
+            if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape):]) != shape:
+                raise ValueError(f"x must hold examples of shape {shape} (the dataset's), got x.shape={tuple(x.shape)}")
+            return self.standardizer.apply_x(x)
         got = x.shape[-1] if x.ndim else 0
         if x.ndim == 0 or got != self.num_features:
             raise ValueError(f"x has {got} features but the dataset has {self.num_features}; x.shape={tuple(x.shape)}")
@@ -193,7 +236,7 @@ def preview(names: Sequence[str], limit: int = 6) -> str:
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
-_INFO_FIELDS = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name")
+_INFO_FIELDS = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name", "feature_shape")
 
 
 def _from_info(name: str, doc: str) -> property:
@@ -218,7 +261,8 @@ class Dataset:
     modified copy (also for the fields of ``info``, e.g. ``ds.replace(name="flowers")``).
 
     Attributes:
-        x_train, x_val, x_test: standardized features, float32 ``(n, d)``; a split may be empty.
+        x_train, x_val, x_test: standardized features, float32 ``(n, d)`` for a table,
+            ``(n, *input_shape)`` for images or sequences; a split may be empty.
         y_train, y_val, y_test: int32 class indices ``(n,)`` in ``[0, num_classes)`` for
             "binary" / "multiclass"; standardized float32 targets ``(n,)`` for "regression".
         info: the task, names, labels and fitted :class:`Standardizer`; its fields are also
@@ -247,8 +291,13 @@ class Dataset:
 
     @property
     def num_features(self) -> int:
-        """Number of feature columns ``d``."""
-        return self.x_train.shape[1]
+        """Number of features ``d`` (for images, pixels times channels)."""
+        return int(np.prod(self.x_train.shape[1:]))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One example's shape: ``(d,)`` for a table, e.g. ``(8, 8, 1)`` for images."""
+        return tuple(self.x_train.shape[1:])
 
     @property
     def num_train(self) -> int:
@@ -314,7 +363,8 @@ class Dataset:
         lines = [
             f"{self.name}: {self.info.describe_task()}",
             f"  target: {self.target_name}",
-            f"  {self.num_features} features: {preview(self.feature_names)}",
+            f"  {self.num_features} features: {preview(self.feature_names)}"
+            + (f" (examples of shape {self.input_shape})" if len(self.input_shape) > 1 else ""),
             f"  splits: train {self.num_train}, validation {self.num_val}, test {self.num_test}",
         ]
         return "\n".join(lines)
@@ -322,6 +372,6 @@ class Dataset:
     def __repr__(self) -> str:
         return (
             f"Dataset(name={self.name!r}, task={self.task!r}, num_classes={self.num_classes}, "
-            f"num_features={self.num_features}, train={self.num_train}, val={self.num_val}, "
+            f"{'input_shape=' + str(self.input_shape) if len(self.input_shape) > 1 else 'num_features=' + str(self.num_features)}, train={self.num_train}, val={self.num_val}, "
             f"test={self.num_test})"
         )

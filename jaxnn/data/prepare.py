@@ -12,18 +12,18 @@ from typing import Any
 import numpy as np
 
 from jaxnn import _checks
-from jaxnn.data.dataset import TASKS, DataInfo, Dataset, Standardizer
+from jaxnn.data.dataset import TASKS, DataInfo, Dataset, Standardizer, scaling_mode
 from jaxnn.typing import ArrayLike
 
 __all__ = ["check_finite_features", "class_label", "from_arrays", "non_negative", "seed_value"]
 
 
 def _features(label: str, value: object) -> np.ndarray:
-    """`value` as a finite float64 (n, d) array, or an error naming `label`."""
+    """`value` as a float64 ``(n, d)`` or ``(n, *shape)`` array, or an error naming `label`."""
     try:
         x = np.asarray(value)
     except Exception as error:  # e.g. ragged nested lists
-        raise TypeError(f"{label} must be a 2-D numeric array, could not convert it: {error}") from None
+        raise TypeError(f"{label} must be a numeric array (samples, features), could not convert it: {error}") from None
     if x.dtype.kind == "O":
         try:
             x = x.astype(np.float64)
@@ -31,22 +31,28 @@ def _features(label: str, value: object) -> np.ndarray:
             raise TypeError(f"{label} must hold numbers, got dtype object with non-numeric entries") from None
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{label} must be numeric, got dtype {x.dtype}")
-    if x.ndim != 2:
+    if x.ndim < 2:
         hint = " (for a single feature use x.reshape(-1, 1))" if x.ndim == 1 else ""
-        raise ValueError(f"{label} must be 2-D (samples, features), got shape {x.shape}{hint}")
-    if x.shape[1] == 0:
-        raise ValueError(f"{label} has no feature columns, got shape {x.shape}")
+        raise ValueError(
+            f"{label} must be (samples, features), or (samples, *shape) for images and sequences, "
+            f"got shape {x.shape}{hint}"
+        )
+    if 0 in x.shape[1:]:
+        raise ValueError(f"{label} has no features, got shape {x.shape}")
     return x.astype(np.float64)
 
 
 def check_finite_features(label: str, x: np.ndarray, feature_names: Sequence[str]) -> None:
-    """Raise ValueError naming the first NaN or infinite entry of ``x`` by row and feature column."""
+    """Raise ValueError naming the first NaN or infinite entry of ``x`` by row and feature (column or position)."""
     bad = ~np.isfinite(x)
     if bad.any():
-        row, column = np.argwhere(bad)[0]
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        row, where = first[0], first[1:]
+        flat = int(np.ravel_multi_index(where, x.shape[1:]))
+        place = f"column {where[0]}" if len(where) == 1 else f"position {where}"
         raise ValueError(
             f"{label} has {int(bad.sum())} non-finite values (NaN or Inf); the first is "
-            f"{x[row, column]} at row {row}, column {column} ({feature_names[column]!r})"
+            f"{x[first]} at row {row}, {place} ({feature_names[flat]!r})"
         )
 
 
@@ -262,7 +268,7 @@ def from_arrays(
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
     seed: int = 0,
-    standardize: bool = True,
+    standardize: bool | str = True,
     feature_names: Sequence[str] | None = None,
     target_name: str = "y",
     name: str = "arrays",
@@ -279,7 +285,8 @@ def from_arrays(
     ``0..K-1`` in sorted order and ``class_names`` keeps the originals.
 
     Args:
-        x: features ``(n, d)``, numeric and finite.
+        x: features ``(n, d)``, or ``(n, *shape)`` for images ``(n, height, width, channels)``
+            and sequences ``(n, length, channels)``; numeric and finite.
         y: labels or targets ``(n,)`` (``(n, 1)`` is accepted): numbers or strings.
         task: "binary", "multiclass" or "regression"; inferred when None: non-integer
             numeric ``y`` means regression, otherwise 2 distinct values binary and more
@@ -289,9 +296,13 @@ def from_arrays(
         test_fraction: share of the rows for testing, in [0, 1). Ignored when ``test``
             is given. The two fractions must sum to < 1.
         seed: seed of the shuffle, an int >= 0.
-        standardize: whether to standardize features (and regression targets) with the
-            training split's mean and standard deviation.
-        feature_names: one name per column of ``x``; default ``x0, x1, ...``.
+        standardize: how features are standardized with the training split's statistics:
+            ``True`` or ``"feature"``, each feature (each pixel of an image) by its own mean and
+            standard deviation; ``"global"``, all features by one mean and deviation (keeps an
+            image's contrast between pixels); ``False`` or ``"none"``, not at all. Regression
+            targets are standardized unless it is ``False``/``"none"``. Saved in checkpoints.
+        feature_names: one name per feature (per column; for n-d ``x``, per entry of
+            ``x.reshape(n, -1)``); default ``x0, x1, ...`` (``x[i,j,k]`` for n-d ``x``).
         target_name: name of the target.
         name: name of the dataset.
         validation: an explicit ``(x_val, y_val)`` validation split instead of a fraction.
@@ -305,7 +316,7 @@ def from_arrays(
         The :class:`Dataset`.
 
     Raises:
-        ValueError: ``x`` not 2-D, mismatched lengths, non-finite values, fractions outside
+        ValueError: ``x`` not at least 2-D, mismatched lengths, non-finite values, fractions outside
             [0, 1) or summing to >= 1, an empty training split, a stratified split that
             cannot work (too few samples of a class), or a ``task`` that does not fit the
             labels (e.g. "binary" with 3 classes).
@@ -318,13 +329,14 @@ def from_arrays(
     ('binary', ('neg', 'pos'), (70, 15, 15))
     """
     seed = seed_value(seed)
+    mode = scaling_mode(standardize)
     x = _features("x", x)
     if x.shape[0] == 0:
         raise ValueError(f"x has no rows (shape {x.shape}); a dataset needs at least one training sample")
-    feature_names = _feature_names(feature_names, x.shape[1])
+    feature_names = _feature_names(feature_names, x.shape[1:])
     check_finite_features("x", x, feature_names)
     y = _labels("y", y, x.shape[0], "x")
-    explicit = {split: _explicit_split(split, pair, feature_names)
+    explicit = {split: _explicit_split(split, pair, feature_names, x.shape[1:])
                 for split, pair in (("validation", validation), ("test", test)) if pair is not None}
     inferred = task is None
     task, classes = _resolve_task(task, [("y", y)] + [(f"{split} y", pair[1]) for split, pair in explicit.items()])
@@ -341,7 +353,7 @@ def from_arrays(
         if given in explicit:
             parts[part] = (explicit[given][0], _encode(explicit[given][1], classes))
     info = DataInfo(
-        standardizer=_fit_standardizer(*parts["train"], regression=classes is None, standardize=standardize),
+        standardizer=Standardizer.fit(parts["train"][0], parts["train"][1] if classes is None and mode != "none" else None, mode),
         task=task,
         num_classes=0 if classes is None else len(classes),
         feature_names=feature_names,
@@ -349,11 +361,15 @@ def from_arrays(
         class_labels=() if classes is None else tuple(class_label(c) for c in classes),
         name=str(name),
         target_name=str(target_name),
+        feature_shape=tuple(x.shape[1:]) if x.ndim > 2 else (),
     )
     return _standardized(parts, info)
 
 
-def _feature_names(names: Sequence[str] | None, num_features: int) -> tuple[str, ...]:
+def _feature_names(names: Sequence[str] | None, shape: tuple[int, ...]) -> tuple[str, ...]:
+    num_features = math.prod(shape)
+    if names is None and len(shape) > 1:
+        return tuple(f"x[{','.join(map(str, where))}]" for where in np.ndindex(*shape))
     if names is None:
         return tuple(f"x{i}" for i in range(num_features))
     if isinstance(names, str):
@@ -364,14 +380,17 @@ def _feature_names(names: Sequence[str] | None, num_features: int) -> tuple[str,
     return names
 
 
-def _explicit_split(name: str, given: Any, feature_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _explicit_split(
+    name: str, given: Any, feature_names: tuple[str, ...], shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """A checked ``(x, y)`` pair given as the ``validation`` or ``test`` split."""
     if not isinstance(given, (tuple, list)) or len(given) != 2:
         raise TypeError(f"`{name}` must be a pair (x, y), got {type(given).__name__}")
-    num_features = len(feature_names)
-    given_x = _features(f"{name} x", np.asarray(given[0]) if np.size(given[0]) else np.zeros((0, num_features)))
-    if given_x.shape[1] != num_features:
-        raise ValueError(f"{name} x has {given_x.shape[1]} features but x has {num_features}")
+    given_x = _features(f"{name} x", np.asarray(given[0]) if np.size(given[0]) else np.zeros((0, *shape)))
+    if len(shape) == 1 and given_x.shape[1:] != shape:
+        raise ValueError(f"{name} x has {given_x.shape[1]} features but x has {shape[0]}")
+    if given_x.shape[1:] != shape:
+        raise ValueError(f"{name} x holds examples of shape {given_x.shape[1:]} but x holds {shape}")
     check_finite_features(f"{name} x", given_x, feature_names)
     return given_x, _labels(f"{name} y", given[1], len(given_x), f"{name} x")
 
@@ -399,12 +418,6 @@ def _encode(values: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
     if classes is None:
         return values.astype(np.float64)
     return np.searchsorted(classes, values).astype(np.int32)
-
-
-def _fit_standardizer(x: np.ndarray, y: np.ndarray, *, regression: bool, standardize: bool) -> Standardizer:
-    if not standardize:
-        return Standardizer.identity(x.shape[1])
-    return Standardizer.fit(x, y if regression else None)
 
 
 def _standardized(parts: dict[str, tuple[np.ndarray, np.ndarray]], info: DataInfo) -> Dataset:

@@ -39,7 +39,7 @@ import numpy as np
 
 from jaxnn._io import atomic_write
 from jaxnn.data import DataInfo, Dataset, Standardizer
-from jaxnn.models import Model, model_from_config
+from jaxnn.models import WRAPPED, Model, model_from_config
 from jaxnn.typing import Params
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "CheckpointError", "load", "save"]
@@ -85,7 +85,7 @@ def _serialization() -> Any:
 
 
 _DATASET_ARRAYS = ("x_mean", "x_scale", "y_mean", "y_scale")
-_DATASET_STATIC = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name")
+_DATASET_STATIC = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name", "feature_shape")
 
 
 def save(
@@ -122,7 +122,8 @@ def save(
         if not isinstance(info, DataInfo):
             raise TypeError(f"dataset must be a jaxnn.Dataset or a DataInfo, got {type(dataset).__name__}")
         state["dataset"] = {name: np.asarray(getattr(info.standardizer, name)) for name in _DATASET_ARRAYS}
-        state["dataset"]["static"] = json.dumps({name: getattr(info, name) for name in _DATASET_STATIC})
+        static = {name: getattr(info, name) for name in _DATASET_STATIC}
+        state["dataset"]["static"] = json.dumps({**static, "scaling": info.standardizer.mode})
     payload = _serialization().msgpack_serialize(state)
     envelope = {"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}
     atomic_write(path, _serialization().msgpack_serialize(envelope))
@@ -133,8 +134,9 @@ def load(path: str | os.PathLike, *, model: Model | None = None) -> Checkpoint:
 
     Args:
         path: the checkpoint file.
-        model: needed only for models that cannot be rebuilt from their config
-            (Flax modules): the same model, e.g. ``jaxnn.from_flax(module, x)``.
+        model: needed only for models that cannot be rebuilt from their config (Flax linen,
+            Flax NNX and Equinox modules): the same model, e.g. ``jaxnn.from_nnx(module)``;
+            the stored weights are checked against its structure, shapes and dtypes.
 
     Returns:
         A :class:`Checkpoint`.
@@ -155,9 +157,17 @@ def load(path: str | os.PathLike, *, model: Model | None = None) -> Checkpoint:
         stored = state["params"]
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path} is damaged: missing or unreadable field {error}") from None
-    if config.get("type") == "flax":
+    kind = config.get("type")
+    if kind in WRAPPED:
         if model is None:
-            raise CheckpointError(f"{path} holds a Flax model: pass model=jaxnn.from_flax(module, example_x) to load it")
+            raise CheckpointError(
+                f"{path} holds the weights of a {WRAPPED[kind][0]} model, which jaxnn cannot rebuild from its "
+                f"config: pass model={WRAPPED[kind][1]} to load it"
+            )
+        if model.config.get("type") != kind:
+            raise CheckpointError(
+                f"{path} holds a {WRAPPED[kind][0]} model but model= is a {model.config.get('type')!r} model"
+            )
     else:
         try:
             rebuilt = model_from_config(config)
@@ -226,8 +236,11 @@ def _restore_dataset(path: str, stored: dict[str, Any]) -> DataInfo:
     try:
         static = json.loads(stored["static"])
         arrays = {name: np.asarray(stored[name], np.float32) for name in _DATASET_ARRAYS}
+        # Files written before the mode was stored: no-op statistics mean no standardization.
+        plain = not arrays["x_mean"].any() and (arrays["x_scale"] == 1).all()
+        mode = static.get("scaling", "none" if plain else "feature")
         return DataInfo(
-            standardizer=Standardizer(**arrays),
+            standardizer=Standardizer(**arrays, mode=mode),
             task=static["task"],
             num_classes=int(static["num_classes"]),
             feature_names=tuple(static["feature_names"]),
@@ -235,6 +248,7 @@ def _restore_dataset(path: str, stored: dict[str, Any]) -> DataInfo:
             class_labels=tuple(static.get("class_labels") or map(_label_from_name, static["class_names"])),
             name=static["name"],
             target_name=static["target_name"],
+            feature_shape=tuple(static.get("feature_shape", ())),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: damaged dataset statistics: {error}") from None

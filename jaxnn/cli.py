@@ -110,7 +110,8 @@ def _python_names() -> dict[str, str]:
         "warmup_steps": "--warmup-steps", "seeds": "--seeds", "task": "--task", "metric": "--metric",
         "optimizer": "--optimizer", "schedule": "--schedule", "seed": "--seed", "sizes": "--sizes",
         "patience": "--patience", "early_stopping.patience": "--patience", "checkpoint_dir": "--checkpoint-dir",
-        "checkpoint_every": "--checkpoint-every",
+        "checkpoint_every": "--checkpoint-every", "channels": "--channels", "kernel_size": "--kernel-size",
+        "pool": "--pool", "standardize": "--standardize",
     }
 
 
@@ -335,12 +336,20 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> arg
 
 def check_options(args: argparse.Namespace, *, sweep: bool) -> None:
     """Refuse options that the other options make meaningless, instead of silently dropping them."""
+    if args.csv is not None and args.npz is not None:
+        raise UsageError("give one of --csv and --npz")
     if args.csv is None:
-        for name in ("target", "task"):
-            if getattr(args, name) is not None:
-                raise UsageError(f"--{name} is for --csv data; the built-in --dataset {args.dataset} fixes its own")
+        if args.target is not None:
+            source = f"--npz {args.npz} holds its targets as array 'y'" if args.npz else f"the built-in --dataset {args.dataset} fixes its own"
+            raise UsageError(f"--target is for --csv data; {source}")
+        if args.task is not None and args.npz is None:
+            raise UsageError(f"--task is for --csv or --npz data; the built-in --dataset {args.dataset} fixes its own")
     elif args.target is None:
         raise UsageError("--csv needs --target COLUMN (the column to predict)")
+    if args.images and (args.csv or args.npz):
+        raise UsageError("--images is for the built-in --dataset digits; an --npz file with images holds x as (n, height, width, channels)")
+    if args.model == "mlp" and (args.channels is not None or args.kernel_size is not None or args.pool is not None):
+        raise UsageError("--channels, --kernel-size and --pool describe a --model cnn")
     optimizers = args.program_space.get("optimizer", [args.optimizer])
     schedules = args.program_space.get("schedule", [args.schedule])
     given = [name for name in hyperparams.NAMES if getattr(args, name) is not None]
@@ -435,16 +444,38 @@ def _staged_output(out: str) -> Iterator[str]:
 
 def _load_data(args: argparse.Namespace):
     split = {"seed": args.seed, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
-             "stratify": not args.no_stratify}
+             "stratify": not args.no_stratify, "standardize": args.standardize}
     if args.csv is not None:
         return jaxnn.datasets.from_csv(args.csv, args.target, task=args.task, **split)
-    return jaxnn.datasets.load(args.dataset, **split)
+    if args.npz is not None:
+        return jaxnn.datasets.from_npz(args.npz, task=args.task, **split)
+    return jaxnn.datasets.load(args.dataset, as_images=args.images, **split)
 
 
 def _build_model(args: argparse.Namespace, data: Any):
     outputs = 1 if data.task in ("binary", "regression") else data.num_classes
     dropout = args.dropout if isinstance(args.dropout, float) else 0.0
+    kind = args.model if args.model != "auto" else ("cnn" if len(data.input_shape) > 1 else "mlp")
+    if kind == "cnn":
+        if len(data.input_shape) == 1:
+            raise UsageError(f"--model cnn needs images or sequences, but the data has {data.num_features} flat features; "
+                             "use --images (digits) or an --npz file whose x is (n, height, width, channels)")
+        options = {"channels": args.channels, "kernel_size": args.kernel_size, "pool": args.pool}
+        return jaxnn.cnn(data.input_shape, outputs, hidden=args.sizes, activation=args.activation, dropout=dropout,
+                         **{name: value for name, value in options.items() if value is not None})
+    if len(data.input_shape) > 1:
+        raise UsageError(f"--model mlp takes flat features, but the data holds examples of shape {data.input_shape}: "
+                         "use --model cnn, or flatten x in the --npz file")
     return jaxnn.mlp([data.num_features, *args.sizes, outputs], activation=args.activation, dropout=dropout)
+
+
+def _describe_model(model: Any) -> str:
+    """The model in a few words, for the line printed before training."""
+    config = model.config
+    if config["type"] == "cnn":
+        return (f"cnn {tuple(config['input_shape'])}: conv {config['channels']} (kernel {config['kernel_size']}, "
+                f"pool {config['pool']}), dense {[*config['hidden'], config['outputs']]} {config['activation']}")
+    return f"{config['sizes']} {config['activation']}"
 
 
 def _early_stopping(args: argparse.Namespace):
@@ -469,7 +500,7 @@ def _train(args: argparse.Namespace) -> int:
         data = _load_data(args)
         model = _build_model(args, data)
         print(data.describe())
-        print(f"model: {model.config['sizes']} {args.activation}, optimizer {args.optimizer}, {args.epochs} epochs, "
+        print(f"model: {_describe_model(model)}, optimizer {args.optimizer}, {args.epochs} epochs, "
               f"batch {args.batch_size or 'full'}")
         started = time.perf_counter()
         result = jaxnn.fit(
@@ -615,7 +646,10 @@ def _prediction_features(args: argparse.Namespace, info: Any):
     x = jaxnn.datasets.read_npz(args.npz, {"--key array": args.key})[args.key]
     if x.dtype.kind not in "biuf":
         raise UsageError(f"{args.npz}: array {args.key!r} holds {x.dtype} values, not numbers")
-    if x.ndim != 2 or x.shape[1] != info.num_features:
+    if len(info.input_shape) > 1:
+        if x.shape[1:] != info.input_shape:
+            raise UsageError(f"the data holds examples of shape {x.shape[1:]} but the model expects {info.input_shape}")
+    elif x.ndim != 2 or x.shape[1] != info.num_features:
         got = f"{x.shape[1]} features" if x.ndim == 2 else f"shape {x.shape}"
         raise UsageError(f"the data has {got} but the model expects {info.num_features} features")
     return np.asarray(x, np.float64)
@@ -715,6 +749,11 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--val-fraction", type=float, default=0.15, metavar="F", help="validation share (default: 0.15)")
     data.add_argument("--test-fraction", type=float, default=0.15, metavar="F", help="test share (default: 0.15)")
     data.add_argument("--no-stratify", action="store_true", help="split without keeping the class proportions")
+    data.add_argument("--npz", metavar="FILE",
+                      help="train on arrays x and y of an .npz file instead; x may be (n, features) or images (n, height, width, channels)")
+    data.add_argument("--images", action="store_true", help="the built-in digits as 8x8 one-channel images (a --model cnn)")
+    data.add_argument("--standardize", default="feature", choices=["feature", "global", "none"],
+                      help="scale each feature (pixel) by its own training mean and deviation, all by one, or none (default: feature)")
 
 
 def _add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> None:
@@ -722,6 +761,11 @@ def _add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> No
     model = parser.add_argument_group("model")
     model.add_argument("--sizes", type=_sizes, default=[128], metavar="W,W",
                        help="hidden layer widths; input and output come from the data (default: 128)")
+    model.add_argument("--model", default="auto", choices=["auto", "mlp", "cnn"],
+                       help="mlp, or cnn (convolution blocks, then the --sizes dense layers); auto: cnn for images (default)")
+    model.add_argument("--channels", type=_sizes, metavar="C,C", help="cnn: channels of each convolution block (default: 16,32)")
+    model.add_argument("--kernel-size", type=_positive_int, metavar="K", help="cnn: convolution window (default: 3)")
+    model.add_argument("--pool", type=_positive_int, metavar="P", help="cnn: max-pooling window after each block, 1 for none (default: 2)")
     model.add_argument("--activation", default="relu", choices=[a for a in ACTIVATIONS if a != "softmax"], metavar="NAME",
                        help="hidden activation (default: relu)")
     training = parser.add_argument_group("training")

@@ -12,8 +12,9 @@ from jaxnn import cache, data as datasets, hyperparams, layers, loop, losses, op
 from jaxnn.checkpoint import Checkpoint, CheckpointError, load, save
 from jaxnn.data import DataInfo, Dataset
 from jaxnn.hyperparams import Hyperparams
+from jaxnn.interop import from_equinox, from_nnx
 from jaxnn.loop import TrainResult
-from jaxnn.models import Model, from_flax, mlp, model_from_config, sequential
+from jaxnn.models import Model, cnn, from_flax, mlp, model_from_config, sequential
 from jaxnn.optim import optimizer, schedule
 from jaxnn.spec import EarlyStopping, TrainSpec
 from jaxnn.sweeps import ASHA, PBT, SweepResult, choice, loguniform, sweep, uniform
@@ -38,7 +39,9 @@ __all__ = [
     "datasets",
     "evaluate",
     "fit",
+    "from_equinox",
     "from_flax",
+    "from_nnx",
     "hyperparams",
     "layers",
     "load",
@@ -46,6 +49,7 @@ __all__ = [
     "loop",
     "losses",
     "make_train",
+    "cnn",
     "mlp",
     "model_from_config",
     "optim",

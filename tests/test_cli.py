@@ -402,3 +402,34 @@ def test_ctrl_c_saves_the_state_and_resume_finishes_the_run_bitwise(command, cap
         assert (out / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
     status, _, stderr = run_cli(capsys, command, *common, "--no-checkpoint", "--resume", "--out", out)
     assert_one_line_error(status, stderr, "--no-checkpoint cannot be combined with --resume")
+
+
+def test_train_a_cnn_on_npz_images_then_predict_them(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 6, 6, 1))
+    y = np.where(x[:, :3].mean(axis=(1, 2, 3)) > x[:, 3:].mean(axis=(1, 2, 3)), "top", "bottom")
+    np.savez(tmp_path / "images.npz", x=x, y=y)
+    out = tmp_path / "run"
+    status, stdout, stderr = run_cli(capsys, "train", "--npz", tmp_path / "images.npz", "--channels", "4", "--sizes", "8",
+                                     "--standardize", "global", "--epochs", "2", "--out", out, "--no-progress")
+    assert status == 0, stderr
+    assert "examples of shape (6, 6, 1)" in stdout and "model: cnn (6, 6, 1): conv [4]" in stdout
+    checkpoint = jaxnn.load(out / "model.msgpack")
+    assert checkpoint.model.config["type"] == "cnn" and checkpoint.info.input_shape == (6, 6, 1)
+    assert checkpoint.info.standardizer.mode == "global"
+
+    np.savez(tmp_path / "new.npz", x=x[:5])
+    status, stdout, stderr = run_cli(capsys, "predict", "--model", out / "model.msgpack", "--npz", tmp_path / "new.npz")
+    assert status == 0, stderr
+    expected = jaxnn.predict(checkpoint.model, checkpoint.params, x[:5], dataset=checkpoint.info)
+    assert stdout.split() == ["y", *expected.tolist()]
+
+    np.savez(tmp_path / "flat.npz", x=x[:5].reshape(5, -1))
+    status, _, stderr = run_cli(capsys, "predict", "--model", out / "model.msgpack", "--npz", tmp_path / "flat.npz")
+    assert_one_line_error(status, stderr, "the data holds examples of shape (36,) but the model expects (6, 6, 1)")
+    status, _, stderr = run_cli(capsys, "train", "--npz", tmp_path / "images.npz", "--model", "mlp", "--out", tmp_path / "m")
+    assert_one_line_error(status, stderr, "--model mlp takes flat features, but the data holds examples of shape (6, 6, 1)")
+    status, _, stderr = run_cli(capsys, "train", "--dataset", "iris", "--model", "cnn", "--out", tmp_path / "c")
+    assert_one_line_error(status, stderr, "--model cnn needs images or sequences")
+    status, _, stderr = run_cli(capsys, "train", "--images", "--channels", "4", "--model", "mlp", "--out", tmp_path / "d")
+    assert_one_line_error(status, stderr, "--channels, --kernel-size and --pool describe a --model cnn")

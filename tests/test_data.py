@@ -385,8 +385,8 @@ def test_feature_names_and_column_vector_targets():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"x": np.zeros(10)}, ValueError, r"x must be 2-D \(samples, features\), got shape \(10,\).*reshape"),
-        ({"x": np.zeros((10, 0))}, ValueError, r"x has no feature columns"),
+        ({"x": np.zeros(10)}, ValueError, r"x must be \(samples, features\), or \(samples, \*shape\).*got shape \(10,\).*reshape"),
+        ({"x": np.zeros((10, 0))}, ValueError, r"x has no features, got shape \(10, 0\)"),
         ({"x": np.array([["a", "b"]] * 10)}, TypeError, r"x must be numeric, got dtype <U1"),
         ({"x": np.zeros((100, 2)), "y": np.arange(99) % 2}, ValueError, r"x has 100 rows but y has 99"),
         ({"y": np.eye(2)[np.arange(10) % 2]}, ValueError, r"y must be 1-D.*one-hot"),

@@ -210,7 +210,7 @@ def test_bad_input_errors(key):
         jaxnn.mlp([3, 4, 1], dropout=-0.1)
     with pytest.raises(ValueError, match="train=True with dropout needs a PRNG key"):
         model.apply(params, jnp.ones((2, 30)), train=True)
-    with pytest.raises(ValueError, match="unknown model type 'cnn'"):
-        jaxnn.model_from_config({"type": "cnn"})
+    with pytest.raises(ValueError, match="unknown model type 'rnn'"):
+        jaxnn.model_from_config({"type": "rnn"})
     with pytest.raises(TypeError, match="must be a jaxnn Layer"):
         layers.serial(layers.dense(3), "relu")

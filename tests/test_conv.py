@@ -233,3 +233,22 @@ def test_cnn_sweep_rows_equal_fit_and_checkpoint_round_trip(key, tmp_path):
     assert restored.info.standardizer.mode == "global"
     np.testing.assert_array_equal(jaxnn.predict(restored.model, restored.params, x, dataset=restored.info),
                                   jaxnn.predict(model, single.params, x, dataset=data))
+
+
+@pytest.mark.parametrize("shape, window, padding", [
+    ((3, 9, 2), (3,), "SAME"), ((2, 8, 7, 3), (3, 2), "SAME"), ((2, 8, 7, 3), (3, 3), "VALID"), ((2, 6, 6, 1), (4, 4), "SAME"),
+])
+def test_stride_one_conv_gradients_equal_autodiff_also_vmapped(shape, window, padding, key):
+    """The hand-written backward pass (standard-layout convolutions, fast inside lax.scan) is XLA's own gradient."""
+    from jaxnn.layers import _conv, _conv_unit_stride, _explicit_padding
+
+    x = jax.random.normal(key, shape)
+    w = jax.random.normal(jax.random.fold_in(key, 1), (3, *window, shape[-1], 4))  # 3 rows of a sweep
+    pads = _explicit_padding(padding, window)
+
+    def grads(conv):
+        per_row = jax.grad(lambda w, x: jnp.sum(jnp.sin(conv(x, w))), argnums=(0, 1))
+        return jax.jit(jax.vmap(per_row, in_axes=(0, None)))(w, x)
+
+    for ours, reference in zip(grads(lambda x, w: _conv_unit_stride(x, w, pads)), grads(lambda x, w: _conv(x, w, padding))):
+        np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-6)

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--suite gemm,step,sweep,compile,scaling,tune,checkpoint] [--out DIR]``.
+"""``python -m benchmarks [--quick] [--suite gemm,step,sweep,compile,scaling,tune,checkpoint,conv] [--out DIR]``.
 
 Plans every (implementation, size) of the chosen suites, runs each in its own
 fresh process, in shuffled rounds, pools the undisturbed samples and writes
@@ -21,6 +21,7 @@ from typing import Any
 
 from benchmarks import checkpoint as checkpoint_suite
 from benchmarks import compile as compile_suite
+from benchmarks import conv
 from benchmarks import first_result, gemm, harness, scaling, small_sweep, step, sweep, train, tune
 
 SUITES = {
@@ -34,6 +35,7 @@ SUITES = {
     "scaling": scaling,
     "tune": tune,
     "checkpoint": checkpoint_suite,
+    "conv": conv,
 }
 DEFAULT_OUT = harness.ROOT / "benchmarks" / "results"
 PACKAGES = ("jax", "jaxlib", "numpy", "optax", "flax", "chex", "torch", "scikit-learn", "optuna")
@@ -147,9 +149,9 @@ def summarize(records: list[dict[str, Any]], suites: list[str], settings: harnes
     for name in suites:
         if name == "gemm":
             continue
-        if name == "step":
+        if name in ("step", "conv"):
             peak = summaries.get("gemm", {}).get("peak_gflops", math.nan)
-            summaries[name] = step.summarize(by_suite[name], settings, peak_gflops=peak)
+            summaries[name] = SUITES[name].summarize(by_suite[name], settings, peak_gflops=peak)
         else:
             summaries[name] = SUITES[name].summarize(by_suite[name], settings)
     return summaries

@@ -46,6 +46,17 @@ def test_six_b_params_rule_overstates_as_the_issue_says():
         assert 6 * batch * weights / harness.step_flops(sizes, batch) - 1 == pytest.approx(overstated, abs=0.01)
 
 
+def test_conv_step_flops_counts_every_product_once():
+    """conv: each layer's forward, weight-gradient and input-gradient products, except the data's gradient."""
+    from benchmarks import conv
+
+    case = conv.CASES["S"]  # 8x8x1 -> conv 16 -> pool -> 4x4x16 -> conv 32 -> pool -> 2x2x32 = 128 -> 64 -> 10
+    forward = [2 * 128 * 8 * 8 * 9 * 1 * 16, 2 * 128 * 4 * 4 * 9 * 16 * 32, 2 * 128 * 128 * 64, 2 * 128 * 64 * 10]
+    assert conv.forward_flops(case) == sum(forward)
+    assert conv.step_flops(case) == 3 * sum(forward) - forward[0] == 68_124_672
+    assert conv.num_weights(case) == (9 * 16 + 16) + (9 * 16 * 32 + 32) + (128 * 64 + 64) + (64 * 10 + 10)
+
+
 def test_step_flops_rejects_a_model_without_layers():
     with pytest.raises(ValueError, match="at least two"):
         harness.step_flops([10], 4)
@@ -146,7 +157,7 @@ def test_quick_run_keeps_every_raw_sample_from_fresh_processes(quick_run):
     _, _, results = quick_run
     records = results["records"]
     assert {r["suite"] for r in records} == {"gemm", "step", "train", "sweep", "small_sweep", "compile", "first_result",
-                                             "scaling", "tune", "checkpoint"}
+                                             "scaling", "tune", "checkpoint", "conv"}
     for record in records:
         assert {"suite", "impl", "case", "round", "params", "process_s", "peak_rss_bytes", "libraries_loaded"} <= set(record)
         if "skipped" in record:
@@ -205,6 +216,16 @@ def test_quick_run_summaries_hold_every_field(quick_run):
         assert STAT_FIELDS | {"workload", "first_call_s", "test_accuracy", "times_jaxnn", "epochs"} <= set(row)
         assert 0.5 < row["test_accuracy"] <= 1.0 and row["first_call_s"] > 0
     assert [r["times_jaxnn"] for r in train_rows if r["impl"] == "jaxnn-fit"] == [1.0]
+    conv_rows = suites["conv"]["rows"]
+    conv_impls = {r["impl"] for r in conv_rows}
+    assert {r["case"] for r in conv_rows} == {"S"} and {"jaxnn-fused", "flax-nnx"} <= conv_impls
+    assert ("torch-eager" in conv_impls) == torch_available
+    for row in conv_rows:
+        assert STAT_FIELDS | {"input_shape", "channels", "flops_per_step", "gflops", "times_jaxnn_fused"} <= set(row)
+        assert row["gflops"] == pytest.approx(row["flops_per_step"] / row["median"] / 1e9)
+    assert [r["times_jaxnn_fused"] for r in conv_rows if r["impl"] == "jaxnn-fused"] == [1.0]
+    (check,) = suites["conv"]["checks"]["S"]  # jaxnn and Flax NNX agree after one step from the same weights
+    assert check["params_max_abs_diff"] <= 1e-4 and check["loss_abs_diff"] <= 1e-4
     small_rows = suites["small_sweep"]["rows"]
     assert {"jaxnn-vmap", "jaxnn-vmap-2dev", "jaxnn-fit", "numpy"} <= {r["impl"] for r in small_rows}
     assert all(r["recompiles_after_first"] == 0 for r in small_rows)
@@ -246,7 +267,7 @@ def test_quick_run_writes_tables_and_plots(quick_run):
     out, stdout, results = quick_run
     markdown = (out / "results.md").read_text()
     for title in ("### gemm", "### step S", "### step M", "### sweep", "### compile", "### scaling", "### train",
-                  "### small_sweep", "### first_result", "### tune", "### checkpoint"):
+                  "### small_sweep", "### first_result", "### tune", "### checkpoint", "### conv S"):
         assert title in markdown and title in stdout
     assert results["plots"]
     for name in results["plots"]:

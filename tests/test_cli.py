@@ -289,7 +289,7 @@ def test_bad_input_fails_cleanly_in_cli_words_and_keeps_earlier_results(trained_
         (["train", "--nesterov"], "--nesterov has no effect with --optimizer adam"),
         (["train", "--final-fraction", "0.1"], "--final-fraction has no effect with --schedule constant"),
         (["train", "--warmup-steps", "10"], "--warmup-steps has no effect with --schedule constant"),
-        (["train", "--task", "regression"], "--task is for --csv data"),
+        (["train", "--task", "regression"], "--task is for --csv or --npz data"),
         (["train", "--dataset", "iris", "--patience", "2", "--val-fraction", "0"], "has none (--val-fraction 0)"),
         (["predict", "--model", tmp_path / "truncated.msgpack", "--csv", cancer_csv], "not a readable jaxnn checkpoint"),
         (["predict", "--model", tmp_path / "corrupted.msgpack", "--csv", cancer_csv], "jaxnn checkpoint"),

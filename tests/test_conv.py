@@ -252,3 +252,14 @@ def test_stride_one_conv_gradients_equal_autodiff_also_vmapped(shape, window, pa
 
     for ours, reference in zip(grads(lambda x, w: _conv_unit_stride(x, w, pads)), grads(lambda x, w: _conv(x, w, padding))):
         np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_cnn_beats_the_mlp_on_the_digits_as_images():
+    """The README's CNN: at least 0.985 test accuracy (the MLP of the quick start: 0.978), about 7 s on 2 cores."""
+    images = jaxnn.datasets.load("digits", as_images=True, standardize="global")
+    cnn = jaxnn.cnn(images.input_shape, 10, channels=(32, 32), hidden=(128,), dropout=0.25)
+    result = jaxnn.fit(cnn, images, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4, schedule="cosine_decay",
+                       num_epochs=40, batch_size=32, key=jax.random.fold_in(jax.random.key(0), 0),
+                       early_stopping=jaxnn.EarlyStopping(patience=99), progress=False)
+    assert jaxnn.evaluate(cnn, result.params, images, split="test")["accuracy"] >= 0.985

@@ -349,3 +349,39 @@ def test_save_and_load_an_equinox_model(tmp_path, eqx_mlp):
     chex.assert_trees_all_equal(jaxnn.load(tmp_path / "eqx.ckpt", model=eqx_mlp).params, params)
     with pytest.raises(jaxnn.CheckpointError, match="model=jaxnn.from_equinox"):
         jaxnn.load(tmp_path / "eqx.ckpt")
+
+
+class NNXSmallCNN(nnx.Module):
+    """jaxnn.cnn((8, 8, 1), 3, channels=(4,), hidden=(8,)) written in Flax NNX."""
+
+    def __init__(self, rngs):
+        self.conv = nnx.Conv(1, 4, kernel_size=(3, 3), rngs=rngs)
+        self.hidden = nnx.Linear(4 * 4 * 4, 8, rngs=rngs)
+        self.out = nnx.Linear(8, 3, rngs=rngs)
+
+    def __call__(self, x):
+        x = nnx.max_pool(nnx.relu(self.conv(x)), (2, 2), strides=(2, 2))
+        return self.out(nnx.relu(self.hidden(x.reshape(x.shape[0], -1))))
+
+
+def test_the_jaxnn_cnn_written_in_nnx_trains_alike_on_minibatches_and_sweeps_like_fit(images):
+    ours = jaxnn.cnn((8, 8, 1), 3, channels=(4,), hidden=(8,))
+    theirs = jaxnn.from_nnx(NNXSmallCNN, input_shape=(8, 8, 1))
+    start = initial_params(ours)
+    nnx_start = {"conv": {"kernel": start[0]["w"], "bias": start[0]["b"]},
+                 "hidden": {"kernel": start[1]["w"], "bias": start[1]["b"]},
+                 "out": {"kernel": start[2]["w"], "bias": start[2]["b"]}}
+    options = {"optimizer": "sgd", "batch_size": 8, "num_epochs": 3, "progress": False, "learning_rate": 0.05}
+    a = jaxnn.fit(ours, images, params=start, key=5, **options)
+    b = jaxnn.fit(theirs, images, params=nnx_start, key=5, **options)  # the same minibatches, in the same order
+    for name, index in (("conv", 0), ("hidden", 1), ("out", 2)):
+        np.testing.assert_allclose(b.params[name]["kernel"], a.params[index]["w"], **CLOSE)
+    np.testing.assert_allclose(b.history["train_loss"], a.history["train_loss"], **CLOSE)
+
+    swept = jaxnn.sweep(theirs, images, space={"learning_rate": [0.02, 0.05]}, key=5, early_stopping=None,
+                        **{k: v for k, v in options.items() if k != "learning_rate"})
+    for i in range(2):
+        row = swept.row(i)
+        single = jaxnn.fit(theirs, images, key=jax.random.fold_in(jax.random.key(5), 0), learning_rate=row["learning_rate"],
+                           early_stopping=jaxnn.EarlyStopping(patience=99), **{k: v for k, v in options.items() if k != "learning_rate"})
+        chex.assert_trees_all_close(single.params, swept.params(i), **CLOSE)

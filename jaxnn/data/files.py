@@ -241,7 +241,7 @@ def from_npz(path: str | os.PathLike, *, x: str = "x", y: str = "y", **split_opt
 
     Args:
         path: the ``.npz`` file.
-        x: key of the features ``(n, d)``.
+        x: key of the features: ``(n, d)``, or ``(n, *shape)`` for images and sequences.
         y: key of the labels or targets ``(n,)``.
         **split_options: passed to :func:`from_arrays`; the name defaults to the file's stem.
 

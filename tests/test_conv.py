@@ -24,13 +24,12 @@ def _conv_model(input_shape, kernel, strides, padding, dtype=jnp.float32):
 
 @pytest.mark.parametrize("input_shape, kernel, strides, padding", [
     ((9, 2), 3, 1, "SAME"),          # 1-D
-    ((7, 6, 2), (3, 2), (2, 1), "VALID"),  # 2-D, rectangular kernel, strided
-    ((5, 5, 1), 3, 1, "SAME"),
+    ((7, 6, 2), (3, 2), (2, 1), "VALID"),  # 2-D, rectangular kernel, strided (2-D stride 1: the tests below)
 ])
 def test_conv_gradients_match_finite_differences_in_float64(input_shape, kernel, strides, padding, key):
     with jax.enable_x64(True):
         model = _conv_model(input_shape, kernel, strides, padding, dtype=jnp.float64)
-        params = model.init(key)
+        params = jax.jit(model.init)(key)
         x = jax.random.normal(jax.random.fold_in(key, 1), (3, *input_shape), jnp.float64)
         loss = jax.jit(lambda p, x: jnp.sum(model.apply(p, x) ** 2))
         grad = jax.jit(jax.grad(loss, argnums=(0, 1)))(params, x)
@@ -98,16 +97,16 @@ def test_pools_equal_flax_pooling(key):
 
 def test_flatten_and_shapes_through_a_cnn(key):
     model = jaxnn.cnn((8, 8, 1), 10, channels=(4, 6), hidden=(12,))
-    params = model.init(key)
+    params = jax.jit(model.init)(key)  # (compiled: eager initialization compiles every random op on its own)
     assert [jax.tree.map(jnp.shape, p) for p in params] == [
         {"w": (3, 3, 1, 4), "b": (4,)}, {"w": (3, 3, 4, 6), "b": (6,)}, {"w": (2 * 2 * 6, 12), "b": (12,)},
         {"w": (12, 10), "b": (10,)},
     ]
     x = jax.random.normal(key, (5, 8, 8, 1))
-    assert model.apply(params, x).shape == (5, 10)
+    assert jax.eval_shape(model.apply, params, x).shape == (5, 10)
     # Flattening is x.reshape(n, -1): a dense layer after it sees the pixels in row-major order.
     flat = jaxnn.sequential((8, 8, 1), layers.flatten(), layers.dense(3))
-    flat_params = flat.init(key)
+    flat_params = jax.jit(flat.init)(key)
     np.testing.assert_allclose(flat.apply(flat_params, x), x.reshape(5, -1) @ flat_params[0]["w"] + flat_params[0]["b"],
                                **tolerance(np.float32))
 
@@ -122,9 +121,9 @@ def test_conv_configs_rebuild_the_same_model(model, key):
     model = model()
     rebuilt = jaxnn.model_from_config(model.config)
     assert rebuilt == model and rebuilt.input_shape == model.input_shape
-    params = model.init(key)
+    params = jax.jit(model.init)(key)
     x = jax.random.normal(key, (3, *model.input_shape))
-    np.testing.assert_array_equal(rebuilt.apply(params, x), model.apply(params, x))
+    np.testing.assert_array_equal(jax.jit(rebuilt.apply)(params, x), jax.jit(model.apply)(params, x))
 
 
 def test_conv_initializers_count_the_whole_window_as_fan_in(key):
@@ -236,7 +235,7 @@ def test_cnn_sweep_rows_equal_fit_and_checkpoint_round_trip(key, tmp_path):
 
 
 @pytest.mark.parametrize("shape, window, padding", [
-    ((3, 9, 2), (3,), "SAME"), ((2, 8, 7, 3), (3, 2), "SAME"), ((2, 8, 7, 3), (3, 3), "VALID"), ((2, 6, 6, 1), (4, 4), "SAME"),
+    ((3, 9, 2), (3,), "SAME"), ((2, 8, 7, 3), (3, 3), "VALID"), ((2, 6, 6, 1), (4, 2), "SAME"),
 ])
 def test_stride_one_conv_gradients_equal_autodiff_also_vmapped(shape, window, padding, key):
     """The hand-written backward pass (standard-layout convolutions, fast inside lax.scan) is XLA's own gradient."""

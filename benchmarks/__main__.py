@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
     parser.add_argument("--rounds", type=int, help="fresh processes per measurement (default: 3, quick: 1)")
     parser.add_argument("--repeats", type=int, help="timed samples per process (default: 7, quick: 3)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes at once (default: 1); more only for smoke runs, as they disturb each other's times")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="threads for every library (default: all cores, %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffled job order")
@@ -60,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [name for name in args.suites if name not in SUITES]
     if unknown or not args.suites:
         parser.error(f"--suite: unknown suite(s) {unknown or args.suite!r}; choose from {', '.join(SUITES)}")
-    for name in ("rounds", "repeats", "threads"):
+    for name in ("rounds", "repeats", "threads", "jobs"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name} must be a positive integer, got {value}")
@@ -183,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [job for name in args.suites for job in SUITES[name].jobs(settings)]
     print(f"{len(jobs)} measurements × {settings.rounds} round(s), each in a fresh process", flush=True)
     records = harness.run_rounds(jobs, rounds=settings.rounds, num_threads=settings.num_threads, seed=args.seed,
-                                 quiet_wait_s=settings.quiet_wait_s, log=lambda line: print(line, flush=True))
+                                 quiet_wait_s=settings.quiet_wait_s, log=lambda line: print(line, flush=True),
+                                 parallel=args.jobs)
     failures = harness.errors(records)
     summaries = summarize(records, args.suites, settings)
     markdown = report(summaries, meta, command.strip(), failures)

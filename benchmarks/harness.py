@@ -15,6 +15,7 @@ Two halves live here, and neither imports JAX, so a NumPy-only worker stays NumP
 :func:`step_flops` counts the floating-point work of one training step exactly.
 """
 
+import concurrent.futures
 import json
 import math
 import os
@@ -22,6 +23,7 @@ import pathlib
 import random
 import statistics
 import subprocess
+import threading
 import sys
 import tempfile
 import time
@@ -370,28 +372,38 @@ def run_rounds(
     seed: int,
     quiet_wait_s: float,
     log: Callable[[str], None],
+    parallel: int = 1,
 ) -> list[dict[str, Any]]:
     """Run every job once per round, in a fresh shuffled order each round.
 
+    ``parallel`` workers run at once (each still a fresh process): for smoke runs,
+    whose timings nobody reads; a measurement runs one at a time, on a quiet machine.
+
     Returns one record per (round, job): the job's fields, the round, and the
-    worker's result (``samples``, ``extra``, ... or ``error``).
+    worker's result (``samples``, ``extra``, ... or ``error``), in the shuffled order.
     """
     rng = random.Random(seed)
-    records = []
-    total = rounds * len(jobs)
+    planned = []
     for round_index in range(rounds):
         order = list(jobs)
         rng.shuffle(order)
-        for job in order:
-            waited = wait_until_quiet(max_wait_s=quiet_wait_s) if quiet_wait_s > 0 else 0.0
-            result = run_worker(job, num_threads=num_threads)
-            records.append(
-                {"suite": job.suite, "impl": job.impl, "case": job.case, "round": round_index,
-                 "params": job.params, "waited_for_quiet_s": waited, **result}
-            )
-            status = result.get("error", f"{result.get('process_s', 0):.1f} s")
-            log(f"  [{len(records)}/{total}] round {round_index + 1} {job.suite}/{job.impl}/{job.case}: {status}")
-    return records
+        planned += [(round_index, job) for job in order]
+    done, lock = [0], threading.Lock()
+
+    def run(round_index: int, job: Job) -> dict[str, Any]:
+        waited = wait_until_quiet(max_wait_s=quiet_wait_s) if quiet_wait_s > 0 and parallel == 1 else 0.0
+        result = run_worker(job, num_threads=num_threads)
+        status = result.get("error", f"{result.get('process_s', 0):.1f} s")
+        with lock:
+            done[0] += 1
+            log(f"  [{done[0]}/{len(planned)}] round {round_index + 1} {job.suite}/{job.impl}/{job.case}: {status}")
+        return {"suite": job.suite, "impl": job.impl, "case": job.case, "round": round_index,
+                "params": job.params, "waited_for_quiet_s": waited, **result}
+
+    if parallel <= 1:
+        return [run(*item) for item in planned]
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:  # threads only wait for the worker processes
+        return list(pool.map(lambda item: run(*item), planned))
 
 
 def group(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:

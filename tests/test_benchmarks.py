@@ -109,6 +109,7 @@ def test_ratio_is_nan_when_a_side_is_missing():
 @pytest.mark.parametrize("args,message", [
     (["--suite", "gemm,warp"], "unknown suite(s) ['warp']; choose from gemm, step, train"),
     (["--rounds", "0"], "--rounds must be a positive integer, got 0"),
+    (["--jobs", "0"], "--jobs must be a positive integer, got 0"),
 ])
 def test_bad_options_are_refused_with_what_was_expected(args, message):
     completed = subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=ROOT,
@@ -132,7 +133,8 @@ def test_a_failing_worker_becomes_an_error_record_not_a_crash():
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    completed = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)], cwd=ROOT,
+    # Two workers at once (each a fresh process): a smoke run's times are not read, and imports dominate it.
+    completed = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--jobs", "2", "--out", str(out)], cwd=ROOT,
                                capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return out, completed.stdout, json.loads((out / "results.json").read_text())

@@ -14,6 +14,7 @@ configurations never changes the others, and the shared minibatches let XLA
 compute the first layer of all configurations as one flat matmul.
 """
 
+import concurrent.futures
 import functools
 import math
 import os
@@ -315,7 +316,8 @@ def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], 
                 continue
             take = np.arange(start, start + chunks.chunk).clip(max=len(configs) - 1)  # the last chunk repeats a row
             hparams = parallel.shard_leading_axis(jax.tree.map(lambda column: column[take], columns), mesh)
-            rows = _train_chunk(spec, chunks, hparams, *shared, str(jax.random.key_impl(job.key)), bar, saver)
+            rows = _train_chunk(spec, chunks, hparams, *shared, str(jax.random.key_impl(job.key)), bar, saver,
+                                first=not pieces)
             pieces.append(jax.tree.map(lambda leaf: np.asarray(leaf)[:, : len(configs) - start], rows))
             if saver is not None:
                 saver.finish(pieces[-1])
@@ -336,16 +338,22 @@ class Rows(NamedTuple):
 
 
 def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, data: Any, key_data: Array,
-                 seeds: Array, impl: str, bar: Any, saver: "_ChunkFiles | None" = None) -> Rows:
+                 seeds: Array, impl: str, bar: Any, saver: "_ChunkFiles | None" = None, first: bool = True) -> Rows:
     """One chunk of rows from start to finish (or from the state ``saver`` holds), ending early once every
-    row has stopped; ``saver`` saves the state after every call."""
-    state = init_rows(spec, hparams, key_data, seeds, data, impl, mesh=hparams.learning_rate.sharding.mesh)
+    row has stopped; ``saver`` saves the state after every call; the ``first`` chunk of a group compiles
+    its programs side by side (:func:`_compile_ahead`)."""
+    mesh = hparams.learning_rate.sharding.mesh
+    # The first chunk of a group compiles its programs side by side; the others, of the same shapes, reuse them.
+    ahead = _compile_ahead(spec, chunks.epochs_per_call, hparams, key_data, seeds, data, impl, mesh) if first else ()
+    state = init_rows(spec, hparams, key_data, seeds, data, impl, mesh=mesh)
     history, calls = [], 0
     if saver is not None:
         state, history, calls = saver.running(state)
         bar.update(calls)
     # A fresh chunk's rows are all running: no host sync before its first call (it would wait for init_rows).
     while calls < chunks.num_calls and (calls == 0 or _any_running(spec, state)):
+        if ahead:
+            ahead[0].result()  # compiled: the call below finds it in jit's cache
         state, epochs = run_rows(spec, state, hparams, data, chunks.epochs_per_call)
         history.append(parallel.to_host(epochs))
         calls += 1
@@ -353,6 +361,8 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
         if saver is not None:
             saver.save_running(state, history, calls)
     bar.update(chunks.num_calls - calls)
+    if ahead:
+        ahead[1].result()
     result, test_loss, test_metric = parallel.to_host(finish_rows(spec, state, data))
 
     def epochs_of(name: str) -> np.ndarray:
@@ -362,6 +372,28 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
 
     return Rows(result.params, {name: epochs_of(name) for name in loop.HISTORY_KEYS}, result.best_epoch,
                 result.stopped_epoch, result.status, test_loss, test_metric)
+
+
+_COMPILER = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="jaxnn-compile")
+
+
+def _compile_ahead(spec: TrainSpec, epochs_per_call: int, hparams: Hyperparams, key_data: Array, seeds: Array,
+                   data: Any, impl: str, mesh: jax.sharding.Mesh) -> tuple[concurrent.futures.Future, ...]:
+    """A chunk's training and final programs, compiling in background threads while ``init_rows`` compiles and runs.
+
+    Compiled one after another they made most of a small sweep's first call (2 host devices,
+    a [30, 16, 1] MLP, 256 rows: ``init_rows`` 0.8 s, ``run_rows`` 2.1 s, ``finish_rows``
+    0.25 s of 3.1-3.3 s). Their input is the state as ``init_rows`` lays it out (rows split
+    over the mesh), known from its shapes before it exists. Compiled programs are cached by
+    JAX as ``jit`` calls' are: the ``jit`` calls that follow, and a later chunk or sweep of the
+    same shapes, compile nothing.
+    """
+    init, run, finish = _JITTED
+    shapes = init.trace(spec, hparams, key_data, seeds, data, impl, mesh=mesh).out_info
+    rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, parallel.CONFIG_AXIS))
+    state = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=rows), shapes)
+    return (_COMPILER.submit(lambda: run.lower(spec, state, hparams, data, epochs_per_call).compile()),
+            _COMPILER.submit(lambda: finish.lower(spec, state, data).compile()))
 
 
 def _any_running(spec: TrainSpec, state: loop.LoopState) -> bool:
@@ -530,3 +562,7 @@ def finish_rows(spec: TrainSpec, state: loop.LoopState, data: Any):
         return result, test_loss, test_metric
 
     return jax.vmap(jax.vmap(one))(state)
+
+
+_JITTED = (init_rows, run_rows, finish_rows)
+"""The jitted programs themselves, for :func:`_compile_ahead` (whatever wraps the module's names)."""

@@ -148,6 +148,11 @@ def test_layer_errors_say_what_to_do(key):
         jaxnn.sequential((8, 8, 1), layers.conv(4, (3, 3, 3)))
     with pytest.raises(ValueError, match=r"`features` \(=0\) must be >= 1"):
         layers.conv(0)
+    params, _ = layers.conv(4).init(key, (6, 6, 2))
+    with pytest.raises(ValueError, match=r"conv expects a batch \(batch, \*spatial, 2\) with 2 spatial axes, got x.shape=\(5, 6, 6, 3\)"):
+        layers.conv(4).apply(params, jnp.ones((5, 6, 6, 3)))
+    with pytest.raises(ValueError, match=r"max_pool expects a batch \(batch, \*spatial, channels\), got x.shape=\(3, 4\)"):
+        layers.max_pool(2).apply(None, jnp.ones((3, 4)))
 
 
 def test_an_image_dataset_given_to_an_mlp_says_to_flatten(key):

@@ -284,6 +284,7 @@ def run_epochs(
     *,
     loop_key: PRNGKey | None = None,
     first_epoch: Array | None = None,
+    masked: bool = False,
 ) -> tuple[LoopState, dict[str, Array]]:
     """Run up to ``num_epochs`` more epochs (never past ``spec.num_epochs``); the history has ``num_epochs`` rows.
 
@@ -294,10 +295,15 @@ def run_epochs(
     configuration, and the first layer's product becomes one wide matmul. A run
     that has stopped skips its epochs (NaN rows), so only running states (whose
     epoch count equals ``first_epoch`` plus the epochs of this call) use them.
+
+    ``masked=True`` computes every epoch and lets a stopped run keep its state
+    (what a batch of rows does anyway): for callers that always vmap over rows,
+    such as a sweep, whose trace then holds the epoch once instead of a branch
+    and its batching rule (which trace it twice).
     """
     loop_key = state.key if loop_key is None else loop_key
     first_epoch = state.epoch if first_epoch is None else first_epoch
-    epoch = _epoch_or_skip(spec)
+    epoch = functools.partial(_masked_epoch, spec) if masked else _epoch_or_skip(spec)
 
     def epoch_body(state: LoopState, offset: Array):
         return epoch(state, hparams, data, loop_key, first_epoch + offset)
@@ -324,16 +330,7 @@ def _epoch_or_skip(spec: TrainSpec) -> Callable[..., tuple[LoopState, dict[str, 
     shared.
     """
 
-    def train_epoch(state: LoopState, hparams: Hyperparams, data: Any, loop_key: PRNGKey, index: Array):
-        plan = layout(spec, data)
-        return one_epoch(spec, plan, build_optimizer(spec, hparams, plan.steps), hparams, data, loop_key, state, index)
-
-    def masked(state, hparams, data, loop_key, index):
-        """The epoch always computed; a stopped run keeps its state and gets a NaN history row."""
-        new_state, row = train_epoch(state, hparams, data, loop_key, index)
-        running = is_running(spec, state)
-        keep = lambda new, old: jnp.where(running, new, old)  # noqa: E731
-        return jax.tree.map(keep, new_state, state), jax.tree.map(lambda v: keep(v, jnp.nan), row)
+    train_epoch, masked = functools.partial(_train_epoch, spec), functools.partial(_masked_epoch, spec)
 
     @custom_vmap
     def branch(state, hparams, data, loop_key, index):
@@ -355,6 +352,19 @@ def _epoch_or_skip(spec: TrainSpec) -> Callable[..., tuple[LoopState, dict[str, 
         return jax.jvp(masked, primals, tangents)
 
     return epoch
+
+
+def _train_epoch(spec: TrainSpec, state: LoopState, hparams: Hyperparams, data: Any, loop_key: PRNGKey, index: Array):
+    plan = layout(spec, data)
+    return one_epoch(spec, plan, build_optimizer(spec, hparams, plan.steps), hparams, data, loop_key, state, index)
+
+
+def _masked_epoch(spec: TrainSpec, state: LoopState, hparams: Hyperparams, data: Any, loop_key: PRNGKey, index: Array):
+    """The epoch always computed; a stopped run keeps its state and gets a NaN history row."""
+    new_state, row = _train_epoch(spec, state, hparams, data, loop_key, index)
+    running = is_running(spec, state)
+    keep = lambda new, old: jnp.where(running, new, old)  # noqa: E731
+    return jax.tree.map(keep, new_state, state), jax.tree.map(lambda v: keep(v, jnp.nan), row)
 
 
 def _skip_epoch(state: LoopState, *_: Any) -> tuple[LoopState, dict[str, Array]]:

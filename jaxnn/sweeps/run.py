@@ -542,7 +542,8 @@ def run_rows(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, data:
         # every running one has run the most epochs: shared, unbatched, they make one
         # minibatch order per seed, not one per configuration.
         key, first_epoch = seed_state.key[0], jnp.max(seed_state.epoch)
-        per_config = lambda s, h: loop.run_epochs(spec, s, h, data, num_epochs, loop_key=key, first_epoch=first_epoch)
+        per_config = lambda s, h: loop.run_epochs(spec, s, h, data, num_epochs, loop_key=key, first_epoch=first_epoch,
+                                                  masked=True)
         return jax.vmap(per_config)(seed_state, hparams)
 
     return jax.vmap(per_seed, in_axes=(0, 0 if per_row else None))(state, hparams)

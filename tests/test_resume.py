@@ -209,7 +209,7 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, kind):
     assert reference.returncode == 0, reference.stderr[-2000:]
     seed = time.time_ns() % 2**32
     rng, directory, kills = np.random.default_rng(seed), tmp_path / "state", []
-    for signal_ in (signal.SIGKILL, signal.SIGINT, signal.SIGKILL, signal.SIGINT):
+    for signal_ in (signal.SIGKILL, signal.SIGINT, signal.SIGKILL):
         saved = last_save(directory)
         worker = start(kind, directory, tmp_path / "b.npz")
         while worker.poll() is None and last_save(directory) == saved:  # until this process has saved a state
@@ -221,7 +221,7 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, kind):
         _, stderr = worker.communicate(timeout=600)
         if signal_ == signal.SIGINT and worker.returncode not in (0, -signal.SIGINT):
             assert "KeyboardInterrupt" in stderr, stderr[-2000:]
-    assert len(kills) >= 3, f"the run finished before it could be interrupted (seed {seed})"
+    assert len(kills) >= 2, f"the run finished before it could be interrupted (seed {seed})"
     final = start(kind, directory, tmp_path / "b.npz")
     _, stderr = final.communicate(timeout=600)
     assert final.returncode == 0, stderr[-2000:]

@@ -1,8 +1,9 @@
 """gemm: the machine's float32 matmul throughput, the ceiling that "% of peak" refers to.
 
 ``C = A @ B`` for square ``n × n`` float32 matrices, ``2 n³`` FLOPs, with NumPy
-(its BLAS, writing into a preallocated ``C``) and with XLA (``jax.jit(jnp.matmul)``).
-The peak is the better of the two at the largest size.
+(its BLAS, writing into a preallocated ``C``), with XLA (``jax.jit(jnp.matmul)``) and,
+when it is importable, with PyTorch (``torch.mm`` into a preallocated ``C``: its own BLAS,
+e.g. MKL on Intel CPUs). The peak is the best of them at the largest size.
 """
 
 import math
@@ -11,7 +12,7 @@ from typing import Any
 from benchmarks import harness
 
 NAME = "gemm"
-LABELS = {"numpy": "NumPy", "xla": "XLA (jax.jit)"}
+LABELS = {"numpy": "NumPy", "xla": "XLA (jax.jit)", "torch": "PyTorch (torch.mm)"}
 
 
 def _matrices(n: int):
@@ -46,7 +47,20 @@ def run_xla(params: dict[str, Any]) -> dict[str, Any]:
     return {"samples": samples, "extra": {"first_call_s": first["wall_s"], "backend": jax.default_backend()}}
 
 
-IMPLEMENTATIONS = {"numpy": run_numpy, "xla": run_xla}
+def run_torch(params: dict[str, Any]) -> dict[str, Any]:
+    torch, missing = harness.import_torch(params["num_threads"])
+    if torch is None:
+        return {"skipped": missing}
+    a, b = (torch.from_numpy(m) for m in _matrices(params["n"]))
+    c = torch.empty_like(a)
+    fn = lambda: torch.mm(a, b, out=c)
+    fn()
+    number = harness.calls_for(fn, params["sample_s"])
+    return {"samples": harness.measure(fn, repeats=params["repeats"], number=number),
+            "extra": {"torch": torch.__version__}}
+
+
+IMPLEMENTATIONS = {"numpy": run_numpy, "xla": run_xla, "torch": run_torch}
 
 
 def sizes(settings: harness.Settings) -> list[int]:
@@ -67,7 +81,9 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
     for n in sizes(settings):
         flops = 2 * n**3
         for impl in IMPLEMENTATIONS:
-            runs = grouped.get((impl, f"n{n}"), [])
+            runs = [r for r in grouped.get((impl, f"n{n}"), []) if "samples" in r]
+            if not runs and impl == "torch":  # not installed: no row
+                continue
             stats = harness.pool([r["samples"] for r in runs])
             rows.append(
                 {

@@ -9,6 +9,12 @@ is microseconds per configuration-step: a whole warm sweep / (K × 260).
 * ``jaxnn-fit``: ``jaxnn.fit`` once per configuration (timed on min(K, 16) configurations).
 * ``numpy``: ``jaxnn.baseline.train`` once per configuration (timed on min(K, 8)).
 * ``torch-func``: a ``torch.func`` vmapped ensemble over the K configurations, when torch is importable.
+* ``jax-prototype``: the floor without bookkeeping: the issue's ``jit(scan)`` prototype of the same
+  workload (one SGD step vmapped over the K learning rates, shared shuffled minibatches, no
+  validation pass, no early-stopping or best-epoch state).
+* ``jax-flat``: the same with no ``vmap`` at all: the first layer's weights of every configuration
+  stored as one ``(30, K·16)`` matrix (one flat product forward and one backward), the second
+  layer as an einsum. What a hand-specialized program gains over vmap on XLA:CPU.
 """
 
 import math
@@ -27,6 +33,8 @@ LABELS = {
     "jaxnn-fit": "jaxnn.fit per configuration",
     "numpy": "NumPy baseline train per configuration",
     "torch-func": "torch.func vmapped ensemble",
+    "jax-prototype": "jit(scan) of a vmapped SGD step, no bookkeeping",
+    "jax-flat": "jit(scan), first layer hand-flattened, no vmap",
 }
 TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 
@@ -136,12 +144,85 @@ def run_torch_func(params: dict[str, Any]) -> dict[str, Any]:
     return {"samples": samples, "extra": {"torch": torch.__version__}}
 
 
+def _prototype(k: int, flat: bool):
+    """``train(rates, key) -> params``, jitted: the small sweep in plain JAX (see the module docstring)."""
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks.train import split_like_jaxnn
+
+    data = split_like_jaxnn("breast_cancer")
+    x, y = jnp.asarray(data["x_train"], jnp.float32), jnp.asarray(data["y_train"], jnp.float32)
+    n, hidden = x.shape[0], SIZES[1]
+    assert -(-n // BATCH) == STEPS_PER_EPOCH, n
+    slots = STEPS_PER_EPOCH * BATCH
+    mask = (jnp.arange(slots) < n).astype(jnp.float32).reshape(STEPS_PER_EPOCH, BATCH)
+    he = jax.nn.initializers.he_normal()
+
+    def init():  # every configuration starts from the same weights, as in a sweep with one seed
+        k1, k2 = jax.random.split(jax.random.key(0))
+        return {"w1": he(k1, (SIZES[0], hidden)), "b1": jnp.zeros(hidden), "w2": he(k2, (hidden, 1))[:, 0],
+                "b2": jnp.zeros(())}
+
+    def mean_bce(logits, targets, m):  # binary cross-entropy with logits over the unmasked rows
+        return jnp.sum((jax.nn.softplus(logits) - targets * logits) * m, axis=0) / jnp.sum(m)
+
+    if flat:
+        def loss(p, xb, yb, m):  # summed over configurations: each one's gradient is its own loss's
+            h = jax.nn.relu(xb @ p["w1"] + p["b1"]).reshape(BATCH, k, hidden)
+            return jnp.sum(mean_bce(jnp.einsum("bkh,kh->bk", h, p["w2"]) + p["b2"], yb[:, None], m[:, None]))
+
+        def step(p, rates, xb, yb, m):
+            scale = {"w1": jnp.repeat(rates, hidden), "b1": jnp.repeat(rates, hidden), "w2": rates[:, None], "b2": rates}
+            return jax.tree.map(lambda v, g, r: v - r * g, p, jax.grad(loss)(p, xb, yb, m), scale)
+
+        one = init()
+        start = {"w1": jnp.tile(one["w1"], (1, k)), "b1": jnp.tile(one["b1"], k),
+                 "w2": jnp.tile(one["w2"], (k, 1)), "b2": jnp.zeros(k)}
+    else:
+        def loss(p, xb, yb, m):
+            return mean_bce(jax.nn.relu(xb @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"], yb, m)
+
+        def one_step(p, rate, xb, yb, m):
+            return jax.tree.map(lambda v, g: v - rate * g, p, jax.grad(loss)(p, xb, yb, m))
+
+        step = jax.vmap(one_step, in_axes=(0, 0, None, None, None))
+        start = jax.tree.map(lambda v: jnp.broadcast_to(v, (k, *v.shape)), init())
+
+    @jax.jit
+    def train(rates, key):
+        def epoch(p, epoch_key):
+            order = jnp.concatenate([jax.random.permutation(epoch_key, n), jnp.zeros(slots - n, jnp.int32)])
+            order = order.reshape(STEPS_PER_EPOCH, BATCH)
+            return jax.lax.scan(lambda q, b: (step(q, rates, x[b[0]], y[b[0]], b[1]), None), p, (order, mask))[0], None
+
+        return jax.lax.scan(epoch, start, jax.random.split(key, EPOCHS))[0]
+
+    return train
+
+
+def run_jax_prototype(params: dict[str, Any]) -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+
+    k = params["k"]
+    train = _prototype(k, flat=params["impl_flat"])
+    key = jax.random.key(0)
+    first = harness.wall_timed(lambda: jax.block_until_ready(train(jnp.asarray(learning_rates(k)), key)))
+    scales = iter(1.0 + 0.001 * i for i in range(1, 10_000))  # new values each call, as for jaxnn.sweep
+    samples = harness.measure(lambda: jax.block_until_ready(train(jnp.asarray(learning_rates(k, next(scales))), key)),
+                              repeats=params["repeats"], units_per_call=_steps(k))
+    return {"samples": samples, "extra": {"first_call_s": first["wall_s"]}}
+
+
 IMPLEMENTATIONS = {
     "jaxnn-vmap": run_jaxnn_vmap,
     "jaxnn-vmap-2dev": run_jaxnn_vmap,
     "jaxnn-fit": run_jaxnn_fit,
     "numpy": run_numpy,
     "torch-func": run_torch_func,
+    "jax-prototype": run_jax_prototype,
+    "jax-flat": run_jax_prototype,
 }
 
 
@@ -158,7 +239,8 @@ def jobs(settings: harness.Settings) -> list[harness.Job]:
     for k in ks(settings):
         for impl in IMPLEMENTATIONS:
             two = impl == "jaxnn-vmap-2dev"
-            out.append(harness.Job(NAME, impl, f"K{k}", settings.timing(k=k, repeats=repeats, devices=2 if two else 1),
+            out.append(harness.Job(NAME, impl, f"K{k}", settings.timing(k=k, repeats=repeats, devices=2 if two else 1,
+                                                                       impl_flat=impl == "jax-flat"),
                                    env=TWO_DEVICES if two else {}))
     return out
 

@@ -178,7 +178,9 @@ def test_quick_run_summaries_hold_every_field(quick_run):
     _, _, results = quick_run
     suites = results["suites"]
     gemm = suites["gemm"]
-    assert gemm["peak_gflops"] > 0 and gemm["peak_from"]["impl"] in ("numpy", "xla")
+    assert gemm["peak_gflops"] > 0 and gemm["peak_from"]["impl"] in ("numpy", "xla", "torch")
+    torch_available = importlib.util.find_spec("torch") is not None
+    assert {r["impl"] for r in gemm["rows"]} == {"numpy", "xla"} | ({"torch"} if torch_available else set())
     for row in gemm["rows"]:
         assert STAT_FIELDS | {"n", "impl", "flops", "gflops"} <= set(row)
 
@@ -186,7 +188,6 @@ def test_quick_run_summaries_hold_every_field(quick_run):
     assert {r["case"] for r in step_rows} == {"S", "M"}
     impls = {r["impl"] for r in step_rows}
     assert {"numpy", "jax-op-by-op", "jax-jit", "jaxnn-fused", "flax"} <= impls
-    torch_available = importlib.util.find_spec("torch") is not None
     assert ("torch-eager" in impls) == torch_available
     assert any("torch" in line for line in suites["step"]["skipped"]) != torch_available
     for row in step_rows:
@@ -229,7 +230,7 @@ def test_quick_run_summaries_hold_every_field(quick_run):
     (check,) = suites["conv"]["checks"]["S"]  # jaxnn and Flax NNX agree after one step from the same weights
     assert check["params_max_abs_diff"] <= 1e-4 and check["loss_abs_diff"] <= 1e-4
     small_rows = suites["small_sweep"]["rows"]
-    assert {"jaxnn-vmap", "jaxnn-vmap-2dev", "jaxnn-fit", "numpy"} <= {r["impl"] for r in small_rows}
+    assert {"jaxnn-vmap", "jaxnn-vmap-2dev", "jaxnn-fit", "numpy", "jax-prototype", "jax-flat"} <= {r["impl"] for r in small_rows}
     assert all(r["recompiles_after_first"] == 0 for r in small_rows)
     for row in small_rows:
         assert STAT_FIELDS | {"k", "speedup_vs_numpy", "peak_rss_bytes"} <= set(row)

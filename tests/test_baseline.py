@@ -191,7 +191,7 @@ def cases(draw):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)  # with the exhaustive activation x loss test below
 @given(case=cases())
 def test_gradients_match_jax_on_random_networks(case, dtype):
     assert_matches_jax(case, dtype)

@@ -18,6 +18,7 @@ import concurrent.futures
 import functools
 import math
 import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -386,14 +387,28 @@ def _compile_ahead(spec: TrainSpec, epochs_per_call: int, hparams: Hyperparams, 
     0.25 s of 3.1-3.3 s). Their input is the state as ``init_rows`` lays it out (rows split
     over the mesh), known from its shapes before it exists. Compiled programs are cached by
     JAX as ``jit`` calls' are: the ``jit`` calls that follow, and a later chunk or sweep of the
-    same shapes, compile nothing.
+    same shapes, compile nothing. ``run_rows`` is the longest, so ``finish_rows`` starts tracing
+    (Python, holding the GIL) only once ``run_rows`` is lowered; their XLA compiles overlap
+    (first small sweep on 2 host devices, 12 interleaved pairs: mean 2.46 -> 2.35 s, faster in 9).
     """
     init, run, finish = _JITTED
     shapes = init.trace(spec, hparams, key_data, seeds, data, impl, mesh=mesh).out_info
     rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, parallel.CONFIG_AXIS))
     state = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=rows), shapes)
-    return (_COMPILER.submit(lambda: run.lower(spec, state, hparams, data, epochs_per_call).compile()),
-            _COMPILER.submit(lambda: finish.lower(spec, state, data).compile()))
+    lowered = threading.Event()
+
+    def compile_run():
+        try:
+            program = run.lower(spec, state, hparams, data, epochs_per_call)
+        finally:
+            lowered.set()
+        return program.compile()
+
+    def compile_finish():
+        lowered.wait()
+        return finish.lower(spec, state, data).compile()
+
+    return _COMPILER.submit(compile_run), _COMPILER.submit(compile_finish)
 
 
 def _any_running(spec: TrainSpec, state: loop.LoopState) -> bool:

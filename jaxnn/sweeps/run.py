@@ -408,6 +408,7 @@ def _compile_ahead(spec: TrainSpec, epochs_per_call: int, hparams: Hyperparams, 
         lowered.wait()
         return finish.lower(spec, state, data).compile()
 
+    # Submitted first, compile_run is taken by a worker before compile_finish can wait on it (no deadlock).
     return _COMPILER.submit(compile_run), _COMPILER.submit(compile_finish)
 
 

@@ -8,26 +8,39 @@ that ``jax.vmap`` turns into a hyperparameter sweep.
 
 __version__ = "0.1.0"
 
-from jaxnn import cache, data as datasets, hyperparams, layers, loop, losses, optim, parallel, sweeps
-from jaxnn.checkpoint import Checkpoint, CheckpointError, load, save
+from jaxnn import cache, data as datasets, errors, hyperparams, layers, loop, losses, optim, parallel, sweeps
+from jaxnn.checkpoint import Checkpoint, load, save
 from jaxnn.data import DataInfo, Dataset
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.interop import from_equinox, from_nnx
 from jaxnn.loop import TrainResult
 from jaxnn.models import Model, cnn, from_flax, mlp, model_from_config, sequential
 from jaxnn.optim import optimizer, schedule
+from jaxnn.programs import clear_caches
 from jaxnn.spec import EarlyStopping, TrainSpec
 from jaxnn.sweeps import ASHA, PBT, SweepResult, choice, loguniform, sweep, uniform
-from jaxnn.train import TrainingDiverged, evaluate, fit, make_train, predict
+from jaxnn.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    Interrupted,
+    JaxnnError,
+    TrainingDiverged,
+)
+from jaxnn.train import evaluate, fit, make_train, predict
 
 __all__ = [
     "ASHA",
     "Checkpoint",
     "CheckpointError",
+    "ConfigError",
+    "DataError",
     "DataInfo",
     "Dataset",
     "EarlyStopping",
     "Hyperparams",
+    "Interrupted",
+    "JaxnnError",
     "Model",
     "SweepResult",
     "TrainResult",
@@ -36,7 +49,9 @@ __all__ = [
     "__version__",
     "cache",
     "choice",
+    "clear_caches",
     "datasets",
+    "errors",
     "evaluate",
     "fit",
     "from_equinox",

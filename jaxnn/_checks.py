@@ -4,8 +4,10 @@ from collections.abc import Iterable
 import difflib
 import math
 
+from jaxnn import errors
 
-def unknown_name(kind: str, name: object, valid: Iterable[str]) -> ValueError:
+
+def unknown_name(kind: str, name: object, valid: Iterable[str]) -> errors.ConfigError:
     """The error for a name that is not one of `valid`, listing the valid ones."""
     valid = sorted(valid)
     hint = ""
@@ -13,13 +15,13 @@ def unknown_name(kind: str, name: object, valid: Iterable[str]) -> ValueError:
         close = difflib.get_close_matches(name, valid, n=1)
         if close:
             hint = f" (did you mean {close[0]!r}?)"
-    return ValueError(f"unknown {kind} {name!r}{hint}; valid names: {', '.join(valid)}")
+    return errors.ConfigError(f"unknown {kind} {name!r}{hint}; valid names: {', '.join(valid)}")
 
 
 def lookup(kind: str, name: object, table: dict):
     """`table[name]`, or a ValueError that lists the valid names."""
     if not isinstance(name, str):
-        raise TypeError(f"{kind} must be a name (str), got {type(name).__name__}: {name!r}")
+        raise errors.ArgumentTypeError(f"{kind} must be a name (str), got {type(name).__name__}: {name!r}")
     try:
         return table[name.lower()]
     except KeyError:
@@ -37,9 +39,9 @@ def positive_int(name: str, value: object, *, minimum: int = 1) -> int:
             else:
                 raise TypeError
         except TypeError:
-            raise TypeError(f"`{name}` must be an int, got {type(value).__name__}: {value!r}") from None
+            raise errors.ArgumentTypeError(f"`{name}` must be an int, got {type(value).__name__}: {value!r}") from None
     if value < minimum:
-        raise ValueError(f"`{name}` (={value}) must be >= {minimum}")
+        raise errors.ConfigError(f"`{name}` (={value}) must be >= {minimum}")
     return value
 
 
@@ -83,7 +85,7 @@ def check_range(
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a number, got {type(value).__name__}: {value!r}") from None
+        raise errors.ArgumentTypeError(f"`{name}` must be a number, got {type(value).__name__}: {value!r}") from None
     ok = np.isfinite(array)
     if low is not None:
         ok &= array > low if low_open else array >= low
@@ -103,4 +105,4 @@ def check_range(
             expected = "finite"
         if not np.isfinite(bad) and expected != "finite":
             expected = f"a finite number {expected}"
-        raise ValueError(f"`{name}` (={float(bad):g}) must be {expected}")
+        raise errors.ConfigError(f"`{name}` (={float(bad):g}) must be {expected}")

@@ -25,6 +25,8 @@ import socket
 import stat
 from collections.abc import Callable, Iterator
 
+from jaxnn import errors
+
 # Flags for a new temporary file: fail rather than reuse an existing name; binary
 # on Windows; not inherited by child processes.
 _CREATE_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -45,15 +47,24 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
         data: the contents; a ``str`` is written as UTF-8.
 
     Raises:
-        OSError: the file cannot be written; ``path`` is then left unchanged
-            and no temporary file remains.
+        jaxnn.errors.OutputError: the file cannot be written (an ``OSError``; its message names ``path``
+            and the reason); ``path`` is then left unchanged and no temporary file remains.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    try:
+        _write_through_temporary(path, directory, data.encode("utf-8") if isinstance(data, str) else data)
+    except OSError as error:
+        if isinstance(error, errors.JaxnnError):
+            raise
+        # The temporary's name is ours, not the user's: say which file could not be written, and why.
+        raise errors.output_error(error, f"cannot write {path!r}: {_reason(error)}") from None
+
+
+def _write_through_temporary(path: str, directory: str, payload: bytes) -> None:
     os.makedirs(directory, exist_ok=True)
     basename = os.path.basename(path)
     _remove_stale(directory, basename, ("tmp",), os.remove)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
     temporary = os.path.join(directory, _hidden_name(basename, "tmp"))
     handle = os.open(temporary, _CREATE_FLAGS, 0o666)
     try:
@@ -124,13 +135,13 @@ def _check_destination(out: str, final: str, replaceable: Callable[[str], bool])
     if not os.path.lexists(final):
         return
     if not os.path.isdir(final):
-        raise NotADirectoryError(f"{out!r} exists and is not a directory")
+        raise errors.OutputNotADirectoryError(f"{out!r} exists and is not a directory")
     try:
         occupied = bool(os.listdir(final))
     except OSError as error:
-        raise type(error)(f"cannot write the output directory {out!r}: {_reason(error)} in {final!r}") from None
+        raise errors.output_error(error, f"cannot write the output directory {out!r}: {_reason(error)} in {final!r}") from None
     if occupied and not replaceable(out):
-        raise FileExistsError(
+        raise errors.OutputExistsError(
             f"{out!r} is not empty and holds files jaxnn did not write; choose a new or empty directory"
         )
 
@@ -143,14 +154,14 @@ def _create_staging(out: str, parent: str, name: str) -> str:
         blocker = _nearest_existing(parent)
         if not os.path.isdir(blocker):
             message = f"cannot write the output directory {out!r}: {blocker!r} is not a directory"
-            raise NotADirectoryError(message) from None
-        raise type(error)(f"cannot write the output directory {out!r}: {_reason(error)} in {blocker!r}") from None
+            raise errors.OutputNotADirectoryError(message) from None
+        raise errors.output_error(error, f"cannot write the output directory {out!r}: {_reason(error)} in {blocker!r}") from None
     _remove_stale(parent, name, ("staging", "old"), lambda path: shutil.rmtree(path, ignore_errors=True))
     staging = os.path.join(parent, _hidden_name(name, "staging"))
     try:
         os.mkdir(staging, 0o777)  # the umask applies, as for any new directory
     except OSError as error:
-        raise type(error)(f"cannot write the output directory {out!r}: {_reason(error)} in {parent!r}") from None
+        raise errors.output_error(error, f"cannot write the output directory {out!r}: {_reason(error)} in {parent!r}") from None
     return staging
 
 

@@ -41,16 +41,14 @@ from jaxnn._io import atomic_write
 from jaxnn.data import DataInfo, Dataset, Standardizer
 from jaxnn.models import WRAPPED, Model, model_from_config
 from jaxnn.typing import Params
+from jaxnn import errors
+from jaxnn.errors import CheckpointError
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "CheckpointError", "load", "save"]
 
 FORMAT = "jaxnn-checkpoint"
 VERSION = 2
 _READABLE_VERSIONS = (1, 2)
-
-
-class CheckpointError(ValueError):
-    """A file that is not a readable jaxnn checkpoint of this version, or that does not fit its model."""
 
 
 class Checkpoint(NamedTuple):
@@ -107,11 +105,11 @@ def save(
         metadata: JSON-serializable extras (hyperparameters, metrics, ...).
     """
     if not isinstance(model, Model):
-        raise TypeError(f"model must be a jaxnn.Model, got {type(model).__name__}")
+        raise errors.ArgumentTypeError(f"model must be a jaxnn.Model, got {type(model).__name__}")
     try:
         metadata_json = json.dumps(metadata or {})
     except TypeError as error:
-        raise TypeError(f"metadata must be JSON-serializable: {error}") from None
+        raise errors.ArgumentTypeError(f"metadata must be JSON-serializable: {error}") from None
     state: dict[str, Any] = {
         "model": json.dumps(model.config),
         "params": _serialization().to_state_dict(jax.tree.map(np.asarray, jax.device_get(params))),
@@ -120,7 +118,7 @@ def save(
     if dataset is not None:
         info = dataset.info if isinstance(dataset, Dataset) else dataset
         if not isinstance(info, DataInfo):
-            raise TypeError(f"dataset must be a jaxnn.Dataset or a DataInfo, got {type(dataset).__name__}")
+            raise errors.ArgumentTypeError(f"dataset must be a jaxnn.Dataset or a DataInfo, got {type(dataset).__name__}")
         state["dataset"] = {name: np.asarray(getattr(info.standardizer, name)) for name in _DATASET_ARRAYS}
         static = {name: getattr(info, name) for name in _DATASET_STATIC}
         state["dataset"]["static"] = json.dumps({**static, "scaling": info.standardizer.mode})

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from jaxnn import _checks
+from jaxnn import errors
 
 __all__ = ["NAMES", "TABLE", "Hyperparameter", "Hyperparams", "check", "describe_range", "unused"]
 
@@ -116,7 +117,7 @@ def check(hparams: Any) -> None:
         ValueError: a value outside its range (the message gives the range).
     """
     if not isinstance(hparams, Hyperparams):
-        raise TypeError(f"hparams must be a jaxnn.Hyperparams, got {type(hparams).__name__}")
+        raise errors.ArgumentTypeError(f"hparams must be a jaxnn.Hyperparams, got {type(hparams).__name__}")
     for name in NAMES:
         check_value(name, getattr(hparams, name))
 

@@ -33,6 +33,7 @@ from jaxnn import layers
 from jaxnn.loop import as_key
 from jaxnn.models import Model
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
+from jaxnn import errors
 
 __all__ = ["from_equinox", "from_nnx"]
 
@@ -49,9 +50,9 @@ def _input_shape(input_shape: Sequence[int] | None) -> tuple[int, ...]:
 def _check_batch(x: Array, input_shape: tuple[int, ...]) -> None:
     """A batch of examples of ``input_shape`` (when known): the errors name both shapes."""
     if x.ndim == 0:
-        raise ValueError("x must be a batch of examples with a leading batch axis, got a scalar")
+        raise errors.DataError("x must be a batch of examples with a leading batch axis, got a scalar")
     if input_shape and tuple(x.shape[1:]) != input_shape:
-        raise ValueError(
+        raise errors.DataError(
             f"x has examples of shape {tuple(x.shape[1:])} but the model expects {input_shape} (input_shape); "
             f"x.shape={tuple(x.shape)}"
         )
@@ -59,9 +60,9 @@ def _check_batch(x: Array, input_shape: tuple[int, ...]) -> None:
 
 def _check_call(kind: str, train: bool, key: PRNGKey | None, dropout: ArrayLike | None, needs_key: bool) -> None:
     if dropout is not None:
-        raise ValueError(f"an {kind} module fixes its own dropout rate; `dropout=` cannot override it")
+        raise errors.ConfigError(f"an {kind} module fixes its own dropout rate; `dropout=` cannot override it")
     if train and needs_key and key is None:
-        raise ValueError(f"apply(..., train=True) of an {kind} module with dropout (random streams) needs `key`")
+        raise errors.ConfigError(f"apply(..., train=True) of an {kind} module with dropout (random streams) needs `key`")
 
 
 def _kind(value: Any) -> str:
@@ -76,7 +77,7 @@ def _snapshot(params: Params) -> Callable[[PRNGKey], Params]:
     very buffer held here would be deleted with it.
     """
     if any(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree.leaves(params)):
-        raise ValueError(
+        raise errors.ConfigError(
             "the module's weights are abstract (jax.ShapeDtypeStruct, e.g. from eval_shape): wrap a module with "
             "concrete weights, or a factory that builds one"
         )
@@ -108,16 +109,16 @@ def _nnx_template(module_or_factory: Any) -> tuple[Any, Callable[[Any], Any] | N
     if isinstance(module_or_factory, nnx.Module):
         return nnx.clone(module_or_factory), None  # .train()/.eval() below must not touch the user's module
     if isinstance(module_or_factory, flax.linen.Module):
-        raise TypeError("from_nnx expects a flax.nnx module; wrap a flax.linen module with jaxnn.from_flax(module, example_x)")
+        raise errors.ArgumentTypeError("from_nnx expects a flax.nnx module; wrap a flax.linen module with jaxnn.from_flax(module, example_x)")
     if not callable(module_or_factory):
-        raise TypeError(
+        raise errors.ArgumentTypeError(
             "from_nnx expects a flax.nnx.Module or a factory make(rngs: nnx.Rngs) -> nnx.Module, "
             f"got {type(module_or_factory).__name__}"
         )
     make = module_or_factory
     module = nnx.eval_shape(lambda: make(_nnx_rngs(jax.random.key(0))))
     if not isinstance(module, nnx.Module):
-        raise TypeError(f"the factory given to from_nnx must return a flax.nnx.Module, it returned {_kind(module)}")
+        raise errors.ArgumentTypeError(f"the factory given to from_nnx must return a flax.nnx.Module, it returned {_kind(module)}")
     return module, make
 
 
@@ -134,7 +135,7 @@ def _nnx_check_state(module: Any) -> set[tuple[Any, ...]]:
     if len(found):
         kinds = sorted({type(value).__name__ for _, value in found})
         where = ", ".join("/".join(map(str, path)) for path, _ in found)
-        raise ValueError(
+        raise errors.ConfigError(
             f"from_nnx supports modules whose only variables are nnx.Param (and RNG streams); this one also has "
             f"{', '.join(kinds)} ({where}): {_STATEFUL_HINT}"
         )
@@ -145,7 +146,7 @@ def _nnx_check_state(module: Any) -> set[tuple[Any, ...]]:
         if layer.rate == 0:
             inert.add((*path, "rngs"))
         elif layer.rngs is None:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"the nnx.Dropout at {'/'.join(map(str, path)) or 'the top'} has no RNG stream, so jaxnn cannot give "
                 "it keys: build it with nnx.Dropout(rate, rngs=rngs)"
             )
@@ -160,7 +161,7 @@ def _lookup(tree: Any, path: tuple[Any, ...], name: str = "params") -> Any:
         elif isinstance(tree, dict) and str(part) in tree:
             tree = tree[str(part)]
         else:
-            raise ValueError(f"{name} has no entry {'/'.join(map(str, path))} (the model's parameter {part!r} is missing)")
+            raise errors.ConfigError(f"{name} has no entry {'/'.join(map(str, path))} (the model's parameter {part!r} is missing)")
     return tree
 
 
@@ -284,7 +285,7 @@ def _import_equinox() -> Any:
     try:
         import equinox
     except ImportError:
-        raise ImportError("jaxnn.from_equinox needs Equinox: pip install 'jaxnn[equinox]'") from None
+        raise errors.MissingExtraError("jaxnn.from_equinox needs Equinox: pip install 'jaxnn[equinox]'") from None
     return equinox
 
 
@@ -312,7 +313,7 @@ def _eqx_template(model_or_factory: Any) -> tuple[Any, Callable[[PRNGKey], Any] 
     if isinstance(model_or_factory, eqx.Module):
         return model_or_factory, None
     if not callable(model_or_factory):
-        raise TypeError(
+        raise errors.ArgumentTypeError(
             "from_equinox expects an equinox.Module or a factory make(key) -> equinox.Module, "
             f"got {type(model_or_factory).__name__}"
         )
@@ -320,7 +321,7 @@ def _eqx_template(model_or_factory: Any) -> tuple[Any, Callable[[PRNGKey], Any] 
     model = eqx.filter_eval_shape(make, jax.random.key(0))
     if not isinstance(model, eqx.Module):
         extra = " (a model with state from eqx.nn.make_with_state?)" if isinstance(model, tuple) else ""
-        raise TypeError(
+        raise errors.ArgumentTypeError(
             f"the factory given to from_equinox must return an equinox.Module, it returned {_kind(model)}{extra}"
         )
     return model, make
@@ -333,13 +334,13 @@ def _eqx_check(model: Any, takes_key: bool) -> bool:
     found = jax.tree_util.tree_flatten_with_path(model, is_leaf=is_special)[0]
     stateful = [jax.tree_util.keystr(path) for path, node in found if isinstance(node, eqx.nn.StateIndex)]
     if stateful:
-        raise ValueError(
+        raise errors.ConfigError(
             f"from_equinox supports modules without state; this one has eqx.nn.StateIndex at {', '.join(stateful)}: "
             f"{_STATEFUL_HINT}"
         )
     has_dropout = any(isinstance(node, eqx.nn.Dropout) and node.p > 0 for _, node in found)
     if has_dropout and not takes_key:
-        raise ValueError(
+        raise errors.ConfigError(
             f"{type(model).__name__} has eqx.nn.Dropout layers but its __call__ takes no `key`, so jaxnn cannot "
             "give them one: add a `key` argument and pass keys to the dropout layers"
         )
@@ -402,7 +403,7 @@ def from_equinox(model_or_factory: Any, *, input_shape: Sequence[int] | None = N
         arrays = [jax.tree_util.keystr(path) for path, leaf in jax.tree_util.tree_flatten_with_path(statics[False])[0]
                   if isinstance(leaf, jax.ShapeDtypeStruct)]
         if arrays:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"the module built by the factory holds arrays that are not floating point ({', '.join(arrays)}); "
                 "jaxnn treats those as fixed structure and cannot rebuild them per key: wrap an instance instead"
             )

@@ -34,6 +34,7 @@ import numpy as np
 
 from jaxnn import _checks
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
+from jaxnn import errors
 
 __all__ = [
     "ACTIVATIONS",
@@ -101,7 +102,7 @@ def as_shape(name: str, shape: object) -> Shape:
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
     if not isinstance(shape, (tuple, list)) or not shape:
-        raise TypeError(f"`{name}` must be a shape such as (30,) or (8, 8, 1), got {shape!r}")
+        raise errors.ArgumentTypeError(f"`{name}` must be a shape such as (30,) or (8, 8, 1), got {shape!r}")
     return tuple(_checks.positive_int(f"{name}[{i}]", size) for i, size in enumerate(shape))
 
 
@@ -126,7 +127,7 @@ def get_activation(name: str) -> Callable[[Array], Array]:
 def canonical_init_name(name: str) -> str:
     """Resolve aliases such as ``"kaiming"`` to the name in :data:`INITIALIZERS`."""
     if not isinstance(name, str):
-        raise TypeError(f"init must be a name (str), got {type(name).__name__}: {name!r}")
+        raise errors.ArgumentTypeError(f"init must be a name (str), got {type(name).__name__}: {name!r}")
     name = _INIT_ALIASES.get(name.lower(), name.lower())
     if name not in INITIALIZERS:
         raise _checks.unknown_name("initializer", name, [*INITIALIZERS, *_INIT_ALIASES])
@@ -167,7 +168,7 @@ def dense(out_features: int, *, init: str = "glorot_uniform", dtype: Any = jnp.f
     def init_fn(key: PRNGKey, in_shape: Shape | int) -> tuple[Params, Shape]:
         in_shape = as_shape("in_shape", in_shape)
         if len(in_shape) != 1:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"a dense layer takes flat features, but its input is {_format_shape(in_shape)} per example "
                 f"(shape {in_shape}): put jaxnn.layers.flatten() before it, or flatten the data "
                 f"(x.reshape(len(x), -1)) and use an MLP"
@@ -179,7 +180,7 @@ def dense(out_features: int, *, init: str = "glorot_uniform", dtype: Any = jnp.f
         w, b = params["w"], params["b"]
         x = jnp.asarray(x)
         if x.shape[-1:] != w.shape[:1]:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"x has {x.shape[-1] if x.ndim else 0} features but the dense layer expects "
                 f"{w.shape[0]} (x.shape={tuple(x.shape)})"
             )
@@ -207,7 +208,7 @@ def activation(name: str) -> Layer:
 def check_rate(name: str, rate: object) -> None:
     """Raise if a concrete dropout rate is not a scalar in [0, 1); traced rates pass."""
     if _checks.is_concrete(rate) and np.size(rate) != 1:
-        raise ValueError(f"`{name}` must be a scalar, got an array of shape {np.shape(rate)}")
+        raise errors.ConfigError(f"`{name}` must be a scalar, got an array of shape {np.shape(rate)}")
     _checks.check_range(name, rate, 0.0, 1.0)
 
 
@@ -247,7 +248,7 @@ def dropout(rate: float) -> Layer:
             check_rate("dropout", dropout)
             current = dropout
         if key is None:
-            raise ValueError("train=True with dropout needs a PRNG key: pass key=jax.random.key(...)")
+            raise errors.ConfigError("train=True with dropout needs a PRNG key: pass key=jax.random.key(...)")
         keep = 1.0 - jnp.asarray(current, x.dtype)
         mask = jax.random.bernoulli(key, keep, x.shape)
         return jnp.where(mask, x / keep, jnp.zeros_like(x))
@@ -281,13 +282,13 @@ def _window(name: str, value: object, rank: int) -> Shape:
     """An int (the same size along every spatial axis) or one positive int per spatial axis."""
     sizes = (value,) * rank if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
     if not isinstance(sizes, (tuple, list)) or len(sizes) != rank:
-        raise ValueError(f"`{name}` must be an int or {rank} ints (one per spatial axis of the input), got {value!r}")
+        raise errors.ConfigError(f"`{name}` must be an int or {rank} ints (one per spatial axis of the input), got {value!r}")
     return tuple(_checks.positive_int(f"{name}[{i}]", size) for i, size in enumerate(sizes))
 
 
 def _padding(padding: str) -> str:
     if not isinstance(padding, str) or padding.upper() not in _PADDINGS:
-        raise ValueError(f"`padding` must be 'SAME' or 'VALID', got {padding!r}")
+        raise errors.ConfigError(f"`padding` must be 'SAME' or 'VALID', got {padding!r}")
     return padding.upper()
 
 
@@ -295,7 +296,7 @@ def _spatial(layer: str, in_shape: Shape | int) -> tuple[Shape, int]:
     """The spatial sizes and channels of a channels-last example: ``(length, c)`` or ``(h, w, c)``."""
     in_shape = as_shape("in_shape", in_shape)
     if not 2 <= len(in_shape) <= 4:
-        raise ValueError(
+        raise errors.ConfigError(
             f"{layer} takes channels-last examples, (length, channels) in 1-D or (height, width, channels) in 2-D, "
             f"but its input is {in_shape} per example"
             + (": give sequences a channel axis, x[..., None]" if len(in_shape) == 1 else "")
@@ -306,7 +307,7 @@ def _spatial(layer: str, in_shape: Shape | int) -> tuple[Shape, int]:
 def _window_output(layer: str, what: str, sizes: Shape, window: Shape, strides: Shape, padding: str) -> Shape:
     """The spatial output sizes of a sliding window; an error where the window does not fit the input."""
     if any(w > n for w, n in zip(window, sizes)):
-        raise ValueError(
+        raise errors.ConfigError(
             f"{layer}: the {what} {_format_shape(window)} is larger than its {_format_shape(sizes)} input "
             f"(use a smaller {what}, or fewer pooling/strided layers before it)"
         )
@@ -422,7 +423,7 @@ def conv(
         rank = w.ndim - 2
         x = jnp.asarray(x)
         if x.ndim < rank + 2 or x.shape[-1] != w.shape[-2]:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"conv expects a batch (batch, *spatial, {w.shape[-2]}) with {rank} spatial axes, "
                 f"got x.shape={tuple(x.shape)}"
             )
@@ -460,7 +461,7 @@ def _pool(kind: str, window: int | tuple[int, ...], strides: int | tuple[int, ..
         x = jnp.asarray(x)
         rank = len(window) if isinstance(window, (tuple, list)) else x.ndim - 2
         if rank < 1 or x.ndim < rank + 2:
-            raise ValueError(f"{kind} expects a batch (batch, *spatial, channels), got x.shape={tuple(x.shape)}")
+            raise errors.DataError(f"{kind} expects a batch (batch, *spatial, channels), got x.shape={tuple(x.shape)}")
         size, step = resolve(rank)
         x, lead = _batched(x, rank)
         dims, steps = (1, *size, 1), (1, *step, 1)
@@ -523,10 +524,10 @@ def serial(*layers: Layer) -> Layer:
     Dropout layers receive independent keys derived from ``key`` by ``fold_in``.
     """
     if not layers:
-        raise ValueError("serial() needs at least one layer")
+        raise errors.ConfigError("serial() needs at least one layer")
     for i, layer in enumerate(layers):
         if not isinstance(layer, Layer):
-            raise TypeError(f"serial() argument {i} must be a jaxnn Layer, got {type(layer).__name__}")
+            raise errors.ArgumentTypeError(f"serial() argument {i} must be a jaxnn Layer, got {type(layer).__name__}")
 
     def init_fn(key: PRNGKey, in_shape: Shape | int) -> tuple[Params, Shape]:
         params = []
@@ -548,7 +549,7 @@ def serial(*layers: Layer) -> Layer:
         dropout: ArrayLike | None = None,
     ) -> Array:
         if len(params) != num_params:
-            raise ValueError(f"params has {len(params)} entries but the model has {num_params} layers with parameters")
+            raise errors.ConfigError(f"params has {len(params)} entries but the model has {num_params} layers with parameters")
         index = 0
         for i, layer in enumerate(layers):
             layer_key = None if key is None else jax.random.fold_in(key, i)
@@ -582,7 +583,7 @@ def layer_from_config(config: dict[str, Any]) -> Layer:
         "serial": lambda c: serial(*[layer_from_config(sub) for sub in c["layers"]]),
     }
     if not isinstance(config, dict) or "type" not in config:
-        raise ValueError(f"a layer config must be a dict with a 'type' key, got {config!r}")
+        raise errors.ConfigError(f"a layer config must be a dict with a 'type' key, got {config!r}")
     build = _checks.lookup("layer type", config["type"], builders)
     return build(config)
 

@@ -33,11 +33,12 @@ from jax.custom_batching import custom_vmap
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxnn import losses, optim, parallel
-from jaxnn._compile import jit_loop, jit_once
+from jaxnn.programs import jit_loop, jit_once, memoize
 from jaxnn._io import atomic_write
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.spec import TrainSpec
 from jaxnn.typing import Array, Params, PRNGKey
+from jaxnn import errors
 
 __all__ = [
     "DIVERGED",
@@ -153,19 +154,19 @@ def layout(spec: TrainSpec, data: Any) -> Layout:
     """
     num_train = int(np.shape(data.x_train)[0])
     if num_train == 0:
-        raise ValueError("the training split is empty")
+        raise errors.DataError("the training split is empty")
     batch = num_train if spec.batch_size is None else spec.batch_size
     if batch > num_train:
-        raise ValueError(
+        raise errors.ConfigError(
             f"`batch_size` (={batch}) is larger than the training split ({num_train} examples); "
             f"use batch_size=None for full-batch gradient descent"
         )
     steps = 1 if spec.batch_size is None else math.ceil(num_train / batch)
     has_val = np.shape(data.x_val)[0] > 0
     if not has_val and spec.early_stopping is not None:
-        raise ValueError("early stopping monitors the validation split, but the data has none (val_fraction=0)")
+        raise errors.ConfigError("early stopping monitors the validation split, but the data has none (val_fraction=0)")
     if spec.schedule == "warmup_cosine" and spec.warmup_steps >= spec.num_epochs * steps:
-        raise ValueError(
+        raise errors.ConfigError(
             f"`warmup_steps` (={spec.warmup_steps}) must be less than the run's {spec.num_epochs * steps} optimizer steps"
         )
     mesh = parallel.data_mesh(spec.data_devices) if spec.data_devices is not None and len(spec.data_devices) > 1 else None
@@ -226,7 +227,7 @@ def init_state(spec: TrainSpec, hparams: Hyperparams, key: PRNGKey, data: Any, p
     plan = layout(spec, data)
     _check_task(spec, plan, data)
     if hparams.dropout is not None and not spec.model.uses_dropout:
-        raise ValueError("hparams.dropout is set but the model has no dropout layers (build it with jaxnn.mlp)")
+        raise errors.ConfigError("hparams.dropout is set but the model has no dropout layers (build it with jaxnn.mlp)")
     init_key, loop_key = jax.random.split(as_key(key))
     if params is None:
         params = spec.model.init(init_key)
@@ -256,20 +257,20 @@ def _check_task(spec: TrainSpec, plan: Layout, data: Any) -> None:
     outputs = jax.eval_shape(lambda x: spec.model.apply(spec.model.init(jax.random.key(0)), x), sample_x)
     width = outputs.shape[-1] if outputs.ndim > 1 else 1
     if loss_name == "binary_cross_entropy" and task != "binary":
-        raise ValueError(
+        raise errors.ConfigError(
             f"loss 'binary_cross_entropy' needs a binary task but the data is {task!r}"
             + (f" with {num_classes} classes; use 'softmax_cross_entropy'" if task == "multiclass" else "")
         )
     if loss_name == "softmax_cross_entropy" and task == "regression":
-        raise ValueError("loss 'softmax_cross_entropy' needs class labels but the data is a regression task")
+        raise errors.ConfigError("loss 'softmax_cross_entropy' needs class labels but the data is a regression task")
     expected = {"binary_cross_entropy": 1, "softmax_cross_entropy": num_classes, "mean_squared_error": 1}.get(loss_name)
     if expected is not None and width != expected:
-        raise ValueError(
+        raise errors.ConfigError(
             f"the model has {width} outputs but {loss_name} on this {task} data needs {expected} "
             f"({_OUTPUT_HINTS.get(spec.model.config.get('type'), 'give its last layer {} outputs').format(expected)})"
         )
     if spec.model.output_activation is not None and loss_name != "mean_squared_error":
-        raise ValueError(
+        raise errors.ConfigError(
             f"{loss_name} takes logits but the model applies output_activation={spec.model.output_activation!r}; "
             f"build it with output_activation=None"
         )
@@ -316,7 +317,7 @@ def is_running(spec: TrainSpec, state: LoopState) -> Array:
     return (state.status == RUNNING) & (state.epoch < spec.num_epochs)
 
 
-@functools.lru_cache(maxsize=64)
+@memoize()
 def _epoch_or_skip(spec: TrainSpec) -> Callable[..., tuple[LoopState, dict[str, Array]]]:
     """``epoch(state, hparams, data, loop_key, index)``: :func:`one_epoch` if the run is running, else a skip.
 
@@ -561,7 +562,7 @@ def as_key(key: PRNGKey | int) -> PRNGKey:
         return key
     if isinstance(key, (jax.Array, np.ndarray)) and key.shape == (2,) and key.dtype == jnp.uint32:
         return jax.random.wrap_key_data(key)
-    raise TypeError(f"key must be an int seed or a jax.random.key, got {type(key).__name__}: {key!r}")
+    raise errors.ArgumentTypeError(f"key must be an int seed or a jax.random.key, got {type(key).__name__}: {key!r}")
 
 
 # The loop compiled: what fit runs, and what benchmarks time as fit runs it. Calls with an equal

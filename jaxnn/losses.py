@@ -19,6 +19,7 @@ import optax
 
 from jaxnn import _checks
 from jaxnn.typing import Array, ArrayLike, Params
+from jaxnn import errors
 
 __all__ = [
     "LOSSES",
@@ -38,7 +39,7 @@ def _masked_mean(values: Array, mask: ArrayLike | None) -> Array:
         return jnp.mean(values)
     mask = jnp.asarray(mask, values.dtype)
     if mask.shape != values.shape:
-        raise ValueError(f"mask has shape {mask.shape} but the batch has shape {values.shape}")
+        raise errors.DataError(f"mask has shape {mask.shape} but the batch has shape {values.shape}")
     # `where` keeps a NaN in a masked-out example from leaking into the sum.
     total = jnp.sum(jnp.where(mask > 0, values * mask, 0.0))
     return total / jnp.maximum(jnp.sum(mask), 1.0)
@@ -51,7 +52,7 @@ def _one_output_per_example(outputs: Array, targets: Array, loss: str) -> tuple[
     if targets.ndim == 2 and targets.shape[-1] == 1:
         targets = targets[:, 0]
     if outputs.ndim != 1 or targets.shape != outputs.shape:
-        raise ValueError(
+        raise errors.DataError(
             f"{loss} expects one output per example, shape (batch,) or (batch, 1), and targets of the same "
             f"length; got outputs {tuple(outputs.shape)} and targets {tuple(targets.shape)}"
         )
@@ -64,10 +65,10 @@ def _check_label_values(labels: Array, low: float, high: float, *, integer: bool
         return
     values = np.asarray(labels)
     if integer and np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
-        raise ValueError(f"{loss} expects integer class labels, got fractional values such as {values[values != np.round(values)][0]}")
+        raise errors.DataError(f"{loss} expects integer class labels, got fractional values such as {values[values != np.round(values)][0]}")
     if np.any(values < low) or np.any(values > high):
         bad = values[(values < low) | (values > high)].flat[0]
-        raise ValueError(f"{loss} expects labels in [{low:g}, {high:g}], got {bad}")
+        raise errors.DataError(f"{loss} expects labels in [{low:g}, {high:g}], got {bad}")
 
 
 def binary_cross_entropy(logits: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | None = None) -> Array:
@@ -94,14 +95,14 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *, mask: ArrayLi
     """
     logits, labels = jnp.asarray(logits), jnp.asarray(labels)
     if logits.ndim != 2:
-        raise ValueError(f"softmax_cross_entropy expects logits of shape (batch, num_classes), got {logits.shape}")
+        raise errors.DataError(f"softmax_cross_entropy expects logits of shape (batch, num_classes), got {logits.shape}")
     if labels.shape == logits.shape[:1]:
         _check_label_values(labels, 0, logits.shape[1] - 1, integer=True, loss="softmax_cross_entropy")
         per_example = optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels.astype(jnp.int32))
     elif labels.shape == logits.shape:
         per_example = optax.losses.softmax_cross_entropy(logits, labels.astype(logits.dtype))
     else:
-        raise ValueError(
+        raise errors.DataError(
             f"labels of shape {tuple(labels.shape)} do not fit logits of shape {tuple(logits.shape)}: "
             f"expected integer labels ({logits.shape[0]},) or one-hot labels {tuple(logits.shape)}"
         )
@@ -119,7 +120,7 @@ def mean_squared_error(predictions: ArrayLike, targets: ArrayLike, *, mask: Arra
     predictions, targets = jnp.asarray(predictions), jnp.asarray(targets)
     if predictions.ndim == 2 and predictions.shape[-1] > 1:
         if targets.shape != predictions.shape:
-            raise ValueError(
+            raise errors.DataError(
                 f"mean_squared_error got predictions {tuple(predictions.shape)} and targets "
                 f"{tuple(targets.shape)}; they must have the same shape"
             )
@@ -146,7 +147,7 @@ def accuracy(outputs: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | None = 
         if labels.shape == outputs.shape:
             labels = jnp.argmax(labels, axis=-1)
         elif labels.shape != outputs.shape[:1]:
-            raise ValueError(
+            raise errors.DataError(
                 f"labels of shape {tuple(labels.shape)} do not fit outputs of shape {tuple(outputs.shape)}"
             )
     correct = (predicted == labels.astype(predicted.dtype)).astype(jnp.float32)

@@ -26,6 +26,7 @@ import numpy as np
 
 from jaxnn import _checks, layers
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
+from jaxnn import errors
 
 __all__ = ["Model", "cnn", "from_flax", "mlp", "model_from_config", "sequential"]
 
@@ -83,23 +84,23 @@ def _check_input(x: Array, expected: tuple[int, ...], source: str) -> None:
     if len(expected) == 1:
         got = x.shape[-1] if x.ndim else 0
         if x.ndim > 2 and int(np.prod(x.shape[1:])) == expected[0]:
-            raise ValueError(
+            raise errors.DataError(
                 f"x holds examples of shape {tuple(x.shape[1:])} but the model takes {expected[0]} flat features "
                 f"({source}): flatten the data (x.reshape(len(x), -1)) or start the model with jaxnn.layers.flatten()"
             )
         if x.ndim > 2:
-            raise ValueError(
+            raise errors.DataError(
                 f"x holds examples of shape {tuple(x.shape[1:])} but the model takes {expected[0]} flat features "
                 f"({source}); x.shape={tuple(x.shape)}"
             )
-        raise ValueError(f"x has {got} features but the model expects {expected[0]} ({source}); x.shape={tuple(x.shape)}")
+        raise errors.DataError(f"x has {got} features but the model expects {expected[0]} ({source}); x.shape={tuple(x.shape)}")
     if x.ndim == 2 and x.shape[1] == int(np.prod(expected)):
-        raise ValueError(
+        raise errors.DataError(
             f"x holds {x.shape[1]} flat features per example but the model takes examples of shape {expected} "
             f"({source}): reshape the data, x.reshape(len(x), {', '.join(map(str, expected))}) (for the built-in "
             f"digits: load('digits', as_images=True))"
         )
-    raise ValueError(
+    raise errors.DataError(
         f"x must be a batch of examples of shape {expected} ({source}), i.e. (batch, {', '.join(map(str, expected))}); "
         f"got x.shape={tuple(x.shape)}"
     )
@@ -301,9 +302,9 @@ def _mlp_options(
 ) -> tuple[list[int], list[str], str | None, str | None]:
     """Check :func:`mlp`'s arguments: (sizes, hidden activations, output activation, initializer)."""
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
-        raise TypeError(f"`sizes` must be a sequence of ints such as [30, 16, 1], got {sizes!r}")
+        raise errors.ArgumentTypeError(f"`sizes` must be a sequence of ints such as [30, 16, 1], got {sizes!r}")
     if len(sizes) < 2:
-        raise ValueError(f"`sizes` needs at least 2 entries (input and output width), got {list(sizes)}")
+        raise errors.ConfigError(f"`sizes` needs at least 2 entries (input and output width), got {list(sizes)}")
     sizes = [_checks.positive_int(f"sizes[{i}]", size) for i, size in enumerate(sizes)]
     num_hidden = len(sizes) - 2
     if isinstance(activation, str):
@@ -312,7 +313,7 @@ def _mlp_options(
     else:
         hidden = [str(name).lower() for name in activation]
         if len(hidden) != num_hidden:
-            raise ValueError(f"`activation` has {len(hidden)} names but sizes={sizes} has {num_hidden} hidden layers")
+            raise errors.ConfigError(f"`activation` has {len(hidden)} names but sizes={sizes} has {num_hidden} hidden layers")
     for name in hidden:
         layers.get_activation(name)
     if output_activation is not None:
@@ -349,10 +350,10 @@ def from_flax(module: Any, example_x: ArrayLike) -> Model:
     import flax.linen as nn
 
     if not isinstance(module, nn.Module):
-        raise TypeError(f"from_flax expects a flax.linen.Module, got {type(module).__name__}")
+        raise errors.ArgumentTypeError(f"from_flax expects a flax.linen.Module, got {type(module).__name__}")
     example_x = jnp.asarray(example_x)
     if example_x.ndim < 2:
-        raise ValueError(f"`example_x` must be a batch of shape (batch, features), got shape {example_x.shape}")
+        raise errors.DataError(f"`example_x` must be a batch of shape (batch, features), got shape {example_x.shape}")
     in_features = int(example_x.shape[-1])
     mode = _flax_mode_kwargs(module)
 
@@ -360,7 +361,7 @@ def from_flax(module: Any, example_x: ArrayLike) -> Model:
         variables = module.init({"params": key, "dropout": key}, example_x, **mode(False))
         extra = sorted(set(variables) - {"params"})
         if extra:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"from_flax supports modules whose only variable collection is 'params'; this one also has "
                 f"{extra} (stateful layers such as BatchNorm are not supported)"
             )
@@ -375,7 +376,7 @@ def from_flax(module: Any, example_x: ArrayLike) -> Model:
         dropout: ArrayLike | None = None,
     ) -> Array:
         if dropout is not None:
-            raise ValueError("a Flax module fixes its own dropout rate; `dropout=` cannot override it")
+            raise errors.ConfigError("a Flax module fixes its own dropout rate; `dropout=` cannot override it")
         x = jnp.asarray(x)
         _check_features(x, in_features, "example_x.shape[-1]")
         rngs = {} if key is None else {"dropout": key}
@@ -415,7 +416,7 @@ def model_from_config(config: dict[str, Any]) -> Model:
     True
     """
     if not isinstance(config, dict) or "type" not in config:
-        raise ValueError(f"a model config must be a dict with a 'type' key, got {config!r}")
+        raise errors.ConfigError(f"a model config must be a dict with a 'type' key, got {config!r}")
     kind = config["type"]
     if kind == "mlp":
         kwargs = {k: v for k, v in config.items() if k != "type"}
@@ -428,5 +429,5 @@ def model_from_config(config: dict[str, Any]) -> Model:
         return cnn(**kwargs)
     if kind in WRAPPED:
         library, wrap = WRAPPED[kind]
-        raise ValueError(f"a {library} model cannot be rebuilt from its config; wrap the module again with {wrap}")
+        raise errors.ConfigError(f"a {library} model cannot be rebuilt from its config; wrap the module again with {wrap}")
     raise _checks.unknown_name("model type", kind, ["mlp", "sequential", "cnn"])

@@ -21,6 +21,7 @@ import optax
 
 from jaxnn import _checks
 from jaxnn.typing import Array, ArrayLike, Params
+from jaxnn import errors
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "build_optimizer", "build_schedule", "decay_mask", "optimizer", "schedule"]
 
@@ -77,7 +78,7 @@ def schedule(
     if kind in ("cosine_decay", "warmup_cosine"):
         _checks.check_range("final_fraction", final_fraction, 0.0, 1.0, high_open=False)
     if kind == "warmup_cosine" and warmup_steps >= num_steps:
-        raise ValueError(f"`warmup_steps` (={warmup_steps}) must be < num_steps (={num_steps})")
+        raise errors.ConfigError(f"`warmup_steps` (={warmup_steps}) must be < num_steps (={num_steps})")
     if kind == "piecewise":
         _checks.check_range("scale", scale, 0.0)
     return build_schedule(
@@ -170,7 +171,7 @@ def optimizer(
     if clip_norm is not None:
         _checks.check_range("clip_norm", clip_norm, 0.0, low_open=True)
     if kind == "gd" and _is_concrete_zero(momentum) is False:
-        raise ValueError(f"`momentum` (={momentum}) is not used by 'gd'; use optimizer 'sgd' for momentum")
+        raise errors.ConfigError(f"`momentum` (={momentum}) is not used by 'gd'; use optimizer 'sgd' for momentum")
     # A concrete 0 needs no momentum buffer and no decay term; a traced value (a sweep) keeps them.
     return build_optimizer(
         kind, learning_rate=learning_rate, momentum=None if _is_concrete_zero(momentum) else momentum,

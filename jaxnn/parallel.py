@@ -16,6 +16,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxnn import errors
+
 __all__ = ["CONFIG_AXIS", "DATA_AXIS", "config_mesh", "data_mesh", "initialize_distributed", "resolve_devices", "shard_leading_axis", "to_host", "use_cpu_devices"]
 
 CONFIG_AXIS = "configs"
@@ -39,11 +41,11 @@ def use_cpu_devices(count: int | None = None) -> int:
     if count is None:
         count = os.cpu_count() or 1
     if count < 1:
-        raise ValueError(f"`count` (={count}) must be >= 1")
+        raise errors.ConfigError(f"`count` (={count}) must be >= 1")
     try:
         jax.config.update("jax_num_cpu_devices", count)
     except RuntimeError as error:
-        raise RuntimeError(
+        raise errors.SetupError(
             "use_cpu_devices() must run before JAX creates its first array; call it right after importing "
             f"jaxnn, or set XLA_FLAGS=--xla_force_host_platform_device_count={count} before starting Python"
         ) from error
@@ -58,7 +60,7 @@ def initialize_distributed(coordinator: str, num_processes: int, process_id: int
     every process and sweeps shard across all of them.
     """
     if num_processes < 1 or not 0 <= process_id < num_processes:
-        raise ValueError(f"`process_id` (={process_id}) must be in [0, num_processes={num_processes})")
+        raise errors.ConfigError(f"`process_id` (={process_id}) must be in [0, num_processes={num_processes})")
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
 
 
@@ -75,11 +77,11 @@ def resolve_devices(devices: Sequence[Any] | int | str | None, *, global_devices
         return available[:1]
     if isinstance(devices, int) and not isinstance(devices, bool):
         if not 1 <= devices <= len(available):
-            raise ValueError(f"`devices` (={devices}) must be between 1 and the {len(available)} local devices")
+            raise errors.ConfigError(f"`devices` (={devices}) must be between 1 and the {len(available)} local devices")
         return list(available[:devices])
     devices = list(devices)
     if not devices:
-        raise ValueError("`devices` is an empty list")
+        raise errors.ConfigError("`devices` is an empty list")
     return devices
 
 

@@ -39,7 +39,9 @@ import jax
 import numpy as np
 
 from jaxnn._io import atomic_write
-from jaxnn.checkpoint import CheckpointError, _serialization
+from jaxnn import errors
+from jaxnn.checkpoint import _serialization
+from jaxnn.errors import CheckpointError
 
 __all__ = ["FORMAT", "VERSION", "RunDirectory", "data_digest", "describe", "leaves_of", "model_description", "place_like",
            "restore_leaves", "tree_digest"]
@@ -166,7 +168,7 @@ class RunDirectory:
     def _raise_failed(self) -> None:
         if self._error is not None:
             error, self._error = self._error, None
-            raise OSError(f"could not write the run's state in {self.path}: {error}") from error
+            raise errors.OutputError(f"could not write the run's state in {self.path}: {error}") from error
 
     def _drain(self) -> None:
         """The writer thread: the waiting files oldest first, each at least ``PAUSE`` times its own last

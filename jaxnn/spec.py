@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxnn import _checks, losses, optim
 from jaxnn.models import Model
+from jaxnn import errors
 
 __all__ = ["DEFAULT_LOSS", "DEFAULT_METRIC", "ZEROABLE", "EarlyStopping", "TrainSpec", "loss_for", "metric_for", "zeros_of"]
 
@@ -92,7 +93,7 @@ class TrainSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, Model):
-            raise TypeError(
+            raise errors.ArgumentTypeError(
                 f"model must be a jaxnn.Model (see jaxnn.mlp, jaxnn.from_flax), got {type(self.model).__name__}"
             )
         normalized = {
@@ -154,7 +155,7 @@ def _check_zeros(zeros: Any) -> tuple[str, ...]:
     zeros = tuple(sorted(set(zeros)))
     for name in zeros:
         if name not in ZEROABLE:
-            raise ValueError(f"`zeros` may name {', '.join(ZEROABLE)}, got {name!r}")
+            raise errors.ConfigError(f"`zeros` may name {', '.join(ZEROABLE)}, got {name!r}")
     return zeros
 
 
@@ -172,7 +173,7 @@ def _check_early_stopping(early_stopping: Any) -> EarlyStopping | None:
     if early_stopping is None:
         return None
     if not isinstance(early_stopping, EarlyStopping):
-        raise TypeError(f"early_stopping must be a jaxnn.EarlyStopping or None, got {type(early_stopping).__name__}")
+        raise errors.ArgumentTypeError(f"early_stopping must be a jaxnn.EarlyStopping or None, got {type(early_stopping).__name__}")
     _checks.positive_int("early_stopping.patience", early_stopping.patience)
     _checks.check_range("early_stopping.min_delta", early_stopping.min_delta, 0.0)
     monitor = _checks.lookup("early_stopping.monitor", early_stopping.monitor, {"val_loss": "val_loss", "val_metric": "val_metric"})

@@ -33,7 +33,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxnn import _checks, loop, parallel, resume
 from jaxnn import hyperparams as hyperparams_lib
-from jaxnn._compile import jit_loop
+from jaxnn.programs import jit_loop
 from jaxnn.data import DataInfo, Dataset, check_finite_features
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.loop import DIVERGED, HISTORY_KEYS, RUNNING, STATUS, TrainResult, as_key
@@ -47,6 +47,8 @@ from jaxnn.spec import (
     zeros_of,
 )
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
+from jaxnn import errors
+from jaxnn.errors import TrainingDiverged
 
 __all__ = [
     "EarlyStopping",
@@ -62,18 +64,6 @@ __all__ = [
     "make_train",
     "predict",
 ]
-
-
-class TrainingDiverged(RuntimeError):
-    """A run produced a non-finite loss. ``.epoch`` is where; ``.result`` holds the last finite params."""
-
-    def __init__(self, epoch: int, result: TrainResult):
-        self.epoch = epoch
-        self.result = result
-        super().__init__(
-            f"training diverged at epoch {epoch}: the loss became NaN or infinite. Lower the learning rate, "
-            f"clip gradients (clip_norm=...), or pass on_divergence='return' to get the last finite parameters"
-        )
 
 
 def make_train(
@@ -133,7 +123,7 @@ def make_train(
 def check_data(data: Any) -> None:
     """Raise TypeError unless ``data`` is a :class:`jaxnn.Dataset`."""
     if not isinstance(data, Dataset):
-        raise TypeError(
+        raise errors.DataTypeError(
             f"data must be a jaxnn.Dataset, got {type(data).__name__}; wrap arrays with "
             f"jaxnn.datasets.from_arrays(x, y) or load one with jaxnn.datasets.load(name)"
         )
@@ -241,7 +231,7 @@ def fit(
     """
     check_data(data)
     if on_divergence not in ("raise", "return"):
-        raise ValueError(f"`on_divergence` must be 'raise' or 'return', got {on_divergence!r}")
+        raise errors.ConfigError(f"`on_divergence` must be 'raise' or 'return', got {on_divergence!r}")
     hparams = scalar_hyperparams(
         learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum, b1=b1, b2=b2, dropout=dropout,
         init_scale=init_scale, decay_rate=decay_rate, final_fraction=final_fraction, clip_norm=clip_norm,
@@ -335,19 +325,19 @@ def _segments(hparams: Hyperparams, schedule: Any, num_epochs: int) -> list[tupl
     previous = -1
     for entry in schedule:
         if not (isinstance(entry, Sequence) and len(entry) == 2 and isinstance(entry[1], dict)):
-            raise TypeError(f"each hyperparameter_schedule entry must be a (first_epoch, {{name: value}}) pair, got {entry!r}")
+            raise errors.ArgumentTypeError(f"each hyperparameter_schedule entry must be a (first_epoch, {{name: value}}) pair, got {entry!r}")
         first, values = _checks.positive_int("hyperparameter_schedule epoch", entry[0], minimum=0), entry[1]
         if first <= previous or first >= num_epochs:
-            raise ValueError(f"hyperparameter_schedule epochs must increase and lie in [0, num_epochs={num_epochs}); "
+            raise errors.ConfigError(f"hyperparameter_schedule epochs must increase and lie in [0, num_epochs={num_epochs}); "
                              f"got {first} after {previous}")
         previous, current = first, segments[-1][1]
         for name in values:
             if name not in hyperparams_lib.NAMES:
                 raise _checks.unknown_name("hyperparameter", name, hyperparams_lib.NAMES)
             if first > 0 and name == "init_scale":
-                raise ValueError("init_scale only acts when the weights are initialized: set it at epoch 0")
+                raise errors.ConfigError("init_scale only acts when the weights are initialized: set it at epoch 0")
             if first > 0 and getattr(current, name) is None:
-                raise ValueError(f"{name} is off (None) at the start of the run and cannot be turned on at epoch "
+                raise errors.ConfigError(f"{name} is off (None) at the start of the run and cannot be turned on at epoch "
                                  f"{first}; give it a value from epoch 0")
         changed = scalar_hyperparams(**{**current._asdict(), **values})
         segments[-1:] = [(0, changed)] if first == 0 else [segments[-1], (first, changed)]
@@ -374,7 +364,7 @@ def scalar_hyperparams(**values: Any) -> Hyperparams:
     for name in hyperparams_lib.NAMES:
         value = getattr(hparams, name)
         if value is not None and np.ndim(value) != 0:
-            raise ValueError(f"`{name}` must be a scalar in fit (got shape {np.shape(value)}); use jaxnn.sweep for many values")
+            raise errors.ConfigError(f"`{name}` must be a scalar in fit (got shape {np.shape(value)}); use jaxnn.sweep for many values")
     return jax.tree.map(np.float32, hparams)  # host scalars: placed on the device with the data, in one transfer
 
 
@@ -392,7 +382,7 @@ def _checked_params(model: Model, params: Params) -> Params:
     if jax.tree.structure(params) != jax.tree.structure(expected) or any(
         np.shape(a) != b.shape for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(expected))
     ):
-        raise ValueError(
+        raise errors.ConfigError(
             f"`params` do not fit the model: expected shapes {jax.tree.map(lambda a: a.shape, expected)}, "
             f"got {jax.tree.map(np.shape, params)}"
         )
@@ -515,11 +505,11 @@ def evaluate(
         x, y = data_or_xy
         task, y_scale = None, 1.0
     else:
-        raise TypeError(f"data_or_xy must be a jaxnn.Dataset or a tuple (x, y), got {type(data_or_xy).__name__}")
+        raise errors.DataTypeError(f"data_or_xy must be a jaxnn.Dataset or a tuple (x, y), got {type(data_or_xy).__name__}")
     if np.shape(x)[0] != np.shape(y)[0]:
-        raise ValueError(f"x has {np.shape(x)[0]} rows but y has {np.shape(y)[0]}")
+        raise errors.DataError(f"x has {np.shape(x)[0]} rows but y has {np.shape(y)[0]}")
     if np.shape(x)[0] == 0:
-        raise ValueError(f"there are no examples to evaluate (the {split!r} split is empty)")
+        raise errors.DataError(f"there are no examples to evaluate (the {split!r} split is empty)")
     task = task or _infer_task(jax.eval_shape(model.apply, params, jnp.asarray(x)), y)
     _, loss_fn = loss_for(loss, task)
     metric_name, metric_fn, _ = metric_for(metric, task)
@@ -575,7 +565,7 @@ def predict(
     if isinstance(dataset, Dataset):
         dataset = dataset.info
     if dataset is not None and not isinstance(dataset, DataInfo):
-        raise TypeError(f"dataset must be a jaxnn.Dataset or a DataInfo, got {type(dataset).__name__}")
+        raise errors.DataTypeError(f"dataset must be a jaxnn.Dataset or a DataInfo, got {type(dataset).__name__}")
     if _checks.is_concrete(x):
         x = np.asarray(x)
         if np.ndim(x) >= 2 and x.dtype.kind in "biuf":
@@ -591,11 +581,11 @@ def predict(
         if outputs.ndim > 1 and outputs.shape[-1] > 1:
             task = "multiclass"
         else:
-            raise ValueError("one output per example is ambiguous: pass task='binary' or task='regression' (or dataset=)")
+            raise errors.ConfigError("one output per example is ambiguous: pass task='binary' or task='regression' (or dataset=)")
     _checks.lookup("task", task, DEFAULT_LOSS)
     if task == "regression":
         if proba:
-            raise ValueError("proba=True gives class probabilities, but this is a regression task")
+            raise errors.ConfigError("proba=True gives class probabilities, but this is a regression task")
         values = outputs[:, 0] if outputs.ndim == 2 and outputs.shape[-1] == 1 else outputs
         values = np.asarray(values)
         return np.asarray(dataset.inverse_transform_y(values)) if dataset is not None else values

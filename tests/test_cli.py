@@ -387,7 +387,7 @@ def test_ctrl_c_saves_the_state_and_resume_finishes_the_run_bitwise(command, cap
     out, checkpoint = tmp_path / "run", tmp_path / "run" / "checkpoint"
     status, _, stderr = run_cli(capsys, command, *common, "--resume", "--out", out)
     assert_one_line_error(status, stderr, f"--resume: there is nothing to resume in {checkpoint}")
-    module, name = (jaxnn.loop, "run_epochs_jit") if command == "train" else (jaxnn.sweeps.run, "run_rows")
+    module, name = (jaxnn.loop, "run_epochs_jit") if command == "train" else (jaxnn.sweeps.rows, "run_rows")
     real, calls = getattr(module, name), []
     monkeypatch.setattr(module, name, lambda *a, **k: (calls.append(1), real(*a, **k))[1] if len(calls) < 2
                         else (_ for _ in ()).throw(KeyboardInterrupt))

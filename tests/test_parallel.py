@@ -65,14 +65,14 @@ SWEEP_PROCESS = textwrap.dedent(
     """
     import os, sys
     import jaxnn, jaxnn.cli
-    from jaxnn.sweeps import run
-    real, calls = run.run_rows, []
+    from jaxnn.sweeps import rows
+    real, calls = rows.run_rows, []
     def run_rows(*args, **kwargs):
         calls.append(1)
         if len(calls) == int(os.environ.get("INTERRUPT_AT", 0)):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
-    run.run_rows = run_rows
+    rows.run_rows = run_rows
     sys.exit(jaxnn.cli.main(sys.argv[1:]))
     """
 )

@@ -14,7 +14,7 @@ from flax import serialization
 
 import jaxnn
 from jaxnn import resume
-from jaxnn.sweeps import run as sweep_run
+from jaxnn.sweeps import rows as sweep_rows
 from jaxnn.sweeps import scheduled
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ def test_an_interrupted_sweep_resumes_bitwise(digits, tmp_path, monkeypatch, int
     model = jaxnn.mlp([64, 16, 10])
     options = SWEEP | {"max_parallel": 4, "num_chunks": 3, "early_stopping": jaxnn.EarlyStopping(patience=2)}
     reference = jaxnn.sweep(model, digits, **options)
-    restore = interrupt_at(monkeypatch, sweep_run, "run_rows", interrupted_call)
+    restore = interrupt_at(monkeypatch, sweep_rows, "run_rows", interrupted_call)
     with pytest.raises(KeyboardInterrupt):
         jaxnn.sweep(model, digits, checkpoint_dir=tmp_path, **options)
     restore()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import jaxnn
-from jaxnn.sweeps import run as sweep_run
+from jaxnn.sweeps import rows as sweep_rows
 from jaxnn.sweeps.schedulers import ASHA, PBT
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -30,18 +30,18 @@ def model():
 def asha_run(digits, model):
     """An ASHA sweep of 9 rates over rungs (1, 3, 9), and the row widths each compiled call trained."""
     widths = []
-    original = sweep_run.run_rows
+    original = sweep_rows.run_rows
 
     def spy(spec, state, hparams, data, num_epochs):
         widths.append(state.epoch.shape[1])
         return original(spec, state, hparams, data, num_epochs)
 
     spy.lower = original.lower
-    sweep_run.run_rows = spy
+    sweep_rows.run_rows = spy
     try:
         result = jaxnn.sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler="asha", **OPTIONS)
     finally:
-        sweep_run.run_rows = original
+        sweep_rows.run_rows = original
     return result, widths
 
 

@@ -125,8 +125,8 @@ def test_on_cpu_the_default_chunk_keeps_rows_within_the_cache_budget(digits, mod
     per_row = jaxnn.sweeps.plan.bytes_per_row(model, digits, OPTIONS["batch_size"])
     monkeypatch.setattr(jaxnn.sweeps.plan, "CPU_ROW_BYTES_PER_DEVICE", 3 * per_row)
     chunk_sizes = []
-    real_init = jaxnn.sweeps.run.init_rows
-    monkeypatch.setattr(jaxnn.sweeps.run, "init_rows",
+    real_init = jaxnn.sweeps.rows.init_rows
+    monkeypatch.setattr(jaxnn.sweeps.rows, "init_rows",
                         lambda spec, hparams, *rest, **kw: chunk_sizes.append(len(hparams.learning_rate))
                         or real_init(spec, hparams, *rest, **kw))
     chunked = jaxnn.sweep(model, digits, space=space, key=0, **OPTIONS)

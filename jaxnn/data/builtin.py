@@ -8,6 +8,7 @@ import numpy as np
 from jaxnn import _checks, cache
 from jaxnn.data.dataset import Dataset
 from jaxnn.data.prepare import class_label, from_arrays, non_negative, seed_value
+from jaxnn import errors
 
 __all__ = ["NAMES", "load"]
 
@@ -69,7 +70,7 @@ def _moons(seed: int, *, num_samples: int = 400, noise: float = 0.1):
 def _circles(seed: int, *, num_samples: int = 400, noise: float = 0.05, factor: float = 0.5):
     num_samples = _checks.positive_int("num_samples", num_samples)
     if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
-        raise ValueError(f"`factor` (inner / outer radius) must be in (0, 1), got {factor!r}")
+        raise errors.ConfigError(f"`factor` (inner / outer radius) must be in (0, 1), got {factor!r}")
     noise, factor = non_negative("noise", noise), float(factor)
 
     def make():
@@ -166,7 +167,7 @@ def load(
     valid = [p for p in inspect.signature(loader).parameters if p != "seed"]
     unexpected = sorted(set(options) - set(valid))
     if unexpected:
-        raise TypeError(
+        raise errors.ArgumentTypeError(
             f"load({name!r}) got unexpected option(s) {', '.join(unexpected)}; "
             f"valid options: {', '.join(valid) or '(none)'}"
         )
@@ -174,7 +175,7 @@ def load(
     x, y, arrays_options, target_names = loader(seed, **options)
     if as_images:
         if name not in _IMAGES:
-            raise ValueError(f"as_images=True is for image datasets ({', '.join(_IMAGES)}); {name!r} is a table")
+            raise errors.ConfigError(f"as_images=True is for image datasets ({', '.join(_IMAGES)}); {name!r} is a table")
         x = np.asarray(x).reshape(len(x), *_IMAGES[name])
     dataset = from_arrays(
         x,

@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxnn import _checks
 from jaxnn.typing import ArrayLike
+from jaxnn import errors
 
 __all__ = ["TASKS", "DataInfo", "Dataset", "Split", "Standardizer"]
 
@@ -61,7 +62,7 @@ def scaling_mode(standardize: object) -> str:
         return "none"
     if isinstance(standardize, str) and standardize.lower() in SCALINGS:
         return standardize.lower()
-    raise ValueError(
+    raise errors.ConfigError(
         f"`standardize` must be True/'feature' (per feature position), 'global' (one mean and scale) or "
         f"False/'none', got {standardize!r}"
     )
@@ -197,15 +198,15 @@ class DataInfo:
         """
         x = _as_array(x)
         if x.dtype.kind not in "biuf":
-            raise TypeError(f"x must be numeric, got dtype {x.dtype}")
+            raise errors.DataTypeError(f"x must be numeric, got dtype {x.dtype}")
         shape = self.input_shape
         if len(shape) > 1:
             if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape):]) != shape:
-                raise ValueError(f"x must hold examples of shape {shape} (the dataset's), got x.shape={tuple(x.shape)}")
+                raise errors.DataError(f"x must hold examples of shape {shape} (the dataset's), got x.shape={tuple(x.shape)}")
             return self.standardizer.apply_x(x)
         got = x.shape[-1] if x.ndim else 0
         if x.ndim == 0 or got != self.num_features:
-            raise ValueError(f"x has {got} features but the dataset has {self.num_features}; x.shape={tuple(x.shape)}")
+            raise errors.DataError(f"x has {got} features but the dataset has {self.num_features}; x.shape={tuple(x.shape)}")
         return self.standardizer.apply_x(x)
 
     def transform_y(self, y: ArrayLike):

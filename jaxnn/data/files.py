@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxnn.data.dataset import DataInfo, Dataset, preview
 from jaxnn.data.prepare import from_arrays
+from jaxnn import errors
 
 __all__ = ["CsvFeatures", "CsvTable", "from_csv", "from_npz", "predictions_csv", "read_csv", "read_features", "read_npz"]
 
@@ -47,19 +48,19 @@ def read_csv(path: str | os.PathLike, *, delimiter: str = ",", header: bool = Tr
             reader = csv.reader(file, delimiter=delimiter)
             numbered = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
     except FileNotFoundError:
-        raise FileNotFoundError(f"CSV file not found: {path!r}") from None
+        raise errors.DataFileNotFoundError(f"CSV file not found: {path!r}") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot read CSV file {path!r}: {error}") from None
+        raise errors.DataError(f"cannot read CSV file {path!r}: {error}") from None
     except csv.Error as error:
-        raise ValueError(f"CSV file {path!r} is malformed: {error}") from None
+        raise errors.DataError(f"CSV file {path!r} is malformed: {error}") from None
     if not numbered:
-        raise ValueError(f"CSV file {path!r} is empty; expected {'a header row and ' if header else ''}data rows")
+        raise errors.DataError(f"CSV file {path!r} is empty; expected {'a header row and ' if header else ''}data rows")
     if not header:
         return CsvTable(path, [], numbered)
     names = [cell.strip() for cell in numbered[0][1]]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise ValueError(f"CSV file {path!r} has several columns named {', '.join(map(repr, repeated))}")
+        raise errors.DataError(f"CSV file {path!r} has several columns named {', '.join(map(repr, repeated))}")
     return CsvTable(path, names, numbered[1:])
 
 
@@ -70,19 +71,19 @@ def _feature_matrix(table: CsvTable, columns: Sequence[int], names: Sequence[str
     x = np.empty((len(table.rows), len(columns)), np.float64)
     for row_index, (line, row) in enumerate(table.rows):
         if len(row) != width:
-            raise ValueError(f"CSV file {table.path!r} line {line} has {len(row)} fields but {expected}")
+            raise errors.DataError(f"CSV file {table.path!r} line {line} has {len(row)} fields but {expected}")
         for j, (column, name) in enumerate(zip(columns, names)):
             cell = row[column].strip()
             try:
                 value = float(cell)
             except ValueError:
                 what = "an empty cell" if not cell else f"{cell!r}"
-                raise ValueError(
+                raise errors.DataError(
                     f"CSV file {table.path!r} line {line}, column {name!r}: {what} is not a number "
                     "(feature columns must be numeric)"
                 ) from None
             if not math.isfinite(value):
-                raise ValueError(f"CSV file {table.path!r} line {line}, column {name!r}: {cell!r} is not a finite number")
+                raise errors.DataError(f"CSV file {table.path!r} line {line}, column {name!r}: {cell!r} is not a finite number")
             x[row_index, j] = value
     return x
 
@@ -129,7 +130,7 @@ def read_features(
         return CsvFeatures(_feature_matrix(table, range(len(feature_names)), feature_names), [])
     missing = [name for name in feature_names if name not in table.header]
     if missing:
-        raise ValueError(
+        raise errors.DataError(
             f"CSV file {table.path!r} has no column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing[:5]))}"
             f"{' ...' if len(missing) > 5 else ''} that the model was trained on; its columns are "
             f"{preview(table.header, 8)}"
@@ -165,16 +166,16 @@ def from_csv(path: str | os.PathLike, target: str, *, delimiter: str = ",", **sp
     >>> ds = from_csv("flowers.csv", target="species")  # doctest: +SKIP
     """
     if not isinstance(target, str):
-        raise TypeError(f"`target` must be a column name (str), got {type(target).__name__}: {target!r}")
+        raise errors.ArgumentTypeError(f"`target` must be a column name (str), got {type(target).__name__}: {target!r}")
     table = read_csv(path, delimiter=delimiter)
     if target not in table.header:
-        raise ValueError(
+        raise errors.DataError(
             f"target column {target!r} not found in CSV file {table.path!r}; columns: {', '.join(table.header)}"
         )
     if not table.rows:
-        raise ValueError(f"CSV file {table.path!r} has a header but no data rows")
+        raise errors.DataError(f"CSV file {table.path!r} has a header but no data rows")
     if len(table.header) < 2:
-        raise ValueError(f"CSV file {table.path!r} has no feature columns besides the target {target!r}")
+        raise errors.DataError(f"CSV file {table.path!r} has no feature columns besides the target {target!r}")
     target_column = table.header.index(target)
     feature_columns = [i for i in range(len(table.header)) if i != target_column]
     feature_names = [table.header[i] for i in feature_columns]
@@ -183,7 +184,7 @@ def from_csv(path: str | os.PathLike, target: str, *, delimiter: str = ",", **sp
     for line, row in table.rows:
         cell = row[target_column].strip()
         if not cell:
-            raise ValueError(f"CSV file {table.path!r} line {line}: the target column {target!r} is empty")
+            raise errors.DataError(f"CSV file {table.path!r} line {line}: the target column {target!r} is empty")
         targets.append(cell)
     try:
         y = np.array([float(cell) for cell in targets])
@@ -215,22 +216,22 @@ def read_npz(path: str | os.PathLike, required: dict[str, str]) -> dict[str, np.
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise FileNotFoundError(f"NPZ file not found: {where}") from None
+        raise errors.DataFileNotFoundError(f"NPZ file not found: {where}") from None
     except (OSError, ValueError, EOFError):
-        raise ValueError(f"{where} is not a NumPy .npz archive (as written by numpy.savez)") from None
+        raise errors.DataError(f"{where} is not a NumPy .npz archive (as written by numpy.savez)") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{where} holds a single array, not an .npz archive of named arrays (numpy.savez)")
+        raise errors.DataError(f"{where} holds a single array, not an .npz archive of named arrays (numpy.savez)")
     with archive:
         keys = list(archive.files)
         for what, key in required.items():
             if key not in keys:
-                raise ValueError(
+                raise errors.DataError(
                     f"NPZ file {where} has no array {key!r} (the {what}); arrays present: {', '.join(keys) or '(none)'}"
                 )
         try:
             return {key: archive[key] for key in keys}
         except ValueError:  # object arrays need pickle, which is never allowed
-            raise ValueError(f"NPZ file {where} holds arrays of Python objects; only numeric arrays can be read") from None
+            raise errors.DataError(f"NPZ file {where} holds arrays of Python objects; only numeric arrays can be read") from None
 
 
 def from_npz(path: str | os.PathLike, *, x: str = "x", y: str = "y", **split_options) -> Dataset:

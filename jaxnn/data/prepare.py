@@ -14,6 +14,7 @@ import numpy as np
 from jaxnn import _checks
 from jaxnn.data.dataset import TASKS, DataInfo, Dataset, Standardizer, scaling_mode
 from jaxnn.typing import ArrayLike
+from jaxnn import errors
 
 __all__ = ["check_finite_features", "class_label", "from_arrays", "non_negative", "seed_value"]
 
@@ -23,22 +24,22 @@ def _features(label: str, value: object) -> np.ndarray:
     try:
         x = np.asarray(value)
     except Exception as error:  # e.g. ragged nested lists
-        raise TypeError(f"{label} must be a numeric array (samples, features), could not convert it: {error}") from None
+        raise errors.DataTypeError(f"{label} must be a numeric array (samples, features), could not convert it: {error}") from None
     if x.dtype.kind == "O":
         try:
             x = x.astype(np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"{label} must hold numbers, got dtype object with non-numeric entries") from None
+            raise errors.DataTypeError(f"{label} must hold numbers, got dtype object with non-numeric entries") from None
     if x.dtype.kind not in "biuf":
-        raise TypeError(f"{label} must be numeric, got dtype {x.dtype}")
+        raise errors.DataTypeError(f"{label} must be numeric, got dtype {x.dtype}")
     if x.ndim < 2:
         hint = " (for a single feature use x.reshape(-1, 1))" if x.ndim == 1 else ""
-        raise ValueError(
+        raise errors.DataError(
             f"{label} must be (samples, features), or (samples, *shape) for images and sequences, "
             f"got shape {x.shape}{hint}"
         )
     if 0 in x.shape[1:]:
-        raise ValueError(f"{label} has no features, got shape {x.shape}")
+        raise errors.DataError(f"{label} has no features, got shape {x.shape}")
     return x.astype(np.float64)
 
 
@@ -50,7 +51,7 @@ def check_finite_features(label: str, x: np.ndarray, feature_names: Sequence[str
         row, where = first[0], first[1:]
         flat = int(np.ravel_multi_index(where, x.shape[1:]))
         place = f"column {where[0]}" if len(where) == 1 else f"position {where}"
-        raise ValueError(
+        raise errors.DataError(
             f"{label} has {int(bad.sum())} non-finite values (NaN or Inf); the first is "
             f"{x[first]} at row {row}, {place} ({feature_names[flat]!r})"
         )
@@ -61,14 +62,14 @@ def _labels(label: str, value: object, num_rows: int, x_label: str) -> np.ndarra
     try:
         y = np.asarray(value)
     except Exception as error:
-        raise TypeError(f"{label} must be a 1-D array of labels or targets, could not convert it: {error}") from None
+        raise errors.DataTypeError(f"{label} must be a 1-D array of labels or targets, could not convert it: {error}") from None
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
         hint = " (one-hot labels? pass y.argmax(axis=1))" if y.ndim == 2 else ""
-        raise ValueError(f"{label} must be 1-D (samples,), got shape {y.shape}{hint}")
+        raise errors.DataError(f"{label} must be 1-D (samples,), got shape {y.shape}{hint}")
     if len(y) != num_rows:
-        raise ValueError(f"{x_label} has {num_rows} rows but {label} has {len(y)}")
+        raise errors.DataError(f"{x_label} has {num_rows} rows but {label} has {len(y)}")
     if y.dtype.kind == "O":
         # a list of Python objects: numbers if they all are, else their string forms
         try:
@@ -81,21 +82,21 @@ def _labels(label: str, value: object, num_rows: int, x_label: str) -> np.ndarra
         y = y.astype(np.float64)
         bad = ~np.isfinite(y)
         if bad.any():
-            raise ValueError(
+            raise errors.DataError(
                 f"{label} has {int(bad.sum())} non-finite values (NaN or Inf); "
                 f"the first is at row {int(np.argmax(bad))}"
             )
     elif y.dtype.kind != "U":
-        raise TypeError(f"{label} must hold numbers or strings, got dtype {y.dtype}")
+        raise errors.DataTypeError(f"{label} must hold numbers or strings, got dtype {y.dtype}")
     return y
 
 
 def _fraction(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a number in [0, 1), got {type(value).__name__}: {value!r}")
+        raise errors.ArgumentTypeError(f"`{name}` must be a number in [0, 1), got {type(value).__name__}: {value!r}")
     value = float(value)
     if not 0.0 <= value < 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1), got {value}")
+        raise errors.ConfigError(f"`{name}` must be in [0, 1), got {value}")
     return value
 
 
@@ -103,16 +104,16 @@ def seed_value(value: object) -> int:
     """``value`` as a seed: an int in ``[0, 2**32)``."""
     value = _checks.positive_int("seed", value, minimum=0)
     if value >= 2**32:  # the range NumPy's RandomState accepts
-        raise ValueError(f"`seed` (={value}) must be < 2**32")
+        raise errors.ConfigError(f"`seed` (={value}) must be < 2**32")
     return value
 
 
 def non_negative(name: str, value: object) -> float:
     """``value`` as a finite float >= 0, or an error naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"`{name}` must be a finite number, got {type(value).__name__}: {value!r}")
+        raise errors.ArgumentTypeError(f"`{name}` must be a finite number, got {type(value).__name__}: {value!r}")
     if value < 0:
-        raise ValueError(f"`{name}` must be >= 0, got {value}")
+        raise errors.ConfigError(f"`{name}` must be >= 0, got {value}")
     return float(value)
 
 
@@ -136,13 +137,13 @@ def _resolve_task(task: str | None, labels: list[tuple[str, np.ndarray]]) -> tup
     for label, values in labels[1:]:
         if len(values) and (values.dtype.kind == "U") != is_text:
             kinds = ("strings", "numbers") if is_text else ("numbers", "strings")
-            raise TypeError(f"{main_label} holds {kinds[0]} but {label} holds {kinds[1]}")
+            raise errors.DataTypeError(f"{main_label} holds {kinds[0]} but {label} holds {kinds[1]}")
     values = np.concatenate([main] + [v for _, v in labels[1:] if len(v)])
     if task is not None:
         task = _checks.lookup("task", task, {name: name for name in TASKS})
     if task == "regression":
         if is_text:
-            raise TypeError(
+            raise errors.DataTypeError(
                 f"task='regression' needs numeric {main_label}, got strings such as {main[0]!r}"
             )
         return task, None
@@ -152,15 +153,15 @@ def _resolve_task(task: str | None, labels: list[tuple[str, np.ndarray]]) -> tup
     shown = ", ".join(_class_name(c) for c in classes[:10]) + (", ..." if len(classes) > 10 else "")
     if task is None:
         if len(classes) < 2:
-            raise ValueError(
+            raise errors.DataError(
                 f"{main_label} has a single distinct value ({shown}): a classification task needs at "
                 "least 2 classes (pass task='regression' for a continuous target)"
             )
         task = "binary" if len(classes) == 2 else "multiclass"
     elif task == "binary" and len(classes) != 2:
-        raise ValueError(f"task='binary' needs exactly 2 classes, but {main_label} has {len(classes)}: {shown}")
+        raise errors.DataError(f"task='binary' needs exactly 2 classes, but {main_label} has {len(classes)}: {shown}")
     elif task == "multiclass" and len(classes) < 2:
-        raise ValueError(f"task='multiclass' needs at least 2 classes, but {main_label} has {len(classes)}: {shown}")
+        raise errors.DataError(f"task='multiclass' needs at least 2 classes, but {main_label} has {len(classes)}: {shown}")
     return task, classes
 
 
@@ -186,9 +187,9 @@ def _holdout(indices, size, labels, rng, class_names, explain):
         present = np.flatnonzero(counts)
         rarest = present[np.argmin(counts[present])]
         if counts[rarest] < 2:
-            raise ValueError(explain(f"class {class_names[rarest]!r} has only {counts[rarest]} sample(s) to split"))
+            raise errors.DataError(explain(f"class {class_names[rarest]!r} has only {counts[rarest]} sample(s) to split"))
         if min(size, len(indices) - size) < len(present):
-            raise ValueError(
+            raise errors.DataError(
                 explain(
                     f"both parts of a split into {len(indices) - size} + {size} samples must hold "
                     f"each of the {len(present)} classes"
@@ -332,7 +333,7 @@ def from_arrays(
     mode = scaling_mode(standardize)
     x = _features("x", x)
     if x.shape[0] == 0:
-        raise ValueError(f"x has no rows (shape {x.shape}); a dataset needs at least one training sample")
+        raise errors.DataError(f"x has no rows (shape {x.shape}); a dataset needs at least one training sample")
     feature_names = _feature_names(feature_names, x.shape[1:])
     check_finite_features("x", x, feature_names)
     y = _labels("y", y, x.shape[0], "x")
@@ -373,10 +374,10 @@ def _feature_names(names: Sequence[str] | None, shape: tuple[int, ...]) -> tuple
     if names is None:
         return tuple(f"x{i}" for i in range(num_features))
     if isinstance(names, str):
-        raise TypeError("`feature_names` must be a sequence of names, got a single str")
+        raise errors.ArgumentTypeError("`feature_names` must be a sequence of names, got a single str")
     names = tuple(str(f) for f in names)
     if len(names) != num_features:
-        raise ValueError(f"`feature_names` has {len(names)} names but x has {num_features} features")
+        raise errors.ConfigError(f"`feature_names` has {len(names)} names but x has {num_features} features")
     return names
 
 
@@ -385,12 +386,12 @@ def _explicit_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A checked ``(x, y)`` pair given as the ``validation`` or ``test`` split."""
     if not isinstance(given, (tuple, list)) or len(given) != 2:
-        raise TypeError(f"`{name}` must be a pair (x, y), got {type(given).__name__}")
+        raise errors.DataTypeError(f"`{name}` must be a pair (x, y), got {type(given).__name__}")
     given_x = _features(f"{name} x", np.asarray(given[0]) if np.size(given[0]) else np.zeros((0, *shape)))
     if len(shape) == 1 and given_x.shape[1:] != shape:
-        raise ValueError(f"{name} x has {given_x.shape[1]} features but x has {shape[0]}")
+        raise errors.DataError(f"{name} x has {given_x.shape[1]} features but x has {shape[0]}")
     if given_x.shape[1:] != shape:
-        raise ValueError(f"{name} x holds examples of shape {given_x.shape[1:]} but x holds {shape}")
+        raise errors.DataError(f"{name} x holds examples of shape {given_x.shape[1:]} but x holds {shape}")
     check_finite_features(f"{name} x", given_x, feature_names)
     return given_x, _labels(f"{name} y", given[1], len(given_x), f"{name} x")
 
@@ -400,13 +401,13 @@ def _split_sizes(num_samples: int, val_fraction: float, test_fraction: float, ha
     val_fraction = 0.0 if has_val else _fraction("val_fraction", val_fraction)
     test_fraction = 0.0 if has_test else _fraction("test_fraction", test_fraction)
     if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
+        raise errors.ConfigError(
             "`val_fraction` + `test_fraction` must be < 1 to leave a training split, got "
             f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction:.6g}"
         )
     num_val, num_test = _count(val_fraction, num_samples), _count(test_fraction, num_samples)
     if num_samples - num_val - num_test < 1:
-        raise ValueError(
+        raise errors.ConfigError(
             f"splitting {num_samples} samples with val_fraction={val_fraction} and "
             f"test_fraction={test_fraction} leaves no training samples (validation {num_val}, test {num_test})"
         )

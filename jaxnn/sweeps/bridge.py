@@ -16,6 +16,7 @@ import numpy as np
 from jaxnn import _checks, hyperparams
 from jaxnn.sweeps.result import SweepResult
 from jaxnn.sweeps.space import SWEEPABLE, Space, choice, expand_space, loguniform, python_value, uniform
+from jaxnn import errors
 
 __all__ = ["ask_and_tell", "check", "expand_checked"]
 
@@ -24,7 +25,7 @@ def _optuna() -> Any:
     try:
         import optuna
     except ImportError:
-        raise ImportError("sampler= needs Optuna: install it with pip install 'jaxnn[optuna]'") from None
+        raise errors.MissingExtraError("sampler= needs Optuna: install it with pip install 'jaxnn[optuna]'") from None
     return optuna
 
 
@@ -37,15 +38,15 @@ def check(sampler: Any, scheduler: Any, data: Any, num_samples: int | None, batc
     """
     optuna = _optuna()
     if not isinstance(sampler, optuna.samplers.BaseSampler):
-        raise TypeError(f"sampler must be an Optuna sampler (optuna.samplers.BaseSampler), got {type(sampler).__name__}")
+        raise errors.ArgumentTypeError(f"sampler must be an Optuna sampler (optuna.samplers.BaseSampler), got {type(sampler).__name__}")
     if num_samples is None:
-        raise ValueError("sampler= needs num_samples=N: how many configurations to ask the sampler for in all")
+        raise errors.ConfigError("sampler= needs num_samples=N: how many configurations to ask the sampler for in all")
     _checks.positive_int("num_samples", num_samples)
     _checks.positive_int("batch", batch)
     if scheduler is not None:
-        raise ValueError("sampler= and scheduler= do not combine: the sampler is told each configuration's full run")
+        raise errors.ConfigError("sampler= and scheduler= do not combine: the sampler is told each configuration's full run")
     if data.num_val == 0:
-        raise ValueError("sampler= tells the sampler validation metrics, but the data has no validation split "
+        raise errors.ConfigError("sampler= tells the sampler validation metrics, but the data has no validation split "
                          "(give it val_fraction > 0)")
 
 

@@ -4,7 +4,6 @@ Pure functions of sizes (and of the device's free memory, read once): no
 training happens here, so every rule can be tested on its own.
 """
 
-import functools
 import math
 import os
 from typing import Any, NamedTuple
@@ -13,7 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn import errors
 from jaxnn.models import Model
+from jaxnn.programs import memoize
 
 __all__ = ["CPU_ROW_BYTES_PER_DEVICE", "Plan", "available_bytes", "bytes_per_row", "plan"]
 
@@ -57,7 +58,7 @@ def bytes_per_row(model: Model, data: Any, batch_size: int | None) -> int:
     return 4 * (6 * num_params + activations + evaluation)
 
 
-@functools.lru_cache(maxsize=64)
+@memoize()
 def _sizes(model: Model, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
     """The model's parameter count, outputs per example and every intermediate value of its forward
     pass per example (from its jaxpr): traced once per model, not once per sweep."""
@@ -100,7 +101,7 @@ def plan(
     """
     budget = available_bytes(devices[0]) * len(devices) // 2
     if max_parallel is not None and max_parallel * row_bytes > budget:
-        raise ValueError(
+        raise errors.ConfigError(
             f"max_parallel={max_parallel} rows need about {max_parallel * row_bytes / 2**30:.1f} GiB but about "
             f"{budget / 2**30:.1f} GiB is available; lower max_parallel"
         )

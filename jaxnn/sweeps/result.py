@@ -18,6 +18,7 @@ from jaxnn.models import Model
 from jaxnn.sweeps.space import python_value
 from jaxnn.train import predict
 from jaxnn.typing import ArrayLike, Params
+from jaxnn import errors
 
 __all__ = ["RANKED_BY_TRAINING", "RANKED_BY_VALIDATION", "SweepResult"]
 
@@ -100,10 +101,12 @@ class SweepResult:
         """The best row as a dict: the first of the table (see ``ranked_by``).
 
         Raises:
-            ValueError: every row diverged, so no row is usable.
+            jaxnn.errors.AllRunsDiverged: every row diverged, so no row is usable (a ``ValueError``
+                and a :class:`jaxnn.TrainingDiverged`).
         """
         if len(self) and self.table["status"][0] == "diverged":
-            raise ValueError(
+            raise errors.AllRunsDiverged(
+                self,
                 f"every one of the {len(self)} runs of this sweep diverged (NaN or infinite loss), so there is no "
                 "best configuration; lower the learning rates or clip gradients (clip_norm)"
             )
@@ -133,7 +136,7 @@ class SweepResult:
         """
         self._check_index(i)
         if self._schedules is None or self._schedules[i] is None:
-            raise ValueError("only rows of a PBT sweep have a hyperparameter schedule; the others kept their values")
+            raise errors.ConfigError("only rows of a PBT sweep have a hyperparameter schedule; the others kept their values")
         return [(int(epoch), dict(values)) for epoch, values in self._schedules[i]]
 
     def predict(self, i: int, x: ArrayLike, **options: Any) -> np.ndarray:
@@ -142,7 +145,7 @@ class SweepResult:
 
     def _check_index(self, i: int) -> None:
         if not isinstance(i, (int, np.integer)) or not -len(self) <= i < len(self):
-            raise IndexError(f"row index {i!r} is out of range for a sweep of {len(self)} rows")
+            raise errors.IndexOutOfRange(f"row index {i!r} is out of range for a sweep of {len(self)} rows")
 
     def aggregate(self) -> dict[str, np.ndarray]:
         """Mean and standard deviation over seeds of every configuration, best first.
@@ -157,7 +160,7 @@ class SweepResult:
                 followed different lineages and ended with different hyperparameters.
         """
         if "lineage" in self.table:
-            raise ValueError("aggregate() groups rows by configuration, but under PBT each seed's row of a "
+            raise errors.ConfigError("aggregate() groups rows by configuration, but under PBT each seed's row of a "
                              "configuration followed its own lineage and hyperparameters; compare rows instead")
         configs = np.asarray(self.table["config"])
         unique = list(dict.fromkeys(configs.tolist()))  # keeps best-first order of each config's best seed
@@ -247,13 +250,13 @@ class SweepResult:
     def concat(results: Sequence["SweepResult"]) -> "SweepResult":
         """Merge sweeps of the same model and metric (e.g. one per optimizer) into one ranked table."""
         if not results:
-            raise ValueError("concat needs at least one SweepResult")
+            raise errors.ConfigError("concat needs at least one SweepResult")
         first = results[0]
         for other in results[1:]:
             if other.metric != first.metric or other.model.config != first.model.config:
-                raise ValueError("concat needs sweeps of the same model and metric")
+                raise errors.ConfigError("concat needs sweeps of the same model and metric")
             if other.ranked_by != first.ranked_by:
-                raise ValueError(f"concat needs sweeps ranked alike, got {first.ranked_by} and {other.ranked_by}")
+                raise errors.ConfigError(f"concat needs sweeps ranked alike, got {first.ranked_by} and {other.ranked_by}")
         names = list(dict.fromkeys(name for r in results for name in r.table))
         epochs = max(next(iter(r.curves.values())).shape[1] for r in results)
         ids = [np.unique(r.table["config"]) for r in results]

@@ -14,33 +14,31 @@ configurations never changes the others, and the shared minibatches let XLA
 compute the first layer of all configurations as one flat matmul.
 """
 
-import concurrent.futures
-import functools
 import math
 import os
-import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import _checks, hyperparams, loop, parallel, resume
-from jaxnn._compile import jit_loop, jit_once
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.models import Model
 from jaxnn.spec import EarlyStopping, TrainSpec, zeros_of
 from jaxnn.sweeps import plan as planning
 from jaxnn.sweeps import scheduled, schedulers
+from jaxnn.sweeps import rows as sweep_rows
+from jaxnn.sweeps.rows import Rows
 from jaxnn.sweeps.result import RANKED_BY_TRAINING, RANKED_BY_VALIDATION, SweepResult
 from jaxnn.sweeps.schedulers import ASHA, PBT
 from jaxnn.sweeps.space import PROGRAM_KEYS, SWEEPABLE, expand_space
 from jaxnn.train import check_data
 from jaxnn.typing import Array, PRNGKey
+from jaxnn import errors
 
-__all__ = ["Rows", "finish_rows", "init_rows", "run_rows", "sweep"]
+__all__ = ["run_configs", "sweep"]
 
 
 def sweep(
@@ -169,7 +167,7 @@ def _run_directory(checkpoint_dir: str | os.PathLike, spec: TrainSpec, job: "_Jo
                    num_samples: int | None, sampler: Any) -> resume.RunDirectory:
     """The sweep's checkpoint directory, opened with everything that makes the sweep the one it is."""
     if sampler is not None:
-        raise ValueError("checkpoint_dir cannot be combined with sampler: an Optuna study keeps its own state "
+        raise errors.ConfigError("checkpoint_dir cannot be combined with sampler: an Optuna study keeps its own state "
                          "(give the study a storage to resume it)")
     options = ("num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule", "warmup_steps", "nesterov",
                "early_stopping")
@@ -187,7 +185,7 @@ def _fixed_hyperparameters(defaults: dict[str, Any]) -> Hyperparams:
     """The values of the hyperparameters the space does not vary, checked."""
     for name in defaults:
         if name not in SWEEPABLE:
-            raise TypeError(f"sweep() got an unexpected keyword argument {name!r}")
+            raise errors.ArgumentTypeError(f"sweep() got an unexpected keyword argument {name!r}")
     base = Hyperparams(**defaults)
     hyperparams.check(base)
     return base
@@ -233,11 +231,11 @@ def _check_scheduler(scheduler: ASHA | PBT | None, spec: TrainSpec, job: _Job, s
         return
     name = type(scheduler).__name__
     if job.data.num_val == 0:
-        raise ValueError(f"{name} ranks rows by their validation metric, but the data has no validation split "
+        raise errors.ConfigError(f"{name} ranks rows by their validation metric, but the data has no validation split "
                          "(give it val_fraction > 0)")
     varied = [key for key in space if key in PROGRAM_KEYS]
     if varied:
-        raise ValueError(f"{name} compares rows of one program, but the space varies {', '.join(varied)}; "
+        raise errors.ConfigError(f"{name} compares rows of one program, but the space varies {', '.join(varied)}; "
                          "run one scheduled sweep per value and combine them with SweepResult.concat")
     if isinstance(scheduler, ASHA):
         scheduler.rungs(spec.num_epochs)
@@ -245,12 +243,12 @@ def _check_scheduler(scheduler: ASHA | PBT | None, spec: TrainSpec, job: _Job, s
         scheduler.interval_for(spec.num_epochs)
         scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
         if num_configs < 2:
-            raise ValueError(f"PBT needs a population of at least 2 configurations per seed, got {num_configs}")
+            raise errors.ConfigError(f"PBT needs a population of at least 2 configurations per seed, got {num_configs}")
 
 
 def _check_early_stopping(early_stopping: EarlyStopping | None, data: Any, scheduler: Any = None) -> None:
     if early_stopping is not None and not early_stopping.restore_best:
-        raise ValueError(
+        raise errors.ConfigError(
             "a sweep always returns each row's best-epoch parameters (the ones its table ranks); "
             "EarlyStopping(restore_best=False) is not supported here"
         )
@@ -266,7 +264,7 @@ def _hyperparameter_columns(spec: TrainSpec, job: _Job, configs: list[dict[str, 
     """One (configs,) float32 column per hyperparameter: swept values, or the fixed value repeated."""
     swept = [name for name in job.swept if name in SWEEPABLE]
     if "dropout" in swept and not spec.model.uses_dropout:
-        raise ValueError("the space varies dropout but the model has no dropout layers (build it with jaxnn.mlp)")
+        raise errors.ConfigError("the space varies dropout but the model has no dropout layers (build it with jaxnn.mlp)")
     columns = {}
     for name in hyperparams.NAMES:
         if name in swept:
@@ -326,27 +324,15 @@ def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], 
     return _ranked(spec, job, configs, config_ids, rows)
 
 
-class Rows(NamedTuple):
-    """Per-row outputs of a compiled sweep program, shaped ``(seeds, configs, ...)``."""
-
-    params: Any
-    history: dict[str, Array]
-    best_epoch: Array
-    stopped_epoch: Array
-    status: Array
-    test_loss: Array
-    test_metric: Array
-
-
 def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, data: Any, key_data: Array,
                  seeds: Array, impl: str, bar: Any, saver: "_ChunkFiles | None" = None, first: bool = True) -> Rows:
     """One chunk of rows from start to finish (or from the state ``saver`` holds), ending early once every
     row has stopped; ``saver`` saves the state after every call; the ``first`` chunk of a group compiles
-    its programs side by side (:func:`_compile_ahead`)."""
+    its programs side by side (:func:`~jaxnn.sweeps.rows.compile_ahead`)."""
     mesh = hparams.learning_rate.sharding.mesh
     # The first chunk of a group compiles its programs side by side; the others, of the same shapes, reuse them.
-    ahead = _compile_ahead(spec, chunks.epochs_per_call, hparams, key_data, seeds, data, impl, mesh) if first else ()
-    state = init_rows(spec, hparams, key_data, seeds, data, impl, mesh=mesh)
+    ahead = sweep_rows.compile_ahead(spec, chunks.epochs_per_call, hparams, key_data, seeds, data, impl, mesh) if first else ()
+    state = sweep_rows.init_rows(spec, hparams, key_data, seeds, data, impl, mesh=mesh)
     history, calls = [], 0
     if saver is not None:
         state, history, calls = saver.running(state)
@@ -355,7 +341,7 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
     while calls < chunks.num_calls and (calls == 0 or _any_running(spec, state)):
         if ahead:
             ahead[0].result()  # compiled: the call below finds it in jit's cache
-        state, epochs = run_rows(spec, state, hparams, data, chunks.epochs_per_call)
+        state, epochs = sweep_rows.run_rows(spec, state, hparams, data, chunks.epochs_per_call)
         history.append(parallel.to_host(epochs))
         calls += 1
         bar.update(1)
@@ -364,7 +350,7 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
     bar.update(chunks.num_calls - calls)
     if ahead:
         ahead[1].result()
-    result, test_loss, test_metric = parallel.to_host(finish_rows(spec, state, data))
+    result, test_loss, test_metric = parallel.to_host(sweep_rows.finish_rows(spec, state, data))
 
     def epochs_of(name: str) -> np.ndarray:
         """(seeds, configs, num_epochs): NaN for epochs skipped once every row had stopped."""
@@ -373,43 +359,6 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
 
     return Rows(result.params, {name: epochs_of(name) for name in loop.HISTORY_KEYS}, result.best_epoch,
                 result.stopped_epoch, result.status, test_loss, test_metric)
-
-
-_COMPILER = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="jaxnn-compile")
-
-
-def _compile_ahead(spec: TrainSpec, epochs_per_call: int, hparams: Hyperparams, key_data: Array, seeds: Array,
-                   data: Any, impl: str, mesh: jax.sharding.Mesh) -> tuple[concurrent.futures.Future, ...]:
-    """A chunk's training and final programs, compiling in background threads while ``init_rows`` compiles and runs.
-
-    Compiled one after another they made most of a small sweep's first call (2 host devices,
-    a [30, 16, 1] MLP, 256 rows: ``init_rows`` 0.8 s, ``run_rows`` 2.1 s, ``finish_rows``
-    0.25 s of 3.1-3.3 s). Their input is the state as ``init_rows`` lays it out (rows split
-    over the mesh), known from its shapes before it exists. Compiled programs are cached by
-    JAX as ``jit`` calls' are: the ``jit`` calls that follow, and a later chunk or sweep of the
-    same shapes, compile nothing. ``run_rows`` is the longest, so ``finish_rows`` starts tracing
-    (Python, holding the GIL) only once ``run_rows`` is lowered; their XLA compiles overlap
-    (first small sweep on 2 host devices, 12 interleaved pairs: mean 2.46 -> 2.35 s, faster in 9).
-    """
-    init, run, finish = _JITTED
-    shapes = init.trace(spec, hparams, key_data, seeds, data, impl, mesh=mesh).out_info
-    rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, parallel.CONFIG_AXIS))
-    state = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=rows), shapes)
-    lowered = threading.Event()
-
-    def compile_run():
-        try:
-            program = run.lower(spec, state, hparams, data, epochs_per_call)
-        finally:
-            lowered.set()
-        return program.compile()
-
-    def compile_finish():
-        lowered.wait()
-        return finish.lower(spec, state, data).compile()
-
-    # Submitted first, compile_run is taken by a worker before compile_finish can wait on it (no deadlock).
-    return _COMPILER.submit(compile_run), _COMPILER.submit(compile_finish)
 
 
 def _any_running(spec: TrainSpec, state: loop.LoopState) -> bool:
@@ -528,58 +477,3 @@ def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_id
     )
 
 
-@functools.partial(jit_once, static_argnames=("spec", "impl", "mesh"))
-def init_rows(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Array, data: Any, impl: str,
-              mesh: jax.sharding.Mesh | None = None) -> loop.LoopState:
-    """:func:`jaxnn.loop.init_state` for every (seed, configuration): row ``(s, c)`` starts from ``fold_in(key, s)``.
-
-    With ``mesh``, the state is laid out as :func:`run_rows` returns it (rows split over the mesh): XLA
-    would leave rows that start equal (biases, the key) replicated, and that other input layout would
-    compile ``run_rows`` a second time for the calls after the first."""
-    # The key travels as raw data so that every process of a multi-host job can place it.
-    key = jax.random.wrap_key_data(key_data, impl=impl)
-    per_seed = lambda seed: jax.vmap(lambda h: loop.init_state(spec, h, jax.random.fold_in(key, seed), data))(hparams)
-    state = jax.vmap(per_seed)(seeds)
-    if mesh is None:
-        return state
-    rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, parallel.CONFIG_AXIS))
-    return jax.lax.with_sharding_constraint(state, rows)
-
-
-@functools.partial(jit_loop, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
-def run_rows(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, data: Any, num_epochs: int):
-    """:func:`jaxnn.loop.run_epochs` for every row, one minibatch order per seed."""
-
-    # hparams: (configs,) shared by the seeds, or (seeds, configs) when rows differ (PBT).
-    per_row = jax.tree.leaves(hparams)[0].ndim == 2
-
-    def per_seed(seed_state, hparams):
-        # Every configuration of a seed has the same loop key (rows are keyed by seed), and
-        # every running one has run the most epochs: shared, unbatched, they make one
-        # minibatch order per seed, not one per configuration.
-        key, first_epoch = seed_state.key[0], jnp.max(seed_state.epoch)
-        per_config = lambda s, h: loop.run_epochs(spec, s, h, data, num_epochs, loop_key=key, first_epoch=first_epoch,
-                                                  masked=True)
-        return jax.vmap(per_config)(seed_state, hparams)
-
-    return jax.vmap(per_seed, in_axes=(0, 0 if per_row else None))(state, hparams)
-
-
-@functools.partial(jit_once, static_argnames=("spec",))
-def finish_rows(spec: TrainSpec, state: loop.LoopState, data: Any):
-    """Every row's best-epoch params (what its ranked columns describe) and their test loss and metric."""
-    plan = loop.layout(spec, data)
-
-    def one(s):
-        result = loop.finish(spec, s, restore_best=True)
-        if np.shape(data.x_test)[0] > 0:
-            test_loss, test_metric = loop.evaluate_split(spec, plan, result.params, data.x_test, data.y_test, data)
-        else:
-            test_loss = test_metric = jnp.asarray(jnp.nan, jnp.float32)
-        return result, test_loss, test_metric
-
-    return jax.vmap(jax.vmap(one))(state)
-
-
-_JITTED = (init_rows, run_rows, finish_rows)
-"""The jitted programs themselves, for :func:`_compile_ahead` (whatever wraps the module's names)."""

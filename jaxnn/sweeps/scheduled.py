@@ -15,18 +15,20 @@ seed still share their minibatches.
 import dataclasses
 import json
 import math
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
 from jaxnn import loop, parallel, resume
+from jaxnn import programs as jaxnn_programs
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.spec import TrainSpec
+from jaxnn.sweeps import rows
 from jaxnn.sweeps.schedulers import ASHA, PBT
+from jaxnn import errors
 
 __all__ = ["Scheduled", "train_scheduled"]
 
@@ -76,13 +78,13 @@ def train_scheduled(spec: TrainSpec, scheduler: ASHA | PBT, columns: Hyperparams
     population = _Population(_init(spec, columns, ctx), hparams, {
         name: np.full((num_seeds, num_configs, spec.num_epochs), np.nan, np.float32) for name in loop.HISTORY_KEYS
     })
-    with _Programs(spec, population, ctx) as programs:
-        if isinstance(scheduler, ASHA):
-            extra, schedules = _successive_halving(spec, scheduler, population, ctx, programs, higher_is_better), None
-        else:
-            extra, schedules = _population_based(spec, scheduler, population, ctx, programs, higher_is_better,
-                                                 perturbed, rng_seed)
-        result, test_loss, test_metric = _finish(spec, population.state, ctx, programs)
+    compiled = _Programs(spec, population, ctx)
+    if isinstance(scheduler, ASHA):
+        extra, schedules = _successive_halving(spec, scheduler, population, ctx, compiled, higher_is_better), None
+    else:
+        extra, schedules = _population_based(spec, scheduler, population, ctx, compiled, higher_is_better,
+                                             perturbed, rng_seed)
+    result, test_loss, test_metric = _finish(spec, population.state, ctx, compiled)
     return Scheduled(result, test_loss, test_metric, population.curves, extra,
                      population.hparams if isinstance(scheduler, PBT) else None, schedules)
 
@@ -103,21 +105,14 @@ class _Programs:
     compiled one after another when each rung starts, they would take longer than the
     rungs themselves. Submitted together at the start, they compile side by side while
     the first rung trains, and the final evaluation's program with them. Compiled
-    programs are kept (:data:`_COMPILED`) by everything they depend on — the spec, the
-    epochs per call and the shapes, dtypes and shardings of their arguments — so a later
-    sweep of the same shapes neither traces nor compiles them again.
+    programs are kept (:func:`jaxnn.programs.compiled`) by everything they depend on — the
+    spec, the epochs per call and the shapes, dtypes and shardings of their arguments — so a
+    later sweep of the same shapes neither traces nor compiles them again.
     """
 
     def __init__(self, spec: TrainSpec, population: "_Population", ctx: Context):
         self._spec, self._ctx, self._population = spec, ctx, population
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jaxnn-compile")
         self._futures: dict[tuple, Future] = {}
-
-    def __enter__(self) -> "_Programs":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _abstract(self, size: int) -> tuple[Any, Any]:
         """Shapes and shardings of a ``size``-column piece of the state and of the hyperparameters."""
@@ -130,33 +125,18 @@ class _Programs:
         return abstract_state, jax.tree.map(like, self._population.hparams)
 
     def _submit(self, kind: str, size: int, epochs_per_call: int) -> None:
-        from jaxnn.sweeps.run import finish_rows, run_rows
-
+        if (kind, size) in self._futures:
+            return
         state, hparams = self._abstract(size)
         signature = jax.tree.map(lambda a: (a.shape, a.dtype, getattr(a, "sharding", None)), (state, hparams, self._ctx.data))
         key = (kind, self._spec, epochs_per_call, jax.tree.structure(signature), tuple(jax.tree.leaves(signature)))
-        if (kind, size) in self._futures:
-            return
-        with _COMPILED_LOCK:
-            cached = _COMPILED.get(key)
-        if cached is not None:
-            self._futures[kind, size] = future = Future()
-            future.set_result(cached)
-            return
 
         def compile_program():
             if kind == "run":
-                lowered = run_rows.lower(self._spec, state, hparams, self._ctx.data, epochs_per_call)
-            else:
-                lowered = finish_rows.lower(self._spec, state, self._ctx.data)
-            compiled = lowered.compile()
-            with _COMPILED_LOCK:
-                _COMPILED[key] = compiled
-                while len(_COMPILED) > 32:
-                    _COMPILED.pop(next(iter(_COMPILED)))
-            return compiled
+                return rows.run_rows.lower(self._spec, state, hparams, self._ctx.data, epochs_per_call).compile()
+            return rows.finish_rows.lower(self._spec, state, self._ctx.data).compile()
 
-        self._futures[kind, size] = self._pool.submit(compile_program)
+        self._futures[kind, size] = jaxnn_programs.compiled(key, compile_program)
 
     def submit_run(self, sizes: list[int], epochs_per_call: int) -> None:
         for size in sizes:
@@ -168,19 +148,12 @@ class _Programs:
 
     def program(self, kind: str, size: int, epochs_per_call: int = 0) -> Callable[..., Any]:
         """The compiled program for ``size`` columns: submitted ones once compiled, others through ``jit``."""
-        from jaxnn.sweeps.run import finish_rows, run_rows
-
         future = self._futures.get((kind, size))
         if future is not None:
             return future.result()
         if kind == "run":
-            return lambda state, hparams, data: run_rows(self._spec, state, hparams, data, epochs_per_call)
-        return lambda state, data: finish_rows(self._spec, state, data)
-
-
-_COMPILED_LOCK = threading.Lock()
-_COMPILED: dict[tuple, Any] = {}
-"""Compiled scheduled-sweep programs by what they depend on (the oldest dropped beyond 32)."""
+            return lambda state, hparams, data: rows.run_rows(self._spec, state, hparams, data, epochs_per_call)
+        return lambda state, data: rows.finish_rows(self._spec, state, data)
 
 
 def _padded_sizes(count: int, ctx: Context, width: int | None = None) -> list[int]:
@@ -316,7 +289,7 @@ def _population_based(spec: TrainSpec, pbt: PBT, population: _Population, ctx: C
                       rng_seed: int) -> tuple[dict[str, np.ndarray], list]:
     num_seeds, num_configs = population.hparams.learning_rate.shape
     if num_configs < 2:
-        raise ValueError("PBT needs a population of at least 2 configurations per seed")
+        raise errors.ConfigError("PBT needs a population of at least 2 configurations per seed")
     interval = pbt.interval_for(spec.num_epochs)
     bounds = [*range(0, spec.num_epochs, interval), spec.num_epochs]
     epochs_per_call = math.gcd(*(b - a for a, b in zip(bounds, bounds[1:])))
@@ -426,12 +399,10 @@ def _concat_pieces(parts: list[Any]) -> Any:
 
 
 def _init(spec: TrainSpec, columns: Hyperparams, ctx: Context) -> loop.LoopState:
-    from jaxnn.sweeps.run import init_rows
-
     parts = []
     for piece, padded in _pieces(np.arange(len(columns.learning_rate)), ctx):
         hparams = parallel.shard_leading_axis(jax.tree.map(lambda column: np.asarray(column)[padded], columns), ctx.mesh)
-        state = init_rows(spec, hparams, ctx.key_data, ctx.seeds, ctx.data, ctx.impl)
+        state = rows.init_rows(spec, hparams, ctx.key_data, ctx.seeds, ctx.data, ctx.impl)
         parts.append(jax.tree.map(lambda leaf: leaf[:, : len(piece)], _to_host(state)))
     return _concat_pieces(parts)
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from jaxnn import _checks, hyperparams
+from jaxnn import errors
 
 __all__ = ["ASHA", "PBT", "PERTURBABLE", "Scheduler", "resolve"]
 
@@ -53,7 +54,7 @@ class ASHA:
         _checks.positive_int("ASHA min_epochs", self.min_epochs)
         eta = self.reduction_factor
         if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(eta) or eta <= 1:
-            raise ValueError(f"ASHA reduction_factor must be a number > 1, got {eta!r}")
+            raise errors.ConfigError(f"ASHA reduction_factor must be a number > 1, got {eta!r}")
 
     def rungs(self, num_epochs: int) -> tuple[int, ...]:
         """The rung budgets (cumulative epochs), ending with ``num_epochs``.
@@ -62,7 +63,7 @@ class ASHA:
             ValueError: ``min_epochs`` is not below ``num_epochs`` (no room for a second rung).
         """
         if self.min_epochs >= num_epochs:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"ASHA min_epochs (={self.min_epochs}) must be less than num_epochs (={num_epochs}): "
                 "otherwise there is only one rung and nothing is pruned"
             )
@@ -102,17 +103,17 @@ class PBT:
             _checks.positive_int("PBT interval", self.interval)
         fraction = self.fraction
         if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 0.5:
-            raise ValueError(f"PBT fraction must be in (0, 0.5] (the bottom and top parts may not overlap), got {fraction!r}")
+            raise errors.ConfigError(f"PBT fraction must be in (0, 0.5] (the bottom and top parts may not overlap), got {fraction!r}")
         factors = tuple(self.perturb) if isinstance(self.perturb, Sequence) else ()
         if not factors or not all(isinstance(f, numbers.Real) and not isinstance(f, bool) and 0 < f < math.inf for f in factors):
-            raise ValueError(f"PBT perturb must be a non-empty sequence of positive factors, got {self.perturb!r}")
+            raise errors.ConfigError(f"PBT perturb must be a non-empty sequence of positive factors, got {self.perturb!r}")
         object.__setattr__(self, "perturb", tuple(float(f) for f in factors))
         if self.hyperparameters is not None:
             names = (self.hyperparameters,) if isinstance(self.hyperparameters, str) else tuple(self.hyperparameters)
             for name in names:
                 if name not in PERTURBABLE:
                     if name in hyperparams.NAMES:
-                        raise ValueError(f"PBT cannot perturb {name!r}: it only acts when the weights are initialized")
+                        raise errors.ConfigError(f"PBT cannot perturb {name!r}: it only acts when the weights are initialized")
                     raise _checks.unknown_name("hyperparameter to perturb", name, PERTURBABLE)
             object.__setattr__(self, "hyperparameters", names)
 
@@ -124,7 +125,7 @@ class PBT:
         """
         interval = self.interval if self.interval is not None else max(1, num_epochs // 10)
         if interval >= num_epochs:
-            raise ValueError(f"PBT interval (={interval}) must be shorter than num_epochs (={num_epochs})")
+            raise errors.ConfigError(f"PBT interval (={interval}) must be shorter than num_epochs (={num_epochs})")
         return interval
 
     def names_for(self, swept: Sequence[str], base: Any, optimizer: str, schedule: str) -> tuple[str, ...]:
@@ -137,15 +138,15 @@ class PBT:
         if names is None:
             names = tuple(name for name in swept if name in PERTURBABLE)
             if not names:
-                raise ValueError(
+                raise errors.ConfigError(
                     f"PBT perturbs the swept hyperparameters, but the space sweeps none it can perturb "
                     f"({', '.join(swept) or 'none'}); sweep one of {', '.join(PERTURBABLE)} as well"
                 )
         for name, user in hyperparams.unused(names, optimizer=optimizer, schedule=schedule):
-            raise ValueError(f"PBT would perturb {name!r}, which only the {user} reads (this sweep: {optimizer}, {schedule})")
+            raise errors.ConfigError(f"PBT would perturb {name!r}, which only the {user} reads (this sweep: {optimizer}, {schedule})")
         for name in names:
             if name not in swept and getattr(base, name) is None:
-                raise ValueError(f"PBT cannot perturb {name!r}: it is off (None) in this sweep; give it a value")
+                raise errors.ConfigError(f"PBT cannot perturb {name!r}: it is off (None) in this sweep; give it a value")
         return names
 
     def exploit(self, scores: np.ndarray, rng: np.random.Generator, finished: np.ndarray | None = None) -> np.ndarray:
@@ -201,4 +202,4 @@ def resolve(scheduler: Any) -> Scheduler | None:
         return scheduler
     if isinstance(scheduler, str):
         return _checks.lookup("scheduler", scheduler, _BY_NAME)()
-    raise TypeError(f"scheduler must be None, 'asha', 'pbt', jaxnn.ASHA(...) or jaxnn.PBT(...), got {scheduler!r}")
+    raise errors.ArgumentTypeError(f"scheduler must be None, 'asha', 'pbt', jaxnn.ASHA(...) or jaxnn.PBT(...), got {scheduler!r}")

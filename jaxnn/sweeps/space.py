@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxnn import _checks, hyperparams
 from jaxnn.typing import PRNGKey
+from jaxnn import errors
 
 __all__ = ["MODEL_KEYS", "PROGRAM_KEYS", "SWEEPABLE", "Space", "choice", "expand_space", "loguniform", "python_value", "uniform"]
 
@@ -62,12 +63,12 @@ def _check_distribution(name: str, dist: Distribution) -> None:
     if isinstance(dist, (loguniform, uniform)):
         low, high = float(dist.low), float(dist.high)
         if not (np.isfinite(low) and np.isfinite(high)) or low > high:
-            raise ValueError(f"space[{name!r}]: {type(dist).__name__} needs finite low <= high, got ({low}, {high})")
+            raise errors.ConfigError(f"space[{name!r}]: {type(dist).__name__} needs finite low <= high, got ({low}, {high})")
         if isinstance(dist, loguniform) and low <= 0:
-            raise ValueError(f"space[{name!r}]: loguniform needs low > 0, got {low}")
+            raise errors.ConfigError(f"space[{name!r}]: loguniform needs low > 0, got {low}")
     elif isinstance(dist, choice):
         if len(dist.values) == 0:
-            raise ValueError(f"space[{name!r}]: choice needs at least one value")
+            raise errors.ConfigError(f"space[{name!r}]: choice needs at least one value")
 
 
 class Space(NamedTuple):
@@ -105,7 +106,7 @@ def expand_space(space: dict[str, Any], *, num_samples: int | None, seeds: int |
     if distributions:
         configs = _draw(space, distributions, num_samples, key)
     elif num_samples is not None:
-        raise ValueError("num_samples is for random search: the space has no distributions (it is a grid)")
+        raise errors.ConfigError("num_samples is for random search: the space has no distributions (it is a grid)")
     else:
         names = list(space)
         configs = [dict(zip(names, map(python_value, combo))) for combo in itertools.product(*space.values())]
@@ -118,14 +119,14 @@ def expand_space(space: dict[str, Any], *, num_samples: int | None, seeds: int |
 
 def _check_names(space: Any) -> None:
     if not isinstance(space, dict) or not space:
-        raise ValueError(
+        raise errors.ConfigError(
             f"`space` must be a non-empty dict from hyperparameter name to values, got {space!r}; "
             f"e.g. {{'learning_rate': [1e-3, 1e-2]}}"
         )
     valid = (*SWEEPABLE, "seed", *PROGRAM_KEYS)
     for name in space:
         if name in MODEL_KEYS:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"{name!r} changes the model itself and cannot vary inside one sweep: build one model per value "
                 f"and call jaxnn.sweep for each, then combine the tables with SweepResult.concat"
             )
@@ -137,16 +138,16 @@ def _seed_list(seed_values: Any, seeds: int | Sequence[int]) -> list[int]:
     """The seeds: ``space["seed"]`` if given, else ``range(seeds)`` or the list ``seeds``."""
     if seed_values is not None:
         if isinstance(seed_values, int) or not all(isinstance(s, (int, np.integer)) for s in seed_values):
-            raise TypeError(f"space['seed'] must be a list of ints, got {seed_values!r}")
+            raise errors.ArgumentTypeError(f"space['seed'] must be a list of ints, got {seed_values!r}")
         if seeds != 1:
-            raise ValueError("give either seeds=n or space['seed'], not both")
+            raise errors.ConfigError("give either seeds=n or space['seed'], not both")
         seed_list = [int(s) for s in seed_values]
     elif isinstance(seeds, int):
         seed_list = list(range(_checks.positive_int("seeds", seeds)))
     else:
         seed_list = [int(s) for s in seeds]
     if not seed_list or len(set(seed_list)) != len(seed_list):
-        raise ValueError(f"seeds must be distinct and non-empty, got {seed_list}")
+        raise errors.ConfigError(f"seeds must be distinct and non-empty, got {seed_list}")
     return seed_list
 
 
@@ -155,18 +156,18 @@ def _value_list(name: str, values: Any) -> Sequence[Any]:
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
         values = [values]
     if len(values) == 0:
-        raise ValueError(f"space[{name!r}] is empty: give at least one value")
+        raise errors.ConfigError(f"space[{name!r}] is empty: give at least one value")
     if name in SWEEPABLE:
         for value in values:
             if isinstance(value, (str, bytes, bool)) or not isinstance(value, (int, float, np.number)):
-                raise TypeError(f"space[{name!r}] values must be numbers, got {value!r}")
+                raise errors.ArgumentTypeError(f"space[{name!r}] values must be numbers, got {value!r}")
     return values
 
 
 def _draw(space: dict[str, Any], distributions: dict[str, Any], num_samples: int | None, key: PRNGKey) -> list[dict]:
     """``num_samples`` random configurations; grid entries are drawn uniformly from their lists."""
     if num_samples is None:
-        raise ValueError(
+        raise errors.ConfigError(
             f"the space has distributions ({', '.join(sorted(distributions))}): pass num_samples=N for random search"
         )
     num_samples = _checks.positive_int("num_samples", num_samples)

@@ -1,0 +1,128 @@
+"""The compiled programs of a sweep: the loop of :mod:`jaxnn.loop` vmapped over rows (configurations x seeds).
+
+:func:`init_rows`, :func:`run_rows` and :func:`finish_rows` are what
+:mod:`jaxnn.sweeps.run` (every row to the end) and :mod:`jaxnn.sweeps.scheduled`
+(rows between the stages of a scheduler) run; :func:`compile_ahead` compiles a
+chunk's programs in the background while its first program runs.
+"""
+
+import concurrent.futures
+import threading
+from functools import partial as _partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn import loop, parallel, programs
+from jaxnn.hyperparams import Hyperparams
+from jaxnn.programs import jit_loop, jit_once
+from jaxnn.spec import TrainSpec
+from jaxnn.typing import Array
+
+__all__ = ["Rows", "compile_ahead", "finish_rows", "init_rows", "run_rows"]
+
+
+class Rows(NamedTuple):
+    """Per-row outputs of a compiled sweep program, shaped ``(seeds, configs, ...)``."""
+
+    params: Any
+    history: dict[str, Array]
+    best_epoch: Array
+    stopped_epoch: Array
+    status: Array
+    test_loss: Array
+    test_metric: Array
+
+
+@_partial(jit_once, static_argnames=("spec", "impl", "mesh"))
+def init_rows(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Array, data: Any, impl: str,
+              mesh: jax.sharding.Mesh | None = None) -> loop.LoopState:
+    """:func:`jaxnn.loop.init_state` for every (seed, configuration): row ``(s, c)`` starts from ``fold_in(key, s)``.
+
+    With ``mesh``, the state is laid out as :func:`run_rows` returns it (rows split over the mesh): XLA
+    would leave rows that start equal (biases, the key) replicated, and that other input layout would
+    compile ``run_rows`` a second time for the calls after the first."""
+    # The key travels as raw data so that every process of a multi-host job can place it.
+    key = jax.random.wrap_key_data(key_data, impl=impl)
+    per_seed = lambda seed: jax.vmap(lambda h: loop.init_state(spec, h, jax.random.fold_in(key, seed), data))(hparams)
+    state = jax.vmap(per_seed)(seeds)
+    if mesh is None:
+        return state
+    rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, parallel.CONFIG_AXIS))
+    return jax.lax.with_sharding_constraint(state, rows)
+
+
+@_partial(jit_loop, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
+def run_rows(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, data: Any, num_epochs: int):
+    """:func:`jaxnn.loop.run_epochs` for every row, one minibatch order per seed."""
+
+    # hparams: (configs,) shared by the seeds, or (seeds, configs) when rows differ (PBT).
+    per_row = jax.tree.leaves(hparams)[0].ndim == 2
+
+    def per_seed(seed_state, hparams):
+        # Every configuration of a seed has the same loop key (rows are keyed by seed), and
+        # every running one has run the most epochs: shared, unbatched, they make one
+        # minibatch order per seed, not one per configuration.
+        key, first_epoch = seed_state.key[0], jnp.max(seed_state.epoch)
+        per_config = lambda s, h: loop.run_epochs(spec, s, h, data, num_epochs, loop_key=key, first_epoch=first_epoch,
+                                                  masked=True)
+        return jax.vmap(per_config)(seed_state, hparams)
+
+    return jax.vmap(per_seed, in_axes=(0, 0 if per_row else None))(state, hparams)
+
+
+@_partial(jit_once, static_argnames=("spec",))
+def finish_rows(spec: TrainSpec, state: loop.LoopState, data: Any):
+    """Every row's best-epoch params (what its ranked columns describe) and their test loss and metric."""
+    plan = loop.layout(spec, data)
+
+    def one(s):
+        result = loop.finish(spec, s, restore_best=True)
+        if np.shape(data.x_test)[0] > 0:
+            test_loss, test_metric = loop.evaluate_split(spec, plan, result.params, data.x_test, data.y_test, data)
+        else:
+            test_loss = test_metric = jnp.asarray(jnp.nan, jnp.float32)
+        return result, test_loss, test_metric
+
+    return jax.vmap(jax.vmap(one))(state)
+
+
+
+_JITTED = (init_rows, run_rows, finish_rows)
+"""The jitted programs themselves, for :func:`compile_ahead` (whatever tests put in their names' place)."""
+
+
+def compile_ahead(spec: TrainSpec, epochs_per_call: int, hparams: Hyperparams, key_data: Array, seeds: Array,
+                   data: Any, impl: str, mesh: jax.sharding.Mesh) -> tuple[concurrent.futures.Future, ...]:
+    """A chunk's training and final programs, compiling in background threads while ``init_rows`` compiles and runs.
+
+    Compiled one after another they made most of a small sweep's first call (2 host devices,
+    a [30, 16, 1] MLP, 256 rows: ``init_rows`` 0.8 s, ``run_rows`` 2.1 s, ``finish_rows``
+    0.25 s of 3.1-3.3 s). Their input is the state as ``init_rows`` lays it out (rows split
+    over the mesh), known from its shapes before it exists. Compiled programs are cached by
+    JAX as ``jit`` calls' are: the ``jit`` calls that follow, and a later chunk or sweep of the
+    same shapes, compile nothing. ``run_rows`` is the longest, so ``finish_rows`` starts tracing
+    (Python, holding the GIL) only once ``run_rows`` is lowered; their XLA compiles overlap
+    (first small sweep on 2 host devices, 12 interleaved pairs: mean 2.46 -> 2.35 s, faster in 9).
+    """
+    init, run, finish = _JITTED
+    shapes = init.trace(spec, hparams, key_data, seeds, data, impl, mesh=mesh).out_info
+    rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, parallel.CONFIG_AXIS))
+    state = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=rows), shapes)
+    lowered = threading.Event()
+
+    def compile_run():
+        try:
+            program = run.lower(spec, state, hparams, data, epochs_per_call)
+        finally:
+            lowered.set()
+        return program.compile()
+
+    def compile_finish():
+        lowered.wait()
+        return finish.lower(spec, state, data).compile()
+
+    # Submitted first, compile_run is taken by a worker before compile_finish can wait on it (no deadlock).
+    return programs.submit(compile_run), programs.submit(compile_finish)

@@ -14,7 +14,7 @@ from jaxnn.data import DataInfo, Dataset
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.interop import from_equinox, from_nnx
 from jaxnn.loop import TrainResult
-from jaxnn.models import Model, cnn, from_flax, mlp, model_from_config, sequential
+from jaxnn.models import Model, cnn, from_flax, mlp, model_for, model_from_config, sequential
 from jaxnn.optim import optimizer, schedule
 from jaxnn.programs import clear_caches
 from jaxnn.spec import EarlyStopping, TrainSpec
@@ -66,6 +66,7 @@ __all__ = [
     "make_train",
     "cnn",
     "mlp",
+    "model_for",
     "model_from_config",
     "optim",
     "optimizer",

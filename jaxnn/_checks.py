@@ -39,9 +39,9 @@ def positive_int(name: str, value: object, *, minimum: int = 1) -> int:
             else:
                 raise TypeError
         except TypeError:
-            raise errors.ArgumentTypeError(f"`{name}` must be an int, got {type(value).__name__}: {value!r}") from None
+            raise errors.ArgumentTypeError(f"{errors.arg(name)} must be an int, got {type(value).__name__}: {value!r}") from None
     if value < minimum:
-        raise errors.ConfigError(f"`{name}` (={value}) must be >= {minimum}")
+        raise errors.ConfigError(f"{errors.arg(name)} (={value}) must be >= {minimum}")
     return value
 
 
@@ -85,7 +85,7 @@ def check_range(
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise errors.ArgumentTypeError(f"`{name}` must be a number, got {type(value).__name__}: {value!r}") from None
+        raise errors.ArgumentTypeError(f"{errors.arg(name)} must be a number, got {type(value).__name__}: {value!r}") from None
     ok = np.isfinite(array)
     if low is not None:
         ok &= array > low if low_open else array >= low
@@ -96,13 +96,13 @@ def check_range(
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
         if low is not None and high is not None:
-            expected = f"in {left}{low}, {high}{right}"
+            expected = f"in {left}{low:g}, {high:g}{right}"
         elif low is not None:
-            expected = f"{'>' if low_open else '>='} {low}"
+            expected = f"{'>' if low_open else '>='} {low:g}"
         elif high is not None:
-            expected = f"{'<' if high_open else '<='} {high}"
+            expected = f"{'<' if high_open else '<='} {high:g}"
         else:
             expected = "finite"
         if not np.isfinite(bad) and expected != "finite":
             expected = f"a finite number {expected}"
-        raise errors.ConfigError(f"`{name}` (={float(bad):g}) must be {expected}")
+        raise errors.ConfigError(f"{errors.arg(name)} (={float(bad):g}) must be {expected}")

@@ -9,7 +9,9 @@ independently, a bug on either side shows up as a disagreement.
 
 It imports only NumPy and the standard library (JAX is imported lazily, inside
 :func:`params_to_jax` alone), and nothing from jaxnn, so a benchmark can load it
-by file path in a process that never imports JAX.
+by file path in a process that never imports JAX. For the same reason it raises Python's
+built-in ``ValueError`` and ``TypeError`` rather than :mod:`jaxnn.errors` (whose classes
+subclass those, so code catching either works with both).
 
 Parameters use ``jaxnn.mlp``'s layout, a list with one
 ``{"w": (d_in, d_out), "b": (d_out,)}`` dict per layer, and batches are
@@ -45,7 +47,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
-from jaxnn import errors
 
 __all__ = [
     "ACTIVATIONS",
@@ -226,7 +227,7 @@ def _unknown_name(kind: str, name: object, valid: Sequence[str]) -> ValueError:
 
 def _lookup_name(kind: str, name: object, table: Mapping[str, Any]) -> str:
     if not isinstance(name, str):
-        raise errors.ArgumentTypeError(f"{kind} must be a name (str), got {type(name).__name__}: {name!r}")
+        raise TypeError(f"{kind} must be a name (str), got {type(name).__name__}: {name!r}")
     if name.lower() not in table:
         raise _unknown_name(kind, name, list(table))
     return name.lower()
@@ -237,7 +238,7 @@ def _hidden_activations(activation: str | Sequence[str], num_hidden: int) -> lis
         return [_lookup_name("activation", activation, _ACTIVATE)] * num_hidden
     names = [_lookup_name("activation", name, _ACTIVATE) for name in activation]
     if len(names) != num_hidden:
-        raise errors.ConfigError(
+        raise ValueError(
             f"`activation` has {len(names)} names but params has {num_hidden} hidden layers "
             f"({num_hidden + 1} layers); pass one name, or one per hidden layer"
         )
@@ -247,7 +248,7 @@ def _hidden_activations(activation: str | Sequence[str], num_hidden: int) -> lis
 def _checked_layers(params: object, *, in_place: bool = False) -> tuple[_Layers, np.dtype]:
     """``params`` as checked ``(w, b)`` NumPy pairs, and their common dtype."""
     if isinstance(params, (str, bytes, Mapping)) or not isinstance(params, Sequence) or not params:
-        raise errors.ConfigError(
+        raise ValueError(
             f"params must be a non-empty list of {{'w': (d_in, d_out), 'b': (d_out,)}} dicts, "
             f"got {type(params).__name__}"
         )
@@ -255,12 +256,12 @@ def _checked_layers(params: object, *, in_place: bool = False) -> tuple[_Layers,
     dtype = None
     for i, layer in enumerate(params):
         if not isinstance(layer, Mapping) or "w" not in layer or "b" not in layer:
-            raise errors.ConfigError(f"params[{i}] must be a dict with keys 'w' and 'b', got {type(layer).__name__}")
+            raise ValueError(f"params[{i}] must be a dict with keys 'w' and 'b', got {type(layer).__name__}")
         pair = []
         for name in ("w", "b"):
             leaf = layer[name]
             if in_place and not (isinstance(leaf, np.ndarray) and leaf.flags.writeable):
-                raise errors.ArgumentTypeError(
+                raise TypeError(
                     f"step() updates params in place, so params[{i}][{name!r}] must be a writable NumPy array, "
                     f"got {type(leaf).__name__}; convert with baseline.params_from_jax(params)"
                 )
@@ -268,24 +269,24 @@ def _checked_layers(params: object, *, in_place: bool = False) -> tuple[_Layers,
             if dtype is None:
                 dtype = leaf.dtype
                 if not np.issubdtype(dtype, np.floating):
-                    raise errors.ConfigError(f"params[0]['w'] has dtype {dtype}; parameters must be float32 or float64")
+                    raise ValueError(f"params[0]['w'] has dtype {dtype}; parameters must be float32 or float64")
             elif leaf.dtype != dtype:
-                raise errors.ConfigError(
+                raise ValueError(
                     f"params[{i}][{name!r}] has dtype {leaf.dtype} but params[0]['w'] has dtype {dtype}; "
                     f"all parameters must share one dtype"
                 )
             pair.append(leaf)
         w, b = pair
         if w.ndim != 2:
-            raise errors.ConfigError(f"params[{i}]['w'] must be a 2-D array (d_in, d_out), got shape {w.shape}")
+            raise ValueError(f"params[{i}]['w'] must be a 2-D array (d_in, d_out), got shape {w.shape}")
         if b.shape != w.shape[1:]:
-            raise errors.ConfigError(
+            raise ValueError(
                 f"params[{i}]['b'] has shape {b.shape} but params[{i}]['w'] has shape {w.shape}; "
                 f"expected b of shape ({w.shape[1]},)"
             )
         if layers and w.shape[0] != layers[-1][0].shape[1]:
             width = layers[-1][0].shape[1]
-            raise errors.ConfigError(
+            raise ValueError(
                 f"params[{i}]['w'] has shape {w.shape} but the layer before outputs {width} features "
                 f"(params[{i - 1}]['w'].shape[1]); expected params[{i}]['w'].shape[0] == {width}"
             )
@@ -297,9 +298,9 @@ def _checked_x(x: object, layers: _Layers, dtype: np.dtype) -> np.ndarray:
     x = np.asarray(x)
     expected = layers[0][0].shape[0]
     if x.ndim != 2:
-        raise errors.DataError(f"x must be a batch of shape (batch, features), got shape {x.shape}")
+        raise ValueError(f"x must be a batch of shape (batch, features), got shape {x.shape}")
     if x.shape[1] != expected:
-        raise errors.DataError(
+        raise ValueError(
             f"x has {x.shape[1]} features but the model expects {expected} (params[0]['w'].shape[0]); "
             f"x.shape={x.shape}"
         )
@@ -310,24 +311,24 @@ def _checked_targets(loss: str, y: object, batch: int, num_outputs: int, dtype: 
     """``y`` in the form the loss function takes: ``(batch, k)`` floats, or ``(batch,)`` classes."""
     y = np.asarray(y)
     if y.ndim == 0 or y.shape[0] != batch:
-        raise errors.DataError(
+        raise ValueError(
             f"y has {y.shape[0] if y.ndim else 0} examples but x has {batch}; y.shape={y.shape}"
         )
     if batch == 0:
-        raise errors.DataError("x and y hold no examples; the loss is a mean over at least one")
+        raise ValueError("x and y hold no examples; the loss is a mean over at least one")
     if loss == "binary_cross_entropy":
         if num_outputs != 1:
-            raise errors.DataError(
+            raise ValueError(
                 f"binary_cross_entropy expects one output per example but the model has {num_outputs} "
                 f"(params[-1]['w'].shape[1])"
             )
         if y.shape not in ((batch,), (batch, 1)):
-            raise errors.DataError(f"binary_cross_entropy expects labels of shape ({batch},) or ({batch}, 1), got {y.shape}")
+            raise ValueError(f"binary_cross_entropy expects labels of shape ({batch},) or ({batch}, 1), got {y.shape}")
         return y.reshape(batch, 1).astype(dtype, copy=False)
     if loss == "mean_squared_error":
         allowed = ((batch,), (batch, 1)) if num_outputs == 1 else ((batch, num_outputs),)
         if y.shape not in allowed:
-            raise errors.DataError(
+            raise ValueError(
                 f"mean_squared_error expects targets of shape {' or '.join(map(str, allowed))} to match the "
                 f"model's {num_outputs} outputs, got {y.shape}"
             )
@@ -336,16 +337,16 @@ def _checked_targets(loss: str, y: object, batch: int, num_outputs: int, dtype: 
     if y.shape == (batch,):
         classes = y.astype(np.intp)
         if not np.issubdtype(y.dtype, np.integer) and not np.array_equal(classes, y):
-            raise errors.DataError("softmax_cross_entropy expects integer class labels of shape (batch,); got fractions")
+            raise ValueError("softmax_cross_entropy expects integer class labels of shape (batch,); got fractions")
         if classes.min() < 0 or classes.max() >= num_outputs:
-            raise errors.DataError(
+            raise ValueError(
                 f"softmax_cross_entropy labels must be classes in [0, {num_outputs}) for a model with "
                 f"{num_outputs} outputs, got values from {classes.min()} to {classes.max()}"
             )
         return classes
     if y.shape == (batch, num_outputs):
         return y.astype(dtype, copy=False)
-    raise errors.DataError(
+    raise ValueError(
         f"labels of shape {y.shape} do not fit logits of shape {(batch, num_outputs)}: "
         f"expected integer labels ({batch},) or one-hot labels {(batch, num_outputs)}"
     )
@@ -355,17 +356,17 @@ def _checked_number(name: str, value: object, *, positive: bool) -> float:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise errors.ArgumentTypeError(f"`{name}` must be a number, got {type(value).__name__}: {value!r}") from None
+        raise TypeError(f"`{name}` must be a number, got {type(value).__name__}: {value!r}") from None
     if not math.isfinite(number) or number < 0 or (positive and number == 0):
-        raise errors.ConfigError(f"`{name}` (={value}) must be {'> 0' if positive else '>= 0'}")
+        raise ValueError(f"`{name}` (={value}) must be {'> 0' if positive else '>= 0'}")
     return number
 
 
 def _checked_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise errors.ArgumentTypeError(f"`{name}` must be an int, got {type(value).__name__}: {value!r}")
+        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}: {value!r}")
     if value < 1:
-        raise errors.ConfigError(f"`{name}` (={value}) must be >= 1")
+        raise ValueError(f"`{name}` (={value}) must be >= 1")
     return int(value)
 
 
@@ -670,7 +671,7 @@ def init_params(
         ``[{"w": (sizes[i], sizes[i + 1]), "b": (sizes[i + 1],)}, ...]``.
     """
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) < 2:
-        raise errors.ConfigError(f"`sizes` needs at least 2 entries (input and output width), got {sizes!r}")
+        raise ValueError(f"`sizes` needs at least 2 entries (input and output width), got {sizes!r}")
     sizes = [_checked_int(f"sizes[{i}]", size) for i, size in enumerate(sizes)]
     following = _hidden_activations(activation, len(sizes) - 2) + ["identity"]
     rng = np.random.default_rng(seed)

@@ -17,6 +17,7 @@ import contextlib
 import io
 import os
 import pathlib
+import warnings
 
 import numpy as np
 
@@ -40,23 +41,40 @@ def compilation_cache_wanted() -> bool:
     return os.environ.get("JAXNN_COMPILATION_CACHE", "1").strip().lower() not in ("0", "off", "false", "no")
 
 
-def enable_compilation_cache(directory: str | os.PathLike | None = None) -> pathlib.Path:
+def enable_compilation_cache(directory: str | os.PathLike | None = None) -> pathlib.Path | None:
     """Turn on JAX's persistent compilation cache in ``directory`` (default: ``cache_dir() / "xla"``).
 
     Every program is cached, however fast it compiled (JAX's default skips those under a
     second, which is most of jaxnn's). Call it before the first compile; it applies to the
-    whole process.
+    whole process. A directory that cannot be written (a file in its place, no permission)
+    costs speed, never a run: one warning, and compiling goes on without the cache.
 
     Returns:
-        The cache directory.
+        The cache directory, or None when it cannot be used.
     """
     import jax
 
     path = pathlib.Path(directory) if directory is not None else cache_dir() / "xla"
+    problem = _unwritable(path)
+    if problem is not None:
+        warnings.warn(f"jaxnn: the compilation cache {path} cannot be used ({problem}); compiling without it",
+                      stacklevel=2)
+        return None
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     return path
+
+
+def _unwritable(path: pathlib.Path) -> str | None:
+    """Why ``path`` cannot hold the cache, or None when it can (created if needed, and writable)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return (error.strerror or str(error)).lower()
+    if not os.access(path, os.W_OK | os.X_OK):
+        return "not writable"
+    return None
 
 
 def _data_path(key: str) -> pathlib.Path:

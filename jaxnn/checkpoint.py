@@ -29,7 +29,6 @@ True
 """
 
 import contextlib
-import hashlib
 import json
 import os
 from typing import Any, NamedTuple
@@ -37,6 +36,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from jaxnn import resume
 from jaxnn._io import atomic_write
 from jaxnn.data import DataInfo, Dataset, Standardizer
 from jaxnn.models import WRAPPED, Model, model_from_config
@@ -75,13 +75,6 @@ class Checkpoint(NamedTuple):
         return self.info
 
 
-def _serialization() -> Any:
-    """Flax's msgpack serialization, imported when a checkpoint is read or written (not with jaxnn)."""
-    from flax import serialization
-
-    return serialization
-
-
 _DATASET_ARRAYS = ("x_mean", "x_scale", "y_mean", "y_scale")
 _DATASET_STATIC = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name", "feature_shape")
 
@@ -106,13 +99,17 @@ def save(
     """
     if not isinstance(model, Model):
         raise errors.ArgumentTypeError(f"model must be a jaxnn.Model, got {type(model).__name__}")
+    params = jax.tree.map(np.asarray, jax.device_get(params))
+    problems = _misfits(model, params)
+    if problems:  # what load would refuse is not written
+        raise errors.ConfigError(f"the params do not fit the model ({_describe(model)}): " + "; ".join(problems))
     try:
         metadata_json = json.dumps(metadata or {})
     except TypeError as error:
         raise errors.ArgumentTypeError(f"metadata must be JSON-serializable: {error}") from None
     state: dict[str, Any] = {
         "model": json.dumps(model.config),
-        "params": _serialization().to_state_dict(jax.tree.map(np.asarray, jax.device_get(params))),
+        "params": resume.serialization().to_state_dict(params),
         "metadata": metadata_json,
     }
     if dataset is not None:
@@ -122,9 +119,7 @@ def save(
         state["dataset"] = {name: np.asarray(getattr(info.standardizer, name)) for name in _DATASET_ARRAYS}
         static = {name: getattr(info, name) for name in _DATASET_STATIC}
         state["dataset"]["static"] = json.dumps({**static, "scaling": info.standardizer.mode})
-    payload = _serialization().msgpack_serialize(state)
-    envelope = {"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}
-    atomic_write(path, _serialization().msgpack_serialize(envelope))
+    atomic_write(path, resume.pack(FORMAT, VERSION, state))
 
 
 def load(path: str | os.PathLike, *, model: Model | None = None) -> Checkpoint:
@@ -146,8 +141,13 @@ def load(path: str | os.PathLike, *, model: Model | None = None) -> Checkpoint:
             do not fit the model.
     """
     path = os.fspath(path)
-    with open(path, "rb") as handle:
-        raw = handle.read()
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        raise errors.CheckpointNotFoundError(f"no such file: {path}") from None
+    except OSError as error:
+        raise CheckpointError(f"cannot read {path}: {(error.strerror or str(error)).lower()}") from None
     state = _read_state(path, raw)
     try:
         config = json.loads(state["model"])
@@ -181,53 +181,41 @@ def load(path: str | os.PathLike, *, model: Model | None = None) -> Checkpoint:
 
 def _read_state(path: str, raw: bytes) -> dict[str, Any]:
     """The checkpoint's fields (model, params, metadata, dataset?) from a version 1 or 2 file."""
-    envelope = _unpack(path, raw)
-    if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a jaxnn checkpoint")
-    version = envelope.get("version")
-    if type(version) is not int or version not in _READABLE_VERSIONS:  # not True or 1.0
-        raise CheckpointError(f"{path} has checkpoint format version {version!r}; this jaxnn reads versions 1 and 2")
-    if version == 1:
-        return envelope  # the fields sit at the top level, unchecked
-    payload = envelope.get("payload")
-    if not isinstance(payload, bytes) or not isinstance(envelope.get("sha256"), str):
-        raise CheckpointError(f"{path} is damaged: missing or unreadable field 'payload' or 'sha256'")
-    if hashlib.sha256(payload).hexdigest() != envelope["sha256"]:
-        raise CheckpointError(
-            f"{path} is damaged: its checksum does not match its contents (modified or corrupted after it was written)"
-        )
-    state = _unpack(path, payload)
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path} is damaged: its payload is {type(state).__name__}, not a dict of fields")
-    return state
-
-
-def _unpack(path: str, raw: bytes) -> Any:
-    """Decode msgpack, turning msgpack's many exception types into one CheckpointError."""
-    try:
-        return _serialization().msgpack_restore(raw)
-    except Exception as error:  # noqa: BLE001 - msgpack raises many types for damaged input
-        raise CheckpointError(f"{path} is not a readable jaxnn checkpoint (damaged or truncated?): {error}") from None
+    return resume.unpack(path, raw, file_format=FORMAT, versions=_READABLE_VERSIONS, what="jaxnn checkpoint",
+                         unchecked=(1,))[1]
 
 
 def _restore_params(path: str, model: Model, stored: Any) -> Params:
     expected = jax.eval_shape(model.init, jax.random.key(0))
     target = jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), expected)
     try:
-        params = _serialization().from_state_dict(target, stored)
+        params = resume.serialization().from_state_dict(target, stored)
     except (ValueError, KeyError, TypeError) as error:
         raise CheckpointError(f"{path}: the stored params do not have the model's structure: {error}") from None
-    problems = []
-    leaves_with_paths = jax.tree_util.tree_leaves_with_path(params)
-    for (where, leaf), spec in zip(leaves_with_paths, jax.tree.leaves(expected)):
-        leaf = np.asarray(leaf)
-        if leaf.shape != spec.shape or leaf.dtype != spec.dtype:
-            problems.append(
-                f"params{jax.tree_util.keystr(where)} is {leaf.dtype}{list(leaf.shape)}, the model expects {spec.dtype}{list(spec.shape)}"
-            )
+    problems = _misfits(model, params)
     if problems:
         raise CheckpointError(f"{path}: the stored params do not fit the model: " + "; ".join(problems))
     return jax.tree.map(np.asarray, params)
+
+
+def _misfits(model: Model, params: Params) -> list[str]:
+    """What in ``params`` differs from the model's structure, shapes and dtypes (empty when they fit)."""
+    expected = jax.eval_shape(model.init, jax.random.key(0))
+    if jax.tree.structure(params) != jax.tree.structure(expected):
+        return [f"expected the structure {jax.tree.map(lambda leaf: list(leaf.shape), expected)}, "
+                f"got {jax.tree.map(lambda leaf: list(np.shape(leaf)), params)}"]
+    problems = []
+    for (where, leaf), spec in zip(jax.tree_util.tree_leaves_with_path(params), jax.tree.leaves(expected)):
+        leaf = np.asarray(leaf)
+        if leaf.shape != spec.shape or leaf.dtype != spec.dtype:
+            problems.append(f"params{jax.tree_util.keystr(where)} is {leaf.dtype}{list(leaf.shape)}, "
+                            f"the model expects {spec.dtype}{list(spec.shape)}")
+    return problems
+
+
+def _describe(model: Model) -> str:
+    sizes = model.config.get("sizes")
+    return f"{model.config.get('type', 'model')} {sizes}" if sizes else str(model.config.get("type", "model"))
 
 
 def _restore_dataset(path: str, stored: dict[str, Any]) -> DataInfo:

@@ -25,6 +25,7 @@ __all__ = [
     "AllRunsDiverged",
     "ArgumentTypeError",
     "CheckpointError",
+    "CheckpointNotFoundError",
     "ConfigError",
     "DataError",
     "DataFileNotFoundError",
@@ -86,6 +87,10 @@ class DataFileNotFoundError(DataError, FileNotFoundError):
 
 class CheckpointError(JaxnnError, ValueError):
     """A checkpoint or run directory that is damaged, of another format, or belongs to another run or model."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A checkpoint file that does not exist."""
 
 
 class OutputError(JaxnnError, OSError):

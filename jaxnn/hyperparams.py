@@ -15,13 +15,27 @@ True
 """
 
 import collections
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from jaxnn import _checks
-from jaxnn import errors
+import numpy as np
 
-__all__ = ["NAMES", "TABLE", "Hyperparameter", "Hyperparams", "check", "describe_range", "unused"]
+from jaxnn import _checks, errors
+
+__all__ = [
+    "BY_NAME",
+    "NAMES",
+    "TABLE",
+    "Hyperparameter",
+    "Hyperparams",
+    "check",
+    "check_used",
+    "check_value",
+    "describe_range",
+    "is_default",
+    "resolve",
+    "unused",
+]
 
 
 class Hyperparameter(NamedTuple):
@@ -50,7 +64,7 @@ class Hyperparameter(NamedTuple):
 
 _ALL, _OPEN, _CLOSED = None, True, False
 TABLE: tuple[Hyperparameter, ...] = (
-    Hyperparameter("learning_rate", 1e-3, 0.0, None, _CLOSED, _OPEN, "learning rate (a schedule's peak)"),
+    Hyperparameter("learning_rate", 1e-3, 0.0, None, _OPEN, _OPEN, "learning rate (a schedule's peak)"),
     Hyperparameter("weight_decay", 0.0, 0.0, None, _CLOSED, _OPEN,
                    "L2 weight decay on the weight matrices (decoupled for adamw)"),
     Hyperparameter("momentum", 0.0, 0.0, 1.0, _CLOSED, _OPEN, "momentum", ("sgd", "rmsprop")),
@@ -120,6 +134,95 @@ def check(hparams: Any) -> None:
         raise errors.ArgumentTypeError(f"hparams must be a jaxnn.Hyperparams, got {type(hparams).__name__}")
     for name in NAMES:
         check_value(name, getattr(hparams, name))
+
+
+def resolve(hyperparams: Any, given: Mapping[str, Any]) -> tuple[Hyperparams, frozenset[str]]:
+    """One configuration from a :class:`Hyperparams` and keyword values, checked once: ``(values, names set)``.
+
+    ``names set`` are the values (keywords or fields of ``hyperparams``) that differ from their
+    defaults: what :func:`check_used` checks against the optimizer and schedule.
+
+    >>> values, named = resolve(Hyperparams(momentum=0.9), {"learning_rate": 0.1})
+    >>> (values.learning_rate, values.momentum, sorted(named))
+    (0.1, 0.9, ['learning_rate', 'momentum'])
+
+    Raises:
+        ArgumentTypeError: a name that is not a hyperparameter, or ``hyperparams`` that is not a :class:`Hyperparams`.
+        ConfigError: a field given both ways, or a value out of its range.
+    """
+    for name in given:
+        if name not in BY_NAME:
+            raise _unknown_keyword(name)
+    if hyperparams is None:
+        values = Hyperparams(**given)
+        named = frozenset(name for name, value in given.items() if not _is_default(BY_NAME[name], value))
+    else:
+        if not isinstance(hyperparams, Hyperparams):
+            raise errors.ArgumentTypeError(
+                f"{errors.arg('hyperparams')} must be a jaxnn.Hyperparams, got {type(hyperparams).__name__}"
+            )
+        in_object = {row.name for row in TABLE if not _is_default(row, getattr(hyperparams, row.name))}
+        twice = sorted(in_object & set(given))
+        if twice:
+            raise errors.ConfigError(
+                f"{errors.arg(twice[0])} is given twice: as a keyword and in {errors.arg('hyperparams')}; give it once"
+            )
+        values = hyperparams._replace(**given)
+        named = frozenset(in_object | {name for name, value in given.items() if not _is_default(BY_NAME[name], value)})
+    check(values)
+    return values, named
+
+
+def _unknown_keyword(name: str) -> errors.ArgumentTypeError:
+    close = _checks.unknown_name("hyperparameter", name, NAMES)
+    return errors.ArgumentTypeError(f"unexpected keyword argument {name!r}: {str(close)[len('unknown '):]}")
+
+
+def is_default(name: str, value: Any) -> bool:
+    """Whether ``value`` is the default of hyperparameter ``name`` (an array of values never is)."""
+    return _is_default(BY_NAME[name], value)
+
+
+def _is_default(row: Hyperparameter, value: Any) -> bool:
+    if value is None or row.default is None:
+        return value is row.default
+    try:  # compared as float32, the dtype values train in (a float32 0.9 is the default 0.9)
+        return bool(np.ndim(value) == 0 and np.float32(value) == np.float32(row.default))
+    except (TypeError, ValueError):
+        return False
+
+
+def check_used(
+    names: Iterable[str],
+    *,
+    optimizers: Sequence[str],
+    schedules: Sequence[str],
+    nesterov: bool = False,
+    warmup_steps: int = 0,
+) -> None:
+    """Refuse settings that would do nothing: a hyperparameter set (see :func:`resolve`) that no optimizer of
+    ``optimizers`` with any schedule of ``schedules`` reads, Nesterov momentum for an optimizer without
+    momentum, warm-up steps without a warm-up schedule. One rule for ``fit``, ``sweep`` and the command line.
+
+    Raises:
+        ConfigError: naming the setting, what it was combined with, and what reads it.
+    """
+    for name in sorted(set(names)):
+        row = BY_NAME[name]
+        if row.optimizers is not None and not set(optimizers) & set(row.optimizers):
+            readers = " or ".join(errors.setting("optimizer", o) for o in row.optimizers)
+            raise errors.ConfigError(f"{errors.arg(name)} has no effect with {errors.setting('optimizer', optimizers[0])}; "
+                                     f"it is used only by {readers}")
+        if row.schedules is not None and not set(schedules) & set(row.schedules):
+            readers = " or ".join(errors.setting("schedule", s) for s in row.schedules)
+            raise errors.ConfigError(f"{errors.arg(name)} has no effect with {errors.setting('schedule', schedules[0])}; "
+                                     f"it is used only by {readers}")
+    if nesterov and not set(optimizers) & {"sgd", "rmsprop"}:
+        raise errors.ConfigError(f"{errors.arg('nesterov')} has no effect with {errors.setting('optimizer', optimizers[0])}; "
+                                 f"it is used only by {errors.setting('optimizer', 'sgd')} or {errors.setting('optimizer', 'rmsprop')}")
+    if warmup_steps and "warmup_cosine" not in schedules:
+        raise errors.ConfigError(f"{errors.arg('warmup_steps')} has no effect with {errors.setting('schedule', schedules[0])}; "
+                                 f"it is used only by {errors.setting('schedule', 'warmup_cosine')}")
 
 
 def unused(names: Iterable[str], *, optimizer: str, schedule: str) -> list[tuple[str, str]]:

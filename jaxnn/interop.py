@@ -347,6 +347,16 @@ def _eqx_check(model: Any, takes_key: bool) -> bool:
     return has_dropout
 
 
+def _one_example_error(name: str, example_shape: tuple[int, ...], error: BaseException) -> errors.ConfigError:
+    """Equinox's convention, said where a module written for a batch fails on one example."""
+    return errors.ConfigError(
+        f"the Equinox module {name} failed on one example of shape {tuple(example_shape)} "
+        f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). Equinox modules (and jaxnn's "
+        "wrapper of them) act on ONE example: jaxnn maps __call__ over the batch with jax.vmap, so write __call__ for "
+        f"x of shape {tuple(example_shape)}, without a batch axis (e.g. x.reshape(-1), not x.reshape(x.shape[0], -1))"
+    )
+
+
 def from_equinox(model_or_factory: Any, *, input_shape: Sequence[int] | None = None) -> Model:
     """Wrap an Equinox module as a jaxnn :class:`~jaxnn.Model` (through ``eqx.partition`` and ``eqx.combine``).
 
@@ -430,10 +440,15 @@ def from_equinox(model_or_factory: Any, *, input_shape: Sequence[int] | None = N
         _check_batch(x, input_shape)
         leaves = [_lookup(params, path) for path in paths]
         module = eqx.combine(jax.tree.unflatten(treedef, leaves), statics[bool(train)])
-        if takes_key and key is not None:
-            keys = jax.random.split(as_key(key), x.shape[0])
-            return jax.vmap(lambda example, example_key: module(example, key=example_key))(x, keys)
-        return jax.vmap(module)(x)
+        try:
+            if takes_key and key is not None:
+                keys = jax.random.split(as_key(key), x.shape[0])
+                return jax.vmap(lambda example, example_key: module(example, key=example_key))(x, keys)
+            return jax.vmap(module)(x)
+        except (TypeError, ValueError, IndexError) as error:
+            if isinstance(error, errors.JaxnnError):
+                raise
+            raise _one_example_error(type(model).__name__, x.shape[1:], error) from error
 
     config = {"type": "equinox", "module": type(model).__qualname__, "input_shape": list(input_shape)}
     return Model(init, apply, config, input_shape=input_shape, needs_key=needs_key)

@@ -50,6 +50,8 @@ __all__ = [
     "Layout",
     "LoopState",
     "Optimizer",
+    "advance",
+    "advance_jit",
     "as_key",
     "build_optimizer",
     "epoch_batches",
@@ -88,6 +90,8 @@ class TrainResult(NamedTuple):
         stopped_epoch: 1-based last epoch that ran.
         status: ``"completed"``, ``"early_stopped"`` or ``"diverged"`` from
             :func:`jaxnn.fit`; inside ``jit`` (``make_train``) the int codes of :data:`STATUS`.
+        params_epoch: the 1-based epoch whose parameters ``params`` are (``best_epoch`` when the
+            run restored its best epoch, else ``stopped_epoch``; 0: the initial parameters).
     """
 
     params: Params
@@ -95,6 +99,7 @@ class TrainResult(NamedTuple):
     best_epoch: Any
     stopped_epoch: Any
     status: Any
+    params_epoch: Any = None
 
     def to_csv(self, path: str | os.PathLike) -> None:
         """Write the history of the epochs that ran as CSV (``epoch`` and one column per entry), atomically."""
@@ -149,8 +154,9 @@ def layout(spec: TrainSpec, data: Any) -> Layout:
     """Check ``data`` against ``spec`` and work out the static shape of an epoch.
 
     Raises:
-        ValueError: an empty training split, a batch larger than it, early stopping
-            without a validation split, or a warm-up as long as the run.
+        DataError: an empty training split.
+        ConfigError: a batch larger than it, early stopping without a validation split, or a
+            warm-up as long as the run.
     """
     num_train = int(np.shape(data.x_train)[0])
     if num_train == 0:
@@ -158,16 +164,18 @@ def layout(spec: TrainSpec, data: Any) -> Layout:
     batch = num_train if spec.batch_size is None else spec.batch_size
     if batch > num_train:
         raise errors.ConfigError(
-            f"`batch_size` (={batch}) is larger than the training split ({num_train} examples); "
-            f"use batch_size=None for full-batch gradient descent"
+            f"{errors.arg('batch_size')} (={batch}) is larger than the training split ({num_train} examples); "
+            f"use {errors.setting('batch_size', None)} for full-batch gradient descent"
         )
     steps = 1 if spec.batch_size is None else math.ceil(num_train / batch)
     has_val = np.shape(data.x_val)[0] > 0
     if not has_val and spec.early_stopping is not None:
-        raise errors.ConfigError("early stopping monitors the validation split, but the data has none (val_fraction=0)")
+        raise errors.ConfigError("early stopping monitors the validation split, but the data has none "
+                                 f"({errors.setting('val_fraction', 0)})")
     if spec.schedule == "warmup_cosine" and spec.warmup_steps >= spec.num_epochs * steps:
         raise errors.ConfigError(
-            f"`warmup_steps` (={spec.warmup_steps}) must be less than the run's {spec.num_epochs * steps} optimizer steps"
+            f"{errors.arg('warmup_steps')} (={spec.warmup_steps}) must be less than the run's {spec.num_epochs * steps} "
+            "optimizer steps"
         )
     mesh = parallel.data_mesh(spec.data_devices) if spec.data_devices is not None and len(spec.data_devices) > 1 else None
     loss_name, loss = spec.loss_for(data.task)
@@ -310,6 +318,15 @@ def run_epochs(
         return epoch(state, hparams, data, loop_key, first_epoch + offset)
 
     return jax.lax.scan(epoch_body, state, jnp.arange(num_epochs, dtype=jnp.int32))
+
+
+def advance(
+    spec: TrainSpec, state: LoopState, hparams: Hyperparams, data: Any, num_epochs: int
+) -> tuple[LoopState, dict[str, Array], Array]:
+    """:func:`run_epochs`, and the epoch count and status after it as one small array ``[epoch, status]``
+    (readable after ``state`` has been handed to the next compiled call, which consumes it)."""
+    state, history = run_epochs(spec, state, hparams, data, num_epochs)
+    return state, history, jnp.stack([state.epoch, state.status])
 
 
 def is_running(spec: TrainSpec, state: LoopState) -> Array:
@@ -510,22 +527,21 @@ def record_epoch(
     )
 
 
-def finish(spec: TrainSpec, state: LoopState, restore_best: bool | None = None) -> TrainResult:
-    """The result of a state: the best epoch's params when early stopping restores them (or
-    ``restore_best`` says so), always the last finite ones when the run diverged; the history is
-    left empty for the caller to fill."""
-    if restore_best is None:
-        restore_best = spec.early_stopping is not None and spec.early_stopping.restore_best
+def finish(spec: TrainSpec, state: LoopState, restore_best: bool) -> TrainResult:
+    """The result of a state: the best epoch's params when ``restore_best`` (see
+    :meth:`jaxnn.TrainSpec.restores_best`), always the best finite ones when the run diverged; the
+    history is left empty for the caller to fill."""
     use_best = (state.status == DIVERGED) | restore_best
     params = jax.tree.map(lambda best, last: jnp.where(use_best, best, last), state.best_params, state.params)
-    return TrainResult(params, {}, state.best_epoch, state.epoch, state.status)
+    params_epoch = jnp.where(use_best, state.best_epoch, state.epoch)
+    return TrainResult(params, {}, state.best_epoch, state.epoch, state.status, params_epoch)
 
 
 def train(spec: TrainSpec, hparams: Hyperparams, key: PRNGKey | int, data: Any, params: Params | None = None) -> TrainResult:
     """A whole run: :func:`init_state`, every epoch of :func:`run_epochs`, :func:`finish` (what ``make_train`` returns)."""
     state = init_state(spec, hparams, key, data, params)
     state, history = run_epochs(spec, state, hparams, data, spec.num_epochs)
-    return finish(spec, state)._replace(history=history)
+    return finish(spec, state, spec.restores_best(layout(spec, data).has_val))._replace(history=history)
 
 
 def shuffle_indices(key: PRNGKey, num: int) -> Array:
@@ -569,5 +585,6 @@ def as_key(key: PRNGKey | int) -> PRNGKey:
 # spec and arrays of the same shapes reuse one program; run_epochs donates the state it advances.
 init_state_jit = jit_once(init_state, static_argnames=("spec",))
 run_epochs_jit = jit_loop(run_epochs, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
+advance_jit = jit_loop(advance, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
 finish_jit = jit_once(finish, static_argnames=("spec", "restore_best"))
 train_jit = jit_loop(train, static_argnames=("spec",))

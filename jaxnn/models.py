@@ -17,6 +17,7 @@ output activation is set).
 
 import inspect
 import json
+import math
 from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple
 
@@ -24,11 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import _checks, layers
+from jaxnn import _checks, errors, layers
+from jaxnn.programs import memoize
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
-from jaxnn import errors
 
-__all__ = ["Model", "cnn", "from_flax", "mlp", "model_from_config", "sequential"]
+__all__ = ["Footprint", "Model", "cnn", "footprint", "from_flax", "mlp", "model_for", "model_from_config", "sequential"]
 
 
 class Model(NamedTuple):
@@ -73,6 +74,63 @@ class Model(NamedTuple):
         return hash(self._identity())
 
 
+class Footprint(NamedTuple):
+    """What one example costs a model, from its traced forward pass (see :func:`footprint`).
+
+    Attributes:
+        num_params: parameters in all.
+        num_outputs: outputs per example.
+        activations: every intermediate value of the forward pass, per example.
+        flops: multiply-adds x 2 of the matrix products and convolutions of the forward pass, per example.
+    """
+
+    num_params: int
+    num_outputs: int
+    activations: int
+    flops: int
+
+
+@memoize()
+def footprint(model: Model, input_shape: tuple[int, ...]) -> Footprint:
+    """The model's :class:`Footprint` for examples of ``input_shape``: traced once per model (no compile)."""
+    shapes = jax.eval_shape(model.init, jax.random.key(0))
+    sample = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+    jaxpr = jax.make_jaxpr(lambda p, x: model.apply(p, x))(shapes, sample)
+    outputs = jaxpr.out_avals[0]
+    activations = sum(math.prod(var.aval.shape) for eqn in jaxpr.eqns for var in eqn.outvars if hasattr(var.aval, "shape"))
+    num_params = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
+    return Footprint(num_params, int(np.prod(outputs.shape)), activations, _flops(jaxpr.jaxpr))
+
+
+def _flops(jaxpr: Any) -> int:
+    """2 x the multiply-adds of the products and convolutions in ``jaxpr`` (and the jaxprs inside it)."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            (contracting, _), _ = eqn.params["dimension_numbers"]
+            lhs = eqn.invars[0].aval.shape
+            total += 2 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs[d] for d in contracting)
+        elif eqn.primitive.name == "conv_general_dilated":
+            kernel = eqn.invars[1].aval.shape
+            out_features = eqn.outvars[0].aval.shape[eqn.params["dimension_numbers"].out_spec[1]]
+            total += 2 * math.prod(eqn.outvars[0].aval.shape) * math.prod(kernel) // max(1, out_features)
+        for inner in _inner(eqn.params):  # scan, cond, custom_jvp and pjit bodies
+            total += _flops(inner)
+    return total
+
+
+def _inner(params: dict[str, Any]) -> list[Any]:
+    found = []
+    for value in params.values():
+        for item in value if isinstance(value, (tuple, list)) else (value,):
+            inner = getattr(item, "jaxpr", None)
+            if inner is not None and hasattr(inner, "eqns"):
+                found.append(inner)
+            elif hasattr(item, "eqns"):
+                found.append(item)
+    return found
+
+
 def _check_features(x: Array, expected: int, source: str) -> None:
     _check_input(x, (expected,), source)
 
@@ -81,6 +139,11 @@ def _check_input(x: Array, expected: tuple[int, ...], source: str) -> None:
     """Raise unless ``x`` is a batch ``(batch, *expected)``; the message says how to fix the common mix-ups."""
     if tuple(x.shape[-len(expected):]) == expected and x.ndim >= len(expected) + 1:
         return
+    if tuple(x.shape) == expected:
+        raise errors.DataError(
+            f"x is one example of shape {expected} ({source}), but apply takes a batch: x[None] (shape "
+            f"(1, {', '.join(map(str, expected))})) is a batch of one; jaxnn.predict takes one example as it is"
+        )
     if len(expected) == 1:
         got = x.shape[-1] if x.ndim else 0
         if x.ndim > 2 and int(np.prod(x.shape[1:])) == expected[0]:
@@ -220,6 +283,66 @@ def mlp(
         "dtype": np.dtype(dtype).name,
     }
     return _build((sizes[0],), layers.serial(*body), dtype, config, "sizes[0]", output_activation)
+
+
+def model_for(
+    data: Any,
+    *,
+    kind: str = "auto",
+    hidden: Sequence[int] = (128,),
+    activation: str = "relu",
+    dropout: float = 0.0,
+    channels: Sequence[int] | None = None,
+    kernel_size: int | None = None,
+    pool: int | None = None,
+) -> Model:
+    """A model whose input and output fit ``data``: an MLP for flat features, a CNN for images and sequences.
+
+    The output width follows the task (1 for binary and regression, one per class otherwise), so
+    the default loss fits. This is what ``jaxnn train`` and ``jaxnn sweep`` build.
+
+    Args:
+        data: a :class:`jaxnn.Dataset` (or its :class:`~jaxnn.DataInfo`).
+        kind: ``"mlp"``, ``"cnn"`` or ``"auto"`` (a CNN for examples with more than one axis).
+        hidden: widths of the hidden dense layers.
+        activation: hidden activation. dropout: rate after each hidden dense layer.
+        channels, kernel_size, pool: a CNN's convolution blocks (see :func:`cnn`); given for an
+            MLP they are refused, not ignored.
+
+    Raises:
+        ConfigError: a CNN for flat features, an MLP for images, CNN options for an MLP.
+
+    >>> import jaxnn
+    >>> jaxnn.model_for(jaxnn.datasets.load("iris", seed=0), hidden=(8,)).config["sizes"]
+    [4, 8, 3]
+    """
+    info = getattr(data, "info", data)
+    outputs = 1 if info.task in ("binary", "regression") else info.num_classes
+    shape = tuple(info.input_shape)
+    kind = _checks.lookup("model kind", kind, {"auto": "auto", "mlp": "mlp", "cnn": "cnn"})
+    if kind == "auto":
+        kind = "cnn" if len(shape) > 1 else "mlp"
+    options = {"channels": channels, "kernel_size": kernel_size, "pool": pool}
+    given = [name for name, value in options.items() if value is not None]
+    if kind == "cnn":
+        if len(shape) == 1:
+            raise errors.ConfigError(
+                f"{errors.setting('kind', 'cnn')} needs images or sequences, but the data has {shape[0]} flat features; "
+                "give the data as (n, height, width, channels) or (n, length, channels), or build an mlp"
+            )
+        return cnn(shape, outputs, hidden=tuple(hidden), activation=activation, dropout=dropout,
+                   **{name: options[name] for name in given})
+    if given:
+        names = ", ".join(errors.arg(name) for name in given)
+        why = "the data has flat features" if len(shape) == 1 else f"this is {errors.setting('kind', 'mlp')}"
+        raise errors.ConfigError(f"{names} describe a convolutional network, but {why}; "
+                                 f"drop {'them' if len(given) > 1 else 'it'} or build a cnn")
+    if len(shape) > 1:
+        raise errors.ConfigError(
+            f"{errors.setting('kind', 'mlp')} takes flat features, but the data holds examples of shape {shape}: "
+            f"build a cnn ({errors.setting('kind', 'cnn')}), or flatten the examples"
+        )
+    return mlp([shape[0], *hidden, outputs], activation=activation, dropout=dropout)
 
 
 def cnn(

@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import _checks
-from jaxnn.typing import Array, ArrayLike, Params
+from jaxnn import _checks, hyperparams
 from jaxnn import errors
+from jaxnn.typing import Array, ArrayLike, Params
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "build_optimizer", "build_schedule", "decay_mask", "optimizer", "schedule"]
 
@@ -72,11 +72,11 @@ def schedule(
     kind = _checks.lookup("schedule", name, {s: s for s in SCHEDULES})
     num_steps = _checks.positive_int("num_steps", num_steps)
     warmup_steps = _checks.positive_int("warmup_steps", warmup_steps, minimum=0)
-    _checks.check_range("learning_rate", learning_rate, 0.0)
+    hyperparams.check_value("learning_rate", learning_rate)
     if kind == "exponential_decay":
-        _checks.check_range("decay_rate", decay_rate, 0.0, 1.0, low_open=True, high_open=False)
+        hyperparams.check_value("decay_rate", decay_rate)
     if kind in ("cosine_decay", "warmup_cosine"):
-        _checks.check_range("final_fraction", final_fraction, 0.0, 1.0, high_open=False)
+        hyperparams.check_value("final_fraction", final_fraction)
     if kind == "warmup_cosine" and warmup_steps >= num_steps:
         raise errors.ConfigError(f"`warmup_steps` (={warmup_steps}) must be < num_steps (={num_steps})")
     if kind == "piecewise":
@@ -162,16 +162,12 @@ def optimizer(
         ValueError: unknown name (the valid ones are listed) or a hyperparameter out of range.
     """
     kind = _checks.lookup("optimizer", name, {o: o for o in OPTIMIZERS})
-    _checks.check_range("learning_rate", learning_rate, 0.0)
-    _checks.check_range("weight_decay", weight_decay, 0.0)
-    _checks.check_range("momentum", momentum, 0.0, 1.0)
-    _checks.check_range("b1", b1, 0.0, 1.0)
-    _checks.check_range("b2", b2, 0.0, 1.0)
-    _checks.check_range("decay", decay, 0.0, 1.0)
-    if clip_norm is not None:
-        _checks.check_range("clip_norm", clip_norm, 0.0, low_open=True)
+    for name, value in (("learning_rate", learning_rate), ("weight_decay", weight_decay), ("momentum", momentum),
+                        ("b1", b1), ("b2", b2), ("clip_norm", clip_norm)):
+        hyperparams.check_value(name, value)  # the table's ranges: one rule for every entry point
+    _checks.check_range("decay", decay, 0.0, 1.0)  # RMSProp's own option, not a swept hyperparameter
     if kind == "gd" and _is_concrete_zero(momentum) is False:
-        raise errors.ConfigError(f"`momentum` (={momentum}) is not used by 'gd'; use optimizer 'sgd' for momentum")
+        raise errors.ConfigError(f"{errors.arg('momentum')} (={momentum}) is not used by 'gd'; use optimizer 'sgd' for momentum")
     # A concrete 0 needs no momentum buffer and no decay term; a traced value (a sweep) keeps them.
     return build_optimizer(
         kind, learning_rate=learning_rate, momentum=None if _is_concrete_zero(momentum) else momentum,

@@ -20,14 +20,17 @@ only: GPU kernels were not measured.
 """
 
 import concurrent.futures
+import contextlib
 import functools
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import jax
 
-__all__ = ["LOOP_ON_CPU", "ONCE", "clear_caches", "compiled", "jit_loop", "jit_once", "memoize", "submit"]
+from jaxnn import errors
+
+__all__ = ["LOOP_ON_CPU", "ONCE", "clear_caches", "compiled", "jit_loop", "jit_once", "memoize", "out_of_memory", "submit"]
 
 ONCE = {"xla_backend_optimization_level": 0}
 """Compiler options of programs that run once per job: their compile time is all they cost."""
@@ -122,3 +125,21 @@ def clear_caches() -> None:
     for cached in _memoized:
         cached.cache_clear()
     jax.clear_caches()
+
+
+@contextlib.contextmanager
+def out_of_memory(what: str, advice: str) -> Iterator[None]:
+    """Within the block, a device or host running out of memory is an :class:`~jaxnn.errors.OutOfMemory`
+    saying ``what`` did not fit and ``advice`` (what to make smaller), instead of XLA's long error."""
+    try:
+        yield
+    except MemoryError as error:
+        if isinstance(error, errors.JaxnnError):
+            raise
+        raise errors.OutOfMemory(f"{what} did not fit in the host's memory; {advice}") from None
+    except RuntimeError as error:  # jax.errors.JaxRuntimeError: RESOURCE_EXHAUSTED
+        text = str(error)
+        if isinstance(error, errors.JaxnnError) or not ("RESOURCE_EXHAUSTED" in text or "Out of memory" in text):
+            raise
+        detail = text.strip().splitlines()[0][:200]
+        raise errors.OutOfMemory(f"{what} did not fit in memory ({detail}); {advice}") from None

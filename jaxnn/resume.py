@@ -10,14 +10,21 @@ again with the same arguments, it continues from the last saved state, and
 because the same compiled programs then run on the same values, the result is
 bitwise the uninterrupted run's (on the same number of devices).
 
-Every file is one msgpack envelope with a SHA-256 of its payload, written to a
-temporary file, fsynced and renamed (:func:`jaxnn._io.atomic_write`): a crash or
-a kill at any moment leaves the previous complete state, and a damaged file is
-refused, never half-loaded. ``DIR/run.msgpack`` holds what the run is (its
-kind and its arguments, as short strings); a later run is compared with it
-first, and a different model, dataset, space or value is refused with a
-message naming it. In a job of several processes every process reads the same
-files and process 0 writes them.
+Every file is one msgpack envelope with a SHA-256 of its payload (:func:`pack`
+and :func:`unpack`, which :mod:`jaxnn.checkpoint` uses for its files too), written
+to a temporary file, fsynced and renamed (:func:`jaxnn._io.atomic_write`): a crash
+or a kill at any moment leaves the previous complete state, and a damaged file is
+refused, never half-loaded. ``DIR/run.msgpack`` holds what the run is (its kind
+and its arguments, as short strings); a later run is compared with it first, and
+a different model, dataset, space or value is refused with a message naming it.
+
+A directory holds a resumable run only once a state has been saved: the manifest
+is written with the first state, so a run that fails before that (bad input found
+while compiling, out of memory) leaves the directory as it found it. While a run
+trains, ``DIR/lock`` names its process: a second run on the same directory is
+refused as "in use by process N" (a lock left by a killed process is taken over).
+In a job of several processes every process reads the same files and process 0
+writes them.
 
 Why not Orbax (installed with Flax): for these small states one checksummed msgpack
 file per state is an order of magnitude cheaper to write and read (a digits fit's state:
@@ -31,20 +38,36 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import jax
 import numpy as np
 
-from jaxnn._io import atomic_write
 from jaxnn import errors
-from jaxnn.checkpoint import _serialization
+from jaxnn._io import atomic_write
 from jaxnn.errors import CheckpointError
 
-__all__ = ["FORMAT", "VERSION", "RunDirectory", "data_digest", "describe", "leaves_of", "model_description", "place_like",
-           "restore_leaves", "tree_digest"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "RunDirectory",
+    "data_digest",
+    "describe",
+    "discard",
+    "leaves_of",
+    "model_description",
+    "open_run",
+    "pack",
+    "place_like",
+    "restore_leaves",
+    "serialization",
+    "tree_digest",
+    "unpack",
+]
 
 FORMAT = "jaxnn-run-state"
 VERSION = 1
@@ -52,6 +75,137 @@ PAUSE = 30
 """The writer waits this many times a write's duration before the next: at most ~3% of the time writing."""
 MAX_PAUSE_SECONDS = 60.0
 _MANIFEST = "run"
+
+
+def serialization() -> Any:
+    """Flax's msgpack serialization, imported when a file is read or written (not with jaxnn)."""
+    from flax import serialization as flax_serialization
+
+    return flax_serialization
+
+
+def pack(file_format: str, version: int, fields: dict[str, Any]) -> bytes:
+    """``fields`` (msgpack-able: dicts, strings, numbers, NumPy arrays) in the envelope every jaxnn file uses:
+    ``{"format", "version", "sha256": <hex digest of payload>, "payload": <msgpack bytes of fields>}``."""
+    codec = serialization()
+    payload = codec.msgpack_serialize(fields)
+    return codec.msgpack_serialize({"format": file_format, "version": version,
+                                    "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload})
+
+
+def unpack(path: str, raw: bytes, *, file_format: str, versions: tuple[int, ...], what: str,
+           unchecked: tuple[int, ...] = ()) -> tuple[int, dict[str, Any]]:
+    """``(version, fields)`` of an envelope written by :func:`pack`, its checksum verified.
+
+    Args:
+        path: the file, for messages. raw: its bytes.
+        file_format: the format name the envelope must carry. versions: the versions read.
+        what: the file's kind in messages ("jaxnn checkpoint", "jaxnn run state").
+        unchecked: old versions whose fields sit at the top level of the envelope, without a checksum.
+
+    Raises:
+        CheckpointError: not msgpack, another format or version, a missing field, or a checksum that does
+            not match (a modified or corrupted file).
+    """
+    envelope = _decode(path, raw, what)
+    if not isinstance(envelope, dict) or envelope.get("format") != file_format:
+        raise CheckpointError(f"{path} is not a {what}")
+    version = envelope.get("version")
+    if type(version) is not int or version not in versions:  # not True or 1.0
+        readable = " and ".join(map(str, versions))
+        raise CheckpointError(f"{path} has {what.removeprefix('jaxnn ')} format version {version!r}; "
+                              f"this jaxnn reads version{'s' if len(versions) > 1 else ''} {readable}")
+    if version in unchecked:
+        return version, envelope
+    payload = envelope.get("payload")
+    if not isinstance(payload, bytes) or not isinstance(envelope.get("sha256"), str):
+        raise CheckpointError(f"{path} is damaged: missing or unreadable field 'payload' or 'sha256'")
+    if hashlib.sha256(payload).hexdigest() != envelope["sha256"]:
+        raise CheckpointError(
+            f"{path} is damaged: its checksum does not match its contents (modified or corrupted after it was written)"
+        )
+    fields = _decode(path, payload, what)
+    if not isinstance(fields, dict):
+        raise CheckpointError(f"{path} is damaged: its payload is {type(fields).__name__}, not a dict of fields")
+    return version, fields
+
+
+def _decode(path: str, raw: bytes, what: str) -> Any:
+    """Decode msgpack, turning msgpack's many exception types into one CheckpointError."""
+    try:
+        return serialization().msgpack_restore(raw)
+    except Exception as error:  # noqa: BLE001 - msgpack raises many types for damaged input
+        raise CheckpointError(f"{path} is not a readable {what} (damaged or truncated?): {error}") from None
+
+
+@contextlib.contextmanager
+def open_run(path: str | os.PathLike | None, kind: str, arguments: dict[str, str] | None, *,
+             resume: bool | None = None) -> Iterator["RunDirectory | None"]:
+    """The run's checkpoint directory for the duration of the run (``None`` without one).
+
+    Opens and locks it (:class:`RunDirectory`), checks it against ``resume``, and on the way out
+    releases the lock; if no state was saved (the run failed or stopped before its first save)
+    the directory is left as it was found: removed if the run created it.
+
+    Args:
+        resume: ``None``: continue a saved run if there is one; ``True``: there must be one;
+            ``False``: there must be none.
+
+    Raises:
+        CheckpointError: see :class:`RunDirectory`; a saved run where ``resume=False``, or none
+            where ``resume=True``.
+    """
+    if path is None:
+        yield None
+        return
+    if resume not in (None, True, False):
+        raise errors.ArgumentTypeError(f"{errors.arg('resume')} must be None, True or False, got {resume!r}")
+    created = _missing_directories(os.fspath(path))
+    store = RunDirectory(path, kind, arguments or {})
+    try:
+        if resume is False and store.has_state:
+            raise CheckpointError(f"{store.path} holds the state of an interrupted run: continue it with "
+                                  f"{errors.setting('resume', True)}, or remove {store.path} to start over")
+        if resume is True and not store.has_state:
+            raise CheckpointError(f"{errors.setting('resume', True)}: there is nothing to resume in {store.path} "
+                                  "(no saved run state)")
+        yield store
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: say where the state is, if there is one
+        store.flush()
+        if store.has_state and not getattr(stop, "checkpoint_dir", None):
+            raise errors.Interrupted(store.path, getattr(stop, "signal_name", "SIGINT")) from None
+        raise
+    finally:
+        store.close(remove_empty=bool(created))
+        for directory in created[1:]:  # the parents it created, innermost first, once empty
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+
+
+def _missing_directories(path: str) -> list[str]:
+    """``path`` and its ancestors that do not exist yet, innermost first."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
+
+
+def discard(path: str | os.PathLike) -> None:
+    """Remove a run directory's saved state (after its run has succeeded), and the directory once empty."""
+    path = os.fspath(path)
+    if not os.path.isdir(path) or jax.process_index() != 0:
+        return
+    for name in os.listdir(path):
+        if name.endswith(".msgpack") or name == _LOCK:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(path, name))
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+_LOCK = "lock"
 
 
 class RunDirectory:
@@ -71,22 +225,32 @@ class RunDirectory:
     def __init__(self, path: str | os.PathLike, kind: str, arguments: dict[str, str]):
         self.path = os.fspath(path)
         if os.path.exists(self.path) and not os.path.isdir(self.path):
-            raise CheckpointError(f"`checkpoint_dir` ({self.path!r}) exists and is not a directory")
+            raise CheckpointError(f"{errors.arg('checkpoint_dir')} ({self.path!r}) exists and is not a directory")
         self.writes = jax.process_index() == 0  # every process reads; process 0 writes
         self._pending: dict[str, tuple] = {}  # name -> (fields to write or None to remove, paced), oldest first
         self._busy = threading.Condition()
         self._writing = self._flushing = False
         self._next_write = 0.0  # monotonic time before which the writer waits (unless flushed)
         self._error: BaseException | None = None
+        self._locked = False
+        self._manifest = {"kind": kind, "arguments": json.dumps(arguments, sort_keys=True)}
+        self._lock()
+        try:
+            self._open(kind, arguments)
+        except BaseException:
+            self.close(remove_empty=False)
+            raise
+
+    def _open(self, kind: str, arguments: dict[str, str]) -> None:
+        """Compare the run with the saved one, if a state is saved."""
         manifest = self.read(_MANIFEST)
         self._check_shared()
-        if manifest is None:
-            if self._state_files():
-                raise CheckpointError(f"{self.path} holds run states but no run.msgpack: not a jaxnn checkpoint "
-                                      "directory, or a damaged one; remove it to start over")
-            self.write(_MANIFEST, {"kind": kind, "arguments": json.dumps(arguments, sort_keys=True)},
-                       paced=False)  # before any state, and not delaying the first one
+        if not self.has_state:  # a manifest without a state: a run that failed before its first save
             return
+        if manifest is None:
+            raise CheckpointError(f"{self.path} holds run states but no run.msgpack: not a jaxnn checkpoint "
+                                  "directory, or a damaged one; remove it to start over")
+        self._manifest = None  # the saved one stays
         if manifest.get("kind") != kind:
             raise CheckpointError(f"{self.path} holds the state of a {manifest.get('kind')} run, not of a {kind}; "
                                   "give this run its own checkpoint directory")
@@ -97,10 +261,52 @@ class RunDirectory:
                                   "to start the run over") from None
         changed = [name for name in sorted(set(saved) | set(arguments)) if saved.get(name) != arguments.get(name)]
         if changed:
-            details = "; ".join(f"`{name}`: saved {_short(saved.get(name))}, now {_short(arguments.get(name))}"
+            details = "; ".join(f"{errors.arg(name)}: saved {_short(saved.get(name))}, now {_short(arguments.get(name))}"
                                 for name in changed[:4])
             raise CheckpointError(f"{self.path} holds a run with other arguments ({details}); resume with the same "
                                   "arguments, or give this run a new checkpoint directory")
+
+    def _lock(self) -> None:
+        """Take ``DIR/lock`` for this process (process 0 of a job), or refuse a directory another live process holds."""
+        if not self.writes:
+            return
+        os.makedirs(self.path, exist_ok=True)
+        lock, me = os.path.join(self.path, _LOCK), {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(3):
+            try:
+                handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                holder = _read_lock(lock)
+                if holder is not None and holder != me and _alive(holder):
+                    where = "" if holder["host"] == me["host"] else f" on {holder['host']}"
+                    raise CheckpointError(f"{self.path} is in use by process {holder['pid']}{where}, which is training "
+                                          "the run saved there; wait for it to finish or stop it") from None
+                with contextlib.suppress(FileNotFoundError):  # a killed process's lock: take it over
+                    os.remove(lock)
+                continue
+            with os.fdopen(handle, "w") as file:
+                json.dump(me, file)
+            self._locked = True
+            return
+        raise CheckpointError(f"could not lock {self.path}: another process keeps taking it")
+
+    def close(self, *, remove_empty: bool) -> None:
+        """Release the lock once what waits is written; without a saved state, remove what this run wrote
+        (and the directory itself when ``remove_empty``)."""
+        with contextlib.suppress(OSError):
+            self.flush()
+        if not self.writes:
+            return
+        if not self.has_state:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.file(_MANIFEST))
+        if self._locked:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(self.path, _LOCK))
+            self._locked = False
+        if remove_empty and os.path.isdir(self.path) and not os.listdir(self.path):
+            with contextlib.suppress(OSError):
+                os.rmdir(self.path)
 
     def _check_shared(self) -> None:
         """In a job of several processes, that every process sees the same saved state (a shared filesystem)."""
@@ -142,6 +348,9 @@ class RunDirectory:
             return
         with self._busy:
             self._raise_failed()
+            if self._manifest is not None and fields is not None:  # the first state: the manifest goes first
+                self._pending[_MANIFEST] = (self._manifest, False)
+                self._manifest = None
             self._pending.pop(name, None)
             self._pending[name] = (fields, paced)
             if not self._writing:
@@ -200,11 +409,7 @@ class RunDirectory:
                 self._next_write = ended + min(PAUSE * (ended - started), MAX_PAUSE_SECONDS)
 
     def _write_now(self, name: str, fields: dict[str, Any]) -> None:
-        serialization = _serialization()
-        payload = serialization.msgpack_serialize(fields)
-        envelope = {"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(payload).hexdigest(),
-                    "payload": payload}
-        atomic_write(self.file(name), serialization.msgpack_serialize(envelope))
+        atomic_write(self.file(name), pack(FORMAT, VERSION, fields))
 
     def read(self, name: str) -> dict[str, Any] | None:
         """The fields saved as ``name``, or None if there are none.
@@ -219,23 +424,10 @@ class RunDirectory:
                 raw = file.read()
         except FileNotFoundError:
             return None
-        serialization = _serialization()
-        damaged = f"{path} is damaged ({{}}); remove {self.path} to start the run over"
         try:
-            envelope = serialization.msgpack_restore(raw)
-        except Exception:  # noqa: BLE001 - msgpack raises many types for damaged input
-            raise CheckpointError(damaged.format("not readable msgpack")) from None
-        if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
-            raise CheckpointError(f"{path} is not a jaxnn run state")
-        if envelope.get("version") != VERSION:
-            raise CheckpointError(f"{path} has run-state version {envelope.get('version')!r}; this jaxnn reads {VERSION}")
-        payload = envelope.get("payload")
-        if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != envelope.get("sha256"):
-            raise CheckpointError(damaged.format("its checksum does not match its contents"))
-        try:
-            return serialization.msgpack_restore(payload)
-        except Exception:  # noqa: BLE001
-            raise CheckpointError(damaged.format("payload not readable")) from None
+            return unpack(path, raw, file_format=FORMAT, versions=(VERSION,), what="jaxnn run state")[1]
+        except CheckpointError as error:
+            raise CheckpointError(f"{error}; remove {self.path} to start the run over") from None
 
 
 def leaves_of(tree: Any) -> dict[str, np.ndarray]:
@@ -340,6 +532,28 @@ def model_description(model: Any) -> str:
         text = describe({"config": model.config, "shapes": shapes})
     sizes = model.config.get("sizes")
     return f"{model.config.get('type', 'model')} {sizes if sizes else ''} #{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def _read_lock(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path) as file:
+            holder = json.load(file)
+        return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(holder: dict[str, Any]) -> bool:
+    """Whether the lock's process runs (a lock of another host is taken as alive: its pid means nothing here)."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _short(text: str | None) -> str:

@@ -20,9 +20,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnn import _checks, losses, optim
+from jaxnn import _checks, errors, losses, optim
 from jaxnn.models import Model
-from jaxnn import errors
 
 __all__ = ["DEFAULT_LOSS", "DEFAULT_METRIC", "ZEROABLE", "EarlyStopping", "TrainSpec", "loss_for", "metric_for", "zeros_of"]
 
@@ -66,6 +65,9 @@ class TrainSpec:
         early_stopping: an :class:`EarlyStopping`, or ``None`` to run every epoch.
         reduce_on_plateau: options of ``optax.contrib.reduce_on_plateau`` (a dict is
             stored as a sorted tuple of items, so the spec stays hashable).
+        restore_best: return the parameters of the epoch with the best monitored value instead of
+            the last epoch's: ``None`` (the default) does so when the data has a validation split
+            (or as ``early_stopping.restore_best`` says, when early stopping is given).
         data_devices: devices that split every minibatch (data parallelism), or ``None``.
         zeros: hyperparameters of :data:`ZEROABLE` that are exactly 0 in every run of the
             job. The program leaves their work out — no momentum buffer, no weight-decay
@@ -90,6 +92,7 @@ class TrainSpec:
     reduce_on_plateau: dict[str, Any] | tuple[tuple[str, Any], ...] | None = None
     data_devices: tuple[Any, ...] | None = None
     zeros: tuple[str, ...] = ()
+    restore_best: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, Model):
@@ -107,6 +110,7 @@ class TrainSpec:
             "early_stopping": _check_early_stopping(self.early_stopping),
             "data_devices": None if self.data_devices is None else tuple(self.data_devices),
             "zeros": _check_zeros(self.zeros),
+            "restore_best": _check_restore_best(self.restore_best, self.early_stopping),
         }
         if isinstance(self.reduce_on_plateau, dict):  # hashable, order-independent
             normalized["reduce_on_plateau"] = tuple(sorted(self.reduce_on_plateau.items()))
@@ -116,6 +120,14 @@ class TrainSpec:
     def replace(self, **changes: Any) -> "TrainSpec":
         """A copy with ``changes``, validated like the original."""
         return dataclasses.replace(self, **changes)
+
+    def restores_best(self, has_val: bool) -> bool:
+        """Whether a run returns its best epoch's parameters (see ``restore_best``)."""
+        if self.restore_best is not None:
+            return self.restore_best
+        if self.early_stopping is not None:
+            return self.early_stopping.restore_best
+        return has_val
 
     @property
     def monitor(self) -> str:
@@ -167,6 +179,19 @@ def _loss_name(name: Any) -> str:
 def _metric_name(name: Any) -> str:
     losses.get_metric(name)
     return name.lower()
+
+
+def _check_restore_best(restore_best: Any, early_stopping: Any) -> bool | None:
+    if restore_best is None:
+        return None
+    if not isinstance(restore_best, (bool, np.bool_)):
+        raise errors.ArgumentTypeError(f"{errors.arg('restore_best')} must be True, False or None, got {restore_best!r}")
+    if isinstance(early_stopping, EarlyStopping) and early_stopping.restore_best != restore_best:
+        raise errors.ConfigError(
+            f"{errors.setting('restore_best', bool(restore_best))} contradicts EarlyStopping(restore_best="
+            f"{early_stopping.restore_best}); give it in one place"
+        )
+    return bool(restore_best)
 
 
 def _check_early_stopping(early_stopping: Any) -> EarlyStopping | None:

@@ -121,5 +121,5 @@ class CompiledPrograms(list):
 
 @pytest.fixture
 def compiled_programs():
-    """``with compiled_programs() as names: ...`` then e.g. ``assert names.count("run_epochs") == 1``."""
+    """``with compiled_programs() as names: ...`` then e.g. ``assert names.count("advance") == 1``."""
     return CompiledPrograms

@@ -36,6 +36,12 @@ def test_an_unwritable_cache_costs_speed_not_the_run(tmp_path):
     env = dict(os.environ, JAXNN_CACHE_DIR=str(blocker / "cache"))
     completed = run("import jaxnn; print(jaxnn.datasets.load('iris').num_train)", env)
     assert completed.stdout.strip() == "104"
+    # A compilation cache in place of a file: one warning line, and the run goes on without it.
+    completed = run(["train", "--dataset", "iris", "--epochs", "1", "--no-progress", "--out", tmp_path / "out"],
+                    dict(env, JAXNN_COMPILATION_CACHE="1"), cli=True)
+    warnings = [line for line in completed.stderr.splitlines() if "warning" in line]
+    assert warnings == [f"jaxnn: warning: the compilation cache {blocker}/cache/xla cannot be used (not a directory); "
+                        "compiling without it"], completed.stderr
 
 
 def test_a_second_train_with_another_learning_rate_loads_the_compiled_programs(tmp_path):

@@ -197,3 +197,15 @@ def test_save_rejects_bad_arguments(trained, tmp_path):
     with pytest.raises(TypeError, match="metadata must be JSON-serializable"):
         jaxnn.save(tmp_path / "m.msgpack", model, params, metadata={"bad": object()})
     assert not (tmp_path / "m.msgpack").exists()
+
+
+def test_save_refuses_params_that_load_would_refuse(tmp_path):
+    model, other = jaxnn.mlp([4, 8, 3]), jaxnn.mlp([30, 8, 1])
+    with pytest.raises(jaxnn.ConfigError, match=r"the params do not fit the model \(mlp \[4, 8, 3\]\): "
+                                                 r"params\[0\]\['w'\] is float32\[30, 8\], the model expects float32\[4, 8\]"):
+        jaxnn.save(tmp_path / "bad.msgpack", model, other.init(jax.random.key(0)))
+    with pytest.raises(jaxnn.ConfigError, match=r"expected the structure"):
+        jaxnn.save(tmp_path / "bad.msgpack", model, {"w": np.zeros(3)})
+    assert not (tmp_path / "bad.msgpack").exists()
+    with pytest.raises(jaxnn.errors.CheckpointNotFoundError, match="no such file"):
+        jaxnn.load(tmp_path / "bad.msgpack")

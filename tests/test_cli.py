@@ -14,7 +14,10 @@ import pytest
 from flax import serialization
 
 import jaxnn
-from jaxnn import cli
+from jaxnn import cli, errors
+from jaxnn.cli import config as cli_config
+from jaxnn.cli import options as cli_options
+from jaxnn.cli import sweep as cli_sweep
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -224,7 +227,7 @@ def test_regression_on_whole_number_targets_needs_task_and_says_so_in_cli_words(
     status, stdout, stderr = run_cli(capsys, "predict", "--model", tmp_path / "b" / "model.msgpack", "--csv", path)
     assert status == 0 and stdout.splitlines()[0] == "progression" and len(stdout.splitlines()) == len(bunch.data) + 1
     assert_one_line_error(*run_cli(capsys, "predict", "--model", tmp_path / "b" / "model.msgpack", "--csv", path,
-                                   "--proba")[::2], "--proba gives class probabilities, but this model does regression")
+                                   "--proba")[::2], "--proba gives class probabilities, but this is a regression task")
 
 
 def test_scheduled_sweeps_from_the_command_line(capsys, tmp_path):
@@ -281,16 +284,21 @@ def test_bad_input_fails_cleanly_in_cli_words_and_keeps_earlier_results(trained_
         (["train", "--csv", no_target, "--target", "diagnosis", "--out", out], "target column 'diagnosis'"),
         (["train", "--csv", bad_csv, "--target", "diagnosis", "--out", out], "'oops'"),
         (["train", "--dataset", "iris", "--batch-size", "5000"], "use --batch-size full for full-batch gradient descent"),
-        (["train", "--dataset", "iris", "--learning-rate", "inf"], "--learning-rate (=inf) must be a finite number >= 0"),
-        (["train", "--learning-rate", "0"], "--learning-rate 0 would not train"),
-        (["sweep", "--learning-rate", "0,0.1"], "--learning-rate 0 would not train"),
-        (["train", "--momentum", "0.9"], "--momentum has no effect with --optimizer adam; it is used only by --optimizer sgd or rmsprop"),
+        (["train", "--dataset", "iris", "--learning-rate", "inf"], "--learning-rate (=inf) must be a finite number > 0"),
+        (["train", "--learning-rate", "0"], "--learning-rate (=0) must be > 0"),
+        (["sweep", "--learning-rate", "0,0.1"], "--learning-rate (=0) must be > 0"),
+        (["train", "--momentum", "0.9"], "--momentum has no effect with --optimizer adam; it is used only by --optimizer sgd or --optimizer rmsprop"),
         (["train", "--optimizer", "sgd", "--b1", "0.8"], "--b1 has no effect with --optimizer sgd"),
         (["train", "--nesterov"], "--nesterov has no effect with --optimizer adam"),
         (["train", "--final-fraction", "0.1"], "--final-fraction has no effect with --schedule constant"),
         (["train", "--warmup-steps", "10"], "--warmup-steps has no effect with --schedule constant"),
         (["train", "--task", "regression"], "--task is for --csv or --npz data"),
-        (["train", "--csv", cancer_csv, "--npz", cancer_csv, "--target", "diagnosis"], "give one of --csv and --npz"),
+        (["train", "--csv", cancer_csv, "--target", "diagnosis", "--dataset", "iris"], "not --csv and --dataset"),
+        (["train", "--dataset", "iris", "--channels", "16"], "--channels describe a convolutional network, but the data has flat"),
+        (["train", "--dataset", "iris", "--batch-size", "0"], "argument --batch-size: expected a positive integer or 'full'"),
+        (["sweep", "--dataset", "iris", "--learning-rate", "1e-5:1e-1:log", "--samples", "100000000"],
+         "rows (100,000,000 configurations x 1 seeds)"),
+        (["train", "--csv", cancer_csv, "--npz", cancer_csv, "--target", "diagnosis"], "give one of --csv, --npz and --dataset, not --csv and --npz"),
         (["train", "--npz", cancer_csv, "--target", "y"], "--target is for --csv data; --npz"),
         (["train", "--csv", cancer_csv, "--target", "diagnosis", "--images"], "--images is for the built-in --dataset digits"),
         (["train", "--dataset", "iris", "--patience", "2", "--val-fraction", "0"], "has none (--val-fraction 0)"),
@@ -309,25 +317,30 @@ def test_bad_input_fails_cleanly_in_cli_words_and_keeps_earlier_results(trained_
     assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before
 
 
-def test_python_spellings_in_library_messages_become_flags():
-    assert cli.in_cli_words("use batch_size=None for full-batch") == "use --batch-size full for full-batch"
-    assert cli.in_cli_words("pass task='regression' if continuous") == "pass --task regression if continuous"
-    assert cli.in_cli_words("`weight_decay` (=-1) must be >= 0") == "--weight-decay (=-1) must be >= 0"
-    assert cli.in_cli_words("pass num_samples=N for random search") == "pass --samples N for random search"
-    assert cli.in_cli_words("or stratify=False") == "or --no-stratify"
-    assert cli.in_cli_words("x.shape=(3,) and `other` stay") == "x.shape=(3,) and `other` stay"
+def test_library_messages_name_flags_on_the_command_line_and_keywords_in_python():
+    def messages():
+        return (f"use {errors.setting('batch_size', None)}", f"pass {errors.setting('task', 'regression')}",
+                f"{errors.arg('weight_decay')} (=-1)", f"pass {errors.setting('num_samples', errors.placeholder('N'))}",
+                f"or {errors.setting('stratify', False)}", f"{errors.arg('other')}")
+
+    assert messages() == ("use batch_size=None", "pass task='regression'", "`weight_decay` (=-1)",
+                          "pass num_samples=N", "or stratify=False", "`other`")
+    with errors.spoken_as(cli_options.FLAGS):
+        assert messages() == ("use --batch-size full", "pass --task regression", "--weight-decay (=-1)",
+                              "pass --samples N", "or --no-stratify", "`other`")
+    assert messages()[0] == "use batch_size=None"  # only inside the block
 
 
 def test_sweep_files_use_the_command_line_option_names(tmp_path):
     parser = cli.build_parser()
-    example = [line[4:] for line in cli.SWEEP_EXAMPLE.splitlines() if line.startswith("    ")]  # the indented file
+    example = [line[4:] for line in cli_config.EXAMPLE.splitlines() if line.startswith("    ")]  # the indented file
     (tmp_path / "sweep.toml").write_text("\n".join(example))
-    args = cli.parse_arguments(parser, ["sweep", "--config", str(tmp_path / "sweep.toml"), "--seeds", "3"])
+    args = cli_config.parse_arguments(parser, ["sweep", "--config", str(tmp_path / "sweep.toml"), "--seeds", "3"])
     assert (args.dataset, args.sizes, args.epochs, args.batch_size, args.samples, args.patience) == ("digits", [64, 64], 30, 64, 16, 5)
     assert args.seeds == 3  # the command line wins over the file
     assert (args.learning_rate, args.weight_decay, args.out) == ("1e-4:1e-1:log", "0.0,0.0001", "runs/digits-sweep")
     assert args.program_space == {"optimizer": ["adam", "adamw"]}
-    space, fixed = cli._sweep_space(args)
+    space, fixed = cli_sweep.space_of(args)
     assert space["learning_rate"] == jaxnn.loguniform(1e-4, 1e-1) and space["weight_decay"] == [0.0, 1e-4] and not fixed
     bad = [
         ("num_epochs = 3", "unknown option 'num_epochs' (did you mean 'epochs'?)"),
@@ -339,8 +352,8 @@ def test_sweep_files_use_the_command_line_option_names(tmp_path):
     ]
     for text, message in bad:
         (tmp_path / "bad.toml").write_text(text)
-        with pytest.raises(cli.UsageError, match=re.escape(message)):
-            cli.parse_arguments(parser, ["sweep", "--config", str(tmp_path / "bad.toml")])
+        with pytest.raises(cli_options.UsageError, match=re.escape(message)):
+            cli_config.parse_arguments(parser, ["sweep", "--config", str(tmp_path / "bad.toml")])
 
 
 def test_sweep_end_to_end(tmp_path):
@@ -374,7 +387,7 @@ def test_every_help(command, capsys):
                      "--learning-rate", "--schedule", "--epochs", "--batch-size", "--patience", "--seed", "--out"):
             assert flag in stdout, flag
         for row in jaxnn.hyperparams.TABLE:  # every hyperparameter has its flag and its help line
-            assert cli._hyperparameter_flag(row.name) in stdout and row.help.split(" (")[0][:30] in " ".join(stdout.split())
+            assert cli_options.flag(row.name) in stdout and row.help.split(" (")[0][:30] in " ".join(stdout.split())
     if command == ["sweep"]:
         assert "--seeds" in stdout and "--config" in stdout and "LOW:HIGH:log" in stdout and "[space]" in stdout
 
@@ -387,7 +400,7 @@ def test_ctrl_c_saves_the_state_and_resume_finishes_the_run_bitwise(command, cap
     out, checkpoint = tmp_path / "run", tmp_path / "run" / "checkpoint"
     status, _, stderr = run_cli(capsys, command, *common, "--resume", "--out", out)
     assert_one_line_error(status, stderr, f"--resume: there is nothing to resume in {checkpoint}")
-    module, name = (jaxnn.loop, "run_epochs_jit") if command == "train" else (jaxnn.sweeps.rows, "run_rows")
+    module, name = (jaxnn.loop, "advance_jit") if command == "train" else (jaxnn.sweeps.rows, "run_rows")
     real, calls = getattr(module, name), []
     monkeypatch.setattr(module, name, lambda *a, **k: (calls.append(1), real(*a, **k))[1] if len(calls) < 2
                         else (_ for _ in ()).throw(KeyboardInterrupt))
@@ -395,7 +408,7 @@ def test_ctrl_c_saves_the_state_and_resume_finishes_the_run_bitwise(command, cap
     assert status == 130 and f"the state so far is saved in {checkpoint}: run the same command with --resume" in stderr
     monkeypatch.setattr(module, name, real)
     status, _, stderr = run_cli(capsys, command, *common, "--out", out)
-    assert_one_line_error(status, stderr, f"{checkpoint} holds the state of an interrupted run: add --resume")
+    assert_one_line_error(status, stderr, f"{checkpoint} holds the state of an interrupted run: continue it with --resume")
     status, _, stderr = run_cli(capsys, command, *common, "--resume", "--out", out, "--weight-decay", "0.1")
     assert_one_line_error(status, stderr, "holds a run with other arguments (--weight-decay: saved 0.0, now 0.1)"
                           if command == "train" else "holds a run with other arguments (`fixed`: saved")
@@ -429,10 +442,106 @@ def test_train_a_cnn_on_npz_images_then_predict_them(capsys, tmp_path):
 
     np.savez(tmp_path / "flat.npz", x=x[:5].reshape(5, -1))
     status, _, stderr = run_cli(capsys, "predict", "--model", out / "model.msgpack", "--npz", tmp_path / "flat.npz")
-    assert_one_line_error(status, stderr, "the data holds examples of shape (36,) but the model expects (6, 6, 1)")
+    assert_one_line_error(status, stderr, "x must hold examples of shape (6, 6, 1) (the dataset's), got x.shape=(5, 36)")
     status, _, stderr = run_cli(capsys, "train", "--npz", tmp_path / "images.npz", "--model", "mlp", "--out", tmp_path / "m")
     assert_one_line_error(status, stderr, "--model mlp takes flat features, but the data holds examples of shape (6, 6, 1)")
     status, _, stderr = run_cli(capsys, "train", "--dataset", "iris", "--model", "cnn", "--out", tmp_path / "c")
     assert_one_line_error(status, stderr, "--model cnn needs images or sequences")
     status, _, stderr = run_cli(capsys, "train", "--images", "--channels", "4", "--model", "mlp", "--out", tmp_path / "d")
-    assert_one_line_error(status, stderr, "--channels, --kernel-size and --pool describe a --model cnn")
+    assert_one_line_error(status, stderr, "--channels describe a convolutional network, but this is --model mlp")
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "predict", "info", "demo"])
+def test_a_bug_inside_the_library_is_an_internal_error_and_debug_shows_its_traceback(
+        command, trained_run, cancer_csv, capsys, tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    target, args = {
+        "train": (("jaxnn", "fit"), ["--dataset", "iris", "--epochs", "1", "--no-progress", "--out", tmp_path / "t"]),
+        "sweep": (("jaxnn", "sweep"), ["--dataset", "iris", "--learning-rate", "0.1,0.2", "--epochs", "1",
+                                       "--no-progress", "--out", tmp_path / "s"]),
+        "predict": (("jaxnn", "predict"), ["--model", trained_run[0] / "model.msgpack", "--csv", cancer_csv]),
+        "info": (("platform", "python_version"), []),
+        "demo": (("jaxnn.demo", "functional_training"), ["--steps", "1"]),
+    }[command]
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module(target[0]), target[1], boom)
+    status, _, stderr = run_cli(capsys, command, *args)
+    assert status == 1 and stderr.strip().splitlines()[-1] == (
+        "jaxnn: internal error: RuntimeError: boom (run again with --debug for the traceback)"), stderr
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main([command, *map(str, args), "--debug"])
+    assert not (tmp_path / "t").exists() and not (tmp_path / "s").exists()
+
+
+def test_a_run_that_fails_before_its_first_save_leaves_nothing_to_resume(capsys, tmp_path, monkeypatch):
+    common = ["--dataset", "iris", "--sizes", "8", "--epochs", "4", "--no-progress", "--out", tmp_path / "run"]
+
+    def out_of_memory(*args, **kwargs):
+        raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 123456789 bytes.")
+
+    import jax
+
+    monkeypatch.setattr(jaxnn.loop, "advance_jit", out_of_memory)
+    status, _, stderr = run_cli(capsys, "train", *common)
+    assert_one_line_error(status, stderr, "training this model did not fit in memory (RESOURCE_EXHAUSTED: Out of memory "
+                                          "allocating 123456789 bytes.); use a smaller model or a smaller --batch-size")
+    assert not (tmp_path / "run").exists()
+    monkeypatch.undo()
+    status, stdout, stderr = run_cli(capsys, "train", *common)  # no --resume asked for: nothing was saved
+    assert status == 0, stderr
+    assert "saving the best epoch" in stdout or "was also the best" in stdout
+    saved = jaxnn.load(tmp_path / "run" / "model.msgpack").metadata
+    assert saved["params_epoch"] == saved["best_epoch"]
+    status, stdout, _ = run_cli(capsys, "train", *common, "--keep-last")
+    assert status == 0 and jaxnn.load(tmp_path / "run" / "model.msgpack").metadata["params_epoch"] == 4
+
+
+def test_a_directory_in_use_by_another_process_is_refused_naming_it(capsys, tmp_path):
+    import socket
+
+    checkpoint = tmp_path / "run" / "checkpoint"
+    checkpoint.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (checkpoint / "lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+        status, _, stderr = run_cli(capsys, "train", "--dataset", "iris", "--epochs", "1", "--no-progress",
+                                    "--out", tmp_path / "run")
+        assert_one_line_error(status, stderr, f"{checkpoint} is in use by process {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait()
+    status, _, stderr = run_cli(capsys, "train", "--dataset", "iris", "--epochs", "1", "--no-progress",
+                                "--out", tmp_path / "run")
+    assert status == 0, stderr  # a dead process's lock is taken over
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_run_at_the_next_chunk_even_without_a_progress_bar(signal_name, tmp_path):
+    """2000 epochs take a while on any machine; the signal arrives once training runs, and the run stops at once
+    (it would otherwise finish and exit 0); SIGTERM, what schedulers send, saves the state like Ctrl-C."""
+    import signal
+    import time
+
+    args = ["train", "--sizes", "64", "--epochs", "2000", "--no-progress", "--out", tmp_path / "run"]
+    args += ["--no-checkpoint"] if signal_name == "SIGINT" else ["--checkpoint-every", "5"]
+    process = subprocess.Popen([sys.executable, "-m", "jaxnn.cli", *map(str, args)], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    lines = [process.stdout.readline()]
+    while lines[-1] and not lines[-1].startswith("model:") and len(lines) < 20:  # then training starts
+        lines.append(process.stdout.readline())
+    assert lines[-1].startswith("model:"), lines
+    checkpoint = tmp_path / "run" / "checkpoint"
+    deadline = time.monotonic() + 120
+    while signal_name == "SIGTERM" and not (checkpoint / "state.msgpack").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    process.send_signal(getattr(signal, signal_name))
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == (130 if signal_name == "SIGINT" else 143), stderr
+    assert "completed after" not in stdout
+    if signal_name == "SIGTERM":
+        assert f"the state so far is saved in {checkpoint}: run the same command with --resume" in stderr
+        assert (checkpoint / "state.msgpack").exists() and not (checkpoint / "lock").exists()

@@ -626,3 +626,11 @@ def test_splits_draw_exactly_as_scikit_learn_does(stratified):
                                     stratify=labels if stratified else None)
         np.testing.assert_array_equal(kept, expected[0])
         np.testing.assert_array_equal(held_out, expected[1])
+
+
+def test_classes_must_be_whole_numbers_or_strings_when_the_task_is_given():
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    with pytest.raises(jaxnn.DataError, match=r"task='multiclass' needs class labels, but y holds numbers that are not "
+                                              r"whole and mostly distinct \(such as 0\.25\): a continuous target; pass task='regression'"):
+        jaxnn.datasets.from_arrays(x, np.linspace(0.0, 9.75, 40), task="multiclass")
+    assert jaxnn.datasets.from_arrays(x, np.linspace(0.0, 9.75, 40)).task == "regression"  # inferred: continuous

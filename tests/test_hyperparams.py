@@ -1,13 +1,13 @@
 """The hyperparameter table is the one source of truth: every row reaches every place that needs it."""
 
-import inspect
 
 import jax
 import numpy as np
 import pytest
 
 import jaxnn
-from jaxnn import cli
+from jaxnn import cli, errors
+from jaxnn.cli import options as cli_options
 from jaxnn.hyperparams import NAMES, TABLE
 
 
@@ -24,19 +24,22 @@ def outside_values(row) -> list[float]:
 @pytest.mark.parametrize("row", TABLE, ids=lambda row: row.name)
 def test_every_hyperparameter_has_a_field_a_keyword_a_flag_a_range_and_a_doc_line(row):
     assert jaxnn.Hyperparams._field_defaults[row.name] == row.default
-    assert inspect.signature(jaxnn.fit).parameters[row.name].default == row.default
+    assert jaxnn.hyperparams.resolve(None, {row.name: row.default})[0] == jaxnn.Hyperparams()  # a fit/sweep keyword
     assert f"    {row.name}: {row.help}; " in jaxnn.Hyperparams.__doc__
     assert row.name in jaxnn.sweeps.space.SWEEPABLE
     parser = cli.build_parser()
     for command in ("train", "sweep"):
-        action = cli._flags(parser.subcommands.choices[command])[cli._hyperparameter_flag(row.name)]
+        flags = {option: action for action in parser.subcommands.choices[command]._actions
+                 for option in action.option_strings}
+        action = flags[cli_options.flag(row.name)]
         assert action.dest == row.name and action.help.startswith(row.help)
     for value in outside_values(row):
         with pytest.raises(ValueError, match=rf"`{row.name}` \(={value:g}\) must be"):
             jaxnn.hyperparams.check(jaxnn.Hyperparams(**{row.name: value}))
     inside = row.default if row.default is not None else (row.low + 0.1 if row.low is not None else 1.0)
     jaxnn.hyperparams.check(jaxnn.Hyperparams(**{row.name: inside}))
-    assert cli.in_cli_words(f"`{row.name}` (=-1) must be") == f"{cli._hyperparameter_flag(row.name)} (=-1) must be"
+    with errors.spoken_as(cli_options.FLAGS):
+        assert errors.arg(row.name) == cli_options.flag(row.name)
 
 
 def test_the_table_names_the_fields_in_order_and_who_reads_them():

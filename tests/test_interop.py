@@ -385,3 +385,22 @@ def test_the_jaxnn_cnn_written_in_nnx_trains_alike_on_minibatches_and_sweeps_lik
         single = jaxnn.fit(theirs, images, key=jax.random.fold_in(jax.random.key(5), 0), learning_rate=row["learning_rate"],
                            early_stopping=jaxnn.EarlyStopping(patience=99), **{k: v for k, v in options.items() if k != "learning_rate"})
         chex.assert_trees_all_close(single.params, swept.params(i), **CLOSE)
+
+
+class _WrittenForABatch(eqx.Module):
+    """A module written for a batch (x of shape (batch, features)), against Equinox's convention."""
+
+    weight: jax.Array
+
+    def __init__(self, key):
+        self.weight = jax.random.normal(key, (4, 3))
+
+    def __call__(self, x):
+        return jnp.matmul(x.reshape(x.shape[0], -1), self.weight)
+
+
+def test_an_equinox_module_written_for_a_batch_is_told_to_act_on_one_example(iris):
+    model = jaxnn.from_equinox(_WrittenForABatch)
+    with pytest.raises(jaxnn.ConfigError, match=r"the Equinox module _WrittenForABatch failed on one example of shape "
+                                                r"\(4,\) \(TypeError: .*act on ONE example.*x of shape \(4,\)"):
+        jaxnn.fit(model, iris, key=0, num_epochs=1, progress=False)

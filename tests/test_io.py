@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+import jaxnn
+
 from jaxnn import _io
 from jaxnn._io import atomic_write, staged_directory
 
@@ -86,8 +88,8 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write(path, "new")
+    with pytest.raises(jaxnn.errors.OutputError, match=rf"^cannot write '{re.escape(str(path))}': disk full$"):
+        atomic_write(path, "new")  # the user's path in the message, never the temporary's name
     assert os.listdir(tmp_path) == ["a.txt"] and path.read_text() == "old"
 
 

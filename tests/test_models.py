@@ -204,9 +204,9 @@ def test_bad_input_errors(key):
         jaxnn.mlp([3, 4, 1], init="orthogonal")
     with pytest.raises(ValueError, match=r"`activation` has 1 names but sizes=\[3, 4, 4, 1\] has 2 hidden layers"):
         jaxnn.mlp([3, 4, 4, 1], activation=["relu"])
-    with pytest.raises(ValueError, match=r"`dropout` \(=1\) must be in \[0.0, 1.0\)"):
+    with pytest.raises(ValueError, match=r"`dropout` \(=1\) must be in \[0, 1\)"):
         jaxnn.mlp([3, 4, 1], dropout=1.0)
-    with pytest.raises(ValueError, match=r"`dropout` \(=-0.1\) must be in \[0.0, 1.0\)"):
+    with pytest.raises(ValueError, match=r"`dropout` \(=-0.1\) must be in \[0, 1\)"):
         jaxnn.mlp([3, 4, 1], dropout=-0.1)
     with pytest.raises(ValueError, match="train=True with dropout needs a PRNG key"):
         model.apply(params, jnp.ones((2, 30)), train=True)

@@ -68,7 +68,7 @@ def test_an_interrupted_fit_resumes_bitwise(digits, tmp_path, monkeypatch, inter
     options = FIT | {"early_stopping": jaxnn.EarlyStopping(patience=50),
                      "hyperparameter_schedule": [(5, {"learning_rate": 1e-3})]}
     reference = jaxnn.fit(model, digits, num_chunks=4, **options)  # calls of 2 epochs, as the saving run's
-    restore = interrupt_at(monkeypatch, jaxnn.loop, "run_epochs_jit", interrupted_call)
+    restore = interrupt_at(monkeypatch, jaxnn.loop, "advance_jit", interrupted_call)
     with pytest.raises(KeyboardInterrupt):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path, checkpoint_every=2, **options)
     restore()
@@ -77,10 +77,10 @@ def test_an_interrupted_fit_resumes_bitwise(digits, tmp_path, monkeypatch, inter
     assert saved_fields(tmp_path / "state.msgpack")["epoch"] == {2: 2, 4: 5}[interrupted_call]
     with compiled_programs() as names:
         resumed = jaxnn.fit(model, digits, checkpoint_dir=tmp_path, checkpoint_every=2, **options)
-    assert "run_epochs" not in names  # the restored state is placed as the loop's own: its programs are reused
+    assert "advance" not in names  # the restored state is placed as the loop's own: its programs are reused
     assert_same_fit(resumed, reference)
     # A finished run's directory gives its result again without training.
-    restore = interrupt_at(monkeypatch, jaxnn.loop, "run_epochs_jit", 1)
+    restore = interrupt_at(monkeypatch, jaxnn.loop, "advance_jit", 1)
     assert_same_fit(jaxnn.fit(model, digits, checkpoint_dir=tmp_path, checkpoint_every=2, **options), reference)
     restore()
 
@@ -131,7 +131,7 @@ def test_a_directory_of_another_run_is_refused_by_name(digits, iris, tmp_path):
     with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(`space`: saved .*0.1\]\}, now .*0.2\]\}\)"):
         jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "sweep",
                     **SWEEP | {"num_epochs": 2, "space": {"learning_rate": [1e-3, 0.2]}})
-    with pytest.raises(ValueError, match="checkpoint_dir cannot be combined with sampler"):
+    with pytest.raises(ValueError, match="`checkpoint_dir` cannot be combined with `sampler`"):
         jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "other", sampler=pytest.importorskip("optuna").samplers.RandomSampler(seed=0),
                     num_samples=2,
                     **SWEEP | {"space": {"learning_rate": jaxnn.loguniform(1e-3, 0.1)}})
@@ -144,16 +144,16 @@ def test_damaged_or_foreign_state_is_refused_never_loaded(digits, tmp_path):
     raw = bytearray(state.read_bytes())
     raw[len(raw) // 2] ^= 0xFF  # one flipped bit inside the weights still parses as msgpack
     state.write_bytes(bytes(raw))
-    with pytest.raises(jaxnn.CheckpointError, match=r"state.msgpack is damaged \(its checksum does not match"):
+    with pytest.raises(jaxnn.CheckpointError, match=r"state.msgpack is damaged: its checksum does not match"):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
     state.write_bytes(bytes(raw[:100]))  # truncated
-    with pytest.raises(jaxnn.CheckpointError, match="state.msgpack is damaged"):
+    with pytest.raises(jaxnn.CheckpointError, match=r"state.msgpack is not a readable jaxnn run state \(damaged or truncated"):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
     (tmp_path / "state.msgpack").write_bytes(serialization.msgpack_serialize({"format": "other", "payload": b""}))
     with pytest.raises(jaxnn.CheckpointError, match="state.msgpack is not a jaxnn run state"):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
     (tmp_path / "state.msgpack").write_bytes(serialization.msgpack_serialize({"format": resume.FORMAT, "version": 99}))
-    with pytest.raises(jaxnn.CheckpointError, match="has run-state version 99; this jaxnn reads 1"):
+    with pytest.raises(jaxnn.CheckpointError, match="has run state format version 99; this jaxnn reads version 1"):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
     (tmp_path / "run.msgpack").unlink()
     with pytest.raises(jaxnn.CheckpointError, match="holds run states but no run.msgpack"):
@@ -170,6 +170,7 @@ def test_a_manifest_without_arguments_is_damaged(tmp_path):
     other = resume.RunDirectory(tmp_path / "other", "fit", {})
     other.flush()
     other._write_now("run", {"kind": "fit"})  # a manifest without arguments
+    other._write_now("state", {"epoch": 1})  # and a state: a directory of a run, whose manifest is checked
     with pytest.raises(jaxnn.CheckpointError, match=r"run.msgpack is damaged \(no readable arguments\)"):
         resume.RunDirectory(tmp_path / "other", "fit", {})
     assert resume.RunDirectory(tmp_path, "fit", {"learning_rate": "0.1"}).path == str(tmp_path)
@@ -220,7 +221,7 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, kind):
             kills.append(signal_)
         _, stderr = worker.communicate(timeout=600)
         if signal_ == signal.SIGINT and worker.returncode not in (0, -signal.SIGINT):
-            assert "KeyboardInterrupt" in stderr, stderr[-2000:]
+            assert "KeyboardInterrupt" in stderr or "Interrupted" in stderr, stderr[-2000:]
     assert len(kills) >= 2, f"the run finished before it could be interrupted (seed {seed})"
     final = start(kind, directory, tmp_path / "b.npz")
     _, stderr = final.communicate(timeout=600)
@@ -238,3 +239,29 @@ def test_a_failed_background_write_is_reported_not_swallowed(digits, tmp_path, m
     monkeypatch.setattr(resume, "atomic_write", disk_full)
     with pytest.raises(OSError, match=r"could not write the run's state in .*: \[Errno 28\] No space left on device"):
         jaxnn.fit(jaxnn.mlp([64, 16, 10]), digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
+
+
+def test_resume_says_whether_a_saved_run_must_exist_and_a_failed_start_leaves_nothing(digits, tmp_path, monkeypatch):
+    model, directory = jaxnn.mlp([64, 16, 10]), tmp_path / "new" / "state"
+    options = FIT | {"num_epochs": 4, "checkpoint_every": 2}
+    with pytest.raises(jaxnn.CheckpointError, match=r"resume=True: there is nothing to resume in .*new/state"):
+        jaxnn.fit(model, digits, checkpoint_dir=directory, resume=True, **options)
+    assert not (tmp_path / "new").exists()  # nor the parent it would have made
+
+    def fails(*args, **kwargs):
+        raise jaxnn.errors.OutOfMemory("the program did not fit")
+
+    monkeypatch.setattr(jaxnn.loop, "advance_jit", fails)
+    with pytest.raises(jaxnn.errors.OutOfMemory):
+        jaxnn.fit(model, digits, checkpoint_dir=directory, **options)
+    assert not (tmp_path / "new").exists()  # a run that failed before its first save leaves nothing behind
+    monkeypatch.undo()
+    restore = interrupt_at(monkeypatch, jaxnn.loop, "advance_jit", 2)
+    with pytest.raises(jaxnn.Interrupted) as stopped:
+        jaxnn.fit(model, digits, checkpoint_dir=directory, **options)
+    assert stopped.value.checkpoint_dir == str(directory) and isinstance(stopped.value, KeyboardInterrupt)
+    restore()
+    with pytest.raises(jaxnn.CheckpointError, match=r"holds the state of an interrupted run: continue it with resume=True"):
+        jaxnn.fit(model, digits, checkpoint_dir=directory, resume=False, **options)
+    assert jaxnn.fit(model, digits, checkpoint_dir=directory, resume=True, **options).stopped_epoch == 4
+    assert sorted(os.listdir(directory)) == ["run.msgpack", "state.msgpack"]  # the lock is released

@@ -191,15 +191,15 @@ BAD_SWEEPS = [
     (dict(space={}), ValueError, "`space` must be a non-empty dict"),
     (dict(space={"lr": [0.1]}), ValueError, "unknown hyperparameter 'lr'.*valid names: .*learning_rate"),
     (dict(space={"sizes": [[64, 10], [64, 32, 10]]}), ValueError, "'sizes' changes the model itself"),
-    (dict(space={"learning_rate": [0.1, -0.1]}), ValueError, r"`learning_rate` \(=-0.1\) must be >= 0"),
-    (dict(space={"dropout": [0.0, 1.0]}), ValueError, r"`dropout` \(=1\) must be in \[0.0, 1.0\)"),
+    (dict(space={"learning_rate": [0.1, -0.1]}), ValueError, r"`learning_rate` \(=-0.1\) must be > 0"),
+    (dict(space={"dropout": [0.0, 1.0]}), ValueError, r"`dropout` \(=1\) must be in \[0, 1\)"),
     (dict(space={"learning_rate": ["fast"]}), TypeError, "values must be numbers"),
     (dict(space={"learning_rate": []}), ValueError, "space\\['learning_rate'\\] is empty"),
     (dict(space={"learning_rate": jaxnn.loguniform(1e-3, 1e-1)}), ValueError, "pass num_samples=N for random search"),
     (dict(space={"learning_rate": jaxnn.loguniform(1e-3, 1e-1)}, num_samples=0), ValueError,
      r"`num_samples` \(=0\) must be >= 1"),
     (dict(space={"learning_rate": jaxnn.loguniform(0.0, 1e-1)}, num_samples=2), ValueError, "loguniform needs low > 0"),
-    (dict(num_samples=3), ValueError, "num_samples is for random search"),
+    (dict(num_samples=3), ValueError, "`num_samples` is for random search"),
     (dict(max_parallel=10**9), ValueError, r"max_parallel=\d+ rows need about .* GiB but about .* GiB is available"),
     (dict(space={"momentum": [0.1]}, learning_rte=0.1), TypeError, "unexpected keyword argument 'learning_rte'"),
     (dict(space={"seed": [1, 2]}, seeds=3), ValueError, "either seeds=n or space\\['seed'\\]"),
@@ -311,3 +311,33 @@ def test_early_stopping_without_restoring_the_best_params_is_refused(digits, mod
     with pytest.raises(ValueError, match=r"restore_best=False\) is not supported"):
         jaxnn.sweep(model, digits, space={"learning_rate": [0.1]}, key=0,
                     early_stopping=jaxnn.EarlyStopping(restore_best=False), **OPTIONS)
+
+
+def test_everything_checkable_is_checked_before_any_row_trains(digits, model, monkeypatch):
+    trained = []
+    real = jaxnn.sweeps.rows.init_rows
+    monkeypatch.setattr(jaxnn.sweeps.rows, "init_rows", lambda *args, **kw: trained.append(1) or real(*args, **kw))
+    bad = [
+        (dict(space={"optimizer": ["sgd", "adamm"], "learning_rate": [0.1]}), r"unknown optimizer 'adamm'"),
+        (dict(space={"batch_size": [32, 100000], "learning_rate": [0.1]}), r"`batch_size` \(=100000\) is larger"),
+        (dict(space={"learning_rate": [0.1, 0.2]}, learning_rate=0.3), r"`learning_rate` is both varied by the space and given"),
+        (dict(space={"momentum": [0.5, 0.9]}, optimizer="adam"), r"`momentum` has no effect with optimizer='adam'"),
+        (dict(space={"learning_rate": jaxnn.loguniform(1e-4, 1e-1)}, num_samples=10**6),
+         r"this sweep has 1,000,000 rows .* pass force=True to run it anyway"),
+    ]
+    for options, message in bad:
+        with pytest.raises(jaxnn.ConfigError, match=message):
+            jaxnn.sweep(model, digits, key=0, **({k: v for k, v in OPTIONS.items() if k != "momentum"} | options))
+    assert not trained
+    # The optimizer that reads a hyperparameter may be any of the space's: momentum with sgd or adam is fine.
+    jaxnn.sweep(model, digits, key=0, space={"optimizer": ["sgd", "adam"]}, **(OPTIONS | {"num_epochs": 1, "momentum": 0.5}))
+
+
+def test_concat_keeps_what_distinguished_the_sweeps_as_columns(digits, model):
+    options = {k: v for k, v in OPTIONS.items() if k not in ("optimizer", "momentum")} | {"num_epochs": 2}
+    adam = jaxnn.sweep(model, digits, space={"learning_rate": [1e-3]}, key=0, optimizer="adam", **options)
+    sgd = jaxnn.sweep(model, digits, space={"learning_rate": [1e-3]}, key=0, optimizer="sgd", **options)
+    joined = jaxnn.SweepResult.concat([adam, sgd])
+    assert sorted(joined.table["optimizer"].tolist()) == ["adam", "sgd"] and "optimizer" in joined.hyperparameters
+    assert "optimizer" not in joined.settings and joined.settings["num_epochs"] == 2
+    assert "| optimizer |" in joined.format()

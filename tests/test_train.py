@@ -68,7 +68,8 @@ def overfit_data():
 
 def gaps(model, data, **options):
     """(validation - train) loss and (train - validation) accuracy after training."""
-    result = jaxnn.fit(model, data, optimizer="adam", learning_rate=3e-3, num_epochs=400, batch_size=20, key=0, progress=False, **options)
+    result = jaxnn.fit(model, data, optimizer="adam", learning_rate=3e-3, num_epochs=400, batch_size=20, key=0, progress=False,
+                       restore_best=False, **options)  # the last epoch: what 400 epochs of overfitting made
     train = jaxnn.evaluate(model, result.params, data, split="train")
     val = jaxnn.evaluate(model, result.params, data, split="val")
     return val["loss"] - train["loss"], train["accuracy"] - val["accuracy"]
@@ -130,7 +131,7 @@ def test_a_zero_momentum_or_weight_decay_leaves_their_work_out_of_the_program(ca
     model = jaxnn.mlp([cancer.num_features, 8, 1])
     options = dict(optimizer="sgd", num_epochs=3, batch_size=64, progress=False, key=0)
     spec = lambda **zeros: jaxnn.TrainSpec(model, num_epochs=3, batch_size=64, optimizer="sgd", **zeros)
-    hparams = jaxnn.train.scalar_hyperparams(learning_rate=0.1, momentum=0.0, weight_decay=0.0)
+    hparams = jaxnn.train.scalar_hyperparams(jaxnn.Hyperparams(learning_rate=0.1, momentum=0.0, weight_decay=0.0))
     # Only spec.zeros decides what is left out: traced or concrete, a zero in hparams keeps its buffer.
     lean = jax.eval_shape(lambda h: jaxnn.loop.init_state(spec(zeros=("momentum", "weight_decay")), h, 0, cancer), hparams)
     full = jax.eval_shape(lambda h: jaxnn.loop.init_state(spec(), h, 0, cancer), hparams)
@@ -166,11 +167,12 @@ def test_train_runs_eagerly_and_under_grad_with_concrete_zero_hyperparameters(ca
 
 
 def test_every_example_counts_once_per_epoch_with_a_partial_last_batch(cancer):
-    # With a zero learning rate the epoch's train loss is the loss of the whole split at the initial params.
+    # With a learning rate too small to move a float32 weight, the epoch's train loss is the loss of the whole
+    # split at the initial params (a rate of 0 is refused: it would not train).
     model = jaxnn.mlp([cancer.num_features, 8, 1])
     params = model.init(jax.random.key(5))
     assert cancer.num_train % 64 != 0
-    result = jaxnn.fit(model, cancer, optimizer="sgd", learning_rate=0.0, num_epochs=2, batch_size=64, key=0, progress=False, params=params)
+    result = jaxnn.fit(model, cancer, optimizer="sgd", learning_rate=1e-30, num_epochs=2, batch_size=64, key=0, progress=False, params=params)
     expected = jaxnn.evaluate(model, params, cancer, split="train")["loss"]
     np.testing.assert_allclose(result.history["train_loss"], [expected, expected], rtol=1e-5)
 
@@ -297,7 +299,7 @@ def test_vmapped_rows_stop_on_their_own_and_share_what_they_share(cancer):
 
     def masked_train(h):
         state, history = jaxnn.loop.run_epochs(spec, jaxnn.loop.init_state(spec, h, 0, cancer), h, cancer, 12, masked=True)
-        return jaxnn.loop.finish(spec, state)._replace(history=history)
+        return jaxnn.loop.finish(spec, state, spec.restores_best(True))._replace(history=history)
 
     masked = jax.jit(jax.vmap(masked_train))(hparams)
     chex.assert_trees_all_close(masked._asdict(), batched._asdict(), rtol=1e-6, atol=1e-7)
@@ -379,10 +381,10 @@ BAD_FIT_ARGUMENTS = [
     (dict(batch_size=0), ValueError, r"`batch_size` \(=0\) must be >= 1"),
     (dict(batch_size=5000), ValueError, r"`batch_size` \(=5000\) is larger than the training split \(\d+ examples\)"),
     (dict(num_epochs=0), ValueError, r"`num_epochs` \(=0\) must be >= 1"),
-    (dict(learning_rate=-0.1), ValueError, r"`learning_rate` \(=-0.1\) must be >= 0"),
-    (dict(learning_rate=np.inf), ValueError, r"`learning_rate` \(=inf\) must be a finite number >= 0"),
+    (dict(learning_rate=-0.1), ValueError, r"`learning_rate` \(=-0.1\) must be > 0"),
+    (dict(learning_rate=np.inf), ValueError, r"`learning_rate` \(=inf\) must be a finite number > 0"),
     (dict(weight_decay=-1.0), ValueError, r"`weight_decay` \(=-1\) must be >= 0"),
-    (dict(dropout=1.0), ValueError, r"`dropout` \(=1\) must be in \[0.0, 1.0\)"),
+    (dict(dropout=1.0), ValueError, r"`dropout` \(=1\) must be in \[0, 1\)"),
     (dict(decay_rate=np.array([0.1, 0.2])), ValueError, "`decay_rate` must be a scalar in fit.*use jaxnn.sweep"),
     (dict(optimizer="adamm"), ValueError, "unknown optimizer 'adamm'"),
     (dict(learning_rate=np.array([0.1, 0.2])), ValueError, "must be a scalar in fit.*use jaxnn.sweep"),
@@ -424,3 +426,79 @@ def test_predict_needs_a_task_for_one_output(cancer):
     model = jaxnn.mlp([cancer.num_features, 8, 1])
     with pytest.raises(ValueError, match="pass task='binary' or task='regression'"):
         jaxnn.predict(model, model.init(jax.random.key(0)), cancer.x_test)
+
+
+def test_a_checkpointed_fit_equals_the_plain_fit_bitwise_however_it_is_chunked(digits, tmp_path):
+    model = jaxnn.mlp([64, 32, 10])
+    options = dict(optimizer="adam", learning_rate=3e-3, num_epochs=12, batch_size=64, key=0, progress=False)
+    plain = jaxnn.fit(model, digits, **options)
+    chunked = jaxnn.fit(model, digits, num_chunks=5, **options)
+    saved = jaxnn.fit(model, digits, checkpoint_dir=tmp_path / "run", checkpoint_every=5, **options)
+    for other in (chunked, saved):
+        chex.assert_trees_all_equal(jax.device_get(plain.params), jax.device_get(other.params))
+        for name in plain.history:
+            np.testing.assert_array_equal(plain.history[name], other.history[name])
+        assert (other.best_epoch, other.params_epoch) == (plain.best_epoch, plain.params_epoch)
+
+
+def test_fit_returns_the_best_validation_epoch_unless_told_to_keep_the_last(overfit_data):
+    model = jaxnn.mlp([2, 128, 128, 1])
+    options = dict(optimizer="adam", learning_rate=1e-2, num_epochs=60, batch_size=20, key=0, progress=False)
+    best = jaxnn.fit(model, overfit_data, **options)
+    assert best.best_epoch < best.stopped_epoch == 60 and best.params_epoch == best.best_epoch  # it overfits after
+    restored = jaxnn.evaluate(model, best.params, overfit_data, split="val")["loss"]
+    np.testing.assert_allclose(restored, best.history["val_loss"][best.best_epoch - 1], rtol=1e-5)
+    last = jaxnn.fit(model, overfit_data, restore_best=False, **options)
+    assert last.params_epoch == 60
+    np.testing.assert_allclose(jaxnn.evaluate(model, last.params, overfit_data, split="val")["loss"],
+                               last.history["val_loss"][-1], rtol=1e-5)
+    with pytest.raises(jaxnn.ConfigError, match=r"restore_best=True contradicts EarlyStopping\(restore_best=False\)"):
+        jaxnn.fit(model, overfit_data, restore_best=True, early_stopping=jaxnn.EarlyStopping(restore_best=False), **options)
+    no_val = jaxnn.datasets.from_arrays(np.eye(4), [0, 1, 0, 1], val_fraction=0.0, test_fraction=0.0)
+    assert jaxnn.fit(jaxnn.mlp([4, 1]), no_val, num_epochs=3, batch_size=None, key=0, progress=False).params_epoch == 3
+
+
+def test_hyperparameters_come_as_keywords_or_as_one_hyperparams_and_each_is_checked_once(cancer):
+    model = jaxnn.mlp([cancer.num_features, 8, 1])
+    options = dict(optimizer="sgd", num_epochs=3, batch_size=64, key=0, progress=False)
+    by_keyword = jaxnn.fit(model, cancer, learning_rate=0.1, momentum=0.9, **options)
+    by_object = jaxnn.fit(model, cancer, hyperparams=jaxnn.Hyperparams(learning_rate=0.1, momentum=0.9), **options)
+    mixed = jaxnn.fit(model, cancer, hyperparams=jaxnn.Hyperparams(momentum=0.9), learning_rate=0.1, **options)
+    for other in (by_object, mixed):
+        chex.assert_trees_all_equal(jax.device_get(by_keyword.params), jax.device_get(other.params))
+    bad = [
+        (dict(hyperparams=jaxnn.Hyperparams(learning_rate=0.1), learning_rate=0.2), jaxnn.ConfigError,
+         r"`learning_rate` is given twice: as a keyword and in `hyperparams`"),
+        (dict(learning_rate=0.0), jaxnn.ConfigError, r"`learning_rate` \(=0\) must be > 0"),
+        (dict(optimizer="adam", momentum=0.9), jaxnn.ConfigError,
+         r"`momentum` has no effect with optimizer='adam'; it is used only by optimizer='sgd' or optimizer='rmsprop'"),
+        (dict(optimizer="adam", nesterov=True), jaxnn.ConfigError, r"`nesterov` has no effect with optimizer='adam'"),
+        (dict(warmup_steps=5), jaxnn.ConfigError, r"`warmup_steps` has no effect with schedule='constant'"),
+        (dict(hyperparams={"learning_rate": 0.1}), TypeError, r"`hyperparams` must be a jaxnn.Hyperparams, got dict"),
+        (dict(learnin_rate=0.1), TypeError, r"unexpected keyword argument 'learnin_rate'.*did you mean 'learning_rate'"),
+    ]
+    for changes, error, message in bad:
+        with pytest.raises(error, match=message):
+            jaxnn.fit(model, cancer, **(options | changes))
+    jaxnn.fit(model, cancer, **(options | {"optimizer": "adam", "momentum": 0.0}))  # a default has no effect to refuse
+
+
+def test_predict_takes_one_example_as_it_is(cancer):
+    model = jaxnn.mlp([cancer.num_features, 8, 1])
+    params = model.init(jax.random.key(0))
+    batch = jaxnn.predict(model, params, cancer.x_test[:3], task="binary")
+    assert jaxnn.predict(model, params, cancer.x_test[1], task="binary") == batch[1]
+    probabilities = jaxnn.predict(model, params, cancer.x_test[1], task="binary", proba=True)
+    assert np.shape(probabilities) == ()
+    with pytest.raises(jaxnn.DataError, match=r"x is one example of shape \(30,\).*apply takes a batch: x\[None\]"):
+        model.apply(params, cancer.x_test[1])
+
+
+def test_features_beyond_float32_are_refused_naming_the_column_not_blamed_on_the_learning_rate(cancer):
+    x = np.array(cancer.x_train, np.float64)
+    x[3, 2] = 1e39
+    with pytest.raises(jaxnn.DataError, match=r"beyond what float32 .* the first is 1e\+39 at row 3, column 2 \('x2'\)"):
+        jaxnn.datasets.from_arrays(x, cancer.y_train)
+    model = jaxnn.mlp([cancer.num_features, 8, 1])
+    with pytest.raises(jaxnn.DataError, match=r"beyond what float32 .* at row 3, column 2"):
+        jaxnn.predict(model, model.init(jax.random.key(0)), x, dataset=cancer)

@@ -43,18 +43,35 @@ def _features(label: str, value: object) -> np.ndarray:
     return x.astype(np.float64)
 
 
-def check_finite_features(label: str, x: np.ndarray, feature_names: Sequence[str]) -> None:
-    """Raise ValueError naming the first NaN or infinite entry of ``x`` by row and feature (column or position)."""
+def check_finite_features(label: str, x: np.ndarray, feature_names: Sequence[str], *, dtype: Any = np.float32) -> None:
+    """Raise a DataError naming the first NaN or infinite entry of ``x`` by row and feature (column or
+    position), or the first that ``dtype`` (the model's) cannot hold: 1e39 is finite in float64 but not
+    in float32, and would reach training as infinity."""
     bad = ~np.isfinite(x)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        row, where = first[0], first[1:]
-        flat = int(np.ravel_multi_index(where, x.shape[1:]))
-        place = f"column {where[0]}" if len(where) == 1 else f"position {where}"
         raise errors.DataError(
             f"{label} has {int(bad.sum())} non-finite values (NaN or Inf); the first is "
-            f"{x[first]} at row {row}, {place} ({feature_names[flat]!r})"
+            f"{x[first]} at {_place(first, x.shape, feature_names)}"
         )
+    with np.errstate(over="ignore"):
+        overflow = ~np.isfinite(x.astype(dtype))
+    if overflow.any():
+        first = tuple(int(i) for i in np.argwhere(overflow)[0])
+        largest = np.finfo(dtype).max
+        raise errors.DataError(
+            f"{label} has {int(overflow.sum())} values beyond what {np.dtype(dtype).name} (the model's dtype) can hold "
+            f"(±{largest:.3g}); the first is {x[first]:g} at {_place(first, x.shape, feature_names)}: rescale that "
+            "feature (e.g. to other units) before training"
+        )
+
+
+def _place(index: tuple[int, ...], shape: tuple[int, ...], feature_names: Sequence[str]) -> str:
+    """``row 3, column 1 ('age')`` for a 2-D index; ``position (i, j)`` for images."""
+    row, where = index[0], index[1:]
+    flat = int(np.ravel_multi_index(where, shape[1:]))
+    place = f"column {where[0]}" if len(where) == 1 else f"position {where}"
+    return f"row {row}, {place} ({feature_names[flat]!r})"
 
 
 def _labels(label: str, value: object, num_rows: int, x_label: str) -> np.ndarray:
@@ -93,10 +110,10 @@ def _labels(label: str, value: object, num_rows: int, x_label: str) -> np.ndarra
 
 def _fraction(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise errors.ArgumentTypeError(f"`{name}` must be a number in [0, 1), got {type(value).__name__}: {value!r}")
+        raise errors.ArgumentTypeError(f"{errors.arg(name)} must be a number in [0, 1), got {type(value).__name__}: {value!r}")
     value = float(value)
     if not 0.0 <= value < 1.0:
-        raise errors.ConfigError(f"`{name}` must be in [0, 1), got {value}")
+        raise errors.ConfigError(f"{errors.arg(name)} must be in [0, 1), got {value}")
     return value
 
 
@@ -104,16 +121,16 @@ def seed_value(value: object) -> int:
     """``value`` as a seed: an int in ``[0, 2**32)``."""
     value = _checks.positive_int("seed", value, minimum=0)
     if value >= 2**32:  # the range NumPy's RandomState accepts
-        raise errors.ConfigError(f"`seed` (={value}) must be < 2**32")
+        raise errors.ConfigError(f"{errors.arg('seed')} (={value}) must be < 2**32")
     return value
 
 
 def non_negative(name: str, value: object) -> float:
     """``value`` as a finite float >= 0, or an error naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise errors.ArgumentTypeError(f"`{name}` must be a finite number, got {type(value).__name__}: {value!r}")
+        raise errors.ArgumentTypeError(f"{errors.arg(name)} must be a finite number, got {type(value).__name__}: {value!r}")
     if value < 0:
-        raise errors.ConfigError(f"`{name}` must be >= 0, got {value}")
+        raise errors.ConfigError(f"{errors.arg(name)} must be >= 0, got {value}")
     return float(value)
 
 
@@ -144,24 +161,34 @@ def _resolve_task(task: str | None, labels: list[tuple[str, np.ndarray]]) -> tup
     if task == "regression":
         if is_text:
             raise errors.DataTypeError(
-                f"task='regression' needs numeric {main_label}, got strings such as {main[0]!r}"
+                f"{errors.setting('task', 'regression')} needs numeric {main_label}, got strings such as {main[0]!r}"
             )
         return task, None
-    if task is None and not is_text and not np.all(values == np.round(values)):
+    fractional = not is_text and not np.all(values == np.round(values))
+    if task is None and fractional:
         return "regression", None
+    if fractional and len(np.unique(values)) > len(values) / 2:  # fractions as labels, but most of them distinct
+        example = values[values != np.round(values)][0]
+        raise errors.DataError(
+            f"{errors.setting('task', task)} needs class labels, but {main_label} holds numbers that are not whole "
+            f"and mostly distinct (such as {example:g}): a continuous target; pass {errors.setting('task', 'regression')} for a continuous target, or give the "
+            "classes as whole numbers or strings"
+        )
     classes = np.unique(values)
     shown = ", ".join(_class_name(c) for c in classes[:10]) + (", ..." if len(classes) > 10 else "")
     if task is None:
         if len(classes) < 2:
             raise errors.DataError(
                 f"{main_label} has a single distinct value ({shown}): a classification task needs at "
-                "least 2 classes (pass task='regression' for a continuous target)"
+                f"least 2 classes (pass {errors.setting('task', 'regression')} for a continuous target)"
             )
         task = "binary" if len(classes) == 2 else "multiclass"
     elif task == "binary" and len(classes) != 2:
-        raise errors.DataError(f"task='binary' needs exactly 2 classes, but {main_label} has {len(classes)}: {shown}")
+        raise errors.DataError(f"{errors.setting('task', 'binary')} needs exactly 2 classes, but {main_label} has "
+                               f"{len(classes)}: {shown}")
     elif task == "multiclass" and len(classes) < 2:
-        raise errors.DataError(f"task='multiclass' needs at least 2 classes, but {main_label} has {len(classes)}: {shown}")
+        raise errors.DataError(f"{errors.setting('task', 'multiclass')} needs at least 2 classes, but {main_label} has "
+                               f"{len(classes)}: {shown}")
     return task, classes
 
 
@@ -247,8 +274,8 @@ def _split_indices(num_samples, num_val, num_test, labels, seed, class_names, hi
         kind, over = ("stratified ", f" over {len(class_names)} classes") if labels is not None else ("", "")
         return (
             f"cannot make {kind}splits of {num_samples} samples (train {num_samples - num_val - num_test}, "
-            f"validation {num_val}, test {num_test}){over}: {reason}; use more data, smaller "
-            f"val_fraction/test_fraction, or stratify=False{hint}"
+            f"validation {num_val}, test {num_test}){over}: {reason}; use more data, a smaller "
+            f"{errors.arg('val_fraction')} or {errors.arg('test_fraction')}, or {errors.setting('stratify', False)}{hint}"
         )
 
     rng = np.random.RandomState(seed)
@@ -346,7 +373,8 @@ def from_arrays(
     class_names = None if classes is None else tuple(_class_name(c) for c in classes)
     hint = ""
     if inferred and classes is not None and y.dtype.kind != "U" and len(classes) > 10:
-        hint = f" (y was read as {len(classes)} classes; pass task='regression' if it is a continuous target)"
+        hint = (f" (y was read as {len(classes)} classes; pass {errors.setting('task', 'regression')} if it is a "
+                "continuous target)")
     labels = codes if classes is not None and stratify else None
     train, val, held_test = _split_indices(x.shape[0], num_val, num_test, labels, seed, class_names, hint)
     parts = {"train": (x[train], codes[train]), "val": (x[val], codes[val]), "test": (x[held_test], codes[held_test])}
@@ -402,14 +430,14 @@ def _split_sizes(num_samples: int, val_fraction: float, test_fraction: float, ha
     test_fraction = 0.0 if has_test else _fraction("test_fraction", test_fraction)
     if val_fraction + test_fraction >= 1.0:
         raise errors.ConfigError(
-            "`val_fraction` + `test_fraction` must be < 1 to leave a training split, got "
+            f"{errors.arg('val_fraction')} + {errors.arg('test_fraction')} must be < 1 to leave a training split, got "
             f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction:.6g}"
         )
     num_val, num_test = _count(val_fraction, num_samples), _count(test_fraction, num_samples)
     if num_samples - num_val - num_test < 1:
         raise errors.ConfigError(
-            f"splitting {num_samples} samples with val_fraction={val_fraction} and "
-            f"test_fraction={test_fraction} leaves no training samples (validation {num_val}, test {num_test})"
+            f"splitting {num_samples} samples with {errors.setting('val_fraction', val_fraction)} and "
+            f"{errors.setting('test_fraction', test_fraction)} leaves no training samples (validation {num_val}, test {num_test})"
         )
     return num_val, num_test
 
@@ -426,5 +454,11 @@ def _standardized(parts: dict[str, tuple[np.ndarray, np.ndarray]], info: DataInf
     arrays = {}
     for split_name, (split_x, split_y) in parts.items():
         arrays[f"x_{split_name}"] = info.standardizer.apply_x(split_x)
+        if not np.all(np.isfinite(arrays[f"x_{split_name}"])):  # huge values whose spread float32 cannot hold
+            bad = np.argwhere(~np.isfinite(np.asarray(arrays[f"x_{split_name}"])))[0]
+            raise errors.DataError(
+                f"standardizing the {split_name} split overflowed float32 at {_place(tuple(int(i) for i in bad), split_x.shape, info.feature_names)}: "
+                "the feature's values are too large or too spread for float32; rescale it before training"
+            )
         arrays[f"y_{split_name}"] = split_y.astype(np.int32) if info.is_classification else info.standardizer.apply_y(split_y)
     return Dataset(**arrays, info=info)

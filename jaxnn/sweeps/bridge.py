@@ -40,7 +40,8 @@ def check(sampler: Any, scheduler: Any, data: Any, num_samples: int | None, batc
     if not isinstance(sampler, optuna.samplers.BaseSampler):
         raise errors.ArgumentTypeError(f"sampler must be an Optuna sampler (optuna.samplers.BaseSampler), got {type(sampler).__name__}")
     if num_samples is None:
-        raise errors.ConfigError("sampler= needs num_samples=N: how many configurations to ask the sampler for in all")
+        raise errors.ConfigError(f"sampler= needs {errors.setting('num_samples', errors.placeholder('N'))}: how many "
+                                 "configurations to ask the sampler for in all")
     _checks.positive_int("num_samples", num_samples)
     _checks.positive_int("batch", batch)
     if scheduler is not None:

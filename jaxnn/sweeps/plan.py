@@ -8,13 +8,10 @@ import math
 import os
 from typing import Any, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import errors
-from jaxnn.models import Model
-from jaxnn.programs import memoize
+from jaxnn.models import Model, footprint
 
 __all__ = ["CPU_ROW_BYTES_PER_DEVICE", "Plan", "available_bytes", "bytes_per_row", "plan"]
 
@@ -46,7 +43,7 @@ class Plan(NamedTuple):
 def bytes_per_row(model: Model, data: Any, batch_size: int | None) -> int:
     """A rough upper estimate of the device memory one (configuration, seed) row needs."""
     input_shape = tuple(np.shape(data.x_train)[1:])
-    num_params, num_outputs, traced_width = _sizes(model, input_shape)
+    num_params, num_outputs, traced_width, _ = footprint(model, input_shape)
     batch = int(np.shape(data.x_train)[0]) if batch_size is None else batch_size
     num_features = math.prod(input_shape)
     widths = num_features + num_outputs + num_params // max(1, num_features)
@@ -56,18 +53,6 @@ def bytes_per_row(model: Model, data: Any, batch_size: int | None) -> int:
     evaluation = int(np.shape(data.x_val)[0] + np.shape(data.x_test)[0]) * max(1, widths // 4)
     # params, best params, gradients, updates and up to 2 optimizer moments, plus activations.
     return 4 * (6 * num_params + activations + evaluation)
-
-
-@memoize()
-def _sizes(model: Model, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
-    """The model's parameter count, outputs per example and every intermediate value of its forward
-    pass per example (from its jaxpr): traced once per model, not once per sweep."""
-    shapes = jax.eval_shape(model.init, jax.random.key(0))
-    sample = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
-    jaxpr = jax.make_jaxpr(lambda p, x: model.apply(p, x))(shapes, sample)
-    outputs = jaxpr.out_avals[0]
-    traced = sum(math.prod(var.aval.shape) for eqn in jaxpr.eqns for var in eqn.outvars if hasattr(var.aval, "shape"))
-    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes)), int(np.prod(outputs.shape)), traced
 
 
 def available_bytes(device: Any) -> int:

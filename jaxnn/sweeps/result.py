@@ -52,6 +52,9 @@ class SweepResult:
         model: the model every row trained.
         metric: the metric's name; ``higher_is_better`` its direction.
         hyperparameters: the swept names; ``log_scaled`` those on a log scale.
+        settings: what every row shared: the program settings (``optimizer``, ``batch_size``,
+            ``num_epochs``, ``schedule``, ...) and the fixed hyperparameters. :meth:`concat`
+            turns the settings that differ between the sweeps it joins into columns.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class SweepResult:
         log_scaled: set[str],
         ranked_by: Sequence[str] = RANKED_BY_VALIDATION,
         schedules: Sequence[Any] | None = None,
+        settings: dict[str, Any] | None = None,
     ):
         self.model = model
         self.metric = metric
@@ -79,6 +83,7 @@ class SweepResult:
         self.curves = {name: np.asarray(curve)[order] for name, curve in curves.items()}
         self._params = jax.tree.map(lambda leaf: np.asarray(leaf)[order], params)
         self._schedules = None if schedules is None else [schedules[i] for i in order]
+        self.settings = dict(settings or {})
         self.study = None  # the Optuna study, when a sampler chose the configurations
 
     def _ranking(self, table: dict[str, np.ndarray]) -> np.ndarray:
@@ -248,7 +253,12 @@ class SweepResult:
 
     @staticmethod
     def concat(results: Sequence["SweepResult"]) -> "SweepResult":
-        """Merge sweeps of the same model and metric (e.g. one per optimizer) into one ranked table."""
+        """Merge sweeps of the same model and metric (e.g. one per optimizer) into one ranked table.
+
+        What distinguished the sweeps stays in the table: a setting of :attr:`settings` that differs
+        between them (``optimizer``, ``batch_size``, a fixed hyperparameter, ...) becomes a column, so
+        an adam and an sgd sweep give rows that say which they are.
+        """
         if not results:
             raise errors.ConfigError("concat needs at least one SweepResult")
         first = results[0]
@@ -257,6 +267,8 @@ class SweepResult:
                 raise errors.ConfigError("concat needs sweeps of the same model and metric")
             if other.ranked_by != first.ranked_by:
                 raise errors.ConfigError(f"concat needs sweeps ranked alike, got {first.ranked_by} and {other.ranked_by}")
+        differing = _differing_settings(results)
+        results = [r._with_columns({name: r.settings.get(name) for name in differing}) for r in results]
         names = list(dict.fromkeys(name for r in results for name in r.table))
         epochs = max(next(iter(r.curves.values())).shape[1] for r in results)
         ids = [np.unique(r.table["config"]) for r in results]
@@ -292,4 +304,26 @@ class SweepResult:
             log_scaled=set().union(*(r.log_scaled for r in results)),
             ranked_by=first.ranked_by,
             schedules=schedules,
+            settings={name: value for name, value in first.settings.items() if name not in differing},
         )
+
+    def _with_columns(self, values: dict[str, Any]) -> "SweepResult":
+        """This result with a constant column per entry of ``values`` (for rows that keep the columns they have)."""
+        if not values:
+            return self
+        copy = object.__new__(SweepResult)
+        copy.__dict__.update(self.__dict__)
+        copy.table = dict(self.table)
+        for name, value in values.items():
+            if name not in copy.table:
+                copy.table[name] = np.full(len(self), value, dtype=object if not isinstance(value, (int, float)) else None)
+        copy.hyperparameters = [*self.hyperparameters, *(name for name in values if name not in self.hyperparameters)]
+        return copy
+
+
+def _differing_settings(results: Sequence[SweepResult]) -> list[str]:
+    """The settings whose values differ between ``results`` (a setting one of them lacks counts as differing)."""
+    names = list(dict.fromkeys(name for r in results for name in r.settings))
+    missing = object()
+    return [name for name in names
+            if len({repr(r.settings.get(name, missing)) for r in results}) > 1]

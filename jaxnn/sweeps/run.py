@@ -23,9 +23,11 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxnn import _checks, hyperparams, loop, parallel, resume
+from jaxnn import _checks, interrupts, loop, parallel, programs
+from jaxnn import hyperparams as hyperparams_lib
+from jaxnn import resume as resume_lib
 from jaxnn.hyperparams import Hyperparams
-from jaxnn.models import Model
+from jaxnn.models import Model, footprint
 from jaxnn.spec import EarlyStopping, TrainSpec, zeros_of
 from jaxnn.sweeps import plan as planning
 from jaxnn.sweeps import scheduled, schedulers
@@ -33,7 +35,7 @@ from jaxnn.sweeps import rows as sweep_rows
 from jaxnn.sweeps.rows import Rows
 from jaxnn.sweeps.result import RANKED_BY_TRAINING, RANKED_BY_VALIDATION, SweepResult
 from jaxnn.sweeps.schedulers import ASHA, PBT
-from jaxnn.sweeps.space import PROGRAM_KEYS, SWEEPABLE, expand_space
+from jaxnn.sweeps.space import PROGRAM_KEYS, SWEEPABLE, expand_space, space_size
 from jaxnn.train import check_data
 from jaxnn.typing import Array, PRNGKey
 from jaxnn import errors
@@ -66,6 +68,9 @@ def sweep(
     sampler: Any = None,
     batch: int = 16,
     checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool | None = None,
+    hyperparams: Hyperparams | None = None,
+    force: bool = False,
     **defaults: Any,
 ) -> SweepResult:
     """Train every configuration of ``space`` (times ``seeds``) in one compiled program.
@@ -120,28 +125,42 @@ def sweep(
             and params are bitwise the uninterrupted sweep's (on the same devices); another
             sweep's directory is refused with a message naming the difference. Not with
             ``sampler``. See :mod:`jaxnn.resume`.
+        resume: with ``checkpoint_dir``, as in :func:`jaxnn.fit`: ``None`` continues a saved sweep if
+            there is one, ``True`` requires one, ``False`` refuses one.
+        hyperparams: a :class:`jaxnn.Hyperparams` with values for the hyperparameters the space does
+            not vary, instead of (or beside, for other fields) keywords.
+        force: run a sweep whose results (every row's parameters and curves) would take more than
+            :data:`MAX_RESULT_BYTES` of memory; without it such a sweep is refused before it starts.
         **defaults: values for the hyperparameters the space does not vary
-            (e.g. ``momentum=0.9``), as in :func:`jaxnn.fit`.
+            (e.g. ``momentum=0.9``), as in :func:`jaxnn.fit`. A hyperparameter that no optimizer
+            of the sweep reads is refused, and so is one given here and varied by the space.
 
     Returns:
         A :class:`SweepResult`, best row first.
 
     Raises:
-        ValueError, TypeError: an empty space, unknown names (the valid ones are
+        ConfigError, DataError: an empty space, unknown names (the valid ones are
             listed), values out of range, a distribution without ``num_samples``,
             ``max_parallel`` beyond the available memory, a scheduler that does
             not fit the sweep (no validation split, program settings in the space,
-            a budget or interval not shorter than the run).
+            a budget or interval not shorter than the run), a program setting of the
+            space that does not fit the data — all before anything trains.
+        CheckpointError: ``checkpoint_dir`` holds another sweep, a damaged one, or is in use.
     """
     check_data(data)
     key = loop.as_key(key)
     scheduler = schedulers.resolve(scheduler)
     _check_early_stopping(early_stopping, data, scheduler)
-    base = _fixed_hyperparameters(defaults)
+    base, named = hyperparams_lib.resolve(hyperparams, defaults)
     if sampler is not None:
         from jaxnn.sweeps import bridge
 
         bridge.check(sampler, scheduler, data, num_samples, batch)
+    spec = TrainSpec(
+        model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
+        schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
+    )
+    _check_size(spec, data, *space_size(space, num_samples=num_samples, seeds=seeds), force)
     expanded = (bridge.expand_checked(space, seeds=seeds, key=key) if sampler is not None
                 else expand_space(space, num_samples=num_samples, seeds=seeds, key=key))
     job = _Job(
@@ -150,45 +169,85 @@ def sweep(
         max_parallel=None if max_parallel is None else _checks.positive_int("max_parallel", max_parallel),
         num_chunks=_checks.positive_int("num_chunks", num_chunks), progress=progress, scheduler=scheduler,
     )
-    spec = TrainSpec(
-        model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
-        schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
-    )
+    _check_settings(spec, job, space, named, expanded.configs)
     _check_scheduler(scheduler, spec, job, space, len(expanded.configs))
-    if checkpoint_dir is not None:
-        job = job._replace(store=_run_directory(checkpoint_dir, spec, job, space, num_samples, sampler))
-    if sampler is not None:
-        return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space, sampler=sampler,
-                                   num_samples=num_samples, batch=batch, higher_is_better=spec.metric_for(data.task)[2])
-    return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
+    if checkpoint_dir is not None and sampler is not None:
+        raise errors.ConfigError(f"{errors.arg('checkpoint_dir')} cannot be combined with {errors.arg('sampler')}: an "
+                                 "Optuna study keeps its own state (give the study a storage to resume it)")
+    arguments = None if checkpoint_dir is None else _run_arguments(spec, job, space, num_samples)
+    advice = f"lower {errors.arg('max_parallel')} (rows trained at once) or use a smaller model"
+    with resume_lib.open_run(checkpoint_dir, "sweep", arguments, resume=resume) as store, \
+            programs.out_of_memory("the sweep's rows", advice), interrupts.deferred():
+        job = job._replace(store=store)
+        if sampler is not None:
+            return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space,
+                                       sampler=sampler, num_samples=num_samples, batch=batch,
+                                       higher_is_better=spec.metric_for(data.task)[2])
+        return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
 
 
-def _run_directory(checkpoint_dir: str | os.PathLike, spec: TrainSpec, job: "_Job", space: dict[str, Any],
-                   num_samples: int | None, sampler: Any) -> resume.RunDirectory:
-    """The sweep's checkpoint directory, opened with everything that makes the sweep the one it is."""
-    if sampler is not None:
-        raise errors.ConfigError("checkpoint_dir cannot be combined with sampler: an Optuna study keeps its own state "
-                         "(give the study a storage to resume it)")
+MAX_RESULT_BYTES = 1 << 30
+"""The most memory a sweep's results (every row's parameters and curves) may take without ``force=True``."""
+
+
+def _run_arguments(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samples: int | None) -> dict[str, str]:
+    """Everything that makes the sweep the one it is, as short strings: a resumed sweep must match every one."""
     options = ("num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule", "warmup_steps", "nesterov",
                "early_stopping")
-    arguments = {
-        "model": resume.model_description(spec.model), "data": resume.data_digest(job.data),
-        "key": resume.describe(job.key), "space": resume.describe(space), "seeds": resume.describe(job.seeds),
-        "num_samples": resume.describe(num_samples), "scheduler": resume.describe(job.scheduler),
-        "devices": str(len(job.devices)), "fixed": resume.describe(job.base._asdict()),
-        **{name: resume.describe(getattr(spec, name)) for name in options},
+    return {
+        "model": resume_lib.model_description(spec.model), "data": resume_lib.data_digest(job.data),
+        "key": resume_lib.describe(job.key), "space": resume_lib.describe(space), "seeds": resume_lib.describe(job.seeds),
+        "num_samples": resume_lib.describe(num_samples), "scheduler": resume_lib.describe(job.scheduler),
+        "devices": str(len(job.devices)), "fixed": resume_lib.describe(job.base._asdict()),
+        **{name: resume_lib.describe(getattr(spec, name)) for name in options},
     }
-    return resume.RunDirectory(checkpoint_dir, "sweep", arguments)
 
 
-def _fixed_hyperparameters(defaults: dict[str, Any]) -> Hyperparams:
-    """The values of the hyperparameters the space does not vary, checked."""
-    for name in defaults:
-        if name not in SWEEPABLE:
-            raise errors.ArgumentTypeError(f"sweep() got an unexpected keyword argument {name!r}")
-    base = Hyperparams(**defaults)
-    hyperparams.check(base)
-    return base
+def _check_settings(spec: TrainSpec, job: "_Job", space: dict[str, Any], named: frozenset[str],
+                    configs: list[dict[str, Any]]) -> None:
+    """Everything about the space's settings that can be checked before training: a hyperparameter both fixed
+    and varied, settings that no optimizer of the sweep reads, and every program setting against the data."""
+    both = sorted(named & set(space))
+    if both:
+        raise errors.ConfigError(f"{errors.arg(both[0])} is both varied by the space and given a fixed value; "
+                                 "give it in one place")
+    settings = _program_settings(spec, space, configs)
+    swept = {name for name in space if name in SWEEPABLE}
+    hyperparams_lib.check_used(named | swept, optimizers=sorted({s.optimizer for s in settings}),
+                               schedules=sorted({s.schedule for s in settings}), nesterov=spec.nesterov,
+                               warmup_steps=spec.warmup_steps)
+    for setting in settings:  # e.g. an unknown optimizer or a batch too large, before any group trains
+        loop.layout(setting, job.data)
+    if "dropout" in swept and not spec.model.uses_dropout:
+        raise errors.ConfigError("the space varies dropout but the model has no dropout layers (build it with jaxnn.mlp)")
+
+
+def _program_settings(spec: TrainSpec, space: dict[str, Any], configs: list[dict[str, Any]]) -> list[TrainSpec]:
+    """The distinct specs the sweep's configurations run (one per value of the space's program keys)."""
+    values = {name: space[name] for name in PROGRAM_KEYS if name in space}
+    if not values:
+        return [spec]
+    for name, given in values.items():  # distributions (a sampler's choice) hold their values in .values
+        values[name] = list(getattr(given, "values", given)) if not isinstance(given, (str, int)) else [given]
+    combos = {tuple(config.get(name, getattr(spec, name)) for name in PROGRAM_KEYS) for config in configs}
+    if not configs:  # a sampler asks later: every combination of the choices
+        import itertools
+
+        combos = set(itertools.product(*(values.get(name, [getattr(spec, name)]) for name in PROGRAM_KEYS)))
+    return [spec.replace(**dict(zip(PROGRAM_KEYS, combo))) for combo in sorted(combos, key=repr)]
+
+
+def _check_size(spec: TrainSpec, data: Any, num_configs: int, num_seeds: int, force: bool) -> None:
+    """Refuse, unless ``force``, a sweep whose results would take more than :data:`MAX_RESULT_BYTES`."""
+    rows = num_configs * num_seeds
+    params = footprint(spec.model, tuple(np.shape(data.x_train)[1:])).num_params
+    size = rows * 4 * (params + len(loop.HISTORY_KEYS) * spec.num_epochs + 16)
+    if size > MAX_RESULT_BYTES and not force:
+        raise errors.ConfigError(
+            f"this sweep has {rows:,} rows ({num_configs:,} configurations x {num_seeds} seeds), whose results "
+            f"(every row's parameters and curves) take about {size / 2**20:,.0f} MiB; sample fewer configurations, or "
+            f"pass {errors.setting('force', True)} to run it anyway"
+        )
 
 
 def run_configs(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]], config_ids: list[int]) -> SweepResult:
@@ -221,7 +280,7 @@ class _Job(NamedTuple):
     num_chunks: int
     progress: bool
     scheduler: ASHA | PBT | None
-    store: resume.RunDirectory | None = None
+    store: resume_lib.RunDirectory | None = None
 
 
 def _check_scheduler(scheduler: ASHA | PBT | None, spec: TrainSpec, job: _Job, space: dict[str, Any],
@@ -263,10 +322,8 @@ def _check_early_stopping(early_stopping: EarlyStopping | None, data: Any, sched
 def _hyperparameter_columns(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]]) -> Hyperparams:
     """One (configs,) float32 column per hyperparameter: swept values, or the fixed value repeated."""
     swept = [name for name in job.swept if name in SWEEPABLE]
-    if "dropout" in swept and not spec.model.uses_dropout:
-        raise errors.ConfigError("the space varies dropout but the model has no dropout layers (build it with jaxnn.mlp)")
     columns = {}
-    for name in hyperparams.NAMES:
+    for name in hyperparams_lib.NAMES:
         if name in swept:
             columns[name] = np.asarray([config[name] for config in configs], np.float32)
         else:
@@ -339,6 +396,7 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
         bar.update(calls)
     # A fresh chunk's rows are all running: no host sync before its first call (it would wait for init_rows).
     while calls < chunks.num_calls and (calls == 0 or _any_running(spec, state)):
+        interrupts.check()  # Ctrl-C or SIGTERM stops the sweep here, between calls
         if ahead:
             ahead[0].result()  # compiled: the call below finds it in jit's cache
         state, epochs = sweep_rows.run_rows(spec, state, hparams, data, chunks.epochs_per_call)
@@ -369,7 +427,7 @@ def _any_running(spec: TrainSpec, state: loop.LoopState) -> bool:
 class _ChunkFiles(NamedTuple):
     """A chunk's files in the checkpoint directory: its rows once finished, its states while it runs."""
 
-    store: resume.RunDirectory
+    store: resume_lib.RunDirectory
     name: str
     running_name: str
 
@@ -379,10 +437,10 @@ class _ChunkFiles(NamedTuple):
         if saved is None:
             return None
         like = _rows_like(spec, num_seeds, num_configs)
-        return resume.restore_leaves(self.store.file(self.name), like, saved["rows"])
+        return resume_lib.restore_leaves(self.store.file(self.name), like, saved["rows"])
 
     def finish(self, rows: Rows) -> None:
-        self.store.write(self.name, {"rows": resume.leaves_of(rows)})
+        self.store.write(self.name, {"rows": resume_lib.leaves_of(rows)})
         self.store.remove(self.running_name)
 
     def running(self, state: loop.LoopState) -> tuple[loop.LoopState, list, int]:
@@ -390,13 +448,13 @@ class _ChunkFiles(NamedTuple):
         saved = self.store.read(self.running_name)
         if saved is None or saved["chunk"] != self.name:
             return state, [], 0
-        restored = resume.restore_leaves(self.store.file(self.running_name), state, saved["state"])
-        return resume.place_like(state, restored), [saved["history"]], int(saved["calls"])
+        restored = resume_lib.restore_leaves(self.store.file(self.running_name), state, saved["state"])
+        return resume_lib.place_like(state, restored), [saved["history"]], int(saved["calls"])
 
     def save_running(self, state: loop.LoopState, history: list, calls: int) -> None:
         joined = {name: np.concatenate([h[name] for h in history], axis=2) for name in loop.HISTORY_KEYS}
         self.store.write(self.running_name, {"chunk": self.name, "calls": calls, "history": joined,
-                                             "state": resume.leaves_of(state)})
+                                             "state": resume_lib.leaves_of(state)})
 
 
 def _rows_like(spec: TrainSpec, num_seeds: int, num_configs: int) -> Rows:
@@ -470,10 +528,14 @@ def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_id
     if schedules is not None:
         schedules = [schedules[s][c] for c in range(len(configs)) for s in range(len(job.seeds))]
     metric_name, _, higher_is_better = spec.metric_for(job.data.task)
+    settings = {name: getattr(spec, name) for name in ("optimizer", "batch_size", "num_epochs", "schedule",
+                                                      "warmup_steps", "nesterov")}
+    settings |= {name: value for name, value in job.base._asdict().items() if name not in job.swept}
     return SweepResult(
         table=table, curves=flat.history, params=flat.params, model=spec.model, metric=metric_name,
         higher_is_better=higher_is_better, hyperparameters=job.swept, log_scaled=job.log_scaled,
         ranked_by=RANKED_BY_VALIDATION if job.data.num_val > 0 else RANKED_BY_TRAINING, schedules=schedules,
+        settings=settings,
     )
 
 

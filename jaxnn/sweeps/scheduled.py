@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxnn import loop, parallel, resume
+from jaxnn import interrupts, loop, parallel, resume
 from jaxnn import programs as jaxnn_programs
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.spec import TrainSpec
@@ -427,6 +427,7 @@ def _advance(spec: TrainSpec, population: _Population, active: np.ndarray, clock
             state, done = saver.resume_piece(number, state, piece)
             ctx.bar.update(done)
         for call in range(done, calls):
+            interrupts.check()  # Ctrl-C or SIGTERM stops the sweep here, between calls
             state, epochs = run(state, hparams, ctx.data)
             first = clock + call * epochs_per_call
             for name, values in parallel.to_host(epochs).items():

@@ -51,10 +51,10 @@ class ASHA:
     reduction_factor: float = 3
 
     def __post_init__(self) -> None:
-        _checks.positive_int("ASHA min_epochs", self.min_epochs)
+        _checks.positive_int("ASHA.min_epochs", self.min_epochs)
         eta = self.reduction_factor
         if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(eta) or eta <= 1:
-            raise errors.ConfigError(f"ASHA reduction_factor must be a number > 1, got {eta!r}")
+            raise errors.ConfigError(f"{errors.arg('ASHA.reduction_factor')} must be a number > 1, got {eta!r}")
 
     def rungs(self, num_epochs: int) -> tuple[int, ...]:
         """The rung budgets (cumulative epochs), ending with ``num_epochs``.
@@ -64,7 +64,8 @@ class ASHA:
         """
         if self.min_epochs >= num_epochs:
             raise errors.ConfigError(
-                f"ASHA min_epochs (={self.min_epochs}) must be less than num_epochs (={num_epochs}): "
+                f"{errors.arg('ASHA.min_epochs')} (={self.min_epochs}) must be less than {errors.arg('num_epochs')} "
+                f"(={num_epochs}): "
                 "otherwise there is only one rung and nothing is pruned"
             )
         budgets, k = [], 0
@@ -100,13 +101,15 @@ class PBT:
 
     def __post_init__(self) -> None:
         if self.interval is not None:
-            _checks.positive_int("PBT interval", self.interval)
+            _checks.positive_int("PBT.interval", self.interval)
         fraction = self.fraction
         if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 0.5:
-            raise errors.ConfigError(f"PBT fraction must be in (0, 0.5] (the bottom and top parts may not overlap), got {fraction!r}")
+            raise errors.ConfigError(f"{errors.arg('PBT.fraction')} must be in (0, 0.5] (the bottom and top parts may not overlap), "
+                                     f"got {fraction!r}")
         factors = tuple(self.perturb) if isinstance(self.perturb, Sequence) else ()
         if not factors or not all(isinstance(f, numbers.Real) and not isinstance(f, bool) and 0 < f < math.inf for f in factors):
-            raise errors.ConfigError(f"PBT perturb must be a non-empty sequence of positive factors, got {self.perturb!r}")
+            raise errors.ConfigError(f"{errors.arg('PBT.perturb')} must be a non-empty sequence of positive factors, "
+                                     f"got {self.perturb!r}")
         object.__setattr__(self, "perturb", tuple(float(f) for f in factors))
         if self.hyperparameters is not None:
             names = (self.hyperparameters,) if isinstance(self.hyperparameters, str) else tuple(self.hyperparameters)
@@ -125,7 +128,8 @@ class PBT:
         """
         interval = self.interval if self.interval is not None else max(1, num_epochs // 10)
         if interval >= num_epochs:
-            raise errors.ConfigError(f"PBT interval (={interval}) must be shorter than num_epochs (={num_epochs})")
+            raise errors.ConfigError(f"{errors.arg('PBT.interval')} (={interval}) must be shorter than {errors.arg('num_epochs')} "
+                                     f"(={num_epochs})")
         return interval
 
     def names_for(self, swept: Sequence[str], base: Any, optimizer: str, schedule: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ search with ``num_samples`` draws). Names are the hyperparameters of
 """
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -18,7 +19,18 @@ from jaxnn import _checks, hyperparams
 from jaxnn.typing import PRNGKey
 from jaxnn import errors
 
-__all__ = ["MODEL_KEYS", "PROGRAM_KEYS", "SWEEPABLE", "Space", "choice", "expand_space", "loguniform", "python_value", "uniform"]
+__all__ = [
+    "MODEL_KEYS",
+    "PROGRAM_KEYS",
+    "SWEEPABLE",
+    "Space",
+    "choice",
+    "expand_space",
+    "loguniform",
+    "python_value",
+    "space_size",
+    "uniform",
+]
 
 SWEEPABLE = hyperparams.NAMES
 # These change the compiled program: one program per distinct value, results merged.
@@ -106,7 +118,8 @@ def expand_space(space: dict[str, Any], *, num_samples: int | None, seeds: int |
     if distributions:
         configs = _draw(space, distributions, num_samples, key)
     elif num_samples is not None:
-        raise errors.ConfigError("num_samples is for random search: the space has no distributions (it is a grid)")
+        raise errors.ConfigError(f"{errors.arg('num_samples')} is for random search: the space has no distributions "
+                                 "(it is a grid)")
     else:
         names = list(space)
         configs = [dict(zip(names, map(python_value, combo))) for combo in itertools.product(*space.values())]
@@ -115,6 +128,17 @@ def expand_space(space: dict[str, Any], *, num_samples: int | None, seeds: int |
             if name in SWEEPABLE:
                 hyperparams.check_value(name, value)
     return Space(configs, seed_list, _log_scaled(space, distributions))
+
+
+def space_size(space: dict[str, Any], *, num_samples: int | None, seeds: int | Sequence[int]) -> tuple[int, int]:
+    """``(configurations, seeds)`` a space describes, counted without drawing or expanding it (so a space of
+    a billion configurations is refused before it takes the memory)."""
+    _check_names(space)
+    num_seeds = len(_seed_list(space.get("seed"), seeds))
+    values = {name: v for name, v in space.items() if name != "seed"}
+    if any(isinstance(v, (loguniform, uniform, choice)) for v in values.values()):
+        return (num_samples if isinstance(num_samples, int) and num_samples > 0 else 0), num_seeds
+    return math.prod(len(_value_list(name, v)) for name, v in values.items()), num_seeds
 
 
 def _check_names(space: Any) -> None:
@@ -168,7 +192,8 @@ def _draw(space: dict[str, Any], distributions: dict[str, Any], num_samples: int
     """``num_samples`` random configurations; grid entries are drawn uniformly from their lists."""
     if num_samples is None:
         raise errors.ConfigError(
-            f"the space has distributions ({', '.join(sorted(distributions))}): pass num_samples=N for random search"
+            f"the space has distributions ({', '.join(sorted(distributions))}): pass "
+            f"{errors.setting('num_samples', errors.placeholder('N'))} for random search"
         )
     num_samples = _checks.positive_int("num_samples", num_samples)
     seed = int(np.asarray(jax.random.key_data(jax.random.fold_in(key, 0x5EED))).ravel()[-1])

@@ -1,0 +1,146 @@
+"""``jaxnn sweep``: many configurations trained by ``jaxnn.sweep`` in one compiled program; the ranked table
+printed, the table, curves and the best row's model written."""
+
+import argparse
+import contextlib
+import os
+import time
+from typing import Any
+
+import jaxnn
+from jaxnn import errors, hyperparams, plotting
+from jaxnn.cli import config, options, runs
+from jaxnn.cli.options import UsageError
+
+__all__ = ["add", "run", "space_of"]
+
+SCHEDULER_OPTIONS = {"asha": ("min_epochs", "reduction_factor"), "pbt": ("pbt_interval", "pbt_fraction", "pbt_perturb")}
+
+
+def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    sweep = commands.add_parser(
+        "sweep", help="train many hyperparameter configurations in one compiled program", parents=parents,
+        description="A vmapped hyperparameter sweep over every CPU core (or every GPU). Writes DIR/sweep.csv, "
+        "DIR/sweep.json, plots and DIR/best.msgpack (the best row's parameters: the ones its table row reports).",
+        epilog=config.EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    options.add_training_options(sweep, sweep=True)
+    group = sweep.add_argument_group("sweep")
+    group.add_argument("--seeds", type=options.positive_int, default=1, metavar="N", help="seeds per configuration (default: 1)")
+    group.add_argument("--samples", type=options.positive_int, metavar="N",
+                       help="random search: configurations drawn from the distributions")
+    group.add_argument("--max-parallel", type=options.positive_int, metavar="N",
+                       help="most runs trained at once (default: what memory allows)")
+    group.add_argument("--config", metavar="FILE", help="TOML file of options and a [space] table (format below)")
+    group.add_argument("--top", type=options.positive_int, default=10, metavar="N",
+                       help="rows of the table to print (default: 10)")
+    group.add_argument("--yes", action="store_true",
+                       help="run a sweep whose results would take more than 1 GiB of memory (refused otherwise)")
+    scheduling = sweep.add_argument_group("schedulers (inside the one sweep; both rank by the validation split)")
+    scheduling.add_argument("--scheduler", choices=("asha", "pbt"),
+                            help="asha: stop the worse configurations at rungs of growing epoch budgets; "
+                            "pbt: population-based training (default: every configuration trains every epoch)")
+    scheduling.add_argument("--min-epochs", type=options.positive_int, metavar="N",
+                            help="asha: the first rung's epochs (default: 1)")
+    scheduling.add_argument("--reduction-factor", type=float, metavar="X",
+                            help="asha: each rung keeps the best 1/X and trains X times as long (default: 3)")
+    scheduling.add_argument("--pbt-interval", type=options.positive_int, metavar="N",
+                            help="pbt: epochs between exploit-and-explore steps (default: a tenth of --epochs)")
+    scheduling.add_argument("--pbt-fraction", type=float, metavar="X",
+                            help="pbt: the bottom fraction copies the top fraction (default: 0.25)")
+    scheduling.add_argument("--pbt-perturb", type=options.factors, metavar="A,B",
+                            help="pbt: factors a copied hyperparameter is multiplied by (default: 0.8,1.25)")
+    hosts = sweep.add_argument_group("several hosts (jax.distributed)")
+    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0; start one jaxnn sweep per host")
+    hosts.add_argument("--num-processes", type=int, metavar="N", help="number of processes in the job")
+    hosts.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1 (0 writes the files)")
+    sweep.set_defaults(run=run)
+
+
+def space_of(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(space, fixed hyperparameters) from the hyperparameter flags and the sweep file's [space]."""
+    space: dict[str, Any] = dict(args.program_space)
+    fixed: dict[str, Any] = {}
+    for name in hyperparams.NAMES:
+        text = getattr(args, name)
+        if text is None:
+            continue
+        values = options.parse_range(name, text)
+        if isinstance(values, list) and len(values) == 1:
+            fixed[name] = values[0]
+        else:
+            space[name] = values
+    if not space:
+        raise UsageError("nothing to sweep: give a range such as --learning-rate 1e-4:1e-1:log:8 or --config FILE")
+    return space, fixed
+
+
+def _scheduler(args: argparse.Namespace) -> Any:
+    """The --scheduler and its options as a jaxnn.ASHA or jaxnn.PBT (None without one)."""
+    for scheduler, names in SCHEDULER_OPTIONS.items():
+        for name in names:
+            if getattr(args, name) is not None and args.scheduler != scheduler:
+                raise UsageError(f"--{name.replace('_', '-')} has no effect without --scheduler {scheduler}")
+    if args.scheduler == "asha":
+        given = {"min_epochs": args.min_epochs, "reduction_factor": args.reduction_factor}
+        return jaxnn.ASHA(**{name: value for name, value in given.items() if value is not None})
+    if args.scheduler == "pbt":
+        given = {"interval": args.pbt_interval, "fraction": args.pbt_fraction, "perturb": args.pbt_perturb}
+        return jaxnn.PBT(**{name: value for name, value in given.items() if value is not None})
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    import jax
+
+    space, fixed = space_of(args)
+    scheduler = _scheduler(args)
+    writes = jax.process_index() == 0  # every process holds the gathered table; process 0 writes it
+    checkpoint = runs.checkpoint_dir(args)
+    with runs.resumable(checkpoint), runs.staged_output(args.out) if writes else contextlib.nullcontext() as staging:
+        if writes:
+            plotting.preload()
+        data = runs.load_data(args)
+        model = runs.model_for(args, data)
+        devices = jax.devices()
+        print(data.describe())
+        hosts = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
+        print(f"sweeping {', '.join(space)} on {len(devices)} {devices[0].platform} device(s){hosts}")
+        started = time.perf_counter()
+        result = jaxnn.sweep(
+            model, data, space=space, key=args.seed, early_stopping=runs.early_stopping(args), optimizer=args.optimizer,
+            num_epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule, warmup_steps=args.warmup_steps,
+            nesterov=args.nesterov, seeds=args.seeds, num_samples=args.samples, max_parallel=args.max_parallel,
+            metric=args.metric, progress=not args.no_progress, scheduler=scheduler, checkpoint_dir=checkpoint,
+            resume=args.resume, force=args.yes, **fixed,
+        )
+        elapsed = time.perf_counter() - started
+        if not writes:
+            return 0
+        print(f"{len(result)} runs in {elapsed:.1f} s ({elapsed / len(result) * 1e3:.0f} ms per run)")
+        print(result.format(top=args.top))
+        written = _write(result, staging, model, data, fixed, args)
+    print(f"wrote {args.out}: {', '.join(written)}")
+    if "best.msgpack" not in written:
+        raise errors.AllRunsDiverged(
+            result,
+            f"all {len(result)} runs diverged (NaN or infinite loss), so there is no best model and no best.msgpack; "
+            f"the table is in {os.path.join(args.out, 'sweep.csv')}. Lower --learning-rate or set --clip-norm",
+        )
+    return 0
+
+
+def _write(result: Any, staging: str, model: Any, data: Any, fixed: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """Write the sweep's files (``best.msgpack`` only if not every row diverged); their names."""
+    result.to_csv(os.path.join(staging, "sweep.csv"))
+    result.to_json(os.path.join(staging, "sweep.json"))
+    written = ["sweep.csv", "sweep.json", *(os.path.basename(path) for path in result.plot(staging))]
+    if result.table["status"][0] == "diverged":
+        return written
+    best = result.best
+    metadata = {"command": "sweep", "row": best, "hyperparameters": {name: best[name] for name in result.hyperparameters}
+                | fixed}
+    if args.scheduler == "pbt":
+        metadata["hyperparameter_schedule"] = result.schedule(0)
+    jaxnn.save(os.path.join(staging, "best.msgpack"), model, result.params(0), dataset=data, metadata=metadata)
+    return [*written, "best.msgpack"]

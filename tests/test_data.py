@@ -13,6 +13,7 @@ import sklearn.datasets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import jaxnn
 from jaxnn import data
 
 # name -> (task, num_classes, num_samples, num_features)

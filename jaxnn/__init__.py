@@ -6,7 +6,7 @@ supplies the optimizers, and training runs as one compiled ``lax.scan`` program
 that ``jax.vmap`` turns into a hyperparameter sweep.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from jaxnn import cache, data as datasets, errors, hyperparams, layers, loop, losses, optim, parallel, sweeps
 from jaxnn.checkpoint import Checkpoint, load, save

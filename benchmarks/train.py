@@ -90,8 +90,9 @@ def run_jaxnn_fit(params: dict[str, Any]) -> dict[str, Any]:
     model = jaxnn.mlp(work["sizes"])
 
     def train_once():
+        # The last epoch's parameters, as every other implementation here returns (fit's default is the best epoch's).
         result = jaxnn.fit(model, data, optimizer="sgd", learning_rate=work["learning_rate"], num_epochs=work["epochs"],
-                           batch_size=work["batch"], key=0, progress=False)
+                           batch_size=work["batch"], key=0, progress=False, restore_best=False)
         return jaxnn.evaluate(model, result.params, data)["accuracy"]
 
     return _timed_runs(train_once, params)

@@ -30,6 +30,7 @@ __all__ = [
     "DataError",
     "DataFileNotFoundError",
     "DataTypeError",
+    "DataWarning",
     "Interrupted",
     "JaxnnError",
     "IndexOutOfRange",
@@ -83,6 +84,11 @@ class DataTypeError(DataError, TypeError):
 
 class DataFileNotFoundError(DataError, FileNotFoundError):
     """A data file that does not exist."""
+
+
+class DataWarning(UserWarning):
+    """Data that was used with a change worth knowing: a column dropped (constant, an ID), a category column
+    with thousands of levels, a category at prediction time that training never saw (encoded as all zeros)."""
 
 
 class CheckpointError(JaxnnError, ValueError):

@@ -90,17 +90,25 @@ class Standardizer:
     mode: str = _static(default="feature")
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray | None = None, mode: str = "feature") -> "Standardizer":
+    def fit(cls, x: np.ndarray, y: np.ndarray | None = None, mode: str = "feature", *,
+            scaled: np.ndarray | None = None) -> "Standardizer":
         """Mean and deviation of ``x`` ``(n, *shape)`` (per position, or over all values for ``mode="global"``)
-        and, if given, of a regression target ``y`` ``(n,)``."""
+        and, if given, of a regression target ``y`` ``(n,)``.
+
+        ``scaled`` (bool, one example's shape) leaves the positions where it is False as they are (mean 0,
+        scale 1): the 0/1 features of a table (one-hot categories, booleans, missing indicators).
+        """
         mode = scaling_mode(mode)
         if mode == "none":
             x_mean, x_scale = np.zeros(x.shape[1:], np.float32), np.ones(x.shape[1:], np.float32)
         elif mode == "global":
-            mean, scale = _mean_and_scale(x.reshape(-1))
+            values = x if scaled is None else x[:, scaled]
+            mean, scale = _mean_and_scale(values.reshape(-1)) if values.size else (0.0, 1.0)
             x_mean, x_scale = np.full(x.shape[1:], mean, np.float32), np.full(x.shape[1:], scale, np.float32)
         else:
             x_mean, x_scale = _mean_and_scale(x)
+        if scaled is not None and mode != "none":
+            x_mean, x_scale = np.where(scaled, x_mean, 0).astype(np.float32), np.where(scaled, x_scale, 1).astype(np.float32)
         y_mean, y_scale = _mean_and_scale(y) if y is not None else (np.float32(0.0), np.float32(1.0))
         return cls(x_mean, x_scale, np.asarray(y_mean, np.float32), np.asarray(y_scale, np.float32), mode)
 
@@ -150,6 +158,10 @@ class DataInfo:
         target_name: the name of the target column (static).
         feature_shape: one example's shape when it is not flat, e.g. ``(8, 8, 1)`` (static);
             ``()`` for a table (``(num_features,)``).
+        columns: for data read from a file or given as named columns, the fitted
+            :class:`~jaxnn.data.columns.ColumnPlan` that made the features from the raw columns
+            (imputing, one-hot encoding, dropping), which prediction applies to new rows (static);
+            None for arrays.
     """
 
     standardizer: Standardizer
@@ -161,6 +173,7 @@ class DataInfo:
     name: str = _static(default="data")
     target_name: str = _static(default="y")
     feature_shape: tuple[int, ...] = _static(default=())
+    columns: Any = _static(default=None)
 
     @property
     def num_features(self) -> int:
@@ -237,7 +250,8 @@ def preview(names: Sequence[str], limit: int = 6) -> str:
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
-_INFO_FIELDS = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name", "feature_shape")
+_INFO_FIELDS = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name", "feature_shape",
+                "columns")
 
 
 def _from_info(name: str, doc: str) -> property:

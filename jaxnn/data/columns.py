@@ -412,7 +412,7 @@ def _unseen(step: ColumnStep, column: Column, table: Table, rows: np.ndarray, st
     what = (f"{table.source} column {step.name!r} holds {len(values)} categor{'y' if len(values) == 1 else 'ies'} "
             f"not seen in training ({shown}) at {table.where(rows)}")
     if strict:
-        raise errors.DataError(f"{what}; the model knows {len(step.categories) + len(step.infrequent)}: "
+        raise errors.DataError(f"{what}; the model knows {len(step.categories) + len(step.infrequent)} categories: "
                                f"{', '.join(map(repr, step.categories[:8]))}{', ...' if len(step.categories) > 8 else ''}")
     warnings.warn(f"{what}: encoded as all zeros; pass {errors.setting('strict', True)} to refuse them",
                   errors.DataWarning, stacklevel=5)

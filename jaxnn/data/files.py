@@ -172,6 +172,11 @@ def _read_for_training(path, target, *, delimiter, encoding, columns, drop, cate
         raise errors.DataError(f"{layout.source} has no feature columns besides the target {target!r}"
                                + (f" and the weight column {weight_column!r}" if weight_column else ""))
     categorical = _names("categorical", categorical)
+    _check_names(layout, "categorical", categorical)
+    outside = [name for name in categorical if name not in features]
+    if outside:
+        raise errors.ConfigError(f"{errors.arg('categorical')} names {outside[0]!r}, which is not a feature column "
+                                 f"(the features are {preview(features, 8)})")
     table = _read_layout(layout, columns=[*features, *reserved], text_columns=(*categorical, target),
                          missing_values=_names("missing_values", missing_values))
     if table.num_rows == 0:
@@ -186,17 +191,21 @@ def _selected(layout: Layout, columns: Sequence[str] | None, drop: Sequence[str]
     """The feature columns: ``columns`` (default: all but ``reserved``) less ``drop``, each checked."""
     drop = _names("drop", drop)
     chosen = _names("columns", columns) if columns is not None else None
-    for argument, names in (("columns", chosen or ()), ("drop", drop)):
-        unknown = [name for name in names if name not in layout.names]
-        if unknown:
-            raise errors.ConfigError(f"{errors.arg(argument)} names {', '.join(map(repr, unknown))}, which "
-                                     f"{layout.source} does not have; its columns are {preview(layout.names, 8)}")
+    _check_names(layout, "columns", chosen or ())
+    _check_names(layout, "drop", drop)
     clash = [name for name in (chosen or ()) if name in reserved]
     if clash:
         raise errors.ConfigError(f"{errors.arg('columns')} names {clash[0]!r}, the "
                                  f"{'target' if clash[0] == reserved[0] else 'weight column'}, which cannot be a feature")
     names = chosen if chosen is not None else [name for name in layout.names if name not in reserved]
     return [name for name in names if name not in drop]
+
+
+def _check_names(layout: Layout, argument: str, names: Sequence[str]) -> None:
+    unknown = [name for name in names if name not in layout.names]
+    if unknown:
+        raise errors.ConfigError(f"{errors.arg(argument)} names {', '.join(map(repr, unknown))}, which "
+                                 f"{layout.source} does not have; its columns are {preview(layout.names, 8)}")
 
 
 def _targets(table: Table, target: str) -> np.ndarray:

@@ -301,7 +301,7 @@ def _maybe_numbers(table: Table, name: str, column: Column) -> Column:
         f"{table.source} column {name!r} mixes numbers and text: {column.cells([number_at])[0]!r} at "
         f"{table.where([number_at])}, {column.cells([text_at])[0]!r} at {table.where([text_at])}; if it is a "
         f"numeric column, fix or blank the text cells (blanks are imputed), or pass "
-        f"{errors.setting('categorical', [name])} to read it as categories"
+        f"{errors.setting('categorical', name)} to read it as categories"
     )
 
 

@@ -196,15 +196,17 @@ class ColumnPlan:
         cls,
         table: Table,
         *,
+        rows: np.ndarray | None = None,
         max_categories: int | None = None,
         missing_indicator: bool = False,
         missing_values: Iterable[str] = (),
         warn: bool = True,
     ) -> "ColumnPlan":
-        """Fit the plan on ``table`` (the training rows; kinds settled by :func:`~jaxnn.data.table.settle_kinds`).
+        """Fit the plan on ``table``'s training rows (kinds settled by :func:`~jaxnn.data.table.settle_kinds`).
 
         Args:
-            table: the training rows.
+            table: the table.
+            rows: the training rows (indices); None: every row.
             max_categories: at most this many one-hot features per category column (>= 2), or None.
             missing_indicator: whether columns with blanks get a ``name=(missing)`` feature.
             missing_values: the texts that were read as blank cells (kept for reading files to predict on).
@@ -212,15 +214,19 @@ class ColumnPlan:
                 with thousands of categories.
         """
         max_categories = check_max_categories(max_categories)
-        steps = tuple(_fit_step(name, column, max_categories, bool(missing_indicator))
-                      for name, column in table.columns.items())
+        steps = tuple(_fit_step(name, column if rows is None else column.take(rows), max_categories,
+                                bool(missing_indicator)) for name, column in table.columns.items())
         if warn:
             for step in steps:
                 _warn_about(step, table.source, max_categories)
         return cls(steps, tuple(missing_values))
 
-    def transform(self, table: Table, *, strict: bool = False) -> np.ndarray:
-        """float64 ``(rows, num_features)`` features of ``table``'s rows (which must have :attr:`used`).
+    def transform(self, table: Table, *, rows: np.ndarray | None = None, strict: bool = False,
+                  dtype: Any = np.float64) -> np.ndarray:
+        """The features of ``table``'s ``rows`` (default: all), which must have the columns :attr:`used`.
+
+        Returns:
+            ``(rows, num_features)`` of ``dtype`` (float64; the datasets use float32), C order.
 
         Raises:
             DataError: a missing column (named), a cell of the wrong kind or not finite (its row named), a
@@ -233,14 +239,16 @@ class ColumnPlan:
         if missing:
             raise errors.DataError(f"{table.source} has no column{'s' if len(missing) > 1 else ''} "
                                    f"{', '.join(map(repr, missing))}, which the plan needs")
-        x = np.zeros((table.num_rows, len(self.feature_names)), np.float64)
+        where = table if rows is None else table._replace(columns={}, num_rows=len(rows), row_ids=_ids(table, rows))
+        features = np.zeros((len(self.feature_names), where.num_rows), dtype)  # a feature's values are contiguous
         offset = 0
         for step in self.steps:
             width = len(step.feature_names)
             if width:
-                _encode(step, _as_kind(step, table), table, x[:, offset:offset + width], strict)
+                column = table.columns[step.name] if rows is None else table.columns[step.name].take(rows)
+                _encode(step, _as_kind(step, column, where), where, features[offset:offset + width].T, strict)
             offset += width
-        return x
+        return _row_major(features)
 
     def describe(self) -> str:
         """One line per raw column: what is done to it."""
@@ -336,9 +344,24 @@ def _warn_about(step: ColumnStep, source: str, max_categories: int | None) -> No
 # Applying
 
 
-def _as_kind(step: ColumnStep, table: Table) -> Column:
-    """The table's column as the kind the step was fitted on (a file may type a column differently)."""
-    column = table.columns[step.name]
+def _ids(table: Table, rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows)
+    return rows if table.row_ids is None else table.row_ids[rows]
+
+
+def _row_major(features: np.ndarray) -> np.ndarray:
+    """``(features, rows)`` as a C-order ``(rows, features)`` array, copied a block of rows at a time: writing
+    a feature at a time into a wide row-major array would touch a cache line per value."""
+    num_features, num_rows = features.shape
+    out = np.empty((num_rows, num_features), features.dtype)
+    block = max(1, (1 << 18) // max(num_features, 1))
+    for start in range(0, num_rows, block):
+        out[start:start + block] = features[:, start:start + block].T
+    return out
+
+
+def _as_kind(step: ColumnStep, column: Column, table: Table) -> Column:
+    """``column`` as the kind the step was fitted on (a file may type a column differently); ``table`` names rows."""
     if step.kind == "category":
         return column if column.kind == "text" else numbers_as_text(column)
     if column.kind == "text":

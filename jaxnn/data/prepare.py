@@ -399,10 +399,10 @@ def from_arrays(
         has_test=test is not None)
     plan, scaled = None, None
     if isinstance(x, Table):
-        plan = ColumnPlan.fit(x.take(train), **table_options)
+        plan = ColumnPlan.fit(x, rows=train, **table_options)
         feature_names, scaled = _plan_features(plan, x), plan.scaled
-        features = lambda rows: plan.transform(x.take(rows))  # noqa: E731 - one split at a time
-        explicit = {split: (plan.transform(pair[0]), pair[1]) for split, pair in explicit.items()}
+        features = lambda rows: plan.transform(x, rows=rows, dtype=np.float32)  # noqa: E731 - one split at a time
+        explicit = {split: (plan.transform(pair[0], dtype=np.float32), pair[1]) for split, pair in explicit.items()}
     else:
         features = lambda rows: x[rows]  # noqa: E731
     parts = {"train": (features(train), codes[train]), "val": (features(val), codes[val]),
@@ -423,7 +423,7 @@ def from_arrays(
         feature_shape=tuple(shape) if shape is not None and len(shape) > 1 else (),
         columns=plan,
     )
-    return _standardized(parts, info)
+    return _standardized(parts, info, in_place=plan is not None)
 
 
 def split_rows(
@@ -548,15 +548,21 @@ def _encode(values: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
     return np.searchsorted(classes, values).astype(np.int32)
 
 
-def _standardized(parts: dict[str, tuple[np.ndarray, np.ndarray]], info: DataInfo) -> Dataset:
-    """The Dataset of raw ``parts``, standardized with ``info`` (the float32 arithmetic of ``info.transform``)."""
+def _standardized(parts: dict[str, tuple[np.ndarray, np.ndarray]], info: DataInfo, *, in_place: bool = False) -> Dataset:
+    """The Dataset of raw ``parts``, standardized with ``info`` (the float32 arithmetic of ``info.transform``);
+    ``in_place``: the parts' float32 features are this function's to overwrite (a table's, made for it)."""
     arrays = {}
     for split_name, (split_x, split_y) in parts.items():
-        arrays[f"x_{split_name}"] = info.standardizer.apply_x(split_x)
+        if in_place and split_x.dtype == np.float32:
+            scaling = info.standardizer
+            np.divide(np.subtract(split_x, scaling.x_mean, out=split_x), scaling.x_scale, out=split_x)
+            arrays[f"x_{split_name}"] = split_x
+        else:
+            arrays[f"x_{split_name}"] = info.standardizer.apply_x(split_x)
         if not np.all(np.isfinite(arrays[f"x_{split_name}"])):  # huge values whose spread float32 cannot hold
             bad = np.argwhere(~np.isfinite(np.asarray(arrays[f"x_{split_name}"])))[0]
             raise errors.DataError(
-                f"standardizing the {split_name} split overflowed float32 at {_place(tuple(int(i) for i in bad), split_x.shape, info.feature_names)}: "
+                f"standardizing the {split_name} split overflowed float32 at {_place(tuple(int(i) for i in bad), arrays[f'x_{split_name}'].shape, info.feature_names)}: "
                 "the feature's values are too large or too spread for float32; rescale it before training"
             )
         arrays[f"y_{split_name}"] = split_y.astype(np.int32) if info.is_classification else info.standardizer.apply_y(split_y)

@@ -18,6 +18,9 @@ True
 
 import contextlib
 import contextvars
+import os
+import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -47,6 +50,7 @@ __all__ = [
     "placeholder",
     "setting",
     "spoken_as",
+    "warn",
 ]
 
 
@@ -89,6 +93,16 @@ class DataFileNotFoundError(DataError, FileNotFoundError):
 class DataWarning(UserWarning):
     """Data that was used with a change worth knowing: a column dropped (constant, an ID), a category column
     with thousands of levels, a category at prediction time that training never saw (encoded as all zeros)."""
+
+
+def warn(message: str, category: type[Warning] = DataWarning) -> None:
+    """Warn, attributed to the first caller outside jaxnn: the warning shows the user's line, however deep
+    inside jaxnn it was raised."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 2  # stacklevel 2 is the caller of this function
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class CheckpointError(JaxnnError, ValueError):

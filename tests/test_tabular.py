@@ -168,6 +168,7 @@ def test_constant_id_and_blank_columns_are_dropped_with_one_line_notes(tmp_path)
         f"note: CSV file '{tmp_path / 'd.csv'}' column 'blank' is dropped: every cell is blank",
     ])
     assert ds.feature_names == ("x",)
+    assert {w.filename for w in caught} == {__file__}  # attributed to the caller, not to jaxnn's insides
     with pytest.raises(DataError, match=r"no feature is left of CSV file .*: every column is dropped \('k': constant"):
         quietly(data.from_csv, write_csv(tmp_path / "e.csv", {"k": [1] * 30, "y": columns["y"]}), "y")
 

@@ -27,7 +27,6 @@ every step against those scikit-learn transformers on the same data.
 
 import dataclasses
 import numbers
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -330,13 +329,12 @@ def _fit_category(name: str, column: Column, blanks: int, max_categories: int | 
 
 def _warn_about(step: ColumnStep, source: str, max_categories: int | None) -> None:
     if step.kind == "dropped":
-        warnings.warn(f"note: {source} column {step.name!r} is dropped: {step.reason}", errors.DataWarning, stacklevel=4)
+        errors.warn(f"note: {source} column {step.name!r} is dropped: {step.reason}")
     elif step.kind == "category" and step.levels > MANY_CATEGORIES and not step.infrequent:
-        warnings.warn(
+        errors.warn(
             f"{source} column {step.name!r} has {step.levels:,} categories, which one-hot encoding makes "
             f"{step.levels:,} features; pass {errors.setting('max_categories', errors.placeholder('N'))} to keep "
-            f"the N - 1 most frequent and one '{step.name}={OTHER}' feature for the rest",
-            errors.DataWarning, stacklevel=4,
+            f"the N - 1 most frequent and one '{step.name}={OTHER}' feature for the rest"
         )
 
 
@@ -437,5 +435,4 @@ def _unseen(step: ColumnStep, column: Column, table: Table, rows: np.ndarray, st
     if strict:
         raise errors.DataError(f"{what}; the model knows {len(step.categories) + len(step.infrequent)} categories: "
                                f"{', '.join(map(repr, step.categories[:8]))}{', ...' if len(step.categories) > 8 else ''}")
-    warnings.warn(f"{what}: encoded as all zeros; pass {errors.setting('strict', True)} to refuse them",
-                  errors.DataWarning, stacklevel=5)
+    errors.warn(f"{what}: encoded as all zeros; pass {errors.setting('strict', True)} to refuse them")

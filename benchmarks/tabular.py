@@ -19,7 +19,7 @@ generated once (cached in the temporary directory, not timed):
   and ``jaxnn.datasets.read_table`` (pyarrow and what jaxnn adds: trimming, the kind of each column).
 
 Time: the median wall time of the timed calls (one warm-up call on a small file first, so that imports
-are not timed). Memory: the peak resident memory a call adds to its process (Linux's ``VmHWM``,
+are not timed), and the median CPU time of the process over all its threads (steadier on a busy machine). Memory: the peak resident memory a call adds to its process (Linux's ``VmHWM``,
 reset before each call through ``/proc/self/clear_refs``; ``ru_maxrss`` elsewhere, which cannot be
 reset): ``peak_mib`` is the median over the calls, ``first_peak_mib`` the first call's, as a fresh
 ``jaxnn train --csv`` would see it. pandas and pyarrow run on the harness's thread count.
@@ -298,10 +298,11 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
             if not runs:
                 continue
             stats = harness.pool([r["samples"] for r in runs], key="wall_s")
+            cpu = harness.pool([r["samples"] for r in runs], key="own_cpu_s")["median"]
             peaks = [s["peak_mib"] for r in runs for s in r["samples"]]
             firsts = [r["samples"][0]["peak_mib"] for r in runs]
             medians[impl] = {"time": stats["median"], "peak": harness.quantile(peaks, 0.5)}
-            rows.append({"impl": impl, "workload": workload, "case": case, **params, **stats,
+            rows.append({"impl": impl, "workload": workload, "case": case, **params, **stats, "cpu_s": cpu,
                          "peak_mib": medians[impl]["peak"], "first_peak_mib": harness.quantile(firsts, 0.5),
                          "file_mib": runs[-1]["extra"]["file_mib"]})
         for row in (row for row in rows if (row["workload"], row["case"]) == (workload, case)):
@@ -318,13 +319,13 @@ def markdown(summary: dict[str, Any]) -> str:
     for row in summary["rows"]:
         body.append([
             row["workload"], f"{row['rows']:,} rows ({row['file_mib']:.0f} MiB)", LABELS[row["impl"]],
-            harness.format_seconds(row["median"]), harness.format_seconds(row["iqr"]),
+            harness.format_seconds(row["median"]), harness.format_seconds(row["iqr"]), harness.format_seconds(row["cpu_s"]),
             f"{row['peak_mib']:.0f} MiB", f"{row['first_peak_mib']:.0f} MiB",
             harness.format_number(row.get("speedup_vs_reference", float("nan")), ".2f", "×"),
             harness.format_number(row.get("memory_vs_reference", float("nan")), ".2f", "×"),
             f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else ""),
         ])
-    header = ["workload", "file", "implementation", "median", "IQR", "peak memory (median)", "first call's peak",
+    header = ["workload", "file", "implementation", "median", "IQR", "CPU time (all threads)", "peak memory (median)", "first call's peak",
               "speed vs pandas", "memory vs pandas", "samples kept"]
     title = "### tabular: reading and preparing a mixed CSV (30 columns: numbers, text, booleans, blanks, an ID)"
     note = ("`prepare`: into standardized float32 train/validation/test arrays; `read`: into NumPy columns. Peak "

@@ -183,7 +183,7 @@ def test_quick_run_measures_reading_and_preparing_a_table(quick_run):
     assert ({"prepare_sklearn", "read_pandas"} <= impls) == pandas_available
     assert bool(summary["skipped"]) != pandas_available
     for row in summary["rows"]:
-        assert STAT_FIELDS | {"rows", "peak_mib", "first_peak_mib", "file_mib", "speedup_vs_reference",
+        assert STAT_FIELDS | {"rows", "cpu_s", "peak_mib", "first_peak_mib", "file_mib", "speedup_vs_reference",
                               "memory_vs_reference"} <= set(row)
         assert row["rows"] == 20_000 and row["peak_mib"] > 0 and row["file_mib"] > 1
 

@@ -58,7 +58,7 @@ class ColumnStep:
         categories: a category column's one-hot features, in order.
         infrequent: categories seen in training that share the ``name=(other)`` feature (``max_categories``).
         reason: why a column is dropped.
-        levels: distinct values in the training rows.
+        levels: distinct values in the training rows (categories, booleans, constants).
         blanks: blank cells in the training rows.
     """
 
@@ -299,8 +299,7 @@ def _fit_step(name: str, column: Column, max_categories: int | None, indicator: 
     if column.kind == "boolean":
         fill = float(np.count_nonzero(values) > values.size / 2)  # a tie takes 0, the smaller (as SimpleImputer)
         return ColumnStep(name, "boolean", fill, indicator and blanks > 0, levels=2, blanks=blanks)
-    return ColumnStep(name, "number", float(np.median(values)), indicator and blanks > 0,
-                      levels=int(len(np.unique(values))), blanks=blanks)
+    return ColumnStep(name, "number", float(np.median(values)), indicator and blanks > 0, blanks=blanks)
 
 
 def _fit_category(name: str, column: Column, blanks: int, max_categories: int | None, indicator: bool) -> ColumnStep:
@@ -362,10 +361,10 @@ def _as_kind(step: ColumnStep, column: Column, table: Table) -> Column:
     """``column`` as the kind the step was fitted on (a file may type a column differently); ``table`` names rows."""
     if step.kind == "category":
         return column if column.kind == "text" else numbers_as_text(column)
+    if column.kind == "text" and step.kind == "boolean":
+        return _text_as_boolean(step, column, table)
     if column.kind == "text":
         is_number, _ = number_levels(column.levels)
-        if step.kind == "boolean":
-            return _text_as_boolean(step, column, table)
         if not is_number.all():
             _refuse_cell(step, column, table, ~is_number[np.maximum(column.values, 0)] & ~column.missing,
                          "is not a number")

@@ -204,7 +204,9 @@ class DataInfo:
         Works on NumPy input (returns NumPy) and on JAX arrays, also under ``jit``.
 
         Args:
-            x: raw features ``(..., *input_shape)``, in the units of the original data.
+            x: raw features ``(..., *input_shape)``, in the units of the original data. For data with a
+                column plan (``columns``: a file or named columns), the plan's features of the raw columns:
+                what :func:`jaxnn.datasets.read_features` or ``info.columns.transform(table)`` return.
 
         Returns:
             float32 ``(x - x_mean) / x_scale``, the same transformation the stored splits got.

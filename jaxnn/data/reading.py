@@ -1,13 +1,15 @@
 """Reading CSV and Parquet files into a :class:`~jaxnn.data.table.Table`, through Apache Arrow (``pyarrow``).
 
-Why pyarrow, not pandas: jaxnn needs a file's columns as NumPy arrays and nothing of a DataFrame.
-Parquet needs pyarrow in either case, and pyarrow alone reads both formats into the same Arrow
-table, so CSV and Parquet columns go through one conversion; its CSV reader parses on every core, and
-says exactly what jaxnn needs to know (a blank cell is a null, ``nan`` a NaN, invalid UTF-8 a column of
-bytes). On a 100 MB CSV (500,000 rows, 30 mixed columns) read into NumPy columns the two took about
-the same time and memory (``python -m benchmarks --suite tabular``; the numbers are in the docs'
-benchmark page), and pandas is itself a layer over NumPy and, since pandas 3, pyarrow: one dependency
-instead of two (pyarrow ~170 MB installed; pandas would add ~85 MB and pyarrow still for Parquet).
+Why pyarrow, not pandas: measured, the two are even; the rest decides. Reading a 109 MiB CSV (550,000
+rows, 30 mixed columns) into NumPy columns (``python -m benchmarks --suite tabular``, 2-core Intel Xeon
+shared with other jobs; medians of the least-disturbed calls in 3 fresh processes): pyarrow 1.07 s
+(0.78 s of CPU), pandas 1.37 s (0.89 s); the first call's peak memory 439 MiB and 386 MiB. jaxnn needs
+the columns as NumPy arrays and nothing of a DataFrame. Parquet needs pyarrow in either case, and
+pyarrow alone reads both formats into the same Arrow table, so CSV and Parquet columns go through one
+conversion; its CSV reader says exactly what jaxnn needs to know (a blank cell is a null, ``nan`` a
+NaN, invalid UTF-8 a column of bytes) and parses on every core. One dependency instead of two: pyarrow
+is ~170 MB installed; pandas would add ~85 MB and still need pyarrow for Parquet (and, since pandas 3,
+for its fast strings).
 
 What a CSV file may be:
 

@@ -305,7 +305,7 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
             firsts = [r["samples"][0]["peak_mib"] for r in runs]
             medians[impl] = {"time": stats["median"], "peak": harness.quantile(firsts, 0.5)}
             rows.append({"impl": impl, "workload": workload, "case": case, **params, **stats, "cpu_s": cpu,
-                         "peak_mib": medians[impl]["peak"], "first_peak_mib": harness.quantile(firsts, 0.5),
+                         "peak_mib": harness.quantile(peaks, 0.5), "first_peak_mib": medians[impl]["peak"],
                          "file_mib": runs[-1]["extra"]["file_mib"]})
         for row in (row for row in rows if (row["workload"], row["case"]) == (workload, case)):
             reference = medians.get(REFERENCE.get(row["impl"], ""), {})

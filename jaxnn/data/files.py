@@ -322,8 +322,9 @@ class ColumnReport(NamedTuple):
         rows = self.rows()
         width = max(len(name) for name, _ in rows)
         features = len(self.plan.feature_names)
-        lines = [f"{self.path}: {self.num_rows} rows; {features} features from {len(self.plan.used)} columns "
-                 f"(fitted on the {self.num_train} training rows)"]
+        used = len(self.plan.used)
+        lines = [f"{self.path}: {self.num_rows} rows; {features} feature{'s' * (features != 1)} from {used} "
+                 f"column{'s' * (used != 1)} (fitted on the {self.num_train} training rows)"]
         return "\n".join(lines + [f"  {name:<{width}}  {what}" for name, what in rows])
 
 

@@ -231,6 +231,9 @@ def test_from_arrays_takes_named_columns_and_an_explicit_validation_split():
         data.from_arrays({"a": [1, 2, 3], "b": [1, 2, 3, 4]}, [0, 1, 0])
     with pytest.raises(DataError, match=r"x row 2, column 'a': 'inf' is not a finite number"):
         data.from_arrays({"a": [1.0, 2.0, np.inf, 4.0]}, [0, 1, 0, 1])
+    with pytest.raises(DataError, match=r"x row 1, column 'a': 1e\+39 is beyond what float32 \(the model's dtype\) "
+                                        r"can hold \(±3.4e\+38\): rescale that feature"):
+        data.from_arrays({"a": [1.0, 1e39, 3.0, 4.0]}, [0, 1, 0, 1])
 
 
 def test_the_number_pattern_is_what_arrows_cast_accepts():

@@ -306,7 +306,8 @@ def _maybe_numbers(table: Table, name: str, column: Column) -> Column:
 
 
 def check_finite(table: Table, name: str, column: Column) -> None:
-    """Refuse a NaN or infinite number that is not a blank cell, naming its row."""
+    """Refuse a NaN or infinite number that is not a blank cell, or one that float32 (the features' dtype)
+    cannot hold (1e39 is finite in float64 but would reach training as infinity), naming its row."""
     bad = ~np.isfinite(column.values) & ~column.missing
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
@@ -315,6 +316,14 @@ def check_finite(table: Table, name: str, column: Column) -> None:
         raise errors.DataError(
             f"{table.source} {table.where([first])}, column {name!r}: {text!r} is not a finite number"
             f"{f' ({int(bad.sum())} such cells)' if bad.sum() > 1 else ''}"
+        )
+    largest = np.finfo(np.float32).max
+    huge = np.abs(np.where(column.missing, 0.0, column.values)) > largest
+    if huge.any():
+        first = int(np.flatnonzero(huge)[0])
+        raise errors.DataError(
+            f"{table.source} {table.where([first])}, column {name!r}: {column.values[first]:g} is beyond what float32 "
+            f"(the model's dtype) can hold (±{largest:.3g}): rescale that feature (e.g. to other units)"
         )
 
 

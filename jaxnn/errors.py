@@ -47,6 +47,8 @@ __all__ = [
     "TrainingDiverged",
     "Word",
     "arg",
+    "can_say",
+    "has_word",
     "placeholder",
     "setting",
     "spoken_as",
@@ -226,6 +228,18 @@ def arg(name: str) -> str:
     """How a message names the argument ``name``: ```name``` in backticks, or its caller's word for it."""
     word = (_WORDS.get() or {}).get(name)
     return f"`{name}`" if word is None else word.flag
+
+
+def can_say(name: str) -> bool:
+    """Whether a message may suggest the argument ``name`` to its caller: always in Python; on the command
+    line only when it has a flag for it (a hint never names a flag that does not exist)."""
+    words = _WORDS.get()
+    return words is None or name in words
+
+
+def has_word(name: str) -> bool:
+    """Whether the caller (a command line) has its own word for the argument ``name`` (see :func:`spoken_as`)."""
+    return name in (_WORDS.get() or {})
 
 
 def setting(name: str, value: Any) -> str:

@@ -554,7 +554,7 @@ def test_from_csv_regression_target(tmp_path):
         ("a,b,y\n", r"has a header but no data rows"),
         ("a,b,label\n1,2,0\n", r"target column 'y' not found in CSV file .*; columns: a, b, label"),
         ("a,b,y\n1,2,0\n3,x,1\n", r"column 'b' mixes numbers and text: '2' at line 2, 'x' at line 3; .* "
-                                    r"categorical='b' to read it as categories"),
+                                    r"if it holds categories, read it as categorical"),
         ("a,b,y\n1,nan,0\n", r"line 2, column 'b': 'nan' is not a finite number"),
         ("a,b,y\n1,2,0\n\n3,4\n", r"line 4 has 2 fields but the header has 3 columns"),
         ("a,b,y\n1,2,0\n3,4,\n", r"line 3: the target column 'y' is empty"),

@@ -12,7 +12,7 @@ from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import jaxnn
-from jaxnn import data
+from jaxnn import data, errors
 from jaxnn.data.columns import MANY_CATEGORIES, ColumnPlan
 from jaxnn.data.table import as_table, number_levels
 from jaxnn.errors import CheckpointError, ConfigError, DataError, DataWarning
@@ -199,10 +199,13 @@ def test_categorical_reads_numbers_as_categories_and_keeps_their_spelling(tmp_pa
 def test_a_column_mixing_numbers_and_text_is_refused_unless_categorical(tmp_path):
     path = write_csv(tmp_path / "m.csv", {"size": ["1", "2", "XL", "3"] * 5, "y": [0, 1] * 10})
     with pytest.raises(DataError, match=r"column 'size' mixes numbers and text: '1' at line 2, 'XL' at line 4; if it "
-                                        r"is a numeric column, fix or blank the text cells \(blanks are imputed\), or "
-                                        r"pass categorical='size' to read it as categories"):
+                                        r"is a numeric column, fix or blank the text cells \(blanks are imputed\); if "
+                                        r"it holds categories, read it as categorical$"):
         data.from_csv(path, "y")
     assert quietly(data.from_csv, path, "y", categorical="size").num_features == 4
+    with errors.spoken_as({"categorical": errors.Word("--categorical")}), pytest.raises(
+            DataError, match=r"read it as categorical \(--categorical size\)$"):
+        data.from_csv(path, "y")
     with pytest.raises(ConfigError, match=r"`categorical` names 'sizes', which CSV file .* does not have; its columns "
                                           r"are size, y"):
         data.from_csv(path, "y", categorical=["sizes"])
@@ -303,6 +306,8 @@ def test_encodings_a_byte_order_mark_or_given(tmp_path):
                                         r"if the file was saved in another encoding, pass it: encoding='cp1252' "
                                         r"\(Windows\), encoding='latin-1', ..."):
         data.from_csv(latin, "y")
+    with errors.spoken_as({}), pytest.raises(DataError, match=r"byte 0xeb at character 3$"):
+        data.from_csv(latin, "y")  # a command line without --encoding is not told to pass it
     assert quietly(data.from_csv, latin, "y", encoding="latin-1").feature_names[2] == "name=Zoë"
     late = tmp_path / "late.csv"
     late.write_bytes(("a,y\n" + "x,1\ny,0\n" * 5000 + "caf\xe9,1\n").encode("latin-1"))

@@ -333,11 +333,10 @@ def _warn_about(step: ColumnStep, source: str, max_categories: int | None) -> No
     if step.kind == "dropped":
         errors.warn(f"note: {source} column {step.name!r} is dropped: {step.reason}")
     elif step.kind == "category" and step.levels > MANY_CATEGORIES and not step.infrequent:
-        errors.warn(
-            f"{source} column {step.name!r} has {step.levels:,} categories, which one-hot encoding makes "
-            f"{step.levels:,} features; pass {errors.setting('max_categories', errors.placeholder('N'))} to keep "
-            f"the N - 1 most frequent and one '{step.name}={OTHER}' feature for the rest"
-        )
+        hint = (f"; pass {errors.setting('max_categories', errors.placeholder('N'))} to keep the N - 1 most frequent "
+                f"and one '{step.name}={OTHER}' feature for the rest" if errors.can_say("max_categories") else "")
+        errors.warn(f"{source} column {step.name!r} has {step.levels:,} categories, which one-hot encoding makes "
+                    f"{step.levels:,} features{hint}")
 
 
 # ---------------------------------------------------------------------------
@@ -437,4 +436,5 @@ def _unseen(step: ColumnStep, column: Column, table: Table, rows: np.ndarray, st
     if strict:
         raise errors.DataError(f"{what}; the model knows {len(step.categories) + len(step.infrequent)} categories: "
                                f"{', '.join(map(repr, step.categories[:8]))}{', ...' if len(step.categories) > 8 else ''}")
-    errors.warn(f"{what}: encoded as all zeros; pass {errors.setting('strict', True)} to refuse them")
+    hint = f"; pass {errors.setting('strict', True)} to refuse them" if errors.can_say("strict") else ""
+    errors.warn(f"{what}: encoded as all zeros{hint}")

@@ -327,7 +327,8 @@ def decoding_error(layout: Layout) -> errors.DataError:
             raw.decode(layout.encoding)
         except UnicodeDecodeError as error:
             column = len(raw[: error.start].decode(layout.encoding, errors="replace")) + 1
-            hint = (f"; if the file was saved in another encoding, pass it: {errors.setting('encoding', 'cp1252')} "
+            hint = ("" if not errors.can_say("encoding") else
+                    f"; if the file was saved in another encoding, pass it: {errors.setting('encoding', 'cp1252')} "
                     f"(Windows), {errors.setting('encoding', 'latin-1')}, ..." if label == "UTF-8"
                     else "; pass the encoding the file was saved in")
             return errors.DataError(

@@ -297,11 +297,14 @@ def _maybe_numbers(table: Table, name: str, column: Column) -> Column:
         return text_as_numbers(column)
     text_at = int(np.flatnonzero(~is_number[np.maximum(column.values, 0)] & ~column.missing)[0])
     number_at = int(np.flatnonzero(is_number[np.maximum(column.values, 0)] & ~column.missing)[0])
+    # Plain words: a command line that speaks Python's names only through a rewrite must not be told
+    # `categorical=...`; the exact setting where the caller has a word for it.
+    flag = f" ({errors.setting('categorical', name)})" if errors.has_word("categorical") else ""
     raise errors.DataError(
         f"{table.source} column {name!r} mixes numbers and text: {column.cells([number_at])[0]!r} at "
         f"{table.where([number_at])}, {column.cells([text_at])[0]!r} at {table.where([text_at])}; if it is a "
-        f"numeric column, fix or blank the text cells (blanks are imputed), or pass "
-        f"{errors.setting('categorical', name)} to read it as categories"
+        f"numeric column, fix or blank the text cells (blanks are imputed); if it holds categories, read it as "
+        f"categorical{flag}"
     )
 
 

@@ -163,9 +163,9 @@ def test_constant_id_and_blank_columns_are_dropped_with_one_line_notes(tmp_path)
         ds = data.from_csv(write_csv(tmp_path / "d.csv", columns), "y")
     notes = sorted(str(w.message) for w in caught)
     assert notes == sorted([
-        f"note: CSV file '{tmp_path / 'd.csv'}' column 'id' is dropped: unique per row (an ID)",
-        f"note: CSV file '{tmp_path / 'd.csv'}' column 'k' is dropped: constant (1)",
-        f"note: CSV file '{tmp_path / 'd.csv'}' column 'blank' is dropped: every cell is blank",
+        f"CSV file '{tmp_path / 'd.csv'}' column 'id' is dropped: unique per row (an ID)",
+        f"CSV file '{tmp_path / 'd.csv'}' column 'k' is dropped: constant (1)",
+        f"CSV file '{tmp_path / 'd.csv'}' column 'blank' is dropped: every cell is blank",
     ])
     assert ds.feature_names == ("x",)
     assert {w.filename for w in caught} == {__file__}  # attributed to the caller, not to jaxnn's insides

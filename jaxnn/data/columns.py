@@ -331,7 +331,7 @@ def _fit_category(name: str, column: Column, blanks: int, max_categories: int | 
 
 def _warn_about(step: ColumnStep, source: str, max_categories: int | None) -> None:
     if step.kind == "dropped":
-        errors.warn(f"note: {source} column {step.name!r} is dropped: {step.reason}")
+        errors.warn(f"{source} column {step.name!r} is dropped: {step.reason}")
     elif step.kind == "category" and step.levels > MANY_CATEGORIES and not step.infrequent:
         hint = (f"; pass {errors.setting('max_categories', errors.placeholder('N'))} to keep the N - 1 most frequent "
                 f"and one '{step.name}={OTHER}' feature for the rest" if errors.can_say("max_categories") else "")

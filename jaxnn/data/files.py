@@ -24,7 +24,7 @@ from jaxnn.data.columns import ColumnPlan, check_max_categories
 from jaxnn.data.dataset import DataInfo, Dataset, preview
 from jaxnn.data.prepare import from_arrays, split_rows
 from jaxnn.data.reading import Layout, inspect_file, read_table as _read_layout
-from jaxnn.data.table import Column, Table, _names, number_levels, numbers_as_text, settle_kinds
+from jaxnn.data.table import Column, Table, name_list, number_levels, numbers_as_text, settle_kinds
 from jaxnn import errors
 
 __all__ = ["ColumnReport", "CsvFeatures", "SplitWeights", "describe_csv", "from_csv", "from_npz", "from_parquet",
@@ -60,8 +60,8 @@ def read_table(
     """
     layout = inspect_file(path, delimiter=delimiter, encoding=encoding, format=format)
     wanted = _selected(layout, columns, drop, reserved=())
-    table = _read_layout(layout, columns=wanted, text_columns=_names("categorical", categorical),
-                         missing_values=_names("missing_values", missing_values))
+    table = _read_layout(layout, columns=wanted, text_columns=name_list("categorical", categorical),
+                         missing_values=name_list("missing_values", missing_values))
     return settle_kinds(table, categorical=categorical)
 
 
@@ -173,14 +173,14 @@ def _read_for_training(path, target, *, delimiter, encoding, columns, drop, cate
     if not features:
         raise errors.DataError(f"{layout.source} has no feature columns besides the target {target!r}"
                                + (f" and the weight column {weight_column!r}" if weight_column else ""))
-    categorical = _names("categorical", categorical)
+    categorical = name_list("categorical", categorical)
     _check_names(layout, "categorical", categorical)
     outside = [name for name in categorical if name not in features]
     if outside:
         raise errors.ConfigError(f"{errors.arg('categorical')} names {outside[0]!r}, which is not a feature column "
                                  f"(the features are {preview(features, 8)})")
     table = _read_layout(layout, columns=[*features, *reserved], text_columns=(*categorical, target),
-                         missing_values=_names("missing_values", missing_values))
+                         missing_values=name_list("missing_values", missing_values))
     if table.num_rows == 0:
         raise errors.DataError(f"{layout.source} has a header but no data rows")
     y = _targets(table, target)
@@ -191,8 +191,8 @@ def _read_for_training(path, target, *, delimiter, encoding, columns, drop, cate
 
 def _selected(layout: Layout, columns: Sequence[str] | None, drop: Sequence[str], reserved: tuple[str, ...]) -> list[str]:
     """The feature columns: ``columns`` (default: all but ``reserved``) less ``drop``, each checked."""
-    drop = _names("drop", drop)
-    chosen = _names("columns", columns) if columns is not None else None
+    drop = name_list("drop", drop)
+    chosen = name_list("columns", columns) if columns is not None else None
     _check_names(layout, "columns", chosen or ())
     _check_names(layout, "drop", drop)
     clash = [name for name in (chosen or ()) if name in reserved]

@@ -20,7 +20,8 @@ import numpy as np
 
 from jaxnn import errors
 
-__all__ = ["KINDS", "Column", "Table", "as_table", "is_table_like", "number_levels", "settle_kinds", "table_from_arrow"]
+__all__ = ["KINDS", "Column", "RowNames", "Table", "as_table", "check_finite", "is_table_like", "name_list", "number_levels",
+           "numbers_as_text", "settle_kinds", "table_from_arrow", "text_as_numbers"]
 
 KINDS = ("number", "boolean", "text")
 
@@ -269,7 +270,7 @@ def settle_kinds(table: Table, *, categorical: Iterable[str] = ()) -> Table:
         DataError: a column that mixes numbers and text (naming a cell of each) unless it is in
             ``categorical``, or a number that is NaN or infinite (naming its row).
     """
-    categorical = _names("categorical", categorical)
+    categorical = name_list("categorical", categorical)
     unknown = [name for name in categorical if name not in table.columns]
     if unknown:
         raise errors.ConfigError(
@@ -330,7 +331,8 @@ def check_finite(table: Table, name: str, column: Column) -> None:
         )
 
 
-def _names(argument: str, names: Iterable[str] | str | None) -> tuple[str, ...]:
+def name_list(argument: str, names: Iterable[str] | str | None) -> tuple[str, ...]:
+    """The argument ``argument``'s column names as a tuple (a single name, a list, or None: none)."""
     if names is None:
         return ()
     if isinstance(names, str):

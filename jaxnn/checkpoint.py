@@ -18,6 +18,13 @@ Version 1 files (written by earlier jaxnn: the same fields at the top level of
 the file, next to ``format`` and ``version``, without a checksum) are still
 read, for backward compatibility; they cannot be checked for damage.
 
+The dataset's fitted :class:`~jaxnn.data.columns.ColumnPlan` (how a file's raw
+columns become features: medians, categories, dropped columns), when it has
+one, is stored as plain JSON next to the other names (``"columns"``). The format
+stays version 2: a jaxnn that predates plans ignores the key, and then either
+predicts exactly as the plan would (numeric columns, no blanks) or refuses the
+file (text, blanks) — never differently — so older readers need not be locked out.
+
 >>> import jax, jaxnn, tempfile, os
 >>> model = jaxnn.mlp([4, 8, 3])
 >>> params = model.init(jax.random.key(0))
@@ -38,7 +45,7 @@ import numpy as np
 
 from jaxnn import resume
 from jaxnn._io import atomic_write
-from jaxnn.data import DataInfo, Dataset, Standardizer
+from jaxnn.data import ColumnPlan, DataInfo, Dataset, Standardizer
 from jaxnn.models import WRAPPED, Model, model_from_config
 from jaxnn.typing import Params
 from jaxnn import errors
@@ -118,6 +125,8 @@ def save(
             raise errors.ArgumentTypeError(f"dataset must be a jaxnn.Dataset or a DataInfo, got {type(dataset).__name__}")
         state["dataset"] = {name: np.asarray(getattr(info.standardizer, name)) for name in _DATASET_ARRAYS}
         static = {name: getattr(info, name) for name in _DATASET_STATIC}
+        if info.columns is not None:
+            static["columns"] = info.columns.to_json()
         state["dataset"]["static"] = json.dumps({**static, "scaling": info.standardizer.mode})
     atomic_write(path, resume.pack(FORMAT, VERSION, state))
 
@@ -235,9 +244,21 @@ def _restore_dataset(path: str, stored: dict[str, Any]) -> DataInfo:
             name=static["name"],
             target_name=static["target_name"],
             feature_shape=tuple(static.get("feature_shape", ())),
+            columns=_restore_columns(static.get("columns"), tuple(static["feature_names"])),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: damaged dataset statistics: {error}") from None
+
+
+def _restore_columns(stored: Any, feature_names: tuple[str, ...]) -> ColumnPlan | None:
+    """The column plan from its JSON, checked against the feature names it must produce."""
+    if stored is None:
+        return None
+    plan = ColumnPlan.from_json(stored)
+    if plan.feature_names != feature_names:
+        raise ValueError(f"the stored column plan makes {len(plan.feature_names)} features, not the "
+                         f"{len(feature_names)} feature names stored with it")
+    return plan
 
 
 def _label_from_name(name: str) -> int | float | str:

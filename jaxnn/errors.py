@@ -18,6 +18,9 @@ True
 
 import contextlib
 import contextvars
+import os
+import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -30,6 +33,7 @@ __all__ = [
     "DataError",
     "DataFileNotFoundError",
     "DataTypeError",
+    "DataWarning",
     "Interrupted",
     "JaxnnError",
     "IndexOutOfRange",
@@ -43,9 +47,12 @@ __all__ = [
     "TrainingDiverged",
     "Word",
     "arg",
+    "can_say",
+    "has_word",
     "placeholder",
     "setting",
     "spoken_as",
+    "warn",
 ]
 
 
@@ -83,6 +90,21 @@ class DataTypeError(DataError, TypeError):
 
 class DataFileNotFoundError(DataError, FileNotFoundError):
     """A data file that does not exist."""
+
+
+class DataWarning(UserWarning):
+    """Data that was used with a change worth knowing: a column dropped (constant, an ID), a category column
+    with thousands of levels, a category at prediction time that training never saw (encoded as all zeros)."""
+
+
+def warn(message: str, category: type[Warning] = DataWarning) -> None:
+    """Warn, attributed to the first caller outside jaxnn: the warning shows the user's line, however deep
+    inside jaxnn it was raised."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 2  # stacklevel 2 is the caller of this function
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class CheckpointError(JaxnnError, ValueError):
@@ -206,6 +228,18 @@ def arg(name: str) -> str:
     """How a message names the argument ``name``: ```name``` in backticks, or its caller's word for it."""
     word = (_WORDS.get() or {}).get(name)
     return f"`{name}`" if word is None else word.flag
+
+
+def can_say(name: str) -> bool:
+    """Whether a message may suggest the argument ``name`` to its caller: always in Python; on the command
+    line only when it has a flag for it (a hint never names a flag that does not exist)."""
+    words = _WORDS.get()
+    return words is None or name in words
+
+
+def has_word(name: str) -> bool:
+    """Whether the caller (a command line) has its own word for the argument ``name`` (see :func:`spoken_as`)."""
+    return name in (_WORDS.get() or {})
 
 
 def setting(name: str, value: Any) -> str:

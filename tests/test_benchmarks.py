@@ -159,7 +159,7 @@ def test_quick_run_keeps_every_raw_sample_from_fresh_processes(quick_run):
     _, _, results = quick_run
     records = results["records"]
     assert {r["suite"] for r in records} == {"gemm", "step", "train", "sweep", "small_sweep", "compile", "first_result",
-                                             "scaling", "tune", "checkpoint", "conv"}
+                                             "scaling", "tune", "checkpoint", "conv", "tabular"}
     for record in records:
         assert {"suite", "impl", "case", "round", "params", "process_s", "peak_rss_bytes", "libraries_loaded"} <= set(record)
         if "skipped" in record:
@@ -172,6 +172,42 @@ def test_quick_run_keeps_every_raw_sample_from_fresh_processes(quick_run):
     numpy_workers = [r for r in records if r["impl"] == "numpy"]
     assert numpy_workers and all(r["libraries_loaded"] == ["numpy"] for r in numpy_workers)
     assert all("torch" not in r["libraries_loaded"] for r in records if not r["impl"].startswith("torch"))
+
+
+def test_quick_run_measures_reading_and_preparing_a_table(quick_run):
+    _, _, results = quick_run
+    summary = results["suites"]["tabular"]
+    pandas_available = importlib.util.find_spec("pandas") is not None
+    impls = {r["impl"] for r in summary["rows"]}
+    assert {"prepare_jaxnn", "read_pyarrow", "read_jaxnn"} <= impls
+    assert ({"prepare_sklearn", "read_pandas"} <= impls) == pandas_available
+    assert bool(summary["skipped"]) != pandas_available
+    for row in summary["rows"]:
+        assert STAT_FIELDS | {"rows", "cpu_s", "peak_mib", "first_peak_mib", "file_mib", "speedup_vs_reference",
+                              "memory_vs_reference"} <= set(row)
+        assert row["rows"] == 20_000 and row["peak_mib"] > 0 and row["file_mib"] > 1
+
+
+def test_the_tabular_benchmark_prepares_the_same_features_both_ways():
+    """jaxnn's plan of the generated file and the scikit-learn pipeline the benchmark builds make as many
+    features from the same columns: the two sides do the same work."""
+    import warnings
+
+    import jaxnn
+    from benchmarks import tabular
+
+    path = tabular.csv_path(tabular.WARM_UP_ROWS)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", jaxnn.errors.DataWarning)
+        ds = jaxnn.datasets.from_csv(path, "target", seed=0)
+    assert sorted(str(w.message).split("column ")[1].split(" is")[0] for w in caught) == ["'constant'", "'id'"]
+    roles = tabular.columns_of_mixed()
+    assert sum(map(len, roles.values())) + 1 == 30
+    expected = len(roles["numbers"]) + sum(tabular.CATEGORY_LEVELS) + len(roles["booleans"])
+    assert ds.num_features == expected
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(path)
+    assert tabular.sklearn_transform().fit_transform(frame).shape == (len(frame), expected)
 
 
 def test_quick_run_summaries_hold_every_field(quick_run):

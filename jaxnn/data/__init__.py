@@ -22,40 +22,55 @@ Dataset(name='iris', task='multiclass', num_classes=3, num_features=4, train=104
 ((104, 4), dtype('int32'))
 
 Modules: :mod:`~jaxnn.data.dataset` (the types), :mod:`~jaxnn.data.prepare`
-(:func:`from_arrays`: checks, labels, splits, scaling), :mod:`~jaxnn.data.files`
-(CSV and NPZ, for training and prediction), :mod:`~jaxnn.data.builtin` (:func:`load`).
+(:func:`from_arrays`: checks, labels, splits, scaling), :mod:`~jaxnn.data.table` (raw named
+columns), :mod:`~jaxnn.data.columns` (the :class:`ColumnPlan` that makes them features: imputing,
+one-hot encoding, dropping), :mod:`~jaxnn.data.reading` (CSV and Parquet files through pyarrow),
+:mod:`~jaxnn.data.files` (CSV, Parquet and NPZ for training and prediction), :mod:`~jaxnn.data.builtin`
+(:func:`load`).
 """
 
 from jaxnn.data.builtin import NAMES, load
+from jaxnn.data.columns import ColumnPlan, ColumnStep
 from jaxnn.data.dataset import TASKS, DataInfo, Dataset, Split, Standardizer
 from jaxnn.data.files import (
+    ColumnReport,
     CsvFeatures,
-    CsvTable,
+    SplitWeights,
+    describe_csv,
     from_csv,
     from_npz,
+    from_parquet,
     predictions_csv,
-    read_csv,
     read_features,
     read_npz,
+    read_table,
 )
-from jaxnn.data.prepare import check_finite_features, from_arrays
+from jaxnn.data.prepare import check_finite_features, from_arrays, split_rows
+from jaxnn.data.table import Table
 
 __all__ = [
     "NAMES",
     "TASKS",
+    "ColumnPlan",
+    "ColumnReport",
+    "ColumnStep",
     "CsvFeatures",
-    "CsvTable",
     "DataInfo",
     "Dataset",
     "Split",
+    "SplitWeights",
     "Standardizer",
+    "Table",
     "check_finite_features",
+    "describe_csv",
     "from_arrays",
     "from_csv",
     "from_npz",
+    "from_parquet",
     "load",
     "predictions_csv",
-    "read_csv",
     "read_features",
     "read_npz",
+    "read_table",
+    "split_rows",
 ]

@@ -9,6 +9,7 @@ A checkpoint stores a :class:`DataInfo` — never an empty Dataset — and
 
 import dataclasses
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -90,17 +91,25 @@ class Standardizer:
     mode: str = _static(default="feature")
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray | None = None, mode: str = "feature") -> "Standardizer":
+    def fit(cls, x: np.ndarray, y: np.ndarray | None = None, mode: str = "feature", *,
+            scaled: np.ndarray | None = None) -> "Standardizer":
         """Mean and deviation of ``x`` ``(n, *shape)`` (per position, or over all values for ``mode="global"``)
-        and, if given, of a regression target ``y`` ``(n,)``."""
+        and, if given, of a regression target ``y`` ``(n,)``.
+
+        ``scaled`` (bool, one example's shape) leaves the positions where it is False as they are (mean 0,
+        scale 1): the 0/1 features of a table (one-hot categories, booleans, missing indicators).
+        """
         mode = scaling_mode(mode)
         if mode == "none":
             x_mean, x_scale = np.zeros(x.shape[1:], np.float32), np.ones(x.shape[1:], np.float32)
         elif mode == "global":
-            mean, scale = _mean_and_scale(x.reshape(-1))
+            values = x if scaled is None else x[:, scaled]
+            mean, scale = _mean_and_scale(values.reshape(-1)) if values.size else (0.0, 1.0)
             x_mean, x_scale = np.full(x.shape[1:], mean, np.float32), np.full(x.shape[1:], scale, np.float32)
         else:
             x_mean, x_scale = _mean_and_scale(x)
+        if scaled is not None and mode != "none":
+            x_mean, x_scale = np.where(scaled, x_mean, 0).astype(np.float32), np.where(scaled, x_scale, 1).astype(np.float32)
         y_mean, y_scale = _mean_and_scale(y) if y is not None else (np.float32(0.0), np.float32(1.0))
         return cls(x_mean, x_scale, np.asarray(y_mean, np.float32), np.asarray(y_scale, np.float32), mode)
 
@@ -124,8 +133,15 @@ class Standardizer:
 
 
 def _mean_and_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = values.mean(axis=0)
-    scale = values.std(axis=0)
+    """float32 mean and standard deviation along axis 0 (a zero deviation is 1), summed in float64 a block of
+    rows at a time: no temporary as large as ``values`` (a million-row table's features are a gigabyte)."""
+    mean = values.mean(axis=0, dtype=np.float64)
+    squares = np.zeros(values.shape[1:], np.float64)
+    block = max(1, (1 << 20) // max(1, math.prod(values.shape[1:])))
+    for start in range(0, len(values), block):
+        centered = values[start:start + block] - mean
+        squares += np.einsum("i...,i...->...", centered, centered)
+    scale = np.sqrt(squares / max(len(values), 1))
     scale = np.where(scale > 0, scale, 1.0)
     return mean.astype(np.float32), scale.astype(np.float32)
 
@@ -150,6 +166,10 @@ class DataInfo:
         target_name: the name of the target column (static).
         feature_shape: one example's shape when it is not flat, e.g. ``(8, 8, 1)`` (static);
             ``()`` for a table (``(num_features,)``).
+        columns: for data read from a file or given as named columns, the fitted
+            :class:`~jaxnn.data.columns.ColumnPlan` that made the features from the raw columns
+            (imputing, one-hot encoding, dropping), which prediction applies to new rows (static);
+            None for arrays.
     """
 
     standardizer: Standardizer
@@ -161,6 +181,7 @@ class DataInfo:
     name: str = _static(default="data")
     target_name: str = _static(default="y")
     feature_shape: tuple[int, ...] = _static(default=())
+    columns: Any = _static(default=None)
 
     @property
     def num_features(self) -> int:
@@ -183,7 +204,9 @@ class DataInfo:
         Works on NumPy input (returns NumPy) and on JAX arrays, also under ``jit``.
 
         Args:
-            x: raw features ``(..., *input_shape)``, in the units of the original data.
+            x: raw features ``(..., *input_shape)``, in the units of the original data. For data with a
+                column plan (``columns``: a file or named columns), the plan's features of the raw columns:
+                what :func:`jaxnn.datasets.read_features` or ``info.columns.transform(table)`` return.
 
         Returns:
             float32 ``(x - x_mean) / x_scale``, the same transformation the stored splits got.
@@ -237,7 +260,8 @@ def preview(names: Sequence[str], limit: int = 6) -> str:
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
-_INFO_FIELDS = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name", "feature_shape")
+_INFO_FIELDS = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name", "feature_shape",
+                "columns")
 
 
 def _from_info(name: str, doc: str) -> property:

@@ -1,7 +1,8 @@
 """Preparing arrays for training: checks, labels to class indices, stratified splits, standardization.
 
-:func:`from_arrays` is the one place raw data becomes a :class:`Dataset`; CSV and NPZ files and the
-built-in sets all go through it.
+:func:`from_arrays` is the one place raw data becomes a :class:`Dataset`; CSV, Parquet and NPZ files and
+the built-in sets all go through it. Named columns (a mapping, a DataFrame, a file's table) get a
+:class:`~jaxnn.data.columns.ColumnPlan` fitted on the training split.
 """
 
 import math
@@ -12,11 +13,13 @@ from typing import Any
 import numpy as np
 
 from jaxnn import _checks
+from jaxnn.data.columns import ColumnPlan, check_max_categories
 from jaxnn.data.dataset import TASKS, DataInfo, Dataset, Standardizer, scaling_mode
+from jaxnn.data.table import Table, as_table, is_table_like
 from jaxnn.typing import ArrayLike
 from jaxnn import errors
 
-__all__ = ["check_finite_features", "class_label", "from_arrays", "non_negative", "seed_value"]
+__all__ = ["check_finite_features", "class_label", "from_arrays", "non_negative", "seed_value", "split_rows"]
 
 
 def _features(label: str, value: object) -> np.ndarray:
@@ -303,8 +306,11 @@ def from_arrays(
     validation: tuple[ArrayLike, ArrayLike] | None = None,
     test: tuple[ArrayLike, ArrayLike] | None = None,
     stratify: bool = True,
+    categorical: Sequence[str] = (),
+    max_categories: int | None = None,
+    missing_indicator: bool = False,
 ) -> Dataset:
-    """A :class:`Dataset` from feature and target arrays.
+    """A :class:`Dataset` from feature and target arrays, or from named columns and targets.
 
     The rows of ``x`` are shuffled and split into train / validation / test
     (stratified by class for classification), deterministically given ``seed``.
@@ -312,9 +318,15 @@ def from_arrays(
     fraction is > 0. Class labels (numbers or strings) are mapped to
     ``0..K-1`` in sorted order and ``class_names`` keeps the originals.
 
+    ``x`` may also be named columns — a mapping of 1-D arrays, a pandas DataFrame, a ``pyarrow.Table``
+    (or a table read from a file) — of numbers, booleans and text, with blanks (None, NaN, empty
+    strings): a :class:`~jaxnn.data.columns.ColumnPlan` fitted on the training split imputes blanks,
+    one-hot encodes text and drops constant and ID columns (see :mod:`jaxnn.data.columns`), and is kept
+    in ``info.columns`` so that prediction transforms new rows the same way.
+
     Args:
         x: features ``(n, d)``, or ``(n, *shape)`` for images ``(n, height, width, channels)``
-            and sequences ``(n, length, channels)``; numeric and finite.
+            and sequences ``(n, length, channels)``; numeric and finite. Or named columns (above).
         y: labels or targets ``(n,)`` (``(n, 1)`` is accepted): numbers or strings.
         task: "binary", "multiclass" or "regression"; inferred when None: non-integer
             numeric ``y`` means regression, otherwise 2 distinct values binary and more
@@ -336,6 +348,12 @@ def from_arrays(
         validation: an explicit ``(x_val, y_val)`` validation split instead of a fraction.
         test: an explicit ``(x_test, y_test)`` test split instead of a fraction.
         stratify: whether classification splits keep the class proportions.
+        categorical: named columns only: columns whose values are categories even where they are
+            numbers (e.g. codes 1, 2, 3).
+        max_categories: named columns only: at most this many one-hot features per category column,
+            the most frequent categories and one ``name=(other)`` for the rest; None: every category.
+        missing_indicator: named columns only: give each column with blanks in the training split a
+            0/1 ``name=(missing)`` feature.
 
     The classes are the distinct labels of ``y`` and of any explicit ``validation`` /
     ``test`` labels together.
@@ -358,31 +376,43 @@ def from_arrays(
     """
     seed = seed_value(seed)
     mode = scaling_mode(standardize)
-    x = _features("x", x)
-    if x.shape[0] == 0:
-        raise errors.DataError(f"x has no rows (shape {x.shape}); a dataset needs at least one training sample")
-    feature_names = _feature_names(feature_names, x.shape[1:])
-    check_finite_features("x", x, feature_names)
-    y = _labels("y", y, x.shape[0], "x")
-    explicit = {split: _explicit_split(split, pair, feature_names, x.shape[1:])
+    if is_table_like(x):
+        table_options = {"max_categories": check_max_categories(max_categories), "missing_indicator": missing_indicator}
+        x = _table("x", x, categorical)
+        if feature_names is not None:
+            raise errors.ConfigError(f"{errors.arg('feature_names')} is for arrays; named columns name their features")
+        num_rows, shape = x.num_rows, None
+    else:
+        _no_table_options(categorical=categorical, max_categories=max_categories, missing_indicator=missing_indicator)
+        x = _features("x", x)
+        if x.shape[0] == 0:
+            raise errors.DataError(f"x has no rows (shape {x.shape}); a dataset needs at least one training sample")
+        feature_names = _feature_names(feature_names, x.shape[1:])
+        check_finite_features("x", x, feature_names)
+        num_rows, shape = x.shape[0], x.shape[1:]
+    y = _labels("y", y, num_rows, "x")
+    explicit = {split: _explicit_split(split, pair, feature_names, shape, categorical)
                 for split, pair in (("validation", validation), ("test", test)) if pair is not None}
-    inferred = task is None
-    task, classes = _resolve_task(task, [("y", y)] + [(f"{split} y", pair[1]) for split, pair in explicit.items()])
-    num_val, num_test = _split_sizes(x.shape[0], val_fraction, test_fraction, validation is not None, test is not None)
-    codes = _encode(y, classes)
-    class_names = None if classes is None else tuple(_class_name(c) for c in classes)
-    hint = ""
-    if inferred and classes is not None and y.dtype.kind != "U" and len(classes) > 10:
-        hint = (f" (y was read as {len(classes)} classes; pass {errors.setting('task', 'regression')} if it is a "
-                "continuous target)")
-    labels = codes if classes is not None and stratify else None
-    train, val, held_test = _split_indices(x.shape[0], num_val, num_test, labels, seed, class_names, hint)
-    parts = {"train": (x[train], codes[train]), "val": (x[val], codes[val]), "test": (x[held_test], codes[held_test])}
+    task, classes, codes, class_names, (train, val, held_test) = _splits(
+        y, [(f"{split} y", pair[1]) for split, pair in explicit.items()], task=task, val_fraction=val_fraction,
+        test_fraction=test_fraction, seed=seed, stratify=stratify, has_val=validation is not None,
+        has_test=test is not None)
+    plan, scaled = None, None
+    if isinstance(x, Table):
+        plan = ColumnPlan.fit(x, rows=train, **table_options)
+        feature_names, scaled = _plan_features(plan, x), plan.scaled
+        features = lambda rows: plan.transform(x, rows=rows, dtype=np.float32)  # noqa: E731 - one split at a time
+        explicit = {split: (plan.transform(pair[0], dtype=np.float32), pair[1]) for split, pair in explicit.items()}
+    else:
+        features = lambda rows: x[rows]  # noqa: E731
+    parts = {"train": (features(train), codes[train]), "val": (features(val), codes[val]),
+             "test": (features(held_test), codes[held_test])}
     for given, part in (("validation", "val"), ("test", "test")):
         if given in explicit:
             parts[part] = (explicit[given][0], _encode(explicit[given][1], classes))
     info = DataInfo(
-        standardizer=Standardizer.fit(parts["train"][0], parts["train"][1] if classes is None and mode != "none" else None, mode),
+        standardizer=Standardizer.fit(parts["train"][0], parts["train"][1] if classes is None and mode != "none" else None,
+                                      mode, scaled=scaled),
         task=task,
         num_classes=0 if classes is None else len(classes),
         feature_names=feature_names,
@@ -390,9 +420,72 @@ def from_arrays(
         class_labels=() if classes is None else tuple(class_label(c) for c in classes),
         name=str(name),
         target_name=str(target_name),
-        feature_shape=tuple(x.shape[1:]) if x.ndim > 2 else (),
+        feature_shape=tuple(shape) if shape is not None and len(shape) > 1 else (),
+        columns=plan,
     )
-    return _standardized(parts, info)
+    return _standardized(parts, info, in_place=plan is not None)
+
+
+def split_rows(
+    y: ArrayLike,
+    *,
+    task: str | None = None,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+    stratify: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows :func:`from_arrays` puts in each split of data with targets ``y`` and these options.
+
+    Returns:
+        ``(train, val, test)`` row indices, disjoint, shuffled, together ``range(len(y))``.
+    """
+    y = _labels("y", y, len(np.asarray(y)), "y")
+    *_, rows = _splits(y, [], task=task, val_fraction=val_fraction, test_fraction=test_fraction,
+                       seed=seed_value(seed), stratify=stratify, has_val=False, has_test=False)
+    return rows
+
+
+def _splits(y, explicit_labels, *, task, val_fraction, test_fraction, seed, stratify, has_val, has_test):
+    """``(task, classes, codes, class_names, (train, val, test) indices)`` of checked targets ``y``."""
+    inferred = task is None
+    task, classes = _resolve_task(task, [("y", y), *explicit_labels])
+    num_val, num_test = _split_sizes(len(y), val_fraction, test_fraction, has_val, has_test)
+    codes = _encode(y, classes)
+    class_names = None if classes is None else tuple(_class_name(c) for c in classes)
+    hint = ""
+    if inferred and classes is not None and y.dtype.kind != "U" and len(classes) > 10:
+        hint = (f" (y was read as {len(classes)} classes; pass {errors.setting('task', 'regression')} if it is a "
+                "continuous target)")
+    labels = codes if classes is not None and stratify else None
+    return task, classes, codes, class_names, _split_indices(len(y), num_val, num_test, labels, seed, class_names, hint)
+
+
+def _table(label: str, value: Any, categorical: Sequence[str]) -> Table:
+    table = as_table(value, label=label, categorical=categorical)
+    if table.num_rows == 0:
+        raise errors.DataError(f"{label} has no rows; a dataset needs at least one training sample")
+    if not table.columns:
+        raise errors.DataError(f"{label} has no columns")
+    return table
+
+
+def _plan_features(plan: ColumnPlan, table: Table) -> tuple[str, ...]:
+    """The plan's feature names; an error when it dropped every column."""
+    if not plan.feature_names:
+        reasons = "; ".join(f"{step.name!r}: {step.reason}" for step in plan.steps[:6])
+        raise errors.DataError(f"no feature is left of {table.source}: every column is dropped ({reasons})")
+    return plan.feature_names
+
+
+def _no_table_options(**options: Any) -> None:
+    defaults = {"categorical": (), "max_categories": None, "missing_indicator": False}
+    given = [name for name, value in options.items() if value not in (defaults[name], [], None)]
+    if given:
+        raise errors.ConfigError(
+            f"{errors.arg(given[0])} is for named columns (a mapping of columns, a DataFrame, a CSV or Parquet "
+            "file), but x is an array"
+        )
 
 
 def _feature_names(names: Sequence[str] | None, shape: tuple[int, ...]) -> tuple[str, ...]:
@@ -410,11 +503,17 @@ def _feature_names(names: Sequence[str] | None, shape: tuple[int, ...]) -> tuple
 
 
 def _explicit_split(
-    name: str, given: Any, feature_names: tuple[str, ...], shape: tuple[int, ...]
-) -> tuple[np.ndarray, np.ndarray]:
-    """A checked ``(x, y)`` pair given as the ``validation`` or ``test`` split."""
+    name: str, given: Any, feature_names: tuple[str, ...] | None, shape: tuple[int, ...] | None,
+    categorical: Sequence[str] = (),
+) -> tuple[Any, np.ndarray]:
+    """A checked ``(x, y)`` pair given as the ``validation`` or ``test`` split (``shape`` None: named columns)."""
     if not isinstance(given, (tuple, list)) or len(given) != 2:
         raise errors.DataTypeError(f"`{name}` must be a pair (x, y), got {type(given).__name__}")
+    if shape is None:
+        if not is_table_like(given[0]):
+            raise errors.DataTypeError(f"{name} x must be named columns, as x is, got {type(given[0]).__name__}")
+        table = as_table(given[0], label=f"{name} x", categorical=categorical)
+        return table, _labels(f"{name} y", given[1], table.num_rows, f"{name} x")
     given_x = _features(f"{name} x", np.asarray(given[0]) if np.size(given[0]) else np.zeros((0, *shape)))
     if len(shape) == 1 and given_x.shape[1:] != shape:
         raise errors.DataError(f"{name} x has {given_x.shape[1]} features but x has {shape[0]}")
@@ -449,15 +548,21 @@ def _encode(values: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
     return np.searchsorted(classes, values).astype(np.int32)
 
 
-def _standardized(parts: dict[str, tuple[np.ndarray, np.ndarray]], info: DataInfo) -> Dataset:
-    """The Dataset of raw ``parts``, standardized with ``info`` (the float32 arithmetic of ``info.transform``)."""
+def _standardized(parts: dict[str, tuple[np.ndarray, np.ndarray]], info: DataInfo, *, in_place: bool = False) -> Dataset:
+    """The Dataset of raw ``parts``, standardized with ``info`` (the float32 arithmetic of ``info.transform``);
+    ``in_place``: the parts' float32 features are this function's to overwrite (a table's, made for it)."""
     arrays = {}
     for split_name, (split_x, split_y) in parts.items():
-        arrays[f"x_{split_name}"] = info.standardizer.apply_x(split_x)
+        if in_place and split_x.dtype == np.float32:
+            scaling = info.standardizer
+            np.divide(np.subtract(split_x, scaling.x_mean, out=split_x), scaling.x_scale, out=split_x)
+            arrays[f"x_{split_name}"] = split_x
+        else:
+            arrays[f"x_{split_name}"] = info.standardizer.apply_x(split_x)
         if not np.all(np.isfinite(arrays[f"x_{split_name}"])):  # huge values whose spread float32 cannot hold
             bad = np.argwhere(~np.isfinite(np.asarray(arrays[f"x_{split_name}"])))[0]
             raise errors.DataError(
-                f"standardizing the {split_name} split overflowed float32 at {_place(tuple(int(i) for i in bad), split_x.shape, info.feature_names)}: "
+                f"standardizing the {split_name} split overflowed float32 at {_place(tuple(int(i) for i in bad), arrays[f'x_{split_name}'].shape, info.feature_names)}: "
                 "the feature's values are too large or too spread for float32; rescale it before training"
             )
         arrays[f"y_{split_name}"] = split_y.astype(np.int32) if info.is_classification else info.standardizer.apply_y(split_y)

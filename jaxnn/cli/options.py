@@ -21,8 +21,10 @@ __all__ = [
     "FLAGS",
     "UsageError",
     "add_training_options",
+    "add_table_options",
     "batch_size",
     "devices",
+    "names",
     "factors",
     "flag",
     "integer",
@@ -75,6 +77,16 @@ FLAGS: dict[str, Word] = {
     "force": Word("--yes", {True: "--yes"}),
     "restore_best": Word("--keep-last", {False: "--keep-last", True: "(without --keep-last)"}),
     "proba": Word("--proba", {True: "--proba"}),
+    "delimiter": Word("--delimiter"),
+    "encoding": Word("--encoding"),
+    "columns": Word("--columns"),
+    "drop": Word("--drop"),
+    "categorical": Word("--categorical"),
+    "max_categories": Word("--max-categories"),
+    "missing_indicator": Word("--missing-indicator", {True: "--missing-indicator"}),
+    "missing_values": Word("--missing-values"),
+    "weight_column": Word("--weight-column"),
+    "strict": Word("--strict", {True: "--strict"}),
     "devices": Word("--devices"),
     "scheduler": Word("--scheduler"),
     "ASHA.min_epochs": Word("--min-epochs"),
@@ -144,6 +156,14 @@ def batch_size(text: str) -> int | None:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'full' (full-batch), got {text!r}")
     return value
+
+
+def names(text: str) -> list[str]:
+    """Comma-separated column names such as ``age,income``."""
+    found = [part.strip() for part in text.split(",") if part.strip()]
+    if not found:
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names such as age,income, got {text!r}")
+    return found
 
 
 def factors(text: str) -> tuple[float, ...]:
@@ -235,8 +255,10 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=NAMES, metavar="NAME",
                       help=f"built-in dataset: {', '.join(NAMES)} (default: digits)")
-    data.add_argument("--csv", metavar="FILE", help="train on a CSV file with a header row instead")
+    data.add_argument("--csv", metavar="FILE",
+                      help="train on a CSV (or Parquet: by extension) file with a header row instead")
     data.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
+    add_table_options(data, reading_only=False)
     data.add_argument("--npz", metavar="FILE",
                       help="train on arrays x and y of an .npz file instead; x may be (n, features) or images "
                            "(n, height, width, channels)")
@@ -253,6 +275,25 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--standardize", default="feature", choices=["feature", "global", "none"],
                       help="scale each feature (pixel) by its own training mean and deviation, all by one, or none "
                            "(default: feature)")
+
+
+def add_table_options(group: Any, *, reading_only: bool) -> None:
+    """How a CSV or Parquet file is read (both ``train``/``sweep`` and ``predict``) and prepared (training only)."""
+    group.add_argument("--delimiter", metavar="C", help="the CSV's field separator (default: detected among , ; tab |)")
+    group.add_argument("--encoding", metavar="NAME", help="the CSV's text encoding (default: a byte-order mark, else utf-8)")
+    if reading_only:
+        return
+    group.add_argument("--columns", type=names, metavar="A,B", help="the feature columns (default: all but the target)")
+    group.add_argument("--drop", type=names, default=[], metavar="A,B", help="columns not to use as features")
+    group.add_argument("--categorical", type=names, default=[], metavar="A,B",
+                       help="columns of numeric codes to one-hot encode as categories")
+    group.add_argument("--max-categories", type=integer(2), metavar="N",
+                       help="one-hot at most N categories per column: the N-1 most frequent, the rest as (other)")
+    group.add_argument("--missing-indicator", action="store_true",
+                       help="add a 0/1 feature per column that had blanks in training")
+    group.add_argument("--missing-values", type=names, default=[], metavar="A,B",
+                       help="cell texts that mean blank besides empty cells, such as NA,?")
+    group.add_argument("--weight-column", metavar="COLUMN", help="a column of per-row weights (not a feature)")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:

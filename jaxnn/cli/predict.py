@@ -6,6 +6,7 @@ from typing import Any
 
 import jaxnn
 from jaxnn._io import atomic_write
+from jaxnn.cli import options
 from jaxnn.cli.options import UsageError
 
 __all__ = ["add", "run"]
@@ -23,7 +24,10 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
                         "to the ones the model was trained on (other columns, e.g. the target, are ignored)")
     source.add_argument("--npz", metavar="FILE", help="features as an array in an .npz file, columns in training order")
     predict.add_argument("--no-header", action="store_true",
-                         help="the CSV has no header row: its columns are the training features, in training order")
+                         help="the CSV has no header row: its columns are the training columns, in training order")
+    options.add_table_options(predict, reading_only=True)
+    predict.add_argument("--strict", action="store_true",
+                         help="refuse a category training never saw (default: encode it as all zeros, with a warning)")
     predict.add_argument("--key", default="x", help="the array's name in the .npz file (default: x)")
     predict.add_argument("--proba", action="store_true", help="class probabilities instead of labels")
     predict.add_argument("--out", metavar="FILE", help="write the CSV here instead of to standard output")
@@ -33,8 +37,11 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.csv is not None and args.key != "x":
         raise UsageError("--key names an array of an --npz file; it does nothing with --csv")
-    if args.npz is not None and args.no_header:
-        raise UsageError("--no-header is for --csv files")
+    if args.npz is not None:
+        given = [flag for flag in ("--no-header", "--delimiter", "--encoding", "--strict")
+                 if getattr(args, flag[2:].replace("-", "_")) not in (None, False)]
+        if given:
+            raise UsageError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --csv files")
     checkpoint = jaxnn.load(args.model)
     info = checkpoint.info
     if info is None:
@@ -54,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
 def _features(args: argparse.Namespace, info: Any) -> Any:
     """The features to predict on: CSV columns matched by name to the training features, or an NPZ array."""
     if args.csv is not None:
-        table = jaxnn.datasets.read_features(args.csv, info.feature_names, target_name=info.target_name,
-                                             header=not args.no_header)
+        table = jaxnn.datasets.read_features(args.csv, info, header=not args.no_header, delimiter=args.delimiter,
+                                             encoding=args.encoding, strict=args.strict)
         if table.ignored:
             print(f"note: ignoring {len(table.ignored)} column(s) the model was not trained on: "
                   f"{', '.join(table.ignored)}", file=sys.stderr)

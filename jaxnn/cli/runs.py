@@ -27,7 +27,11 @@ def load_data(args: argparse.Namespace) -> Any:
     split = {"seed": args.seed, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
              "stratify": not args.no_stratify, "standardize": args.standardize}
     if args.csv is not None:
-        return jaxnn.datasets.from_csv(args.csv, args.target, task=args.task, **split)
+        return jaxnn.datasets.from_csv(
+            args.csv, args.target, task=args.task, delimiter=args.delimiter, encoding=args.encoding,
+            columns=args.columns, drop=args.drop, categorical=args.categorical, max_categories=args.max_categories,
+            missing_indicator=args.missing_indicator, missing_values=args.missing_values,
+            weight_column=args.weight_column, **split)
     if args.npz is not None:
         return jaxnn.datasets.from_npz(args.npz, task=args.task, **split)
     return jaxnn.datasets.load(args.dataset or "digits", as_images=args.images, **split)
@@ -49,6 +53,11 @@ def _check_source(args: argparse.Namespace) -> None:
                              "fixes its own")
     elif args.target is None:
         raise UsageError("--csv needs --target COLUMN (the column to predict)")
+    table_options = ["--delimiter", "--encoding", "--columns", "--drop", "--categorical", "--max-categories",
+                     "--missing-indicator", "--missing-values", "--weight-column"]
+    given = [flag for flag in table_options if getattr(args, flag[2:].replace("-", "_")) not in (None, [], False)]
+    if given and args.csv is None:
+        raise UsageError(f"{', '.join(given)} describe{'s' if len(given) == 1 else ''} a --csv file")
     if args.images and (args.csv or args.npz):
         raise UsageError("--images is for the built-in --dataset digits; an --npz file with images holds x as "
                          "(n, height, width, channels)")

@@ -19,7 +19,9 @@ def preload() -> None:
     """Start importing matplotlib in a background thread (it takes about a second).
 
     The command line calls it before training: compiled training releases the GIL, so the
-    import is done by the time the first plot is drawn.
+    import is done by the time the first plot is drawn. The thread is not a daemon: a process
+    that ends early (an error, Ctrl-C) waits for the import to finish instead of tearing the
+    interpreter down under it, which can crash the process.
     """
     import threading
 
@@ -27,7 +29,7 @@ def preload() -> None:
         import matplotlib.backends.backend_agg  # noqa: F401
         import matplotlib.figure  # noqa: F401
 
-    threading.Thread(target=load, name="jaxnn-preload-matplotlib", daemon=True).start()
+    threading.Thread(target=load, name="jaxnn-preload-matplotlib", daemon=False).start()
 
 
 def _figure(**options: Any) -> Any:

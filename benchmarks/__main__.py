@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--suite gemm,step,sweep,compile,scaling,tune,checkpoint,conv,tabular] [--out DIR]``.
+"""``python -m benchmarks [--quick] [--suite gemm,step,sweep,compile,scaling,tune,checkpoint,conv,tabular,tracking] [--out DIR]``.
 
 Plans every (implementation, size) of the chosen suites, runs each in its own
 fresh process, in shuffled rounds, pools the undisturbed samples and writes
@@ -22,7 +22,7 @@ from typing import Any
 from benchmarks import checkpoint as checkpoint_suite
 from benchmarks import compile as compile_suite
 from benchmarks import conv
-from benchmarks import first_result, gemm, harness, scaling, small_sweep, step, sweep, tabular, train, tune
+from benchmarks import first_result, gemm, harness, scaling, small_sweep, step, sweep, tabular, tracking, train, tune
 
 SUITES = {
     "gemm": gemm,
@@ -37,9 +37,10 @@ SUITES = {
     "checkpoint": checkpoint_suite,
     "conv": conv,
     "tabular": tabular,
+    "tracking": tracking,
 }
 DEFAULT_OUT = harness.ROOT / "benchmarks" / "results"
-PACKAGES = ("jax", "jaxlib", "numpy", "optax", "flax", "chex", "torch", "scikit-learn", "optuna", "pyarrow", "pandas")
+PACKAGES = ("jax", "jaxlib", "numpy", "optax", "flax", "chex", "torch", "scikit-learn", "optuna", "pyarrow", "pandas", "tensorboard", "mlflow")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

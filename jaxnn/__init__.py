@@ -8,7 +8,7 @@ that ``jax.vmap`` turns into a hyperparameter sweep.
 
 __version__ = "0.2.0"
 
-from jaxnn import cache, data as datasets, errors, hyperparams, layers, loop, losses, optim, parallel, sweeps
+from jaxnn import cache, data as datasets, errors, hyperparams, layers, loop, losses, optim, parallel, sweeps, track
 from jaxnn.checkpoint import Checkpoint, load, save
 from jaxnn.data import DataInfo, Dataset
 from jaxnn.hyperparams import Hyperparams
@@ -78,5 +78,6 @@ __all__ = [
     "sequential",
     "sweep",
     "sweeps",
+    "track",
     "uniform",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "Interrupted",
     "JaxnnError",
     "IndexOutOfRange",
+    "LogError",
     "MissingExtraError",
     "OutOfMemory",
     "OutputError",
@@ -129,6 +130,25 @@ class OutputNotADirectoryError(OutputError, NotADirectoryError):
 
 class OutputPermissionError(OutputError, PermissionError):
     """An output path that this user may not write."""
+
+
+class LogError(OutputError):
+    """A run's log (TensorBoard, MLflow: :mod:`jaxnn.track`) that cannot be written.
+
+    Raised before training when the log cannot be opened (an unwritable directory, an unreachable
+    tracking server), and after a run whose log failed while it trained: the run itself finished,
+    its checkpoints were written, and ``.result`` holds what ``fit`` or ``sweep`` would have returned.
+
+    Attributes:
+        result: the run's result (``None`` when the log was refused before training).
+    """
+
+    def __init__(self, message: str, result: object = None):
+        self.result = result
+        super().__init__(message)
+
+    def __reduce__(self):
+        return type(self), (str(self), self.result)
 
 
 def output_error(error: OSError, message: str) -> OutputError:

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxnn import _checks, interrupts, loop, parallel, programs
+from jaxnn import _checks, interrupts, loop, parallel, programs, track
 from jaxnn import resume as resume_lib
 from jaxnn import hyperparams as hyperparams_lib
 from jaxnn.programs import jit_loop
@@ -166,6 +166,7 @@ def fit(
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool | None = None,
+    log: Any = None,
     **hyperparameters: Any,
 ) -> TrainResult:
     """Train ``model`` on ``data`` and return the trained parameters and history.
@@ -229,6 +230,12 @@ def fit(
         resume: with ``checkpoint_dir``: ``None`` continues a saved run if there is one and
             starts one otherwise; ``True`` requires a saved run; ``False`` refuses a directory
             that holds one (so nothing is continued by accident).
+        log: where to log the run (:mod:`jaxnn.track`): None (no log), a directory path (a
+            TensorBoard log), :class:`jaxnn.track.TensorBoard`, :class:`jaxnn.track.MLflow`, or a
+            list of them. The log is opened (and checked) before training and written once the
+            run has ended: its hyperparameters, its history per epoch, its best and final values,
+            and for MLflow the model file. The same run again (a resumed one, or the same
+            arguments) adds nothing the log holds already.
         **hyperparameters: the fields of :class:`jaxnn.Hyperparams` (``learning_rate``,
             ``weight_decay``, ``momentum``, ``b1``, ``b2``, ``dropout``, ``init_scale``,
             ``decay_rate``, ``final_fraction``, ``clip_norm``), defaults from
@@ -244,6 +251,9 @@ def fit(
         CheckpointError: ``checkpoint_dir`` holds another run's state, a damaged one, or is in use.
         Interrupted: Ctrl-C (a ``KeyboardInterrupt``) arrived; with ``checkpoint_dir`` the state so
             far is saved there.
+        jaxnn.errors.LogError: before training, ``log`` cannot be written (an unwritable directory, an
+            unreachable MLflow server); after training, writing it failed (``.result`` holds the result).
+        jaxnn.errors.MissingExtraError: ``log`` needs an extra that is not installed.
     """
     check_data(data)
     if on_divergence not in ("raise", "return"):
@@ -268,12 +278,55 @@ def fit(
     advice = f"use a smaller model or a smaller {errors.arg('batch_size')}"
     with resume_lib.open_run(checkpoint_dir, "fit", arguments, resume=resume) as store, \
             programs.out_of_memory("training this model", advice):
-        data, placed, params = _place(spec, data, tuple(h for _, h in segments), params)
-        result = _run(spec, [(first, h) for (first, _), h in zip(segments, placed)], _seed_or_key(key), data,
-                      params, chunk, progress, store, spec.restores_best(plan.has_val))
+        run_log = None if log is None else _open_log(log, spec, segments, data, key, params)
+        placed_data, placed, placed_params = _place(spec, data, tuple(h for _, h in segments), params)
+
+        def train() -> TrainResult:
+            return _run(spec, [(first, h) for (first, _), h in zip(segments, placed)], _seed_or_key(key), placed_data,
+                        placed_params, chunk, progress, store, spec.restores_best(plan.has_val))
+
+        result = track.logged(run_log, train, lambda result: _log_outcome(run_log, spec, segments, data, result))
     if result.status == STATUS[DIVERGED] and on_divergence == "raise":
         raise TrainingDiverged(result.stopped_epoch, result)
     return result
+
+
+def _open_log(log: Any, spec: TrainSpec, segments: list[tuple[int, Hyperparams]], data: Any, key: Any,
+              params: Params | None) -> Any:
+    """The fit's log (:mod:`jaxnn.track`), opened before training."""
+    from jaxnn.track import describe  # imports jaxnn.sweeps, which imports this module
+
+    hparams = _logged_hyperparameters(segments)
+    metric, _, higher_is_better = spec.metric_for(data.task)
+    schedule = [(first, _logged_hyperparameters([(0, h)])) for first, h in segments[1:]]
+    settings = describe.settings(spec, data, key=resume_lib.describe(as_key(key)),
+                                 hyperparameter_schedule=str(schedule) if schedule else None,
+                                 params="initialized" if params is None else "given")
+    run = track.RunInfo(kind="fit", fingerprint=describe.fingerprint("fit", _run_arguments(spec, segments, data, key, params)),
+                        settings=settings, hyperparameters={name: [value] for name, value in hparams.items()},
+                        metric=metric, higher_is_better=higher_is_better, num_epochs=spec.num_epochs, num_rows=1)
+    return track.open_log(log, run)
+
+
+def _logged_hyperparameters(segments: list[tuple[int, Hyperparams]]) -> dict[str, Any]:
+    """The first segment's hyperparameters that are on, as the log shows them."""
+    from jaxnn.track.describe import loggable
+
+    return {name: loggable(np.float32(value)) for name, value in segments[0][1]._asdict().items() if value is not None}
+
+
+def _log_outcome(run_log: Any, spec: TrainSpec, segments: list[tuple[int, Hyperparams]], data: Any,
+                 result: TrainResult) -> Any:
+    """Hand the finished fit to its log as one row; its outcome (no model file of a run that diverged)."""
+    from jaxnn.track.rows import fit_row  # imports jaxnn.sweeps, which imports this module
+
+    metric, _, _ = spec.metric_for(data.task)
+    run_log.rows([fit_row(jax.device_get(result.history), hyperparameters=_logged_hyperparameters(segments),
+                          status=result.status, best_epoch=int(result.best_epoch),
+                          stopped_epoch=int(result.stopped_epoch), metric=metric)])
+    if result.status == STATUS[DIVERGED]:
+        return track.Outcome("finished")
+    return track.Outcome("finished", ".", spec.model, result.params, data)
 
 
 SECONDS_PER_CALL = 0.5

@@ -159,7 +159,7 @@ def test_quick_run_keeps_every_raw_sample_from_fresh_processes(quick_run):
     _, _, results = quick_run
     records = results["records"]
     assert {r["suite"] for r in records} == {"gemm", "step", "train", "sweep", "small_sweep", "compile", "first_result",
-                                             "scaling", "tune", "checkpoint", "conv", "tabular"}
+                                             "scaling", "tune", "checkpoint", "conv", "tabular", "tracking"}
     for record in records:
         assert {"suite", "impl", "case", "round", "params", "process_s", "peak_rss_bytes", "libraries_loaded"} <= set(record)
         if "skipped" in record:
@@ -294,6 +294,15 @@ def test_quick_run_measures_what_checkpointing_costs(quick_run):
             assert row["state_files"] >= 2 and row["state_bytes"] > 0
 
 
+def test_quick_run_measures_what_logging_costs(quick_run):
+    _, _, results = quick_run
+    (row,) = results["suites"]["tracking"]["rows"]  # quick: the small sweep, TensorBoard only
+    assert (row["impl"], row["case"], row["rows"], row["epochs"]) == ("tensorboard", "cancer-K16", 16, 10)
+    assert STAT_FIELDS | {"plain_median", "logged_vs_plain", "paired_ratio", "overhead_us_per_row_epoch"} <= set(row)
+    assert row["logged_vs_plain"] == pytest.approx(row["median"] / row["plain_median"])
+    assert row["log_files"] == 1 + 1 + 16  # the manifest, the experiment summary, one event file a row
+
+
 def test_the_benchmarks_split_the_data_exactly_as_jaxnn_does(cancer):
     from benchmarks.train import split_like_jaxnn
 
@@ -306,7 +315,7 @@ def test_quick_run_writes_tables_and_plots(quick_run):
     out, stdout, results = quick_run
     markdown = (out / "results.md").read_text()
     for title in ("### gemm", "### step S", "### step M", "### sweep", "### compile", "### scaling", "### train",
-                  "### small_sweep", "### first_result", "### tune", "### checkpoint", "### conv S"):
+                  "### small_sweep", "### first_result", "### tune", "### checkpoint", "### conv S", "### tracking"):
         assert title in markdown and title in stdout
     assert results["plots"]
     for name in results["plots"]:

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxnn import _checks, interrupts, loop, parallel, programs
+from jaxnn import _checks, interrupts, loop, parallel, programs, track
 from jaxnn import hyperparams as hyperparams_lib
 from jaxnn import resume as resume_lib
 from jaxnn.hyperparams import Hyperparams
@@ -36,6 +36,8 @@ from jaxnn.sweeps.rows import Rows
 from jaxnn.sweeps.result import RANKED_BY_TRAINING, RANKED_BY_VALIDATION, SweepResult
 from jaxnn.sweeps.schedulers import ASHA, PBT
 from jaxnn.sweeps.space import PROGRAM_KEYS, SWEEPABLE, expand_space, space_size
+from jaxnn.track import describe as describe_run
+from jaxnn.track import rows as track_rows
 from jaxnn.train import check_data
 from jaxnn.typing import Array, PRNGKey
 from jaxnn import errors
@@ -71,6 +73,7 @@ def sweep(
     resume: bool | None = None,
     hyperparams: Hyperparams | None = None,
     force: bool = False,
+    log: Any = None,
     **defaults: Any,
 ) -> SweepResult:
     """Train every configuration of ``space`` (times ``seeds``) in one compiled program.
@@ -131,6 +134,13 @@ def sweep(
             not vary, instead of (or beside, for other fields) keywords.
         force: run a sweep whose results (every row's parameters and curves) would take more than
             :data:`MAX_RESULT_BYTES` of memory; without it such a sweep is refused before it starts.
+        log: where to log the sweep as it runs (:mod:`jaxnn.track`): None (no log), a
+            directory path (a TensorBoard log), :class:`jaxnn.track.TensorBoard`,
+            :class:`jaxnn.track.MLflow`, or a list of them. Every row is logged once it is
+            final: after each chunk of rows (under a scheduler, after each group), written
+            in the background while the next chunk trains. The log is opened (and checked)
+            before training; a resumed sweep (or the same sweep again) adds only the rows
+            the log is missing.
         **defaults: values for the hyperparameters the space does not vary
             (e.g. ``momentum=0.9``), as in :func:`jaxnn.fit`. A hyperparameter that no optimizer
             of the sweep reads is refused, and so is one given here and varied by the space.
@@ -146,6 +156,10 @@ def sweep(
             a budget or interval not shorter than the run), a program setting of the
             space that does not fit the data — all before anything trains.
         CheckpointError: ``checkpoint_dir`` holds another sweep, a damaged one, or is in use.
+        jaxnn.errors.LogError: before training, ``log`` cannot be written (an unwritable
+            directory, an unreachable MLflow server); after training, writing the log failed
+            (the sweep's result is the error's ``.result``).
+        jaxnn.errors.MissingExtraError: ``log`` needs an extra that is not installed.
     """
     check_data(data)
     key = loop.as_key(key)
@@ -179,11 +193,49 @@ def sweep(
     with resume_lib.open_run(checkpoint_dir, "sweep", arguments, resume=resume) as store, \
             programs.out_of_memory("the sweep's rows", advice), interrupts.deferred():
         job = job._replace(store=store)
-        if sampler is not None:
-            return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space,
-                                       sampler=sampler, num_samples=num_samples, batch=batch,
-                                       higher_is_better=spec.metric_for(data.task)[2])
-        return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
+        if log is not None:  # opened (and checked) before training
+            num_rows = (num_samples if sampler is not None else len(expanded.configs)) * len(expanded.seeds)
+            job = job._replace(log=track.open_log(log, _run_info(spec, job, space, num_samples, sampler, num_rows)))
+
+        def train() -> SweepResult:
+            if sampler is not None:
+                return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space,
+                                           sampler=sampler, num_samples=num_samples, batch=batch,
+                                           higher_is_better=spec.metric_for(data.task)[2])
+            return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
+
+        return track.logged(job.log, train, lambda result: _outcome(spec, job, result))
+
+
+def _run_info(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samples: int | None, sampler: Any,
+              num_rows: int) -> track.RunInfo:
+    """The sweep as its log describes it (see :class:`jaxnn.track.RunInfo`)."""
+    arguments = _run_arguments(spec, job, space, num_samples)
+    if sampler is not None:  # the sampler's choices are its own: never taken for another run's rows
+        arguments["sampler"] = f"{type(sampler).__name__}@{id(sampler)}"
+    changing = ()
+    if isinstance(job.scheduler, PBT):
+        changing = job.scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
+    names = list(dict.fromkeys((*job.swept, *changing)))
+    fixed = {name: value for name, value in job.base._asdict().items() if value is not None and name not in names}
+    settings = describe_run.settings(spec, job.data, scheduler=job.scheduler, seeds=job.seeds,
+                                     key=resume_lib.describe(job.key), num_samples=num_samples, **fixed)
+    domains = describe_run.domains(space, names, seeds=job.seeds, changing=changing)
+    if isinstance(job.scheduler, PBT):
+        domains["lineage"] = None
+    metric, _, higher_is_better = spec.metric_for(job.data.task)
+    return track.RunInfo(kind="sweep", fingerprint=describe_run.fingerprint("sweep", arguments), settings=settings,
+                         hyperparameters=domains, metric=metric, higher_is_better=higher_is_better,
+                         num_epochs=spec.num_epochs, num_rows=num_rows)
+
+
+def _outcome(spec: TrainSpec, job: "_Job", result: SweepResult) -> track.Outcome:
+    """A finished sweep's outcome for its log: the best row's name, model, params and data (none if all diverged)."""
+    if not len(result) or result.table["status"][0] == "diverged":
+        return track.Outcome("finished")
+    best = int(result.table["config"][0]) * len(job.seeds) + job.seeds.index(int(result.table["seed"][0]))
+    return track.Outcome("finished", track_rows.row_name(best, job.log.run.num_rows), spec.model, result.params(0),
+                         job.data)
 
 
 MAX_RESULT_BYTES = 1 << 30
@@ -281,6 +333,7 @@ class _Job(NamedTuple):
     progress: bool
     scheduler: ASHA | PBT | None
     store: resume_lib.RunDirectory | None = None
+    log: track.Log | None = None
 
 
 def _check_scheduler(scheduler: ASHA | PBT | None, spec: TrainSpec, job: _Job, space: dict[str, Any],
@@ -369,14 +422,16 @@ def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], 
             if finished is not None:
                 pieces.append(finished)
                 bar.update(chunks.num_calls)
-                continue
-            take = np.arange(start, start + chunks.chunk).clip(max=len(configs) - 1)  # the last chunk repeats a row
-            hparams = parallel.shard_leading_axis(jax.tree.map(lambda column: column[take], columns), mesh)
-            rows = _train_chunk(spec, chunks, hparams, *shared, str(jax.random.key_impl(job.key)), bar, saver,
-                                first=not pieces)
-            pieces.append(jax.tree.map(lambda leaf: np.asarray(leaf)[:, : len(configs) - start], rows))
-            if saver is not None:
-                saver.finish(pieces[-1])
+            else:
+                take = np.arange(start, start + chunks.chunk).clip(max=len(configs) - 1)  # the last chunk repeats a row
+                hparams = parallel.shard_leading_axis(jax.tree.map(lambda column: column[take], columns), mesh)
+                rows = _train_chunk(spec, chunks, hparams, *shared, str(jax.random.key_impl(job.key)), bar, saver,
+                                    first=not pieces)
+                pieces.append(jax.tree.map(lambda leaf: np.asarray(leaf)[:, : len(configs) - start], rows))
+                if saver is not None:
+                    saver.finish(pieces[-1])
+            stop = start + pieces[-1].status.shape[1]  # the chunk's rows are final: log them (in the background)
+            _log_rows(spec, job, configs[start:stop], config_ids[start:stop], pieces[-1])
     rows = jax.tree.map(lambda *parts: np.concatenate(parts, axis=1), *pieces)
     return _ranked(spec, job, configs, config_ids, rows)
 
@@ -479,16 +534,34 @@ def _scheduled_group(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], 
     rows = Rows(out.result.params, out.curves, out.result.best_epoch, out.result.stopped_epoch, out.result.status,
                 out.test_loss, out.test_metric)
     extra = dict(out.columns)
+    owners = None
     if "lineage" in extra:  # owners per interval -> configuration ids, repeats collapsed: "3>7>12"
         ids = np.asarray(config_ids)
+        owners = ids[np.asarray(extra["lineage"])]  # (seeds, configs, intervals), for the log
         extra["lineage"] = np.asarray([[">".join(str(ids[o]) for i, o in enumerate(chain) if i == 0 or o != chain[i - 1])
                                         for chain in seed_rows] for seed_rows in extra["lineage"]], dtype=object)
     if out.hparams is not None:  # PBT: the values each row ended with
         for name in dict.fromkeys((*job.swept, *perturbed)):
             if name in SWEEPABLE:
                 extra[name] = getattr(out.hparams, name)
-    swept = list(dict.fromkeys((*job.swept, *perturbed)))
-    return _ranked(spec, job._replace(swept=swept), configs, config_ids, rows, extra, out.schedules)
+    job = job._replace(swept=list(dict.fromkeys((*job.swept, *perturbed))))
+    _log_rows(spec, job, configs, config_ids, rows, extra, out.schedules, owners)
+    return _ranked(spec, job, configs, config_ids, rows, extra, out.schedules)
+
+
+def _log_rows(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int], rows: Rows,
+              extra: dict[str, np.ndarray] | None = None, schedules: list | None = None,
+              owners: np.ndarray | None = None) -> None:
+    """Hand the final rows of a chunk (or of a scheduled group) to the sweep's log, as its table has them."""
+    if job.log is None or not job.log:
+        return
+    table, curves = _table(spec, job, configs, config_ids, rows._replace(params=()), extra)
+    if schedules is not None:
+        schedules = [schedules[s][c] for c in range(len(configs)) for s in range(len(job.seeds))]
+        owners = np.swapaxes(owners, 0, 1).reshape(len(table["config"]), -1)
+    metric, _, _ = spec.metric_for(job.data.task)
+    job.log.rows(track_rows.sweep_rows(table, curves, hyperparameters=job.swept, metric=metric, seeds=job.seeds,
+                                       num_rows=job.log.run.num_rows, schedules=schedules, owners=owners))
 
 
 def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int], rows: Rows,
@@ -498,6 +571,26 @@ def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_id
     ``extra`` holds columns shaped ``(seeds, configs)`` that are added or replace the defaults;
     ``schedules`` each row's hyperparameter schedule, indexed ``[seed][config]``.
     """
+    table, curves = _table(spec, job, configs, config_ids, rows._replace(params=()), extra)
+    num_rows = len(configs) * len(job.seeds)
+    params = jax.tree.map(lambda leaf: np.swapaxes(leaf, 0, 1).reshape(num_rows, *leaf.shape[2:]), rows.params)
+    if schedules is not None:
+        schedules = [schedules[s][c] for c in range(len(configs)) for s in range(len(job.seeds))]
+    metric_name, _, higher_is_better = spec.metric_for(job.data.task)
+    settings = {name: getattr(spec, name) for name in ("optimizer", "batch_size", "num_epochs", "schedule",
+                                                      "warmup_steps", "nesterov")}
+    settings |= {name: value for name, value in job.base._asdict().items() if name not in job.swept}
+    return SweepResult(
+        table=table, curves=curves, params=params, model=spec.model, metric=metric_name,
+        higher_is_better=higher_is_better, hyperparameters=job.swept, log_scaled=job.log_scaled,
+        ranked_by=RANKED_BY_VALIDATION if job.data.num_val > 0 else RANKED_BY_TRAINING, schedules=schedules,
+        settings=settings,
+    )
+
+
+def _table(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int], rows: Rows,
+           extra: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The table of rows (configuration-major: row = config * num_seeds + seed) and their curves, unranked."""
     num_rows = len(configs) * len(job.seeds)
     flat = jax.tree.map(lambda leaf: np.swapaxes(leaf, 0, 1).reshape(num_rows, *leaf.shape[2:]), rows)
     epochs = flat.history["val_loss"].shape[1]
@@ -525,17 +618,6 @@ def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_id
     table["test_metric"] = flat.test_metric.astype(np.float64)
     for name, column in (extra or {}).items():
         table[name] = np.swapaxes(np.asarray(column), 0, 1).reshape(num_rows)
-    if schedules is not None:
-        schedules = [schedules[s][c] for c in range(len(configs)) for s in range(len(job.seeds))]
-    metric_name, _, higher_is_better = spec.metric_for(job.data.task)
-    settings = {name: getattr(spec, name) for name in ("optimizer", "batch_size", "num_epochs", "schedule",
-                                                      "warmup_steps", "nesterov")}
-    settings |= {name: value for name, value in job.base._asdict().items() if name not in job.swept}
-    return SweepResult(
-        table=table, curves=flat.history, params=flat.params, model=spec.model, metric=metric_name,
-        higher_is_better=higher_is_better, hyperparameters=job.swept, log_scaled=job.log_scaled,
-        ranked_by=RANKED_BY_VALIDATION if job.data.num_val > 0 else RANKED_BY_TRAINING, schedules=schedules,
-        settings=settings,
-    )
+    return table, flat.history
 
 

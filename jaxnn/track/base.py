@@ -8,7 +8,7 @@ after compiled programs have returned, never per step:
   be written, so a bad log is reported before any time is spent training;
 * :meth:`Tracker.rows` with finished :class:`Row` s, after every chunk of a sweep (once for
   ``fit``); a row that the log already holds completely (a resumed run, or the same run again:
-  the same :attr:`RunInfo.fingerprint`) is skipped, one that it holds in part is written again;
+  the same ``fingerprint``) is skipped, one that it holds in part is written again;
 * :meth:`Tracker.finish` with an :class:`Outcome`.
 
 A new backend is one subclass that implements these three methods.
@@ -64,8 +64,8 @@ class RunInfo(NamedTuple):
             bitwise the same rows, so a log that holds a row of this fingerprint holds it already.
         settings: the settings every row shares (optimizer, epochs, fixed hyperparameters, ...),
             as strings, numbers and booleans.
-        hyperparameters: name -> :data:`Domain` of every per-row hyperparameter (``seed`` included
-            for sweeps).
+        hyperparameters: name -> the values each per-row hyperparameter takes (``seed`` included for
+            sweeps): a list of values, ``(low, high)`` as a tuple, or None when unknown.
         metric: the validation metric's name (``accuracy``, ``mean_squared_error``).
         higher_is_better: the metric's direction.
         num_epochs: epochs per row.
@@ -111,6 +111,7 @@ class Row(NamedTuple):
 
     @property
     def epochs_run(self) -> int:
+        """The epochs the row ran (the length of its longest curve)."""
         return max((len(values) for values in self.curves.values()), default=0)
 
 

@@ -16,7 +16,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from jaxnn import errors
 from jaxnn.track.base import Outcome, Row, RunInfo, Tracker
@@ -24,8 +24,6 @@ from jaxnn.track.mlflow import MLflow
 from jaxnn.track.tensorboard import TensorBoard
 
 __all__ = ["CHOICES", "Log", "from_option", "how_to_look", "logged", "open_log", "resolve"]
-
-Result = TypeVar("Result")
 
 CHOICES = ("tensorboard", "mlflow", "none")
 """What the command line's ``--log`` takes."""
@@ -93,7 +91,7 @@ def open_log(log: Any, run: RunInfo) -> "Log":
     return Log(trackers, run)
 
 
-def logged(log: "Log | None", train: Callable[[], Result], outcome: Callable[[Result], Outcome]) -> Result:
+def logged(log: "Log | None", train: Callable[[], Any], outcome: Callable[[Any], Outcome]) -> Any:
     """``train()`` with its log closed after it: with ``outcome(result)`` once it returned (raising
     :class:`jaxnn.errors.LogError` with the result if the log failed), as interrupted or failed if it raised
     (the rows handed so far written first, the run's own exception then propagating)."""

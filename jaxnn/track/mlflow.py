@@ -60,10 +60,9 @@ class MLflow(Tracker):
             except for a ``sqlite:///`` database, whose artifacts go to ``mlartifacts/`` next to it
             (MLflow's default is a folder in the current directory).
 
-    Raises (from ``start``, before training):
-        jaxnn.errors.MissingExtraError: mlflow is not installed.
-        jaxnn.errors.LogError: the tracking server cannot be reached, or the store or the
-            experiment cannot be used (the message gives MLflow's reason).
+    ``start`` (before training) raises :class:`jaxnn.errors.MissingExtraError` when mlflow is not
+    installed, and :class:`jaxnn.errors.LogError` when the tracking server cannot be reached, or
+    the store or the experiment cannot be used (the message gives MLflow's reason).
     """
 
     def __init__(self, tracking_uri: str | None = None, experiment: str = "jaxnn", *,

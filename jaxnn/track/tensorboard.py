@@ -76,10 +76,9 @@ class TensorBoard(Tracker):
         replace: when ``logdir`` holds the log of another jaxnn run, remove jaxnn's files from
             it first (what the command line does for a new run).
 
-    Raises (from ``start``, before training):
-        jaxnn.errors.MissingExtraError: tensorboard is not installed.
-        jaxnn.errors.LogError: the directory cannot be written, holds files jaxnn did not
-            write, or holds another run's log.
+    ``start`` (before training) raises :class:`jaxnn.errors.MissingExtraError` when tensorboard
+    is not installed, and :class:`jaxnn.errors.LogError` when the directory cannot be written,
+    holds files jaxnn did not write, or holds another run's log.
     """
 
     def __init__(self, logdir: str | os.PathLike, *, replace: bool = False):

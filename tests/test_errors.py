@@ -32,7 +32,7 @@ def test_every_error_is_a_jaxnn_error_and_the_builtin_users_catch(name):
         "CheckpointNotFoundError": FileNotFoundError, "OutputError": OSError, "OutputExistsError": FileExistsError,
         "OutputNotADirectoryError": NotADirectoryError, "OutputPermissionError": PermissionError,
         "TrainingDiverged": RuntimeError, "AllRunsDiverged": ValueError, "OutOfMemory": MemoryError,
-        "Interrupted": KeyboardInterrupt, "JaxnnError": Exception,
+        "Interrupted": KeyboardInterrupt, "JaxnnError": Exception, "LogError": OSError,
     }
     assert issubclass(cls, builtins[name])
 

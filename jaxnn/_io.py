@@ -234,6 +234,16 @@ def _copy_mode(source: str, target: str) -> None:
     os.chmod(target, mode)
 
 
+def missing_directories(path: str | os.PathLike) -> list[str]:
+    """``path`` and its ancestors that do not exist yet, innermost first: what creating ``path`` would make
+    (and what to take away again, once empty, when a run that made it leaves nothing)."""
+    missing, path = [], os.path.abspath(os.fspath(path))
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
+
+
 def _nearest_existing(path: str) -> str:
     """``path`` or its closest ancestor that exists."""
     while not os.path.lexists(path) and os.path.dirname(path) != path:

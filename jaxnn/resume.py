@@ -48,7 +48,7 @@ import jax
 import numpy as np
 
 from jaxnn import errors
-from jaxnn._io import atomic_write
+from jaxnn._io import atomic_write, missing_directories
 from jaxnn.errors import CheckpointError
 
 __all__ = [
@@ -160,7 +160,7 @@ def open_run(path: str | os.PathLike | None, kind: str, arguments: dict[str, str
         return
     if resume not in (None, True, False):
         raise errors.ArgumentTypeError(f"{errors.arg('resume')} must be None, True or False, got {resume!r}")
-    created = _missing_directories(os.fspath(path))
+    created = missing_directories(os.fspath(path))
     store = RunDirectory(path, kind, arguments or {})
     try:
         if resume is False and store.has_state:
@@ -180,16 +180,6 @@ def open_run(path: str | os.PathLike | None, kind: str, arguments: dict[str, str
         for directory in created[1:]:  # the parents it created, innermost first, once empty
             with contextlib.suppress(OSError):
                 os.rmdir(directory)
-
-
-def _missing_directories(path: str) -> list[str]:
-    """``path`` and its ancestors that do not exist yet, innermost first."""
-    missing = []
-    path = os.path.abspath(path)
-    while not os.path.exists(path) and os.path.dirname(path) != path:
-        missing.append(path)
-        path = os.path.dirname(path)
-    return missing
 
 
 def discard(path: str | os.PathLike) -> None:

@@ -276,8 +276,9 @@ def fit(
     chunk = _epochs_per_call(spec, data, num_chunks, progress, checkpoint_dir is not None, checkpoint_every)
     arguments = None if checkpoint_dir is None else _run_arguments(spec, segments, data, key, params)
     advice = f"use a smaller model or a smaller {errors.arg('batch_size')}"
+    # Ctrl-C and SIGTERM wait for a boundary between compiled calls (never land inside XLA or a compile).
     with resume_lib.open_run(checkpoint_dir, "fit", arguments, resume=resume) as store, \
-            programs.out_of_memory("training this model", advice):
+            programs.out_of_memory("training this model", advice), interrupts.deferred():
         run_log = None if log is None else _open_log(log, spec, segments, data, key, params)
         placed_data, placed, placed_params = _place(spec, data, tuple(h for _, h in segments), params)
 

@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -41,6 +42,11 @@ def assert_one_line_error(status: int, stderr: str, message: str) -> str:
     assert len(lines) == 1 and re.match(r"jaxnn: error: ", lines[0]), stderr
     assert message in lines[0], lines[0]
     return lines[0]
+
+
+def snapshot(directory: pathlib.Path) -> dict[str, bytes]:
+    """Every file under ``directory`` (by relative path) and its bytes."""
+    return {str(path.relative_to(directory)): path.read_bytes() for path in sorted(directory.rglob("*")) if path.is_file()}
 
 
 def write_csv(path, header, rows):
@@ -83,7 +89,8 @@ def test_train_prints_metrics_and_writes_its_files(trained_run):
     assert "test accuracy" in stdout and "validation accuracy" in stdout
     accuracy = float(stdout.split("test accuracy")[1].split()[0])
     assert accuracy >= 0.9
-    assert sorted(os.listdir(out)) == ["curves.png", "history.csv", "model.msgpack"]
+    assert sorted(os.listdir(out)) == ["curves.png", "history.csv", "model.msgpack", "tensorboard"]  # --log's default
+    assert stdout.splitlines()[-1] == f"to look: tensorboard --logdir {out / 'tensorboard'}"
     with open(out / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 15 and set(rows[0]) == {"epoch", "train_loss", "val_loss", "val_metric", "learning_rate"}
@@ -93,8 +100,9 @@ def test_train_prints_metrics_and_writes_its_files(trained_run):
     assert checkpoint.metadata["metrics"]["test"]["accuracy"] == pytest.approx(accuracy, abs=1e-4)
     umask = os.umask(0)
     os.umask(umask)
-    for name in os.listdir(out):  # the permissions a plain open() gives, not 0600
-        assert stat.S_IMODE(os.stat(out / name).st_mode) == 0o666 & ~umask, name
+    for path in out.rglob("*"):  # the permissions a plain open() (or mkdir) gives, not 0600
+        expected = (0o777 if path.is_dir() else 0o666) & ~umask
+        assert stat.S_IMODE(os.stat(path).st_mode) == expected, path
 
 
 def test_predict_round_trip_on_the_csv(trained_run, cancer_csv, tmp_path):
@@ -164,14 +172,13 @@ def test_predict_refuses_non_finite_features(trained_run, cancer, capsys, tmp_pa
 def test_a_failed_train_keeps_the_previous_run_whole(trained_run, cancer_csv, capsys, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    for name in os.listdir(trained_run[0]):
-        (out / name).write_bytes((trained_run[0] / name).read_bytes())
-    before = {name: (out / name).read_bytes() for name in os.listdir(out)}
+    shutil.copytree(trained_run[0], out, dirs_exist_ok=True)
+    before = snapshot(out)
     status, stdout, stderr = run_cli(capsys, "train", "--csv", cancer_csv, "--target", "diagnosis", "--sizes", "16",
                                      "--epochs", "3", "--optimizer", "sgd", "--learning-rate", "1e30", "--no-progress",
                                      "--out", out)
     assert_one_line_error(status, stderr, "training diverged at epoch 1: the loss became NaN or infinite; lower --learning-rate")
-    assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before
+    assert snapshot(out) == before  # the previous run's files and its TensorBoard log, untouched
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging directory left behind
 
 
@@ -198,7 +205,8 @@ def test_a_second_sweep_replaces_the_first_as_a_unit(capsys, tmp_path):
     assert run_cli(capsys, "sweep", "--weight-decay", "0,1e-3", *common[:-1], tmp_path / "again")[0] == 0
     assert (tmp_path / "again" / "sweep.csv").read_bytes() == first_table  # the same command repeats bit for bit
     assert run_cli(capsys, "sweep", "--learning-rate", "0.01,0.1", *common)[0] == 0
-    assert sorted(os.listdir(out)) == ["best.msgpack", "curves.png", "metric_vs_learning_rate.png", "sweep.csv", "sweep.json"]
+    assert sorted(os.listdir(out)) == ["best.msgpack", "curves.png", "metric_vs_learning_rate.png", "sweep.csv", "sweep.json",
+                                       "tensorboard"]
 
 
 def test_a_sweep_where_every_run_diverged_fails_and_writes_no_best_model(capsys, tmp_path):
@@ -262,7 +270,7 @@ def test_scheduled_sweeps_from_the_command_line(capsys, tmp_path):
 def test_bad_input_fails_cleanly_in_cli_words_and_keeps_earlier_results(trained_run, cancer_csv, capsys, tmp_path):
     out, _ = trained_run
     model_path = out / "model.msgpack"
-    before = {name: (out / name).read_bytes() for name in os.listdir(out)}
+    before = snapshot(out)
     bad_csv = write_csv(tmp_path / "bad.csv", ["a", "b", "diagnosis"], [[1, 2, "x"], [3, "oops", "y"]])
     no_target = write_csv(tmp_path / "no_target.csv", ["a", "b"], [[1, 2], [3, 4]])
     (tmp_path / "truncated.msgpack").write_bytes(model_path.read_bytes()[:300])
@@ -314,7 +322,7 @@ def test_bad_input_fails_cleanly_in_cli_words_and_keeps_earlier_results(trained_
         line = assert_one_line_error(*run_cli(capsys, *args)[::2], message)
         # The command line's own words: no Python keyword spellings, no backticked argument names.
         assert not re.search(r"\b[a-z_]+=(None|True|False|'|\"|\d)|`\w+`|allow_pickle", line), line
-    assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before
+    assert snapshot(out) == before
 
 
 def test_library_messages_name_flags_on_the_command_line_and_keywords_in_python():
@@ -367,7 +375,9 @@ def test_sweep_end_to_end(tmp_path):
     assert "12 runs" in completed.stdout and "| learning_rate | momentum | seed |" in completed.stdout
     assert "on 2 cpu device(s)" in completed.stdout  # every core by default
     files = sorted(os.listdir(tmp_path / "out"))
-    assert files == ["best.msgpack", "curves.png", "metric_vs_learning_rate.png", "metric_vs_momentum.png", "sweep.csv", "sweep.json"]
+    assert files == ["best.msgpack", "curves.png", "metric_vs_learning_rate.png", "metric_vs_momentum.png", "sweep.csv", "sweep.json",
+                     "tensorboard"]
+    assert completed.stdout.splitlines()[-1] == f"to look: tensorboard --logdir {tmp_path / 'out' / 'tensorboard'}"
     document = json.loads((tmp_path / "out" / "sweep.json").read_text())
     assert len(document["rows"]) == 12
     best = jaxnn.load(tmp_path / "out" / "best.msgpack")
@@ -528,7 +538,8 @@ def test_a_signal_stops_a_run_at_the_next_chunk_even_without_a_progress_bar(sign
     args = ["train", "--sizes", "64", "--epochs", "2000", "--no-progress", "--out", tmp_path / "run"]
     args += ["--no-checkpoint"] if signal_name == "SIGINT" else ["--checkpoint-every", "5"]
     process = subprocess.Popen([sys.executable, "-m", "jaxnn.cli", *map(str, args)], cwd=ROOT, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1"))
     lines = [process.stdout.readline()]
     while lines[-1] and not lines[-1].startswith("model:") and len(lines) < 20:  # then training starts
         lines.append(process.stdout.readline())

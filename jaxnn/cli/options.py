@@ -87,6 +87,8 @@ FLAGS: dict[str, Word] = {
     "missing_values": Word("--missing-values"),
     "weight_column": Word("--weight-column"),
     "strict": Word("--strict", {True: "--strict"}),
+    "log": Word("--log"),
+    "tracking_uri": Word("--tracking-uri"),
     "devices": Word("--devices"),
     "scheduler": Word("--scheduler"),
     "ASHA.min_epochs": Word("--min-epochs"),
@@ -315,6 +317,13 @@ def _add_output_options(parser: argparse.ArgumentParser, *, sweep: bool) -> None
                         help="output directory, replaced as a whole by a successful run "
                              f"(default: runs/{'sweep' if sweep else 'train'})")
     output.add_argument("--no-progress", action="store_true", help="no progress bar")
+    output.add_argument("--log", choices=("tensorboard", "mlflow", "none"), default="tensorboard",
+                        help="where every run's curves and hyperparameters go: a TensorBoard log in DIR/tensorboard "
+                             "(the default), an MLflow experiment, or none")
+    output.add_argument("--tracking-uri", metavar="URI",
+                        help="--log mlflow: the tracking server or database, e.g. sqlite:///runs/mlflow.db "
+                             "(default: MLflow's own)")
+    output.add_argument("--experiment", default="jaxnn", metavar="NAME", help="--log mlflow: the experiment (default: jaxnn)")
     output.add_argument("--checkpoint-dir", metavar="DIR",
                         help=f"save the run's state here as it trains, so that an interrupted run can be resumed "
                              f"(default: {CHECKPOINT}/ inside --out; removed when the run succeeds)")

@@ -6,18 +6,21 @@ import contextlib
 import math
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import jaxnn
+import jaxnn.track
 from jaxnn import resume
 from jaxnn._io import staged_directory
 from jaxnn.cli.options import CHECKPOINT, UsageError
 
-__all__ = ["RUN_FILES", "checkpoint_dir", "describe_model", "early_stopping", "fmt", "load_data", "model_for",
-           "resumable", "staged_output"]
+__all__ = ["RUN_FILES", "checkpoint_dir", "describe_model", "early_stopping", "fmt", "keep_log", "live_log", "load_data",
+           "logged", "model_for", "resumable", "staged_output", "trackers"]
 
-RUN_FILES = ("model.msgpack", "history.csv", "curves.png", "sweep.csv", "sweep.json", "best.msgpack", CHECKPOINT)
+RUN_FILES = ("model.msgpack", "history.csv", "curves.png", "sweep.csv", "sweep.json", "best.msgpack", CHECKPOINT,
+             "tensorboard")
 """What a ``train`` or ``sweep`` writes into ``--out`` (a directory holding only these may be replaced)."""
 
 
@@ -113,7 +116,8 @@ def resumable(path: str | None) -> Iterator[None]:
 
 def _holds_only_run_files(path: str) -> bool:
     """Whether a directory holds only files a jaxnn train or sweep writes (so it may be replaced)."""
-    return all(name in RUN_FILES or re.fullmatch(r"metric_vs_\w+\.png", name) for name in os.listdir(path))
+    return all(name in RUN_FILES or name == ".tensorboard-previous" or re.fullmatch(r"metric_vs_\w+\.png", name)
+               for name in os.listdir(path))
 
 
 @contextlib.contextmanager
@@ -125,3 +129,53 @@ def staged_output(out: str) -> Iterator[str]:
         raise UsageError(f"--out {out!r} is the current directory or contains it; give a directory of its own")
     with staged_directory(out, replaceable=_holds_only_run_files) as staging:
         yield staging
+
+
+def trackers(args: argparse.Namespace) -> list[Any]:
+    """The ``--log`` trackers of a run writing to ``--out`` (a TensorBoard log goes to ``DIR/tensorboard``)."""
+    if args.log != "mlflow" and (args.tracking_uri is not None or args.experiment != "jaxnn"):
+        raise UsageError("--tracking-uri and --experiment are for --log mlflow")
+    return jaxnn.track.from_option(args.log, out=args.out, tracking_uri=args.tracking_uri, experiment=args.experiment)
+
+
+def logged(call: Any) -> tuple[Any, BaseException | None]:
+    """``(result, log error)`` of ``call()``: a run whose log failed to write keeps its result (its files are
+    written), and the error is raised after them."""
+    try:
+        return call(), None
+    except jaxnn.errors.LogError as error:
+        if getattr(error, "result", None) is None:
+            raise
+        return error.result, error
+
+
+@contextlib.contextmanager
+def live_log(args: argparse.Namespace) -> Iterator[None]:
+    """The run's TensorBoard log goes to ``DIR/tensorboard`` as it trains (to watch it live), without giving up
+    the previous run's until this one succeeds: that one waits in a hidden folder, and comes back if this run
+    fails. An interrupted run keeps its partial log for ``--resume``, which continues it."""
+    import jax
+
+    if jax.process_index() != 0:  # process 0 logs and writes
+        yield
+        return
+    log, aside = os.path.join(args.out, "tensorboard"), os.path.join(args.out, ".tensorboard-previous")
+    if args.log == "tensorboard" and not args.resume and os.path.isdir(log) and not os.path.exists(aside):
+        os.replace(log, aside)
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        if os.path.isdir(aside):
+            shutil.rmtree(log, ignore_errors=True)
+            os.replace(aside, log)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def keep_log(out: str, staging: str) -> None:
+    """Move the run's TensorBoard log (written in ``out`` as it trained, for a live view) into the staged output."""
+    log = os.path.join(out, "tensorboard")
+    if os.path.isdir(log):
+        os.replace(log, os.path.join(staging, "tensorboard"))

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import jaxnn
+import jaxnn.track
 from jaxnn import errors, hyperparams, plotting
 from jaxnn.cli import config, options, runs
 from jaxnn.cli.options import UsageError
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     scheduler = _scheduler(args)
     writes = jax.process_index() == 0  # every process holds the gathered table; process 0 writes it
     checkpoint = runs.checkpoint_dir(args)
-    with runs.resumable(checkpoint), runs.staged_output(args.out) if writes else contextlib.nullcontext() as staging:
+    with runs.resumable(checkpoint), (runs.staged_output(args.out) if writes else contextlib.nullcontext()) as staging, \
+            runs.live_log(args):
         if writes:
             plotting.preload()
         data = runs.load_data(args)
@@ -106,27 +108,33 @@ def run(args: argparse.Namespace) -> int:
         print(data.describe())
         hosts = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
         print(f"sweeping {', '.join(space)} on {len(devices)} {devices[0].platform} device(s){hosts}")
+        trackers = runs.trackers(args)
         started = time.perf_counter()
-        result = jaxnn.sweep(
+        result, log_error = runs.logged(lambda: jaxnn.sweep(
             model, data, space=space, key=args.seed, early_stopping=runs.early_stopping(args), optimizer=args.optimizer,
             num_epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule, warmup_steps=args.warmup_steps,
             nesterov=args.nesterov, seeds=args.seeds, num_samples=args.samples, max_parallel=args.max_parallel,
             metric=args.metric, progress=not args.no_progress, scheduler=scheduler, checkpoint_dir=checkpoint,
-            resume=args.resume, force=args.yes, **fixed,
-        )
+            resume=args.resume, force=args.yes, log=trackers, **fixed,
+        ))
         elapsed = time.perf_counter() - started
         if not writes:
             return 0
         print(f"{len(result)} runs in {elapsed:.1f} s ({elapsed / len(result) * 1e3:.0f} ms per run)")
         print(result.format(top=args.top))
         written = _write(result, staging, model, data, fixed, args)
+        runs.keep_log(args.out, staging)
     print(f"wrote {args.out}: {', '.join(written)}")
+    if log_error is not None:
+        raise log_error
     if "best.msgpack" not in written:
         raise errors.AllRunsDiverged(
             result,
             f"all {len(result)} runs diverged (NaN or infinite loss), so there is no best model and no best.msgpack; "
             f"the table is in {os.path.join(args.out, 'sweep.csv')}. Lower --learning-rate or set --clip-norm",
         )
+    for line in jaxnn.track.how_to_look(trackers):
+        print(f"to look: {line}")
     return 0
 
 

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import jaxnn
+import jaxnn.track
 from jaxnn import hyperparams, plotting
 from jaxnn.cli import options, runs
 
@@ -31,21 +32,22 @@ def run(args: argparse.Namespace) -> int:
     given = {name: getattr(args, name) for name in hyperparams.NAMES if getattr(args, name) is not None}
     given.pop("dropout", None)  # the model's own rate (runs.model_for)
     checkpoint = runs.checkpoint_dir(args)
-    with runs.resumable(checkpoint), runs.staged_output(args.out) as staging:
+    with runs.resumable(checkpoint), runs.staged_output(args.out) as staging, runs.live_log(args):
         plotting.preload()
         data = runs.load_data(args)
         model = runs.model_for(args, data)
         print(data.describe())
         print(f"model: {runs.describe_model(model)}, optimizer {args.optimizer}, {args.epochs} epochs, "
               f"batch {args.batch_size or 'full'}")
+        trackers = runs.trackers(args)
         started = time.perf_counter()
-        result = jaxnn.fit(
+        result, log_error = runs.logged(lambda: jaxnn.fit(
             model, data, key=args.seed, optimizer=args.optimizer, num_epochs=args.epochs, batch_size=args.batch_size,
             schedule=args.schedule, warmup_steps=args.warmup_steps, nesterov=args.nesterov, metric=args.metric,
             early_stopping=runs.early_stopping(args), restore_best=False if args.keep_last else None,
             progress=not args.no_progress, devices=args.devices, checkpoint_dir=checkpoint,
-            checkpoint_every=args.checkpoint_every, resume=args.resume, **given,
-        )
+            checkpoint_every=args.checkpoint_every, resume=args.resume, log=trackers, **given,
+        ))
         elapsed = time.perf_counter() - started
         metrics = {split: jaxnn.evaluate(model, result.params, data, split=split, metric=args.metric)
                    for split in ("train", "val", "test") if getattr(data, f"num_{split}") > 0}
@@ -62,7 +64,12 @@ def run(args: argparse.Namespace) -> int:
         jaxnn.save(os.path.join(staging, "model.msgpack"), model, result.params, dataset=data, metadata=metadata)
         result.to_csv(os.path.join(staging, "history.csv"))
         plotting.plot_history(result.history, os.path.join(staging, "curves.png"), metric=metric)
+        runs.keep_log(args.out, staging)
     print(f"wrote {args.out}: model.msgpack (epoch {result.params_epoch}), history.csv, curves.png")
+    if log_error is not None:
+        raise log_error
+    for line in jaxnn.track.how_to_look(trackers):
+        print(f"to look: {line}")
     return 0
 
 

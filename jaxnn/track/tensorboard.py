@@ -18,6 +18,7 @@ twice; a run with another fingerprint is refused (or, with ``replace=True``, rep
 files).
 """
 
+import contextlib
 import io
 import json
 import math
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from jaxnn import errors
-from jaxnn._io import atomic_write
+from jaxnn._io import atomic_write, missing_directories
 from jaxnn.track.base import Outcome, Row, RunInfo, Tracker, summary_tags
 
 __all__ = ["MANIFEST", "SUFFIX", "TensorBoard"]
@@ -102,6 +103,7 @@ class TensorBoard(Tracker):
 
     def start(self, run: RunInfo) -> None:
         _tensorboard()
+        self._created = missing_directories(self.logdir)  # what a run that logs nothing takes away again
         manifest = self._open_directory(run)
         self._run = run
         self._complete = list(manifest.get("complete", [])) if manifest.get("fingerprint") == run.fingerprint else []
@@ -183,6 +185,14 @@ class TensorBoard(Tracker):
             self._write_manifest(finished=False)
 
     def finish(self, outcome: Outcome) -> None:
+        if outcome.status == "failed" and set(self._complete) <= {"."}:  # failed before any row: leave nothing
+            self._remove_files(lambda name: True)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(self.logdir, MANIFEST))
+            for directory in self._created:  # innermost first, once empty
+                with contextlib.suppress(OSError):
+                    os.rmdir(directory)
+            return
         self._write_manifest(finished=outcome.status == "finished")
 
     def _write_run(self, name: str, events: list[Any]) -> None:

@@ -281,7 +281,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 def add_table_options(group: Any, *, reading_only: bool) -> None:
     """How a CSV or Parquet file is read (both ``train``/``sweep`` and ``predict``) and prepared (training only)."""
-    group.add_argument("--delimiter", metavar="C", help="the CSV's field separator (default: detected among , ; tab |)")
+    group.add_argument("--delimiter", metavar="C", help="the CSV's field separator (default: detected among comma, semicolon, tab and vertical bar)")
     group.add_argument("--encoding", metavar="NAME", help="the CSV's text encoding (default: a byte-order mark, else utf-8)")
     if reading_only:
         return

@@ -255,7 +255,7 @@ class SweepResult:
     def concat(results: Sequence["SweepResult"]) -> "SweepResult":
         """Merge sweeps of the same model and metric (e.g. one per optimizer) into one ranked table.
 
-        What distinguished the sweeps stays in the table: a setting of :attr:`settings` that differs
+        What distinguished the sweeps stays in the table: a setting of ``settings`` that differs
         between them (``optimizer``, ``batch_size``, a fixed hyperparameter, ...) becomes a column, so
         an adam and an sgd sweep give rows that say which they are.
         """

@@ -42,7 +42,7 @@ from jaxnn.train import check_data
 from jaxnn.typing import Array, PRNGKey
 from jaxnn import errors
 
-__all__ = ["run_configs", "sweep"]
+__all__ = ["MAX_RESULT_BYTES", "run_configs", "sweep"]
 
 
 def sweep(
@@ -133,7 +133,7 @@ def sweep(
         hyperparams: a :class:`jaxnn.Hyperparams` with values for the hyperparameters the space does
             not vary, instead of (or beside, for other fields) keywords.
         force: run a sweep whose results (every row's parameters and curves) would take more than
-            :data:`MAX_RESULT_BYTES` of memory; without it such a sweep is refused before it starts.
+            :data:`~jaxnn.sweeps.run.MAX_RESULT_BYTES` of memory; without it such a sweep is refused before it starts.
         log: where to log the sweep as it runs (:mod:`jaxnn.track`): None (no log), a
             directory path (a TensorBoard log), :class:`jaxnn.track.TensorBoard`,
             :class:`jaxnn.track.MLflow`, or a list of them. Every row is logged once it is
@@ -290,7 +290,7 @@ def _program_settings(spec: TrainSpec, space: dict[str, Any], configs: list[dict
 
 
 def _check_size(spec: TrainSpec, data: Any, num_configs: int, num_seeds: int, force: bool) -> None:
-    """Refuse, unless ``force``, a sweep whose results would take more than :data:`MAX_RESULT_BYTES`."""
+    """Refuse, unless ``force``, a sweep whose results would take more than :data:`~jaxnn.sweeps.run.MAX_RESULT_BYTES`."""
     rows = num_configs * num_seeds
     params = footprint(spec.model, tuple(np.shape(data.x_train)[1:])).num_params
     size = rows * 4 * (params + len(loop.HISTORY_KEYS) * spec.num_epochs + 16)

@@ -149,8 +149,14 @@ def test_program_settings_run_as_separate_programs_and_merge(digits, model):
     np.testing.assert_allclose(single.history["val_loss"], result.curves["val_loss"][0], rtol=1e-5)
 
 
-def test_result_table_aggregate_exports_and_plots(digits, model, tmp_path):
-    result = jaxnn.sweep(model, digits, space={"learning_rate": [0.003, 0.03, 0.3]}, seeds=3, key=0, **OPTIONS)
+@pytest.fixture(scope="module")
+def seeded(digits, model):
+    """Three configurations, three seeds each."""
+    return jaxnn.sweep(model, digits, space={"learning_rate": [0.003, 0.03, 0.3]}, seeds=3, key=0, **OPTIONS)
+
+
+def test_result_table_exports_and_plots(seeded, digits, tmp_path):
+    result = seeded
     table = result.table
     assert len(result) == 9
     metric = table["best_val_metric"]
@@ -160,11 +166,6 @@ def test_result_table_aggregate_exports_and_plots(digits, model, tmp_path):
     # The test metric is the returned params' accuracy on the test split.
     predictions = result.predict(0, digits.x_test, task="multiclass")
     np.testing.assert_allclose(np.mean(predictions == digits.y_test), table["test_metric"][0], rtol=1e-6)
-    summary = result.aggregate()
-    assert summary["num_seeds"].tolist() == [3, 3, 3]
-    for rate, mean, std in zip(summary["learning_rate"], summary["best_val_metric_mean"], summary["best_val_metric_std"]):
-        values = metric[table["learning_rate"] == rate]
-        np.testing.assert_allclose([mean, std], [values.mean(), values.std()], rtol=1e-9)
     result.to_csv(tmp_path / "sweep.csv")
     with open(tmp_path / "sweep.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -176,6 +177,53 @@ def test_result_table_aggregate_exports_and_plots(digits, model, tmp_path):
     assert sorted(os.path.basename(p) for p in written) == ["curves.png", "metric_vs_learning_rate.png"]
     assert all(os.path.getsize(p) > 1000 for p in written)
     assert not list(tmp_path.glob("**/*.tmp"))  # no temporary files left behind
+
+
+def test_aggregate_ranks_configurations_by_their_mean_over_seeds(seeded):
+    """Against the same statistics computed row by row in plain Python (statistics.mean and stdev)."""
+    import statistics
+
+    rows = [seeded.row(i) for i in range(len(seeded))]
+    expected = {}
+    for row in rows:
+        expected.setdefault(row["config"], []).append(row)
+    summary = seeded.aggregate()
+    assert sorted(summary["config"].tolist()) == sorted(expected) and len(summary["config"]) == 3
+    for i, config in enumerate(summary["config"].tolist()):
+        group = expected[config]
+        assert summary["learning_rate"][i] == group[0]["learning_rate"]
+        assert summary["num_seeds"][i] == summary["count"][i] == 3 and summary["num_diverged"][i] == 0
+        for name in ("best_val_metric", "best_val_loss", "test_metric", "test_loss", "best_epoch", "stopped_epoch"):
+            values = [row[name] for row in group]
+            assert summary[f"{name}_mean"][i] == pytest.approx(statistics.mean(values), rel=1e-12), name
+            assert summary[f"{name}_std"][i] == pytest.approx(statistics.stdev(values), rel=1e-9, abs=1e-12), name
+        best = max(group, key=lambda row: (row["best_val_metric"], -row["best_val_loss"]))  # accuracy: higher is better
+        assert summary["best_seed"][i] == best["seed"] and seeded.row(int(summary["best_row"][i])) == best
+    means = [statistics.mean(row["best_val_metric"] for row in expected[c]) for c in summary["config"].tolist()]
+    assert means == sorted(means, reverse=True)
+    text = seeded.format_aggregate(top=2)
+    lines = text.splitlines()
+    assert lines[0] == "| learning_rate | seeds | best_val_metric (mean ± std) | best_val_loss (mean ± std) | " \
+                       "test_metric (mean ± std) | best_seed |"
+    assert f"{summary['best_val_metric_mean'][0]:.4g} ± {summary['best_val_metric_std'][0]:.2g}" in lines[2]
+    assert lines[-1] == "(1 more configuration)"
+
+
+def test_aggregate_puts_a_configuration_with_a_diverged_seed_after_those_that_always_trained():
+    # config 0: the best mean of its trained seeds, but one seed diverged; config 1 trained on both seeds;
+    # config 2 diverged on both. The metric is accuracy: higher is better.
+    result = _table(config=[0, 0, 1, 1, 2, 2], seed=[0, 1, 0, 1, 0, 1], learning_rate=[0.1, 0.1, 0.2, 0.2, 0.3, 0.3],
+                    status=["completed", "diverged", "completed", "completed", "diverged", "diverged"],
+                    best_val_metric=[0.99, np.nan, 0.8, 0.9, np.nan, np.nan],
+                    best_val_loss=[0.1, np.nan, 0.3, 0.2, np.nan, np.nan])
+    summary = result.aggregate()
+    assert summary["config"].tolist() == [1, 0, 2]
+    assert summary["num_diverged"].tolist() == [0, 1, 2] and summary["count"].tolist() == [2, 1, 0]
+    assert summary["best_val_metric_mean"][:2].tolist() == pytest.approx([0.85, 0.99])
+    assert summary["best_val_metric_std"][0] == pytest.approx(0.0707106781, rel=1e-6)  # sqrt(0.005)
+    assert np.isnan(summary["best_val_metric_std"][1]) and np.isnan(summary["best_val_metric_mean"][2])
+    assert summary["best_seed"].tolist() == [1, 0, 0] and summary["best_row"][0] == 1  # row 1 of the ranked table
+    assert "| 0.2 | 2 | 0 | 0.85 ± 0.071 |" in result.format_aggregate()
 
 
 def test_dropout_and_init_scale_are_sweepable(digits):

@@ -153,45 +153,100 @@ class SweepResult:
             raise errors.IndexOutOfRange(f"row index {i!r} is out of range for a sweep of {len(self)} rows")
 
     def aggregate(self) -> dict[str, np.ndarray]:
-        """Mean and standard deviation over seeds of every configuration, best first.
+        """One row per configuration: the mean, standard deviation and count over its seeds, best mean first.
+
+        A configuration's seeds differ only in their key (the initialization, shuffling and dropout), so
+        the spread over them is the noise that a difference between configurations has to beat. Ranking
+        by the mean picks the configuration that trains well, not the one with the luckiest seed.
+
+        Every numeric result column of :attr:`table` (``best_val_metric``, ``best_val_loss``,
+        ``test_metric``, ``best_epoch``, ...) gets ``<name>_mean`` and ``<name>_std``, over the seeds that
+        did not diverge (and where the value is finite). The standard deviation is the sample one
+        (``ddof=1``, as pandas and ``statistics.stdev`` give it), NaN with fewer than two seeds.
+
+        Configurations rank by the mean of :attr:`ranked_by` (each later column breaking ties), in the
+        metric's direction (``higher_is_better``); one with a diverged seed ranks after every one whose
+        seeds all trained (a run that can diverge is not a reliable choice), and one whose seeds all
+        diverged comes last.
 
         Returns:
-            Columns: the hyperparameters, ``num_seeds``, ``num_diverged``, and
-            ``<name>_mean`` / ``<name>_std`` for the validation and test metrics and
-            the best epoch. Diverged seeds are excluded from the means.
+            Columns (NumPy arrays, one entry per configuration): the hyperparameters, ``config`` (the
+            configuration's index), ``num_seeds`` (its rows), ``num_diverged``, ``count`` (the seeds
+            behind each mean: ``num_seeds - num_diverged``), ``<name>_mean`` and ``<name>_std`` for each
+            numeric result column, ``best_seed`` (the configuration's best seed, by the row ranking) and
+            ``best_row`` (that row's index in :attr:`table`: ``result.params(best_row)`` are its
+            parameters).
 
         Raises:
             ValueError: the sweep ran PBT, where a configuration is a slot whose seeds
                 followed different lineages and ended with different hyperparameters.
+
+        >>> summary = result.aggregate()  # doctest: +SKIP
+        >>> best = int(summary["best_row"][0])  # doctest: +SKIP
+        >>> params = result.params(best)  # the best configuration's best seed  # doctest: +SKIP
         """
         if "lineage" in self.table:
             raise errors.ConfigError("aggregate() groups rows by configuration, but under PBT each seed's row of a "
-                             "configuration followed its own lineage and hyperparameters; compare rows instead")
+                                     "configuration followed its own lineage and hyperparameters; compare rows instead")
         configs = np.asarray(self.table["config"])
-        unique = list(dict.fromkeys(configs.tolist()))  # keeps best-first order of each config's best seed
-        measures = ["best_val_loss", "best_val_metric", "best_train_loss", "test_loss", "test_metric", "best_epoch"]
-        out: dict[str, list] = {name: [] for name in self.hyperparameters}
-        out |= {"num_seeds": [], "num_diverged": []}
-        for m in measures:
-            out[f"{m}_mean"], out[f"{m}_std"] = [], []
+        usable = np.asarray(self.table["status"]) != "diverged"
+        unique = list(dict.fromkeys(configs.tolist()))  # each configuration's first row is its best seed
+        measures = self._numeric_results()
+        columns: dict[str, list] = {name: [] for name in [*self.hyperparameters, "config", "num_seeds", "num_diverged",
+                                                          "count"]}
+        columns |= {f"{name}_{statistic}": [] for name in measures for statistic in ("mean", "std")}
+        columns |= {"best_seed": [], "best_row": []}
         for config in unique:
             rows = np.flatnonzero(configs == config)
-            ok = rows[np.asarray(self.table["status"])[rows] != "diverged"]
+            trained = rows[usable[rows]]
             for name in self.hyperparameters:
-                out[name].append(python_value(self.table[name][rows[0]]))
-            out["num_seeds"].append(len(rows))
-            out["num_diverged"].append(len(rows) - len(ok))
-            for m in measures:
-                values = np.asarray(self.table[m], np.float64)[ok]
-                out[f"{m}_mean"].append(float(np.mean(values)) if len(values) else math.nan)
-                out[f"{m}_std"].append(float(np.std(values)) if len(values) else math.nan)
-        columns = {name: np.asarray(values) for name, values in out.items()}
+                columns[name].append(python_value(self.table[name][rows[0]]))
+            columns["config"].append(python_value(config))
+            columns["num_seeds"].append(len(rows))
+            columns["num_diverged"].append(len(rows) - len(trained))
+            columns["count"].append(len(trained))
+            for name in measures:
+                mean, std = _mean_and_std(np.asarray(self.table[name], np.float64)[trained])
+                columns[f"{name}_mean"].append(mean)
+                columns[f"{name}_std"].append(std)
+            columns["best_seed"].append(python_value(self.table["seed"][rows[0]]))
+            columns["best_row"].append(int(rows[0]))
+        table = {name: np.asarray(values) for name, values in columns.items()}
         keys = [np.arange(len(unique))]
         for name in reversed(self.ranked_by):
-            values = columns[f"{name}_mean"] * (-1 if name.endswith("_metric") and self.higher_is_better else 1)
+            values = table[f"{name}_mean"] * (-1 if name.endswith("_metric") and self.higher_is_better else 1)
             keys.append(np.where(np.isfinite(values), values, np.inf))
+        keys += [table["num_diverged"] > 0, table["count"] == 0]
         order = np.lexsort(keys)
-        return {name: column[order] for name, column in columns.items()}
+        return {name: column[order] for name, column in table.items()}
+
+    def _numeric_results(self) -> list[str]:
+        """The table's numeric result columns (not a hyperparameter, ``seed`` or ``config``), ranking ones first."""
+        skip = {*self.hyperparameters, "seed", "config"}
+        numeric = [name for name, column in self.table.items() if name not in skip
+                   and np.asarray(column).dtype.kind in "iuf"]
+        return [*(name for name in self.ranked_by if name in numeric),
+                *(name for name in numeric if name not in self.ranked_by)]
+
+    def format_aggregate(self, top: int | None = 10) -> str:
+        """:meth:`aggregate`'s first ``top`` configurations as Markdown: each ranking column and the test
+        metric as mean ± std over the seeds, the number of seeds, and each configuration's best seed."""
+        summary = self.aggregate()
+        shown = [name for name in (*self.ranked_by, "test_metric") if f"{name}_mean" in summary]
+        diverged = bool(np.any(summary["num_diverged"] > 0))
+        header = [*self.hyperparameters, "seeds", *(["diverged"] if diverged else []),
+                  *(f"{name} (mean ± std)" for name in shown), "best_seed"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        count = len(summary["config"])
+        for i in range(count if top is None else min(top, count)):
+            cells = [_cell(summary[name][i]) for name in self.hyperparameters]
+            cells += [str(summary["num_seeds"][i]), *([str(summary["num_diverged"][i])] if diverged else [])]
+            cells += [_mean_std(summary[f"{name}_mean"][i], summary[f"{name}_std"][i]) for name in shown]
+            cells.append(str(summary["best_seed"][i]))
+            lines.append("| " + " | ".join(cells) + " |")
+        if top is not None and count > top:
+            lines.append(f"({count - top} more configuration{'s' if count - top > 1 else ''})")
+        return "\n".join(lines)
 
     def format(self, top: int | None = 10) -> str:
         """The table (first ``top`` rows) as Markdown."""
@@ -319,6 +374,24 @@ class SweepResult:
                 copy.table[name] = np.full(len(self), value, dtype=object if not isinstance(value, (int, float)) else None)
         copy.hyperparameters = [*self.hyperparameters, *(name for name in values if name not in self.hyperparameters)]
         return copy
+
+
+def _mean_and_std(values: np.ndarray) -> tuple[float, float]:
+    """The mean and sample standard deviation (``ddof=1``) of the finite ``values``; NaN where undefined."""
+    values = values[np.isfinite(values)]
+    mean = float(np.mean(values)) if len(values) else math.nan
+    return mean, float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+
+
+def _cell(value: Any) -> str:
+    value = python_value(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _mean_std(mean: float, std: float) -> str:
+    if not math.isfinite(mean):
+        return "-"
+    return f"{mean:.4g}" if not math.isfinite(std) else f"{mean:.4g} ± {std:.2g}"
 
 
 def _differing_settings(results: Sequence[SweepResult]) -> list[str]:

@@ -372,20 +372,36 @@ def test_sweep_end_to_end(tmp_path):
         "--sizes", "8", "--no-progress", "--out", tmp_path / "out",
     )
     assert completed.returncode == 0, completed.stderr
-    assert "12 runs" in completed.stdout and "| learning_rate | momentum | seed |" in completed.stdout
+    assert "12 runs" in completed.stdout and "configurations ranked by the mean over 2 seeds" in completed.stdout
+    assert "| learning_rate | momentum | seeds | best_val_metric (mean ± std) |" in completed.stdout
     assert "on 2 cpu device(s)" in completed.stdout  # every core by default
     files = sorted(os.listdir(tmp_path / "out"))
-    assert files == ["best.msgpack", "curves.png", "metric_vs_learning_rate.png", "metric_vs_momentum.png", "sweep.csv", "sweep.json",
-                     "tensorboard"]
+    assert files == ["best.msgpack", "configs.csv", "curves.png", "metric_vs_learning_rate.png", "metric_vs_momentum.png",
+                     "sweep.csv", "sweep.json", "tensorboard"]
     assert completed.stdout.splitlines()[-1] == f"to look: tensorboard --logdir {tmp_path / 'out' / 'tensorboard'}"
     document = json.loads((tmp_path / "out" / "sweep.json").read_text())
-    assert len(document["rows"]) == 12
+    rows = document["rows"]
+    assert len(rows) == 12
+    # The configuration with the best mean validation accuracy over its two seeds (ties: the lower mean loss),
+    # computed here row by row; best.msgpack holds its better seed.
+    groups = {}
+    for row in rows:
+        groups.setdefault(row["config"], []).append(row)
+    mean = lambda group, name: sum(row[name] for row in group) / len(group)  # noqa: E731
+    chosen = min(groups.values(), key=lambda g: (-mean(g, "best_val_metric"), mean(g, "best_val_loss"), rows.index(g[0])))
     best = jaxnn.load(tmp_path / "out" / "best.msgpack")
-    assert best.metadata["row"] == document["rows"][0]
-    # best.msgpack holds the weights whose validation accuracy the table's first row reports.
+    assert best.metadata["row"] == chosen[0] and "best mean over 2 seeds" in best.metadata["selected"]
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("best.msgpack:"))
+    assert "the best configuration by its mean validation accuracy over 2 seeds" in line
+    assert f"its best seed {chosen[0]['seed']} (validation accuracy {chosen[0]['best_val_metric']:.4f})" in line
+    with open(tmp_path / "out" / "configs.csv") as handle:
+        configs = list(csv.DictReader(handle))
+    assert len(configs) == 6 and int(configs[0]["config"]) == chosen[0]["config"]
+    assert float(configs[0]["best_val_metric_mean"]) == pytest.approx(mean(chosen, "best_val_metric"))
+    # best.msgpack holds the weights whose validation accuracy its row reports.
     data = jaxnn.datasets.load("iris", seed=0)
     validation = jaxnn.evaluate(best.model, best.params, data, split="val")
-    assert validation["accuracy"] == pytest.approx(document["rows"][0]["best_val_metric"], abs=1e-6)
+    assert validation["accuracy"] == pytest.approx(chosen[0]["best_val_metric"], abs=1e-6)
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["sweep"], ["predict"], ["info"], ["demo"]])

@@ -3,6 +3,8 @@ printed, the table, curves and the best row's model written."""
 
 import argparse
 import contextlib
+import csv
+import io
 import os
 import time
 from typing import Any
@@ -10,8 +12,10 @@ from typing import Any
 import jaxnn
 import jaxnn.track
 from jaxnn import errors, hyperparams, plotting
+from jaxnn._io import atomic_write
 from jaxnn.cli import config, options, runs
 from jaxnn.cli.options import UsageError
+from jaxnn.sweeps.space import python_value
 
 __all__ = ["add", "run", "space_of"]
 
@@ -22,12 +26,14 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     sweep = commands.add_parser(
         "sweep", help="train many hyperparameter configurations in one compiled program", parents=parents,
         description="A vmapped hyperparameter sweep over every CPU core (or every GPU). Writes DIR/sweep.csv, "
-        "DIR/sweep.json, plots and DIR/best.msgpack (the best row's parameters: the ones its table row reports).",
+        "DIR/sweep.json, plots and DIR/best.msgpack (the best row's parameters: the ones its table row reports). "
+        "With --seeds N, configurations rank by their mean over the seeds (shown as mean ± std, written to "
+        "DIR/configs.csv) and best.msgpack holds the best configuration's best seed.",
         epilog=config.EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     options.add_training_options(sweep, sweep=True)
     group = sweep.add_argument_group("sweep")
-    group.add_argument("--seeds", type=options.positive_int, default=1, metavar="N", help="seeds per configuration (default: 1)")
+    group.add_argument("--seeds", type=options.positive_int, default=1, metavar="N", help="seeds per configuration; with several, configurations rank by their mean over the seeds (default: 1)")
     group.add_argument("--samples", type=options.positive_int, metavar="N",
                        help="random search: configurations drawn from the distributions")
     group.add_argument("--max-parallel", type=options.positive_int, metavar="N",
@@ -121,10 +127,17 @@ def run(args: argparse.Namespace) -> int:
         if not writes:
             return 0
         print(f"{len(result)} runs in {elapsed:.1f} s ({elapsed / len(result) * 1e3:.0f} ms per run)")
-        print(result.format(top=args.top))
-        written = _write(result, staging, model, data, fixed, args)
+        by_mean = _ranks_by_mean(result, args)
+        if by_mean:
+            print(f"configurations ranked by the mean over {args.seeds} seeds (every row is in sweep.csv):")
+            print(result.format_aggregate(top=args.top))
+        else:
+            print(result.format(top=args.top))
+        written, chosen = _write(result, staging, model, data, fixed, args, by_mean)
         runs.keep_log(args.out, staging)
     print(f"wrote {args.out}: {', '.join(written)}")
+    if chosen is not None:
+        print(chosen)
     if log_error is not None:
         raise log_error
     if "best.msgpack" not in written:
@@ -138,17 +151,61 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(result: Any, staging: str, model: Any, data: Any, fixed: dict[str, Any], args: argparse.Namespace) -> list[str]:
-    """Write the sweep's files (``best.msgpack`` only if not every row diverged); their names."""
+def _ranks_by_mean(result: Any, args: argparse.Namespace) -> bool:
+    """Whether the configurations rank by their mean over seeds: with several seeds, except under PBT (whose
+    seeds of a configuration follow lineages of their own)."""
+    return args.seeds > 1 and args.scheduler != "pbt"
+
+
+def _write(result: Any, staging: str, model: Any, data: Any, fixed: dict[str, Any], args: argparse.Namespace,
+           by_mean: bool) -> tuple[list[str], str | None]:
+    """Write the sweep's files (``best.msgpack`` only if not every row diverged): their names, and the line
+    that says which row ``best.msgpack`` holds (None without one)."""
     result.to_csv(os.path.join(staging, "sweep.csv"))
     result.to_json(os.path.join(staging, "sweep.json"))
-    written = ["sweep.csv", "sweep.json", *(os.path.basename(path) for path in result.plot(staging))]
+    written = ["sweep.csv", "sweep.json"]
+    summary = None
+    if by_mean:
+        summary = result.aggregate()
+        _write_columns(os.path.join(staging, "configs.csv"), summary)
+        written.append("configs.csv")
+    written += [os.path.basename(path) for path in result.plot(staging)]
     if result.table["status"][0] == "diverged":
-        return written
-    best = result.best
+        return written, None
+    index = int(summary["best_row"][0]) if summary is not None else 0
+    best = result.row(index)
     metadata = {"command": "sweep", "row": best, "hyperparameters": {name: best[name] for name in result.hyperparameters}
                 | fixed}
+    if summary is not None:
+        metadata["selected"] = (f"the best seed of the configuration with the best mean over {args.seeds} seeds "
+                                f"(ranked by {', '.join(result.ranked_by)})")
+        metadata["configuration"] = {name: python_value(column[0]) for name, column in summary.items()}
     if args.scheduler == "pbt":
-        metadata["hyperparameter_schedule"] = result.schedule(0)
-    jaxnn.save(os.path.join(staging, "best.msgpack"), model, result.params(0), dataset=data, metadata=metadata)
-    return [*written, "best.msgpack"]
+        metadata["hyperparameter_schedule"] = result.schedule(index)
+    jaxnn.save(os.path.join(staging, "best.msgpack"), model, result.params(index), dataset=data, metadata=metadata)
+    return [*written, "best.msgpack"], _chosen(result, best, summary)
+
+
+def _chosen(result: Any, best: dict[str, Any], summary: dict[str, Any] | None) -> str:
+    """Which row best.msgpack holds, in words."""
+    ranking = result.ranked_by[0]
+    what = ranking.removeprefix("best_").replace("val_", "validation ").replace("_", " ").replace(
+        "metric", result.metric.replace("_", " "))
+    config = ", ".join(f"{name}={best[name]:.4g}" if isinstance(best[name], float) else f"{name}={best[name]}"
+                       for name in result.hyperparameters)
+    if summary is None:
+        return f"best.msgpack: the first row ({config}, seed {best['seed']}; {what} {runs.fmt(best[ranking])})"
+    mean, std = summary[f"{ranking}_mean"][0], summary[f"{ranking}_std"][0]
+    return (f"best.msgpack: the best configuration by its mean {what} over {summary['num_seeds'][0]} seeds ({config}; "
+            f"{runs.fmt(float(mean))} ± {runs.fmt(float(std))}), its best seed {best['seed']} "
+            f"({what} {runs.fmt(best[ranking])})")
+
+
+def _write_columns(path: str, columns: dict[str, Any]) -> None:
+    """A dict of equal-length columns as CSV (atomically)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(list(columns))
+    for i in range(len(next(iter(columns.values())))):
+        writer.writerow([python_value(column[i]) for column in columns.values()])
+    atomic_write(path, buffer.getvalue())

@@ -10,6 +10,7 @@ __version__ = "0.2.0"
 
 from jaxnn import cache, data as datasets, errors, hyperparams, layers, loop, losses, optim, parallel, sweeps, track
 from jaxnn.checkpoint import Checkpoint, load, save
+from jaxnn.confusion import ConfusionMatrix, confusion_matrix
 from jaxnn.data import DataInfo, Dataset
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.interop import from_equinox, from_nnx
@@ -34,6 +35,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "ConfigError",
+    "ConfusionMatrix",
     "DataError",
     "DataInfo",
     "Dataset",
@@ -50,6 +52,7 @@ __all__ = [
     "cache",
     "choice",
     "clear_caches",
+    "confusion_matrix",
     "datasets",
     "errors",
     "evaluate",

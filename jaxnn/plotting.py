@@ -6,13 +6,14 @@ plot is drawn: no pyplot state machine, no process-wide backend switch, nothing 
 
 import io
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from jaxnn._io import atomic_write
 
-__all__ = ["plot_history", "plot_sweep", "preload"]
+__all__ = ["plot_confusion_matrix", "plot_history", "plot_sweep", "preload"]
 
 
 def preload() -> None:
@@ -59,6 +60,29 @@ def plot_history(history: dict[str, np.ndarray], path: str | os.PathLike, *, met
     metric_axis.set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
     for axis in (loss_axis, metric_axis):
         axis.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_confusion_matrix(counts: np.ndarray, labels: Sequence[str], path: str | os.PathLike) -> str:
+    """Write a confusion matrix (``counts[i, j]``: examples of true class ``i`` predicted as ``j``) as a
+    PNG heat map at ``path``, each cell labelled with its count; returns the path."""
+    path = os.fspath(path)
+    counts = np.asarray(counts)
+    size = max(4.0, 0.6 * len(labels) + 2.5)
+    figure = _figure(figsize=(size + 1.0, size))
+    axis = figure.subplots()
+    image = axis.imshow(counts, cmap="Blues")
+    figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
+    ticks = np.arange(len(labels))
+    axis.set_xticks(ticks, labels=list(labels), rotation=45 if max(map(len, labels), default=0) > 4 else 0, ha="right"
+                    if max(map(len, labels), default=0) > 4 else "center")
+    axis.set_yticks(ticks, labels=list(labels))
+    threshold = counts.max(initial=0) / 2
+    for (i, j), count in np.ndenumerate(counts):
+        axis.text(j, i, str(int(count)), ha="center", va="center", fontsize=9,
+                  color="white" if count > threshold else "black")
+    axis.set(xlabel="predicted class", ylabel="true class",
+             title=f"confusion matrix ({int(counts.sum())} examples)")
     return _save(figure, path)
 
 

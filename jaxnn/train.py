@@ -37,6 +37,7 @@ from jaxnn import resume as resume_lib
 from jaxnn import hyperparams as hyperparams_lib
 from jaxnn.programs import jit_loop
 from jaxnn.data import DataInfo, Dataset, check_finite_features
+from jaxnn.data.labelled import labelled_data
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.loop import DIVERGED, HISTORY_KEYS, RUNNING, STATUS, TrainResult, as_key
 from jaxnn.models import Model, footprint
@@ -61,6 +62,7 @@ __all__ = [
     "TrainSpec",
     "TrainingDiverged",
     "check_data",
+    "check_outputs",
     "evaluate",
     "fit",
     "make_train",
@@ -595,21 +597,40 @@ def evaluate(
     split: str = "test",
     loss: str | Callable | None = None,
     metric: str | None = None,
+    dataset: Any = None,
+    target: str | None = None,
 ) -> dict[str, float]:
-    """Loss and metric of ``params`` on a dataset split or on ``(x, y)``.
+    """Loss and metric of ``params`` on a dataset split, on ``(x, y)``, or on a labelled file.
 
     Args:
         model: the model the params belong to.
         params: trained parameters.
         data_or_xy: a :class:`jaxnn.Dataset` (``split`` selects ``"train"``,
-            ``"val"`` or ``"test"``) or a tuple ``(x, y)`` of prepared arrays.
+            ``"val"`` or ``"test"``), a tuple ``(x, y)`` of prepared arrays, or the path of a CSV or
+            Parquet file of labelled rows (every row is scored; needs ``dataset``), read and prepared
+            as :func:`jaxnn.datasets.read_labelled` does.
         loss, metric: by default chosen from the task (inferred from the
             outputs and labels for an ``(x, y)`` tuple).
+        dataset: the :class:`jaxnn.datasets.DataInfo` (``checkpoint.info``) or :class:`jaxnn.Dataset`
+            the model was trained on. Needed for a file, whose columns are prepared with its column
+            plan and scaling; with a Dataset of other data (another split of a built-in, say), that
+            data is first prepared like the training data (:func:`jaxnn.datasets.as_trained`).
+        target: a file's target column (default: the training's).
 
     Returns:
         ``{"loss": ..., <metric name>: ..., "num_examples": n}``. For regression
         data the mean squared error metric is in the target's original units.
+
+    Raises:
+        DataError: the file lacks the target column or a column the model was trained on; a label the
+            model does not know; the model's outputs do not fit the data's task (3 outputs for a binary
+            task).
+        ConfigError: a file without ``dataset``.
+
+    >>> checkpoint = jaxnn.load("runs/train/model.msgpack")  # doctest: +SKIP
+    >>> jaxnn.evaluate(checkpoint.model, checkpoint.params, "new.csv", dataset=checkpoint.info)  # doctest: +SKIP
     """
+    data_or_xy = labelled_data(data_or_xy, dataset, target=target)
     if isinstance(data_or_xy, Dataset):
         x, y = data_or_xy.split(split)
         task, y_scale = data_or_xy.task, float(data_or_xy.y_scale)
@@ -622,6 +643,8 @@ def evaluate(
         raise errors.DataError(f"x has {np.shape(x)[0]} rows but y has {np.shape(y)[0]}")
     if np.shape(x)[0] == 0:
         raise errors.DataError(f"there are no examples to evaluate (the {split!r} split is empty)")
+    if task is not None:
+        check_outputs(model, params, x, data_or_xy.info)
     task = task or _infer_task(jax.eval_shape(model.apply, params, jnp.asarray(x)), y)
     _, loss_fn = loss_for(loss, task)
     metric_name, metric_fn, _ = metric_for(metric, task)
@@ -629,6 +652,19 @@ def evaluate(
     if task == "regression" and metric_name == "mean_squared_error":
         metric_value *= y_scale**2
     return {"loss": loss_value, metric_name: metric_value, "num_examples": int(np.shape(x)[0])}
+
+
+def check_outputs(model: Model, params: Params, x: Any, info: DataInfo) -> None:
+    """Raise a :class:`~jaxnn.errors.DataError` unless the model's outputs fit the task of ``info``: one per
+    example for binary classification (the logit of the second class) and regression, one per class for
+    multiclass."""
+    outputs = jax.eval_shape(model.apply, params, jax.ShapeDtypeStruct(np.shape(x), jnp.float32))
+    width = outputs.shape[-1] if len(outputs.shape) > 1 else 1
+    expected = info.num_classes if info.task == "multiclass" else 1
+    if width != expected:
+        what = {"binary": "1 (the logit of the second class)", "regression": "1", "multiclass": f"{expected}, one per class"}
+        raise errors.DataError(f"the model has {width} output{'s' if width != 1 else ''} per example but the data "
+                               f"({info.name!r}) is {info.describe_task()}, which needs {what[info.task]}")
 
 
 @functools.partial(jit_loop, static_argnames=("model", "loss_fn", "metric_fn"))

@@ -57,6 +57,7 @@ FLAGS: dict[str, Word] = {
     "warmup_steps": Word("--warmup-steps"),
     "seeds": Word("--seeds"),
     "task": Word("--task"),
+    "target": Word("--target"),
     "metric": Word("--metric"),
     "optimizer": Word("--optimizer"),
     "schedule": Word("--schedule"),

@@ -25,8 +25,8 @@ Modules: :mod:`~jaxnn.data.dataset` (the types), :mod:`~jaxnn.data.prepare`
 (:func:`from_arrays`: checks, labels, splits, scaling), :mod:`~jaxnn.data.table` (raw named
 columns), :mod:`~jaxnn.data.columns` (the :class:`ColumnPlan` that makes them features: imputing,
 one-hot encoding, dropping), :mod:`~jaxnn.data.reading` (CSV and Parquet files through pyarrow),
-:mod:`~jaxnn.data.files` (CSV, Parquet and NPZ for training and prediction), :mod:`~jaxnn.data.builtin`
-(:func:`load`).
+:mod:`~jaxnn.data.files` (CSV, Parquet and NPZ for training and prediction), :mod:`~jaxnn.data.labelled`
+(labelled rows prepared for a trained model, to evaluate it), :mod:`~jaxnn.data.builtin` (:func:`load`).
 """
 
 from jaxnn.data.builtin import NAMES, load
@@ -45,6 +45,7 @@ from jaxnn.data.files import (
     read_npz,
     read_table,
 )
+from jaxnn.data.labelled import as_trained, read_labelled
 from jaxnn.data.prepare import check_finite_features, from_arrays, split_rows
 from jaxnn.data.table import Table
 
@@ -61,6 +62,7 @@ __all__ = [
     "SplitWeights",
     "Standardizer",
     "Table",
+    "as_trained",
     "check_finite_features",
     "describe_csv",
     "from_arrays",
@@ -70,6 +72,7 @@ __all__ = [
     "load",
     "predictions_csv",
     "read_features",
+    "read_labelled",
     "read_npz",
     "read_table",
     "split_rows",

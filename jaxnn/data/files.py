@@ -28,7 +28,7 @@ from jaxnn.data.table import Column, Table, name_list, number_levels, numbers_as
 from jaxnn import errors
 
 __all__ = ["ColumnReport", "CsvFeatures", "SplitWeights", "describe_csv", "from_csv", "from_npz", "from_parquet",
-           "predictions_csv", "read_features", "read_npz", "read_table", "sample_weights"]
+           "predictions_csv", "read_features", "read_npz", "read_table", "sample_weights", "target_values"]
 
 
 def read_table(
@@ -183,7 +183,7 @@ def _read_for_training(path, target, *, delimiter, encoding, columns, drop, cate
                          missing_values=name_list("missing_values", missing_values))
     if table.num_rows == 0:
         raise errors.DataError(f"{layout.source} has a header but no data rows")
-    y = _targets(table, target)
+    y = target_values(table, target)
     weights = sample_weights(table, weight_column) if weight_column is not None else None
     ignored = [name for name in layout.names if name not in features and name not in reserved]
     return _Read(layout, table.select(features), y, weights, ignored)
@@ -210,7 +210,7 @@ def _check_names(layout: Layout, argument: str, names: Sequence[str]) -> None:
                                  f"{layout.source} does not have; its columns are {preview(layout.names, 8)}")
 
 
-def _targets(table: Table, target: str) -> np.ndarray:
+def target_values(table: Table, target: str) -> np.ndarray:
     """The target column as numbers (float64) if every cell is one, else as strings; blank cells refused."""
     column = table.columns[target]
     if column.missing.any():

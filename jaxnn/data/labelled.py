@@ -131,7 +131,7 @@ def as_trained(data: Dataset, info: DataInfo | Dataset) -> Dataset:
     for split in ("train", "val", "test"):
         x, y = data.split(split)
         raw = np.asarray(data.info.standardizer.x_mean + np.asarray(x, np.float32) * data.info.standardizer.x_scale)
-        raw = raw.reshape(len(raw), -1)[:, order].reshape(len(raw), *info.input_shape)
+        raw = raw.reshape(len(raw), len(names))[:, order].reshape(len(raw), *info.input_shape)
         arrays[f"x_{split}"] = info.standardizer.apply_x(raw)
         if info.is_classification:
             labels = np.asarray(data.class_names, dtype=object)[np.asarray(y)] if data.class_names else np.asarray(y)

@@ -131,6 +131,55 @@ def test_predict_round_trip_on_the_csv(trained_run, cancer_csv, tmp_path):
     assert lines[0] == "p(malignant)" and len(lines) == 570 and 0.0 <= float(lines[1]) <= 1.0
 
 
+def test_evaluate_prints_every_metric_and_the_confusion_matrix(trained_run, cancer_csv, tmp_path):
+    from sklearn.metrics import confusion_matrix
+
+    out, _ = trained_run
+    completed = jaxnn_cli("evaluate", "--model", out / "model.msgpack", "--csv", cancer_csv, "--out", tmp_path / "scores")
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0].endswith(f"on {cancer_csv}: 569 examples, binary classification, 2 classes (benign, malignant)")
+    checkpoint = jaxnn.load(out / "model.msgpack")
+    expected = jaxnn.evaluate(checkpoint.model, checkpoint.params, cancer_csv, dataset=checkpoint.info)
+    printed = {line.split()[0]: float(line.split()[1]) for line in lines[1:len(expected)]}
+    assert printed == pytest.approx({name: value for name, value in expected.items() if name != "num_examples"}, abs=1e-4)
+    with open(cancer_csv) as handle:
+        rows = list(csv.DictReader(handle))
+    truth = [row.pop("diagnosis") for row in rows]
+    predicted = jaxnn.predict(checkpoint.model, checkpoint.params, np.array([[float(v) for v in row.values()] for row in rows]),
+                              dataset=checkpoint.info)
+    counts = confusion_matrix(truth, predicted, labels=["benign", "malignant"])
+    table = lines[lines.index("confusion matrix (rows: true class, columns: predicted class):") + 1:][:3]
+    assert table[0].split() == ["true", "\\", "predicted", "benign", "malignant"]
+    assert [line.split() for line in table[1:]] == [["benign", *map(str, counts[0])], ["malignant", *map(str, counts[1])]]
+    assert lines[-1] == f"wrote {tmp_path / 'scores' / 'metrics.json'}, {tmp_path / 'scores' / 'confusion_matrix.png'}"
+    document = json.loads((tmp_path / "scores" / "metrics.json").read_text())
+    assert document["metrics"]["num_examples"] == 569 and document["metrics"] == pytest.approx(expected)
+    assert (tmp_path / "scores" / "confusion_matrix.png").stat().st_size > 1000
+
+
+def test_evaluate_refuses_bad_input_in_one_line(trained_run, cancer, capsys, tmp_path):
+    model = trained_run[0] / "model.msgpack"
+    names = list(cancer.feature_names)
+    renamed = write_csv(tmp_path / "renamed.csv", ["radius", *names[1:], "diagnosis"], [[*cancer.data[0], "benign"]])
+    numbers = write_csv(tmp_path / "numbers.csv", [*names, "diagnosis"], [[*cancer.data[0], 0], [*cancer.data[1], 1]])
+    cases = [
+        (["--csv", renamed, "--target", "severity"], f"{renamed}' has no target column 'severity'; its columns are radius"),
+        (["--csv", renamed], "columns differ from the training data's: it has no column 'mean radius' that the model "
+                             "was trained on; its columns are radius, mean texture"),
+        (["--csv", numbers], "the target column 'diagnosis' holds '0', '1' (at lines 2 and 3), not one of the model's "
+                             "classes (benign, malignant)"),
+        (["--dataset", "iris"], "the columns of 'iris' differ from the training data's ('cancer'): it has no features "
+                                "'mean radius'"),
+    ]
+    for arguments, message in cases:
+        completed = jaxnn_cli("evaluate", "--model", model, *arguments)
+        assert_one_line_error(completed.returncode, completed.stderr, message)
+        assert completed.stdout == ""
+    status, _, stderr = run_cli(capsys, "evaluate", "--model", model, "--csv", numbers, "--split", "val")
+    assert_one_line_error(status, stderr, "--split selects the rows of a built-in --dataset; a --csv file is scored whole")
+
+
 def test_predict_matches_csv_columns_by_name(trained_run, cancer, capsys, tmp_path):
     model = trained_run[0] / "model.msgpack"
     names, rows = list(cancer.feature_names), cancer.data[:40]
@@ -404,7 +453,7 @@ def test_sweep_end_to_end(tmp_path):
     assert validation["accuracy"] == pytest.approx(chosen[0]["best_val_metric"], abs=1e-6)
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["sweep"], ["predict"], ["info"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["sweep"], ["predict"], ["evaluate"], ["info"], ["demo"]])
 def test_every_help(command, capsys):
     status, stdout, _ = run_cli(capsys, *command, "--help")
     assert status == 0 and "usage: jaxnn" in stdout

@@ -43,8 +43,8 @@ class ConfusionMatrix(NamedTuple):
 
         >>> print(ConfusionMatrix(np.array([[5, 1], [0, 4]]), ("no", "yes")).format())
         true \\ predicted  no  yes
-                       no   5    1
-                      yes   0    4
+                      no   5    1
+                     yes   0    4
         """
         corner = "true \\ predicted"
         first = max(len(corner), *(len(label) for label in self.labels))

@@ -36,13 +36,13 @@ def read_labelled(
     """A CSV or Parquet file of labelled rows, prepared as the training data of ``info`` was.
 
     The file needs a header row. The features are the columns the model was trained on, matched by name
-    (in any order; other columns are ignored), read and transformed as :func:`read_features` does for
+    (in any order; other columns are ignored), read and transformed as :func:`jaxnn.datasets.read_features` does for
     prediction (the training's column plan: blanks imputed, categories one-hot encoded, ...) and
     standardized with the training statistics. The targets become the training's class indices, or,
     for regression, are standardized like the training targets.
 
     Args:
-        path: the file (see :func:`read_table`).
+        path: the file (see :func:`jaxnn.datasets.read_table`).
         info: the :class:`DataInfo` of the training data (``checkpoint.info``), or its :class:`Dataset`.
         target: the target column; by default the training's (``info.target_name``).
         delimiter: a CSV file's field separator; detected when None.

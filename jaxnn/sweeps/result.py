@@ -159,12 +159,12 @@ class SweepResult:
         the spread over them is the noise that a difference between configurations has to beat. Ranking
         by the mean picks the configuration that trains well, not the one with the luckiest seed.
 
-        Every numeric result column of :attr:`table` (``best_val_metric``, ``best_val_loss``,
+        Every numeric result column of ``table`` (``best_val_metric``, ``best_val_loss``,
         ``test_metric``, ``best_epoch``, ...) gets ``<name>_mean`` and ``<name>_std``, over the seeds that
         did not diverge (and where the value is finite). The standard deviation is the sample one
         (``ddof=1``, as pandas and ``statistics.stdev`` give it), NaN with fewer than two seeds.
 
-        Configurations rank by the mean of :attr:`ranked_by` (each later column breaking ties), in the
+        Configurations rank by the mean of ``ranked_by`` (each later column breaking ties), in the
         metric's direction (``higher_is_better``); one with a diverged seed ranks after every one whose
         seeds all trained (a run that can diverge is not a reliable choice), and one whose seeds all
         diverged comes last.
@@ -174,7 +174,7 @@ class SweepResult:
             configuration's index), ``num_seeds`` (its rows), ``num_diverged``, ``count`` (the seeds
             behind each mean: ``num_seeds - num_diverged``), ``<name>_mean`` and ``<name>_std`` for each
             numeric result column, ``best_seed`` (the configuration's best seed, by the row ranking) and
-            ``best_row`` (that row's index in :attr:`table`: ``result.params(best_row)`` are its
+            ``best_row`` (that row's index in ``table``: ``result.params(best_row)`` are its
             parameters).
 
         Raises:

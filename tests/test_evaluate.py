@@ -136,6 +136,8 @@ def test_bad_labelled_data_is_refused_naming_what_differs(iris, iris_model, iris
         jaxnn.evaluate(model, params, unknown, dataset=iris.info, target="species")
     with pytest.raises(jaxnn.ConfigError, match="evaluating the file .* needs `dataset`"):
         jaxnn.evaluate(model, params, path)
+    with pytest.raises(jaxnn.ConfigError, match="`dataset` prepares a file or a Dataset .* a tuple of prepared arrays"):
+        jaxnn.evaluate(model, params, (iris.x_test, iris.y_test), dataset=iris.info)
     with pytest.raises(jaxnn.ConfigError, match="`target` names a file's target column"):
         jaxnn.evaluate(model, params, iris, target="species")
     with pytest.raises(jaxnn.DataError, match=r"the model has 3 outputs per example but the data \('breast_cancer'\) "

@@ -147,7 +147,7 @@ def labelled_data(data: Any, info: DataInfo | Dataset | None = None, *, target: 
     :class:`Dataset` made :func:`as_trained` when ``info`` is given; anything else as it is.
 
     Raises:
-        ConfigError: a file path without ``info``; ``target`` without a file.
+        ConfigError: a file path without ``info``; ``target`` without a file; ``info`` with arrays.
     """
     if isinstance(data, (str, os.PathLike)):
         if info is None:
@@ -159,6 +159,9 @@ def labelled_data(data: Any, info: DataInfo | Dataset | None = None, *, target: 
         raise errors.ConfigError(f"{errors.arg('target')} names a file's target column; pass the file's path as data")
     if info is not None and isinstance(data, Dataset):
         return as_trained(data, info)
+    if info is not None:
+        raise errors.ConfigError(f"{errors.arg('dataset')} prepares a file or a Dataset as the training data was; "
+                                 f"a {type(data).__name__} of prepared arrays is scored as it is: leave it out")
     return data
 
 

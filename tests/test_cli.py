@@ -180,6 +180,21 @@ def test_evaluate_refuses_bad_input_in_one_line(trained_run, cancer, capsys, tmp
     assert_one_line_error(status, stderr, "--split selects the rows of a built-in --dataset; a --csv file is scored whole")
 
 
+def test_evaluate_on_a_built_in_split_scores_the_rows_training_held_out(capsys, tmp_path):
+    data = jaxnn.datasets.load("iris", seed=3)
+    model = jaxnn.mlp([4, 8, 3])
+    params = jaxnn.fit(model, data, num_epochs=5, key=0, progress=False).params
+    jaxnn.save(tmp_path / "iris.msgpack", model, params, dataset=data, metadata={"seed": 3})
+    status, stdout, stderr = run_cli(capsys, "evaluate", "--model", tmp_path / "iris.msgpack", "--dataset", "iris",
+                                     "--split", "val", "--confusion-png", tmp_path / "matrix.png")
+    assert status == 0, stderr
+    expected = jaxnn.evaluate(model, params, data, split="val")  # the seed comes from the checkpoint's metadata
+    assert stdout.splitlines()[0].endswith("on iris (val split, seed 3): 23 examples, multiclass classification, "
+                                           "3 classes (setosa, versicolor, virginica)")
+    assert f"accuracy  {expected['accuracy']:.4f}" in stdout and f"loss  {expected['loss']:.4f}" in stdout
+    assert stdout.splitlines()[-1] == f"wrote {tmp_path / 'matrix.png'}" and (tmp_path / "matrix.png").exists()
+
+
 def test_predict_matches_csv_columns_by_name(trained_run, cancer, capsys, tmp_path):
     model = trained_run[0] / "model.msgpack"
     names, rows = list(cancer.feature_names), cancer.data[:40]

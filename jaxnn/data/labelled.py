@@ -139,7 +139,7 @@ def as_trained(data: Dataset, info: DataInfo | Dataset) -> Dataset:
                                           f"{data.name!r} ({split} split)")
         else:
             arrays[f"y_{split}"] = info.standardizer.apply_y(data.info.inverse_transform_y(np.asarray(y)))
-    return Dataset(**arrays, info=info)
+    return data.replace(**arrays, info=info)  # anything else the splits carry (weights) stays
 
 
 def labelled_data(data: Any, info: DataInfo | Dataset | None = None, *, target: str | None = None) -> Any:

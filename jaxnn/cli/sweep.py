@@ -3,8 +3,6 @@ printed, the table, curves and the best row's model written."""
 
 import argparse
 import contextlib
-import csv
-import io
 import os
 import time
 from typing import Any
@@ -12,7 +10,6 @@ from typing import Any
 import jaxnn
 import jaxnn.track
 from jaxnn import errors, hyperparams, plotting
-from jaxnn._io import atomic_write
 from jaxnn.cli import config, options, runs
 from jaxnn.cli.options import UsageError
 from jaxnn.sweeps.space import python_value
@@ -127,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         if not writes:
             return 0
         print(f"{len(result)} runs in {elapsed:.1f} s ({elapsed / len(result) * 1e3:.0f} ms per run)")
-        by_mean = _ranks_by_mean(result, args)
+        by_mean = args.seeds > 1 and args.scheduler != "pbt"  # PBT: a configuration's seeds follow their own lineages
         if by_mean:
             print(f"configurations ranked by the mean over {args.seeds} seeds (every row is in sweep.csv):")
             print(result.format_aggregate(top=args.top))
@@ -151,12 +148,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ranks_by_mean(result: Any, args: argparse.Namespace) -> bool:
-    """Whether the configurations rank by their mean over seeds: with several seeds, except under PBT (whose
-    seeds of a configuration follow lineages of their own)."""
-    return args.seeds > 1 and args.scheduler != "pbt"
-
-
 def _write(result: Any, staging: str, model: Any, data: Any, fixed: dict[str, Any], args: argparse.Namespace,
            by_mean: bool) -> tuple[list[str], str | None]:
     """Write the sweep's files (``best.msgpack`` only if not every row diverged): their names, and the line
@@ -167,7 +158,7 @@ def _write(result: Any, staging: str, model: Any, data: Any, fixed: dict[str, An
     summary = None
     if by_mean:
         summary = result.aggregate()
-        _write_columns(os.path.join(staging, "configs.csv"), summary)
+        result.to_csv(os.path.join(staging, "configs.csv"), aggregate=True)
         written.append("configs.csv")
     written += [os.path.basename(path) for path in result.plot(staging)]
     if result.table["status"][0] == "diverged":
@@ -196,16 +187,9 @@ def _chosen(result: Any, best: dict[str, Any], summary: dict[str, Any] | None) -
     if summary is None:
         return f"best.msgpack: the first row ({config}, seed {best['seed']}; {what} {runs.fmt(best[ranking])})"
     mean, std = summary[f"{ranking}_mean"][0], summary[f"{ranking}_std"][0]
-    return (f"best.msgpack: the best configuration by its mean {what} over {summary['num_seeds'][0]} seeds ({config}; "
+    diverged = f", {summary['num_diverged'][0]} diverged" if summary["num_diverged"][0] else ""
+    return (f"best.msgpack: the best configuration by its mean {what} over {summary['count'][0]} seeds{diverged} "
+            f"({config}; "
             f"{runs.fmt(float(mean))} ± {runs.fmt(float(std))}), its best seed {best['seed']} "
             f"({what} {runs.fmt(best[ranking])})")
 
-
-def _write_columns(path: str, columns: dict[str, Any]) -> None:
-    """A dict of equal-length columns as CSV (atomically)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(list(columns))
-    for i in range(len(next(iter(columns.values())))):
-        writer.writerow([python_value(column[i]) for column in columns.values()])
-    atomic_write(path, buffer.getvalue())

@@ -269,14 +269,16 @@ class SweepResult:
         best = self.row(0) if len(self) else None
         return f"SweepResult({len(self)} rows, metric={self.metric!r}, ranked_by={self.ranked_by}, first={best})"
 
-    def to_csv(self, path: str | os.PathLike) -> None:
-        """Write the table as CSV (atomically: a temporary file renamed into place)."""
+    def to_csv(self, path: str | os.PathLike, *, aggregate: bool = False) -> None:
+        """Write the table as CSV (atomically: a temporary file renamed into place); with ``aggregate``,
+        :meth:`aggregate`'s table of configurations instead."""
+        columns = self.aggregate() if aggregate else self.table
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        names = list(self.table)
+        names = list(columns)
         writer.writerow(names)
-        for i in range(len(self)):
-            writer.writerow([python_value(self.table[name][i]) for name in names])
+        for i in range(len(columns[names[0]]) if names else 0):
+            writer.writerow([python_value(columns[name][i]) for name in names])
         atomic_write(path, buffer.getvalue())
 
     def to_json(self, path: str | os.PathLike) -> None:

@@ -19,7 +19,7 @@ from jaxnn.models import Model, cnn, from_flax, mlp, model_for, model_from_confi
 from jaxnn.optim import optimizer, schedule
 from jaxnn.programs import clear_caches
 from jaxnn.spec import EarlyStopping, TrainSpec
-from jaxnn.sweeps import ASHA, PBT, SweepResult, choice, loguniform, sweep, uniform
+from jaxnn.sweeps import ASHA, PBT, Hyperband, SweepResult, choice, loguniform, sweep, uniform
 from jaxnn.errors import (
     CheckpointError,
     ConfigError,
@@ -40,6 +40,7 @@ __all__ = [
     "DataInfo",
     "Dataset",
     "EarlyStopping",
+    "Hyperband",
     "Hyperparams",
     "Interrupted",
     "JaxnnError",

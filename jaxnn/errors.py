@@ -44,6 +44,7 @@ __all__ = [
     "OutputExistsError",
     "OutputNotADirectoryError",
     "OutputPermissionError",
+    "RankingNoiseWarning",
     "SetupError",
     "TrainingDiverged",
     "Word",
@@ -96,6 +97,12 @@ class DataFileNotFoundError(DataError, FileNotFoundError):
 class DataWarning(UserWarning):
     """Data that was used with a change worth knowing: a column dropped (constant, an ID), a category column
     with thousands of levels, a category at prediction time that training never saw (encoded as all zeros)."""
+
+
+class RankingNoiseWarning(UserWarning):
+    """A rung of ASHA or Hyperband ranked configurations whose validation metrics differ by no more than the
+    validation split's sampling noise: which of them went on was chance (see
+    :func:`jaxnn.sweeps.schedulers.ranking_is_noise`)."""
 
 
 def warn(message: str, category: type[Warning] = DataWarning) -> None:

@@ -310,6 +310,14 @@ def test_scheduled_sweeps_from_the_command_line(capsys, tmp_path):
         rows = list(csv.DictReader(f))
     assert sorted(int(row["epochs_run"]) for row in rows) == [2, 2, 2, 2, 6, 6]  # rungs (2, 6): the best 2 of 6 go on
     assert {row["status"] for row in rows} == {"pruned", "completed"} and "| epochs_run | rung |" in out
+    status, out, err = run_cli(capsys, "sweep", *common, "--scheduler", "hyperband", "--min-epochs", "2",
+                               "--reduction-factor", "3", "--brackets", "2", "--out", tmp_path / "hyperband")
+    assert status == 0, err
+    with open(tmp_path / "hyperband" / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    by_bracket = {b: sorted(int(row["epochs_run"]) for row in rows if row["bracket"] == b) for b in ("0", "1")}
+    assert by_bracket == {"0": [2, 2, 2, 6], "1": [6, 6]}  # rungs (2, 6); 4 and 2 configurations
+    assert "| epochs_run | bracket | rung |" in out
     status, out, err = run_cli(capsys, "sweep", *common, "--scheduler", "pbt", "--pbt-interval", "2",
                                "--pbt-perturb", "0.5,2", "--out", tmp_path / "pbt")
     assert status == 0, err
@@ -320,6 +328,13 @@ def test_scheduled_sweeps_from_the_command_line(capsys, tmp_path):
     for args, message in [
         (["--min-epochs", "2"], "--min-epochs has no effect without --scheduler asha"),
         (["--scheduler", "asha", "--pbt-interval", "2"], "--pbt-interval has no effect without --scheduler pbt"),
+        (["--scheduler", "asha", "--brackets", "2"], "--brackets has no effect without --scheduler hyperband"),
+        (["--scheduler", "pbt", "--min-epochs", "2"], "--min-epochs has no effect without --scheduler asha or hyperband"),
+        (["--scheduler", "hyperband", "--brackets", "4"],
+         "--brackets (=4) is more than --epochs (=6) can hold: with --min-epochs (=1) and --reduction-factor (=3) there "
+         "are 3 rungs (1, 3, 6 epochs)"),
+        (["--scheduler", "hyperband", "--min-epochs", "6"], "--min-epochs (=6) must be less than --epochs (=6)"),
+        (["--scheduler", "hyperband", "--val-fraction", "0"], "Hyperband ranks rows by their validation metric"),
         (["--scheduler", "asha", "--reduction-factor", "1"], "--reduction-factor must be a number > 1"),
         (["--scheduler", "pbt", "--pbt-fraction", "0.9"], "--pbt-fraction must be in (0, 0.5]"),
         (["--scheduler", "pbt", "--pbt-perturb", "a,b"], "expected factors such as 0.8,1.25"),

@@ -1,11 +1,14 @@
-"""Sweep schedulers: ASHA prunes inside one sweep and really drops the pruned rows; PBT exploits and
-explores, and every row's schedule trains the same weights again through fit."""
+"""Sweep schedulers: ASHA prunes inside one sweep and really drops the pruned rows; Hyperband runs ASHA
+brackets of different starts side by side in the same programs; PBT exploits and explores, and every row's
+schedule trains the same weights again through fit; a rung that ranks noise is said once."""
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import chex
 import jax
@@ -14,7 +17,7 @@ import pytest
 
 import jaxnn
 from jaxnn.sweeps import rows as sweep_rows
-from jaxnn.sweeps.schedulers import ASHA, PBT
+from jaxnn.sweeps.schedulers import ASHA, PBT, Hyperband, ranking_is_noise
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OPTIONS = dict(optimizer="sgd", num_epochs=9, batch_size=128, progress=False, momentum=0.9)
@@ -26,23 +29,40 @@ def model():
     return jaxnn.mlp([64, 16, 10])
 
 
-@pytest.fixture(scope="module")
-def asha_run(digits, model):
-    """An ASHA sweep of 9 rates over rungs (1, 3, 9), and the row widths each compiled call trained."""
+def spied_sweep(*args, **kwargs):
+    """``jaxnn.sweep(*args, **kwargs)``, the row widths each compiled call trained (with the first epoch of
+    each call), and the warnings it gave."""
     widths = []
     original = sweep_rows.run_rows
 
     def spy(spec, state, hparams, data, num_epochs):
-        widths.append(state.epoch.shape[1])
+        widths.append((state.epoch.shape[1], int(np.max(np.asarray(state.epoch)))))
         return original(spec, state, hparams, data, num_epochs)
 
     spy.lower = original.lower
     sweep_rows.run_rows = spy
     try:
-        result = jaxnn.sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler="asha", **OPTIONS)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = jaxnn.sweep(*args, **kwargs)
     finally:
         sweep_rows.run_rows = original
-    return result, widths
+    return result, widths, caught
+
+
+@pytest.fixture(scope="module")
+def asha_run(digits, model):
+    """An ASHA sweep of 9 rates over rungs (1, 3, 9), and the row widths each compiled call trained."""
+    result, widths, caught = spied_sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler="asha",
+                                         **OPTIONS)
+    assert not [w for w in caught if issubclass(w.category, jaxnn.errors.RankingNoiseWarning)]  # rates 300x apart
+    return result, [width for width, _ in widths]
+
+
+@pytest.fixture(scope="module")
+def hyperband_run(digits, model):
+    """A Hyperband sweep of 9 rates: rungs (1, 3, 9), brackets starting at each, and the calls' widths."""
+    return spied_sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler="hyperband", **OPTIONS)
 
 
 def test_asha_rungs_and_survivors():
@@ -86,6 +106,106 @@ def test_an_asha_row_equals_fit_for_the_epochs_it_ran(asha_run, digits, model):
         np.testing.assert_allclose(single.history["val_loss"], result.curves["val_loss"][i, : row["epochs_run"]], rtol=1e-5)
 
 
+def test_hyperband_brackets_sizes_and_assignment():
+    hyperband = Hyperband()
+    assert hyperband.rungs(60) == ASHA().rungs(60) == (1, 3, 9, 27, 60)
+    assert hyperband.num_brackets(60) == 5 and Hyperband(brackets=2).num_brackets(60) == 2
+    # Hyperband's proportions eta**s / (s + 1) for s = 4..0 halvings: 16.2, 6.75, 3, 1.5, 1 (of 28.45).
+    assert hyperband.sizes(64, 60) == (37, 15, 7, 3, 2)  # quotas 36.4, 15.2, 6.75, 3.4, 2.25
+    assert hyperband.sizes(5, 60) == (1, 1, 1, 1, 1)
+    assert Hyperband(brackets=2).sizes(10, 60) == (7, 3)  # 16.2 : 6.75
+    bracket = hyperband.assign(64, 60)
+    np.testing.assert_array_equal(np.bincount(bracket), (37, 15, 7, 3, 2))
+    # Interleaved: every bracket draws from the whole list (a sorted grid spreads over all of them).
+    for b in range(5):
+        rows = np.flatnonzero(bracket == b)
+        assert rows.min() < 32 <= rows.max(), (b, rows)
+    # Bracket b's epochs: its configurations to rung b, then the best third at each later rung.
+    assert [hyperband.survivors(n) for n in (37, 12, 4, 2, 1)] == [12, 4, 1, 1, 1]
+
+
+def test_hyperband_runs_its_brackets_side_by_side(hyperband_run):
+    result, widths, caught = hyperband_run
+    table = result.table
+    assert Hyperband().sizes(9, 9) == (5, 2, 2)
+    assert sorted(np.bincount(table["bracket"]).tolist()) == [2, 2, 5]
+    epochs = {b: sorted(table["epochs_run"][table["bracket"] == b].tolist()) for b in range(3)}
+    assert epochs == {0: [1, 1, 1, 1, 9], 1: [3, 9], 2: [9, 9]}
+    assert np.all(table["rung"] >= table["bracket"])  # a bracket's rows reach its first rung at least
+    np.testing.assert_array_equal(table["rung"], [{1: 0, 3: 1, 9: 2}[e] for e in table["epochs_run"]])
+    assert set(table["status"][table["rung"] < 2]) == {"pruned"} and set(table["status"][table["rung"] == 2]) == {"completed"}
+    # Within each bracket, the rows that went on had the best validation metric at its first rung.
+    for b, epoch in ((0, 1), (1, 3)):
+        rows = table["bracket"] == b
+        went_on = table["rung"][rows] > b
+        loss = result.curves["val_loss"][rows, :epoch]
+        best = np.argmin(loss, axis=1)
+        metric = np.take_along_axis(result.curves["val_metric"][rows, :epoch], best[:, None], axis=1)[:, 0]
+        score = np.stack([-metric, loss.min(axis=1)], axis=1)
+        assert all(tuple(s) <= min(map(tuple, score[~went_on])) for s in score[went_on])
+    # Side by side: one program width for every call (the 4 rows that end), and the brackets' rows at the
+    # same epoch in the same calls: epochs 0..2 train the 9 rows in 3 calls each (5 + 2 + 2 rows at once).
+    assert {width for width, _ in widths} == {4}
+    calls_from = lambda first: sum(1 for _, epoch in widths if epoch == first)  # noqa: E731
+    assert [calls_from(epoch) for epoch in range(9)] == [3, 2, 2, 1, 1, 1, 1, 1, 1]
+    assert sum(width for width, _ in widths) < 81 and table["epochs_run"].sum() == 43
+    assert "| epochs_run | bracket | rung |" in result.format()
+    assert not [w for w in caught if issubclass(w.category, jaxnn.errors.RankingNoiseWarning)]
+
+
+def test_a_hyperband_row_equals_fit_for_the_epochs_it_ran(hyperband_run, digits, model):
+    result, _, _ = hyperband_run
+    table = result.table
+    for i in (int(np.flatnonzero((table["bracket"] == 1) & (table["rung"] == 1))[0]),
+              int(np.flatnonzero(table["bracket"] == 2)[-1])):
+        row = result.row(i)
+        single = jaxnn.fit(model, digits, learning_rate=row["learning_rate"], key=jax.random.fold_in(jax.random.key(0), 0),
+                           early_stopping=jaxnn.EarlyStopping(patience=99), **{**OPTIONS, "num_epochs": row["epochs_run"]})
+        assert single.best_epoch == row["best_epoch"]
+        chex.assert_trees_all_close(single.params, result.params(i), rtol=1e-5, atol=1e-5)
+        assert jaxnn.evaluate(model, result.params(i), digits)["accuracy"] == pytest.approx(row["test_metric"], abs=1e-6)
+
+
+def test_ranking_is_noise_against_the_chi_square_dispersion_test():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    chance = rng.binomial(300, 0.25, size=20) / 300  # 20 equally good configurations, 300 validation examples
+    found = ranking_is_noise(chance, 300)
+    mean = chance.mean()
+    expected = stats.chi2.sf(np.sum((chance - mean) ** 2) / (mean * (1 - mean) / 300), df=19)
+    assert found.p_value == pytest.approx(expected, rel=1e-9) and found.noise
+    assert found.sampling == pytest.approx(np.sqrt(mean * (1 - mean) / 300))
+    assert ranking_is_noise(chance, 300, num_seeds=4).p_value < found.p_value  # 4 seeds: a quarter of the variance
+    learned = np.linspace(0.3, 0.95, 20)  # really different
+    assert not ranking_is_noise(learned, 300).noise and ranking_is_noise(learned, 300).p_value < 1e-12
+    assert not ranking_is_noise(chance[:7], 300).noise  # too few to judge
+    assert not ranking_is_noise(np.full(12, np.nan), 300).noise
+
+
+@pytest.fixture(scope="module")
+def noise_data():
+    """Labels independent of the features: every configuration stays at chance, so any ranking is noise."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((360, 4)).astype(np.float32), rng.integers(0, 2, 360)
+    return jaxnn.datasets.from_arrays(x, y, task="multiclass", seed=0)
+
+
+def test_a_rung_that_ranks_noise_warns_once(noise_data):
+    space = {"learning_rate": list(np.geomspace(1e-3, 1e-1, 27))}
+    options = dict(optimizer="sgd", batch_size=64, progress=False, key=0)
+    small = jaxnn.mlp([4, 8, 2])
+    with pytest.warns(jaxnn.errors.RankingNoiseWarning) as caught:  # rungs 1 and 3 both rank 8 or more
+        jaxnn.sweep(small, noise_data, space=space, scheduler="asha", num_epochs=9, **options)
+    assert len(caught) == 1
+    assert re.search(r"the ranking at rung 0 \(1 epoch\) may be noise: the 27 configurations' validation accuracies "
+                     r"spread by 0\.\d+ .* sampling noise \(0\.\d+ for \d+ examples\); .* scheduler='hyperband'",
+                     str(caught[0].message))
+    with pytest.warns(jaxnn.errors.RankingNoiseWarning, match=r"bracket 0's first rung \(1 epoch\) may be noise.*"
+                      r"brackets that start later.*`Hyperband.min_epochs`"):
+        jaxnn.sweep(small, noise_data, space=space, scheduler="hyperband", num_epochs=9, **options)
+
+
 def test_pbt_exploit_and_explore_rules():
     pbt = PBT(fraction=0.25, perturb=(0.5, 2.0))
     scores = np.array([[5.0, 1.0, 3.0, 2.0, 4.0, 0.0, 7.0, 6.0]])
@@ -122,7 +242,7 @@ def test_pbt_rows_replay_through_fit_with_their_schedule(digits, model):
 
 def test_schedulers_do_not_recompile_for_new_values(digits, model, compiles):
     options = {**OPTIONS, "num_epochs": 6}
-    for scheduler in (ASHA(min_epochs=2), PBT(interval=3)):
+    for scheduler in (ASHA(min_epochs=2), Hyperband(min_epochs=2), PBT(interval=3)):
         jaxnn.sweep(model, digits, space={"learning_rate": RATES[:6]}, key=0, scheduler=scheduler, **options)
         with compiles as counter:
             jaxnn.sweep(jaxnn.mlp([64, 16, 10]), digits, space={"learning_rate": RATES[3:]}, key=1,
@@ -131,8 +251,20 @@ def test_schedulers_do_not_recompile_for_new_values(digits, model, compiles):
 
 
 BAD = [
-    (dict(scheduler="hyperband"), ValueError, "unknown scheduler 'hyperband'"),
-    (dict(scheduler=3), TypeError, "scheduler must be None, 'asha', 'pbt'"),
+    (dict(scheduler="hyperbnd"), ValueError, r"unknown scheduler 'hyperbnd' \(did you mean 'hyperband'\?\)"),
+    (dict(scheduler=3), TypeError, "scheduler must be None, 'asha', 'hyperband', 'pbt'"),
+    (dict(scheduler=Hyperband(brackets=4)), ValueError,
+     r"`Hyperband.brackets` \(=4\) is more than `num_epochs` \(=9\) can hold: with `Hyperband.min_epochs` \(=1\) and "
+     r"`Hyperband.reduction_factor` \(=3\) there are 3 rungs \(1, 3, 9 epochs\), one per bracket to start at; give at most 3"),
+    (dict(scheduler=Hyperband(min_epochs=9)), ValueError,
+     r"`Hyperband.min_epochs` \(=9\) must be less than `num_epochs` \(=9\)"),
+    (dict(scheduler=lambda: Hyperband(brackets=0)), ValueError, r"`Hyperband.brackets` \(=0\) must be >= 1"),
+    (dict(scheduler=lambda: Hyperband(brackets=2.5)), TypeError, r"`Hyperband.brackets` must be an int, got float"),
+    (dict(scheduler=lambda: Hyperband(reduction_factor=1)), ValueError, r"`Hyperband.reduction_factor` must be a number > 1"),
+    (dict(scheduler="hyperband"), ValueError,
+     "Hyperband has 3 brackets here but the sweep has only 2 configurations: every bracket needs one"),
+    (dict(scheduler="hyperband", space={"learning_rate": [0.1, 0.2, 0.3], "batch_size": [32, 64]}), ValueError,
+     "Hyperband compares rows of one program, but the space varies batch_size"),
     (dict(scheduler=lambda: ASHA(reduction_factor=1)), ValueError, r"`ASHA.reduction_factor` must be a number > 1"),
     (dict(scheduler=lambda: ASHA(min_epochs=0)), ValueError, "min_epochs"),
     (dict(scheduler=ASHA(min_epochs=9)), ValueError, r"`ASHA.min_epochs` \(=9\) must be less than `num_epochs` \(=9\)"),
@@ -163,8 +295,8 @@ def test_bad_schedulers(digits, model, changes, error, message):
 
 def test_schedulers_need_a_validation_split(model):
     data = jaxnn.datasets.load("digits", seed=0, val_fraction=0.0)
-    for scheduler in ("asha", "pbt"):
-        with pytest.raises(ValueError, match="no validation split"):
+    for scheduler in ("asha", "hyperband", "pbt"):
+        with pytest.raises(ValueError, match="ranks rows by their validation metric, but the data has no validation split"):
             jaxnn.sweep(model, data, space={"learning_rate": [0.1, 0.2]}, key=0, scheduler=scheduler, **OPTIONS)
 
 
@@ -191,12 +323,13 @@ TWO_DEVICES = textwrap.dedent(
     assert len(jax.devices()) == 2, jax.devices()
     data = jaxnn.datasets.load("digits", seed=0)
     model = jaxnn.mlp([64, 16, 10])
-    for scheduler in (jaxnn.ASHA(), jaxnn.PBT(interval=2)):
+    for scheduler in (jaxnn.ASHA(), jaxnn.Hyperband(), jaxnn.PBT(interval=2)):
         options = dict(space={"learning_rate": [0.003, 0.01, 0.03, 0.1, 0.3]}, optimizer="sgd", momentum=0.9,
                        num_epochs=4, batch_size=128, key=0, progress=False, scheduler=scheduler)
         sharded = jaxnn.sweep(model, data, **options)
         single = jaxnn.sweep(model, data, devices=1, **options)
-        for name in ("learning_rate", "status", "epochs_run"):
+        assert set(sharded.table) == set(single.table)
+        for name in ("learning_rate", "status", "epochs_run", *(n for n in ("bracket", "rung") if n in single.table)):
             np.testing.assert_array_equal(sharded.table[name], single.table[name])
         for i in range(len(single)):
             jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),

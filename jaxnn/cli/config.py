@@ -43,7 +43,9 @@ Example: jaxnn sweep --learning-rate 1e-4:1e-1:log:8 --seeds 2
 
 Schedulers: --scheduler asha trains every configuration to --min-epochs, then
 only the best 1/--reduction-factor of them three times as long, and so on
-(pruned rows stop costing compute); --scheduler pbt lets the worst quarter of
+(pruned rows stop costing compute); --scheduler hyperband deals the
+configurations to such brackets starting at successive rungs (--brackets N),
+so good configurations that start slowly are still found; --scheduler pbt lets the worst quarter of
 the configurations copy the weights of the best every --pbt-interval epochs
 and perturb their hyperparameters. For example:
 

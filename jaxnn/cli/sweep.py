@@ -16,7 +16,8 @@ from jaxnn.sweeps.space import python_value
 
 __all__ = ["add", "run", "space_of"]
 
-SCHEDULER_OPTIONS = {"asha": ("min_epochs", "reduction_factor"), "pbt": ("pbt_interval", "pbt_fraction", "pbt_perturb")}
+SCHEDULER_OPTIONS = {"asha": ("min_epochs", "reduction_factor"), "hyperband": ("min_epochs", "reduction_factor", "brackets"),
+                     "pbt": ("pbt_interval", "pbt_fraction", "pbt_perturb")}
 
 
 def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -40,14 +41,17 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
                        help="rows of the table to print (default: 10)")
     group.add_argument("--yes", action="store_true",
                        help="run a sweep whose results would take more than 1 GiB of memory (refused otherwise)")
-    scheduling = sweep.add_argument_group("schedulers (inside the one sweep; both rank by the validation split)")
-    scheduling.add_argument("--scheduler", choices=("asha", "pbt"),
+    scheduling = sweep.add_argument_group("schedulers (inside the one sweep; all rank by the validation split)")
+    scheduling.add_argument("--scheduler", choices=tuple(SCHEDULER_OPTIONS),
                             help="asha: stop the worse configurations at rungs of growing epoch budgets; "
+                            "hyperband: several asha brackets side by side, each starting at a later rung; "
                             "pbt: population-based training (default: every configuration trains every epoch)")
     scheduling.add_argument("--min-epochs", type=options.positive_int, metavar="N",
-                            help="asha: the first rung's epochs (default: 1)")
+                            help="asha, hyperband: the first rung's epochs (default: 1)")
     scheduling.add_argument("--reduction-factor", type=float, metavar="X",
-                            help="asha: each rung keeps the best 1/X and trains X times as long (default: 3)")
+                            help="asha, hyperband: each rung keeps the best 1/X and trains X times as long (default: 3)")
+    scheduling.add_argument("--brackets", type=options.positive_int, metavar="N",
+                            help="hyperband: brackets, starting at the first N rungs (default: one per rung)")
     scheduling.add_argument("--pbt-interval", type=options.positive_int, metavar="N",
                             help="pbt: epochs between exploit-and-explore steps (default: a tenth of --epochs)")
     scheduling.add_argument("--pbt-fraction", type=float, metavar="X",
@@ -80,14 +84,17 @@ def space_of(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _scheduler(args: argparse.Namespace) -> Any:
-    """The --scheduler and its options as a jaxnn.ASHA or jaxnn.PBT (None without one)."""
-    for scheduler, names in SCHEDULER_OPTIONS.items():
-        for name in names:
-            if getattr(args, name) is not None and args.scheduler != scheduler:
-                raise UsageError(f"--{name.replace('_', '-')} has no effect without --scheduler {scheduler}")
-    if args.scheduler == "asha":
+    """The --scheduler and its options as a jaxnn.ASHA, jaxnn.Hyperband or jaxnn.PBT (None without one)."""
+    for name in dict.fromkeys(name for names in SCHEDULER_OPTIONS.values() for name in names):
+        users = [scheduler for scheduler, names in SCHEDULER_OPTIONS.items() if name in names]
+        if getattr(args, name) is not None and args.scheduler not in users:
+            raise UsageError(f"--{name.replace('_', '-')} has no effect without --scheduler {' or '.join(users)}")
+    if args.scheduler in ("asha", "hyperband"):
         given = {"min_epochs": args.min_epochs, "reduction_factor": args.reduction_factor}
-        return jaxnn.ASHA(**{name: value for name, value in given.items() if value is not None})
+        if args.scheduler == "asha":
+            return jaxnn.ASHA(**{name: value for name, value in given.items() if value is not None})
+        given["brackets"] = args.brackets
+        return jaxnn.Hyperband(**{name: value for name, value in given.items() if value is not None})
     if args.scheduler == "pbt":
         given = {"interval": args.pbt_interval, "fraction": args.pbt_fraction, "perturb": args.pbt_perturb}
         return jaxnn.PBT(**{name: value for name, value in given.items() if value is not None})

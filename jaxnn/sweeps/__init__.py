@@ -7,7 +7,7 @@ values of the same size reuses it.
 
 Modules: :mod:`~jaxnn.sweeps.space` (grids, distributions, seeds),
 :mod:`~jaxnn.sweeps.plan` (rows per compiled call), :mod:`~jaxnn.sweeps.run`
-(training), :mod:`~jaxnn.sweeps.schedulers` (ASHA and PBT) and
+(training), :mod:`~jaxnn.sweeps.schedulers` (ASHA, Hyperband and PBT) and
 :mod:`~jaxnn.sweeps.scheduled` (training under them), :mod:`~jaxnn.sweeps.result`
 (:class:`SweepResult`).
 
@@ -21,7 +21,7 @@ Modules: :mod:`~jaxnn.sweeps.space` (grids, distributions, seeds),
 
 from jaxnn.sweeps.result import SweepResult
 from jaxnn.sweeps.run import sweep
-from jaxnn.sweeps.schedulers import ASHA, PBT
+from jaxnn.sweeps.schedulers import ASHA, PBT, Hyperband
 from jaxnn.sweeps.space import choice, expand_space, loguniform, uniform
 
-__all__ = ["ASHA", "PBT", "SweepResult", "choice", "expand_space", "loguniform", "sweep", "uniform"]
+__all__ = ["ASHA", "Hyperband", "PBT", "SweepResult", "choice", "expand_space", "loguniform", "sweep", "uniform"]

@@ -34,7 +34,7 @@ from jaxnn.sweeps import scheduled, schedulers
 from jaxnn.sweeps import rows as sweep_rows
 from jaxnn.sweeps.rows import Rows
 from jaxnn.sweeps.result import RANKED_BY_TRAINING, RANKED_BY_VALIDATION, SweepResult
-from jaxnn.sweeps.schedulers import ASHA, PBT
+from jaxnn.sweeps.schedulers import ASHA, PBT, Hyperband
 from jaxnn.sweeps.space import PROGRAM_KEYS, SWEEPABLE, expand_space, space_size
 from jaxnn.track import describe as describe_run
 from jaxnn.track import rows as track_rows
@@ -66,7 +66,7 @@ def sweep(
     nesterov: bool = False,
     num_chunks: int = 10,
     progress: bool = True,
-    scheduler: str | ASHA | PBT | None = None,
+    scheduler: str | ASHA | Hyperband | PBT | None = None,
     sampler: Any = None,
     batch: int = 16,
     checkpoint_dir: str | os.PathLike | None = None,
@@ -107,10 +107,15 @@ def sweep(
         scheduler: ``None`` (every row trains every epoch), ``"asha"`` or
             :class:`jaxnn.ASHA` (rows train in rungs of growing epoch budgets and
             only the best configurations of a rung go on; the program shrinks to
-            them), ``"pbt"`` or :class:`jaxnn.PBT` (every ``interval`` epochs the
+            them), ``"hyperband"`` or :class:`jaxnn.Hyperband` (the configurations
+            dealt to ASHA brackets that start at successive rungs, trained side by
+            side: tasks whose good configurations start slowly are still found),
+            ``"pbt"`` or :class:`jaxnn.PBT` (every ``interval`` epochs the
             worst rows of each seed copy the state of the best and perturb their
-            hyperparameters). Both need a validation split; see
-            :mod:`jaxnn.sweeps.schedulers`.
+            hyperparameters). All need a validation split; see
+            :mod:`jaxnn.sweeps.schedulers`. Under ASHA and Hyperband a
+            :class:`jaxnn.errors.RankingNoiseWarning` says when a rung ranked
+            validation accuracies that differ by no more than noise.
         sampler: an Optuna sampler (e.g. ``optuna.samplers.TPESampler(seed=0)``;
             needs the ``optuna`` extra). The sweep then asks it for ``batch``
             configurations at a time from the space's distributions (lists are
@@ -122,7 +127,7 @@ def sweep(
         checkpoint_dir: a directory to save the sweep's progress in, atomically, between
             compiled calls: every finished chunk of rows, the running chunk's loop states
             after each of its ``num_chunks`` calls, and under a scheduler the population
-            between the pieces of each rung (ASHA) or interval (PBT) and the running piece's
+            between the pieces of each rung (ASHA, Hyperband) or interval (PBT) and the running piece's
             states after each call. If it holds the progress of a sweep
             with the same arguments, the sweep continues from there and its table, curves
             and params are bitwise the uninterrupted sweep's (on the same devices); another
@@ -331,12 +336,12 @@ class _Job(NamedTuple):
     max_parallel: int | None
     num_chunks: int
     progress: bool
-    scheduler: ASHA | PBT | None
+    scheduler: ASHA | Hyperband | PBT | None
     store: resume_lib.RunDirectory | None = None
     log: track.Log | None = None
 
 
-def _check_scheduler(scheduler: ASHA | PBT | None, spec: TrainSpec, job: _Job, space: dict[str, Any],
+def _check_scheduler(scheduler: ASHA | Hyperband | PBT | None, spec: TrainSpec, job: _Job, space: dict[str, Any],
                      num_configs: int) -> None:
     """The scheduler against the sweep, before anything compiles."""
     if scheduler is None:
@@ -351,6 +356,8 @@ def _check_scheduler(scheduler: ASHA | PBT | None, spec: TrainSpec, job: _Job, s
                          "run one scheduled sweep per value and combine them with SweepResult.concat")
     if isinstance(scheduler, ASHA):
         scheduler.rungs(spec.num_epochs)
+    elif isinstance(scheduler, Hyperband):
+        scheduler.sizes(num_configs, spec.num_epochs)  # the rungs, the bracket count, a configuration per bracket
     else:
         scheduler.interval_for(spec.num_epochs)
         scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
@@ -529,8 +536,9 @@ def _scheduled_group(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], 
     if isinstance(job.scheduler, PBT):
         perturbed = job.scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
     seed = int(np.asarray(jax.random.key_data(jax.random.fold_in(job.key, 0x9B7))).ravel()[-1])
+    noise = scheduled.NoiseCheck(spec.metric_for(job.data.task)[0], job.data.num_val)  # a scheduled sweep is one group
     out = scheduled.train_scheduled(spec, job.scheduler, columns, len(job.seeds), context,
-                                    higher_is_better=higher_is_better, perturbed=perturbed, rng_seed=seed)
+                                    higher_is_better=higher_is_better, perturbed=perturbed, rng_seed=seed, noise=noise)
     rows = Rows(out.result.params, out.curves, out.result.best_epoch, out.result.stopped_epoch, out.result.status,
                 out.test_loss, out.test_metric)
     extra = dict(out.columns)

@@ -6,7 +6,8 @@ compiled :func:`~jaxnn.sweeps.run.run_rows` — in chunks that fit in memory,
 each padded to a multiple of the device count — and brings the states back.
 Between stages the scheduler works on host arrays: ASHA keeps the best columns
 (so the next stage's program is compacted to the survivors: pruned rows cost
-nothing more), PBT gathers each seed's rows from their sources and perturbs the
+nothing more), Hyperband does so within each of its brackets (whose rows at the
+same epoch train in the same pieces), PBT gathers each seed's rows from their sources and perturbs the
 copied hyperparameters. Every stage's program depends only on shapes, so new
 values never recompile; a stage's rows all share one epoch count, so rows of a
 seed still share their minibatches.
@@ -27,12 +28,12 @@ from jaxnn import programs as jaxnn_programs
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.spec import TrainSpec
 from jaxnn.sweeps import rows
-from jaxnn.sweeps.schedulers import ASHA, PBT
+from jaxnn.sweeps.schedulers import ASHA, PBT, Hyperband, ranking_is_noise
 from jaxnn import errors
 
-__all__ = ["Scheduled", "train_scheduled"]
+__all__ = ["NoiseCheck", "Scheduled", "train_scheduled"]
 
-PRUNED = "pruned"  # the table's status of a row that ASHA stopped at a rung
+PRUNED = "pruned"  # the table's status of a row that ASHA or Hyperband stopped at a rung
 
 
 class Context(NamedTuple):
@@ -55,7 +56,8 @@ class Scheduled(NamedTuple):
     Attributes:
         state: the final loop states; result, test_loss, test_metric: what ``finish_rows`` made of them.
         curves: history name -> ``(seeds, configs, num_epochs)``, each row's lineage's curve under PBT.
-        columns: extra table columns, ``(seeds, configs)`` each (``rung`` for ASHA, ``lineage`` for PBT,
+        columns: extra table columns, ``(seeds, configs)`` each (``rung`` for ASHA and Hyperband, ``bracket`` for
+            Hyperband, ``lineage`` for PBT,
             ``status`` where a scheduler overrides it).
         hparams: the hyperparameters each row ended with (PBT) or None.
         schedules: per (seed, config), the ``(first_epoch, {name: value})`` segments of its lineage (PBT) or None.
@@ -70,17 +72,20 @@ class Scheduled(NamedTuple):
     schedules: list[list[list]] | None
 
 
-def train_scheduled(spec: TrainSpec, scheduler: ASHA | PBT, columns: Hyperparams, num_seeds: int, ctx: Context,
-                    *, higher_is_better: bool, perturbed: tuple[str, ...] = (), rng_seed: int = 0) -> Scheduled:
-    """Train a group's configurations (``columns``, each ``(configs,)``) under ``scheduler``."""
+def train_scheduled(spec: TrainSpec, scheduler: ASHA | Hyperband | PBT, columns: Hyperparams, num_seeds: int,
+                    ctx: Context, *, higher_is_better: bool, perturbed: tuple[str, ...] = (), rng_seed: int = 0,
+                    noise: "NoiseCheck | None" = None) -> Scheduled:
+    """Train a group's configurations (``columns``, each ``(configs,)``) under ``scheduler``; ``noise`` judges
+    the rankings of ASHA and Hyperband."""
     num_configs = len(columns.learning_rate)
     hparams = jax.tree.map(lambda column: np.tile(np.asarray(column, np.float32), (num_seeds, 1)), columns)
     population = _Population(_init(spec, columns, ctx), hparams, {
         name: np.full((num_seeds, num_configs, spec.num_epochs), np.nan, np.float32) for name in loop.HISTORY_KEYS
     })
     compiled = _Programs(spec, population, ctx)
-    if isinstance(scheduler, ASHA):
-        extra, schedules = _successive_halving(spec, scheduler, population, ctx, compiled, higher_is_better), None
+    if isinstance(scheduler, (ASHA, Hyperband)):
+        extra = _successive_halving(spec, scheduler, population, ctx, compiled, higher_is_better, noise)
+        schedules = None
     else:
         extra, schedules = _population_based(spec, scheduler, population, ctx, compiled, higher_is_better,
                                              perturbed, rng_seed)
@@ -176,21 +181,29 @@ def _rung_width(last_count: int, ctx: Context) -> int | None:
     return -(-max(last_count, 2) // ctx.mesh.size) * ctx.mesh.size  # 2 rows cost 1.3x one row: worth it
 
 
-def _successive_halving(spec: TrainSpec, asha: ASHA, population: _Population, ctx: Context, programs: _Programs,
-                        higher_is_better: bool) -> dict[str, np.ndarray]:
-    rungs = asha.rungs(spec.num_epochs)
+def _successive_halving(spec: TrainSpec, scheduler: ASHA | Hyperband, population: _Population, ctx: Context,
+                        programs: _Programs, higher_is_better: bool, noise: "NoiseCheck | None" = None) -> dict[str, np.ndarray]:
+    """ASHA (one bracket) or Hyperband (brackets starting at successive rungs): every stage trains the rows still
+    active in any bracket from one rung's budget to the next, side by side in the same calls; after it, each
+    bracket that has reached its first rung keeps its best ``1/η``."""
+    rungs = scheduler.rungs(spec.num_epochs)
     num_seeds, num_configs = population.hparams.learning_rate.shape
+    bracket = (scheduler.assign(num_configs, spec.num_epochs) if isinstance(scheduler, Hyperband)
+               else np.zeros(num_configs, np.int64))
     active, rung = np.arange(num_configs), np.zeros(num_configs, np.int64)
-    counts = [num_configs]
-    for _ in rungs[1:]:
-        counts.append(asha.survivors(counts[-1]))
+    counts = np.zeros((int(bracket.max()) + 1, len(rungs)), np.int64)  # (brackets, stages): rows each trains
+    for b in range(len(counts)):
+        counts[b, : b + 1] = np.sum(bracket == b)
+        for k in range(b + 1, len(rungs)):
+            counts[b, k] = scheduler.survivors(counts[b, k - 1])
+    totals = counts.sum(axis=0)
     epochs_per_call = math.gcd(*(b - a for a, b in zip((0, *rungs), rungs)))
-    widths = [_rung_width(counts[-1], ctx)] * len(rungs)
-    if widths[0] is None:  # one program per rung: compile them side by side
-        programs.submit_run([size for count in counts for size in _padded_sizes(count, ctx)], epochs_per_call)
+    widths = [_rung_width(int(totals[-1]), ctx)] * len(rungs)
+    if widths[0] is None:  # one program per stage: compile them side by side
+        programs.submit_run([size for count in totals for size in _padded_sizes(int(count), ctx)], epochs_per_call)
     programs.submit_finish(_padded_sizes(num_configs, ctx))
     ctx.bar.reset(total=sum(len(list(_pieces(np.arange(n), ctx, width))) * (b - a) // epochs_per_call
-                            for n, width, a, b in zip(counts, widths, (0, *rungs), rungs)))
+                            for n, width, a, b in zip(totals, widths, (0, *rungs), rungs)))
     saver = _Saver(ctx, population)
     first_stage, done = 0, 0
     saved = saver.load()
@@ -205,16 +218,62 @@ def _successive_halving(spec: TrainSpec, asha: ASHA, population: _Population, ct
         if k + 1 < len(rungs):
             # Only configurations with a seed still training compete: one that stopped early
             # (or diverged) keeps its rung and its best weights, and takes no survivor's slot.
-            active = active[np.any(population.state.status[:, active] == loop.RUNNING, axis=0)]
+            competing = active[np.any(population.state.status[:, active] == loop.RUNNING, axis=0)]
             scores = _best_scores(population, higher_is_better).mean(axis=1)  # over seeds: (2, configs)
-            order = np.lexsort((active, scores[1][active], scores[0][active]))
-            active = np.sort(active[order[: counts[k + 1]]])
+            kept = []
+            for b in range(min(k, len(counts) - 1) + 1):  # brackets that have reached a rung of theirs
+                rows = competing[bracket[competing] == b]
+                order = np.lexsort((rows, scores[1][rows], scores[0][rows]))
+                kept.append(rows[order[: counts[b, k + 1]]])
+                if noise is not None and k == b:  # a bracket's first ranking: the one that prunes the most
+                    noise.check(rows, population, scheduler, bracket=b if isinstance(scheduler, Hyperband) else None,
+                                rung=k, epochs=budget, higher_is_better=higher_is_better)
+            waiting = active[bracket[active] > k]  # brackets that start at a later rung: all go on
+            active = np.sort(np.concatenate([*kept, waiting]))
             saver.save(k + 1, 0, {"active": active, "rung": rung})
             if not len(active):
                 break
     status = np.asarray([[loop.STATUS[int(code)] for code in row] for row in population.state.status], dtype=object)
     pruned = (rung < len(rungs) - 1)[None, :] & (population.state.status == loop.RUNNING)
-    return {"rung": np.broadcast_to(rung, (num_seeds, num_configs)), "status": np.where(pruned, PRUNED, status)}
+    columns = {"rung": np.broadcast_to(rung, (num_seeds, num_configs)), "status": np.where(pruned, PRUNED, status)}
+    if isinstance(scheduler, Hyperband):
+        columns["bracket"] = np.broadcast_to(bracket, (num_seeds, num_configs))
+    return columns
+
+
+class NoiseCheck:
+    """Warns once per sweep when a bracket's first ranking is noise (:func:`~jaxnn.sweeps.schedulers.ranking_is_noise`).
+
+    Only for accuracy (its sampling noise is binomial, known from the validation split's size)."""
+
+    def __init__(self, metric: str, num_val: int):
+        self.metric, self.num_val, self.warned = metric, num_val, False
+
+    def check(self, rows: np.ndarray, population: _Population, scheduler: ASHA | Hyperband, *, bracket: int | None,
+              rung: int, epochs: int, higher_is_better: bool) -> None:
+        if self.warned or self.metric != "accuracy" or len(rows) <= scheduler.survivors(len(rows)):
+            return
+        metric = _best_scores(population, higher_is_better)[0].mean(axis=0)[rows] * (-1 if higher_is_better else 1)
+        num_seeds = population.state.status.shape[0]
+        found = ranking_is_noise(metric, self.num_val, num_seeds)
+        if not found.noise:
+            return
+        self.warned = True
+        where = f"rung {rung} ({epochs} epoch{'s' if epochs != 1 else ''})"
+        if bracket is not None:
+            where = f"bracket {bracket}'s first rung ({epochs} epoch{'s' if epochs != 1 else ''})"
+            advice = (f"the brackets that start later still rank longer curves; if this is the task's usual pace, "
+                      f"give {errors.arg('Hyperband.min_epochs')} past the point where good curves separate")
+        else:
+            advice = (f"the configurations pruned there may be as good as the survivors: use scheduler='hyperband' "
+                      f"(brackets that start later), or give {errors.arg('ASHA.min_epochs')} past the point where good "
+                      "curves separate (a short sweep without a scheduler shows where)")
+        errors.warn(
+            f"the ranking at {where} may be noise: the {len(rows)} configurations' validation accuracies spread by "
+            f"{found.spread:.3f} (standard deviation), no more than the validation split's sampling noise ({found.sampling:.3f} "
+            f"for {self.num_val} examples); {advice}",
+            errors.RankingNoiseWarning,
+        )
 
 
 class _Saver:

@@ -10,6 +10,12 @@ operation on the population of rows, never a recompile.
   the survivors, so pruned rows stop costing compute. Inside one program the rows
   of a rung finish together, so the asynchronous promotion of ASHA's paper buys
   nothing here: its rungs are run synchronously.
+* :class:`Hyperband`: several successive-halving brackets side by side, each
+  starting at another rung of ASHA's schedule (the first prunes after
+  ``min_epochs``, the last trains its configurations to the end), so a task whose
+  good learning curves separate late is still covered by the brackets that start
+  long. The configurations are dealt to the brackets; rows of every bracket at the
+  same epoch train in the same compiled calls.
 * :class:`PBT` (population-based training): every ``interval`` epochs the
   bottom ``fraction`` of each seed's population copies the whole training state
   of a row from the top ``fraction`` (exploit) and multiplies its perturbable
@@ -22,14 +28,15 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from jaxnn import _checks, hyperparams
 from jaxnn import errors
 
-__all__ = ["ASHA", "PBT", "PERTURBABLE", "Scheduler", "resolve"]
+__all__ = ["ASHA", "Hyperband", "PBT", "PERTURBABLE", "RankingNoise", "Scheduler", "ranking_is_noise",
+           "resolve"]
 
 # Hyperparameters PBT may change mid-run: all but init_scale, which only acts at initialization.
 PERTURBABLE = tuple(name for name in hyperparams.NAMES if name != "init_scale")
@@ -51,10 +58,7 @@ class ASHA:
     reduction_factor: float = 3
 
     def __post_init__(self) -> None:
-        _checks.positive_int("ASHA.min_epochs", self.min_epochs)
-        eta = self.reduction_factor
-        if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(eta) or eta <= 1:
-            raise errors.ConfigError(f"{errors.arg('ASHA.reduction_factor')} must be a number > 1, got {eta!r}")
+        _check_halving(type(self).__name__, self.min_epochs, self.reduction_factor)
 
     def rungs(self, num_epochs: int) -> tuple[int, ...]:
         """The rung budgets (cumulative epochs), ending with ``num_epochs``.
@@ -62,22 +66,182 @@ class ASHA:
         Raises:
             ValueError: ``min_epochs`` is not below ``num_epochs`` (no room for a second rung).
         """
-        if self.min_epochs >= num_epochs:
-            raise errors.ConfigError(
-                f"{errors.arg('ASHA.min_epochs')} (={self.min_epochs}) must be less than {errors.arg('num_epochs')} "
-                f"(={num_epochs}): "
-                "otherwise there is only one rung and nothing is pruned"
-            )
-        budgets, k = [], 0
-        while (budget := round(self.min_epochs * self.reduction_factor**k)) < num_epochs:
-            if not budgets or budget > budgets[-1]:
-                budgets.append(budget)
-            k += 1
-        return (*budgets, num_epochs)
+        return _rungs(type(self).__name__, self.min_epochs, self.reduction_factor, num_epochs)
 
     def survivors(self, count: int) -> int:
         """How many of ``count`` configurations go on to the next rung."""
         return max(1, int(count // self.reduction_factor))
+
+
+def _check_halving(name: str, min_epochs: Any, reduction_factor: Any) -> None:
+    _checks.positive_int(f"{name}.min_epochs", min_epochs)
+    eta = reduction_factor
+    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(eta) or eta <= 1:
+        raise errors.ConfigError(f"{errors.arg(f'{name}.reduction_factor')} must be a number > 1, got {eta!r}")
+
+
+def _rungs(name: str, min_epochs: int, reduction_factor: float, num_epochs: int) -> tuple[int, ...]:
+    """ASHA's rung budgets ``min_epochs * reduction_factor**k`` (rounded, never repeated) below ``num_epochs``,
+    then ``num_epochs``; ``name`` is the scheduler's, for the error."""
+    if min_epochs >= num_epochs:
+        raise errors.ConfigError(
+            f"{errors.arg(f'{name}.min_epochs')} (={min_epochs}) must be less than {errors.arg('num_epochs')} "
+            f"(={num_epochs}): otherwise there is only one rung and nothing is pruned"
+        )
+    budgets, k = [], 0
+    while (budget := round(min_epochs * reduction_factor**k)) < num_epochs:
+        if not budgets or budget > budgets[-1]:
+            budgets.append(budget)
+        k += 1
+    return (*budgets, num_epochs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyperband:
+    """Hyperband inside one sweep: successive-halving brackets of different starting budgets, side by side.
+
+    The rungs are ASHA's (``min_epochs * η**k`` epochs, the last ``num_epochs``). Bracket ``b``
+    starts at rung ``b``: its configurations all train ``rungs[b]`` epochs, then the best ``1/η``
+    go on at each later rung, as under :class:`ASHA`. Bracket 0 is ASHA itself (it prunes after
+    ``min_epochs``); the last bracket of the full set trains its few configurations to the end (a
+    plain random search). The sweep's configurations are dealt to the brackets in Hyperband's
+    proportions (``η**s / (s + 1)`` for a bracket of ``s`` halvings, so each bracket spends about
+    the same epochs), interleaved in the order the space lists them, so a grid's values spread over
+    every bracket. A configuration whose good learning curve starts late is cut by the early
+    brackets but kept by the ones that start long: no single ``min_epochs`` guess decides.
+
+    Rows of every bracket that are at the same epoch train in the same compiled calls (the same
+    program as ASHA's), so brackets cost what their rows cost.
+
+    Attributes:
+        min_epochs: the first rung's budget (where bracket 0 ranks first).
+        reduction_factor: η; rung ``k`` trains to ``min_epochs * η**k`` epochs; each rung of a
+            bracket keeps its best ``1/η`` (at least one).
+        brackets: how many brackets, starting at rungs ``0 .. brackets - 1`` (default: one per
+            rung, the last training to the end). Limiting it drops the brackets that start longest.
+    """
+
+    min_epochs: int = 1
+    reduction_factor: float = 3
+    brackets: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_halving(type(self).__name__, self.min_epochs, self.reduction_factor)
+        if self.brackets is not None:
+            _checks.positive_int("Hyperband.brackets", self.brackets)
+
+    def rungs(self, num_epochs: int) -> tuple[int, ...]:
+        """The rung budgets (cumulative epochs) shared by every bracket, ending with ``num_epochs``.
+
+        Raises:
+            ValueError: ``min_epochs`` is not below ``num_epochs``.
+        """
+        return _rungs(type(self).__name__, self.min_epochs, self.reduction_factor, num_epochs)
+
+    def num_brackets(self, num_epochs: int) -> int:
+        """How many brackets a run of ``num_epochs`` has.
+
+        Raises:
+            ValueError: more ``brackets`` than the epoch budget has rungs to start them at.
+        """
+        rungs = self.rungs(num_epochs)
+        if self.brackets is None:
+            return len(rungs)
+        if self.brackets > len(rungs):
+            raise errors.ConfigError(
+                f"{errors.arg('Hyperband.brackets')} (={self.brackets}) is more than {errors.arg('num_epochs')} "
+                f"(={num_epochs}) can hold: with {errors.arg('Hyperband.min_epochs')} (={self.min_epochs}) and "
+                f"{errors.arg('Hyperband.reduction_factor')} (={self.reduction_factor:g}) there are {len(rungs)} rungs "
+                f"({', '.join(map(str, rungs))} epochs), one per bracket to start at; give at most {len(rungs)}"
+            )
+        return self.brackets
+
+    def sizes(self, num_configs: int, num_epochs: int) -> tuple[int, ...]:
+        """How many of ``num_configs`` configurations each bracket gets (at least one each).
+
+        Raises:
+            ValueError: fewer configurations than brackets.
+        """
+        count = self.num_brackets(num_epochs)
+        if num_configs < count:
+            raise errors.ConfigError(
+                f"Hyperband has {count} brackets here but the sweep has only {num_configs} configuration"
+                f"{'s' if num_configs != 1 else ''}: every bracket needs one; give the space at least {count} "
+                f"(Hyperband is meant for many: tens per bracket) or fewer {errors.arg('Hyperband.brackets')}"
+            )
+        halvings = len(self.rungs(num_epochs)) - 1 - np.arange(count)
+        weights = float(self.reduction_factor) ** halvings / (halvings + 1)
+        quota = weights / weights.sum() * num_configs
+        sizes = np.maximum(1, np.floor(quota)).astype(np.int64)
+        while sizes.sum() < num_configs:  # largest remainders first
+            sizes[np.argmax(quota - sizes)] += 1
+        while sizes.sum() > num_configs:  # only where the floor of 1 pushed a bracket over its quota
+            sizes[np.argmax(np.where(sizes > 1, sizes - quota, -np.inf))] -= 1
+        return tuple(int(size) for size in sizes)
+
+    def assign(self, num_configs: int, num_epochs: int) -> np.ndarray:
+        """``(num_configs,)`` ints: each configuration's bracket, dealt in :meth:`sizes` proportions and
+        interleaved (smooth weighted round-robin) so that every bracket samples the whole list."""
+        sizes = np.asarray(self.sizes(num_configs, num_epochs), np.int64)
+        credit, bracket = np.zeros(len(sizes), np.int64), np.empty(num_configs, np.int64)
+        for index in range(num_configs):
+            credit += sizes
+            bracket[index] = chosen = int(np.argmax(credit))  # ties: the earlier bracket
+            credit[chosen] -= num_configs
+        return bracket
+
+    def survivors(self, count: int) -> int:
+        """How many of ``count`` configurations of a bracket go on to its next rung."""
+        return max(1, int(count // self.reduction_factor))
+
+
+NOISE_LEVEL = 0.05
+"""The p-value above which :func:`ranking_is_noise` calls a rung's ranking noise."""
+NOISE_MIN_CONFIGS = 8
+"""The fewest configurations a rung must rank for :func:`ranking_is_noise` to judge it (fewer: too little power)."""
+
+
+class RankingNoise(NamedTuple):
+    """What :func:`ranking_is_noise` found: the verdict, the p-value of the dispersion test, the standard
+    deviation of the accuracies and that of the validation split's sampling noise."""
+
+    noise: bool
+    p_value: float
+    spread: float
+    sampling: float
+
+
+def ranking_is_noise(accuracies: np.ndarray, num_val: int, num_seeds: int = 1) -> RankingNoise:
+    """Whether the validation accuracies a rung ranks differ no more than the validation split's sampling noise.
+
+    Under the hypothesis that every configuration is equally good, each accuracy (mean over
+    ``num_seeds``) is its true value plus binomial noise of variance ``p (1 - p) / (num_val *
+    num_seeds)``, so their dispersion ``sum((a - mean)**2) / variance`` follows a chi-square
+    distribution with ``len(accuracies) - 1`` degrees of freedom. If that hypothesis cannot be
+    rejected (p-value above :data:`NOISE_LEVEL`), the survivors differ from the pruned rows by
+    no more than chance would: which of them go on is noise. Rows that share a validation split
+    and a start are correlated, which only narrows their spread, so the test errs towards warning.
+
+    Args:
+        accuracies: ``(configs,)`` the competing configurations' accuracies (finite values are used).
+        num_val: validation examples each accuracy is measured on.
+        num_seeds: seeds averaged into each accuracy.
+
+    Returns:
+        A :class:`RankingNoise`; its verdict is False (and its numbers NaN) with fewer than
+        :data:`NOISE_MIN_CONFIGS` finite values.
+    """
+    from scipy import special
+
+    values = np.asarray(accuracies, np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < NOISE_MIN_CONFIGS or num_val < 1:
+        return RankingNoise(False, math.nan, math.nan, math.nan)
+    mean = float(values.mean())
+    variance = max(mean * (1 - mean), 1 / num_val) / (num_val * num_seeds)  # never zero: one example's worth
+    dispersion = float(np.sum((values - mean) ** 2) / variance)
+    p_value = float(special.gammaincc((len(values) - 1) / 2, dispersion / 2))  # chi-square survival function
+    return RankingNoise(p_value > NOISE_LEVEL, p_value, float(values.std(ddof=1)), math.sqrt(variance))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,18 +356,20 @@ class PBT:
         return new.astype(np.float32)
 
 
-Scheduler = ASHA | PBT
-_BY_NAME = {"asha": ASHA, "pbt": PBT}
+Scheduler = ASHA | Hyperband | PBT
+_BY_NAME = {"asha": ASHA, "hyperband": Hyperband, "pbt": PBT}
 
 
 def resolve(scheduler: Any) -> Scheduler | None:
-    """``None``, ``"asha"``, ``"pbt"``, or an :class:`ASHA` / :class:`PBT` instance, as an instance (or None).
+    """``None``, ``"asha"``, ``"hyperband"``, ``"pbt"``, or an :class:`ASHA` / :class:`Hyperband` / :class:`PBT`
+    instance, as an instance (or None).
 
     Raises:
         ValueError: an unknown name. TypeError: anything else.
     """
-    if scheduler is None or isinstance(scheduler, (ASHA, PBT)):
+    if scheduler is None or isinstance(scheduler, (ASHA, Hyperband, PBT)):
         return scheduler
     if isinstance(scheduler, str):
         return _checks.lookup("scheduler", scheduler, _BY_NAME)()
-    raise errors.ArgumentTypeError(f"scheduler must be None, 'asha', 'pbt', jaxnn.ASHA(...) or jaxnn.PBT(...), got {scheduler!r}")
+    raise errors.ArgumentTypeError(f"scheduler must be None, 'asha', 'hyperband', 'pbt', jaxnn.ASHA(...), "
+                                   f"jaxnn.Hyperband(...) or jaxnn.PBT(...), got {scheduler!r}")

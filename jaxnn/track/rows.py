@@ -41,7 +41,8 @@ def sweep_rows(table: dict[str, np.ndarray], curves: dict[str, np.ndarray], *, h
     for i, number in enumerate(numbers):
         epochs_run = int(table["epochs_run"][i])
         values = {name: python_value(table[name][i]) for name in (*hyperparameters, "seed") if name in table}
-        extra = {name: str(python_value(table[name][i])) for name in ("config", "rung", "lineage") if name in table}
+        extra = {name: str(python_value(table[name][i])) for name in ("config", "bracket", "rung", "lineage")
+                 if name in table}
         schedule = parents = None
         row_curves = _curves(curves, i, epochs_run, metric)
         if schedules is not None and schedules[i] is not None:

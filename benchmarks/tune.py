@@ -6,17 +6,22 @@ The search: 64 random configurations of ``learning_rate`` (log-uniform 1e-4..1e-
 worker, from before the imports of the libraries it uses to its end: imports, data, compiles,
 the search and the evaluation of the selected model, which is what a user waits for.
 
-Two datasets, the same rows for every implementation:
+Three datasets, the same rows for every implementation:
 
 * ``digits``: ``jaxnn.datasets.load("digits", seed=0)`` (70/15/15, standardized); the other workers
   rebuild the same split without JAX (:func:`numpy_split`);
 * ``checkerboard``: a seeded synthetic task that is hard to tune (see :func:`checkerboard`), split
-  and standardized here with NumPy and handed to jaxnn through ``jaxnn.datasets.from_arrays``.
+  and standardized here with NumPy and handed to jaxnn through ``jaxnn.datasets.from_arrays``;
+* ``spirals``: two interleaved spirals (see :func:`spirals`), learned by a small MLP ([2, 32, 2]:
+  :data:`HIDDEN`) whose good configurations separate from the others only late; prepared like
+  ``checkerboard``.
 
 Implementations:
 
 * ``jaxnn_full``: ``jaxnn.sweep`` over the 64 configurations, every one trained 60 epochs;
 * ``jaxnn_asha``: the same sweep with ``scheduler="asha"`` (``jaxnn.ASHA(min_epochs=1, reduction_factor=3)``);
+* ``jaxnn_hyperband``: the same sweep with ``scheduler="hyperband"`` (``jaxnn.Hyperband(min_epochs=1,
+  reduction_factor=3)``: the configurations dealt to ASHA brackets that start at every rung);
 * ``jaxnn_tpe``: the same 64 configurations chosen by Optuna's TPE sampler through the bridge
   (``sampler=``), 16 per compiled program, every one trained to the end: the same total epochs as
   ``jaxnn_full``, so the two compare samplers (when Optuna is importable);
@@ -45,16 +50,21 @@ from benchmarks import harness
 NAME = "tune"
 SEARCH = {"num_samples": 64, "num_epochs": 60, "batch_size": 32, "hidden": 128, "population": 16, "pbt_interval": 6,
           "tpe_batch": 16}
-QUICK_SEARCH = {"num_samples": 8, "num_epochs": 6, "batch_size": 32, "hidden": 128, "population": 8, "pbt_interval": 2,
-                "tpe_batch": 4}
+QUICK_SEARCH = {"num_samples": 27, "num_epochs": 30, "batch_size": 32, "hidden": 128, "population": 8, "pbt_interval": 3,
+                "tpe_batch": 9}
+"""``--quick``: the schedulers on every dataset at a fraction of the cost (27 configurations, 30 epochs: 4 brackets),
+large enough that the hard tasks still tell ASHA from Hyperband."""
 LEARNING_RATE = (1e-4, 1e-1)
 WEIGHT_DECAY = (1e-6, 1e-2)
 SPREAD_TOLERANCE = 0.01
 """A configuration is "near the best" when its validation accuracy is within this of the best."""
-DATASETS = ("digits", "checkerboard")
+DATASETS = ("digits", "checkerboard", "spirals")
+HIDDEN = {"spirals": 32}
+"""Hidden widths that differ from the search's ``hidden`` (a small MLP for the spirals)."""
 LABELS = {
     "jaxnn_full": "jaxnn.sweep, every configuration to the end",
     "jaxnn_asha": "jaxnn.sweep, ASHA",
+    "jaxnn_hyperband": "jaxnn.sweep, Hyperband",
     "jaxnn_pbt": "jaxnn.sweep, PBT",
     "jaxnn_tpe": "jaxnn.sweep, Optuna TPE sampler, batches of 16",
     "optuna_flax": "Optuna TPE + successive halving, Flax + Optax",
@@ -80,8 +90,35 @@ def checkerboard(seed: int = 0, num_samples: int = 6000, num_features: int = 8, 
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((num_samples, num_features))
     y = ((np.floor(x[:, 0] / cell) + np.floor(x[:, 1] / cell)).astype(np.int64) % num_classes).astype(np.int32)
-    order = rng.permutation(num_samples)
-    num_held = math.floor(0.15 * num_samples + 0.5)
+    return _split_standardized(rng, x, y, num_classes)
+
+
+def spirals(seed: int = 0, num_samples: int = 3000, turns: float = 1.75, noise: float = 0.15) -> dict[str, Any]:
+    """Two interleaved spirals (2 classes, 2 features): a boundary a small MLP learns only slowly.
+
+    Class ``c`` of a row at angle ``t`` (``sqrt(u) * turns`` full turns, ``u`` uniform) lies at
+    radius ``t`` along angle ``t + c π``, plus Gaussian ``noise`` (in units of one turn's radius).
+    Early in training every configuration separates the centre and stalls near the same accuracy;
+    only some learning rates and weight decays go on to unwind the outer turns, so rankings after a
+    few epochs say little about the end. Split and standardized like :func:`checkerboard`.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, num_samples).astype(np.int32)
+    angle = np.sqrt(rng.uniform(size=num_samples)) * turns * 2 * np.pi
+    radius = angle / (2 * np.pi)
+    x = np.stack([radius * np.cos(angle + y * np.pi), radius * np.sin(angle + y * np.pi)], axis=1)
+    x += noise * rng.standard_normal(x.shape)
+    return _split_standardized(rng, x, y, num_classes=2)
+
+
+def _split_standardized(rng: Any, x: Any, y: Any, num_classes: int) -> dict[str, Any]:
+    """Rows shuffled with ``rng`` and split 70/15/15; features standardized on the training rows (float32)."""
+    import numpy as np
+
+    order = rng.permutation(len(x))
+    num_held = math.floor(0.15 * len(x) + 0.5)
     test, val, train = order[:num_held], order[num_held : 2 * num_held], order[2 * num_held :]
     x = x.astype(np.float32)
     mean = x[train].mean(axis=0)
@@ -98,8 +135,8 @@ def numpy_split(dataset: str) -> dict[str, Any]:
     For a bundled dataset: jaxnn's default split (70/15/15, stratified, standardized on the training
     rows), drawn as :func:`benchmarks.train.split_like_jaxnn` draws it, with the validation rows kept.
     """
-    if dataset == "checkerboard":
-        return checkerboard()
+    if dataset in SYNTHETIC:
+        return SYNTHETIC[dataset]()
     import numpy as np
     import sklearn.datasets
     from sklearn.model_selection import train_test_split
@@ -122,12 +159,12 @@ def numpy_split(dataset: str) -> dict[str, Any]:
 def jaxnn_data(dataset: str):
     import jaxnn
 
-    if dataset != "checkerboard":
+    if dataset not in SYNTHETIC:
         return jaxnn.datasets.load(dataset, seed=0)
-    split = checkerboard()
+    split = SYNTHETIC[dataset]()
     return jaxnn.datasets.from_arrays(split["x_train"], split["y_train"], task="multiclass", standardize=False,
                                       validation=(split["x_val"], split["y_val"]), test=(split["x_test"], split["y_test"]),
-                                      name="checkerboard")
+                                      name=dataset)
 
 
 # --- timing a whole job ----------------------------------------------------------------------
@@ -152,7 +189,9 @@ class JobClock:
 
 
 def _search(params: dict[str, Any]) -> dict[str, Any]:
-    return QUICK_SEARCH if params.get("quick") else SEARCH
+    """The search's settings for this job (the quick ones with ``--quick``), with the dataset's hidden width."""
+    search = QUICK_SEARCH if params.get("quick") else SEARCH
+    return {**search, "hidden": HIDDEN.get(params.get("dataset"), search["hidden"])}
 
 
 def _spread(values, best: float) -> int:
@@ -202,6 +241,23 @@ def run_jaxnn_asha(params: dict[str, Any]) -> dict[str, Any]:
     result = _jaxnn_sweep(params, jaxnn.ASHA(min_epochs=1, reduction_factor=3), _search(params)["num_samples"])
     extra = _jaxnn_extra(result)
     return {"samples": [clock.sample()], "extra": extra}
+
+
+def run_jaxnn_hyperband(params: dict[str, Any]) -> dict[str, Any]:
+    clock = JobClock()
+    import jaxnn
+
+    import numpy as np
+
+    result = _jaxnn_sweep(params, jaxnn.Hyperband(min_epochs=1, reduction_factor=3), _search(params)["num_samples"])
+    extra = _jaxnn_extra(result)
+    sample = clock.sample()
+    table = result.table
+    extra["brackets"] = [{"configurations": int(np.sum(table["bracket"] == b)),
+                          "epochs": int(table["epochs_run"][table["bracket"] == b].sum()),
+                          "best_val_accuracy": float(np.nanmax(table["best_val_metric"][table["bracket"] == b]))}
+                         for b in range(int(table["bracket"].max()) + 1)] if len(table["bracket"]) else []
+    return {"samples": [sample], "extra": extra}
 
 
 def run_jaxnn_tpe(params: dict[str, Any]) -> dict[str, Any]:
@@ -356,9 +412,13 @@ def run_sklearn_halving(params: dict[str, Any]) -> dict[str, Any]:
     }}
 
 
+SYNTHETIC = {"checkerboard": checkerboard, "spirals": spirals}
+"""The synthetic datasets by name: each returns its split as NumPy arrays."""
+
 IMPLEMENTATIONS = {
     "jaxnn_full": run_jaxnn_full,
     "jaxnn_asha": run_jaxnn_asha,
+    "jaxnn_hyperband": run_jaxnn_hyperband,
     "jaxnn_pbt": run_jaxnn_pbt,
     "jaxnn_tpe": run_jaxnn_tpe,
     "optuna_flax": run_optuna_flax,
@@ -370,11 +430,12 @@ IMPLEMENTATIONS = {
 
 
 def datasets(settings: harness.Settings) -> list[str]:
-    return ["digits"] if settings.quick else list(DATASETS)
+    return list(DATASETS)
 
 
-QUICK_IMPLEMENTATIONS = ("jaxnn_full", "jaxnn_asha")
-"""What ``--quick`` runs: a smoke test of the suite (the other rows are each a fresh process of several seconds)."""
+QUICK_IMPLEMENTATIONS = ("jaxnn_full", "jaxnn_asha", "jaxnn_hyperband")
+"""What ``--quick`` runs: jaxnn's full search and its two pruning schedulers (the other rows are each a fresh
+process of several seconds to minutes)."""
 
 
 def jobs(settings: harness.Settings) -> list[harness.Job]:
@@ -403,6 +464,8 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
                 "best_weight_decay")}}
             if impl == "jaxnn_pbt":
                 row["without_pbt"] = middle["without_pbt"]
+            if impl == "jaxnn_hyperband":
+                row["brackets"] = middle["brackets"]
             if impl == "jaxnn_full":
                 spread[name] = {"near_best": middle["near_best"], "configurations": middle["configurations"],
                                 "tolerance": SPREAD_TOLERANCE, "fraction": middle["near_best"] / middle["configurations"]}
@@ -433,7 +496,18 @@ def markdown(summary: dict[str, Any]) -> str:
     for name, spread in summary["spread"].items():
         lines.append(f"- `{name}`: {spread['near_best']}/{spread['configurations']} configurations "
                      f"({spread['fraction']:.0%}) within {spread['tolerance']} of the best validation accuracy (jaxnn_full)")
+    full = {row["dataset"]: row for row in summary["rows"] if row["impl"] == "jaxnn_full"}
     for row in summary["rows"]:
+        reference = full.get(row["dataset"])
+        if row["impl"] in ("jaxnn_asha", "jaxnn_hyperband") and reference is not None:
+            lines.append(f"- `{row['dataset']}`: {LABELS[row['impl']]}: best val {accuracy(row['best_val_accuracy'])} "
+                         f"against {accuracy(reference['best_val_accuracy'])} for the full search (difference "
+                         f"{row['best_val_accuracy'] - reference['best_val_accuracy']:+.3f}) with "
+                         f"{row['total_epochs'] / reference['total_epochs']:.0%} of its epochs")
+        if row["impl"] == "jaxnn_hyperband":
+            lines.append(f"- `{row['dataset']}`: Hyperband's brackets (configurations, epochs, best val): " + "; ".join(
+                f"{b}: {bracket['configurations']}, {bracket['epochs']}, {accuracy(bracket['best_val_accuracy'])}"
+                for b, bracket in enumerate(row["brackets"])))
         if row["impl"] == "jaxnn_pbt":
             plain = row["without_pbt"]
             lines.append(f"- `{row['dataset']}`: PBT population of {row['configurations']}: best val "

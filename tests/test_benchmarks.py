@@ -339,6 +339,23 @@ def test_tune_checkerboard_is_seeded_split_and_standardized():
     assert len(counts) == first["num_classes"] == 4 and counts.min() > 0.2 * counts.sum()
 
 
+def test_tune_spirals_are_two_interleaved_spirals_seeded_split_and_standardized():
+    from benchmarks import tune
+
+    first, again = tune.spirals(), tune.spirals()
+    np.testing.assert_array_equal(first["x_test"], again["x_test"])
+    assert (len(first["y_train"]), len(first["y_val"]), len(first["y_test"])) == (2100, 450, 450)
+    np.testing.assert_allclose(first["x_train"].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(first["x_train"].std(axis=0), 1.0, atol=1e-4)
+    # Not linearly separable: a linear classifier is near chance, a nearest-neighbour one near perfect.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+
+    linear = LogisticRegression().fit(first["x_train"], first["y_train"]).score(first["x_test"], first["y_test"])
+    nearest = KNeighborsClassifier(5).fit(first["x_train"], first["y_train"]).score(first["x_test"], first["y_test"])
+    assert set(np.unique(first["y_train"])) == {0, 1} and linear < 0.7 < 0.85 < nearest
+
+
 def test_tune_numpy_split_is_jaxnns_split(digits):
     from benchmarks import tune
 
@@ -348,6 +365,9 @@ def test_tune_numpy_split_is_jaxnns_split(digits):
     data = tune.jaxnn_data("checkerboard")
     np.testing.assert_array_equal(data.x_val, tune.checkerboard()["x_val"])
     assert data.num_train == 4200 and data.num_classes == 4
+    data = tune.jaxnn_data("spirals")
+    np.testing.assert_array_equal(data.x_test, tune.spirals()["x_test"])
+    assert data.num_train == 2100 and data.num_classes == 2 and data.name == "spirals"
 
 
 def test_tune_suite_reports_each_search_and_the_spread(monkeypatch):
@@ -360,14 +380,15 @@ def test_tune_suite_reports_each_search_and_the_spread(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
     settings = harness.Settings(quick=True, rounds=1, repeats=1, sample_s=0.01, num_threads=1, quiet_wait_s=0.0)
     jobs = tune.jobs(settings)
-    assert {(job.impl, job.case) for job in jobs} == {(impl, "digits") for impl in tune.QUICK_IMPLEMENTATIONS}
-    params = jobs[0].params
+    assert {(job.impl, job.case) for job in jobs} == {(impl, name) for impl in tune.QUICK_IMPLEMENTATIONS
+                                                      for name in ("digits", "checkerboard", "spirals")}
+    params = next(job.params for job in jobs if job.case == "digits")
     records = [{"suite": "tune", "impl": impl, "case": "digits", "round": 0, "params": params, **run(params)}
                for impl, run in tune.IMPLEMENTATIONS.items()]
     summary = tune.summarize(records, settings)
 
     rows = {row["impl"]: row for row in summary["rows"]}
-    assert set(rows) == {"jaxnn_full", "jaxnn_asha", "jaxnn_pbt", "sklearn_halving"}
+    assert set(rows) == {"jaxnn_full", "jaxnn_asha", "jaxnn_hyperband", "jaxnn_pbt", "sklearn_halving"}
     assert summary["skipped"] == [f"{impl}: optuna is not importable (import of optuna halted; None in sys.modules)"
                                   for impl in ("jaxnn_tpe", "optuna_flax")]
     for row in rows.values():
@@ -378,6 +399,9 @@ def test_tune_suite_reports_each_search_and_the_spread(monkeypatch):
     assert rows["jaxnn_full"]["times_jaxnn"] == 1.0
     assert rows["jaxnn_full"]["total_epochs"] == 4 * 3  # every configuration to the end
     assert rows["jaxnn_asha"]["total_epochs"] < rows["jaxnn_full"]["total_epochs"]  # ASHA stops most early
+    # Hyperband over 4 configurations and rungs (1, 3): brackets of 2 (one goes on) and 2 (both to the end).
+    assert [b["configurations"] for b in rows["jaxnn_hyperband"]["brackets"]] == [2, 2]
+    assert rows["jaxnn_hyperband"]["total_epochs"] == 2 * 1 + 1 * 2 + 2 * 3
     assert rows["jaxnn_pbt"]["configurations"] == rows["jaxnn_pbt"]["without_pbt"]["configurations"] == 4
     assert rows["sklearn_halving"]["configurations"] == 4
     spread = summary["spread"]["digits"]
@@ -386,3 +410,4 @@ def test_tune_suite_reports_each_search_and_the_spread(monkeypatch):
     text = tune.markdown(summary)
     assert text.startswith("### tune") and "within 0.01 of the best validation accuracy" in text
     assert "without PBT" in text and "Skipped: optuna_flax" in text and "Skipped: jaxnn_tpe" in text
+    assert "jaxnn.sweep, Hyperband: best val" in text and "Hyperband's brackets (configurations, epochs, best val): 0: 2" in text

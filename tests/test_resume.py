@@ -101,11 +101,12 @@ def test_an_interrupted_sweep_resumes_bitwise(digits, tmp_path, monkeypatch, int
     assert_same_sweep(jaxnn.sweep(model, digits, checkpoint_dir=tmp_path, **options), reference)
 
 
-@pytest.mark.parametrize("scheduler", ["asha", "pbt"])
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband", "pbt"])
 def test_a_scheduled_sweep_resumes_bitwise_from_its_population(digits, tmp_path, monkeypatch, scheduler):
     model = jaxnn.mlp([64, 16, 10])
+    schedulers = {"asha": jaxnn.ASHA(reduction_factor=3), "hyperband": jaxnn.Hyperband(), "pbt": jaxnn.PBT(interval=3)}
     options = SWEEP | {"space": {"learning_rate": list(np.geomspace(1e-3, 0.2, 9))}, "num_epochs": 9,
-                       "scheduler": jaxnn.ASHA(reduction_factor=3) if scheduler == "asha" else jaxnn.PBT(interval=3)}
+                       "scheduler": schedulers[scheduler]}
     reference = jaxnn.sweep(model, digits, **options)
     restore = interrupt_at(monkeypatch, scheduled, "_to_host", 4)  # inside the second stage
     with pytest.raises(KeyboardInterrupt):

@@ -388,13 +388,16 @@ def test_pbt_leaves_early_stopped_rows_alone():
         assert source[0, 1] == 2 and np.all(source[0, [2, 3, 5]] == [2, 3, 5])  # ... nor copied: row 2 is the top
 
 
-def test_asha_with_early_stopping_gives_no_slot_to_a_stopped_configuration(digits, model):
-    result = jaxnn.sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler="asha",
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
+def test_asha_with_early_stopping_gives_no_slot_to_a_stopped_configuration(digits, model, scheduler):
+    result = jaxnn.sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler=scheduler,
                          early_stopping=jaxnn.EarlyStopping(patience=1), **OPTIONS)
     budgets = (0, *ASHA().rungs(OPTIONS["num_epochs"]))
     for rung, epochs in zip(result.table["rung"], result.table["epochs_run"]):
         assert epochs > budgets[rung]  # a row only counts a rung it trained in
     assert set(result.table["status"]) <= {"pruned", "completed", "early_stopped"}
+    stopped = result.table["status"] == "early_stopped"
+    assert np.all(result.table["epochs_run"][stopped] <= np.asarray(budgets[1:])[result.table["rung"][stopped]])
 
 
 def fake_pbt_result(configs, lineage):

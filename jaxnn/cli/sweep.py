@@ -16,8 +16,12 @@ from jaxnn.sweeps.space import python_value
 
 __all__ = ["add", "run", "space_of"]
 
-SCHEDULER_OPTIONS = {"asha": ("min_epochs", "reduction_factor"), "hyperband": ("min_epochs", "reduction_factor", "brackets"),
-                     "pbt": ("pbt_interval", "pbt_fraction", "pbt_perturb")}
+SCHEDULER_OPTIONS = {
+    "asha": ("min_epochs", "reduction_factor"),
+    "hyperband": ("min_epochs", "reduction_factor", "brackets"),
+    "pbt": ("pbt_interval", "pbt_fraction", "pbt_perturb"),
+}
+"""Each --scheduler's own options (their argparse names)."""
 
 
 def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:

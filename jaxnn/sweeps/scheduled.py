@@ -182,7 +182,8 @@ def _rung_width(last_count: int, ctx: Context) -> int | None:
 
 
 def _successive_halving(spec: TrainSpec, scheduler: ASHA | Hyperband, population: _Population, ctx: Context,
-                        programs: _Programs, higher_is_better: bool, noise: "NoiseCheck | None" = None) -> dict[str, np.ndarray]:
+                        programs: _Programs, higher_is_better: bool,
+                        noise: "NoiseCheck | None" = None) -> dict[str, np.ndarray]:
     """ASHA (one bracket) or Hyperband (brackets starting at successive rungs): every stage trains the rows still
     active in any bracket from one rung's budget to the next, side by side in the same calls; after it, each
     bracket that has reached its first rung keeps its best ``1/η``."""
@@ -218,7 +219,8 @@ def _successive_halving(spec: TrainSpec, scheduler: ASHA | Hyperband, population
         if k + 1 < len(rungs):
             # Only configurations with a seed still training compete: one that stopped early
             # (or diverged) keeps its rung and its best weights, and takes no survivor's slot.
-            competing = active[np.any(population.state.status[:, active] == loop.RUNNING, axis=0)]
+            running = np.any(population.state.status[:, active] == loop.RUNNING, axis=0)
+            competing = active[running]
             scores = _best_scores(population, higher_is_better).mean(axis=1)  # over seeds: (2, configs)
             kept = []
             for b in range(min(k, len(counts) - 1) + 1):  # brackets that have reached a rung of theirs
@@ -228,7 +230,7 @@ def _successive_halving(spec: TrainSpec, scheduler: ASHA | Hyperband, population
                 if noise is not None and k == b:  # a bracket's first ranking: the one that prunes the most
                     noise.check(rows, population, scheduler, bracket=b if isinstance(scheduler, Hyperband) else None,
                                 rung=k, epochs=budget, higher_is_better=higher_is_better)
-            waiting = active[bracket[active] > k]  # brackets that start at a later rung: all go on
+            waiting = active[running & (bracket[active] > k)]  # brackets that start at a later rung: all go on
             active = np.sort(np.concatenate([*kept, waiting]))
             saver.save(k + 1, 0, {"active": active, "rung": rung})
             if not len(active):
@@ -270,8 +272,8 @@ class NoiseCheck:
                       "curves separate (a short sweep without a scheduler shows where)")
         errors.warn(
             f"the ranking at {where} may be noise: the {len(rows)} configurations' validation accuracies spread by "
-            f"{found.spread:.3f} (standard deviation), no more than the validation split's sampling noise ({found.sampling:.3f} "
-            f"for {self.num_val} examples); {advice}",
+            f"{found.spread:.3f} (standard deviation), no more than the validation split's sampling noise "
+            f"({found.sampling:.3f} for {self.num_val} examples); {advice}",
             errors.RankingNoiseWarning,
         )
 

@@ -153,6 +153,16 @@ def test_hyperband_runs_its_brackets_side_by_side(hyperband_run):
     assert not [w for w in caught if issubclass(w.category, jaxnn.errors.RankingNoiseWarning)]
 
 
+def test_hyperband_with_one_bracket_is_asha(asha_run, digits, model):
+    asha, _ = asha_run
+    single = jaxnn.sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler=Hyperband(brackets=1), **OPTIONS)
+    assert set(single.table) - set(asha.table) == {"bracket"} and set(single.table["bracket"]) == {0}
+    for name in asha.table:
+        np.testing.assert_array_equal(single.table[name], asha.table[name], err_msg=name)
+    for i in range(len(asha)):
+        chex.assert_trees_all_equal(single.params(i), asha.params(i))
+
+
 def test_a_hyperband_row_equals_fit_for_the_epochs_it_ran(hyperband_run, digits, model):
     result, _, _ = hyperband_run
     table = result.table

@@ -253,6 +253,8 @@ class NoiseCheck:
 
     def check(self, rows: np.ndarray, population: _Population, scheduler: ASHA | Hyperband, *, bracket: int | None,
               rung: int, epochs: int, higher_is_better: bool) -> None:
+        """Judge the ranking of the configurations ``rows`` at ``rung`` (``epochs`` epochs) of ``bracket`` (None
+        under ASHA) and warn, once, if it is noise; nothing for other metrics or when nobody is pruned there."""
         if self.warned or self.metric != "accuracy" or len(rows) <= scheduler.survivors(len(rows)):
             return
         metric = _best_scores(population, higher_is_better)[0].mean(axis=0)[rows] * (-1 if higher_is_better else 1)

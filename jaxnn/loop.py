@@ -62,6 +62,7 @@ __all__ = [
     "init_state_jit",
     "is_running",
     "layout",
+    "num_examples",
     "one_epoch",
     "record_epoch",
     "run_epochs",
@@ -403,10 +404,12 @@ def one_epoch(
     """One pass over the training split, the validation pass, and the epoch's history row."""
     shuffle_key, dropout_key = jax.random.split(jax.random.fold_in(loop_key, epoch_index))
     batches = epoch_batches(spec, plan, data, shuffle_key)
-    params, opt_state, loss_sum = train_steps(spec, plan, opt, hparams, state.params, state.opt_state, batches, dropout_key)
-    train_loss = loss_sum / plan.num_train
+    params, opt_state, loss_sum = train_steps(spec, plan, opt, hparams, state.params, state.opt_state, batches, dropout_key,
+                                              skip_empty=getattr(data, "train_mask", None) is not None)
+    train_loss = loss_sum / num_examples(plan, data)
     if plan.has_val:
-        val_loss, val_metric = evaluate_split(spec, plan, params, data.x_val, data.y_val, data)
+        val_loss, val_metric = evaluate_split(spec, plan, params, data.x_val, data.y_val, data,
+                                              mask=getattr(data, "val_mask", None))
     else:
         val_loss = val_metric = jnp.asarray(jnp.nan, jnp.float32)
     state = record_epoch(spec, plan, state, params, opt_state, train_loss, val_loss, val_metric)
@@ -424,19 +427,26 @@ def epoch_batches(spec: TrainSpec, plan: Layout, data: Any, key: PRNGKey) -> tup
     minibatch padded with masked rows (so every example counts exactly once), and with data
     parallelism, rows laid out across the devices."""
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    train_mask = getattr(data, "train_mask", None)  # padded data (cross-validation folds): 0 marks a padding row
+    train_mask = None if train_mask is None else jnp.asarray(train_mask, jnp.float32)
     if spec.batch_size is None and plan.mesh is None:
-        return x_train[None], y_train[None], jnp.ones((1, plan.num_train), jnp.float32)
+        masks = jnp.ones((1, plan.num_train), jnp.float32) if train_mask is None else train_mask[None]
+        return x_train[None], y_train[None], masks
     padded = plan.steps * plan.batch
     if spec.batch_size is None:
         order = jnp.arange(plan.num_train)
     else:
         order = shuffle_indices(key, plan.num_train)
+        if train_mask is not None:  # padding rows last: the real rows make the batches an unpadded split would
+            order = order[jnp.argsort(1.0 - train_mask[order], stable=True)]
         order = jnp.concatenate([order, jnp.zeros((padded - plan.num_train,), order.dtype)])
     order = order.reshape(plan.steps, plan.batch)
     masks = (jnp.arange(padded) < plan.num_train).astype(jnp.float32).reshape(plan.steps, plan.batch)
     if plan.slots > plan.batch:  # room for every device: extra masked slots change nothing
         order = jnp.pad(order, ((0, 0), (0, plan.slots - plan.batch)))
         masks = jnp.pad(masks, ((0, 0), (0, plan.slots - plan.batch)))
+    if train_mask is not None:
+        masks = masks * train_mask[order]
     xs, ys = x_train[order], y_train[order]
     if plan.mesh is None:
         return xs, ys, masks
@@ -454,8 +464,13 @@ def train_steps(
     opt_state: Any,
     batches: tuple[Array, Array, Array],
     dropout_key: PRNGKey,
+    *,
+    skip_empty: bool = False,
 ) -> tuple[Params, Any, Array]:
-    """Scan one optimizer step over each minibatch: ``(params, opt_state, sum of per-example losses)``."""
+    """Scan one optimizer step over each minibatch: ``(params, opt_state, sum of per-example losses)``.
+
+    ``skip_empty``: a minibatch of padding rows only (mask all 0) changes nothing, not even the optimizer's
+    state (padded data: folds of unequal sizes share one program, and a short fold's last steps are empty)."""
     dropout = hparams.dropout if spec.model.uses_dropout else None
     # Dropout keys only when dropout can act: random bits are not free on a small model.
     use_keys = spec.model.needs_key or dropout is not None
@@ -470,8 +485,13 @@ def train_steps(
         x, y, mask, key = batch if use_keys else (*batch, None)
         loss_value, grads = jax.value_and_grad(objective)(params, x, y, mask, key)
         extra = {"value": loss_value} if pass_value else {}
-        updates, opt_state = opt.transform.update(grads, opt_state, params, **extra)
-        params = optax.apply_updates(params, updates)
+        updates, new_opt_state = opt.transform.update(grads, opt_state, params, **extra)
+        new_params = optax.apply_updates(params, updates)
+        if skip_empty:
+            empty = jnp.sum(mask) == 0
+            new_params, new_opt_state = jax.tree.map(lambda old, new: jnp.where(empty, old, new),
+                                                     (params, opt_state), (new_params, new_opt_state))
+        params, opt_state = new_params, new_opt_state
         # A NaN/Inf anywhere makes the sum non-finite: divergence is checked once per epoch.
         return (params, opt_state, loss_sum + loss_value * jnp.sum(mask)), None
 
@@ -481,14 +501,24 @@ def train_steps(
     return params, opt_state, loss_sum
 
 
-def evaluate_split(spec: TrainSpec, plan: Layout, params: Params, x: Any, y: Any, data: Any) -> tuple[Array, Array]:
-    """``(loss, metric)`` of ``params`` on ``(x, y)``; a regression's mean squared error metric is in target units."""
+def evaluate_split(spec: TrainSpec, plan: Layout, params: Params, x: Any, y: Any, data: Any,
+                   mask: Any = None) -> tuple[Array, Array]:
+    """``(loss, metric)`` of ``params`` on ``(x, y)``; a regression's mean squared error metric is in target units.
+
+    ``mask`` (``(n,)``, 0 or 1) leaves out padding rows (of cross-validation folds of unequal sizes)."""
     outputs = spec.model.apply(params, jnp.asarray(x))
     y = jnp.asarray(y)
-    metric_value = plan.metric(outputs, y)
+    masked = {} if mask is None else {"mask": jnp.asarray(mask, jnp.float32)}
+    metric_value = plan.metric(outputs, y, **masked)
     if data.task == "regression" and plan.metric is losses.mean_squared_error:
         metric_value = metric_value * jnp.square(data.y_scale)
-    return plan.loss(outputs, y), metric_value
+    return plan.loss(outputs, y, **masked), metric_value
+
+
+def num_examples(plan: Layout, data: Any) -> Array | int:
+    """The training split's examples, padding rows (``data.train_mask`` of cross-validation folds) left out."""
+    train_mask = getattr(data, "train_mask", None)
+    return plan.num_train if train_mask is None else jnp.maximum(jnp.sum(jnp.asarray(train_mask, jnp.float32)), 1.0)
 
 
 def record_epoch(

@@ -169,6 +169,8 @@ def fit(
     checkpoint_every: int | None = None,
     resume: bool | None = None,
     log: Any = None,
+    cv: Any = None,
+    refit: bool = True,
     **hyperparameters: Any,
 ) -> TrainResult:
     """Train ``model`` on ``data`` and return the trained parameters and history.
@@ -238,6 +240,12 @@ def fit(
             run has ended: its hyperparameters, its history per epoch, its best and final values,
             and for MLflow the model file. The same run again (a resumed one, or the same
             arguments) adds nothing the log holds already.
+        cv: k-fold cross-validation instead of one run: the number of folds (stratified for classes) or
+            a scikit-learn splitter. The folds train side by side in one compiled program (as
+            :func:`jaxnn.sweep` with ``cv=``), and ``fit`` returns a :class:`jaxnn.sweeps.crossval.CVScores`
+            with each fold's best validation metric and loss. The data must have no validation split.
+            Not with ``checkpoint_dir``, ``log``, ``params``, ``devices`` or ``hyperparameter_schedule``.
+        refit: with ``cv``, also train on all the training data (``scores.refit``, a :class:`TrainResult`).
         **hyperparameters: the fields of :class:`jaxnn.Hyperparams` (``learning_rate``,
             ``weight_decay``, ``momentum``, ``b1``, ``b2``, ``dropout``, ``init_scale``,
             ``decay_rate``, ``final_fraction``, ``clip_norm``), defaults from
@@ -258,6 +266,20 @@ def fit(
         jaxnn.errors.MissingExtraError: ``log`` needs an extra that is not installed.
     """
     check_data(data)
+    if cv is not None:
+        others = {"checkpoint_dir": checkpoint_dir, "log": log, "params": params, "devices": devices,
+                  "hyperparameter_schedule": hyperparameter_schedule}
+        given = [name for name, value in others.items() if value is not None]
+        if given:
+            raise errors.ConfigError(f"{errors.arg('cv')} cannot be combined with {errors.arg(given[0])} (yet)")
+        from jaxnn.sweeps import crossval
+
+        return crossval.fit_folds(
+            model, data, key=key, cv=cv, refit=refit, hyperparams=hyperparams, optimizer=optimizer,
+            num_epochs=num_epochs, batch_size=batch_size, nesterov=nesterov, schedule=schedule,
+            warmup_steps=warmup_steps, loss=loss, metric=metric, early_stopping=early_stopping,
+            progress=progress, **hyperparameters,
+        )
     if on_divergence not in ("raise", "return"):
         raise errors.ConfigError(f"{errors.arg('on_divergence')} must be 'raise' or 'return', got {on_divergence!r}")
     values, named = hyperparams_lib.resolve(hyperparams, hyperparameters)

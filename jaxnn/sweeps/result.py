@@ -55,6 +55,12 @@ class SweepResult:
         settings: what every row shared: the program settings (``optimizer``, ``batch_size``,
             ``num_epochs``, ``schedule``, ...) and the fixed hyperparameters. :meth:`concat`
             turns the settings that differ between the sweeps it joins into columns.
+        folds: for a cross-validated sweep (``cv=``), each fold's value of the measures the table
+            averages (``best_val_metric``, ``best_val_loss``, ...) as ``(rows, folds)`` arrays, and
+            ``status`` per fold; None otherwise. The table then holds their means (what it ranks by)
+            and ``<name>_std`` columns.
+        refit: for a cross-validated sweep, the :class:`jaxnn.TrainResult` of the best row's
+            configuration trained on all the training data (None with ``refit=False``).
     """
 
     def __init__(
@@ -71,6 +77,7 @@ class SweepResult:
         ranked_by: Sequence[str] = RANKED_BY_VALIDATION,
         schedules: Sequence[Any] | None = None,
         settings: dict[str, Any] | None = None,
+        folds: dict[str, np.ndarray] | None = None,
     ):
         self.model = model
         self.metric = metric
@@ -84,6 +91,8 @@ class SweepResult:
         self._params = jax.tree.map(lambda leaf: np.asarray(leaf)[order], params)
         self._schedules = None if schedules is None else [schedules[i] for i in order]
         self.settings = dict(settings or {})
+        self.folds = None if folds is None else {name: np.asarray(column)[order] for name, column in folds.items()}
+        self.refit = None  # a cross-validated sweep's best configuration trained on all training data
         self.study = None  # the Optuna study, when a sampler chose the configurations
 
     def _ranking(self, table: dict[str, np.ndarray]) -> np.ndarray:
@@ -123,9 +132,35 @@ class SweepResult:
         return {name: python_value(column[i]) for name, column in self.table.items()}
 
     def params(self, i: int = 0) -> Params:
-        """The trained parameters of row ``i`` (0 is the best), ready for ``self.model.apply``."""
+        """The trained parameters of row ``i`` (0 is the best), ready for ``self.model.apply``.
+
+        Raises:
+            ConfigError: the sweep cross-validated its rows (``cv=``): a row is one model per fold, so
+                ask for :meth:`fold_params`, or take ``result.refit.params`` (the best row refit on
+                all training data).
+        """
         self._check_index(i)
+        if self.folds is not None:
+            raise errors.ConfigError(
+                f"row {i} of a cross-validated sweep is {self.num_folds} models, one per fold: use "
+                f"result.fold_params({i}, fold) for one of them, or result.refit.params for the best configuration "
+                "trained on all the training data"
+            )
         return jax.tree.map(lambda leaf: jnp.asarray(leaf[i]), self._params)
+
+    @property
+    def num_folds(self) -> int:
+        """The number of cross-validation folds (``cv=``), 0 for a sweep validated on one split."""
+        return 0 if self.folds is None else int(next(iter(self.folds.values())).shape[1])
+
+    def fold_params(self, i: int, fold: int) -> Params:
+        """Row ``i``'s parameters trained on fold ``fold``'s training part (a cross-validated sweep)."""
+        self._check_index(i)
+        if self.folds is None:
+            raise errors.ConfigError("fold_params needs a cross-validated sweep (cv=); use params(i)")
+        if not isinstance(fold, (int, np.integer)) or not 0 <= fold < self.num_folds:
+            raise errors.IndexOutOfRange(f"fold {fold!r} is out of range for {self.num_folds} folds")
+        return jax.tree.map(lambda leaf: jnp.asarray(leaf[i][fold]), self._params)
 
     def schedule(self, i: int = 0) -> list[tuple[int, dict[str, float]]]:
         """Row ``i``'s hyperparameter schedule under PBT: ``(first_epoch, {name: value})`` pairs.
@@ -347,6 +382,9 @@ class SweepResult:
         pad = lambda curve: np.pad(curve, ((0, 0), (0, epochs - curve.shape[1])), constant_values=np.nan)
         curves = {k: np.concatenate([pad(r.curves[k]) for r in results]) for k in first.curves}
         params = jax.tree.map(lambda *leaves: np.concatenate(leaves), *[r._params for r in results])
+        folds = None
+        if all(r.folds is not None for r in results):
+            folds = {name: np.concatenate([r.folds[name] for r in results]) for name in first.folds}
         schedules = None
         if any(r._schedules is not None for r in results):
             schedules = [s for r in results for s in (r._schedules or [None] * len(r))]
@@ -362,6 +400,7 @@ class SweepResult:
             ranked_by=first.ranked_by,
             schedules=schedules,
             settings={name: value for name, value in first.settings.items() if name not in differing},
+            folds=folds,
         )
 
     def _with_columns(self, values: dict[str, Any]) -> "SweepResult":

@@ -26,6 +26,7 @@ import numpy as np
 from jaxnn import _checks, interrupts, loop, parallel, programs, track
 from jaxnn import hyperparams as hyperparams_lib
 from jaxnn import resume as resume_lib
+from jaxnn.data import folds as folds_lib
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.models import Model, footprint
 from jaxnn.spec import EarlyStopping, TrainSpec, zeros_of
@@ -74,6 +75,8 @@ def sweep(
     hyperparams: Hyperparams | None = None,
     force: bool = False,
     log: Any = None,
+    cv: Any = None,
+    refit: bool = True,
     **defaults: Any,
 ) -> SweepResult:
     """Train every configuration of ``space`` (times ``seeds``) in one compiled program.
@@ -146,6 +149,17 @@ def sweep(
             in the background while the next chunk trains. The log is opened (and checked)
             before training; a resumed sweep (or the same sweep again) adds only the rows
             the log is missing.
+        cv: k-fold cross-validation: the number of folds (stratified by class for a classification
+            task, shuffled with the seed of ``key``), or a scikit-learn splitter (``KFold(5)``,
+            ``GroupKFold`` with its groups bound, ...). Every configuration trains on every fold in
+            the same compiled program (folds are one more vmapped axis; folds of unequal sizes are
+            padded and the padding masked out). The table holds each measure's mean over the folds
+            (``best_val_metric`` is the mean of the folds' best validation metric, and ranks the
+            rows) and its ``<name>_std``; ``result.folds`` holds the values per fold. The data must
+            have no validation split (the folds are the validation). Not with ``scheduler``,
+            ``sampler``, ``checkpoint_dir`` or ``log``.
+        refit: with ``cv``, train the best configuration again on all the training data
+            (``result.refit``, a :class:`jaxnn.TrainResult`; its test metric is the honest one).
         **defaults: values for the hyperparameters the space does not vary
             (e.g. ``momentum=0.9``), as in :func:`jaxnn.fit`. A hyperparameter that no optimizer
             of the sweep reads is refused, and so is one given here and varied by the space.
@@ -169,6 +183,10 @@ def sweep(
     check_data(data)
     key = loop.as_key(key)
     scheduler = schedulers.resolve(scheduler)
+    stacked = None
+    if cv is not None:  # from here on `data` is one fold (for the checks); `stacked` holds them all
+        stacked = _folds(cv, data, key, scheduler=scheduler, sampler=sampler, checkpoint_dir=checkpoint_dir, log=log)
+        data, full_data = folds_lib.fold(stacked, 0), data
     _check_early_stopping(early_stopping, data, scheduler)
     base, named = hyperparams_lib.resolve(hyperparams, defaults)
     if sampler is not None:
@@ -179,7 +197,8 @@ def sweep(
         model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
     )
-    _check_size(spec, data, *space_size(space, num_samples=num_samples, seeds=seeds), force)
+    num_configs, num_seeds = space_size(space, num_samples=num_samples, seeds=seeds)
+    _check_size(spec, data, num_configs * (1 if stacked is None else stacked.x_train.shape[0]), num_seeds, force)
     expanded = (bridge.expand_checked(space, seeds=seeds, key=key) if sampler is not None
                 else expand_space(space, num_samples=num_samples, seeds=seeds, key=key))
     job = _Job(
@@ -193,6 +212,8 @@ def sweep(
     if checkpoint_dir is not None and sampler is not None:
         raise errors.ConfigError(f"{errors.arg('checkpoint_dir')} cannot be combined with {errors.arg('sampler')}: an "
                                  "Optuna study keeps its own state (give the study a storage to resume it)")
+    if stacked is not None:
+        return _cross_validated(spec, job, expanded.configs, full_data, stacked, refit)
     arguments = None if checkpoint_dir is None else _run_arguments(spec, job, space, num_samples)
     advice = f"lower {errors.arg('max_parallel')} (rows trained at once) or use a smaller model"
     with resume_lib.open_run(checkpoint_dir, "sweep", arguments, resume=resume) as store, \
@@ -210,6 +231,30 @@ def sweep(
             return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
 
         return track.logged(job.log, train, lambda result: _outcome(spec, job, result))
+
+
+def _folds(cv: Any, data: Any, key: PRNGKey, **others: Any) -> Any:
+    """The folds of ``cv`` stacked (checked against the data and the options it cannot be combined with),
+    before anything compiles; an int ``cv`` shuffles with a seed drawn from ``key``."""
+    given = [name for name, value in others.items() if value is not None]
+    if given:
+        raise errors.ConfigError(f"{errors.arg('cv')} cannot be combined with {errors.arg(given[0])} (yet): "
+                                 "a cross-validated sweep trains every row to the end, in memory")
+    seed = int(np.asarray(jax.random.key_data(jax.random.fold_in(key, 0xC5))).ravel()[-1] % (2**31))
+    return folds_lib.stack(data, folds_lib.split(data, cv, seed=seed))
+
+
+def _cross_validated(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]], data: Any, stacked: Any,
+                     refit: bool) -> SweepResult:
+    """Every configuration on every fold (see :mod:`jaxnn.sweeps.crossval`), and the best refit on ``data``."""
+    from jaxnn.sweeps import crossval
+
+    with programs.out_of_memory("the sweep's rows and folds", f"lower {errors.arg('max_parallel')} or use fewer "
+                                "folds"), interrupts.deferred():
+        result = crossval.run_cv(spec, job, configs, list(range(len(configs))), stacked)
+        if refit:
+            result.refit = crossval.refit(spec, job, data, result)
+    return result
 
 
 def _run_info(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samples: int | None, sampler: Any,

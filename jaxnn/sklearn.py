@@ -1,0 +1,346 @@
+"""scikit-learn estimators trained by jaxnn's compiled loop: :class:`MLPClassifier`, :class:`MLPRegressor`
+and :class:`SweepSearchCV`.
+
+The estimators take scikit-learn's own constructor parameters where they mean the same thing
+(``hidden_layer_sizes``, ``activation``, ``solver``, ``alpha``, ``batch_size``, ``learning_rate_init``,
+``max_iter``, ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``, ``tol``, ``random_state``,
+...), so swapping the import is the migration; they fit with :func:`jaxnn.fit` and work in a
+``Pipeline``, ``cross_val_score`` and ``GridSearchCV``. :class:`SweepSearchCV` searches like
+``GridSearchCV`` / ``RandomizedSearchCV`` but trains every candidate on every fold in one compiled
+program (:func:`jaxnn.sweep` with ``cv=``). Needs the ``sklearn`` extra: ``pip install -e ".[sklearn]"``.
+
+Differences from scikit-learn's MLP, on purpose: ``solver="lbfgs"`` and the ``"invscaling"`` /
+``"adaptive"`` learning rates are not offered; without ``early_stopping`` every one of ``max_iter``
+epochs runs (scikit-learn also stops when the training loss stalls); the training split is padded to
+a few fixed sizes (padding rows are masked out and come after the real ones, so the minibatches are
+the unpadded data's), so data of similar sizes reuse one compiled program.
+
+>>> from jaxnn.sklearn import MLPClassifier
+>>> from sklearn.datasets import load_iris
+>>> x, y = load_iris(return_X_y=True)
+>>> clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=50, random_state=0).fit(x, y)
+>>> clf.score(x, y) > 0.9
+True
+"""
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from jaxnn import errors
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
+    from sklearn.utils.validation import check_is_fitted, check_random_state
+except ImportError:  # pragma: no cover - exercised by a test that hides scikit-learn
+    raise errors.MissingExtraError('jaxnn.sklearn needs scikit-learn: pip install -e ".[sklearn]"') from None
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _validate_data
+except ImportError:  # pragma: no cover
+    def _validate_data(estimator, *args, **kwargs):
+        return estimator._validate_data(*args, **kwargs)
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "identity"}
+"""scikit-learn's activation names -> jaxnn's."""
+
+SOLVERS = {"adam": "adam", "sgd": "sgd"}
+"""scikit-learn's solvers that jaxnn trains with -> jaxnn's optimizer names."""
+
+
+def padded_size(n: int) -> int:
+    """The size a split of ``n`` examples is padded to: the next of 8, 10, 12, 14, 16, 20, 24, 28, 32, ...
+    (at most a quarter more), so data of similar sizes share one compiled program."""
+    if n <= 8:
+        return 8
+    step = 2 ** (math.floor(math.log2(n)) - 2)
+    return math.ceil(n / step) * step
+
+
+class _MLP(BaseEstimator):
+    """What the classifier and the regressor share: parameters, checks, the dataset and the fit."""
+
+    _task_kind = ""
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        n_iter_no_change=10,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.n_iter_no_change = n_iter_no_change
+
+    # ----------------------------------------------------------------- parameters
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
+        if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s <= 0 for s in sizes):
+            raise errors.ConfigError(f"hidden_layer_sizes must be positive ints, got {self.hidden_layer_sizes!r}")
+        return [int(s) for s in sizes]
+
+    def _check_parameters(self) -> None:
+        def choose(name: str, table: dict) -> None:
+            if getattr(self, name) not in table:
+                raise errors.ConfigError(f"{name} must be one of {', '.join(map(repr, table))}, got "
+                                         f"{getattr(self, name)!r}")
+
+        choose("activation", ACTIVATIONS)
+        choose("solver", SOLVERS)
+        choose("learning_rate", {"constant": None})
+        if self.shuffle is not True:
+            raise errors.ConfigError(f"shuffle must be True (jaxnn shuffles every epoch), got {self.shuffle!r}")
+        for name, low in (("max_iter", 1), ("n_iter_no_change", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise errors.ConfigError(f"{name} must be an int >= {low}, got {value!r}")
+        for name in ("alpha", "tol"):
+            if not isinstance(getattr(self, name), numbers.Real) or getattr(self, name) < 0:
+                raise errors.ConfigError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
+        if not isinstance(self.learning_rate_init, numbers.Real) or self.learning_rate_init <= 0:
+            raise errors.ConfigError(f"learning_rate_init must be > 0, got {self.learning_rate_init!r}")
+        if not 0 < self.validation_fraction < 1:
+            raise errors.ConfigError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+        batch = self.batch_size
+        if batch != "auto" and (isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1):
+            raise errors.ConfigError(f"batch_size must be 'auto' or an int >= 1, got {batch!r}")
+        self._hidden_sizes()
+
+    def _hyperparameters(self, batch: int) -> dict[str, Any]:
+        """Keyword arguments of :func:`jaxnn.fit`: scikit-learn's L2 term ``alpha / 2 * |W|^2`` per minibatch
+        mean is jaxnn's ``weight_decay = alpha / batch``."""
+        values = {"learning_rate": float(self.learning_rate_init), "weight_decay": float(self.alpha) / batch}
+        if self.solver == "adam":
+            values |= {"b1": float(self.beta_1), "b2": float(self.beta_2)}
+        else:
+            values["momentum"] = float(self.momentum)
+        return values
+
+    # ----------------------------------------------------------------- data
+    def _info(self, num_features: int, num_outputs: int):
+        """The :class:`jaxnn.datasets.DataInfo` of this estimator's data: no standardization (as scikit-learn's MLP;
+        put a ``StandardScaler`` in front), labels as class indices."""
+        from jaxnn.data.dataset import DataInfo, Standardizer
+
+        task = self._task(num_outputs)
+        num_classes = 0 if task == "regression" else max(2, num_outputs)
+        return DataInfo(Standardizer.identity(num_features), task=task, num_classes=num_classes,
+                        feature_names=tuple(f"x{i}" for i in range(num_features)),
+                        class_names=tuple(str(i) for i in range(num_classes)),
+                        class_labels=tuple(range(num_classes)), name="sklearn")
+
+    def _dataset(self, x: np.ndarray, y: np.ndarray, info: Any, validation: tuple | None = None):
+        """The padded training (and validation) data of one fit."""
+        from jaxnn.data.dataset import Dataset
+        from jaxnn.data.folds import pad
+
+        x_val, y_val = validation if validation is not None else (x[:0], y[:0])
+        data = Dataset(x.astype(np.float32), y, x_val.astype(np.float32), y_val, x[:0].astype(np.float32), y[:0], info)
+        return pad(data, padded_size(len(x)), padded_size(len(x_val)) if len(x_val) else 0)
+
+    def _train(self, x: np.ndarray, y: np.ndarray, *, num_outputs: int, epochs: int, first: bool) -> "_MLP":
+        import jaxnn
+        from sklearn.model_selection import train_test_split
+
+        self._check_parameters()
+        random = check_random_state(self.random_state)
+        if first or not hasattr(self, "_seed"):
+            self._seed = int(random.randint(np.iinfo(np.int32).max))
+        validation = None
+        if self.early_stopping and epochs > 1:
+            stratify = y if self._task(num_outputs) != "regression" and np.all(np.bincount(y) >= 2) else None
+            x, x_val, y, y_val = train_test_split(x, y, test_size=self.validation_fraction, stratify=stratify,
+                                                  random_state=self._seed)
+            validation = (x_val, y_val)
+        if first:
+            self._model_info = self._info(x.shape[1], num_outputs)
+            width = 1 if num_outputs <= 2 else num_outputs
+            self.model_ = jaxnn.mlp([x.shape[1], *self._hidden_sizes(), width], activation=ACTIVATIONS[self.activation])
+        data = self._dataset(x, y, self._model_info, validation)
+        # Minibatches of real rows (padding rows come last and whole padding batches are no-ops), as scikit-learn's
+        batch = min(200, len(x)) if self.batch_size == "auto" else min(int(self.batch_size), len(x))
+        stopping = None
+        if validation is not None:
+            stopping = jaxnn.EarlyStopping(patience=int(self.n_iter_no_change), min_delta=float(self.tol),
+                                           monitor="val_metric")
+        result = jaxnn.fit(
+            self.model_, data, key=self._seed + getattr(self, "n_iter_", 0), optimizer=SOLVERS[self.solver],
+            num_epochs=epochs, batch_size=batch, nesterov=self.solver == "sgd" and bool(self.nesterovs_momentum),
+            early_stopping=stopping, progress=bool(self.verbose), on_divergence="return", num_chunks=1,
+            params=None if first else self.params_, restore_best=validation is not None,
+            **self._hyperparameters(batch),
+        )
+        self.params_ = result.params
+        stopped = int(result.stopped_epoch)
+        history = {name: np.asarray(values)[:stopped] for name, values in result.history.items()}
+        self.loss_curve_ = ([] if first else list(getattr(self, "loss_curve_", []))) + history["train_loss"].tolist()
+        self.loss_ = float(self.loss_curve_[-1]) if self.loss_curve_ else math.nan
+        self.n_iter_ = (0 if first else getattr(self, "n_iter_", 0)) + stopped
+        self.t_ = self.n_iter_ * len(x)
+        if validation is not None:
+            self.validation_scores_ = history["val_metric"].tolist()
+            self.best_validation_score_ = float(np.nanmax(history["val_metric"])) if stopped else math.nan
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+        self.status_ = result.status
+        return self
+
+    def _outputs(self, x: Any) -> np.ndarray:
+        check_is_fitted(self, "params_")
+        x = _validate_data(self, x, reset=False, dtype=np.float32)
+        return np.asarray(self.model_.apply(self.params_, x))
+
+    def _task(self, num_outputs: int) -> str:
+        raise NotImplementedError
+
+    def _more_tags(self) -> dict[str, Any]:  # scikit-learn < 1.6
+        return {"multioutput": False}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = False
+        tags.non_deterministic = False
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _MLP):
+    """A multi-layer perceptron classifier with scikit-learn's interface, trained by :func:`jaxnn.fit`.
+
+    The parameters are scikit-learn's ``MLPClassifier``'s (see there) with these values: ``activation``
+    ``"relu"``, ``"tanh"``, ``"logistic"``, ``"identity"``; ``solver`` ``"adam"`` or ``"sgd"`` (with
+    ``momentum`` and ``nesterovs_momentum``); ``learning_rate`` ``"constant"``; ``shuffle`` True. ``alpha``
+    is the L2 penalty on the weights (not the biases), as in scikit-learn. With ``early_stopping``,
+    ``validation_fraction`` of the data (stratified) is held out, training stops once its accuracy has not
+    improved by ``tol`` for ``n_iter_no_change`` epochs, and the best epoch's weights are kept.
+
+    Attributes:
+        classes_: the class labels. model_: the :class:`jaxnn.Model`; params_: its trained parameters.
+        n_iter_: epochs run. loss_, loss_curve_: the training loss (last, per epoch).
+        best_validation_score_, validation_scores_: the validation accuracy with ``early_stopping``.
+        n_features_in_: the number of features seen in ``fit``.
+
+    Raises:
+        jaxnn.ConfigError: a parameter out of range, at ``fit``.
+    """
+
+    def _task(self, num_outputs: int) -> str:
+        return "binary" if num_outputs <= 2 else "multiclass"
+
+    def fit(self, X: Any, y: Any) -> "MLPClassifier":
+        """Train on ``X`` ``(n, d)`` and labels ``y`` ``(n,)`` (any labels scikit-learn accepts); returns self."""
+        return self._fit(X, y, first=not (self.warm_start and hasattr(self, "params_")), epochs=self.max_iter)
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "MLPClassifier":
+        """One more epoch on ``X``, ``y`` (from the current weights); the first call needs ``classes``."""
+        first = not hasattr(self, "params_")
+        if first and classes is None:
+            raise errors.ConfigError("the first call to partial_fit needs classes= (every label the data may hold)")
+        return self._fit(X, y, first=first, epochs=1, classes=classes)
+
+    def _fit(self, X: Any, y: Any, *, first: bool, epochs: int, classes: Any = None) -> "MLPClassifier":
+        X, y = _validate_data(self, X, y, reset=first, dtype=np.float32)
+        check_classification_targets(y)
+        if type_of_target(y) not in ("binary", "multiclass"):
+            raise errors.DataError(f"y must hold one label per example (binary or multiclass), got {type_of_target(y)}")
+        if first:
+            self.classes_ = np.unique(y if classes is None else np.asarray(classes))
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unseen):
+            raise errors.DataError(f"y holds labels {unseen.tolist()} that are not in classes_ {self.classes_.tolist()}")
+        if len(self.classes_) < 2:
+            raise errors.DataError(f"y must hold at least 2 classes to classify, got 1 class: {self.classes_[0]!r}")
+        indices = np.searchsorted(self.classes_, y).astype(np.int32)
+        return self._train(X, indices, num_outputs=len(self.classes_), epochs=epochs, first=first)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(n, len(classes_))``, columns in ``classes_`` order."""
+        import jax
+
+        outputs = self._outputs(X)
+        if len(self.classes_) == 2:
+            positive = np.asarray(jax.nn.sigmoid(outputs[:, 0]), np.float64)
+            return np.stack([1 - positive, positive], axis=1)
+        return np.asarray(jax.nn.softmax(outputs.astype(np.float64), axis=-1))
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """The logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row of ``X``, as a label of ``classes_``."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class MLPRegressor(RegressorMixin, _MLP):
+    """A multi-layer perceptron regressor with scikit-learn's interface, trained by :func:`jaxnn.fit`.
+
+    Parameters as :class:`MLPClassifier`'s; the loss is the mean squared error (scikit-learn's is half of it,
+    which only rescales the learning rate of ``sgd``), and ``early_stopping`` monitors the validation mean
+    squared error. One target per example (``y`` of shape ``(n,)``).
+
+    Attributes:
+        model_, params_, n_iter_, loss_, loss_curve_, n_features_in_: as :class:`MLPClassifier`'s.
+    """
+
+    def _task(self, num_outputs: int) -> str:
+        return "regression"
+
+    def fit(self, X: Any, y: Any) -> "MLPRegressor":
+        """Train on ``X`` ``(n, d)`` and targets ``y`` ``(n,)``; returns self."""
+        return self._fit(X, y, first=not (self.warm_start and hasattr(self, "params_")), epochs=self.max_iter)
+
+    def partial_fit(self, X: Any, y: Any) -> "MLPRegressor":
+        """One more epoch on ``X``, ``y`` from the current weights."""
+        return self._fit(X, y, first=not hasattr(self, "params_"), epochs=1)
+
+    def _fit(self, X: Any, y: Any, *, first: bool, epochs: int) -> "MLPRegressor":
+        X, y = _validate_data(self, X, y, reset=first, dtype=np.float32, y_numeric=True)
+        if np.ndim(y) != 1:
+            raise errors.DataError(f"y must hold one target per example, shape (n,), got shape {np.shape(y)}")
+        return self._train(X, np.asarray(y, np.float32), num_outputs=1, epochs=epochs, first=first)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The predicted target of each row of ``X``, shape ``(n,)``."""
+        return self._outputs(X)[:, 0].astype(np.float64)

@@ -32,7 +32,7 @@ import numpy as np
 from jaxnn import errors
 
 try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, RegressorMixin, clone, is_classifier
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
     from sklearn.utils.validation import check_is_fitted, check_random_state
 except ImportError:  # pragma: no cover - exercised by a test that hides scikit-learn
@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover
     def _validate_data(estimator, *args, **kwargs):
         return estimator._validate_data(*args, **kwargs)
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "SweepSearchCV"]
 
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "identity"}
 """scikit-learn's activation names -> jaxnn's."""
@@ -60,6 +60,50 @@ def padded_size(n: int) -> int:
         return 8
     step = 2 ** (math.floor(math.log2(n)) - 2)
     return math.ceil(n / step) * step
+
+
+def _pad_features(x: np.ndarray, features: int) -> np.ndarray:
+    """``x`` with zero columns up to ``features``: a zero input adds nothing to the first layer's output, and its
+    weights (zero from the start, see :func:`_padded_init`) get no gradient, so they stay zero."""
+    if x.shape[1] == features:
+        return x
+    return np.concatenate([x, np.zeros((len(x), features - x.shape[1]), x.dtype)], axis=1)
+
+
+def _padded_init(model: Any, features: int, seed: int) -> Any:
+    """``model``'s initial params as :func:`jaxnn.fit` draws them from ``seed`` (its init key), the first
+    layer's weights padded with zero rows up to ``features`` inputs: training the padded model is training
+    ``model``."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxnn import loop
+
+    init_key, _ = jax.random.split(loop.as_key(seed))
+    params = model.init(init_key)
+    first = dict(params[0])
+    first["w"] = jnp.pad(first["w"], ((0, features - first["w"].shape[0]), (0, 0)))
+    return [first, *params[1:]]
+
+
+def _apply(model: Any) -> Any:
+    """``model.apply`` compiled, one per model (models of equal configs are equal)."""
+    return _compiled_apply(model)
+
+
+def _make_compiled_apply():
+    import jax
+
+    from jaxnn import programs
+
+    @programs.memoize()
+    def compiled_apply(model):
+        return jax.jit(model.apply)
+
+    return compiled_apply
+
+
+_compiled_apply = _make_compiled_apply()
 
 
 class _MLP(BaseEstimator):
@@ -193,10 +237,15 @@ class _MLP(BaseEstimator):
             x, x_val, y, y_val = train_test_split(x, y, test_size=self.validation_fraction, stratify=stratify,
                                                   random_state=self._seed)
             validation = (x_val, y_val)
+        features = padded_size(x.shape[1])
+        start = None if first else self.params_
         if first:
-            self._model_info = self._info(x.shape[1], num_outputs)
+            self._model_info = self._info(features, num_outputs)
             width = 1 if num_outputs <= 2 else num_outputs
-            self.model_ = jaxnn.mlp([x.shape[1], *self._hidden_sizes(), width], activation=ACTIVATIONS[self.activation])
+            sizes, activation = [*self._hidden_sizes(), width], ACTIVATIONS[self.activation]
+            self.model_ = jaxnn.mlp([features, *sizes], activation=activation)
+            start = _padded_init(jaxnn.mlp([x.shape[1], *sizes], activation=activation), features, self._seed)
+        x, validation = _pad_features(x, features), validation and (_pad_features(validation[0], features), validation[1])
         data = self._dataset(x, y, self._model_info, validation)
         # Minibatches of real rows (padding rows come last and whole padding batches are no-ops), as scikit-learn's
         batch = min(200, len(x)) if self.batch_size == "auto" else min(int(self.batch_size), len(x))
@@ -205,10 +254,10 @@ class _MLP(BaseEstimator):
             stopping = jaxnn.EarlyStopping(patience=int(self.n_iter_no_change), min_delta=float(self.tol),
                                            monitor="val_metric")
         result = jaxnn.fit(
-            self.model_, data, key=self._seed + getattr(self, "n_iter_", 0), optimizer=SOLVERS[self.solver],
+            self.model_, data, key=self._seed + (0 if first else self.n_iter_), optimizer=SOLVERS[self.solver],
             num_epochs=epochs, batch_size=batch, nesterov=self.solver == "sgd" and bool(self.nesterovs_momentum),
             early_stopping=stopping, progress=bool(self.verbose), on_divergence="return", num_chunks=1,
-            params=None if first else self.params_, restore_best=validation is not None,
+            params=start, restore_best=validation is not None,
             **self._hyperparameters(batch),
         )
         self.params_ = result.params
@@ -229,7 +278,32 @@ class _MLP(BaseEstimator):
     def _outputs(self, x: Any) -> np.ndarray:
         check_is_fitted(self, "params_")
         x = _validate_data(self, x, reset=False, dtype=np.float32)
-        return np.asarray(self.model_.apply(self.params_, x))
+        rows = np.zeros((padded_size(len(x)), x.shape[1]), np.float32)  # padded: a few compiled shapes serve all
+        rows[: len(x)] = x
+        padded = _pad_features(rows, self.model_.input_shape[0])
+        return np.asarray(_apply(self.model_)(self.params_, padded))[: len(x)]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable: the model as its config, the params as NumPy arrays."""
+        import jax
+
+        state = dict(self.__dict__)
+        if "model_" in state:
+            state["model_"] = ("jaxnn-model-config", self.model_.config)
+            state["params_"] = jax.tree.map(np.asarray, self.params_)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import jax
+        import jax.numpy as jnp
+
+        import jaxnn
+
+        model = state.get("model_")
+        if isinstance(model, tuple) and model[:1] == ("jaxnn-model-config",):
+            state["model_"] = jaxnn.model_from_config(model[1])
+            state["params_"] = jax.tree.map(jnp.asarray, state["params_"])
+        self.__dict__.update(state)
 
     def _task(self, num_outputs: int) -> str:
         raise NotImplementedError
@@ -310,7 +384,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row of ``X``, as a label of ``classes_``."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class MLPRegressor(RegressorMixin, _MLP):
@@ -344,3 +419,203 @@ class MLPRegressor(RegressorMixin, _MLP):
     def predict(self, X: Any) -> np.ndarray:
         """The predicted target of each row of ``X``, shape ``(n,)``."""
         return self._outputs(X)[:, 0].astype(np.float64)
+
+
+TRACED = {"learning_rate_init": "learning_rate", "alpha": "weight_decay", "momentum": "momentum", "beta_1": "b1",
+          "beta_2": "b2"}
+"""The estimator parameters a sweep varies inside one compiled program -> jaxnn's hyperparameters."""
+
+
+class _Splits:
+    """Fixed ``(train, test)`` index pairs as a scikit-learn splitter (so the sweep and the scores share them)."""
+
+    def __init__(self, splits: list[tuple[np.ndarray, np.ndarray]]):
+        self.splits = splits
+
+    def split(self, x: Any = None, y: Any = None, groups: Any = None):
+        return iter(self.splits)
+
+    def get_n_splits(self, x: Any = None, y: Any = None, groups: Any = None) -> int:
+        return len(self.splits)
+
+
+class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
+    """``GridSearchCV`` / ``RandomizedSearchCV`` for :class:`MLPClassifier` and :class:`MLPRegressor`, with every
+    candidate and every fold trained in one compiled program (:func:`jaxnn.sweep` with ``cv=``).
+
+    The candidates are scikit-learn's own: ``ParameterGrid(param_distributions)``, or with ``n_iter``
+    ``ParameterSampler(param_distributions, n_iter, random_state=random_state)`` (lists and scipy
+    distributions), so a ``GridSearchCV`` or ``RandomizedSearchCV`` of the same arguments scores the same
+    candidates on the same folds. Candidates that differ only in ``learning_rate_init``, ``alpha``,
+    ``momentum``, ``beta_1`` or ``beta_2`` train side by side in one program; each value of the other
+    parameters (``hidden_layer_sizes``, ``activation``, ``solver``, ``max_iter``, ``batch_size``, ...) is a
+    program of its own. A candidate's fold score is what scikit-learn's default scorer gives for the
+    fold's last-epoch model: accuracy for a classifier, R² for a regressor.
+
+    Args:
+        estimator: an :class:`MLPClassifier` or :class:`MLPRegressor` (its parameters are the defaults).
+        param_distributions: parameter name -> list of values, or a scipy distribution (with ``n_iter``).
+        cv: the number of folds (``StratifiedKFold`` for a classifier, ``KFold`` otherwise, unshuffled, as
+            scikit-learn's searches) or a splitter.
+        n_iter: draw this many candidates (``RandomizedSearchCV``); None: the whole grid (``GridSearchCV``).
+        scheduler: None; successive halving across folds is not offered yet.
+        refit: fit ``best_estimator_`` on all the data with the best parameters.
+        random_state: seeds ``ParameterSampler``.
+
+    Attributes:
+        cv_results_, best_index_, best_params_, best_score_, best_estimator_, n_splits_, refit_time_,
+        sweep_time_: as ``GridSearchCV``'s (``mean_fit_time`` spreads the sweep's time evenly).
+        results_: the :class:`jaxnn.SweepResult` of each program, in the order trained.
+    """
+
+    def __init__(self, estimator, param_distributions, *, cv=5, n_iter=None, scheduler=None, refit=True,
+                 random_state=None):
+        self.estimator = estimator
+        self.param_distributions = param_distributions
+        self.cv = cv
+        self.n_iter = n_iter
+        self.scheduler = scheduler
+        self.refit = refit
+        self.random_state = random_state
+
+    def _candidates(self) -> list[dict[str, Any]]:
+        from sklearn.model_selection import ParameterGrid, ParameterSampler
+
+        if self.n_iter is None:
+            return list(ParameterGrid(self.param_distributions))
+        return list(ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state))
+
+    def fit(self, X: Any, y: Any) -> "SweepSearchCV":
+        """Score every candidate on every fold of ``X``, ``y``; then refit the best on all of it."""
+        import time
+
+        from sklearn.model_selection import check_cv
+
+        if not isinstance(self.estimator, _MLP):
+            raise errors.ConfigError(f"estimator must be a jaxnn.sklearn MLPClassifier or MLPRegressor, got "
+                                     f"{type(self.estimator).__name__}")
+        if self.scheduler is not None:
+            raise errors.ConfigError(f"scheduler={self.scheduler!r} is not offered with cross-validation yet; use None")
+        if self.estimator.early_stopping:
+            raise errors.ConfigError("early_stopping=True would stop each fold on its own held-out part; search with "
+                                     "early_stopping=False (max_iter sets the epochs)")
+        X, y = _validate_data(self.estimator, X, y, reset=True, dtype=np.float32, y_numeric=not is_classifier(self))
+        candidates = self._candidates()
+        classifier = is_classifier(self.estimator)
+        if classifier:
+            check_classification_targets(y)
+            classes = np.unique(y)
+            targets = np.searchsorted(classes, y).astype(np.int32)
+        else:
+            targets = np.asarray(y, np.float32)
+        splits = [(np.asarray(a), np.asarray(b)) for a, b in check_cv(self.cv, y, classifier=classifier).split(X, y)]
+        start = time.perf_counter()
+        scores = np.full((len(candidates), len(splits)), np.nan)
+        self.results_ = []
+        for group in self._groups(candidates):
+            scores[group["indices"]] = self._sweep_group(group, X, targets, splits, classifier)
+        self.sweep_time_ = time.perf_counter() - start
+        self._results(candidates, scores, len(splits))
+        if self.refit:
+            start = time.perf_counter()
+            self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)
+            self.refit_time_ = time.perf_counter() - start
+        return self
+
+    def _groups(self, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Candidates grouped by what changes the program (everything but :data:`TRACED`)."""
+        groups: dict[str, dict[str, Any]] = {}
+        for index, candidate in enumerate(candidates):
+            static = {name: value for name, value in candidate.items() if name not in TRACED}
+            group = groups.setdefault(repr(sorted(static.items(), key=lambda item: item[0])),
+                                      {"static": static, "indices": [], "traced": []})
+            group["indices"].append(index)
+            group["traced"].append({name: value for name, value in candidate.items() if name in TRACED})
+        return list(groups.values())
+
+    def _sweep_group(self, group: dict[str, Any], x: np.ndarray, targets: np.ndarray,
+                     splits: list[tuple[np.ndarray, np.ndarray]], classifier: bool) -> np.ndarray:
+        """The fold scores ``(candidates of the group, folds)`` of one program's candidates."""
+        import jaxnn
+
+        estimator = clone(self.estimator).set_params(**group["static"])
+        estimator._check_parameters()
+        num_outputs = int(targets.max()) + 1 if classifier else 1
+        info = estimator._info(x.shape[1], num_outputs)
+        from jaxnn.data.dataset import Dataset
+
+        data = Dataset(x, targets, x[:0], targets[:0], x[:0], targets[:0], info)
+        smallest = min(len(train) for train, _ in splits)
+        batch = min(200, smallest) if estimator.batch_size == "auto" else min(int(estimator.batch_size), smallest)
+        configs = []
+        for traced in group["traced"]:
+            values = estimator.set_params(**traced)._hyperparameters(batch)
+            configs.append(values)
+        width = 1 if num_outputs <= 2 else num_outputs
+        model = jaxnn.mlp([x.shape[1], *estimator._hidden_sizes(), width], activation=ACTIVATIONS[estimator.activation])
+        seed = int(check_random_state(estimator.random_state).randint(np.iinfo(np.int32).max))
+        result = jaxnn.sweep(model, data, space=configs, key=seed, optimizer=SOLVERS[estimator.solver],
+                             num_epochs=int(estimator.max_iter), batch_size=batch,
+                             nesterov=estimator.solver == "sgd" and bool(estimator.nesterovs_momentum),
+                             cv=_Splits(splits), refit=False, progress=bool(estimator.verbose))
+        self.results_.append(result)
+        metric = result.folds["final_val_metric"]  # (rows, folds), in the table's order
+        order = np.argsort(result.table["config"], kind="stable")
+        metric = metric[order]
+        if not classifier:  # mean squared error -> R^2 of each fold's held-out part
+            variance = np.asarray([np.var(targets[test]) for _, test in splits], np.float64)
+            metric = 1.0 - metric / np.where(variance > 0, variance, np.nan)
+        return metric
+
+    def _results(self, candidates: list[dict[str, Any]], scores: np.ndarray, num_splits: int) -> None:
+        from scipy.stats import rankdata
+
+        mean, std = np.nanmean(scores, axis=1), np.nanstd(scores, axis=1)
+        mean = np.where(np.isfinite(mean), mean, -np.inf)
+        results: dict[str, Any] = {"params": candidates}
+        for name in dict.fromkeys(name for candidate in candidates for name in candidate):
+            column = np.ma.masked_all(len(candidates), dtype=object)
+            for i, candidate in enumerate(candidates):
+                if name in candidate:
+                    column[i] = candidate[name]
+            results[f"param_{name}"] = column
+        for k in range(num_splits):
+            results[f"split{k}_test_score"] = scores[:, k]
+        results["mean_test_score"], results["std_test_score"] = mean, std
+        results["rank_test_score"] = rankdata(-mean, method="min").astype(np.int32)
+        per_candidate = self.sweep_time_ / max(1, len(candidates))
+        results["mean_fit_time"] = np.full(len(candidates), per_candidate)
+        results["std_fit_time"] = np.zeros(len(candidates))
+        results["mean_score_time"] = np.zeros(len(candidates))
+        results["std_score_time"] = np.zeros(len(candidates))
+        self.cv_results_ = results
+        self.best_index_ = int(np.argmin(results["rank_test_score"]))
+        self.best_params_ = candidates[self.best_index_]
+        self.best_score_ = float(mean[self.best_index_])
+        self.n_splits_ = num_splits
+        self.multimetric_ = False
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """``best_estimator_.classes_``."""
+        return self.best_estimator_.classes_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """``best_estimator_.predict``."""
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``best_estimator_.predict_proba``."""
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict_proba(X)
+
+    def score(self, X: Any, y: Any) -> float:
+        """``best_estimator_.score``."""
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.score(X, y)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = self.estimator.__sklearn_tags__().estimator_type
+        return tags

@@ -57,7 +57,9 @@ def test_labels_probabilities_and_attributes(iris_xy):
     assert clf.classes_.tolist() == ["setosa", "versicolor", "virginica"]
     proba = clf.predict_proba(StandardScaler().fit_transform(x))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
-    logits = np.asarray(clf.model_.apply(clf.params_, StandardScaler().fit_transform(x).astype(np.float32)), np.float64)
+    features = StandardScaler().fit_transform(x).astype(np.float32)
+    padded = np.pad(features, ((0, 0), (0, clf.model_.input_shape[0] - 4)))  # features pad with zero columns
+    logits = np.asarray(clf.model_.apply(clf.params_, padded), np.float64)
     reference = np.exp(logits - logits.max(axis=1, keepdims=True))
     np.testing.assert_allclose(proba, reference / reference.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-7)
     assert clf.n_iter_ == 40 and len(clf.loss_curve_) == 40 and clf.n_features_in_ == 4
@@ -71,6 +73,7 @@ def test_one_sgd_epoch_matches_scikit_learn(iris_xy):
                "batch_size": 100, "alpha": 0.5, "learning_rate_init": 0.1, "max_iter": 1, "random_state": 0}
     ours = MLPClassifier(**options).fit(x, y)
     start = [{name: np.asarray(leaf, np.float64) for name, leaf in layer.items()} for layer in ours.params_]
+    start[0]["w"] = start[0]["w"][:4]  # the model's inputs are padded to 8 with zero columns and zero weights
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         theirs = SkMLPClassifier(**options, warm_start=True).fit(x, y)
@@ -78,6 +81,8 @@ def test_one_sgd_epoch_matches_scikit_learn(iris_xy):
         theirs.intercepts_ = [layer["b"].copy() for layer in start]
         theirs.fit(x, y)
     ours.partial_fit(x, y)
+    np.testing.assert_array_equal(np.asarray(ours.params_[0]["w"][4:]), 0.0)  # padding weights stay zero
+    ours.params_[0] = {"w": ours.params_[0]["w"][:4], "b": ours.params_[0]["b"]}
     for layer, coef, intercept in zip(ours.params_, theirs.coefs_, theirs.intercepts_):
         np.testing.assert_allclose(np.asarray(layer["w"]), coef, rtol=2e-4, atol=1e-6)
         np.testing.assert_allclose(np.asarray(layer["b"]), intercept, rtol=2e-4, atol=1e-6)

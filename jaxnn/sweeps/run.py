@@ -50,7 +50,7 @@ def sweep(
     model: Model,
     data: Any,
     *,
-    space: dict[str, Any],
+    space: dict[str, Any] | Sequence[dict[str, Any]],
     key: PRNGKey | int,
     optimizer: str = "adam",
     num_epochs: int = 100,
@@ -92,7 +92,8 @@ def sweep(
             ``init_scale``, ``decay_rate``, ``final_fraction``, ``clip_norm``),
             ``seed``, and ``optimizer``, ``batch_size``, ``num_epochs``,
             ``schedule``, which change the program: each value then gets its own
-            compiled program and the tables are merged.
+            compiled program and the tables are merged. Or a list of configurations, each a dict of
+            the same names to one value (what a search that draws its own candidates gives).
         key: an int seed or a PRNG key; seed ``s`` trains from ``fold_in(key, s)``.
         optimizer, num_epochs, batch_size, loss, metric, schedule, warmup_steps,
         nesterov, early_stopping: as in :func:`jaxnn.fit`, for every row.
@@ -197,10 +198,16 @@ def sweep(
         model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
     )
-    num_configs, num_seeds = space_size(space, num_samples=num_samples, seeds=seeds)
+    space, explicit = _explicit_configs(space)
+    num_configs, num_seeds = space_size(space if explicit is None else explicit[0], num_samples=num_samples, seeds=seeds)
+    num_configs = num_configs if explicit is None else len(explicit)
     _check_size(spec, data, num_configs * (1 if stacked is None else stacked.x_train.shape[0]), num_seeds, force)
-    expanded = (bridge.expand_checked(space, seeds=seeds, key=key) if sampler is not None
-                else expand_space(space, num_samples=num_samples, seeds=seeds, key=key))
+    if explicit is not None:  # each configuration checked as a space of its own (never the product of all values)
+        checked = [expand_space(config, num_samples=None, seeds=seeds, key=key) for config in explicit]
+        expanded = checked[0]._replace(configs=[c.configs[0] for c in checked])
+    else:
+        expanded = (bridge.expand_checked(space, seeds=seeds, key=key) if sampler is not None
+                    else expand_space(space, num_samples=num_samples, seeds=seeds, key=key))
     job = _Job(
         data=data, seeds=expanded.seeds, swept=[name for name in space if name != "seed"],
         log_scaled=expanded.log_scaled, base=base, key=key, devices=parallel.resolve_devices(devices, global_devices=True),
@@ -231,6 +238,24 @@ def sweep(
             return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
 
         return track.logged(job.log, train, lambda result: _outcome(spec, job, result))
+
+
+def _explicit_configs(space: Any) -> tuple[Any, list[dict[str, Any]] | None]:
+    """A list of configurations as ``(space, configs)``: the space of every name's values (for the checks and
+    the columns) and the configurations themselves; a dict space as ``(space, None)``."""
+    if isinstance(space, dict) or not isinstance(space, (list, tuple)):
+        return space, None
+    if not space or not all(isinstance(config, dict) for config in space):
+        raise errors.ConfigError(f"`space` as a list must hold configurations (dicts of name to value), got {space!r}")
+    names = list(space[0])
+    for config in space:
+        if list(config) != names:
+            raise errors.ConfigError(f"every configuration of `space` must name the same hyperparameters: {names} "
+                                     f"and {list(config)} differ")
+        if "seed" in config:
+            raise errors.ConfigError("a list of configurations takes its seeds from seeds=, not from 'seed' entries")
+    values = {name: list(dict.fromkeys(config[name] for config in space)) for name in names}
+    return values, [dict(config) for config in space]
 
 
 def _folds(cv: Any, data: Any, key: PRNGKey, **others: Any) -> Any:

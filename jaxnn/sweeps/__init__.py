@@ -8,8 +8,8 @@ values of the same size reuses it.
 Modules: :mod:`~jaxnn.sweeps.space` (grids, distributions, seeds),
 :mod:`~jaxnn.sweeps.plan` (rows per compiled call), :mod:`~jaxnn.sweeps.run`
 (training), :mod:`~jaxnn.sweeps.schedulers` (ASHA, Hyperband and PBT) and
-:mod:`~jaxnn.sweeps.scheduled` (training under them), :mod:`~jaxnn.sweeps.result`
-(:class:`SweepResult`).
+:mod:`~jaxnn.sweeps.scheduled` (training under them), :mod:`~jaxnn.sweeps.crossval`
+(k-fold cross-validation, ``cv=``), :mod:`~jaxnn.sweeps.result` (:class:`SweepResult`).
 
 >>> import jaxnn
 >>> data = jaxnn.datasets.load("breast_cancer", seed=0)

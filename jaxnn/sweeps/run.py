@@ -157,8 +157,8 @@ def sweep(
             padded and the padding masked out). The table holds each measure's mean over the folds
             (``best_val_metric`` is the mean of the folds' best validation metric, and ranks the
             rows) and its ``<name>_std``; ``result.folds`` holds the values per fold. The data must
-            have no validation split (the folds are the validation). Not with ``scheduler``,
-            ``sampler``, ``checkpoint_dir`` or ``log``.
+            have no validation split (the folds are the validation). Runs on the first of
+            ``devices``. Not with ``scheduler``, ``sampler``, ``checkpoint_dir`` or ``log``.
         refit: with ``cv``, train the best configuration again on all the training data
             (``result.refit``, a :class:`jaxnn.TrainResult`; its test metric is the honest one).
         **defaults: values for the hyperparameters the space does not vary

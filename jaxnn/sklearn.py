@@ -54,10 +54,13 @@ SOLVERS = {"adam": "adam", "sgd": "sgd"}
 
 
 def padded_size(n: int) -> int:
-    """The size a split of ``n`` examples is padded to: the next of 8, 10, 12, 14, 16, 20, 24, 28, 32, ...
-    (at most a quarter more), so data of similar sizes share one compiled program."""
+    """The size a split of ``n`` examples (or ``n`` features) is padded to: the next power of two up to 256
+    (at least 8), then the next multiple of a quarter of the power of two below (at most a quarter more), so
+    data of similar sizes share one compiled program."""
     if n <= 8:
         return 8
+    if n <= 256:
+        return 2 ** math.ceil(math.log2(n))
     step = 2 ** (math.floor(math.log2(n)) - 2)
     return math.ceil(n / step) * step
 
@@ -71,19 +74,43 @@ def _pad_features(x: np.ndarray, features: int) -> np.ndarray:
 
 
 def _padded_init(model: Any, features: int, seed: int) -> Any:
-    """``model``'s initial params as :func:`jaxnn.fit` draws them from ``seed`` (its init key), the first
-    layer's weights padded with zero rows up to ``features`` inputs: training the padded model is training
-    ``model``."""
+    """Initial params of ``model`` (inputs padded with zero columns) that are those of the unpadded model: the
+    first layer's weights drawn at the unpadded model's scale (a variance-scaling initializer's draw times
+    ``sqrt(padded fan / real fan)``) with zero rows for the padding inputs. One compiled program per padded model
+    serves every real width (``features`` is traced)."""
     import jax
-    import jax.numpy as jnp
 
     from jaxnn import loop
 
-    init_key, _ = jax.random.split(loop.as_key(seed))
-    params = model.init(init_key)
-    first = dict(params[0])
-    first["w"] = jnp.pad(first["w"], ((0, features - first["w"].shape[0]), (0, 0)))
-    return [first, *params[1:]]
+    init_key, _ = jax.random.split(loop.as_key(seed))  # fit's init key
+    return _padded_initializer(model)(init_key, np.int32(features))
+
+
+def _make_padded_initializer():
+    import jax
+    import jax.numpy as jnp
+
+    from jaxnn import programs
+
+    @programs.memoize()
+    def padded_initializer(model):
+        padded, hidden = model.config["sizes"][0], model.config["sizes"][1]
+        fan_avg = model.config["activation"] != "relu"  # relu: He (fan in); the others: Glorot (fan average)
+
+        def init(key, features):
+            params = model.init(key)
+            fan = lambda inputs: inputs + hidden if fan_avg else inputs  # noqa: E731
+            scale = jnp.sqrt(fan(padded) / fan(features).astype(jnp.float32))
+            rows = (jnp.arange(padded) < features)[:, None]
+            first = dict(params[0], w=jnp.where(rows, params[0]["w"] * scale, 0.0))
+            return [first, *params[1:]]
+
+        return jax.jit(init)
+
+    return padded_initializer
+
+
+_padded_initializer = _make_padded_initializer()
 
 
 def _apply(model: Any) -> Any:
@@ -244,18 +271,20 @@ class _MLP(BaseEstimator):
             width = 1 if num_outputs <= 2 else num_outputs
             sizes, activation = [*self._hidden_sizes(), width], ACTIVATIONS[self.activation]
             self.model_ = jaxnn.mlp([features, *sizes], activation=activation)
-            start = _padded_init(jaxnn.mlp([x.shape[1], *sizes], activation=activation), features, self._seed)
+            start = _padded_init(self.model_, x.shape[1], self._seed)
         x, validation = _pad_features(x, features), validation and (_pad_features(validation[0], features), validation[1])
         data = self._dataset(x, y, self._model_info, validation)
-        # Minibatches of real rows (padding rows come last and whole padding batches are no-ops), as scikit-learn's
+        # Minibatches of real rows (padding rows come last and whole padding batches are no-ops), as scikit-learn's;
+        # a batch of every row is the padded split (one step, padding masked), so its shape depends on the padding only
         batch = min(200, len(x)) if self.batch_size == "auto" else min(int(self.batch_size), len(x))
+        steps_batch = data.num_train if batch == len(x) else batch
         stopping = None
         if validation is not None:
             stopping = jaxnn.EarlyStopping(patience=int(self.n_iter_no_change), min_delta=float(self.tol),
                                            monitor="val_metric")
         result = jaxnn.fit(
             self.model_, data, key=self._seed + (0 if first else self.n_iter_), optimizer=SOLVERS[self.solver],
-            num_epochs=epochs, batch_size=batch, nesterov=self.solver == "sgd" and bool(self.nesterovs_momentum),
+            num_epochs=epochs, batch_size=steps_batch, nesterov=self.solver == "sgd" and bool(self.nesterovs_momentum),
             early_stopping=stopping, progress=bool(self.verbose), on_divergence="return", num_chunks=1,
             params=start, restore_best=validation is not None,
             **self._hyperparameters(batch),

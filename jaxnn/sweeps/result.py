@@ -286,6 +286,8 @@ class SweepResult:
     def format(self, top: int | None = 10) -> str:
         """The table (first ``top`` rows) as Markdown."""
         columns = [*self.hyperparameters, "seed", "status", "best_epoch", "best_val_loss", "best_val_metric", "test_metric"]
+        if self.folds is not None:  # cross-validated: means over the folds, their spread; no fold has a test split
+            columns[-1] = "best_val_metric_std"
         columns += [name for name in ("epochs_run", "bracket", "rung", "lineage") if name in self.table and len(self.table) > 0
                     and ("rung" in self.table or "lineage" in self.table)]
         rows = range(len(self) if top is None else min(top, len(self)))

@@ -99,8 +99,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.searchcv", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"small sizes, one round: {QUICK}")
     parser.add_argument("--out", type=pathlib.Path, default=None, help="write results.json and results.md here")
+    for name in ("candidates", "max_iter", "rounds"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, help=f"override the settings' {name}")
     args = parser.parse_args(argv)
-    settings = QUICK if args.quick else FULL
+    settings = dict(QUICK if args.quick else FULL)
+    settings |= {name: getattr(args, name) for name in ("candidates", "max_iter", "rounds") if getattr(args, name)}
     load = os.getloadavg()
     order = [impl for _ in range(settings["rounds"]) for impl in IMPLEMENTATIONS]
     random.Random(0).shuffle(order)
@@ -120,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {"settings": settings, "rows": rows, "cpu": cpu_model(), "cores": os.cpu_count(),
                "load_average": load, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "versions": {"jax": jax.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()},
-               "command": "python -m benchmarks.searchcv" + (" --quick" if args.quick else "")}
+               "command": "python -m benchmarks.searchcv " + " ".join(argv if argv is not None else sys.argv[1:])}
     table = markdown(summary)
     print(table)
     if args.out is not None:

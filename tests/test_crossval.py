@@ -121,3 +121,14 @@ def test_cv_with_a_validation_split_is_refused():
         jaxnn.sweep(MODEL, data, space={"learning_rate": [0.1]}, key=0, cv=3, **OPTIONS)
     with pytest.raises(jaxnn.ConfigError, match="the data already has a validation split"):
         jaxnn.fit(MODEL, data, key=0, cv=3, **OPTIONS)
+
+
+def test_a_list_of_configurations_is_the_grid_it_lists(iris_cv, cv_sweep, compiles):
+    with compiles as counter:
+        listed = jaxnn.sweep(MODEL, iris_cv, space=[{"learning_rate": 0.1}, {"learning_rate": 0.01}], key=0,
+                             cv=SPLITTER, refit=False, **OPTIONS)
+    assert counter.count == 0  # the grid's programs
+    for name in ("learning_rate", "best_val_metric", "best_val_loss"):
+        np.testing.assert_array_equal(listed.table[name], cv_sweep.table[name])
+    with pytest.raises(jaxnn.ConfigError, match=r"every configuration of `space` must name the same hyperparameters"):
+        jaxnn.sweep(MODEL, iris_cv, space=[{"learning_rate": 0.1}, {"momentum": 0.5}], key=0, cv=3, **OPTIONS)

@@ -58,6 +58,7 @@ __all__ = [
     "HISTORY_KEYS",
     "Hyperparams",
     "STATUS",
+    "CVScores",
     "TrainResult",
     "TrainSpec",
     "TrainingDiverged",
@@ -242,7 +243,7 @@ def fit(
             arguments) adds nothing the log holds already.
         cv: k-fold cross-validation instead of one run: the number of folds (stratified for classes) or
             a scikit-learn splitter. The folds train side by side in one compiled program (as
-            :func:`jaxnn.sweep` with ``cv=``), and ``fit`` returns a :class:`jaxnn.sweeps.crossval.CVScores`
+            :func:`jaxnn.sweep` with ``cv=``), and ``fit`` returns a :class:`jaxnn.train.CVScores`
             with each fold's best validation metric and loss. The data must have no validation split.
             Not with ``checkpoint_dir``, ``log``, ``params``, ``devices`` or ``hyperparameter_schedule``.
         refit: with ``cv``, also train on all the training data (``scores.refit``, a :class:`TrainResult`).
@@ -272,14 +273,10 @@ def fit(
         given = [name for name, value in others.items() if value is not None]
         if given:
             raise errors.ConfigError(f"{errors.arg('cv')} cannot be combined with {errors.arg(given[0])} (yet)")
-        from jaxnn.sweeps import crossval
-
-        return crossval.fit_folds(
-            model, data, key=key, cv=cv, refit=refit, hyperparams=hyperparams, optimizer=optimizer,
-            num_epochs=num_epochs, batch_size=batch_size, nesterov=nesterov, schedule=schedule,
-            warmup_steps=warmup_steps, loss=loss, metric=metric, early_stopping=early_stopping,
-            progress=progress, **hyperparameters,
-        )
+        options = {"optimizer": optimizer, "num_epochs": num_epochs, "batch_size": batch_size, "nesterov": nesterov,
+                   "schedule": schedule, "warmup_steps": warmup_steps, "loss": loss, "metric": metric,
+                   "early_stopping": early_stopping}
+        return _fit_folds(model, data, key, cv, refit, hyperparams, options, progress, hyperparameters)
     if on_divergence not in ("raise", "return"):
         raise errors.ConfigError(f"{errors.arg('on_divergence')} must be 'raise' or 'return', got {on_divergence!r}")
     values, named = hyperparams_lib.resolve(hyperparams, hyperparameters)
@@ -775,3 +772,74 @@ def predict(
     if dataset is not None and dataset.class_labels:
         return np.asarray(dataset.class_labels)[indices]
     return indices
+
+
+class CVScores(NamedTuple):
+    """What ``jaxnn.fit(..., cv=k)`` returns: one configuration's scores on each fold.
+
+    Attributes:
+        scores: ``(folds,)`` each fold's best-epoch validation metric (``metric``).
+        losses: ``(folds,)`` each fold's best-epoch validation loss.
+        best_epochs: ``(folds,)`` each fold's best epoch (1-based).
+        status: each fold's status (``"completed"``, ``"early_stopped"``, ``"diverged"``).
+        metric: the metric's name; ``higher_is_better`` its direction.
+        refit: the :class:`jaxnn.TrainResult` of training on all the training data (None with ``refit=False``).
+    """
+
+    scores: np.ndarray
+    losses: np.ndarray
+    best_epochs: np.ndarray
+    status: np.ndarray
+    metric: str
+    higher_is_better: bool
+    refit: Any = None
+
+    @property
+    def mean(self) -> float:
+        """The mean of :attr:`scores`."""
+        return float(np.mean(self.scores))
+
+    @property
+    def std(self) -> float:
+        """The standard deviation of :attr:`scores`."""
+        return float(np.std(self.scores))
+
+
+def _fit_folds(model: Model, data: Any, key: Any, cv: Any, refit: bool, hyperparams: Hyperparams | None,
+               options: dict[str, Any], progress: bool, hyperparameters: dict[str, Any]) -> CVScores:
+    """``fit(..., cv=cv)``: the folds trained side by side by the fold programs of a cross-validated sweep (as
+    its row of seed 0: from ``fold_in(key, 0)``), each fold's best epoch scored; the refit is a plain ``fit``."""
+    from jaxnn.data import folds as folds_lib
+    from jaxnn.sweeps import plan as planning
+    from jaxnn.sweeps import rows as sweep_rows
+
+    key = loop.as_key(key)
+    values, named = hyperparams_lib.resolve(hyperparams, hyperparameters)
+    spec = TrainSpec(model, zeros=zeros_of({name: [getattr(values, name)] for name in ("momentum", "weight_decay")}),
+                     **options)
+    hyperparams_lib.check_used(named, optimizers=[spec.optimizer], schedules=[spec.schedule], nesterov=spec.nesterov,
+                               warmup_steps=spec.warmup_steps)
+    if spec.early_stopping is not None and not spec.early_stopping.restore_best:
+        raise errors.ConfigError("cross-validation scores each fold's best epoch; EarlyStopping(restore_best=False) "
+                                 "is not supported with cv")
+    seed = int(np.asarray(jax.random.key_data(jax.random.fold_in(key, 0xC5))).ravel()[-1] % (2**31))
+    stacked = folds_lib.stack(data, folds_lib.split(data, cv, seed=seed))
+    loop.layout(spec, folds_lib.fold(stacked, 0))
+    columns = jax.tree.map(lambda value: None if value is None else np.full(1, value, np.float32), values)
+    epochs_per_call = spec.num_epochs
+    chunks = planning.Plan(1, epochs_per_call, 1)
+    with programs.out_of_memory("training the folds", f"use fewer folds or a smaller {errors.arg('batch_size')}"), \
+            interrupts.deferred(), _progress_bar(1, progress) as bar:
+        rows = sweep_rows.train_folds(spec, chunks, columns, np.asarray(jax.random.key_data(key)), np.zeros(1, np.uint32),
+                                      stacked, str(jax.random.key_impl(key)), bar)
+    best = np.asarray(rows.best_epoch)[:, 0, 0]
+    at_best = lambda name: np.asarray([rows.history[name][k, 0, 0, max(b - 1, 0)] if b > 0 else np.nan  # noqa: E731
+                                       for k, b in enumerate(best)], np.float64)
+    _, _, higher_is_better = spec.metric_for(data.task)
+    result = None
+    if refit:
+        result = fit(model, data, key=jax.random.fold_in(key, 0), hyperparams=values, progress=False,
+                     on_divergence="return", **options)
+    return CVScores(scores=at_best("val_metric"), losses=at_best("val_loss"), best_epochs=best.astype(np.int64),
+                    status=np.asarray([STATUS[int(code)] for code in np.asarray(rows.status)[:, 0, 0]]),
+                    metric=spec.metric_for(data.task)[0], higher_is_better=higher_is_better, refit=result)

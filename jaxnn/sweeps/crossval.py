@@ -11,77 +11,52 @@ on the whole training split, as ``GridSearchCV`` does.
 """
 
 import math
-from functools import partial as _partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import interrupts, loop
+from jaxnn import loop
 from jaxnn.data import folds as folds_lib
 from jaxnn.hyperparams import Hyperparams
-from jaxnn.programs import jit_loop, jit_once
 from jaxnn.spec import TrainSpec, zeros_of
 from jaxnn.sweeps import plan as planning
 from jaxnn.sweeps import rows as sweep_rows
 from jaxnn.sweeps.result import RANKED_BY_VALIDATION, SweepResult
 from jaxnn.sweeps.rows import Rows
 from jaxnn.sweeps.space import PROGRAM_KEYS
-from jaxnn.typing import Array
 
-__all__ = ["CVScores", "FOLD_MEASURES", "finish_folds", "fit_folds", "init_folds", "refit", "run_cv", "run_folds"]
+__all__ = ["FOLD_MEASURES", "refit", "run_cv"]
 
 FOLD_MEASURES = ("best_train_loss", "best_val_loss", "best_val_metric", "final_val_loss", "final_val_metric",
                  "best_epoch", "stopped_epoch")
 """The table's columns that are means over the folds (each with a ``<name>_std`` column beside it)."""
 
 
-@_partial(jit_once, static_argnames=("spec", "impl"))
-def init_folds(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Array, folds: Any, impl: str):
-    """:func:`jaxnn.sweeps.rows.init_rows` for every fold: states shaped ``(folds, seeds, configs, ...)``."""
-    init = lambda data: sweep_rows.init_rows.__wrapped__(spec, hparams, key_data, seeds, data, impl)  # noqa: E731
-    return jax.vmap(init, in_axes=(folds_lib.fold_axes(folds),))(folds)
-
-
-@_partial(jit_loop, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
-def run_folds(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, folds: Any, num_epochs: int):
-    """:func:`jaxnn.sweeps.rows.run_rows` for every fold."""
-    run = lambda s, data: sweep_rows.run_rows.__wrapped__(spec, s, hparams, data, num_epochs)  # noqa: E731
-    return jax.vmap(run, in_axes=(0, folds_lib.fold_axes(folds)))(state, folds)
-
-
-@_partial(jit_once, static_argnames=("spec",))
-def finish_folds(spec: TrainSpec, state: loop.LoopState, folds: Any):
-    """:func:`jaxnn.sweeps.rows.finish_rows` for every fold."""
-    finish = lambda s, data: sweep_rows.finish_rows.__wrapped__(spec, s, data)  # noqa: E731
-    return jax.vmap(finish, in_axes=(0, folds_lib.fold_axes(folds)))(state, folds)
-
-
-def run_cv(spec: TrainSpec, job: Any, configs: list[dict[str, Any]], config_ids: list[int], folds: Any) -> SweepResult:
+def run_cv(spec: TrainSpec, job: Any, configs: list[dict[str, Any]], config_ids: list[int], folds: Any,
+           helpers: Any) -> SweepResult:
     """Train ``configs[i]`` (``i`` in ``config_ids``) on every fold of ``folds`` (a stacked
     :class:`~jaxnn.data.folds.PaddedDataset`; ``job.data`` is one of its folds)."""
     # one program per program setting, tables merged
     groups: dict[tuple, list[int]] = {}
     for index in config_ids:
         groups.setdefault(tuple(configs[index].get(name, getattr(spec, name)) for name in PROGRAM_KEYS), []).append(index)
-    results = [_cv_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting))), job, configs, indices, folds)
+    results = [_cv_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting))), job, configs, indices, folds, helpers)
                for setting, indices in groups.items()]
     return results[0] if len(results) == 1 else SweepResult.concat(results)
 
 
 def _cv_group(spec: TrainSpec, job: Any, all_configs: list[dict[str, Any]], config_ids: list[int],
-              folds: Any) -> SweepResult:
+              folds: Any, helpers: Any) -> SweepResult:
     """One program setting's configurations on every fold, in chunks of rows that fit in memory."""
     from tqdm.auto import tqdm
-
-    from jaxnn.sweeps import run as run_lib
 
     configs = [all_configs[i] for i in config_ids]
     num_folds = int(np.shape(folds.x_train)[0])
     one_fold = folds_lib.fold(folds, 0)
     loop.layout(spec, one_fold)
-    columns = run_lib._hyperparameter_columns(spec, job, configs)
+    columns = helpers.columns(spec, job, configs)
     spec = spec.replace(zeros=zeros_of(columns._asdict()))
     row_bytes = planning.bytes_per_row(spec.model, one_fold, spec.batch_size)
     device = job.devices[:1]  # folds and rows on one device (sharding folds is future work)
@@ -98,46 +73,16 @@ def _cv_group(spec: TrainSpec, job: Any, all_configs: list[dict[str, Any]], conf
         for start in range(0, len(configs), chunks.chunk):
             take = np.arange(start, start + chunks.chunk).clip(max=len(configs) - 1)  # the last chunk repeats a row
             hparams = jax.device_put(jax.tree.map(lambda column: column[take], columns), device[0])
-            rows = _train_folds(spec, chunks, hparams, key_data, seeds, placed, impl, bar)
+            rows = sweep_rows.train_folds(spec, chunks, hparams, key_data, seeds, placed, impl, bar)
             pieces.append(jax.tree.map(lambda leaf: np.asarray(leaf)[:, :, : len(configs) - start], rows))
     rows = jax.tree.map(lambda *parts: np.concatenate(parts, axis=2), *pieces)
-    return _ranked(spec, job, configs, config_ids, rows, num_folds)
-
-
-def _train_folds(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, key_data: Array, seeds: Array,
-                 folds: Any, impl: str, bar: Any) -> Rows:
-    """One chunk of configurations on every fold, from start to finish (ending once every row has stopped)."""
-    state = init_folds(spec, hparams, key_data, seeds, folds, impl)
-    history, calls = [], 0
-    while calls < chunks.num_calls and (calls == 0 or _any_running(spec, state)):
-        interrupts.check()
-        state, epochs = run_folds(spec, state, hparams, folds, chunks.epochs_per_call)
-        history.append(jax.device_get(epochs))
-        calls += 1
-        bar.update(1)
-    bar.update(chunks.num_calls - calls)
-    result, test_loss, test_metric = jax.device_get(finish_folds(spec, state, folds))
-
-    def epochs_of(name: str) -> np.ndarray:
-        """(folds, seeds, configs, num_epochs): NaN for epochs skipped once every row had stopped."""
-        curve = np.concatenate([h[name] for h in history], axis=3)[..., : spec.num_epochs]
-        return np.pad(curve, ((0, 0), (0, 0), (0, 0), (0, spec.num_epochs - curve.shape[3])), constant_values=np.nan)
-
-    return Rows(result.params, {name: epochs_of(name) for name in loop.HISTORY_KEYS}, result.best_epoch,
-                result.stopped_epoch, result.status, test_loss, test_metric)
-
-
-def _any_running(spec: TrainSpec, state: loop.LoopState) -> bool:
-    status, epoch = jax.device_get((state.status, state.epoch))
-    return bool(np.any(loop.is_running(spec, state._replace(status=status, epoch=epoch))))
+    return _ranked(spec, job, configs, config_ids, rows, num_folds, helpers)
 
 
 def _ranked(spec: TrainSpec, job: Any, configs: list[dict[str, Any]], config_ids: list[int], rows: Rows,
-            num_folds: int) -> SweepResult:
+            num_folds: int, helpers: Any) -> SweepResult:
     """The table of the rows' means over the folds (configuration-major), ranked by the mean."""
-    from jaxnn.sweeps import run as run_lib
-
-    tables = [run_lib._table(spec, job, configs, config_ids, jax.tree.map(lambda leaf: leaf[k], rows._replace(params=())))[0]
+    tables = [helpers.table(spec, job, configs, config_ids, jax.tree.map(lambda leaf: leaf[k], rows._replace(params=())))[0]
               for k in range(num_folds)]
     table = dict(tables[0])
     per_fold = {name: np.stack([t[name] for t in tables], axis=1).astype(np.float64) for name in FOLD_MEASURES}
@@ -205,45 +150,3 @@ def refit(spec: TrainSpec, job: Any, data: Any, result: SweepResult) -> Any:
                          optimizer=settings["optimizer"], num_epochs=num_epochs, batch_size=settings["batch_size"],
                          schedule=settings["schedule"], nesterov=spec.nesterov, warmup_steps=spec.warmup_steps,
                          loss=spec.loss, metric=spec.metric, progress=False, on_divergence="return")
-
-
-
-class CVScores(NamedTuple):
-    """What ``jaxnn.fit(..., cv=k)`` returns: one configuration's scores on each fold.
-
-    Attributes:
-        scores: ``(folds,)`` each fold's best-epoch validation metric (``metric``).
-        losses: ``(folds,)`` each fold's best-epoch validation loss.
-        best_epochs: ``(folds,)`` each fold's best epoch (1-based).
-        status: each fold's status (``"completed"``, ``"early_stopped"``, ``"diverged"``).
-        metric: the metric's name; ``higher_is_better`` its direction.
-        refit: the :class:`jaxnn.TrainResult` of training on all the training data (None with ``refit=False``).
-    """
-
-    scores: np.ndarray
-    losses: np.ndarray
-    best_epochs: np.ndarray
-    status: np.ndarray
-    metric: str
-    higher_is_better: bool
-    refit: Any = None
-
-    @property
-    def mean(self) -> float:
-        """The mean of :attr:`scores`."""
-        return float(np.mean(self.scores))
-
-    @property
-    def std(self) -> float:
-        """The standard deviation of :attr:`scores`."""
-        return float(np.std(self.scores))
-
-
-def fit_folds(model: Any, data: Any, *, key: Any, cv: Any, refit: bool, **options: Any) -> CVScores:
-    """``jaxnn.fit(..., cv=cv)``: a one-configuration cross-validated sweep (seed 0), as per-fold scores."""
-    from jaxnn.sweeps import run as run_lib
-
-    result = run_lib.sweep(model, data, space={"seed": [0]}, key=key, cv=cv, refit=refit, **options)
-    return CVScores(scores=result.folds["best_val_metric"][0], losses=result.folds["best_val_loss"][0],
-                    best_epochs=result.folds["best_epoch"][0].astype(np.int64), status=result.folds["status"][0],
-                    metric=result.metric, higher_is_better=result.higher_is_better, refit=result.refit)

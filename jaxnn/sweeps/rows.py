@@ -15,13 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import loop, parallel, programs
+from jaxnn import interrupts, loop, parallel, programs
+from jaxnn.data import folds as folds_lib
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.programs import jit_loop, jit_once
 from jaxnn.spec import TrainSpec
 from jaxnn.typing import Array
 
-__all__ = ["Rows", "compile_ahead", "finish_rows", "init_rows", "run_rows"]
+__all__ = ["Rows", "compile_ahead", "finish_folds", "finish_rows", "init_folds", "init_rows", "run_folds", "run_rows",
+           "train_folds"]
 
 
 class Rows(NamedTuple):
@@ -126,3 +128,54 @@ def compile_ahead(spec: TrainSpec, epochs_per_call: int, hparams: Hyperparams, k
 
     # Submitted first, compile_run is taken by a worker before compile_finish can wait on it (no deadlock).
     return programs.submit(compile_run), programs.submit(compile_finish)
+
+
+@_partial(jit_once, static_argnames=("spec", "impl"))
+def init_folds(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Array, folds: Any, impl: str):
+    """:func:`init_rows` for every fold: states shaped ``(folds, seeds, configs, ...)``."""
+    init = lambda data: init_rows.__wrapped__(spec, hparams, key_data, seeds, data, impl)  # noqa: E731
+    return jax.vmap(init, in_axes=(folds_lib.fold_axes(folds),))(folds)
+
+
+@_partial(jit_loop, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
+def run_folds(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, folds: Any, num_epochs: int):
+    """:func:`run_rows` for every fold."""
+    run = lambda s, data: run_rows.__wrapped__(spec, s, hparams, data, num_epochs)  # noqa: E731
+    return jax.vmap(run, in_axes=(0, folds_lib.fold_axes(folds)))(state, folds)
+
+
+@_partial(jit_once, static_argnames=("spec",))
+def finish_folds(spec: TrainSpec, state: loop.LoopState, folds: Any):
+    """:func:`finish_rows` for every fold."""
+    finish = lambda s, data: finish_rows.__wrapped__(spec, s, data)  # noqa: E731
+    return jax.vmap(finish, in_axes=(0, folds_lib.fold_axes(folds)))(state, folds)
+
+
+def train_folds(spec: TrainSpec, chunks: Any, hparams: Hyperparams, key_data: Array, seeds: Array,
+                 folds: Any, impl: str, bar: Any) -> Rows:
+    """One chunk of configurations on every fold (cross-validation), from start to finish, ending once every row
+    has stopped; ``chunks`` a :class:`jaxnn.sweeps.plan.Plan`, ``bar`` a progress bar. Rows shaped
+    ``(folds, seeds, configs, ...)``."""
+    state = init_folds(spec, hparams, key_data, seeds, folds, impl)
+    history, calls = [], 0
+    while calls < chunks.num_calls and (calls == 0 or _any_running(spec, state)):
+        interrupts.check()
+        state, epochs = run_folds(spec, state, hparams, folds, chunks.epochs_per_call)
+        history.append(jax.device_get(epochs))
+        calls += 1
+        bar.update(1)
+    bar.update(chunks.num_calls - calls)
+    result, test_loss, test_metric = jax.device_get(finish_folds(spec, state, folds))
+
+    def epochs_of(name: str) -> np.ndarray:
+        """(folds, seeds, configs, num_epochs): NaN for epochs skipped once every row had stopped."""
+        curve = np.concatenate([h[name] for h in history], axis=3)[..., : spec.num_epochs]
+        return np.pad(curve, ((0, 0), (0, 0), (0, 0), (0, spec.num_epochs - curve.shape[3])), constant_values=np.nan)
+
+    return Rows(result.params, {name: epochs_of(name) for name in loop.HISTORY_KEYS}, result.best_epoch,
+                result.stopped_epoch, result.status, test_loss, test_metric)
+
+
+def _any_running(spec: TrainSpec, state: loop.LoopState) -> bool:
+    status, epoch = jax.device_get((state.status, state.epoch))
+    return bool(np.any(loop.is_running(spec, state._replace(status=status, epoch=epoch))))

@@ -15,6 +15,7 @@ compute the first layer of all configurations as one flat matmul.
 """
 
 import math
+from types import SimpleNamespace
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -276,7 +277,8 @@ def _cross_validated(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]]
 
     with programs.out_of_memory("the sweep's rows and folds", f"lower {errors.arg('max_parallel')} or use fewer "
                                 "folds"), interrupts.deferred():
-        result = crossval.run_cv(spec, job, configs, list(range(len(configs))), stacked)
+        helpers = SimpleNamespace(columns=_hyperparameter_columns, table=_table)
+        result = crossval.run_cv(spec, job, configs, list(range(len(configs))), stacked, helpers)
         if refit:
             result.refit = crossval.refit(spec, job, data, result)
     return result

@@ -6,27 +6,35 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+import warnings
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import plotting
+from jaxnn import _checks, plotting
 from jaxnn._io import atomic_write
-from jaxnn.models import Model
+from jaxnn.models import Model, ensemble
 from jaxnn.sweeps.architecture import hidden_sizes
 from jaxnn.sweeps.space import python_value
 from jaxnn.train import predict
 from jaxnn.typing import ArrayLike, Params
 from jaxnn import errors
 
-__all__ = ["RANKED_BY_TRAINING", "RANKED_BY_VALIDATION", "SweepResult", "as_column"]
+__all__ = ["Ensemble", "RANKED_BY_TRAINING", "RANKED_BY_VALIDATION", "SweepResult", "as_column"]
 
 # The table's ranking: by the best epoch's validation metric, ties broken by its validation loss;
 # without a validation split, by the best epoch's training loss.
 RANKED_BY_VALIDATION = ("best_val_metric", "best_val_loss")
 RANKED_BY_TRAINING = ("best_train_loss",)
+
+
+class Ensemble(NamedTuple):
+    """What :meth:`SweepResult.ensemble` returns: a :class:`jaxnn.Model` and its params (one entry per row)."""
+
+    model: Model
+    params: Params
 
 
 class SweepResult:
@@ -154,6 +162,48 @@ class SweepResult:
     def models(self) -> list[Model]:
         """The distinct models of the rows (one unless the space varied ``sizes``)."""
         return list(self._models)
+
+    def ensemble(self, top: int = 5) -> "Ensemble":
+        """A model averaging the predictions of the ``top`` best rows, and its params.
+
+        Classification averages the rows' probabilities, regression their outputs (see
+        :func:`jaxnn.ensemble`); the rows may differ in ``sizes``. The model works with
+        :func:`jaxnn.predict`, :func:`jaxnn.evaluate`, :func:`jaxnn.save` and :func:`jaxnn.load`
+        (and ``jaxnn predict --model``). Diverged rows among the ``top`` are left out, with a warning
+        that names them.
+
+        >>> model, params = result.ensemble(top=5)  # doctest: +SKIP
+        >>> jaxnn.predict(model, params, x)  # doctest: +SKIP
+
+        Raises:
+            ConfigError: ``top`` below 1 or more than the rows.
+            jaxnn.errors.AllRunsDiverged: every one of the ``top`` rows diverged.
+        """
+        top = _checks.positive_int("top", top)
+        if top > len(self):
+            raise errors.ConfigError(f"{errors.arg('top')} (={top}) is more than the sweep's {len(self)} rows")
+        status = np.asarray(self.table["status"])[:top]
+        rows = [i for i in range(top) if status[i] != "diverged"]
+        if not rows:
+            raise errors.AllRunsDiverged(self, f"all of the top {top} rows diverged (NaN or infinite loss): there is "
+                                               "nothing to average")
+        if len(rows) < top:
+            left_out = [str(i) for i in range(top) if i not in rows]
+            warnings.warn(f"{'row' if len(left_out) == 1 else 'rows'} {', '.join(left_out)} of the top {top} diverged "
+                          f"and {'is' if len(left_out) == 1 else 'are'} left out: the ensemble averages the other "
+                          f"{len(rows)}", stacklevel=2)
+        model = ensemble([self.model(i) for i in rows], task=self._task())
+        return Ensemble(model, [self.params(i) for i in rows])
+
+    def _task(self) -> str:
+        """The data's task, or what the metric and the output width say when the result does not know it."""
+        if self.task is not None:
+            return self.task
+        if not self.higher_is_better:
+            return "regression"
+        outputs = jax.eval_shape(self.model(0).apply, self.params(0),
+                                 jax.ShapeDtypeStruct((1, *self.model(0).input_shape), jnp.float32))
+        return "binary" if outputs.shape[-1] == 1 else "multiclass"
 
     def schedule(self, i: int = 0) -> list[tuple[int, dict[str, float]]]:
         """Row ``i``'s hyperparameter schedule under PBT: ``(first_epoch, {name: value})`` pairs.

@@ -122,14 +122,17 @@ def test_pbt_across_shapes_never_copies_between_them(digits_small):
         assert [w["w"].shape[1] for w in result.params(i)][0] == result.table["sizes"][i][0]
 
 
-def test_concat_of_sweeps_of_different_models_keeps_each_rows_model(digits_small):
-    options = {**OPTIONS, "num_epochs": 1}
-    small = jaxnn.sweep(jaxnn.mlp([64, 4, 10]), digits_small, space={"learning_rate": [0.1]}, key=0, **options)
-    large = jaxnn.sweep(jaxnn.mlp([64, 6, 10]), digits_small, space={"learning_rate": [0.1]}, key=0, **options)
+def test_concat_of_sweeps_of_different_models_keeps_each_rows_model():
+    small, large = hand_built("multiclass", ["completed"] * 2, sizes=((4,),)), hand_built("multiclass", ["completed"] * 3,
+                                                                                            sizes=((6,),))
     joined = jaxnn.SweepResult.concat([small, large])
-    assert sorted(joined.table["sizes"]) == [(4,), (6,)] and len(joined.models) == 2
-    for i in range(2):
-        assert joined.params(i)[0]["w"].shape == (64, joined.table["sizes"][i][0]) == (64, joined.model(i).config["sizes"][1])
+    assert sorted(joined.table["sizes"]) == [(4,), (4,), (6,), (6,), (6,)] and len(joined.models) == 2
+    assert joined.hyperparameters == ["sizes", "learning_rate"]
+    for i in range(len(joined)):
+        source, row = (small, int(joined.table["config"][i])) if joined.table["sizes"][i] == (4,) else \
+            (large, int(joined.table["config"][i]) - 2)
+        assert joined.model(i) == source.model(0)
+        chex.assert_trees_all_equal(joined.params(i), source.params(int(np.flatnonzero(source.table["config"] == row)[0])))
 
 
 # Ensembles ---------------------------------------------------------------------------------------

@@ -292,8 +292,8 @@ def _check_settings(spec: TrainSpec, job: "_Job", space: dict[str, Any], named: 
         loop.layout(setting, job.data)
     if "dropout" in swept and not spec.model.uses_dropout:
         raise errors.ConfigError("the space varies dropout but the model has no dropout layers (build it with jaxnn.mlp)")
-    for config in configs:  # every row's model can be built (a model whose hidden layers are known)
-        _model_of(spec.model, config)
+    for sizes in dict.fromkeys(config[ARCHITECTURE_KEY] for config in configs if ARCHITECTURE_KEY in config):
+        architecture.with_sizes(spec.model, sizes)  # every shape's model can be built, before anything trains
 
 
 def _model_of(model: Model, config: dict[str, Any]) -> Model:

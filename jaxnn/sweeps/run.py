@@ -387,9 +387,9 @@ def _check_scheduler(scheduler: ASHA | Hyperband | PBT | None, spec: TrainSpec, 
     if varied:
         raise errors.ConfigError(f"{name} compares rows of one program, but the space varies {', '.join(varied)}; "
                          "run one scheduled sweep per value and combine them with SweepResult.concat")
-    if ARCHITECTURE_KEY in space and isinstance(scheduler, ASHA):
-        raise errors.ConfigError("ASHA compares the rows of a rung inside one program, and rows of different "
-                                 "space['sizes'] train in separate programs: run one ASHA sweep per size list and "
+    if ARCHITECTURE_KEY in space and not isinstance(scheduler, PBT):
+        raise errors.ConfigError(f"{name} compares the rows of a rung inside one program, and rows of different "
+                                 f"space['sizes'] train in separate programs: run one {name} sweep per size list and "
                                  "combine them with SweepResult.concat (PBT works across sizes: each shape is its "
                                  "own population)")
     if isinstance(scheduler, ASHA):

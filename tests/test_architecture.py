@@ -95,14 +95,15 @@ def test_bad_sizes_are_refused_before_training(digits_small, space, error, messa
                     if not any(isinstance(v, jaxnn.loguniform) for v in space.values()) else 4, **OPTIONS)
 
 
-def test_sizes_need_a_model_whose_hidden_layers_are_known_and_asha_is_refused(digits_small):
+def test_sizes_need_a_model_whose_hidden_layers_are_known_and_asha_and_hyperband_are_refused(digits_small):
     layers = jaxnn.layers
     model = jaxnn.sequential(64, layers.dense(8), layers.activation("relu"), layers.dense(10))
     with pytest.raises(jaxnn.ConfigError, match="sets the hidden layers of a model built by jaxnn.mlp"):
         jaxnn.sweep(model, digits_small, space={"sizes": [(8,)]}, key=0, **OPTIONS)
-    with pytest.raises(jaxnn.ConfigError, match="ASHA compares the rows of a rung inside one program"):
-        jaxnn.sweep(jaxnn.mlp([64, 8, 10]), digits_small, space={"sizes": SIZES, "learning_rate": [0.1, 0.2]}, key=0,
-                    scheduler="asha", **OPTIONS)
+    for scheduler, name in (("asha", "ASHA"), ("hyperband", "Hyperband")):
+        with pytest.raises(jaxnn.ConfigError, match=f"{name} compares the rows of a rung inside one program"):
+            jaxnn.sweep(jaxnn.mlp([64, 8, 10]), digits_small, space={"sizes": SIZES, "learning_rate": [0.1, 0.2]},
+                        key=0, scheduler=scheduler, **OPTIONS)
     with pytest.raises(jaxnn.ConfigError, match=r"each of space\['sizes'\] needs at least 2 configurations per seed; "
                                                 r"sizes \(8,\) has 1"):
         jaxnn.sweep(jaxnn.mlp([64, 8, 10]), digits_small, space={"sizes": [(8,), (16,)], "learning_rate": [0.1]},

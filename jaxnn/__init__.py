@@ -15,7 +15,7 @@ from jaxnn.data import DataInfo, Dataset
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.interop import from_equinox, from_nnx
 from jaxnn.loop import TrainResult
-from jaxnn.models import Model, cnn, from_flax, mlp, model_for, model_from_config, sequential
+from jaxnn.models import Model, cnn, ensemble, from_flax, mlp, model_for, model_from_config, sequential
 from jaxnn.optim import optimizer, schedule
 from jaxnn.programs import clear_caches
 from jaxnn.spec import EarlyStopping, TrainSpec
@@ -55,6 +55,7 @@ __all__ = [
     "clear_caches",
     "confusion_matrix",
     "datasets",
+    "ensemble",
     "errors",
     "evaluate",
     "fit",

@@ -29,7 +29,8 @@ from jaxnn import _checks, errors, layers
 from jaxnn.programs import memoize
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
-__all__ = ["Footprint", "Model", "cnn", "footprint", "from_flax", "mlp", "model_for", "model_from_config", "sequential"]
+__all__ = ["Footprint", "Model", "cnn", "ensemble", "footprint", "from_flax", "mlp", "model_for", "model_from_config",
+           "sequential"]
 
 
 class Model(NamedTuple):
@@ -62,6 +63,8 @@ class Model(NamedTuple):
     @property
     def rebuildable(self) -> bool:
         """Whether :func:`model_from_config` can rebuild this model from ``config``."""
+        if self.config.get("type") == "ensemble":
+            return all(member.get("type") in ("mlp", "sequential", "cnn") for member in self.config["members"])
         return self.config.get("type") in ("mlp", "sequential", "cnn")
 
     def _identity(self) -> Any:
@@ -550,7 +553,70 @@ def model_from_config(config: dict[str, Any]) -> Model:
     if kind == "cnn":
         kwargs = {k: v for k, v in config.items() if k != "type"}
         return cnn(**kwargs)
+    if kind == "ensemble":
+        return ensemble([model_from_config(member) for member in config["members"]], task=config["task"])
     if kind in WRAPPED:
         library, wrap = WRAPPED[kind]
         raise errors.ConfigError(f"a {library} model cannot be rebuilt from its config; wrap the module again with {wrap}")
-    raise _checks.unknown_name("model type", kind, ["mlp", "sequential", "cnn"])
+    raise _checks.unknown_name("model type", kind, ["mlp", "sequential", "cnn", "ensemble"])
+
+
+ENSEMBLE_TASKS = ("binary", "multiclass", "regression")
+
+
+def ensemble(members: Sequence[Model], *, task: str) -> Model:
+    """A model whose prediction averages its members': probabilities for classes, outputs for regression.
+
+    Its params are the list of the members' params. For a classification task, ``apply`` returns
+    the logits of the averaged probabilities (``log`` of the mean softmax, or the log-odds of the
+    mean sigmoid), so :func:`jaxnn.predict` (labels or ``proba=True``) and the losses treat it like
+    any classifier; members with an output activation average their outputs as they are. It is
+    rebuilt from its config (:func:`model_from_config`), so :func:`jaxnn.save` and :func:`jaxnn.load`
+    round-trip it when its members are jaxnn-built models. ``SweepResult.ensemble(top=k)`` builds one
+    from a sweep's best rows.
+
+    Args:
+        members: the models, each taking the same input shape (their hidden layers may differ).
+        task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+
+    Raises:
+        ConfigError: no members, members of different input shapes or output activations, an unknown task.
+
+    >>> import jax, jaxnn
+    >>> members = [jaxnn.mlp([4, 8, 3]), jaxnn.mlp([4, 16, 3])]
+    >>> model = jaxnn.ensemble(members, task="multiclass")
+    >>> params = model.init(jax.random.key(0))
+    >>> probabilities = jaxnn.predict(model, params, jax.numpy.ones((2, 4)), proba=True)
+    >>> mean = sum(jaxnn.predict(m, p, jax.numpy.ones((2, 4)), proba=True) for m, p in zip(members, params)) / 2
+    >>> bool(abs(probabilities - mean).max() < 1e-6)
+    True
+    """
+    members = list(members)
+    task = _checks.lookup("task", task, {name: name for name in ENSEMBLE_TASKS})
+    if not members or not all(isinstance(member, Model) for member in members):
+        raise errors.ConfigError(f"an ensemble needs at least one jaxnn.Model, got {members!r}")
+    shapes = {tuple(member.input_shape) for member in members}
+    activations = {member.output_activation for member in members}
+    if len(shapes) > 1 or len(activations) > 1:
+        raise errors.ConfigError(f"an ensemble's members must take the same input and end alike; got input shapes "
+                                 f"{sorted(shapes)} and output activations {sorted(map(str, activations))}")
+    output_activation = activations.pop()
+    count = len(members)
+
+    def init(key: PRNGKey) -> Params:
+        return [member.init(k) for member, k in zip(members, jax.random.split(key, count))]
+
+    def apply(params: Params, x: ArrayLike, *, key: PRNGKey | None = None, train: bool = False,
+              dropout: ArrayLike | None = None) -> Array:
+        outputs = jnp.stack([member.apply(p, x) for member, p in zip(members, params)])
+        if task == "regression" or output_activation is not None:
+            return jnp.mean(outputs, axis=0)
+        log_count = jnp.log(count)
+        if task == "multiclass":  # log of the mean probability: softmax gives the mean back exactly
+            return jax.nn.logsumexp(jax.nn.log_softmax(outputs, axis=-1), axis=0) - log_count
+        log_p = jax.nn.logsumexp(jax.nn.log_sigmoid(outputs), axis=0) - log_count
+        log_not_p = jax.nn.logsumexp(jax.nn.log_sigmoid(-outputs), axis=0) - log_count
+        return log_p - log_not_p  # the log-odds of the mean probability: sigmoid gives it back
+
+    config = {"type": "ensemble", "task": task, "members": [member.config for member in members]}
+    return Model(init, apply, config, input_shape=next(iter(shapes)), output_activation=output_activation)

@@ -423,17 +423,24 @@ def test_sweep_files_use_the_command_line_option_names(tmp_path):
     example = [line[4:] for line in cli_config.EXAMPLE.splitlines() if line.startswith("    ")]  # the indented file
     (tmp_path / "sweep.toml").write_text("\n".join(example))
     args = cli_config.parse_arguments(parser, ["sweep", "--config", str(tmp_path / "sweep.toml"), "--seeds", "3"])
-    assert (args.dataset, args.sizes, args.epochs, args.batch_size, args.samples, args.patience) == ("digits", [64, 64], 30, 64, 16, 5)
+    assert (args.dataset, args.sizes, args.epochs, args.batch_size, args.samples, args.patience) == ("digits", [[64, 64]], 30, 64, 16, 5)
     assert args.seeds == 3  # the command line wins over the file
     assert (args.learning_rate, args.weight_decay, args.out) == ("1e-4:1e-1:log", "0.0,0.0001", "runs/digits-sweep")
     assert args.program_space == {"optimizer": ["adam", "adamw"]}
     space, fixed = cli_sweep.space_of(args)
     assert space["learning_rate"] == jaxnn.loguniform(1e-4, 1e-1) and space["weight_decay"] == [0.0, 1e-4] and not fixed
+    assert "sizes" not in space  # one --sizes: the model's
+    (tmp_path / "sizes.toml").write_text("[space]\nsizes = [[8], [16, 8]]\nlearning-rate = [0.1]")
+    args = cli_config.parse_arguments(parser, ["sweep", "--config", str(tmp_path / "sizes.toml")])
+    assert cli_sweep.space_of(args)[0]["sizes"] == [(8,), (16, 8)]
+    args = cli_config.parse_arguments(parser, ["sweep", "--config", str(tmp_path / "sizes.toml"), "--sizes", "4"])
+    assert args.sizes == [[4]]  # the command line's --sizes replace the file's
     bad = [
         ("num_epochs = 3", "unknown option 'num_epochs' (did you mean 'epochs'?)"),
         ("epochs = 0", "argument --epochs: expected a positive integer, got '0'"),
         ("nesterov = 1", "'nesterov' is a switch: write nesterov = true or false"),
-        ("[space]\nsizes = [8, 16]", "[space] 'sizes' is not a hyperparameter"),
+        ("[space]\nsizes = [8, 16]", "[space] sizes is a list of hidden layer widths lists, such as [[32], [64], "
+                                     "[128, 64]], got [8, 16]"),
         ("[space]\noptimizer = ['sgd', 'adamm']", "[space] optimizer: invalid choice 'adamm'"),
         ("epochs = ", "is not a readable TOML file"),
     ]

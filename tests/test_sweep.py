@@ -238,7 +238,7 @@ BAD_SWEEPS = [
     # (arguments of a valid sweep to change, error, message)
     (dict(space={}), ValueError, "`space` must be a non-empty dict"),
     (dict(space={"lr": [0.1]}), ValueError, "unknown hyperparameter 'lr'.*valid names: .*learning_rate"),
-    (dict(space={"sizes": [[64, 10], [64, 32, 10]]}), ValueError, "'sizes' changes the model itself"),
+    (dict(space={"activation": ["relu", "tanh"]}), ValueError, "'activation' changes the model itself"),
     (dict(space={"learning_rate": [0.1, -0.1]}), ValueError, r"`learning_rate` \(=-0.1\) must be > 0"),
     (dict(space={"dropout": [0.0, 1.0]}), ValueError, r"`dropout` \(=1\) must be in \[0, 1\)"),
     (dict(space={"learning_rate": ["fast"]}), TypeError, "values must be numbers"),

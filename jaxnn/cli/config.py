@@ -23,7 +23,8 @@ A sweep file (--config FILE) is TOML. Its keys are this command's option names
 (dashes or underscores); the command line wins over the file. Hyperparameters
 take the same specifications as on the command line, or a list of values;
 [space] may also vary optimizer, batch-size, epochs and schedule (each value
-compiles its own program):
+compiles its own program), and sizes, a list of hidden widths lists such as
+sizes = [[32], [64], [128, 64]] (each shape compiles its own program):
 
     dataset = "digits"
     sizes = [64, 64]
@@ -68,6 +69,8 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> arg
     except UsageError as error:
         raise UsageError(f"--config {args.config!r}: {error}") from None
     command = argv.index("sweep")
+    if any(token == "--sizes" or token.startswith("--sizes=") for token in argv):  # --sizes repeats: no merging
+        tokens = [token for i, token in enumerate(tokens) if token != "--sizes" and (i == 0 or tokens[i - 1] != "--sizes")]
     args = parser.parse_args([*argv[: command + 1], *tokens, *argv[command + 1:]])  # the command line wins
     args.program_space = program_space
     return args
@@ -97,6 +100,13 @@ def _tokens(path: str, parser: argparse.ArgumentParser) -> tuple[list[str], dict
         name = key.replace("_", "-")
         if name in PROGRAM_SPACE_KEYS:
             program_space[PROGRAM_SPACE_KEYS[name]] = _program_values(path, name, value, flags)
+        elif name == "sizes":  # a list of size lists: one --sizes each
+            lists = value if isinstance(value, list) and all(isinstance(item, list) for item in value) else None
+            if not lists:
+                raise UsageError(f"--config {path!r}: [space] sizes is a list of hidden layer widths lists, "
+                                 f"such as [[32], [64], [128, 64]], got {value!r}")
+            for widths in lists:
+                tokens += _option(path, "sizes", widths, flags)
         elif key.replace("-", "_") not in hyperparams.NAMES:
             raise UsageError(f"--config {path!r}: [space] {key!r} is not a hyperparameter or one of "
                              f"{', '.join(PROGRAM_SPACE_KEYS)}")

@@ -56,6 +56,7 @@ FLAGS: dict[str, Word] = {
     "max_parallel": Word("--max-parallel"),
     "warmup_steps": Word("--warmup-steps"),
     "seeds": Word("--seeds"),
+    "top": Word("--ensemble"),
     "task": Word("--task"),
     "target": Word("--target"),
     "metric": Word("--metric"),
@@ -232,7 +233,7 @@ def parse_range(name: str, text: str) -> Any:
 def add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> None:
     """The data, model, training, hyperparameter and output options of ``train`` and ``sweep``."""
     _add_data_options(parser)
-    _add_model_options(parser)
+    _add_model_options(parser, sweep=sweep)
     training = parser.add_argument_group("training")
     training.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, metavar="NAME",
                           help=f"{', '.join(OPTIMIZERS)} (default: adam)")
@@ -302,10 +303,16 @@ def add_table_options(group: Any, *, reading_only: bool) -> None:
     group.add_argument("--weight-column", metavar="COLUMN", help="a column of per-row weights (not a feature)")
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def _add_model_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
     model = parser.add_argument_group("model")
-    model.add_argument("--sizes", type=sizes, default=[128], metavar="W,W",
-                       help="hidden layer widths; input and output come from the data (default: 128)")
+    if sweep:  # repeated, each one a model: --sizes 32 --sizes 64 --sizes 128,64
+        model.add_argument("--sizes", type=sizes, action="append", metavar="W,W",
+                           help="hidden layer widths; input and output come from the data (default: 128). Give it "
+                                "more than once to sweep the architecture too, e.g. --sizes 32 --sizes 64 --sizes "
+                                "128,64: each shape trains as its own program and the table gets a sizes column")
+    else:
+        model.add_argument("--sizes", type=sizes, default=[128], metavar="W,W",
+                           help="hidden layer widths; input and output come from the data (default: 128)")
     model.add_argument("--model", default="auto", choices=["auto", "mlp", "cnn"],
                        help="mlp, or cnn (convolution blocks, then the --sizes dense layers); auto: cnn for images (default)")
     model.add_argument("--channels", type=sizes, metavar="C,C", help="cnn: channels of each convolution block (default: 16,32)")

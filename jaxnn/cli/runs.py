@@ -19,8 +19,8 @@ from jaxnn.cli.options import CHECKPOINT, UsageError
 __all__ = ["RUN_FILES", "checkpoint_dir", "describe_model", "early_stopping", "fmt", "keep_log", "live_log", "load_data",
            "logged", "model_for", "resumable", "staged_output", "trackers"]
 
-RUN_FILES = ("model.msgpack", "history.csv", "curves.png", "sweep.csv", "sweep.json", "best.msgpack", CHECKPOINT,
-             "tensorboard")
+RUN_FILES = ("model.msgpack", "history.csv", "curves.png", "sweep.csv", "sweep.json", "best.msgpack",
+             "best_ensemble.msgpack", CHECKPOINT, "tensorboard")
 """What a ``train`` or ``sweep`` writes into ``--out`` (a directory holding only these may be replaced)."""
 
 
@@ -69,7 +69,10 @@ def _check_source(args: argparse.Namespace) -> None:
 def model_for(args: argparse.Namespace, data: Any) -> Any:
     """The model the flags describe, fitted to the data's shape and task (:func:`jaxnn.model_for`)."""
     dropout = args.dropout if isinstance(args.dropout, float) else 0.0  # a sweep's range varies the model's rate
-    return jaxnn.model_for(data, kind=args.model, hidden=args.sizes, activation=args.activation, dropout=dropout,
+    hidden = args.sizes
+    if hidden is None or (hidden and isinstance(hidden[0], list)):  # a sweep's --sizes, repeatable: the first
+        hidden = [128] if not hidden else hidden[0]
+    return jaxnn.model_for(data, kind=args.model, hidden=hidden, activation=args.activation, dropout=dropout,
                            channels=args.channels, kernel_size=args.kernel_size, pool=args.pool)
 
 

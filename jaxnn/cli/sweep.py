@@ -43,6 +43,9 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     group.add_argument("--config", metavar="FILE", help="TOML file of options and a [space] table (format below)")
     group.add_argument("--top", type=options.positive_int, default=10, metavar="N",
                        help="rows of the table to print (default: 10)")
+    group.add_argument("--ensemble", type=options.positive_int, metavar="N",
+                       help="also write DIR/best_ensemble.msgpack: a model averaging the predictions (probabilities "
+                            "for classes) of the N best rows, for jaxnn predict --model")
     group.add_argument("--yes", action="store_true",
                        help="run a sweep whose results would take more than 1 GiB of memory (refused otherwise)")
     scheduling = sweep.add_argument_group("schedulers (inside the one sweep; all rank by the validation split)")
@@ -73,6 +76,8 @@ def space_of(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(space, fixed hyperparameters) from the hyperparameter flags and the sweep file's [space]."""
     space: dict[str, Any] = dict(args.program_space)
     fixed: dict[str, Any] = {}
+    if args.sizes is not None and len(args.sizes) > 1:  # --sizes given more than once: the architecture is swept
+        space["sizes"] = list(dict.fromkeys(tuple(widths) for widths in args.sizes))
     for name in hyperparams.NAMES:
         text = getattr(args, name)
         if text is None:
@@ -110,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
 
     space, fixed = space_of(args)
     scheduler = _scheduler(args)
+    if args.ensemble is not None:  # refused before training, not after
+        num_configs, num_seeds = jaxnn.sweeps.space.space_size(space, num_samples=args.samples, seeds=args.seeds)
+        if 0 < num_configs * num_seeds < args.ensemble:
+            raise UsageError(f"--ensemble {args.ensemble} is more than the sweep's {num_configs * num_seeds} runs")
     writes = jax.process_index() == 0  # every process holds the gathered table; process 0 writes it
     checkpoint = runs.checkpoint_dir(args)
     with runs.resumable(checkpoint), (runs.staged_output(args.out) if writes else contextlib.nullcontext()) as staging, \
@@ -141,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             print(result.format_aggregate(top=args.top))
         else:
             print(result.format(top=args.top))
-        written, chosen = _write(result, staging, model, data, fixed, args, by_mean)
+        written, chosen = _write(result, staging, data, fixed, args, by_mean)
         runs.keep_log(args.out, staging)
     print(f"wrote {args.out}: {', '.join(written)}")
     if chosen is not None:
@@ -159,10 +168,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(result: Any, staging: str, model: Any, data: Any, fixed: dict[str, Any], args: argparse.Namespace,
+def _write(result: Any, staging: str, data: Any, fixed: dict[str, Any], args: argparse.Namespace,
            by_mean: bool) -> tuple[list[str], str | None]:
-    """Write the sweep's files (``best.msgpack`` only if not every row diverged): their names, and the line
-    that says which row ``best.msgpack`` holds (None without one)."""
+    """Write the sweep's files (``best.msgpack`` only if not every row diverged, ``best_ensemble.msgpack`` with
+    ``--ensemble``): their names, and the line that says which row ``best.msgpack`` holds (None without one)."""
     result.to_csv(os.path.join(staging, "sweep.csv"))
     result.to_json(os.path.join(staging, "sweep.json"))
     written = ["sweep.csv", "sweep.json"]
@@ -184,8 +193,16 @@ def _write(result: Any, staging: str, model: Any, data: Any, fixed: dict[str, An
         metadata["configuration"] = {name: python_value(column[0]) for name, column in summary.items()}
     if args.scheduler == "pbt":
         metadata["hyperparameter_schedule"] = result.schedule(index)
-    jaxnn.save(os.path.join(staging, "best.msgpack"), model, result.params(index), dataset=data, metadata=metadata)
-    return [*written, "best.msgpack"], _chosen(result, best, summary)
+    jaxnn.save(os.path.join(staging, "best.msgpack"), result.model(index), result.params(index), dataset=data,
+               metadata=metadata)
+    written.append("best.msgpack")
+    if args.ensemble is not None:  # the table's top rows (every seed a row of its own)
+        model, params = result.ensemble(top=args.ensemble)
+        rows = [result.row(i) for i in range(len(params))]
+        jaxnn.save(os.path.join(staging, "best_ensemble.msgpack"), model, params, dataset=data,
+                   metadata={"command": "sweep", "ensemble_of": rows})
+        written.append("best_ensemble.msgpack")
+    return written, _chosen(result, best, summary)
 
 
 def _chosen(result: Any, best: dict[str, Any], summary: dict[str, Any] | None) -> str:

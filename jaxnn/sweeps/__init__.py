@@ -6,6 +6,7 @@ there is one compile, no matter how many values, and a second sweep with other
 values of the same size reuses it.
 
 Modules: :mod:`~jaxnn.sweeps.space` (grids, distributions, seeds),
+:mod:`~jaxnn.sweeps.architecture` (layer sizes in the space: one model per shape),
 :mod:`~jaxnn.sweeps.plan` (rows per compiled call), :mod:`~jaxnn.sweeps.run`
 (training), :mod:`~jaxnn.sweeps.schedulers` (ASHA, Hyperband and PBT) and
 :mod:`~jaxnn.sweeps.scheduled` (training under them), :mod:`~jaxnn.sweeps.crossval`

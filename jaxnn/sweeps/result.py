@@ -6,26 +6,35 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+import warnings
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import plotting
+from jaxnn import _checks, plotting
 from jaxnn._io import atomic_write
-from jaxnn.models import Model
+from jaxnn.models import Model, ensemble
+from jaxnn.sweeps.architecture import hidden_sizes
 from jaxnn.sweeps.space import python_value
 from jaxnn.train import predict
 from jaxnn.typing import ArrayLike, Params
 from jaxnn import errors
 
-__all__ = ["RANKED_BY_TRAINING", "RANKED_BY_VALIDATION", "SweepResult"]
+__all__ = ["Ensemble", "RANKED_BY_TRAINING", "RANKED_BY_VALIDATION", "SweepResult", "as_column"]
 
 # The table's ranking: by the best epoch's validation metric, ties broken by its validation loss;
 # without a validation split, by the best epoch's training loss.
 RANKED_BY_VALIDATION = ("best_val_metric", "best_val_loss")
 RANKED_BY_TRAINING = ("best_train_loss",)
+
+
+class Ensemble(NamedTuple):
+    """What :meth:`SweepResult.ensemble` returns: a :class:`jaxnn.Model` and its params (one entry per row)."""
+
+    model: Model
+    params: Params
 
 
 class SweepResult:
@@ -43,13 +52,13 @@ class SweepResult:
             ``best_train_loss``, ``best_val_loss``, ``best_val_metric`` (at the
             best epoch), ``final_val_loss``, ``final_val_metric`` (at the last
             epoch that ran), ``test_loss``, ``test_metric`` (of the returned
-            params). Sorted best first by ``ranked_by``; diverged rows last.
+            params); ``sizes`` (the hidden widths, a tuple per row) when the space varied
+            them. Sorted best first by ``ranked_by``; diverged rows last.
         ranked_by: the ranking columns, each later one breaking ties:
             ``("best_val_metric", "best_val_loss")``, or ``("best_train_loss",)``
             when the data has no validation split.
         curves: dict from history name to a ``(rows, epochs)`` array, in table order
             (NaN for epochs a row did not run).
-        model: the model every row trained.
         metric: the metric's name; ``higher_is_better`` its direction.
         hyperparameters: the swept names; ``log_scaled`` those on a log scale.
         settings: what every row shared: the program settings (``optimizer``, ``batch_size``,
@@ -61,6 +70,13 @@ class SweepResult:
             and ``<name>_std`` columns.
         refit: for a cross-validated sweep, the :class:`jaxnn.TrainResult` of the best row's
             configuration trained on all the training data (None with ``refit=False``).
+        task: the data's task (``"binary"``, ``"multiclass"`` or ``"regression"``), or None when
+            unknown; :meth:`ensemble` averages probabilities for classes and outputs for regression.
+
+    Each row's model is :meth:`model` (``result.model(i)``); rows of a sweep whose space varied
+    ``sizes`` have models (and params) of different shapes. Built by hand, a result of several
+    models takes ``model`` as the list of models, ``params`` as one stacked pytree per model and
+    ``rows_of`` as each row's ``(model index, index in that model's params)``.
     """
 
     def __init__(
@@ -68,8 +84,8 @@ class SweepResult:
         *,
         table: dict[str, np.ndarray],
         curves: dict[str, np.ndarray],
-        params: Params,
-        model: Model,
+        params: Params | Sequence[Params],
+        model: Model | Sequence[Model],
         metric: str,
         higher_is_better: bool,
         hyperparameters: list[str],
@@ -78,8 +94,13 @@ class SweepResult:
         schedules: Sequence[Any] | None = None,
         settings: dict[str, Any] | None = None,
         folds: dict[str, np.ndarray] | None = None,
+        rows_of: np.ndarray | None = None,
+        task: str | None = None,
     ):
-        self.model = model
+        several = not isinstance(model, Model)
+        self._models = list(model) if several else [model]
+        self._stacks = [jax.tree.map(np.asarray, stack) for stack in (params if several else [params])]
+        self.task = task
         self.metric = metric
         self.higher_is_better = higher_is_better
         self.hyperparameters = hyperparameters
@@ -88,7 +109,9 @@ class SweepResult:
         order = self._ranking(table)
         self.table = {name: np.asarray(column)[order] for name, column in table.items()}
         self.curves = {name: np.asarray(curve)[order] for name, curve in curves.items()}
-        self._params = jax.tree.map(lambda leaf: np.asarray(leaf)[order], params)
+        num_rows = len(order)
+        rows_of = np.stack([np.zeros(num_rows, int), np.arange(num_rows)], 1) if rows_of is None else rows_of
+        self._rows_of = np.asarray(rows_of, np.int64).reshape(num_rows, 2)[order]  # (model, index in its params)
         self._schedules = None if schedules is None else [schedules[i] for i in order]
         self.settings = dict(settings or {})
         self.folds = None if folds is None else {name: np.asarray(column)[order] for name, column in folds.items()}
@@ -132,7 +155,8 @@ class SweepResult:
         return {name: python_value(column[i]) for name, column in self.table.items()}
 
     def params(self, i: int = 0) -> Params:
-        """The trained parameters of row ``i`` (0 is the best), ready for ``self.model.apply``.
+        """The trained parameters of row ``i`` (0 is the best), ready for ``self.model(i).apply``: the row's
+        own shapes.
 
         Raises:
             ConfigError: the sweep cross-validated its rows (``cv=``): a row is one model per fold, so
@@ -146,7 +170,61 @@ class SweepResult:
                 f"result.fold_params({i}, fold) for one of them, or result.refit.params for the best configuration "
                 "trained on all the training data"
             )
-        return jax.tree.map(lambda leaf: jnp.asarray(leaf[i]), self._params)
+        which, index = self._rows_of[i]
+        return jax.tree.map(lambda leaf: jnp.asarray(leaf[index]), self._stacks[which])
+
+    def model(self, i: int = 0) -> Model:
+        """The model row ``i`` trained (0 is the best): the sweep's model, with the row's ``sizes`` if the space
+        varied them. ``jaxnn.predict(result.model(i), result.params(i), x)`` is the row's prediction."""
+        self._check_index(i)
+        return self._models[self._rows_of[i, 0]]
+
+    @property
+    def models(self) -> list[Model]:
+        """The distinct models of the rows (one unless the space varied ``sizes``)."""
+        return list(self._models)
+
+    def ensemble(self, top: int = 5) -> "Ensemble":
+        """A model averaging the predictions of the ``top`` best rows, and its params.
+
+        Classification averages the rows' probabilities, regression their outputs (see
+        :func:`jaxnn.ensemble`); the rows may differ in ``sizes``. The model works with
+        :func:`jaxnn.predict`, :func:`jaxnn.evaluate`, :func:`jaxnn.save` and :func:`jaxnn.load`
+        (and ``jaxnn predict --model``). Diverged rows among the ``top`` are left out, with a warning
+        that names them.
+
+        >>> model, params = result.ensemble(top=5)  # doctest: +SKIP
+        >>> jaxnn.predict(model, params, x)  # doctest: +SKIP
+
+        Raises:
+            ConfigError: ``top`` below 1 or more than the rows.
+            jaxnn.errors.AllRunsDiverged: every one of the ``top`` rows diverged.
+        """
+        top = _checks.positive_int("top", top)
+        if top > len(self):
+            raise errors.ConfigError(f"{errors.arg('top')} (={top}) is more than the sweep's {len(self)} rows")
+        status = np.asarray(self.table["status"])[:top]
+        rows = [i for i in range(top) if status[i] != "diverged"]
+        if not rows:
+            raise errors.AllRunsDiverged(self, f"all of the top {top} rows diverged (NaN or infinite loss): there is "
+                                               "nothing to average")
+        if len(rows) < top:
+            left_out = [str(i) for i in range(top) if i not in rows]
+            warnings.warn(f"{'row' if len(left_out) == 1 else 'rows'} {', '.join(left_out)} of the top {top} diverged "
+                          f"and {'is' if len(left_out) == 1 else 'are'} left out: the ensemble averages the other "
+                          f"{len(rows)}", stacklevel=2)
+        model = ensemble([self.model(i) for i in rows], task=self._task())
+        return Ensemble(model, [self.params(i) for i in rows])
+
+    def _task(self) -> str:
+        """The data's task, or what the metric and the output width say when the result does not know it."""
+        if self.task is not None:
+            return self.task
+        if not self.higher_is_better:
+            return "regression"
+        outputs = jax.eval_shape(self.model(0).apply, self.params(0),
+                                 jax.ShapeDtypeStruct((1, *self.model(0).input_shape), jnp.float32))
+        return "binary" if outputs.shape[-1] == 1 else "multiclass"
 
     @property
     def num_folds(self) -> int:
@@ -160,7 +238,8 @@ class SweepResult:
             raise errors.ConfigError("fold_params needs a cross-validated sweep (cv=); use params(i)")
         if not isinstance(fold, (int, np.integer)) or not 0 <= fold < self.num_folds:
             raise errors.IndexOutOfRange(f"fold {fold!r} is out of range for {self.num_folds} folds")
-        return jax.tree.map(lambda leaf: jnp.asarray(leaf[i][fold]), self._params)
+        which, index = self._rows_of[i]
+        return jax.tree.map(lambda leaf: jnp.asarray(leaf[index][fold]), self._stacks[which])
 
     def schedule(self, i: int = 0) -> list[tuple[int, dict[str, float]]]:
         """Row ``i``'s hyperparameter schedule under PBT: ``(first_epoch, {name: value})`` pairs.
@@ -180,8 +259,8 @@ class SweepResult:
         return [(int(epoch), dict(values)) for epoch, values in self._schedules[i]]
 
     def predict(self, i: int, x: ArrayLike, **options: Any) -> np.ndarray:
-        """``jaxnn.predict`` with row ``i``'s parameters."""
-        return predict(self.model, self.params(i), x, **options)
+        """``jaxnn.predict`` with row ``i``'s model and parameters."""
+        return predict(self.model(i), self.params(i), x, **options)
 
     def _check_index(self, i: int) -> None:
         if not isinstance(i, (int, np.integer)) or not -len(self) <= i < len(self):
@@ -246,7 +325,7 @@ class SweepResult:
                 columns[f"{name}_std"].append(std)
             columns["best_seed"].append(python_value(self.table["seed"][rows[0]]))
             columns["best_row"].append(int(rows[0]))
-        table = {name: np.asarray(values) for name, values in columns.items()}
+        table = {name: as_column(values) for name, values in columns.items()}
         keys = [np.arange(len(unique))]
         for name in reversed(self.ranked_by):
             values = table[f"{name}_mean"] * (-1 if name.endswith("_metric") and self.higher_is_better else 1)
@@ -329,7 +408,8 @@ class SweepResult:
             "higher_is_better": self.higher_is_better,
             "hyperparameters": self.hyperparameters,
             "log_scaled": sorted(self.log_scaled),
-            "model": self.model.config,
+            "model": self._models[0].config if len(self._models) == 1 else None,
+            "models": [model.config for model in self._models],
             "rows": [{name: clean(v) for name, v in self.row(i).items()} for i in range(len(self))],
             "curves": {name: [[clean(v) for v in row] for row in curve] for name, curve in self.curves.items()},
         }
@@ -347,22 +427,30 @@ class SweepResult:
 
     @staticmethod
     def concat(results: Sequence["SweepResult"]) -> "SweepResult":
-        """Merge sweeps of the same model and metric (e.g. one per optimizer) into one ranked table.
+        """Merge sweeps of the same metric (e.g. one per optimizer, or one per model) into one ranked table.
 
         What distinguished the sweeps stays in the table: a setting of ``settings`` that differs
         between them (``optimizer``, ``batch_size``, a fixed hyperparameter, ...) becomes a column, so
-        an adam and an sgd sweep give rows that say which they are.
+        an adam and an sgd sweep give rows that say which they are; sweeps of different models keep
+        each row's model (:meth:`model`) and params, and get a ``sizes`` column (the hidden widths of
+        models built by :func:`jaxnn.mlp` or :func:`jaxnn.cnn`) if they lack one.
         """
         if not results:
             raise errors.ConfigError("concat needs at least one SweepResult")
         first = results[0]
         for other in results[1:]:
-            if other.metric != first.metric or other.model.config != first.model.config:
-                raise errors.ConfigError("concat needs sweeps of the same model and metric")
+            if other.metric != first.metric:
+                raise errors.ConfigError(f"concat needs sweeps of the same metric, got {first.metric!r} and "
+                                         f"{other.metric!r}")
             if other.ranked_by != first.ranked_by:
                 raise errors.ConfigError(f"concat needs sweeps ranked alike, got {first.ranked_by} and {other.ranked_by}")
+        models: list[Model] = []
+        for r in results:
+            models += [m for m in r._models if m not in models]
         differing = _differing_settings(results)
         results = [r._with_columns({name: r.settings.get(name) for name in differing}) for r in results]
+        if len(models) > 1:
+            results = [r._with_sizes() for r in results]
         names = list(dict.fromkeys(name for r in results for name in r.table))
         epochs = max(next(iter(r.curves.values())).shape[1] for r in results)
         ids = [np.unique(r.table["config"]) for r in results]
@@ -383,7 +471,15 @@ class SweepResult:
             offset += int(np.max(r.table["config"])) + 1
         pad = lambda curve: np.pad(curve, ((0, 0), (0, epochs - curve.shape[1])), constant_values=np.nan)
         curves = {k: np.concatenate([pad(r.curves[k]) for r in results]) for k in first.curves}
-        params = jax.tree.map(lambda *leaves: np.concatenate(leaves), *[r._params for r in results])
+        stacks: list[list[Params]] = [[] for _ in models]
+        rows_of = []
+        for r in results:  # each result's stacks appended to its model's; rows point into them
+            starts = []
+            for model, stack in zip(r._models, r._stacks):
+                which = models.index(model)
+                starts.append((which, sum(len(jax.tree.leaves(s)[0]) for s in stacks[which])))
+                stacks[which].append(stack)
+            rows_of += [(starts[m][0], starts[m][1] + index) for m, index in r._rows_of]
         folds = None
         if all(r.folds is not None for r in results):
             folds = {name: np.concatenate([r.folds[name] for r in results]) for name in first.folds}
@@ -393,8 +489,9 @@ class SweepResult:
         return SweepResult(
             table={name: np.concatenate(columns) for name, columns in table.items()},
             curves=curves,
-            params=params,
-            model=first.model,
+            params=[jax.tree.map(lambda *leaves: np.concatenate(leaves), *parts) for parts in stacks],
+            model=models,
+            rows_of=np.asarray(rows_of, np.int64).reshape(-1, 2),
             metric=first.metric,
             higher_is_better=first.higher_is_better,
             hyperparameters=list(dict.fromkeys(h for r in results for h in r.hyperparameters)),
@@ -403,7 +500,19 @@ class SweepResult:
             schedules=schedules,
             settings={name: value for name, value in first.settings.items() if name not in differing},
             folds=folds,
+            task=first.task,
         )
+
+    def _with_sizes(self) -> "SweepResult":
+        """This result with a ``sizes`` column (each row's hidden widths) if it has none."""
+        if "sizes" in self.table:
+            return self
+        copy = object.__new__(SweepResult)
+        copy.__dict__.update(self.__dict__)
+        copy.table = dict(self.table)
+        copy.table["sizes"] = as_column([hidden_sizes(self.model(i)) for i in range(len(self))])
+        copy.hyperparameters = ["sizes", *self.hyperparameters]
+        return copy
 
     def _with_columns(self, values: dict[str, Any]) -> "SweepResult":
         """This result with a constant column per entry of ``values`` (for rows that keep the columns they have)."""
@@ -435,6 +544,15 @@ def _mean_std(mean: float, std: float) -> str:
     if not math.isfinite(mean):
         return "-"
     return f"{mean:.4g}" if not math.isfinite(std) else f"{mean:.4g} ± {std:.2g}"
+
+
+def as_column(values: Sequence[Any]) -> np.ndarray:
+    """A table column: a NumPy array of ``values``, one entry per row even when they are tuples (layer sizes)."""
+    if any(isinstance(value, (tuple, list)) for value in values):
+        column = np.empty(len(values), dtype=object)
+        column[:] = [None if value is None else tuple(value) for value in values]
+        return column
+    return np.asarray(values)
 
 
 def _differing_settings(results: Sequence[SweepResult]) -> list[str]:

@@ -32,12 +32,13 @@ from jaxnn.hyperparams import Hyperparams
 from jaxnn.models import Model, footprint
 from jaxnn.spec import EarlyStopping, TrainSpec, zeros_of
 from jaxnn.sweeps import plan as planning
-from jaxnn.sweeps import scheduled, schedulers
+from jaxnn.sweeps import architecture, scheduled, schedulers
 from jaxnn.sweeps import rows as sweep_rows
 from jaxnn.sweeps.rows import Rows
-from jaxnn.sweeps.result import RANKED_BY_TRAINING, RANKED_BY_VALIDATION, SweepResult
+from jaxnn.sweeps.result import RANKED_BY_TRAINING, RANKED_BY_VALIDATION, SweepResult, as_column
 from jaxnn.sweeps.schedulers import ASHA, PBT, Hyperband
-from jaxnn.sweeps.space import PROGRAM_KEYS, SWEEPABLE, expand_space, space_size
+from jaxnn.sweeps.space import (ARCHITECTURE_KEY, PROGRAM_KEYS, SWEEPABLE, check_sizes, expand_space, sizes_text,
+                                space_size)
 from jaxnn.track import describe as describe_run
 from jaxnn.track import rows as track_rows
 from jaxnn.train import check_data
@@ -93,8 +94,15 @@ def sweep(
             ``init_scale``, ``decay_rate``, ``final_fraction``, ``clip_norm``),
             ``seed``, and ``optimizer``, ``batch_size``, ``num_epochs``,
             ``schedule``, which change the program: each value then gets its own
-            compiled program and the tables are merged. Or a list of configurations, each a dict of
-            the same names to one value (what a search that draws its own candidates gives).
+            compiled program and the tables are merged. ``sizes`` varies the
+            hidden layer widths of a model built by :func:`jaxnn.mlp`,
+            :func:`jaxnn.cnn` or :func:`jaxnn.model_for`: a tuple per value, e.g.
+            ``[(32,), (64,), (128, 64)]`` or ``choice([...])``; the
+            configurations of one shape train as one program, the table has a
+            ``sizes`` column, and ``result.model(i)`` / ``result.params(i)`` are
+            the row's own model and params. Or a list of configurations, each a
+            dict of the same names to one value (what a search that draws its own
+            candidates gives).
         key: an int seed or a PRNG key; seed ``s`` trains from ``fold_in(key, s)``.
         optimizer, num_epochs, batch_size, loss, metric, schedule, warmup_steps,
         nesterov, early_stopping: as in :func:`jaxnn.fit`, for every row.
@@ -200,9 +208,16 @@ def sweep(
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
     )
     space, explicit = _explicit_configs(space)
+    if sampler is not None and ARCHITECTURE_KEY in space:
+        raise errors.ConfigError(f"space['sizes'] cannot be combined with {errors.arg('sampler')} yet: run one "
+                                 "sampled sweep per size list and combine them with SweepResult.concat")
+    if stacked is not None and ARCHITECTURE_KEY in space:
+        raise errors.ConfigError(f"space['sizes'] cannot be combined with {errors.arg('cv')} yet: run one "
+                                 "cross-validated sweep per size list and combine them with SweepResult.concat")
     num_configs, num_seeds = space_size(space if explicit is None else explicit[0], num_samples=num_samples, seeds=seeds)
     num_configs = num_configs if explicit is None else len(explicit)
-    _check_size(spec, data, num_configs * (1 if stacked is None else stacked.x_train.shape[0]), num_seeds, force)
+    _check_size(spec, data, num_configs * (1 if stacked is None else stacked.x_train.shape[0]), num_seeds, force,
+                sizes=space.get(ARCHITECTURE_KEY))
     if explicit is not None:  # each configuration checked as a space of its own (never the product of all values)
         checked = [expand_space(config, num_samples=None, seeds=seeds, key=key) for config in explicit]
         expanded = checked[0]._replace(configs=[c.configs[0] for c in checked])
@@ -216,7 +231,7 @@ def sweep(
         num_chunks=_checks.positive_int("num_chunks", num_chunks), progress=progress, scheduler=scheduler,
     )
     _check_settings(spec, job, space, named, expanded.configs)
-    _check_scheduler(scheduler, spec, job, space, len(expanded.configs))
+    _check_scheduler(scheduler, spec, job, space, len(expanded.configs), expanded.configs)
     if checkpoint_dir is not None and sampler is not None:
         raise errors.ConfigError(f"{errors.arg('checkpoint_dir')} cannot be combined with {errors.arg('sampler')}: an "
                                  "Optuna study keeps its own state (give the study a storage to resume it)")
@@ -297,7 +312,11 @@ def _run_info(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samples: 
     fixed = {name: value for name, value in job.base._asdict().items() if value is not None and name not in names}
     settings = describe_run.settings(spec, job.data, scheduler=job.scheduler, seeds=job.seeds,
                                      key=resume_lib.describe(job.key), num_samples=num_samples, **fixed)
-    domains = describe_run.domains(space, names, seeds=job.seeds, changing=changing)
+    logged_space = dict(space)
+    if ARCHITECTURE_KEY in space:  # the log's values are numbers and words: sizes as "128,64"
+        given = space[ARCHITECTURE_KEY]
+        logged_space[ARCHITECTURE_KEY] = [sizes_text(v) for v in getattr(given, "values", given)]
+    domains = describe_run.domains(logged_space, names, seeds=job.seeds, changing=changing)
     if isinstance(job.scheduler, PBT):
         domains["lineage"] = None
     metric, _, higher_is_better = spec.metric_for(job.data.task)
@@ -311,7 +330,7 @@ def _outcome(spec: TrainSpec, job: "_Job", result: SweepResult) -> track.Outcome
     if not len(result) or result.table["status"][0] == "diverged":
         return track.Outcome("finished")
     best = int(result.table["config"][0]) * len(job.seeds) + job.seeds.index(int(result.table["seed"][0]))
-    return track.Outcome("finished", track_rows.row_name(best, job.log.run.num_rows), spec.model, result.params(0),
+    return track.Outcome("finished", track_rows.row_name(best, job.log.run.num_rows), result.model(0), result.params(0),
                          job.data)
 
 
@@ -349,6 +368,18 @@ def _check_settings(spec: TrainSpec, job: "_Job", space: dict[str, Any], named: 
         loop.layout(setting, job.data)
     if "dropout" in swept and not spec.model.uses_dropout:
         raise errors.ConfigError("the space varies dropout but the model has no dropout layers (build it with jaxnn.mlp)")
+    for sizes in dict.fromkeys(config[ARCHITECTURE_KEY] for config in configs if ARCHITECTURE_KEY in config):
+        architecture.with_sizes(spec.model, sizes)  # every shape's model can be built, before anything trains
+
+
+def _model_of(model: Model, config: dict[str, Any]) -> Model:
+    """The model a configuration trains: ``model``, with the configuration's hidden ``sizes`` if it has them."""
+    return model if ARCHITECTURE_KEY not in config else architecture.with_sizes(model, config[ARCHITECTURE_KEY])
+
+
+def _group_key(spec: TrainSpec, config: dict[str, Any]) -> tuple:
+    """What a configuration's program depends on: the program settings and the hidden sizes."""
+    return (*(config.get(name, getattr(spec, name)) for name in PROGRAM_KEYS), config.get(ARCHITECTURE_KEY))
 
 
 def _program_settings(spec: TrainSpec, space: dict[str, Any], configs: list[dict[str, Any]]) -> list[TrainSpec]:
@@ -366,10 +397,15 @@ def _program_settings(spec: TrainSpec, space: dict[str, Any], configs: list[dict
     return [spec.replace(**dict(zip(PROGRAM_KEYS, combo))) for combo in sorted(combos, key=repr)]
 
 
-def _check_size(spec: TrainSpec, data: Any, num_configs: int, num_seeds: int, force: bool) -> None:
-    """Refuse, unless ``force``, a sweep whose results would take more than :data:`~jaxnn.sweeps.run.MAX_RESULT_BYTES`."""
+def _check_size(spec: TrainSpec, data: Any, num_configs: int, num_seeds: int, force: bool, sizes: Any = None) -> None:
+    """Refuse, unless ``force``, a sweep whose results would take more than :data:`~jaxnn.sweeps.run.MAX_RESULT_BYTES`
+    (counted for the largest of the space's ``sizes``)."""
     rows = num_configs * num_seeds
-    params = footprint(spec.model, tuple(np.shape(data.x_train)[1:])).num_params
+    models = [spec.model]
+    if sizes is not None:
+        values = getattr(sizes, "values", sizes)
+        models = [architecture.with_sizes(spec.model, check_sizes(value)) for value in values]
+    params = max(footprint(model, tuple(np.shape(data.x_train)[1:])).num_params for model in models)
     size = rows * 4 * (params + len(loop.HISTORY_KEYS) * spec.num_epochs + 16)
     if size > MAX_RESULT_BYTES and not force:
         raise errors.ConfigError(
@@ -383,10 +419,11 @@ def run_configs(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]], con
     """Train ``configs[i]`` for ``i`` in ``config_ids``: one program per distinct program setting, tables merged."""
     groups: dict[tuple, list[int]] = {}
     for index in config_ids:
-        groups.setdefault(tuple(configs[index].get(name, getattr(spec, name)) for name in PROGRAM_KEYS), []).append(index)
+        groups.setdefault(_group_key(spec, configs[index]), []).append(index)
     try:
         results = [
-            _sweep_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting))), job, configs, indices, f"group{number}")
+            _sweep_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting)), model=_model_of(spec.model, configs[indices[0]])),
+                         job, configs, indices, f"group{number}")
             for number, (setting, indices) in enumerate(groups.items())
         ]
     finally:  # also when interrupted (Ctrl-C): the newest state written whole
@@ -414,7 +451,7 @@ class _Job(NamedTuple):
 
 
 def _check_scheduler(scheduler: ASHA | Hyperband | PBT | None, spec: TrainSpec, job: _Job, space: dict[str, Any],
-                     num_configs: int) -> None:
+                     num_configs: int, configs: list[dict[str, Any]] | None = None) -> None:
     """The scheduler against the sweep, before anything compiles."""
     if scheduler is None:
         return
@@ -426,6 +463,11 @@ def _check_scheduler(scheduler: ASHA | Hyperband | PBT | None, spec: TrainSpec, 
     if varied:
         raise errors.ConfigError(f"{name} compares rows of one program, but the space varies {', '.join(varied)}; "
                          "run one scheduled sweep per value and combine them with SweepResult.concat")
+    if ARCHITECTURE_KEY in space and not isinstance(scheduler, PBT):
+        raise errors.ConfigError(f"{name} compares the rows of a rung inside one program, and rows of different "
+                                 f"space['sizes'] train in separate programs: run one {name} sweep per size list and "
+                                 "combine them with SweepResult.concat (PBT works across sizes: each shape is its "
+                                 "own population)")
     if isinstance(scheduler, ASHA):
         scheduler.rungs(spec.num_epochs)
     elif isinstance(scheduler, Hyperband):
@@ -435,6 +477,16 @@ def _check_scheduler(scheduler: ASHA | Hyperband | PBT | None, spec: TrainSpec, 
         scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
         if num_configs < 2:
             raise errors.ConfigError(f"PBT needs a population of at least 2 configurations per seed, got {num_configs}")
+        if configs is not None and ARCHITECTURE_KEY in space:  # each shape is a population: copies never cross shapes
+            counts: dict[Any, int] = {}
+            for config in configs:
+                counts[config[ARCHITECTURE_KEY]] = counts.get(config[ARCHITECTURE_KEY], 0) + 1
+            small = {sizes: count for sizes, count in counts.items() if count < 2}
+            if small:
+                sizes, count = next(iter(small.items()))
+                raise errors.ConfigError(
+                    f"PBT copies weights only between rows of one shape, so each of space['sizes'] needs at least 2 "
+                    f"configurations per seed; sizes {sizes} has {count}")
 
 
 def _check_early_stopping(early_stopping: EarlyStopping | None, data: Any, scheduler: Any = None) -> None:
@@ -636,6 +688,8 @@ def _log_rows(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_
     if job.log is None or not job.log:
         return
     table, curves = _table(spec, job, configs, config_ids, rows._replace(params=()), extra)
+    if ARCHITECTURE_KEY in table:  # the log's values are numbers and words: sizes as "128,64"
+        table[ARCHITECTURE_KEY] = np.asarray([sizes_text(sizes) for sizes in table[ARCHITECTURE_KEY]])
     if schedules is not None:
         schedules = [schedules[s][c] for c in range(len(configs)) for s in range(len(job.seeds))]
         owners = np.swapaxes(owners, 0, 1).reshape(len(table["config"]), -1)
@@ -664,7 +718,7 @@ def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_id
         table=table, curves=curves, params=params, model=spec.model, metric=metric_name,
         higher_is_better=higher_is_better, hyperparameters=job.swept, log_scaled=job.log_scaled,
         ranked_by=RANKED_BY_VALIDATION if job.data.num_val > 0 else RANKED_BY_TRAINING, schedules=schedules,
-        settings=settings,
+        settings=settings, task=job.data.task,
     )
 
 
@@ -681,7 +735,7 @@ def _table(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids
         values = np.take_along_axis(flat.history[name], index[:, None], axis=1)[:, 0].astype(np.float64)
         return np.where(epoch > 0, values, np.nan)
 
-    table: dict[str, np.ndarray] = {name: np.asarray([c.get(name, getattr(job.base, name, None)) for c in configs
+    table: dict[str, np.ndarray] = {name: as_column([c.get(name, getattr(job.base, name, None)) for c in configs
                                                       for _ in job.seeds]) for name in job.swept}
     table["seed"] = np.asarray(job.seeds * len(configs))
     table["config"] = np.repeat(np.asarray(config_ids), len(job.seeds))

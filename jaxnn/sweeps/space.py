@@ -3,8 +3,10 @@
 A space maps names to a list of values (a grid: the cartesian product) or a
 distribution (:class:`loguniform`, :class:`uniform`, :class:`choice`: random
 search with ``num_samples`` draws). Names are the hyperparameters of
-:data:`jaxnn.hyperparams.TABLE`, ``seed``, and the program settings of
-:data:`PROGRAM_KEYS`, each value of which compiles its own program.
+:data:`jaxnn.hyperparams.TABLE`, ``seed``, the program settings of
+:data:`PROGRAM_KEYS`, each value of which compiles its own program, and
+``sizes`` (:data:`ARCHITECTURE_KEY`): the hidden layer widths, a tuple per
+value, each of which builds its own model.
 """
 
 import itertools
@@ -20,14 +22,17 @@ from jaxnn.typing import PRNGKey
 from jaxnn import errors
 
 __all__ = [
+    "ARCHITECTURE_KEY",
     "MODEL_KEYS",
     "PROGRAM_KEYS",
     "SWEEPABLE",
     "Space",
+    "check_sizes",
     "choice",
     "expand_space",
     "loguniform",
     "python_value",
+    "sizes_text",
     "space_size",
     "uniform",
 ]
@@ -35,8 +40,10 @@ __all__ = [
 SWEEPABLE = hyperparams.NAMES
 # These change the compiled program: one program per distinct value, results merged.
 PROGRAM_KEYS = ("optimizer", "batch_size", "num_epochs", "schedule")
+# The hidden layer widths: each value builds its own model (and compiles its own program).
+ARCHITECTURE_KEY = "sizes"
 # These change the model itself: build one model per value and sweep each.
-MODEL_KEYS = ("sizes", "activation", "hidden", "layers", "output_activation")
+MODEL_KEYS = ("activation", "hidden", "layers", "output_activation")
 
 
 class loguniform(NamedTuple):
@@ -65,7 +72,9 @@ class choice(NamedTuple):
     values: Sequence[Any]
 
     def sample(self, rng: np.random.Generator, num: int) -> np.ndarray:
-        return np.asarray(self.values, dtype=object)[rng.integers(0, len(self.values), num)]
+        values = np.empty(len(self.values), dtype=object)  # 1-D even for values that are tuples (layer sizes)
+        values[:] = list(self.values)
+        return values[rng.integers(0, len(self.values), num)]
 
 
 Distribution = loguniform | uniform | choice
@@ -81,6 +90,9 @@ def _check_distribution(name: str, dist: Distribution) -> None:
     elif isinstance(dist, choice):
         if len(dist.values) == 0:
             raise errors.ConfigError(f"space[{name!r}]: choice needs at least one value")
+        if name == ARCHITECTURE_KEY:
+            for value in dist.values:
+                check_sizes(value)
 
 
 class Space(NamedTuple):
@@ -127,6 +139,8 @@ def expand_space(space: dict[str, Any], *, num_samples: int | None, seeds: int |
         for name, value in config.items():
             if name in SWEEPABLE:
                 hyperparams.check_value(name, value)
+        if ARCHITECTURE_KEY in config:
+            config[ARCHITECTURE_KEY] = check_sizes(config[ARCHITECTURE_KEY])
     return Space(configs, seed_list, _log_scaled(space, distributions))
 
 
@@ -147,7 +161,7 @@ def _check_names(space: Any) -> None:
             f"`space` must be a non-empty dict from hyperparameter name to values, got {space!r}; "
             f"e.g. {{'learning_rate': [1e-3, 1e-2]}}"
         )
-    valid = (*SWEEPABLE, "seed", *PROGRAM_KEYS)
+    valid = (*SWEEPABLE, "seed", *PROGRAM_KEYS, ARCHITECTURE_KEY)
     for name in space:
         if name in MODEL_KEYS:
             raise errors.ConfigError(
@@ -156,6 +170,30 @@ def _check_names(space: Any) -> None:
             )
         if name not in valid:
             raise _checks.unknown_name("hyperparameter", name, valid)
+
+
+def check_sizes(value: Any) -> tuple[int, ...]:
+    """A value of ``space["sizes"]`` as a tuple of hidden widths, each a positive int.
+
+    Raises:
+        ArgumentTypeError: not a sequence of ints (a bare int is refused: ``(32,)`` is one layer of 32).
+        ConfigError: a width below 1.
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise errors.ArgumentTypeError(
+            f"space['sizes'] values are tuples of hidden layer widths such as (64,) or (128, 64), got {value!r}"
+        )
+    for width in value:
+        if isinstance(width, bool) or not isinstance(width, (int, np.integer)):
+            raise errors.ArgumentTypeError(f"space['sizes'] widths must be ints, got {width!r} in {tuple(value)!r}")
+        if width < 1:
+            raise errors.ConfigError(f"space['sizes'] widths must be >= 1, got {int(width)} in {tuple(map(int, value))!r}")
+    return tuple(int(width) for width in value)
+
+
+def sizes_text(sizes: Sequence[int]) -> str:
+    """Hidden widths as the command line writes them: ``"128,64"`` (``"none"`` for no hidden layer)."""
+    return ",".join(map(str, sizes)) or "none"
 
 
 def _seed_list(seed_values: Any, seeds: int | Sequence[int]) -> list[int]:
@@ -185,6 +223,8 @@ def _value_list(name: str, values: Any) -> Sequence[Any]:
         for value in values:
             if isinstance(value, (str, bytes, bool)) or not isinstance(value, (int, float, np.number)):
                 raise errors.ArgumentTypeError(f"space[{name!r}] values must be numbers, got {value!r}")
+    if name == ARCHITECTURE_KEY:
+        values = [check_sizes(value) for value in values]
     return values
 
 

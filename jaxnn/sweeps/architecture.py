@@ -1,0 +1,61 @@
+"""Layer sizes in a sweep's space: one model per value of ``space["sizes"]``, built from the sweep's model.
+
+A value is a tuple of hidden widths; the row's model is the sweep's model with those hidden
+layers (input and output widths, activation, dropout, initializer and dtype kept). Models of
+different shapes cannot share a program, so :mod:`jaxnn.sweeps.run` trains each shape as one
+group (one compiled program per shape) and merges the tables.
+
+Grouping was measured against padding every row to the widest shape with masks (see the
+sweeps guide): on a CPU a padded program costs every row the widest shape's work, so a grid of
+3 widths x 2 depths trains 6 times the widest shape's rows in that shape, while grouping
+trains each shape at its own cost and pays one compile per shape.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from jaxnn import errors
+from jaxnn.models import Model, model_from_config
+
+__all__ = ["hidden_sizes", "with_sizes"]
+
+
+def hidden_sizes(model: Model) -> tuple[int, ...] | None:
+    """The hidden dense widths of a model built by :func:`jaxnn.mlp` or :func:`jaxnn.cnn` (None for others)."""
+    config = model.config
+    if config.get("type") == "mlp":
+        return tuple(config["sizes"][1:-1])
+    if config.get("type") == "cnn":
+        return tuple(config["hidden"])
+    return None
+
+
+def with_sizes(model: Model, sizes: Sequence[int]) -> Model:
+    """``model`` with the hidden dense widths ``sizes`` (everything else kept).
+
+    Raises:
+        ConfigError: the model is not an MLP or CNN built by jaxnn (nothing says where its hidden
+            layers are), or it gives one activation per hidden layer and ``sizes`` has another depth.
+    """
+    config = dict(model.config)
+    sizes = [int(width) for width in sizes]
+    if config.get("type") == "mlp":
+        activation = config["activation"]
+        if not isinstance(activation, str) and len(activation) != len(sizes):  # one per hidden layer
+            if len(set(activation)) != 1:
+                raise errors.ConfigError(
+                    f"the model has one activation per hidden layer ({activation}), so space['sizes'] cannot "
+                    f"change its depth to {len(sizes)}; build it with one activation name"
+                )
+            config["activation"] = activation[0]
+        config["sizes"] = [config["sizes"][0], *sizes, config["sizes"][-1]]
+    elif config.get("type") == "cnn":
+        config["hidden"] = sizes
+    else:
+        raise errors.ConfigError(
+            f"space['sizes'] sets the hidden layers of a model built by jaxnn.mlp, jaxnn.cnn or jaxnn.model_for; "
+            f"this one is a {config.get('type', 'model')!r} model: sweep one model at a time and combine the "
+            "results with SweepResult.concat"
+        )
+    return model_from_config(config)
+

@@ -223,3 +223,10 @@ def test_sweep_command_sweeps_sizes_and_writes_the_ensemble(capsys, tmp_path):
     status, _, stderr = run_cli(capsys, "sweep", "--dataset", "iris", "--sizes", "8", "--sizes", "4", "--ensemble", "5",
                                 "--learning-rate", "0.1", "--out", out)
     assert status == 2 and "--ensemble 5 is more than the sweep's 2 runs" in stderr
+
+
+def test_sizes_with_cross_validation_is_refused_before_training():
+    data = jaxnn.datasets.load("iris", seed=0, val_fraction=0.0)
+    with pytest.raises(jaxnn.ConfigError, match=r"space\['sizes'\] cannot be combined with `?cv"):
+        jaxnn.sweep(jaxnn.mlp([4, 8, 3]), data, space={"sizes": [(8,), (16,)]}, cv=3, num_epochs=2, key=0,
+                    progress=False)

@@ -55,6 +55,9 @@ class SweepResult:
         settings: what every row shared: the program settings (``optimizer``, ``batch_size``,
             ``num_epochs``, ``schedule``, ...) and the fixed hyperparameters. :meth:`concat`
             turns the settings that differ between the sweeps it joins into columns.
+        study: the Optuna study, when a sampler chose the configurations (else ``None``).
+        shard: a :class:`jaxnn.cluster.ShardInfo` when the sweep trained one shard
+            (``shard=(i, n)``; join the shards with :func:`jaxnn.merge`), else ``None``.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class SweepResult:
         self._schedules = None if schedules is None else [schedules[i] for i in order]
         self.settings = dict(settings or {})
         self.study = None  # the Optuna study, when a sampler chose the configurations
+        self.shard = None  # a jaxnn.cluster.ShardInfo, when the sweep trained one shard of its configurations
 
     def _ranking(self, table: dict[str, np.ndarray]) -> np.ndarray:
         """Row order, best first: by ``ranked_by`` (each later column breaks ties), diverged rows last."""

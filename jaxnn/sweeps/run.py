@@ -74,6 +74,7 @@ def sweep(
     hyperparams: Hyperparams | None = None,
     force: bool = False,
     log: Any = None,
+    shard: tuple[int, int] | None = None,
     **defaults: Any,
 ) -> SweepResult:
     """Train every configuration of ``space`` (times ``seeds``) in one compiled program.
@@ -146,6 +147,12 @@ def sweep(
             in the background while the next chunk trains. The log is opened (and checked)
             before training; a resumed sweep (or the same sweep again) adds only the rows
             the log is missing.
+        shard: ``(i, n)``: train only the ``i``-th (0-based) of ``n`` contiguous slices of the configurations,
+            with the rows, seeds, initial weights and minibatches they have in the whole sweep; the result's
+            ``shard`` says which (with a fingerprint of the sweep), and :func:`jaxnn.merge` joins the ``n``
+            results into the whole sweep's. The slices depend on the arguments only, so the shards can run
+            on any machines (a job array). Not with ``sampler`` (share a study instead) or ``scheduler``.
+            See :mod:`jaxnn.cluster.shards`.
         **defaults: values for the hyperparameters the space does not vary
             (e.g. ``momentum=0.9``), as in :func:`jaxnn.fit`. A hyperparameter that no optimizer
             of the sweep reads is refused, and so is one given here and varied by the space.
@@ -175,6 +182,8 @@ def sweep(
         from jaxnn.sweeps import bridge
 
         bridge.check(sampler, scheduler, data, num_samples, batch)
+    if shard is not None:
+        shard = _check_shard(shard, sampler, scheduler)
     spec = TrainSpec(
         model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
@@ -187,13 +196,19 @@ def sweep(
         log_scaled=expanded.log_scaled, base=base, key=key, devices=parallel.resolve_devices(devices, global_devices=True),
         max_parallel=None if max_parallel is None else _checks.positive_int("max_parallel", max_parallel),
         num_chunks=_checks.positive_int("num_chunks", num_chunks), progress=progress, scheduler=scheduler,
+        shard=shard,
     )
     _check_settings(spec, job, space, named, expanded.configs)
     _check_scheduler(scheduler, spec, job, space, len(expanded.configs))
     if checkpoint_dir is not None and sampler is not None:
         raise errors.ConfigError(f"{errors.arg('checkpoint_dir')} cannot be combined with {errors.arg('sampler')}: an "
                                  "Optuna study keeps its own state (give the study a storage to resume it)")
-    arguments = None if checkpoint_dir is None else _run_arguments(spec, job, space, num_samples)
+    arguments = None if checkpoint_dir is None and shard is None else _run_arguments(spec, job, space, num_samples)
+    config_ids = list(range(len(expanded.configs)))
+    if shard is not None:
+        from jaxnn.cluster import shards as sharding
+
+        config_ids = sharding.shard_ids(len(expanded.configs), *shard)
     advice = f"lower {errors.arg('max_parallel')} (rows trained at once) or use a smaller model"
     with resume_lib.open_run(checkpoint_dir, "sweep", arguments, resume=resume) as store, \
             programs.out_of_memory("the sweep's rows", advice), interrupts.deferred():
@@ -207,7 +222,13 @@ def sweep(
                 return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space,
                                            sampler=sampler, num_samples=num_samples, batch=batch,
                                            higher_is_better=spec.metric_for(data.task)[2])
-            return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
+            result = run_configs(spec, job, expanded.configs, config_ids)
+            if shard is not None:
+                result.shard = sharding.ShardInfo(
+                    index=shard[0], count=shard[1], fingerprint=sharding.fingerprint(arguments), arguments=arguments,
+                    num_configs=len(expanded.configs), config_ids=config_ids, seeds=list(expanded.seeds),
+                    group_rank=_group_ranks(spec, expanded.configs))
+            return result
 
         return track.logged(job.log, train, lambda result: _outcome(spec, job, result))
 
@@ -257,7 +278,32 @@ def _run_arguments(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samp
         "num_samples": resume_lib.describe(num_samples), "scheduler": resume_lib.describe(job.scheduler),
         "devices": str(len(job.devices)), "fixed": resume_lib.describe(job.base._asdict()),
         **{name: resume_lib.describe(getattr(spec, name)) for name in options},
+        **({} if job.shard is None else {"shard": f"{job.shard[0]}/{job.shard[1]}"}),
     }
+
+
+def _check_shard(shard: Any, sampler: Any, scheduler: Any) -> tuple[int, int]:
+    """``shard`` checked, and against the options it does not combine with."""
+    from jaxnn.cluster import shards as sharding
+
+    shard = sharding.check_shard(shard)
+    if sampler is not None:
+        raise errors.ConfigError(f"{errors.arg('shard')} splits a fixed list of configurations, but "
+                                 f"{errors.arg('sampler')} chooses them as it goes: let the processes share one "
+                                 f"Optuna study instead ({errors.arg('storage')} and {errors.arg('study_name')})")
+    if scheduler is not None:
+        raise errors.ConfigError(
+            f"{errors.arg('shard')} trains a slice of the configurations, but {type(scheduler).__name__} compares "
+            "each configuration with all the others: run a scheduled sweep whole (on several hosts with "
+            "jax.distributed), or shard a sweep without a scheduler")
+    return shard
+
+
+def _group_ranks(spec: TrainSpec, configs: list[dict[str, Any]]) -> list[int]:
+    """Per configuration, the rank of its program setting in the order the sweep trains its groups."""
+    ranks: dict[tuple, int] = {}
+    return [ranks.setdefault(tuple(c.get(name, getattr(spec, name)) for name in PROGRAM_KEYS), len(ranks))
+            for c in configs]
 
 
 def _check_settings(spec: TrainSpec, job: "_Job", space: dict[str, Any], named: frozenset[str],
@@ -337,6 +383,7 @@ class _Job(NamedTuple):
     num_chunks: int
     progress: bool
     scheduler: ASHA | Hyperband | PBT | None
+    shard: tuple[int, int] | None = None
     store: resume_lib.RunDirectory | None = None
     log: track.Log | None = None
 

@@ -101,3 +101,38 @@ def test_shards_do_not_combine_with_a_scheduler(digits, model):
         jaxnn.sweep(model, digits, space=SPACE, shard=(0, 2), scheduler="asha", **OPTIONS)
     with pytest.raises(ValueError, match=r"expected INDEX/COUNT, e.g. 3/8"):
         sharding.parse_shard("3-8")
+
+
+@pytest.mark.slow
+def test_shard_and_merge_round_trip_through_the_command_line(tmp_path, capsys):
+    import filecmp
+    import subprocess
+    import sys
+
+    common = ["sweep", "--dataset", "iris", "--optimizer", "sgd", "--learning-rate", "0.01:0.3:log:4", "--momentum",
+              "0,0.9", "--epochs", "3", "--max-parallel", "4", "--log", "none", "--no-progress"]
+    cli = [sys.executable, "-m", "jaxnn.cli"]
+    shards = [subprocess.Popen([*cli, *common, "--shard", f"{i}/2", "--out", tmp_path / f"s{i}"], text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    whole = subprocess.run([*cli, *common, "--out", tmp_path / "whole"], capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    for process in shards:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        assert "shard.msgpack" in out and "jaxnn merge" in out
+    merged = subprocess.run([*cli, "merge", *(tmp_path / f"s{i}" for i in (1, 0)), "--out", tmp_path / "merged"],
+                            capture_output=True, text=True, timeout=600)
+    assert merged.returncode == 0, merged.stderr
+    assert "2 shards, 8 runs" in merged.stdout
+    assert filecmp.cmp(tmp_path / "merged" / "sweep.csv", tmp_path / "whole" / "sweep.csv", shallow=False)
+    best = jaxnn.load(tmp_path / "merged" / "best.msgpack")
+    whole_best = jaxnn.load(tmp_path / "whole" / "best.msgpack")
+    assert best.metadata["row"] == whole_best.metadata["row"]
+    for a, b in zip(jax_leaves(best.params), jax_leaves(whole_best.params)):
+        np.testing.assert_array_equal(a, b)
+    from jaxnn import cli as jaxnn_cli  # the error paths in this process: nothing trains
+
+    assert jaxnn_cli.main([str(a) for a in ("merge", tmp_path / "s0", "--out", tmp_path / "half")]) == 2
+    assert "jaxnn: error: missing shard 1/2 of 2" in capsys.readouterr().err
+    assert jaxnn_cli.main([str(a) for a in (*common, "--shard", "2/2", "--out", tmp_path / "bad")]) == 2
+    assert "jaxnn: error: --shard 2/2: the shard index must be in 0..1" in capsys.readouterr().err

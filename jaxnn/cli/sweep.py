@@ -10,6 +10,7 @@ from typing import Any
 import jaxnn
 import jaxnn.track
 from jaxnn import errors, hyperparams, plotting
+from jaxnn.cluster import shards as sharding
 from jaxnn.cli import config, options, runs
 from jaxnn.cli.options import UsageError
 from jaxnn.sweeps.space import python_value
@@ -62,6 +63,11 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
                             help="pbt: the bottom fraction copies the top fraction (default: 0.25)")
     scheduling.add_argument("--pbt-perturb", type=options.factors, metavar="A,B",
                             help="pbt: factors a copied hyperparameter is multiplied by (default: 0.8,1.25)")
+    machines = sweep.add_argument_group("several machines (see the docs' page on several machines)")
+    machines.add_argument("--shard", metavar="I/N",
+                          help="train only shard I of N (0-based) of the configurations and write DIR/shard.msgpack; "
+                          "join the N directories with jaxnn merge (a Slurm array 0-(N-1) passes "
+                          "$SLURM_ARRAY_TASK_ID/N)")
     hosts = sweep.add_argument_group("several hosts (jax.distributed)")
     hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0; start one jaxnn sweep per host")
     hosts.add_argument("--num-processes", type=int, metavar="N", help="number of processes in the job")
@@ -110,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
     space, fixed = space_of(args)
     scheduler = _scheduler(args)
+    shard = None if args.shard is None else sharding.parse_shard(args.shard)
     writes = jax.process_index() == 0  # every process holds the gathered table; process 0 writes it
     checkpoint = runs.checkpoint_dir(args)
     with runs.resumable(checkpoint), (runs.staged_output(args.out) if writes else contextlib.nullcontext()) as staging, \
@@ -129,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             num_epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule, warmup_steps=args.warmup_steps,
             nesterov=args.nesterov, seeds=args.seeds, num_samples=args.samples, max_parallel=args.max_parallel,
             metric=args.metric, progress=not args.no_progress, scheduler=scheduler, checkpoint_dir=checkpoint,
-            resume=args.resume, force=args.yes, log=trackers, **fixed,
+            resume=args.resume, force=args.yes, log=trackers, shard=shard, **fixed,
         ))
         elapsed = time.perf_counter() - started
         if not writes:
@@ -142,10 +149,19 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(result.format(top=args.top))
         written, chosen = _write(result, staging, model, data, fixed, args, by_mean)
+        if shard is not None:
+            sharding.save_shard(result, os.path.join(staging, sharding.FILE))
+            written.append(sharding.FILE)
         runs.keep_log(args.out, staging)
     print(f"wrote {args.out}: {', '.join(written)}")
     if chosen is not None:
         print(chosen)
+    if shard is not None:
+        print(f"shard {shard[0]}/{shard[1]} of {result.shard.num_configs} configurations; join the {shard[1]} "
+              "shards with: jaxnn merge DIR... --out DIR")
+        if log_error is not None:
+            raise log_error
+        return 0
     if log_error is not None:
         raise log_error
     if "best.msgpack" not in written:

@@ -75,6 +75,10 @@ def sweep(
     force: bool = False,
     log: Any = None,
     shard: tuple[int, int] | None = None,
+    study: Any = None,
+    storage: Any = None,
+    study_name: str | None = None,
+    cluster: Any = None,
     **defaults: Any,
 ) -> SweepResult:
     """Train every configuration of ``space`` (times ``seeds``) in one compiled program.
@@ -123,8 +127,17 @@ def sweep(
             categorical), trains them in one program, tells it each one's best
             validation metric (the mean over seeds; failed if any seed diverged),
             and repeats until
-            ``num_samples`` configurations have run. The study is ``result.study``.
+            ``num_samples`` configurations have run. The study is ``result.study``; the table's
+            ``config`` column holds the trials' numbers.
         batch: configurations per ask-and-tell round of ``sampler``.
+        study: an existing ``optuna.Study`` to ask and tell instead of a new one in memory (its own sampler
+            is used, so ``sampler`` may be left out). Its trials must have drawn from ``space``.
+        storage, study_name: share one study between processes or hosts (Optuna's distributed mode): a
+            database URL (``"sqlite:///study.db"``, ``"postgresql://user@host/db"``) or an Optuna storage, and
+            the study's name in it (created if new, joined if it exists). Every process asks it ``batch``
+            configurations at a time and trains ``num_samples`` of them, so the study ends with the trials
+            of all. With ``storage`` and no ``sampler``, Optuna's default sampler (TPE). See
+            :mod:`jaxnn.sweeps.bridge`.
         checkpoint_dir: a directory to save the sweep's progress in, atomically, between
             compiled calls: every finished chunk of rows, the running chunk's loop states
             after each of its ``num_chunks`` calls, and under a scheduler the population
@@ -173,23 +186,25 @@ def sweep(
             (the sweep's result is the error's ``.result``).
         jaxnn.errors.MissingExtraError: ``log`` needs an extra that is not installed.
     """
+    given = dict(locals())  # the call as made, for the shards of a cluster
     check_data(data)
     key = loop.as_key(key)
     scheduler = schedulers.resolve(scheduler)
     _check_early_stopping(early_stopping, data, scheduler)
     base, named = hyperparams_lib.resolve(hyperparams, defaults)
-    if sampler is not None:
+    asks = sampler is not None or study is not None or storage is not None or study_name is not None
+    if asks:
         from jaxnn.sweeps import bridge
 
-        bridge.check(sampler, scheduler, data, num_samples, batch)
+        bridge.check(sampler, scheduler, data, num_samples, batch, study=study)
     if shard is not None:
-        shard = _check_shard(shard, sampler, scheduler)
+        shard = _check_shard(shard, asks, scheduler)
     spec = TrainSpec(
         model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
     )
     _check_size(spec, data, *space_size(space, num_samples=num_samples, seeds=seeds), force)
-    expanded = (bridge.expand_checked(space, seeds=seeds, key=key) if sampler is not None
+    expanded = (bridge.expand_checked(space, seeds=seeds, key=key) if asks
                 else expand_space(space, num_samples=num_samples, seeds=seeds, key=key))
     job = _Job(
         data=data, seeds=expanded.seeds, swept=[name for name in space if name != "seed"],
@@ -200,9 +215,17 @@ def sweep(
     )
     _check_settings(spec, job, space, named, expanded.configs)
     _check_scheduler(scheduler, spec, job, space, len(expanded.configs))
-    if checkpoint_dir is not None and sampler is not None:
-        raise errors.ConfigError(f"{errors.arg('checkpoint_dir')} cannot be combined with {errors.arg('sampler')}: an "
-                                 "Optuna study keeps its own state (give the study a storage to resume it)")
+    if checkpoint_dir is not None and asks:
+        raise errors.ConfigError(
+            f"{errors.arg('checkpoint_dir')} cannot be combined with {errors.arg('sampler')}: the configurations are "
+            "the sampler's choices as it goes, which a checkpoint cannot replay. To survive a restart, keep the study "
+            f"in a database ({errors.arg('storage')} and {errors.arg('study_name')}): a restarted process joins the "
+            "same study, whose finished trials stay in it and steer its next choices")
+    if cluster is not None:
+        return _on_cluster(cluster, given, len(expanded.configs))
+    if asks:  # opened (and checked against the space) before anything trains
+        study = bridge.open_study(space, sampler=sampler, study=study, storage=storage, study_name=study_name,
+                                  higher_is_better=spec.metric_for(data.task)[2])
     arguments = None if checkpoint_dir is None and shard is None else _run_arguments(spec, job, space, num_samples)
     config_ids = list(range(len(expanded.configs)))
     if shard is not None:
@@ -214,14 +237,13 @@ def sweep(
             programs.out_of_memory("the sweep's rows", advice), interrupts.deferred():
         job = job._replace(store=store)
         if log is not None:  # opened (and checked) before training
-            num_rows = (num_samples if sampler is not None else len(expanded.configs)) * len(expanded.seeds)
-            job = job._replace(log=track.open_log(log, _run_info(spec, job, space, num_samples, sampler, num_rows)))
+            num_rows = (num_samples if asks else len(expanded.configs)) * len(expanded.seeds)
+            job = job._replace(log=track.open_log(log, _run_info(spec, job, space, num_samples, study, num_rows)))
 
         def train() -> SweepResult:
-            if sampler is not None:
+            if asks:
                 return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space,
-                                           sampler=sampler, num_samples=num_samples, batch=batch,
-                                           higher_is_better=spec.metric_for(data.task)[2])
+                                           study=study, num_samples=num_samples, batch=batch)
             result = run_configs(spec, job, expanded.configs, config_ids)
             if shard is not None:
                 result.shard = sharding.ShardInfo(
@@ -282,12 +304,19 @@ def _run_arguments(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samp
     }
 
 
-def _check_shard(shard: Any, sampler: Any, scheduler: Any) -> tuple[int, int]:
+def _on_cluster(cluster: Any, given: dict[str, Any], num_configs: int) -> SweepResult:
+    """The sweep's shards run on ``cluster`` (:class:`jaxnn.cluster.Ray`), merged."""
+    from jaxnn.cluster import ray
+
+    return ray.run_sweep(cluster, given, num_configs)
+
+
+def _check_shard(shard: Any, asks: bool, scheduler: Any) -> tuple[int, int]:
     """``shard`` checked, and against the options it does not combine with."""
     from jaxnn.cluster import shards as sharding
 
     shard = sharding.check_shard(shard)
-    if sampler is not None:
+    if asks:
         raise errors.ConfigError(f"{errors.arg('shard')} splits a fixed list of configurations, but "
                                  f"{errors.arg('sampler')} chooses them as it goes: let the processes share one "
                                  f"Optuna study instead ({errors.arg('storage')} and {errors.arg('study_name')})")

@@ -68,6 +68,21 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
                           help="train only shard I of N (0-based) of the configurations and write DIR/shard.msgpack; "
                           "join the N directories with jaxnn merge (a Slurm array 0-(N-1) passes "
                           "$SLURM_ARRAY_TASK_ID/N)")
+    machines.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                          help="run the shards as Ray tasks (the ray extra): without ADDRESS a local Ray; 'auto' or "
+                          "ray://HOST:PORT joins a cluster")
+    machines.add_argument("--shards", type=options.positive_int, metavar="N",
+                          help="--ray: shards of the configurations (default: one per CPU or GPU of the cluster)")
+    optuna_group = sweep.add_argument_group("Optuna (the optuna extra; random search ranges such as 1e-4:1e-1:log)")
+    optuna_group.add_argument("--sampler", choices=("tpe", "random"),
+                              help="an Optuna sampler chooses --samples configurations, --batch at a time (seeded by "
+                              "--seed)")
+    optuna_group.add_argument("--batch", type=options.positive_int, default=16, metavar="N",
+                              help="configurations per ask-and-tell round (default: 16)")
+    optuna_group.add_argument("--storage", metavar="URL",
+                              help="share one study between processes or hosts: a database URL such as "
+                              "sqlite:///study.db or postgresql://user@host/db (needs --study-name)")
+    optuna_group.add_argument("--study-name", metavar="NAME", help="the shared study's name in --storage")
     hosts = sweep.add_argument_group("several hosts (jax.distributed)")
     hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0; start one jaxnn sweep per host")
     hosts.add_argument("--num-processes", type=int, metavar="N", help="number of processes in the job")
@@ -111,14 +126,40 @@ def _scheduler(args: argparse.Namespace) -> Any:
     return None
 
 
+def _sampler(args: argparse.Namespace) -> Any:
+    """The --sampler as an Optuna sampler seeded by --seed (None without one)."""
+    if args.sampler is None:
+        if args.batch != 16:
+            raise UsageError("--batch has no effect without --sampler or --storage")
+        return None
+    from jaxnn.sweeps import bridge
+
+    optuna = bridge._optuna()
+    kind = optuna.samplers.TPESampler if args.sampler == "tpe" else optuna.samplers.RandomSampler
+    return kind(seed=args.seed)
+
+
+def _cluster(args: argparse.Namespace) -> Any:
+    """--ray [ADDRESS] and --shards as a jaxnn.cluster.Ray (None without --ray)."""
+    if args.ray is None:
+        if args.shards is not None:
+            raise UsageError("--shards is for --ray (a job array passes --shard I/N to each task instead)")
+        return None
+    return jaxnn.cluster.Ray(address=None if args.ray == "local" else args.ray, shards=args.shards)
+
+
 def run(args: argparse.Namespace) -> int:
     import jax
 
     space, fixed = space_of(args)
     scheduler = _scheduler(args)
     shard = None if args.shard is None else sharding.parse_shard(args.shard)
+    sampler = _sampler(args)
+    cluster = _cluster(args)
+    asks = sampler is not None or args.storage is not None or args.study_name is not None
     writes = jax.process_index() == 0  # every process holds the gathered table; process 0 writes it
-    checkpoint = runs.checkpoint_dir(args)
+    # A sampler's sweep keeps its state in its study (--storage), not in a checkpoint directory.
+    checkpoint = None if asks and args.checkpoint_dir is None and not args.resume else runs.checkpoint_dir(args)
     with runs.resumable(checkpoint), (runs.staged_output(args.out) if writes else contextlib.nullcontext()) as staging, \
             runs.live_log(args):
         if writes:
@@ -136,7 +177,9 @@ def run(args: argparse.Namespace) -> int:
             num_epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule, warmup_steps=args.warmup_steps,
             nesterov=args.nesterov, seeds=args.seeds, num_samples=args.samples, max_parallel=args.max_parallel,
             metric=args.metric, progress=not args.no_progress, scheduler=scheduler, checkpoint_dir=checkpoint,
-            resume=args.resume, force=args.yes, log=trackers, shard=shard, **fixed,
+            resume=args.resume, force=args.yes, log=trackers, shard=shard, sampler=sampler,
+            **({"batch": args.batch} if asks else {}), storage=args.storage, study_name=args.study_name,
+            cluster=cluster, **fixed,
         ))
         elapsed = time.perf_counter() - started
         if not writes:

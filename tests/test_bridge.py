@@ -108,3 +108,19 @@ def test_studies_that_disagree_and_storages_that_cannot_open_are_refused_before_
         jaxnn.sweep(model, digits, space=SPACE, storage="sqlite:///x.db", study_name="s", checkpoint_dir=tmp_path / "c",
                     **OPTIONS)
     assert not os.path.exists(tmp_path / "no")
+
+
+def test_the_command_line_shares_a_study_through_storage(tmp_path, capsys):
+    from jaxnn import cli
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    argv = ["sweep", "--dataset", "iris", "--optimizer", "sgd", "--learning-rate", "1e-3:0.3:log", "--samples", "2",
+            "--batch", "2", "--sampler", "random", "--storage", url, "--study-name", "cli", "--epochs", "2",
+            "--log", "none", "--no-progress", "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    assert len(optuna.load_study(study_name="cli", storage=url).trials) == 2
+    assert not (tmp_path / "out" / "checkpoint").exists()
+    assert cli.main([*argv[:-1], str(tmp_path / "other"), "--storage", "nowhere.db"]) == 2
+    assert "jaxnn: error: --storage 'nowhere.db' is not a database URL" in capsys.readouterr().err
+    assert cli.main([*argv[:9], "--batch", "4", "--out", str(tmp_path / "x")]) == 2
+    assert "--batch has no effect without --sampler or --storage" in capsys.readouterr().err

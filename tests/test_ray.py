@@ -90,3 +90,14 @@ def test_an_unreachable_cluster_is_refused_within_seconds(digits, model):
 def test_bad_clusters_are_refused_before_ray_starts(digits, model, cluster, changes, error, message):
     with pytest.raises(error, match=message):
         jaxnn.sweep(model, digits, space=SPACE, cluster=cluster, **OPTIONS | changes)
+
+
+def test_the_command_line_says_when_it_cannot_reach_ray(tmp_path, capsys):
+    from jaxnn import cli
+
+    argv = ["sweep", "--dataset", "iris", "--learning-rate", "0.01,0.1", "--epochs", "2", "--log", "none",
+            "--out", str(tmp_path / "out")]
+    assert cli.main([*argv, "--ray", "127.0.0.1:9", "--shards", "2"]) == 2
+    assert "jaxnn: error: cannot reach the Ray cluster at '127.0.0.1:9'" in capsys.readouterr().err
+    assert cli.main([*argv, "--shards", "2"]) == 2
+    assert "--shards is for --ray" in capsys.readouterr().err

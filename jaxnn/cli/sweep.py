@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import os
 import time
+import warnings
 from typing import Any
 
 import jaxnn
@@ -171,6 +172,9 @@ def run(args: argparse.Namespace) -> int:
         hosts = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
         print(f"sweeping {', '.join(space)} on {len(devices)} {devices[0].platform} device(s){hosts}")
         trackers = runs.trackers(args)
+        if cluster is not None and trackers:  # the shards train in Ray's workers; the driver sees finished shards
+            warnings.warn(f"--ray writes no --log {args.log} log: the shards train in Ray's workers", stacklevel=1)
+            trackers = []
         started = time.perf_counter()
         result, log_error = runs.logged(lambda: jaxnn.sweep(
             model, data, space=space, key=args.seed, early_stopping=runs.early_stopping(args), optimizer=args.optimizer,

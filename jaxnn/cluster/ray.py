@@ -88,7 +88,7 @@ def check(cluster: Any, given: dict[str, Any]) -> None:
                       ("storage", "start one sweep per process with storage= and study_name= instead"),
                       ("scheduler", "a scheduler compares every configuration with all the others; run it whole"),
                       ("log", "log the merged result, or each shard's own sweep")):
-        if given.get(name) is not None:
+        if given.get(name) is not None and not (name == "log" and given[name] == []):
             raise errors.ConfigError(f"{errors.arg('cluster')} cannot be combined with {errors.arg(name)}: {why}")
 
 

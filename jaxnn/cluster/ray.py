@@ -82,6 +82,9 @@ def check(cluster: Any, given: dict[str, Any]) -> None:
             or not all(isinstance(v, (int, float)) and v >= 0 for v in cluster.resources_per_shard.values())):
         raise errors.ConfigError(f"Ray.resources_per_shard must be a dict of resource name to amount, e.g. "
                                  f"{{'CPU': 4, 'GPU': 1}}, got {cluster.resources_per_shard!r}")
+    if given.get("devices") is not None and not isinstance(given["devices"], (int, str)):
+        raise errors.ConfigError(f"{errors.arg('devices')} lists this process's devices, but each shard runs on "
+                                 "a Ray worker: give a count or a platform name, or none (each worker uses its own)")
     for name, why in (("shard", "the cluster chooses the shards itself"),
                       ("sampler", "share an Optuna study between processes instead (storage=, study_name=)"),
                       ("study", "share an Optuna study between processes instead (storage=, study_name=)"),

@@ -39,6 +39,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_sqlite_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, url, str(seed)], cwd=ROOT, text=True,

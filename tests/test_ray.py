@@ -13,7 +13,7 @@ import pytest
 import jaxnn
 
 ray = pytest.importorskip("ray")  # the ray extra, installed by the test extra: CI runs these tests
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called")]  # Ray's own start
 
 SPACE = {"learning_rate": list(np.geomspace(0.003, 0.3, 8)), "momentum": [0.0, 0.9]}  # 16 configurations
 # max_parallel=8: the single-process sweep runs its rows in the shards' chunks (see jaxnn.cluster.shards)

@@ -9,7 +9,7 @@ task again (up to ``max_retries`` times) and the shard continues from its last s
 so the merged result is the one an uninterrupted sweep gives. The driver shows the shards
 and rows done.
 
-Needs the ``ray`` extra (``pip install 'jaxnn-toolkit[ray]'``).
+Needs the ``ray`` extra (``pip install -e ".[ray]"`` in a checkout).
 """
 
 import contextlib
@@ -57,8 +57,8 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise errors.MissingExtraError("cluster=jaxnn.cluster.Ray(...) needs Ray: install it with "
-                                       "pip install 'jaxnn-toolkit[ray]'") from None
+        raise errors.MissingExtraError('cluster=jaxnn.cluster.Ray(...) needs Ray: install it with '
+                                       'pip install -e ".[ray]" (in a checkout of jaxnn)') from None
     return ray
 
 

@@ -31,12 +31,20 @@ def run(args: argparse.Namespace) -> int:
     with runs.staged_output(args.out) as staging:
         plotting.preload()
         result = sharding.merge(args.shards)
+        num_seeds = len(set(result.table["seed"].tolist()))
         print(f"{len(args.shards)} shards, {len(result)} runs")
-        print(result.format(top=args.top))
+        written = ["sweep.csv", "sweep.json"]
         result.to_csv(os.path.join(staging, "sweep.csv"))
         result.to_json(os.path.join(staging, "sweep.json"))
-        written = ["sweep.csv", "sweep.json", *(os.path.basename(path) for path in result.plot(staging))]
-        best = _best_file(args.shards, result)
+        if num_seeds > 1:  # as jaxnn sweep --seeds N: configurations by their mean over the seeds
+            print(f"configurations ranked by the mean over {num_seeds} seeds (every row is in sweep.csv):")
+            print(result.format_aggregate(top=args.top))
+            result.to_csv(os.path.join(staging, "configs.csv"), aggregate=True)
+            written.append("configs.csv")
+        else:
+            print(result.format(top=args.top))
+        written += [os.path.basename(path) for path in result.plot(staging)]
+        best = _best_file(args.shards, result, num_seeds)
         if best is not None:
             shutil.copyfile(best, os.path.join(staging, "best.msgpack"))
             written.append("best.msgpack")
@@ -47,11 +55,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _best_file(directories: list[str], result: Any) -> str | None:
-    """The ``best.msgpack`` of the shard holding the merged best row (its own best: the same row and params)."""
+def _best_file(directories: list[str], result: Any, num_seeds: int) -> str | None:
+    """The ``best.msgpack`` of the shard holding the merged sweep's best configuration: every seed of a
+    configuration is in one shard, so that shard chose the same row (``jaxnn sweep`` chooses by the mean over
+    the seeds when there are several)."""
     if result.table["status"][0] == "diverged":
         return None
-    config = int(result.table["config"][0])
+    index = int(result.aggregate()["best_row"][0]) if num_seeds > 1 else 0
+    config = int(result.table["config"][index])
     for directory in directories:
         info = sharding.load_shard(directory, model=result.model).shard
         if config in info.config_ids:

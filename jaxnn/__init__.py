@@ -8,8 +8,9 @@ that ``jax.vmap`` turns into a hyperparameter sweep.
 
 __version__ = "0.2.0"
 
-from jaxnn import cache, data as datasets, errors, hyperparams, layers, loop, losses, optim, parallel, sweeps, track
+from jaxnn import cache, cluster, data as datasets, errors, hyperparams, layers, loop, losses, optim, parallel, sweeps, track
 from jaxnn.checkpoint import Checkpoint, load, save
+from jaxnn.cluster import merge
 from jaxnn.confusion import ConfusionMatrix, confusion_matrix
 from jaxnn.data import DataInfo, Dataset
 from jaxnn.hyperparams import Hyperparams
@@ -53,6 +54,7 @@ __all__ = [
     "cache",
     "choice",
     "clear_caches",
+    "cluster",
     "confusion_matrix",
     "datasets",
     "ensemble",
@@ -69,6 +71,7 @@ __all__ = [
     "loop",
     "losses",
     "make_train",
+    "merge",
     "cnn",
     "mlp",
     "model_for",

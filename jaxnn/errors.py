@@ -29,6 +29,7 @@ __all__ = [
     "ArgumentTypeError",
     "CheckpointError",
     "CheckpointNotFoundError",
+    "ClusterError",
     "ConfigError",
     "DataError",
     "DataFileNotFoundError",
@@ -121,6 +122,10 @@ class CheckpointError(JaxnnError, ValueError):
 
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """A checkpoint file that does not exist."""
+
+
+class ClusterError(JaxnnError, ConnectionError):
+    """A cluster (Ray) that cannot be reached, or a shard that failed on it more often than it may be retried."""
 
 
 class OutputError(JaxnnError, OSError):

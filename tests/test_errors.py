@@ -33,6 +33,7 @@ def test_every_error_is_a_jaxnn_error_and_the_builtin_users_catch(name):
         "OutputNotADirectoryError": NotADirectoryError, "OutputPermissionError": PermissionError,
         "TrainingDiverged": RuntimeError, "AllRunsDiverged": ValueError, "OutOfMemory": MemoryError,
         "Interrupted": KeyboardInterrupt, "JaxnnError": Exception, "LogError": OSError,
+        "ClusterError": ConnectionError,
     }
     assert issubclass(cls, builtins[name])
 

@@ -1,4 +1,4 @@
-"""The ``jaxnn`` command line: ``train``, ``sweep``, ``predict``, ``evaluate``, ``info`` and ``demo``.
+"""The ``jaxnn`` command line: ``train``, ``sweep``, ``merge``, ``predict``, ``evaluate``, ``info`` and ``demo``.
 
 Thin by design: each command parses its flags, calls the library and prints. Bad input — a
 :class:`jaxnn.errors.JaxnnError` from the library, or argparse's own — ends with one
@@ -23,13 +23,13 @@ from collections.abc import Iterator, Sequence
 
 import jaxnn
 from jaxnn import cache, errors, parallel
-from jaxnn.cli import evaluate, info, predict, sweep, train
+from jaxnn.cli import evaluate, info, merge, predict, sweep, train
 from jaxnn.cli.config import parse_arguments
 from jaxnn.cli.options import FLAGS, UsageError
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (train, sweep, predict, evaluate, info)
+_COMMANDS = (train, sweep, merge, predict, evaluate, info)
 
 
 class _Parser(argparse.ArgumentParser):

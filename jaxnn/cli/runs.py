@@ -20,7 +20,7 @@ __all__ = ["RUN_FILES", "checkpoint_dir", "describe_model", "early_stopping", "f
            "logged", "model_for", "resumable", "staged_output", "trackers"]
 
 RUN_FILES = ("model.msgpack", "history.csv", "curves.png", "sweep.csv", "sweep.json", "best.msgpack",
-             "best_ensemble.msgpack", CHECKPOINT, "tensorboard")
+             "best_ensemble.msgpack", CHECKPOINT, "tensorboard", "shard.msgpack")
 """What a ``train`` or ``sweep`` writes into ``--out`` (a directory holding only these may be replaced)."""
 
 

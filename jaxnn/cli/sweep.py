@@ -5,11 +5,13 @@ import argparse
 import contextlib
 import os
 import time
+import warnings
 from typing import Any
 
 import jaxnn
 import jaxnn.track
 from jaxnn import errors, hyperparams, plotting
+from jaxnn.cluster import shards as sharding
 from jaxnn.cli import config, options, runs
 from jaxnn.cli.options import UsageError
 from jaxnn.sweeps.space import python_value
@@ -65,6 +67,26 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
                             help="pbt: the bottom fraction copies the top fraction (default: 0.25)")
     scheduling.add_argument("--pbt-perturb", type=options.factors, metavar="A,B",
                             help="pbt: factors a copied hyperparameter is multiplied by (default: 0.8,1.25)")
+    machines = sweep.add_argument_group("several machines (see the docs' page on several machines)")
+    machines.add_argument("--shard", metavar="I/N",
+                          help="train only shard I of N (0-based) of the configurations and write DIR/shard.msgpack; "
+                          "join the N directories with jaxnn merge (a Slurm array 0-(N-1) passes "
+                          "$SLURM_ARRAY_TASK_ID/N)")
+    machines.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                          help="run the shards as Ray tasks (the ray extra): without ADDRESS a local Ray; 'auto' or "
+                          "ray://HOST:PORT joins a cluster")
+    machines.add_argument("--shards", type=options.positive_int, metavar="N",
+                          help="--ray: shards of the configurations (default: one per CPU or GPU of the cluster)")
+    optuna_group = sweep.add_argument_group("Optuna (the optuna extra; random search ranges such as 1e-4:1e-1:log)")
+    optuna_group.add_argument("--sampler", choices=("tpe", "random"),
+                              help="an Optuna sampler chooses --samples configurations, --batch at a time (seeded by "
+                              "--seed)")
+    optuna_group.add_argument("--batch", type=options.positive_int, default=16, metavar="N",
+                              help="configurations per ask-and-tell round (default: 16)")
+    optuna_group.add_argument("--storage", metavar="URL",
+                              help="share one study between processes or hosts: a database URL such as "
+                              "sqlite:///study.db or postgresql://user@host/db (needs --study-name)")
+    optuna_group.add_argument("--study-name", metavar="NAME", help="the shared study's name in --storage")
     hosts = sweep.add_argument_group("several hosts (jax.distributed)")
     hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0; start one jaxnn sweep per host")
     hosts.add_argument("--num-processes", type=int, metavar="N", help="number of processes in the job")
@@ -110,6 +132,28 @@ def _scheduler(args: argparse.Namespace) -> Any:
     return None
 
 
+def _sampler(args: argparse.Namespace) -> Any:
+    """The --sampler as an Optuna sampler seeded by --seed (None without one)."""
+    if args.sampler is None:
+        if args.batch != 16:
+            raise UsageError("--batch has no effect without --sampler or --storage")
+        return None
+    from jaxnn.sweeps import bridge
+
+    optuna = bridge._optuna()
+    kind = optuna.samplers.TPESampler if args.sampler == "tpe" else optuna.samplers.RandomSampler
+    return kind(seed=args.seed)
+
+
+def _cluster(args: argparse.Namespace) -> Any:
+    """--ray [ADDRESS] and --shards as a jaxnn.cluster.Ray (None without --ray)."""
+    if args.ray is None:
+        if args.shards is not None:
+            raise UsageError("--shards is for --ray (a job array passes --shard I/N to each task instead)")
+        return None
+    return jaxnn.cluster.Ray(address=None if args.ray == "local" else args.ray, shards=args.shards)
+
+
 def run(args: argparse.Namespace) -> int:
     import jax
 
@@ -119,8 +163,13 @@ def run(args: argparse.Namespace) -> int:
         num_configs, num_seeds = jaxnn.sweeps.space.space_size(space, num_samples=args.samples, seeds=args.seeds)
         if 0 < num_configs * num_seeds < args.ensemble:
             raise UsageError(f"--ensemble {args.ensemble} is more than the sweep's {num_configs * num_seeds} runs")
+    shard = None if args.shard is None else sharding.parse_shard(args.shard)
+    sampler = _sampler(args)
+    cluster = _cluster(args)
+    asks = sampler is not None or args.storage is not None or args.study_name is not None
     writes = jax.process_index() == 0  # every process holds the gathered table; process 0 writes it
-    checkpoint = runs.checkpoint_dir(args)
+    # A sampler's sweep keeps its state in its study (--storage), not in a checkpoint directory.
+    checkpoint = None if asks and args.checkpoint_dir is None and not args.resume else runs.checkpoint_dir(args)
     with runs.resumable(checkpoint), (runs.staged_output(args.out) if writes else contextlib.nullcontext()) as staging, \
             runs.live_log(args):
         if writes:
@@ -132,13 +181,18 @@ def run(args: argparse.Namespace) -> int:
         hosts = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
         print(f"sweeping {', '.join(space)} on {len(devices)} {devices[0].platform} device(s){hosts}")
         trackers = runs.trackers(args)
+        if cluster is not None and trackers:  # the shards train in Ray's workers; the driver sees finished shards
+            warnings.warn(f"--ray writes no --log {args.log} log: the shards train in Ray's workers", stacklevel=1)
+            trackers = []
         started = time.perf_counter()
         result, log_error = runs.logged(lambda: jaxnn.sweep(
             model, data, space=space, key=args.seed, early_stopping=runs.early_stopping(args), optimizer=args.optimizer,
             num_epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule, warmup_steps=args.warmup_steps,
             nesterov=args.nesterov, seeds=args.seeds, num_samples=args.samples, max_parallel=args.max_parallel,
             metric=args.metric, progress=not args.no_progress, scheduler=scheduler, checkpoint_dir=checkpoint,
-            resume=args.resume, force=args.yes, log=trackers, **fixed,
+            resume=args.resume, force=args.yes, log=trackers, shard=shard, sampler=sampler,
+            **({"batch": args.batch} if asks else {}), storage=args.storage, study_name=args.study_name,
+            cluster=cluster, **fixed,
         ))
         elapsed = time.perf_counter() - started
         if not writes:
@@ -151,10 +205,19 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(result.format(top=args.top))
         written, chosen = _write(result, staging, data, fixed, args, by_mean)
+        if shard is not None:
+            sharding.save_shard(result, os.path.join(staging, sharding.FILE))
+            written.append(sharding.FILE)
         runs.keep_log(args.out, staging)
     print(f"wrote {args.out}: {', '.join(written)}")
     if chosen is not None:
         print(chosen)
+    if shard is not None:
+        print(f"shard {shard[0]}/{shard[1]} of {result.shard.num_configs} configurations; join the {shard[1]} "
+              "shards with: jaxnn merge DIR... --out DIR")
+        if log_error is not None:
+            raise log_error
+        return 0
     if log_error is not None:
         raise log_error
     if "best.msgpack" not in written:

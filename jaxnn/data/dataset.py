@@ -374,6 +374,11 @@ class Dataset:
             placed[where] = jax.device_put(self, where)
         return placed[where]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the copies :meth:`on` placed on devices (they belong to this process: a Ray task or a
+        worker process places its own)."""
+        return {name: value for name, value in self.__dict__.items() if name != "_placed"}
+
     def split(self, which: str) -> Split:
         """The ``(x, y)`` arrays of ``which``: "train", "val" (or "validation") or "test".
 

@@ -6,8 +6,16 @@ trains them with one compiled program, tells it each configuration's best
 validation metric, and repeats — so TPE and Optuna's other samplers choose,
 and jaxnn's vmapped batches train. Optuna is an optional dependency (the
 ``optuna`` extra).
+
+Several processes or hosts share one study through Optuna's own distributed mode: give each
+``storage="sqlite:///study.db"`` (or ``"postgresql://..."``) and the same ``study_name=``, or a
+``study=`` loaded from one. Each process then asks the shared study for ``batch`` configurations
+at a time, so every process's choices learn from every other's finished trials; each trains
+``num_samples`` configurations, and the study holds the trials of all. A configuration's id in
+the table is its trial's number in the study.
 """
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,7 +26,7 @@ from jaxnn.sweeps.result import SweepResult
 from jaxnn.sweeps.space import SWEEPABLE, Space, choice, expand_space, loguniform, python_value, uniform
 from jaxnn import errors
 
-__all__ = ["ask_and_tell", "check", "expand_checked"]
+__all__ = ["ask_and_tell", "check", "expand_checked", "open_study"]
 
 
 def _optuna() -> Any:
@@ -29,15 +37,22 @@ def _optuna() -> Any:
     return optuna
 
 
-def check(sampler: Any, scheduler: Any, data: Any, num_samples: int | None, batch: int) -> None:
+def check(sampler: Any, scheduler: Any, data: Any, num_samples: int | None, batch: int, *, study: Any = None) -> None:
     """The bridge's arguments, before anything trains.
 
     Raises:
-        TypeError, ValueError: not an Optuna sampler, no ``num_samples``, a bad ``batch``, a scheduler
-            as well, or data without a validation split (the sampler is told validation metrics).
+        TypeError, ValueError: not an Optuna sampler (or study), no ``num_samples``, a bad ``batch``, a
+            scheduler as well, or data without a validation split (the sampler is told validation metrics).
     """
     optuna = _optuna()
-    if not isinstance(sampler, optuna.samplers.BaseSampler):
+    if study is not None:
+        if not isinstance(study, optuna.Study):
+            raise errors.ArgumentTypeError(f"{errors.arg('study')} must be an optuna.Study, got {type(study).__name__}")
+        if sampler is not None and sampler is not study.sampler:
+            raise errors.ConfigError(f"{errors.arg('study')} has its own sampler ({type(study.sampler).__name__}): give "
+                                     f"{errors.arg('sampler')} or {errors.arg('study')}, not both")
+        sampler = study.sampler
+    if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
         raise errors.ArgumentTypeError(f"sampler must be an Optuna sampler (optuna.samplers.BaseSampler), got {type(sampler).__name__}")
     if num_samples is None:
         raise errors.ConfigError(f"sampler= needs {errors.setting('num_samples', errors.placeholder('N'))}: how many "
@@ -77,33 +92,107 @@ def _distributions(space: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def ask_and_tell(train: Callable[[list[dict[str, Any]], list[int]], SweepResult], space: dict[str, Any], *,
-                 sampler: Any, num_samples: int, batch: int, higher_is_better: bool) -> SweepResult:
-    """Rounds of ``batch`` asked configurations, each trained by ``train(configs, ids)`` and told; the merged result.
+def open_study(space: dict[str, Any], *, sampler: Any, study: Any, storage: Any, study_name: str | None,
+               higher_is_better: bool) -> Any:
+    """The study to ask: ``study``, the one named ``study_name`` in ``storage`` (created if new), or a new one
+    in memory; checked against the sweep's direction and ``space`` before anything trains.
+
+    Raises:
+        ConfigError: ``storage`` without ``study_name`` (or the reverse), a storage that cannot be opened, a
+            study of the other direction, or one whose trials drew a parameter from another distribution.
+    """
+    optuna = _optuna()
+    direction = "maximize" if higher_is_better else "minimize"
+    if study is not None and (storage is not None or study_name is not None):
+        raise errors.ConfigError(f"give {errors.arg('study')} or {errors.arg('storage')} with "
+                                 f"{errors.arg('study_name')}, not both")
+    if (storage is None) != (study_name is None):
+        given, needed = ("storage", "study_name") if study_name is None else ("study_name", "storage")
+        raise errors.ConfigError(f"{errors.arg(given)} needs {errors.arg(needed)}: the processes that share a study "
+                                 "find it by its name in its storage")
+    if storage is not None:
+        study = _load_or_create(optuna, storage, study_name, sampler, direction)
+    elif study is None:
+        return optuna.create_study(sampler=sampler, direction=direction)
+    if study.direction != getattr(optuna.study.StudyDirection, direction.upper()):
+        raise errors.ConfigError(f"the study {study.study_name!r} is to {study.direction.name.lower()}, but this "
+                                 f"sweep's metric is to {direction}")
+    _check_space(study, _distributions(space))
+    return study
+
+
+def _load_or_create(optuna: Any, storage: Any, study_name: str, sampler: Any, direction: str) -> Any:
+    """The study ``study_name`` in ``storage``, created if it does not exist; a clear error if the storage fails."""
+    shown = storage if isinstance(storage, str) else type(storage).__name__
+    if isinstance(storage, str) and "://" not in storage:
+        raise errors.ConfigError(f"{errors.arg('storage')} {shown!r} is not a database URL: expected e.g. "
+                                 "sqlite:///study.db or postgresql://user@host/db")
+    for pause in (0.2, 0.5, 1.0, None):  # processes starting together race to create the tables: try again
+        try:
+            return optuna.create_study(storage=storage, study_name=study_name, sampler=sampler, direction=direction,
+                                       load_if_exists=True)
+        except ImportError as error:  # a database driver that is not installed (psycopg2, ...)
+            raise errors.MissingExtraError(f"{errors.arg('storage')} {shown!r} needs a database driver that is not "
+                                           f"installed: {error}") from None
+        except Exception as error:  # noqa: BLE001 - SQLAlchemy and the drivers raise many kinds
+            if pause is None:
+                reason = " ".join(str(getattr(error, "orig", None) or error).split())[:300]
+                raise errors.ConfigError(f"cannot open the Optuna storage {errors.arg('storage')} {shown!r}: "
+                                         f"{type(error).__name__}: {reason}") from None
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def _check_space(study: Any, distributions: dict[str, Any]) -> None:
+    """Refuse a study whose trials drew parameters that ``distributions`` does not hold, or held otherwise."""
+    for trial in study.get_trials(deepcopy=False):
+        for name, drawn in trial.distributions.items():
+            mine = distributions.get(name)
+            if mine != drawn:
+                now = "is not in this sweep's space" if mine is None else f"is {mine} in this sweep's space"
+                raise errors.ConfigError(
+                    f"the study {study.study_name!r} disagrees with {errors.arg('space')}: its trial {trial.number} "
+                    f"drew {name} from {drawn}, which {now}; give the sweep the study's space, or a new study_name")
+        missing = sorted(set(distributions) - set(trial.distributions))
+        if missing and trial.state.is_finished():
+            raise errors.ConfigError(
+                f"the study {study.study_name!r} disagrees with {errors.arg('space')}: its trial {trial.number} has "
+                f"no {', '.join(missing)}; give the sweep the study's space, or a new study_name")
+
+
+def ask_and_tell(train: Callable[[dict[int, dict[str, Any]], list[int]], SweepResult], space: dict[str, Any], *,
+                 study: Any, num_samples: int, batch: int) -> SweepResult:
+    """Rounds of ``batch`` configurations asked of ``study``, each trained by ``train(configs, ids)`` and told;
+    the merged result. ``ids`` are the trials' numbers in the study (``configs`` maps them to configurations).
 
     Each configuration is told the mean over its seeds of its best validation metric; a
     configuration that diverged for any seed is told as failed (a mean over its other seeds
-    would steer the sampler towards the edge of divergence).
+    would steer the sampler towards the edge of divergence). Trials asked but not told when the
+    sweep stops (an error, Ctrl-C) are told as failed, so a shared study keeps no trial running forever.
     """
     optuna = _optuna()
-    study = optuna.create_study(sampler=sampler, direction="maximize" if higher_is_better else "minimize")
     distributions = _distributions(space)
-    configs: list[dict[str, Any]] = []
+    configs: dict[int, dict[str, Any]] = {}
     results = []
     while len(configs) < num_samples:
         trials = [study.ask(distributions) for _ in range(min(batch, num_samples - len(configs)))]
-        ids = list(range(len(configs), len(configs) + len(trials)))
-        for trial in trials:
-            config = {name: python_value(value) for name, value in trial.params.items()}
-            for name, value in config.items():
-                if name in SWEEPABLE:
-                    hyperparams.check_value(name, value)
-            configs.append(config)
-        result = train(configs, ids)
+        try:
+            ids = [trial.number for trial in trials]
+            for trial in trials:
+                config = {name: python_value(value) for name, value in trial.params.items()}
+                for name, value in config.items():
+                    if name in SWEEPABLE:
+                        hyperparams.check_value(name, value)
+                configs[trial.number] = config
+            result = train(configs, ids)
+        except BaseException:
+            for trial in trials:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
         results.append(result)
         table = result.table
-        for trial, config_id in zip(trials, ids):
-            rows = table["config"] == config_id
+        for trial in trials:
+            rows = table["config"] == trial.number
             values = np.asarray(table["best_val_metric"], np.float64)[rows]
             if np.all(table["status"][rows] != "diverged") and np.all(np.isfinite(values)):
                 study.tell(trial, float(np.mean(values)))

@@ -77,6 +77,9 @@ class SweepResult:
     ``sizes`` have models (and params) of different shapes. Built by hand, a result of several
     models takes ``model`` as the list of models, ``params`` as one stacked pytree per model and
     ``rows_of`` as each row's ``(model index, index in that model's params)``.
+        study: the Optuna study, when a sampler chose the configurations (else ``None``).
+        shard: a :class:`jaxnn.cluster.ShardInfo` when the sweep trained one shard
+            (``shard=(i, n)``; join the shards with :func:`jaxnn.merge`), else ``None``.
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class SweepResult:
         self.folds = None if folds is None else {name: np.asarray(column)[order] for name, column in folds.items()}
         self.refit = None  # a cross-validated sweep's best configuration trained on all training data
         self.study = None  # the Optuna study, when a sampler chose the configurations
+        self.shard = None  # a jaxnn.cluster.ShardInfo, when the sweep trained one shard of its configurations
 
     def _ranking(self, table: dict[str, np.ndarray]) -> np.ndarray:
         """Row order, best first: by ``ranked_by`` (each later column breaks ties), diverged rows last."""
@@ -172,6 +176,18 @@ class SweepResult:
             )
         which, index = self._rows_of[i]
         return jax.tree.map(lambda leaf: jnp.asarray(leaf[index]), self._stacks[which])
+
+    def stacked_params(self) -> Params:
+        """Every row's parameters stacked along a first axis, in table order (a sweep of one model).
+
+        Raises:
+            ConfigError: the rows have models of different shapes (the space varied ``sizes``).
+        """
+        if len(self._models) != 1:
+            raise errors.ConfigError(f"the rows have {len(self._models)} models of different shapes, whose params "
+                                     "cannot be stacked: take params(i) row by row")
+        positions = self._rows_of[:, 1]
+        return jax.tree.map(lambda leaf: np.asarray(leaf)[positions], self._stacks[0])
 
     def model(self, i: int = 0) -> Model:
         """The model row ``i`` trained (0 is the best): the sweep's model, with the row's ``sizes`` if the space

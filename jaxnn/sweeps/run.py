@@ -79,6 +79,11 @@ def sweep(
     log: Any = None,
     cv: Any = None,
     refit: bool = True,
+    shard: tuple[int, int] | None = None,
+    study: Any = None,
+    storage: Any = None,
+    study_name: str | None = None,
+    cluster: Any = None,
     **defaults: Any,
 ) -> SweepResult:
     """Train every configuration of ``space`` (times ``seeds``) in one compiled program.
@@ -135,8 +140,17 @@ def sweep(
             categorical), trains them in one program, tells it each one's best
             validation metric (the mean over seeds; failed if any seed diverged),
             and repeats until
-            ``num_samples`` configurations have run. The study is ``result.study``.
+            ``num_samples`` configurations have run. The study is ``result.study``; the table's
+            ``config`` column holds the trials' numbers.
         batch: configurations per ask-and-tell round of ``sampler``.
+        study: an existing ``optuna.Study`` to ask and tell instead of a new one in memory (its own sampler
+            is used, so ``sampler`` may be left out). Its trials must have drawn from ``space``.
+        storage, study_name: share one study between processes or hosts (Optuna's distributed mode): a
+            database URL (``"sqlite:///study.db"``, ``"postgresql://user@host/db"``) or an Optuna storage, and
+            the study's name in it (created if new, joined if it exists). Every process asks it ``batch``
+            configurations at a time and trains ``num_samples`` of them, so the study ends with the trials
+            of all. With ``storage`` and no ``sampler``, Optuna's default sampler (TPE). See
+            :mod:`jaxnn.sweeps.bridge`.
         checkpoint_dir: a directory to save the sweep's progress in, atomically, between
             compiled calls: every finished chunk of rows, the running chunk's loop states
             after each of its ``num_chunks`` calls, and under a scheduler the population
@@ -170,6 +184,12 @@ def sweep(
             ``devices``. Not with ``scheduler``, ``sampler``, ``checkpoint_dir`` or ``log``.
         refit: with ``cv``, train the best configuration again on all the training data
             (``result.refit``, a :class:`jaxnn.TrainResult`; its test metric is the honest one).
+        shard: ``(i, n)``: train only the ``i``-th (0-based) of ``n`` contiguous slices of the configurations,
+            with the rows, seeds, initial weights and minibatches they have in the whole sweep; the result's
+            ``shard`` says which (with a fingerprint of the sweep), and :func:`jaxnn.merge` joins the ``n``
+            results into the whole sweep's. The slices depend on the arguments only, so the shards can run
+            on any machines (a job array). Not with ``sampler`` (share a study instead) or ``scheduler``.
+            See :mod:`jaxnn.cluster.shards`.
         **defaults: values for the hyperparameters the space does not vary
             (e.g. ``momentum=0.9``), as in :func:`jaxnn.fit`. A hyperparameter that no optimizer
             of the sweep reads is refused, and so is one given here and varied by the space.
@@ -190,27 +210,35 @@ def sweep(
             (the sweep's result is the error's ``.result``).
         jaxnn.errors.MissingExtraError: ``log`` needs an extra that is not installed.
     """
+    given = dict(locals())  # the call as made, for the shards of a cluster
     check_data(data)
     key = loop.as_key(key)
     scheduler = schedulers.resolve(scheduler)
     stacked = None
     if cv is not None:  # from here on `data` is one fold (for the checks); `stacked` holds them all
-        stacked = _folds(cv, data, key, scheduler=scheduler, sampler=sampler, checkpoint_dir=checkpoint_dir, log=log)
+        stacked = _folds(cv, data, key, scheduler=scheduler, sampler=sampler, checkpoint_dir=checkpoint_dir, log=log,
+                         shard=shard, study=study, storage=storage, cluster=cluster)
         data, full_data = folds_lib.fold(stacked, 0), data
     _check_early_stopping(early_stopping, data, scheduler)
     base, named = hyperparams_lib.resolve(hyperparams, defaults)
-    if sampler is not None:
+    asks = sampler is not None or study is not None or storage is not None or study_name is not None
+    if asks:
         from jaxnn.sweeps import bridge
 
-        bridge.check(sampler, scheduler, data, num_samples, batch)
+        bridge.check(sampler, scheduler, data, num_samples, batch, study=study)
+    if shard is not None:
+        shard = _check_shard(shard, asks, scheduler)
     spec = TrainSpec(
         model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
     )
     space, explicit = _explicit_configs(space)
-    if sampler is not None and ARCHITECTURE_KEY in space:
+    if asks and ARCHITECTURE_KEY in space:
         raise errors.ConfigError(f"space['sizes'] cannot be combined with {errors.arg('sampler')} yet: run one "
                                  "sampled sweep per size list and combine them with SweepResult.concat")
+    if (shard is not None or cluster is not None) and ARCHITECTURE_KEY in space:
+        raise errors.ConfigError(f"space['sizes'] cannot be combined with {errors.arg('shard' if cluster is None else 'cluster')} "
+                                 "yet: run one sweep per size list and combine them with SweepResult.concat")
     if stacked is not None and ARCHITECTURE_KEY in space:
         raise errors.ConfigError(f"space['sizes'] cannot be combined with {errors.arg('cv')} yet: run one "
                                  "cross-validated sweep per size list and combine them with SweepResult.concat")
@@ -222,36 +250,55 @@ def sweep(
         checked = [expand_space(config, num_samples=None, seeds=seeds, key=key) for config in explicit]
         expanded = checked[0]._replace(configs=[c.configs[0] for c in checked])
     else:
-        expanded = (bridge.expand_checked(space, seeds=seeds, key=key) if sampler is not None
+        expanded = (bridge.expand_checked(space, seeds=seeds, key=key) if asks
                     else expand_space(space, num_samples=num_samples, seeds=seeds, key=key))
     job = _Job(
         data=data, seeds=expanded.seeds, swept=[name for name in space if name != "seed"],
         log_scaled=expanded.log_scaled, base=base, key=key, devices=parallel.resolve_devices(devices, global_devices=True),
         max_parallel=None if max_parallel is None else _checks.positive_int("max_parallel", max_parallel),
         num_chunks=_checks.positive_int("num_chunks", num_chunks), progress=progress, scheduler=scheduler,
+        shard=shard,
     )
     _check_settings(spec, job, space, named, expanded.configs)
     _check_scheduler(scheduler, spec, job, space, len(expanded.configs), expanded.configs)
-    if checkpoint_dir is not None and sampler is not None:
-        raise errors.ConfigError(f"{errors.arg('checkpoint_dir')} cannot be combined with {errors.arg('sampler')}: an "
-                                 "Optuna study keeps its own state (give the study a storage to resume it)")
+    if checkpoint_dir is not None and asks:
+        raise errors.ConfigError(
+            f"{errors.arg('checkpoint_dir')} cannot be combined with {errors.arg('sampler')}: the configurations are "
+            "the sampler's choices as it goes, which a checkpoint cannot replay. To survive a restart, keep the study "
+            f"in a database ({errors.arg('storage')} and {errors.arg('study_name')}): a restarted process joins the "
+            "same study, whose finished trials stay in it and steer its next choices")
     if stacked is not None:
         return _cross_validated(spec, job, expanded.configs, full_data, stacked, refit)
-    arguments = None if checkpoint_dir is None else _run_arguments(spec, job, space, num_samples)
+    if cluster is not None:
+        return _on_cluster(cluster, given, len(expanded.configs))
+    if asks:  # opened (and checked against the space) before anything trains
+        study = bridge.open_study(space, sampler=sampler, study=study, storage=storage, study_name=study_name,
+                                  higher_is_better=spec.metric_for(data.task)[2])
+    arguments = None if checkpoint_dir is None and shard is None else _run_arguments(spec, job, space, num_samples)
+    config_ids = list(range(len(expanded.configs)))
+    if shard is not None:
+        from jaxnn.cluster import shards as sharding
+
+        config_ids = sharding.shard_ids(len(expanded.configs), *shard)
     advice = f"lower {errors.arg('max_parallel')} (rows trained at once) or use a smaller model"
     with resume_lib.open_run(checkpoint_dir, "sweep", arguments, resume=resume) as store, \
             programs.out_of_memory("the sweep's rows", advice), interrupts.deferred():
         job = job._replace(store=store)
         if log is not None:  # opened (and checked) before training
-            num_rows = (num_samples if sampler is not None else len(expanded.configs)) * len(expanded.seeds)
-            job = job._replace(log=track.open_log(log, _run_info(spec, job, space, num_samples, sampler, num_rows)))
+            num_rows = (num_samples if asks else len(expanded.configs)) * len(expanded.seeds)
+            job = job._replace(log=track.open_log(log, _run_info(spec, job, space, num_samples, study, num_rows)))
 
         def train() -> SweepResult:
-            if sampler is not None:
+            if asks:
                 return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space,
-                                           sampler=sampler, num_samples=num_samples, batch=batch,
-                                           higher_is_better=spec.metric_for(data.task)[2])
-            return run_configs(spec, job, expanded.configs, list(range(len(expanded.configs))))
+                                           study=study, num_samples=num_samples, batch=batch)
+            result = run_configs(spec, job, expanded.configs, config_ids)
+            if shard is not None:
+                result.shard = sharding.ShardInfo(
+                    index=shard[0], count=shard[1], fingerprint=sharding.fingerprint(arguments), arguments=arguments,
+                    num_configs=len(expanded.configs), config_ids=config_ids, seeds=list(expanded.seeds),
+                    group_rank=_group_ranks(spec, expanded.configs))
+            return result
 
         return track.logged(job.log, train, lambda result: _outcome(spec, job, result))
 
@@ -348,7 +395,39 @@ def _run_arguments(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samp
         "num_samples": resume_lib.describe(num_samples), "scheduler": resume_lib.describe(job.scheduler),
         "devices": str(len(job.devices)), "fixed": resume_lib.describe(job.base._asdict()),
         **{name: resume_lib.describe(getattr(spec, name)) for name in options},
+        **({} if job.shard is None else {"shard": f"{job.shard[0]}/{job.shard[1]}"}),
     }
+
+
+def _on_cluster(cluster: Any, given: dict[str, Any], num_configs: int) -> SweepResult:
+    """The sweep's shards run on ``cluster`` (:class:`jaxnn.cluster.Ray`), merged."""
+    from jaxnn.cluster import ray
+
+    return ray.run_sweep(cluster, given, num_configs)
+
+
+def _check_shard(shard: Any, asks: bool, scheduler: Any) -> tuple[int, int]:
+    """``shard`` checked, and against the options it does not combine with."""
+    from jaxnn.cluster import shards as sharding
+
+    shard = sharding.check_shard(shard)
+    if asks:
+        raise errors.ConfigError(f"{errors.arg('shard')} splits a fixed list of configurations, but "
+                                 f"{errors.arg('sampler')} chooses them as it goes: let the processes share one "
+                                 f"Optuna study instead ({errors.arg('storage')} and {errors.arg('study_name')})")
+    if scheduler is not None:
+        raise errors.ConfigError(
+            f"{errors.arg('shard')} trains a slice of the configurations, but {type(scheduler).__name__} compares "
+            "each configuration with all the others: run a scheduled sweep whole (on several hosts with "
+            "jax.distributed), or shard a sweep without a scheduler")
+    return shard
+
+
+def _group_ranks(spec: TrainSpec, configs: list[dict[str, Any]]) -> list[int]:
+    """Per configuration, the rank of its program setting in the order the sweep trains its groups."""
+    ranks: dict[tuple, int] = {}
+    return [ranks.setdefault(tuple(c.get(name, getattr(spec, name)) for name in PROGRAM_KEYS), len(ranks))
+            for c in configs]
 
 
 def _check_settings(spec: TrainSpec, job: "_Job", space: dict[str, Any], named: frozenset[str],
@@ -446,6 +525,7 @@ class _Job(NamedTuple):
     num_chunks: int
     progress: bool
     scheduler: ASHA | Hyperband | PBT | None
+    shard: tuple[int, int] | None = None
     store: resume_lib.RunDirectory | None = None
     log: track.Log | None = None
 

@@ -136,7 +136,9 @@ def _start_jax(args: argparse.Namespace) -> None:
     """Devices and processes, before JAX starts: a sweep shards across every core, and across hosts."""
     if args.command not in ("train", "sweep"):
         return
-    if not args.no_compilation_cache and cache.compilation_cache_wanted():
+    if args.no_compilation_cache:
+        cache.disable_compilation_cache()
+    elif cache.compilation_cache_wanted():
         cache.enable_compilation_cache()
     if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
         with contextlib.suppress(errors.SetupError):  # JAX has started already (main called from Python)

@@ -25,7 +25,7 @@ import numpy as np
 
 from jaxnn._io import atomic_write
 
-__all__ = ["cache_dir", "compilation_cache_wanted", "disable_compilation_cache", "enable_compilation_cache",
+__all__ = ["cache_dir", "compilation_cache_wanted", "disable_compilation_cache", "enable_by_default", "enable_compilation_cache",
            "load_arrays", "save_arrays"]
 
 _FORMAT = "v1"  # part of every data cache file name: a new layout never reads an old file

@@ -16,10 +16,10 @@ HEAVY = ("jax", "jaxlib", "optax", "chex", "flax", "scipy", "sklearn", "matplotl
 
 def imported_after(code: str) -> list[str]:
     """The heavy packages in ``sys.modules`` of a fresh process that ran ``code``."""
-    probe = f"{code}\nimport sys; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    probe = f"{code}\nimport sys; print('\\nloaded:', *(m for m in {HEAVY!r} if m in sys.modules))"
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    return completed.stdout.split()
+    return completed.stdout.splitlines()[-1].split()[1:]
 
 
 def test_import_jaxnn_imports_neither_jax_nor_optax():
@@ -57,3 +57,11 @@ def test_what_type_checkers_see_is_the_lazy_table():
             name = alias.asname or alias.name
             seen[name] = f"jaxnn.{alias.name}" if node.module == "jaxnn" else node.module
     assert seen == {**jaxnn._MODULES, **jaxnn._EXPORTS}
+
+
+def test_the_command_line_prints_its_version_without_importing_jax():
+    code = "from jaxnn.cli import main; main(['--version'])"
+    assert imported_after(code) == []
+    completed = subprocess.run([sys.executable, "-m", "jaxnn.cli", "--version"], capture_output=True, text=True,
+                               timeout=300, cwd=ROOT)
+    assert (completed.returncode, completed.stdout) == (0, f"jaxnn {jaxnn.__version__}\n")

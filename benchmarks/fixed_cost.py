@@ -10,7 +10,8 @@ compilation cache on, as jaxnn has it by default) that reports its own phases:
   ``lower_s`` (jaxprs to StableHLO) and ``compile_s`` (XLA compiles, or loads from the persistent
   cache, with the cache key's hashing): sums over every program and thread, so they may overlap;
 * ``second_s``: the same sweep again in the same process (the programs kept in memory);
-* ``total_s``: start to exit, measured by the parent.
+* ``total_s``: start to exit, measured by the parent; ``cpu_s``: the process's CPU time (user + system),
+  which a busy machine disturbs less than wall times.
 
 Cases: ``cold`` (an empty cache directory per process: a fresh machine) and ``warm`` (a cache
 directory filled by an untimed process first: every later run). Workloads: ``asha`` (the tune
@@ -33,7 +34,7 @@ from benchmarks import harness
 NAME = "fixed_cost"
 WORKLOADS = ("asha", "small")
 CASES = ("cold", "warm")
-PHASES = ("import_s", "jax_s", "data_s", "trace_s", "lower_s", "compile_s", "first_s", "second_s", "total_s")
+PHASES = ("import_s", "jax_s", "data_s", "trace_s", "lower_s", "compile_s", "first_s", "second_s", "total_s", "cpu_s")
 
 
 def _sweep(jaxnn: Any, data: Any, workload: str) -> Any:
@@ -72,13 +73,14 @@ def _process(workload: str, cache: str) -> dict[str, float]:
     env = dict(os.environ, JAXNN_CACHE_DIR=cache)
     for name in ("JAX_ENABLE_COMPILATION_CACHE", "JAXNN_COMPILATION_CACHE"):  # as a user runs it: the cache on
         env.pop(name, None)
-    start = time.perf_counter()
+    children_cpu = lambda: sum(os.times()[2:4])  # noqa: E731 - user + system time of finished children
+    start, cpu = time.perf_counter(), children_cpu()
     completed = subprocess.run([sys.executable, "-m", "benchmarks.fixed_cost", workload], capture_output=True,
                                text=True, timeout=900, env=env, cwd=harness.ROOT)
-    total = time.perf_counter() - start
+    total, cpu = time.perf_counter() - start, children_cpu() - cpu
     if completed.returncode != 0:
         raise RuntimeError(f"fixed_cost {workload} failed: {completed.stderr[-2000:]}")
-    return {**json.loads(completed.stdout.strip().splitlines()[-1]), "total_s": total}
+    return {**json.loads(completed.stdout.strip().splitlines()[-1]), "total_s": total, "cpu_s": cpu}
 
 
 def measure(workload: str, case: str, rounds: int) -> list[dict[str, float]]:

@@ -11,6 +11,7 @@ use. To add a public name, add it to :data:`_EXPORTS` (name -> module); ``__all_
 """
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
@@ -85,6 +86,8 @@ def __getattr__(name: str) -> Any:
         value = importlib.import_module(_MODULES[name])
     elif name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"jaxnn.{name}") is not None:
+        value = importlib.import_module(f"jaxnn.{name}")  # any other submodule, as `import jaxnn.train` would
     else:
         raise AttributeError(f"module 'jaxnn' has no attribute {name!r}")
     globals()[name] = value

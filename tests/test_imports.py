@@ -45,6 +45,8 @@ def test_star_import_and_unknown_names():
     with pytest.raises(AttributeError, match="module 'jaxnn' has no attribute 'fitt'"):
         jaxnn.fitt  # noqa: B018
     assert not hasattr(jaxnn, "_not_public")
+    # Submodules that are not re-exported are still reached as attributes, as when jaxnn imported them eagerly.
+    assert imported_after("import jaxnn; assert jaxnn.train.STATUS[0] == 'completed'; jaxnn.plotting") != []
 
 
 def test_what_type_checkers_see_is_the_lazy_table():

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--suite gemm,step,sweep,compile,scaling,tune,checkpoint,conv,tabular,tracking] [--out DIR]``.
+"""``python -m benchmarks [--quick] [--suite gemm,step,sweep,compile,first_result,fixed_cost,scaling,tune,checkpoint,conv,tabular,tracking] [--out DIR]``.
 
 Plans every (implementation, size) of the chosen suites, runs each in its own
 fresh process, in shuffled rounds, pools the undisturbed samples and writes
@@ -22,7 +22,7 @@ from typing import Any
 from benchmarks import checkpoint as checkpoint_suite
 from benchmarks import compile as compile_suite
 from benchmarks import conv
-from benchmarks import first_result, gemm, harness, scaling, small_sweep, step, sweep, tabular, tracking, train, tune
+from benchmarks import first_result, fixed_cost, gemm, harness, scaling, small_sweep, step, sweep, tabular, tracking, train, tune
 
 SUITES = {
     "gemm": gemm,
@@ -32,6 +32,7 @@ SUITES = {
     "small_sweep": small_sweep,
     "compile": compile_suite,
     "first_result": first_result,
+    "fixed_cost": fixed_cost,
     "scaling": scaling,
     "tune": tune,
     "checkpoint": checkpoint_suite,

@@ -317,6 +317,7 @@ def thread_env(num_threads: int) -> dict[str, str]:
     """The thread settings every worker runs with (pinned, recorded in the results)."""
     settings = {name: str(num_threads) for name in THREAD_ENV}
     settings["JAX_ENABLE_COMPILATION_CACHE"] = "false"  # every compile time is a cold compile
+    settings["JAXNN_COMPILATION_CACHE"] = "0"  # and jaxnn leaves it off too (it turns it on by default)
     settings["TF_CPP_MIN_LOG_LEVEL"] = "2"
     return settings
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import jax
 
-from jaxnn import errors
+from jaxnn import cache, errors
 
 __all__ = ["LOOP_ON_CPU", "ONCE", "clear_caches", "compiled", "jit_loop", "jit_once", "memoize", "out_of_memory", "submit"]
 
@@ -49,22 +49,31 @@ _memoized: list[Any] = []  # functools.lru_cache wrappers, cleared by clear_cach
 
 def jit_once(fun: Callable, **jit_kwargs: Any) -> Callable:
     """``jax.jit`` for a program that runs once per job (initialization, a final evaluation)."""
-    return jax.jit(fun, compiler_options=ONCE, **jit_kwargs)
+    jitted = jax.jit(fun, compiler_options=ONCE, **jit_kwargs)
+    return _with_cache(fun, lambda: jitted)
 
 
 def jit_loop(fun: Callable, **jit_kwargs: Any) -> Callable:
     """``jax.jit`` for the training loop: :data:`LOOP_ON_CPU` when the default backend is a CPU."""
     on_cpu = jax.jit(fun, compiler_options=LOOP_ON_CPU, **jit_kwargs)
     elsewhere = jax.jit(fun, **jit_kwargs)
+    return _with_cache(fun, lambda: on_cpu if jax.default_backend() == "cpu" else elsewhere)
 
-    pick = lambda: on_cpu if jax.default_backend() == "cpu" else elsewhere  # noqa: E731
+
+def _with_cache(fun: Callable, pick: Callable[[], Any]) -> Callable:
+    """The jitted program ``pick()`` returns, called, lowered or traced after the persistent compilation
+    cache's default is settled (:func:`jaxnn.cache.enable_by_default`: once, before jaxnn's first compile)."""
+
+    def jitted() -> Any:
+        cache.enable_by_default()
+        return pick()
 
     @functools.wraps(fun)
     def call(*args: Any, **kwargs: Any) -> Any:
-        return pick()(*args, **kwargs)
+        return jitted()(*args, **kwargs)
 
-    call.lower = lambda *args, **kwargs: pick().lower(*args, **kwargs)  # ahead-of-time compiles hit the same cache
-    call.trace = lambda *args, **kwargs: pick().trace(*args, **kwargs)
+    call.lower = lambda *args, **kwargs: jitted().lower(*args, **kwargs)  # ahead-of-time compiles hit the same cache
+    call.trace = lambda *args, **kwargs: jitted().trace(*args, **kwargs)
     return call
 
 

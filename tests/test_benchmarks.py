@@ -411,3 +411,32 @@ def test_tune_suite_reports_each_search_and_the_spread(monkeypatch):
     assert text.startswith("### tune") and "within 0.01 of the best validation accuracy" in text
     assert "without PBT" in text and "Skipped: optuna_flax" in text and "Skipped: jaxnn_tpe" in text
     assert "jaxnn.sweep, Hyperband: best val" in text and "Hyperband's brackets (configurations, epochs, best val): 0: 2" in text
+
+
+def test_fixed_cost_pools_each_workload_and_cache_into_median_phases(monkeypatch):
+    from benchmarks import fixed_cost
+
+    calls = []
+
+    def fake_process(workload, cache):
+        calls.append((workload, cache))
+        base = 10.0 if "cold" in cache else 1.0
+        return {phase: base + len(calls) for phase in fixed_cost.PHASES} | {"num_compiles": 3}
+
+    monkeypatch.setattr(fixed_cost, "_process", fake_process)
+    settings = harness.Settings(quick=False, rounds=1, repeats=3, sample_s=0.1, num_threads=1, quiet_wait_s=0.0)
+    assert fixed_cost.jobs(harness.Settings(quick=True, rounds=1, repeats=3, sample_s=0.1, num_threads=1, quiet_wait_s=0.0)) == []
+    records = []
+    for job in fixed_cost.jobs(settings):
+        records.append({"suite": job.suite, "impl": job.impl, "case": job.case, "round": 0,
+                        **fixed_cost.IMPLEMENTATIONS[job.impl](job.params)})
+    # Warm: one untimed process fills the cache, then three timed ones share it; cold: three empty caches.
+    warm_small = [c for c in calls if c[0] == "small" and "cold" not in c[1]]
+    assert len(warm_small) == 4 and len({c[1] for c in warm_small}) == 1
+    assert len({c[1] for c in calls if c[0] == "small" and "cold" in c[1]}) == 3
+    rows = fixed_cost.summarize(records, settings)["rows"]
+    assert [(r["workload"], r["case"], r["num_samples"]) for r in rows] == [
+        ("asha", "cold", 3), ("asha", "warm", 3), ("small", "cold", 3), ("small", "warm", 3)]
+    assert rows[0]["first_s"] == 10.0 + 2  # the median of 11, 12, 13
+    table = fixed_cost.markdown({"rows": rows})
+    assert "| asha | warm |" in table and "second/first" in table

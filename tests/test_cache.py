@@ -55,3 +55,52 @@ def test_a_second_train_with_another_learning_rate_loads_the_compiled_programs(t
     run([*common, "--no-compilation-cache", "--out", tmp_path / "c"], dict(env, JAXNN_CACHE_DIR=str(tmp_path / "off")),
         cli=True)
     assert not (tmp_path / "off" / "xla").exists()
+
+
+FIT = ("import jaxnn; data = jaxnn.datasets.load('iris', seed=0); "
+       "jaxnn.fit(jaxnn.mlp([4, 3, 3]), data, num_epochs=1, key=0, progress=False); ")
+
+
+def python_env(tmp_path, **extra):
+    """A process as a user starts it: no opt-out in the environment, caches under ``tmp_path``."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("JAXNN_COMPILATION_CACHE", "JAX_ENABLE_COMPILATION_CACHE", "JAX_COMPILATION_CACHE_DIR")}
+    return dict(env, JAXNN_CACHE_DIR=str(tmp_path), **extra)
+
+
+def test_the_python_api_caches_compiled_programs_by_default_and_each_opt_out_stops_it(tmp_path):
+    run(FIT, python_env(tmp_path / "default"))
+    assert os.listdir(tmp_path / "default" / "xla")  # on by default, in the user's cache directory
+    for off in ("0", "off", "false", "no"):
+        run(FIT, python_env(tmp_path / off, JAXNN_COMPILATION_CACHE=off))
+        assert not (tmp_path / off / "xla").exists(), off
+    run("import jaxnn; jaxnn.cache.disable_compilation_cache(); " + FIT, python_env(tmp_path / "function"))
+    assert not (tmp_path / "function" / "xla").exists()
+    # Turned off after programs were cached: the next new program compiles without writing there.
+    code = (FIT + "import os; before = sorted(os.listdir(jaxnn.cache.cache_dir() / 'xla')); "
+            "jaxnn.cache.disable_compilation_cache(); "
+            "jaxnn.fit(jaxnn.mlp([4, 5, 3]), data, num_epochs=1, key=0, progress=False); "
+            "print(before == sorted(os.listdir(jaxnn.cache.cache_dir() / 'xla')))")
+    assert run(code, python_env(tmp_path / "later")).stdout.strip() == "True"
+
+
+def test_a_cache_directory_set_in_jax_is_kept(tmp_path):
+    code = (f"import jax; jax.config.update('jax_compilation_cache_dir', {str(tmp_path / 'mine')!r}); " + FIT
+            + "print(jax.config.jax_compilation_cache_dir)")
+    assert run(code, python_env(tmp_path / "jaxnn")).stdout.strip() == str(tmp_path / "mine")
+    assert not (tmp_path / "jaxnn" / "xla").exists()
+
+
+def test_an_unwritable_compilation_cache_warns_once_and_the_python_api_runs_on(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = ("import warnings; warnings.simplefilter('always'); " + FIT  # Python's own filter would hide a repeat
+            + "jaxnn.fit(jaxnn.mlp([4, 5, 3]), data, num_epochs=1, key=0, progress=False); "
+            "r = jaxnn.sweep(jaxnn.mlp([4, 3, 3]), data, space={'learning_rate': [0.1, 0.2]}, num_epochs=1, key=0, "
+            "progress=False); print(len(r))")
+    completed = run(code, python_env(blocker / "cache"))
+    assert completed.stdout.strip() == "2"
+    warned = [line for line in completed.stderr.splitlines() if "Warning" in line]
+    assert len(warned) == 1, completed.stderr
+    assert warned[0].endswith(f"UserWarning: jaxnn: the compilation cache {blocker}/cache/xla cannot be used "
+                              "(not a directory); compiling without it")

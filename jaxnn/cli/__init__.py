@@ -22,32 +22,33 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 import jaxnn
-from jaxnn import cache, errors, parallel
-from jaxnn.cli import evaluate, info, merge, predict, sweep, train
-from jaxnn.cli.config import parse_arguments
-from jaxnn.cli.options import FLAGS, UsageError
+from jaxnn import cache, errors
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (train, sweep, merge, predict, evaluate, info)
+# The commands and their options (which import JAX) load in build_parser: `jaxnn --version` needs neither.
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse whose errors are exceptions (one line each, reported by :func:`main`)."""
 
     def error(self, message: str):
+        from jaxnn.cli.options import UsageError
+
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``jaxnn`` parser: one sub-parser per command (``parser.subcommands.choices``)."""
+    from jaxnn.cli import evaluate, info, merge, predict, sweep, train
+
     parser = _Parser(prog="jaxnn", description="Neural networks as pure JAX functions.")
     parser.add_argument("--version", action="version", version=f"jaxnn {jaxnn.__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="on an error, show Python's traceback")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     parser.subcommands = commands
-    for command in _COMMANDS:
+    for command in (train, sweep, merge, predict, evaluate, info):
         command.add(commands, [common])
     return parser
 
@@ -55,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``jaxnn ARGV``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # what argparse's version action prints, without importing JAX for it
+        print(f"jaxnn {jaxnn.__version__}")
+        return 0
+    from jaxnn.cli.config import parse_arguments
+    from jaxnn.cli.options import FLAGS
+
     debug = "--debug" in argv
     try:
         with errors.spoken_as(FLAGS), _sigterm_interrupts(), _one_line_warnings():
@@ -134,9 +141,14 @@ def _one_line_warnings() -> Iterator[None]:
 
 def _start_jax(args: argparse.Namespace) -> None:
     """Devices and processes, before JAX starts: a sweep shards across every core, and across hosts."""
+    from jaxnn import parallel
+    from jaxnn.cli.options import UsageError
+
     if args.command not in ("train", "sweep"):
         return
-    if not args.no_compilation_cache and cache.compilation_cache_wanted():
+    if args.no_compilation_cache:
+        cache.disable_compilation_cache()
+    elif cache.compilation_cache_wanted():
         cache.enable_compilation_cache()
     if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
         with contextlib.suppress(errors.SetupError):  # JAX has started already (main called from Python)

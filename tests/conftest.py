@@ -9,6 +9,12 @@ import pytest
 
 import jaxnn
 
+# The session's devices are fixed here, before any test runs: XLA_FLAGS=--xla_force_host_platform_device_count=N
+# gives N CPU devices, and without it JAX's default (one). Starting the backend now means that a test calling
+# the command line in-process (whose `train` and `sweep` ask for one device per core when JAX has not started)
+# cannot change the device count for the tests after it: the suite passes in any order with 1, 2 or 4 devices.
+DEVICES = jax.devices()
+
 
 @pytest.fixture(scope="session", autouse=True)
 def hermetic_caches(tmp_path_factory):

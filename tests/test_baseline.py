@@ -60,7 +60,7 @@ def make_params(sizes, rng, dtype):
             "w": (rng.normal(size=(fan_in, fan_out)) * 1.5 / np.sqrt(fan_in)).astype(dtype),
             "b": (0.5 * rng.normal(size=fan_out)).astype(dtype),
         }
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:])
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
     ]
 
 
@@ -337,12 +337,12 @@ def test_step_is_loss_and_grads_then_an_in_place_update(activation, loss):
     x_before = x.copy()
     value, grads = baseline.loss_and_grads(params, x, y, loss=loss, activation=case.activation, l2=case.l2)
     arrays = [(p["w"], p["b"]) for p in params]
-    expected = [{name: p[name] - 0.1 * g[name] for name in p} for p, g in zip(params, grads)]
+    expected = [{name: p[name] - 0.1 * g[name] for name in p} for p, g in zip(params, grads, strict=True)]
 
     step_value = baseline.step(params, x, y, loss=loss, learning_rate=0.1, activation=case.activation, l2=case.l2)
 
     assert step_value == pytest.approx(value, rel=1e-14)
-    assert all(p["w"] is w and p["b"] is b for p, (w, b) in zip(params, arrays))  # updated in place
+    assert all(p["w"] is w and p["b"] is b for p, (w, b) in zip(params, arrays, strict=True))  # updated in place
     assert relative_error(params, expected) < 1e-13
     np.testing.assert_array_equal(x, x_before)
 
@@ -402,7 +402,7 @@ def test_full_batch_training_reads_the_same_inputs_every_epoch():
 
     np.testing.assert_array_equal(x, x_before)
     np.testing.assert_array_equal(y, y_before)
-    for layer, layer_before, layer_trained in zip(params, params_before, trained):
+    for layer, layer_before, layer_trained in zip(params, params_before, trained, strict=True):
         for name in ("w", "b"):
             np.testing.assert_array_equal(layer[name], layer_before[name])  # the caller's params untouched
             assert not np.shares_memory(layer_trained[name], layer[name])
@@ -410,7 +410,7 @@ def test_full_batch_training_reads_the_same_inputs_every_epoch():
     for epoch in range(6):
         value, grads = baseline.loss_and_grads(replayed, x_before, y, loss="mean_squared_error", activation="sigmoid")
         assert losses[epoch] == pytest.approx(value, rel=1e-13)
-        replayed = [{name: p[name] - 0.05 * g[name] for name in p} for p, g in zip(replayed, grads)]
+        replayed = [{name: p[name] - 0.05 * g[name] for name in p} for p, g in zip(replayed, grads, strict=True)]
     assert relative_error(trained, replayed) < 1e-13
 
 
@@ -476,7 +476,7 @@ def test_params_round_trip_through_jax(key):
     numpy_params[0]["w"] += 0.0  # writable: step() can update it in place
     back = baseline.params_to_jax(numpy_params)
     assert all(isinstance(p[n], jax.Array) for p in back for n in ("w", "b"))
-    for original, converted in zip(params, back):
+    for original, converted in zip(params, back, strict=True):
         for name in ("w", "b"):
             np.testing.assert_array_equal(original[name], converted[name])
     assert baseline.params_from_jax(params, dtype=np.float64)[1]["b"].dtype == np.float64

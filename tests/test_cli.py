@@ -71,7 +71,7 @@ def cancer_csv(cancer, tmp_path_factory):
     """Breast cancer as a CSV file with raw features and string class names."""
     path = tmp_path_factory.mktemp("data") / "cancer.csv"
     return write_csv(path, [*cancer.feature_names, "diagnosis"],
-                     [[*row, cancer.target_names[label]] for row, label in zip(cancer.data, cancer.target)])
+                     [[*row, cancer.target_names[label]] for row, label in zip(cancer.data, cancer.target, strict=True)])
 
 
 @pytest.fixture(scope="module")
@@ -289,7 +289,7 @@ def test_regression_on_whole_number_targets_needs_task_and_says_so_in_cli_words(
 
     bunch = load_diabetes(scaled=False)
     path = write_csv(tmp_path / "diabetes.csv", [*bunch.feature_names, "progression"],
-                     [[*row, int(target)] for row, target in zip(bunch.data, bunch.target)])
+                     [[*row, int(target)] for row, target in zip(bunch.data, bunch.target, strict=True)])
     common = ["--csv", path, "--target", "progression", "--epochs", "2", "--no-progress"]
     line = assert_one_line_error(*run_cli(capsys, "train", *common, "--out", tmp_path / "a")[::2], "--task regression")
     assert "task=" not in line

@@ -342,7 +342,7 @@ def test_ties_in_the_metric_are_broken_by_validation_loss_and_diverged_rows_rank
 def test_a_sweep_where_every_row_diverged_has_no_best():
     result = _table(best_val_metric=[np.nan, np.nan], status=["diverged", "diverged"])
     with pytest.raises(ValueError, match="every one of the 2 runs of this sweep diverged"):
-        result.best
+        _ = result.best
     assert "SweepResult(2 rows" in repr(result)
 
 

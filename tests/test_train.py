@@ -13,20 +13,23 @@ from jaxnn.loop import shuffle_indices
 from tests.conftest import tolerance
 
 
-def test_breast_cancer_binary_sgd_reaches_95_percent(cancer):
+def test_breast_cancer_binary_sgd_reaches_92_percent(cancer):
     model = jaxnn.mlp([cancer.num_features, 16, 1])
     result = jaxnn.fit(
         model, cancer, optimizer="sgd", learning_rate=0.05, momentum=0.9, num_epochs=60, batch_size=32, key=0, progress=False
     )
     assert result.status == "completed" and result.stopped_epoch == 60
-    assert jaxnn.evaluate(model, result.params, cancer)["accuracy"] >= 0.95
+    # 0.965 (82 of 85 test examples) at key 0: the bounds leave room for 4 more mistakes and twice the loss.
+    metrics = jaxnn.evaluate(model, result.params, cancer)
+    assert metrics["accuracy"] >= 0.92 and metrics["loss"] < 0.25, metrics
 
 
-def test_digits_adam_reaches_96_percent(digits):
+def test_digits_adam_reaches_94_percent(digits):
     model = jaxnn.mlp([64, 128, 10])
     result = jaxnn.fit(model, digits, optimizer="adam", learning_rate=2e-3, num_epochs=60, batch_size=32, key=0, progress=False)
     metrics = jaxnn.evaluate(model, result.params, digits)
-    assert metrics["accuracy"] >= 0.96
+    # 0.970 (262 of 270) and a loss of 0.12 at key 0: room for 8 more mistakes and twice the loss.
+    assert metrics["accuracy"] >= 0.94 and metrics["loss"] < 0.25, metrics
     assert set(result.history) == {"train_loss", "val_loss", "val_metric", "learning_rate"}
     assert result.history["train_loss"][-1] < result.history["train_loss"][0] / 5
 

@@ -261,10 +261,12 @@ def test_stride_one_conv_gradients_equal_autodiff_also_vmapped(shape, window, pa
 
 @pytest.mark.slow
 def test_a_cnn_beats_the_mlp_on_the_digits_as_images():
-    """The README's CNN: at least 0.985 test accuracy (the MLP of the quick start: 0.978), about 7 s on 2 cores."""
+    """The README's CNN: 0.993 test accuracy (the MLP of the quick start: 0.978), about 7 s on 2 cores."""
     images = jaxnn.datasets.load("digits", as_images=True, standardize="global")
     cnn = jaxnn.cnn(images.input_shape, 10, channels=(32, 32), hidden=(128,), dropout=0.25)
     result = jaxnn.fit(cnn, images, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4, schedule="cosine_decay",
                        num_epochs=40, batch_size=32, key=jax.random.fold_in(jax.random.key(0), 0),
                        early_stopping=jaxnn.EarlyStopping(patience=99), progress=False)
-    assert jaxnn.evaluate(cnn, result.params, images, split="test")["accuracy"] >= 0.985
+    # 0.993 (268 of 270) and a loss of 0.047 at this key: room for 4 more mistakes and twice the loss.
+    metrics = jaxnn.evaluate(cnn, result.params, images, split="test")
+    assert metrics["accuracy"] >= 0.978 and metrics["loss"] < 0.1, metrics

@@ -269,4 +269,4 @@ def test_a_cnn_beats_the_mlp_on_the_digits_as_images():
                        early_stopping=jaxnn.EarlyStopping(patience=99), progress=False)
     # 0.993 (268 of 270) and a loss of 0.047 at this key: room for 4 more mistakes and twice the loss.
     metrics = jaxnn.evaluate(cnn, result.params, images, split="test")
-    assert metrics["accuracy"] >= 0.978 and metrics["loss"] < 0.1, metrics
+    assert metrics["accuracy"] >= 0.975 and metrics["loss"] < 0.1, metrics

@@ -21,8 +21,21 @@ from typing import Any
 
 from benchmarks import checkpoint as checkpoint_suite
 from benchmarks import compile as compile_suite
-from benchmarks import conv
-from benchmarks import first_result, fixed_cost, gemm, harness, scaling, small_sweep, step, sweep, tabular, tracking, train, tune
+from benchmarks import (
+    conv,
+    first_result,
+    fixed_cost,
+    gemm,
+    harness,
+    scaling,
+    small_sweep,
+    step,
+    sweep,
+    tabular,
+    tracking,
+    train,
+    tune,
+)
 
 SUITES = {
     "gemm": gemm,
@@ -105,7 +118,7 @@ def environment(num_threads: int) -> dict[str, Any]:
     except (subprocess.SubprocessError, json.JSONDecodeError, IndexError) as error:
         jax_info = {"error": str(error)}
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": cpu_model(),

@@ -168,7 +168,7 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
 def _paired(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The checkpointed call over the plain call timed next to it in the same process: median and IQR of
     the pairs' ratios, the disturbed pairs dropped (as :func:`benchmarks.harness.keep_undisturbed` does)."""
-    pairs = [pair for r in runs for pair in zip(r["samples"], r["extra"].get("plain_samples", []))]
+    pairs = [pair for r in runs for pair in zip(r["samples"], r["extra"].get("plain_samples", []), strict=True)]
     disturbance = lambda pair: max(s.get("others_cpu_s", 0.0) / max(s["wall_s"], 1e-12) for s in pair)  # noqa: E731
     kept = [pair for pair in pairs if not any(harness.is_disturbed(s) for s in pair)]
     forced = len(kept) < min(harness.MIN_KEPT_SAMPLES, len(pairs))

@@ -80,7 +80,8 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
         if not runs:
             continue
         stats = harness.pool([r["samples"] for r in runs], min_kept=1)
-        extra = lambda name: harness.quantile([r["extra"].get(name, math.nan) for r in runs], 0.5)
+        def extra(name):
+            return harness.quantile([r["extra"].get(name, math.nan) for r in runs], 0.5)
         rows.append({
             "impl": impl, "case": case, "first_call_s": stats["median"], **stats,
             **{name: extra(name) for name in ("warm_s", "first_minus_warm_s", "trace_s", "lower_s", "xla_compile_s",

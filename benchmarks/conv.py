@@ -185,7 +185,7 @@ def _nnx_cnn(case: dict[str, Any], weights):
             self.convs = nnx.List(
                 [nnx.Conv(c_in, c_out, (KERNEL_SIZE, KERNEL_SIZE), padding="SAME", rngs=rngs) for _, _, c_in, c_out in convs]
             )
-            self.dense = nnx.List([nnx.Linear(d_in, d_out, rngs=rngs) for d_in, d_out in zip(dense[:-1], dense[1:])])
+            self.dense = nnx.List([nnx.Linear(d_in, d_out, rngs=rngs) for d_in, d_out in zip(dense[:-1], dense[1:], strict=True)])
 
         def __call__(self, x):
             for conv in self.convs:
@@ -224,7 +224,7 @@ def _max_difference(a, b) -> float:
     import jax
     import numpy as np
 
-    return max(float(np.max(np.abs(np.asarray(u) - np.asarray(v)))) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    return max(float(np.max(np.abs(np.asarray(u) - np.asarray(v)))) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
 
 
 def jaxnn_reference(case: dict[str, Any], x, y) -> dict[str, Any]:
@@ -360,7 +360,7 @@ def run_torch_eager(params: dict[str, Any]) -> dict[str, Any]:
         modules += [torch.nn.Conv2d(c_in, c_out, KERNEL_SIZE, padding=KERNEL_SIZE // 2), torch.nn.ReLU(),
                     torch.nn.MaxPool2d(POOL)]
     modules.append(torch.nn.Flatten())
-    for i, (d_in, d_out) in enumerate(zip(dense[:-1], dense[1:])):
+    for i, (d_in, d_out) in enumerate(zip(dense[:-1], dense[1:], strict=True)):
         modules.append(torch.nn.Linear(d_in, d_out))
         if i < len(dense) - 2:
             modules.append(torch.nn.ReLU())

@@ -27,7 +27,8 @@ def run_numpy(params: dict[str, Any]) -> dict[str, Any]:
 
     a, b = _matrices(params["n"])
     c = np.empty_like(a)
-    fn = lambda: np.matmul(a, b, out=c)
+    def fn():
+        return np.matmul(a, b, out=c)
     fn()
     number = harness.calls_for(fn, params["sample_s"])
     return {"samples": harness.measure(fn, repeats=params["repeats"], number=number)}
@@ -40,7 +41,8 @@ def run_xla(params: dict[str, Any]) -> dict[str, Any]:
     a, b = (jax.device_put(m) for m in _matrices(params["n"]))
     matmul = jax.jit(jnp.matmul)
     first = harness.wall_timed(lambda: matmul(a, b).block_until_ready())
-    fn = lambda: matmul(a, b).block_until_ready()
+    def fn():
+        return matmul(a, b).block_until_ready()
     fn()
     number = harness.calls_for(fn, params["sample_s"])
     samples = harness.measure(fn, repeats=params["repeats"], number=number)
@@ -53,7 +55,8 @@ def run_torch(params: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": missing}
     a, b = (torch.from_numpy(m) for m in _matrices(params["n"]))
     c = torch.empty_like(a)
-    fn = lambda: torch.mm(a, b, out=c)
+    def fn():
+        return torch.mm(a, b, out=c)
     fn()
     number = harness.calls_for(fn, params["sample_s"])
     return {"samples": harness.measure(fn, repeats=params["repeats"], number=number),

@@ -23,9 +23,9 @@ import pathlib
 import random
 import statistics
 import subprocess
-import threading
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
@@ -46,7 +46,7 @@ RECORDED_ENV = (*THREAD_ENV, "XLA_FLAGS", "JAX_PLATFORMS", "JAX_ENABLE_COMPILATI
 
 def forward_flops(sizes: Sequence[int], batch: int) -> int:
     """Multiply-adds of the forward pass, counted as 2 FLOPs: ``2 B Σ d_in d_out``."""
-    return 2 * batch * sum(d_in * d_out for d_in, d_out in zip(sizes[:-1], sizes[1:]))
+    return 2 * batch * sum(d_in * d_out for d_in, d_out in zip(sizes[:-1], sizes[1:], strict=True))
 
 
 def step_flops(sizes: Sequence[int], batch: int) -> int:
@@ -66,7 +66,7 @@ def step_flops(sizes: Sequence[int], batch: int) -> int:
 
 def num_weights(sizes: Sequence[int]) -> int:
     """Parameters of an MLP (weights and biases)."""
-    return sum(d_in * d_out + d_out for d_in, d_out in zip(sizes[:-1], sizes[1:]))
+    return sum(d_in * d_out + d_out for d_in, d_out in zip(sizes[:-1], sizes[1:], strict=True))
 
 
 # --- samples, in the worker --------------------------------------------------------------

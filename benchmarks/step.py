@@ -90,7 +90,8 @@ def run_numpy(params: dict[str, Any]) -> dict[str, Any]:
     weights = baseline.init_params(params["sizes"], seed=0)
     x, y = _batch(params)
     losses = []
-    step = lambda: losses.append(baseline.step(weights, x, y, loss=params["loss"], learning_rate=LEARNING_RATE))
+    def step():
+        return losses.append(baseline.step(weights, x, y, loss=params["loss"], learning_rate=LEARNING_RATE))
     samples = _timed_loop(step, lambda: None, params)
     return {"samples": samples, "extra": {"last_loss": float(losses[-1])}}
 
@@ -182,7 +183,8 @@ def run_flax(params: dict[str, Any]) -> dict[str, Any]:
     module = MLP()
     sample_x = jax.numpy.zeros((1, sizes[0]), jax.numpy.float32)
     loss_fn = _optax_loss(params["loss"])
-    objective = lambda weights, x, y: loss_fn(module.apply(weights, x), y)
+    def objective(weights, x, y):
+        return loss_fn(module.apply(weights, x), y)
     return _jitted_loop(params, lambda key: module.init(key, sample_x), objective)
 
 
@@ -232,7 +234,7 @@ def run_torch_eager(params: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": missing}
     sizes = params["sizes"]
     layers: list[Any] = []
-    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(torch.nn.Linear(d_in, d_out))
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU())
@@ -387,7 +389,7 @@ def plot(summary: dict[str, Any], out_dir) -> list[str]:
     for impl in IMPLEMENTATIONS:
         points = sorted((r["params"], r["median"]) for r in sweep_rows if r["impl"] == impl)
         if points:
-            (line,) = ax.plot(*zip(*points), marker="o", label=LABELS[impl])
+            (line,) = ax.plot(*zip(*points, strict=True), marker="o", label=LABELS[impl])
             colors[impl] = line.get_color()
     for marker, name in (("s", "S"), ("^", "L")):
         for r in summary["rows"]:

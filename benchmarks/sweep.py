@@ -121,7 +121,8 @@ def run_torch_func(params: dict[str, Any]) -> dict[str, Any]:
     train_rows, val_rows = order[num_val + num_test :], order[:num_val]
     mean, std = x_all[train_rows].mean(0), x_all[train_rows].std(0)
     std[std == 0] = 1.0
-    as_x = lambda rows: torch.from_numpy(((x_all[rows] - mean) / std).astype(np.float32))
+    def as_x(rows):
+        return torch.from_numpy(((x_all[rows] - mean) / std).astype(np.float32))
     x, y = as_x(train_rows), torch.from_numpy(y_all[train_rows]).long()
     x_val, y_val = as_x(val_rows), torch.from_numpy(y_all[val_rows]).long()
 
@@ -215,7 +216,8 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
             rss = sorted(r["peak_rss_bytes"] for r in runs)[len(runs) // 2]
             if k == 1:
                 baseline_rss = rss
-            extra = lambda name: sorted(r["extra"].get(name, math.nan) for r in runs)[len(runs) // 2]
+            def extra(name):
+                return sorted(r["extra"].get(name, math.nan) for r in runs)[len(runs) // 2]
             rows.append(
                 {
                     "impl": impl,
@@ -273,7 +275,7 @@ def plot(summary: dict[str, Any], out_dir) -> list[str]:
     for impl in IMPLEMENTATIONS:
         points = sorted((r["k"], r["median"] * 1e3) for r in summary["rows"] if r["impl"] == impl)
         if points:
-            ax.plot(*zip(*points), marker="o", label=LABELS[impl])
+            ax.plot(*zip(*points, strict=True), marker="o", label=LABELS[impl])
     ax.set_xscale("log", base=2)
     ax.set_xlabel("K (configurations in the sweep)")
     ax.set_ylabel("time per configuration (ms, compile excluded)")

@@ -213,7 +213,7 @@ def _numpy_columns_from_arrow(table: Any) -> dict[str, Any]:
     import pyarrow.compute as pc
 
     columns = {}
-    for name, chunked in zip(table.column_names, table.columns):
+    for name, chunked in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_string(chunked.type):
             encoded = pc.dictionary_encode(chunked).combine_chunks()
             columns[name] = (encoded.indices.fill_null(-1).to_numpy(), encoded.dictionary.to_numpy(zero_copy_only=False))

@@ -137,7 +137,7 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
 
 def _paired(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Median and IQR of the logged call over the plain call next to it, disturbed pairs dropped."""
-    pairs = [pair for r in runs for pair in zip(r["samples"], r["extra"].get("plain_samples", []))]
+    pairs = [pair for r in runs for pair in zip(r["samples"], r["extra"].get("plain_samples", []), strict=True)]
     kept = [pair for pair in pairs if not any(harness.is_disturbed(s) for s in pair)]
     forced = len(kept) < min(harness.MIN_KEPT_SAMPLES, len(pairs))
     if forced:

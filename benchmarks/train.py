@@ -196,7 +196,7 @@ def run_torch_eager(params: dict[str, Any]) -> dict[str, Any]:
 
     def train_once():
         layers = []
-        for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             layers += [torch.nn.Linear(d_in, d_out)] + ([torch.nn.ReLU()] if i < len(sizes) - 2 else [])
         model = torch.nn.Sequential(*layers)
         opt = torch.optim.SGD(model.parameters(), lr=work["learning_rate"])

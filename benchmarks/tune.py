@@ -245,9 +245,9 @@ def run_jaxnn_asha(params: dict[str, Any]) -> dict[str, Any]:
 
 def run_jaxnn_hyperband(params: dict[str, Any]) -> dict[str, Any]:
     clock = JobClock()
-    import jaxnn
-
     import numpy as np
+
+    import jaxnn
 
     result = _jaxnn_sweep(params, jaxnn.Hyperband(min_epochs=1, reduction_factor=3), _search(params)["num_samples"])
     extra = _jaxnn_extra(result)

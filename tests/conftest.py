@@ -6,8 +6,21 @@ import jax
 import jax.monitoring
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import jaxnn
+
+# Hypothesis explores new examples on each developer's run; CI replays the same ones every time (derandomized),
+# so a red CI is a change's doing, never a newly drawn example's.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
+
+# The session's devices are fixed here, before any test runs: XLA_FLAGS=--xla_force_host_platform_device_count=N
+# gives N CPU devices, and without it JAX's default (one). Starting the backend now means that a test calling
+# the command line in-process (whose `train` and `sweep` ask for one device per core when JAX has not started)
+# cannot change the device count for the tests after it: the suite passes in any order with 1, 2 or 4 devices.
+DEVICES = jax.devices()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,7 +9,6 @@ import pytest
 
 import jaxnn
 from jaxnn.sweeps import expand_space
-
 from tests.conftest import CompiledPrograms
 from tests.test_cli import run_cli
 
@@ -58,7 +57,7 @@ def test_every_row_has_its_own_model_and_params_which_reproduce_its_metrics(swep
         model, params = result.model(i), result.params(i)
         sizes = result.table["sizes"][i]
         assert model.config["sizes"] == [64, *sizes, 10]
-        assert [layer["w"].shape for layer in params] == list(zip([64, *sizes], [*sizes, 10]))
+        assert [layer["w"].shape for layer in params] == list(zip([64, *sizes], [*sizes, 10], strict=False))
         labels = jaxnn.predict(model, params, digits_small.x_test)
         # The same predictions: as many right as the table's accuracy says (its float32 sum aside).
         correct = int(np.sum(labels == digits_small.y_test))
@@ -114,10 +113,10 @@ def test_pbt_across_shapes_never_copies_between_them(digits_small):
     result = jaxnn.sweep(jaxnn.mlp([64, 8, 10]), digits_small, space={"sizes": [(8,), (12,)],
                          "learning_rate": [0.001, 0.003, 0.03, 0.3]}, key=1, scheduler=jaxnn.PBT(interval=1, fraction=0.25),
                          **OPTIONS)
-    sizes_of = {int(c): s for c, s in zip(result.table["config"], result.table["sizes"])}
+    sizes_of = {int(c): s for c, s in zip(result.table["config"], result.table["sizes"], strict=False)}
     copied = [lineage for lineage in result.table["lineage"] if ">" in lineage]
     assert copied  # some rows did copy, and only from their own shape
-    for config, lineage in zip(result.table["config"], result.table["lineage"]):
+    for config, lineage in zip(result.table["config"], result.table["lineage"], strict=False):
         assert {sizes_of[int(c)] for c in str(lineage).split(">")} == {sizes_of[int(config)]}
     for i in range(len(result)):
         assert [w["w"].shape[1] for w in result.params(i)][0] == result.table["sizes"][i][0]

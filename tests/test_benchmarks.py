@@ -24,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def brute_force_step_flops(sizes, batch):
     """Count the matmuls of one step layer by layer, as backprop performs them."""
     total = 0
-    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         total += 2 * batch * d_in * d_out  # forward z = a W
         total += 2 * batch * d_in * d_out  # dW = aᵀ δ
         if i > 0:
@@ -36,13 +36,13 @@ def brute_force_step_flops(sizes, batch):
                                          ([5, 3], 1), ([7, 4, 4, 4, 2], 9)])
 def test_step_flops_counts_every_matmul_once(sizes, batch):
     assert harness.step_flops(sizes, batch) == brute_force_step_flops(sizes, batch)
-    assert harness.forward_flops(sizes, batch) == 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    assert harness.forward_flops(sizes, batch) == 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
 
 def test_six_b_params_rule_overstates_as_the_issue_says():
     """The 6·B·params shortcut overstates M by about 33% and L by about 10%."""
     for sizes, batch, overstated in (([784, 256, 256, 10], 128, 0.33), ([784, 2048, 2048, 10], 512, 0.10)):
-        weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         assert 6 * batch * weights / harness.step_flops(sizes, batch) - 1 == pytest.approx(overstated, abs=0.01)
 
 

@@ -4,8 +4,8 @@ import hashlib
 import json
 import os
 
-import flax.linen as nn
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np

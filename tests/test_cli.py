@@ -23,9 +23,10 @@ from jaxnn.cli import sweep as cli_sweep
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def jaxnn_cli(*args: str, cwd=None, timeout=300) -> subprocess.CompletedProcess:
+def jaxnn_cli(*args: str, cwd=None, timeout=300, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "jaxnn.cli", *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT
+        [sys.executable, "-m", "jaxnn.cli", *map(str, args)], capture_output=True, text=True, timeout=timeout,
+        cwd=cwd or ROOT, env=env,
     )
 
 
@@ -70,7 +71,7 @@ def cancer_csv(cancer, tmp_path_factory):
     """Breast cancer as a CSV file with raw features and string class names."""
     path = tmp_path_factory.mktemp("data") / "cancer.csv"
     return write_csv(path, [*cancer.feature_names, "diagnosis"],
-                     [[*row, cancer.target_names[label]] for row, label in zip(cancer.data, cancer.target)])
+                     [[*row, cancer.target_names[label]] for row, label in zip(cancer.data, cancer.target, strict=True)])
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +289,7 @@ def test_regression_on_whole_number_targets_needs_task_and_says_so_in_cli_words(
 
     bunch = load_diabetes(scaled=False)
     path = write_csv(tmp_path / "diabetes.csv", [*bunch.feature_names, "progression"],
-                     [[*row, int(target)] for row, target in zip(bunch.data, bunch.target)])
+                     [[*row, int(target)] for row, target in zip(bunch.data, bunch.target, strict=True)])
     common = ["--csv", path, "--target", "progression", "--epochs", "2", "--no-progress"]
     line = assert_one_line_error(*run_cli(capsys, "train", *common, "--out", tmp_path / "a")[::2], "--task regression")
     assert "task=" not in line
@@ -453,14 +454,16 @@ def test_sweep_files_use_the_command_line_option_names(tmp_path):
 def test_sweep_end_to_end(tmp_path):
     config = tmp_path / "sweep.toml"
     config.write_text('optimizer = "sgd"\nepochs = 5\n[space]\nmomentum = [0.0, 0.9]\n')
+    # Without XLA_FLAGS (which the suite may set to test other device counts), a sweep uses every core.
+    env = {name: value for name, value in os.environ.items() if name != "XLA_FLAGS"}
     completed = jaxnn_cli(
         "sweep", "--dataset", "iris", "--learning-rate", "1e-2:1e-1:log:3", "--config", config, "--seeds", "2",
-        "--sizes", "8", "--no-progress", "--out", tmp_path / "out",
+        "--sizes", "8", "--no-progress", "--out", tmp_path / "out", env=env,
     )
     assert completed.returncode == 0, completed.stderr
     assert "12 runs" in completed.stdout and "configurations ranked by the mean over 2 seeds" in completed.stdout
     assert "| learning_rate | momentum | seeds | best_val_metric (mean ± std) |" in completed.stdout
-    assert "on 2 cpu device(s)" in completed.stdout  # every core by default
+    assert f"on {os.cpu_count()} cpu device(s)" in completed.stdout  # every core by default
     files = sorted(os.listdir(tmp_path / "out"))
     assert files == ["best.msgpack", "configs.csv", "curves.png", "metric_vs_learning_rate.png", "metric_vs_momentum.png",
                      "sweep.csv", "sweep.json", "tensorboard"]

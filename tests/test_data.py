@@ -486,7 +486,7 @@ def test_splits_partition_the_rows(num_samples, num_features, val_fraction, test
     np.testing.assert_array_equal(np.sort(np.concatenate(ids)), np.arange(num_samples))
     assert len(ids[1]) == expected_count(val_fraction, num_samples)
     assert len(ids[2]) == expected_count(test_fraction, num_samples)
-    for split_ids, split in zip(ids, ("train", "val", "test")):
+    for split_ids, split in zip(ids, ("train", "val", "test"), strict=True):
         expected = y[split_ids].astype(np.int32 if num_classes else np.float32)
         np.testing.assert_array_equal(getattr(ds, f"y_{split}"), expected)
 
@@ -522,7 +522,7 @@ def test_load_options():
 def test_from_csv_numeric_target(tmp_path):
     x = id_features(30)
     y = np.arange(30) % 2
-    lines = ["id,height, label ,weight"] + [f"{a},{b},{t},{c}" for (a, b, c), t in zip(x, y)]
+    lines = ["id,height, label ,weight"] + [f"{a},{b},{t},{c}" for (a, b, c), t in zip(x, y, strict=True)]
     path = write(tmp_path / "animals.csv", "\n".join(lines) + "\n\n")
     ds = data.from_csv(path, "label", seed=1)
     assert (ds.name, ds.target_name, ds.feature_names) == ("animals", "label", ("id", "height", "weight"))

@@ -34,7 +34,7 @@ def iris_file(tmp_path_factory):
     bunch = load_iris()
     names = [str(name) for name in bunch.feature_names]
     header = ["id", "species", *reversed(names)]
-    rows = [[i, bunch.target_names[t], *reversed(row.tolist())] for i, (row, t) in enumerate(zip(bunch.data, bunch.target))]
+    rows = [[i, bunch.target_names[t], *reversed(row.tolist())] for i, (row, t) in enumerate(zip(bunch.data, bunch.target, strict=True))]
     path = write_csv(tmp_path_factory.mktemp("data") / "iris.csv", header, rows)
     return path, bunch.data, bunch.target_names[bunch.target]
 
@@ -66,7 +66,7 @@ def test_the_confusion_matrix_is_scikit_learns_of_the_predicted_labels(iris, iri
     assert matrix.labels == iris.class_names
     lines = matrix.format().splitlines()
     assert lines[0].split() == ["true", "\\", "predicted", *iris.class_names]
-    assert [line.split() for line in lines[1:]] == [[name, *map(str, row)] for name, row in zip(iris.class_names, expected)]
+    assert [line.split() for line in lines[1:]] == [[name, *map(str, row)] for name, row in zip(iris.class_names, expected, strict=True)]
     split = jaxnn.confusion_matrix(model, params, iris, split="val")
     np.testing.assert_array_equal(split.counts, sk.confusion_matrix(
         iris.y_val, jaxnn.predict(model, params, iris.x_val, task="multiclass"), labels=[0, 1, 2]))
@@ -79,7 +79,7 @@ def test_a_table_file_gets_the_training_column_plan(tmp_path):
     colors = rng.choice(["red", "green", "blue"], size=120)
     size = rng.normal(size=120)
     label = np.where((colors == "red") ^ (size > 0), "yes", "no")
-    rows = [[c, "" if i % 10 == 0 else f"{s:.3f}", y] for i, (c, s, y) in enumerate(zip(colors, size, label))]
+    rows = [[c, "" if i % 10 == 0 else f"{s:.3f}", y] for i, (c, s, y) in enumerate(zip(colors, size, label, strict=True))]
     data = jaxnn.datasets.from_csv(write_csv(tmp_path / "train.csv", ["color", "size", "bought"], rows), "bought", seed=0)
     model = jaxnn.mlp([data.num_features, 8, 1])
     params = jaxnn.fit(model, data, num_epochs=5, key=0, progress=False).params
@@ -98,7 +98,7 @@ def test_a_table_file_gets_the_training_column_plan(tmp_path):
 def test_regression_is_scored_in_the_targets_units(diabetes_model, tmp_path):
     model, params, data, raw_x, raw_y = diabetes_model
     path = write_csv(tmp_path / "diabetes.csv", [*data.feature_names, "progression"],
-                     [[*row, target] for row, target in zip(raw_x.tolist(), raw_y.tolist())])
+                     [[*row, target] for row, target in zip(raw_x.tolist(), raw_y.tolist(), strict=True)])
     scores = jaxnn.evaluate(model, params, path, dataset=data.info, target="progression")
     predicted = jaxnn.predict(model, params, raw_x, dataset=data.info)
     assert scores["mean_squared_error"] == pytest.approx(sk.mean_squared_error(raw_y, predicted), rel=1e-4)

@@ -7,6 +7,7 @@ import equinox as eqx
 import flax.linen
 import jax
 import jax.numpy as jnp
+import jax.test_util
 import numpy as np
 import optax
 import pytest
@@ -188,9 +189,16 @@ def test_nnx_dropout_draws_from_the_key():
     assert not np.allclose(trained[0], trained[2])
     np.testing.assert_array_equal(evaluated[0], evaluated[2])
     assert not np.allclose(trained[0], evaluated[0])
-    # Pure: the gradient is a function of (params, x, key) alone.
-    grad = jax.jit(jax.grad(lambda p: jnp.sum(model.apply(p, x, key=keys[0], train=True) ** 2)))
-    chex.assert_trees_all_equal(grad(params), grad(params))
+    # Pure: with the key fixed, training mode is a differentiable function of the params alone; its gradient
+    # agrees with central finite differences of that function (float64), which a mask redrawn per call would break.
+    def squared_output(p, key):
+        return jnp.sum(model.apply(p, jnp.asarray(x, p["out"]["kernel"].dtype), key=key, train=True) ** 2)
+
+    with jax.enable_x64(True):
+        params64 = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.float64), params)
+        jax.test_util.check_grads(lambda p: squared_output(p, keys[0]), (params64,), order=1, modes=["rev"], eps=1e-6)
+    grads = [jax.jit(jax.grad(squared_output))(params, k) for k in (keys[0], keys[2])]
+    assert not np.allclose(grads[0]["hidden"]["kernel"], grads[1]["hidden"]["kernel"])  # another key, another mask
     with pytest.raises(ValueError, match=r"train=True\) of an NNX module with dropout .* needs `key`"):
         model.apply(params, x, train=True)
     # Wrapping an instance leaves its mode alone (the train and eval structures are copies).

@@ -9,7 +9,6 @@ import sys
 import pytest
 
 import jaxnn
-
 from jaxnn import _io
 from jaxnn._io import atomic_write, staged_directory
 

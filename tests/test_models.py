@@ -1,7 +1,7 @@
 """Models and layers: shapes, forward pass against NumPy, gradients, dropout, Flax interop, errors."""
 
-import flax.linen as nn
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -141,3 +141,57 @@ def test_bad_optimizer_arguments():
         jaxnn.schedule("constant", learning_rate=0.1, num_steps=0)
     with pytest.raises(ValueError, match=r"`decay_rate` \(=0\) must be in \(0, 1\]"):
         jaxnn.schedule("exponential_decay", learning_rate=0.1, num_steps=10, decay_rate=0.0)
+
+
+def optax_loop(opt, loss, params, num_steps):
+    """``num_steps`` of ``opt`` on ``loss`` in a plain Python loop: the final params and the loss before each step."""
+    state, losses = opt.init(params), []
+    for _ in range(num_steps):
+        value, grads = jax.value_and_grad(loss)(params)
+        updates, state = opt.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+        losses.append(value)
+    return params, np.asarray(losses)
+
+
+def weights_only(params):
+    """Optax's mask for decaying weight matrices, not biases (written here, not taken from jaxnn)."""
+    return jax.tree.map(lambda leaf: leaf.ndim == 2, params)
+
+
+# Each optimizer as jaxnn's training loop builds it from the hyperparameters, and as Optax's own alias with the
+# same settings (weight decay: AdamW's decoupled term, or the L2 penalty's gradient added before the others).
+TRAJECTORIES = {
+    "gd": (dict(learning_rate=0.1), optax.sgd(0.1)),
+    "sgd": (dict(learning_rate=0.05, momentum=0.9), optax.sgd(0.05, momentum=0.9)),
+    "nesterov": (dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, nesterov=True),
+                 optax.sgd(0.05, momentum=0.9, nesterov=True)),
+    "adam": (dict(learning_rate=0.01, b1=0.8, b2=0.99), optax.adam(0.01, b1=0.8, b2=0.99, eps=1e-8)),
+    "adamw": (dict(learning_rate=0.01, weight_decay=0.1),
+              optax.adamw(0.01, eps=1e-8, weight_decay=0.1, mask=weights_only)),
+    "rmsprop": (dict(learning_rate=0.01, momentum=0.5), optax.rmsprop(0.01, decay=0.9, eps=1e-8, momentum=0.5)),
+    "adagrad": (dict(learning_rate=0.1), optax.adagrad(0.1, eps=1e-8)),
+    "sgd+l2": (dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, weight_decay=0.01),
+               optax.chain(optax.add_decayed_weights(0.01, mask=weights_only), optax.sgd(0.05, momentum=0.9))),
+}
+
+
+@pytest.mark.parametrize("name", list(TRAJECTORIES))
+def test_fit_follows_optaxs_own_trajectory(name, iris):
+    """Full-batch fit (5 steps) equals Optax's alias stepping on the same loss: every hyperparameter arrives."""
+    settings, reference = TRAJECTORIES[name]
+    settings = {"optimizer": name, **settings}
+    model = jaxnn.mlp([4, 8, 3], activation="tanh")
+    params = model.init(jax.random.key(1))
+    x, y = jnp.asarray(iris.x_train), jnp.asarray(iris.y_train)
+
+    def loss(p):
+        return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x), y).mean()
+
+    result = jaxnn.fit(model, iris, params=params, batch_size=None, num_epochs=5, key=0, progress=False, **settings)
+    expected_params, expected_losses = optax_loop(reference, loss, params, 5)
+    assert result.best_epoch == 5  # so the returned (best) params are the last step's, as Optax's
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), result.params, expected_params)
+    np.testing.assert_allclose(result.history["train_loss"], expected_losses, rtol=1e-5, atol=1e-6)
+    # The trajectory moved: a wrong hyperparameter could not pass for a right one.
+    assert not np.allclose(expected_params[0]["w"], params[0]["w"], atol=1e-3)

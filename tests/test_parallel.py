@@ -117,7 +117,7 @@ def test_an_interrupted_two_process_sweep_resumes_and_writes_one_merged_table(tm
     assert single.returncode == 0, single.stderr[-3000:]
     merged, reference = read_table(tmp_path / "multi" / "sweep.csv"), read_table(tmp_path / "single" / "sweep.csv")
     assert len(merged) == 12
-    for a, b in zip(merged, reference):
+    for a, b in zip(merged, reference, strict=True):
         assert (a["learning_rate"], a["seed"], a["status"]) == (b["learning_rate"], b["seed"], b["status"])
         assert float(a["best_val_loss"]) == pytest.approx(float(b["best_val_loss"]), rel=1e-5)
 

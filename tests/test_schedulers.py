@@ -403,7 +403,7 @@ def test_asha_with_early_stopping_gives_no_slot_to_a_stopped_configuration(digit
     result = jaxnn.sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler=scheduler,
                          early_stopping=jaxnn.EarlyStopping(patience=1), **OPTIONS)
     budgets = (0, *ASHA().rungs(OPTIONS["num_epochs"]))
-    for rung, epochs in zip(result.table["rung"], result.table["epochs_run"]):
+    for rung, epochs in zip(result.table["rung"], result.table["epochs_run"], strict=True):
         assert epochs > budgets[rung]  # a row only counts a rung it trained in
     assert set(result.table["status"]) <= {"pruned", "completed", "early_stopped"}
     stopped = result.table["status"] == "early_stopped"
@@ -423,7 +423,7 @@ def fake_pbt_result(configs, lineage):
 
 def test_merged_pbt_tables_keep_lineages_pointing_at_their_rows_and_refuse_aggregation():
     merged = jaxnn.SweepResult.concat([fake_pbt_result([0, 1], ["0", "1>0"]), fake_pbt_result([0, 1], ["1>0", "1"])])
-    by_config = dict(zip(merged.table["config"], merged.table["lineage"]))
+    by_config = dict(zip(merged.table["config"], merged.table["lineage"], strict=True))
     assert by_config == {0: "0", 1: "1>0", 2: "3>2", 3: "3"}
     with pytest.raises(ValueError, match="under PBT"):
         merged.aggregate()

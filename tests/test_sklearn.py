@@ -89,7 +89,7 @@ def test_one_sgd_epoch_matches_scikit_learn(iris_xy):
     ours.partial_fit(x, y)
     np.testing.assert_array_equal(np.asarray(ours.params_[0]["w"][4:]), 0.0)  # padding weights stay zero
     ours.params_[0] = {"w": ours.params_[0]["w"][:4], "b": ours.params_[0]["b"]}
-    for layer, coef, intercept in zip(ours.params_, theirs.coefs_, theirs.intercepts_):
+    for layer, coef, intercept in zip(ours.params_, theirs.coefs_, theirs.intercepts_, strict=False):
         np.testing.assert_allclose(np.asarray(layer["w"]), coef, rtol=2e-4, atol=1e-6)
         np.testing.assert_allclose(np.asarray(layer["b"]), intercept, rtol=2e-4, atol=1e-6)
 

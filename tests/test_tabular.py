@@ -21,7 +21,7 @@ from jaxnn.errors import CheckpointError, ConfigError, DataError, DataWarning
 def write_csv(path, columns, *, delimiter=",", encoding="utf-8", newline="\n"):
     """``columns``: name -> list of cells (None is a blank cell); returns the path."""
     names = list(columns)
-    rows = zip(*columns.values())
+    rows = zip(*columns.values(), strict=True)
     lines = [delimiter.join(names)] + [delimiter.join("" if cell is None else str(cell) for cell in row) for row in rows]
     path.write_bytes((newline.join(lines) + newline).encode(encoding))
     return path
@@ -245,7 +245,7 @@ def test_the_number_pattern_is_what_arrows_cast_accepts():
     cells = ["1", "-2.5", "+3", ".5", "5.", "1e3", "1E-2", "inf", "-Infinity", "NaN", "nan", "0x10", "1,5", "1_000",
              "abc", "1e", "e3", "--1", "٣", "1.2.3", "Inf", "+.5e+3"]
     is_number, values = number_levels(np.array(cells, dtype=object))
-    for cell, number, value in zip(cells, is_number, values):
+    for cell, number, value in zip(cells, is_number, values, strict=True):
         try:
             expected = pa.array([cell]).cast(pa.float64())[0].as_py()
         except pa.ArrowInvalid:
@@ -508,7 +508,7 @@ def test_weights_are_not_a_feature_and_follow_the_splits(tmp_path):
     assert ds.feature_names == ("a",)
     if hasattr(ds, "sample_weight"):  # until from_arrays takes sample_weight
         train, val, test = data.split_rows([0, 1] * 20, seed=5)
-        for part, rows in zip(ds.sample_weight, (train, val, test)):
+        for part, rows in zip(ds.sample_weight, (train, val, test), strict=True):
             np.testing.assert_array_equal(part, weights[rows])
     zero = write_csv(tmp_path / "z.csv", {"a": list(range(4)), "w": [0] * 4, "y": [0, 1] * 2})
     with pytest.raises(DataError, match=r"weight column 'w' is 0 on every row"):
@@ -521,7 +521,7 @@ def test_split_rows_are_the_rows_from_arrays_splits():
     y = np.arange(50) % 3
     ds = data.from_arrays(np.arange(50.0).reshape(-1, 1), y, seed=4, standardize=False)
     train, val, test = data.split_rows(y, seed=4)
-    for part, rows in zip(("train", "val", "test"), (train, val, test)):
+    for part, rows in zip(("train", "val", "test"), (train, val, test), strict=True):
         np.testing.assert_array_equal(getattr(ds, f"x_{part}")[:, 0], rows)
 
 

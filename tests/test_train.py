@@ -13,20 +13,23 @@ from jaxnn.loop import shuffle_indices
 from tests.conftest import tolerance
 
 
-def test_breast_cancer_binary_sgd_reaches_95_percent(cancer):
+def test_breast_cancer_binary_sgd_reaches_92_percent(cancer):
     model = jaxnn.mlp([cancer.num_features, 16, 1])
     result = jaxnn.fit(
         model, cancer, optimizer="sgd", learning_rate=0.05, momentum=0.9, num_epochs=60, batch_size=32, key=0, progress=False
     )
     assert result.status == "completed" and result.stopped_epoch == 60
-    assert jaxnn.evaluate(model, result.params, cancer)["accuracy"] >= 0.95
+    # 0.965 (82 of 85 test examples) at key 0: the bounds leave room for 4 more mistakes and twice the loss.
+    metrics = jaxnn.evaluate(model, result.params, cancer)
+    assert metrics["accuracy"] >= 0.92 and metrics["loss"] < 0.25, metrics
 
 
-def test_digits_adam_reaches_96_percent(digits):
+def test_digits_adam_reaches_94_percent(digits):
     model = jaxnn.mlp([64, 128, 10])
     result = jaxnn.fit(model, digits, optimizer="adam", learning_rate=2e-3, num_epochs=60, batch_size=32, key=0, progress=False)
     metrics = jaxnn.evaluate(model, result.params, digits)
-    assert metrics["accuracy"] >= 0.96
+    # 0.970 (262 of 270) and a loss of 0.12 at key 0: room for 8 more mistakes and twice the loss.
+    assert metrics["accuracy"] >= 0.94 and metrics["loss"] < 0.25, metrics
     assert set(result.history) == {"train_loss", "val_loss", "val_metric", "learning_rate"}
     assert result.history["train_loss"][-1] < result.history["train_loss"][0] / 5
 
@@ -102,7 +105,8 @@ def test_early_stopping_restores_the_best_epoch_and_stops_early(overfit_data):
 
 def test_same_key_is_bitwise_identical_and_another_key_is_not(cancer):
     model = jaxnn.mlp([cancer.num_features, 8, 1], dropout=0.2)
-    run = lambda key: jaxnn.fit(model, cancer, learning_rate=1e-2, num_epochs=5, batch_size=16, key=key, progress=False)
+    def run(key):
+        return jaxnn.fit(model, cancer, learning_rate=1e-2, num_epochs=5, batch_size=16, key=key, progress=False)
     first, second, other = run(3), run(3), run(4)
     chex.assert_trees_all_equal(first.params, second.params)
     np.testing.assert_array_equal(first.history["train_loss"], second.history["train_loss"])
@@ -130,7 +134,8 @@ def test_new_hyperparameter_values_do_not_recompile(cancer, compiles):
 def test_a_zero_momentum_or_weight_decay_leaves_their_work_out_of_the_program(cancer, compiles):
     model = jaxnn.mlp([cancer.num_features, 8, 1])
     options = dict(optimizer="sgd", num_epochs=3, batch_size=64, progress=False, key=0)
-    spec = lambda **zeros: jaxnn.TrainSpec(model, num_epochs=3, batch_size=64, optimizer="sgd", **zeros)
+    def spec(**zeros):
+        return jaxnn.TrainSpec(model, num_epochs=3, batch_size=64, optimizer="sgd", **zeros)
     hparams = jaxnn.train.scalar_hyperparams(jaxnn.Hyperparams(learning_rate=0.1, momentum=0.0, weight_decay=0.0))
     # Only spec.zeros decides what is left out: traced or concrete, a zero in hparams keeps its buffer.
     lean = jax.eval_shape(lambda h: jaxnn.loop.init_state(spec(zeros=("momentum", "weight_decay")), h, 0, cancer), hparams)
@@ -197,7 +202,7 @@ def test_full_batch_gd_equals_the_numpy_baseline(weight_decay, cancer):
     )
     if weight_decay == 0.0:  # the baseline's loss includes the penalty, jaxnn's history the data loss only
         np.testing.assert_allclose(result.history["train_loss"], losses, rtol=1e-4)
-    for ours, theirs in zip(result.params, reference):
+    for ours, theirs in zip(result.params, reference, strict=True):
         np.testing.assert_allclose(ours["w"], theirs["w"], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(ours["b"], theirs["b"], rtol=1e-4, atol=1e-5)
 

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, dataclass_transform
 
 import jax
 import numpy as np
@@ -39,15 +39,21 @@ def _static(**kwargs):
     return dataclasses.field(metadata={"static": True}, **kwargs)
 
 
-def _pytree_dataclass(cls: type) -> type:
+_T = TypeVar("_T")
+
+
+def _replace(self: _T, **changes: Any) -> _T:
+    """A copy with ``changes``."""
+    return dataclasses.replace(self, **changes)  # type: ignore[type-var]  # self is a dataclass instance
+
+
+@dataclass_transform(frozen_default=True, eq_default=False, field_specifiers=(dataclasses.field, _static))
+def _pytree_dataclass(cls: type[_T]) -> type[_T]:
     """A frozen dataclass registered as a pytree: fields are leaves unless made with ``_static``."""
-    cls = dataclasses.dataclass(frozen=True, eq=False)(cls)
-    cls.replace = lambda self, **changes: dataclasses.replace(self, **changes)
-    cls.replace.__doc__ = "A copy with ``changes``."
-    return jax.tree_util.register_dataclass(cls)
+    return jax.tree_util.register_dataclass(dataclasses.dataclass(frozen=True, eq=False)(cls))
 
 
-def _as_array(values: ArrayLike, dtype: Any = None):
+def _as_array(values: ArrayLike, dtype: Any = None) -> jax.Array | np.ndarray:
     """NumPy input stays NumPy, JAX input (also traced) stays JAX."""
     return values if isinstance(values, jax.Array) else np.asarray(values, dtype=dtype)
 
@@ -83,6 +89,8 @@ class Standardizer:
             0 and 1 for classification or no standardization.
         mode: ``"feature"``, ``"global"`` or ``"none"`` (static): how ``x_mean``/``x_scale`` were fitted.
     """
+
+    replace = _replace
 
     x_mean: Any
     x_scale: Any
@@ -171,6 +179,8 @@ class DataInfo:
             (imputing, one-hot encoding, dropping), which prediction applies to new rows (static);
             None for arrays.
     """
+
+    replace = _replace
 
     standardizer: Standardizer
     task: str = _static()

@@ -32,7 +32,7 @@ import optax
 from jax.custom_batching import custom_vmap
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxnn import losses, optim, parallel
+from jaxnn import metrics, optim, parallel
 from jaxnn.programs import jit_loop, jit_once, memoize
 from jaxnn._io import atomic_write
 from jaxnn.hyperparams import Hyperparams
@@ -65,6 +65,8 @@ __all__ = [
     "num_examples",
     "one_epoch",
     "record_epoch",
+    "scores",
+    "split_weights",
     "run_epochs",
     "run_epochs_jit",
     "shuffle_indices",
@@ -149,6 +151,8 @@ class Layout(NamedTuple):
     slots: int  # minibatch rows including masked ones that give every device an equal share
     has_val: bool
     mesh: Mesh | None
+    metric_name: str = ""
+    weighted: bool = False  # the training loss weighs rows (sample or class weights)
 
 
 def layout(spec: TrainSpec, data: Any) -> Layout:
@@ -180,9 +184,43 @@ def layout(spec: TrainSpec, data: Any) -> Layout:
         )
     mesh = parallel.data_mesh(spec.data_devices) if spec.data_devices is not None and len(spec.data_devices) > 1 else None
     loss_name, loss = spec.loss_for(data.task)
-    _, metric, higher_is_better = spec.metric_for(data.task)
+    metric_name, metric, higher_is_better = spec.metric_for(data.task)
+    _check_class_weight(spec, data)
     slots = batch if mesh is None else -(-batch // mesh.size) * mesh.size
-    return Layout(loss_name, loss, metric, higher_is_better, num_train, batch, steps, slots, has_val, mesh)
+    weighted = getattr(data, "w_train", None) is not None or spec.class_weight is not None
+    return Layout(loss_name, loss, metric, higher_is_better, num_train, batch, steps, slots, has_val, mesh, metric_name,
+                  weighted)
+
+
+def _check_class_weight(spec: TrainSpec, data: Any) -> None:
+    if spec.class_weight is None:
+        return
+    if data.task == "regression":
+        raise errors.ConfigError(f"{errors.arg('class_weight')} weighs classes, but the data is a regression task; "
+                                 f"weigh rows with {errors.arg('sample_weight')}")
+    if len(spec.class_weight) != data.num_classes:
+        raise errors.ConfigError(f"{errors.arg('class_weight')} has {len(spec.class_weight)} weights but the data has "
+                                 f"{data.num_classes} classes")
+
+
+def split_weights(spec: TrainSpec, data: Any, split: str) -> tuple[Array | None, Array | None]:
+    """``(sample weights, loss weights)`` of a split's rows, each ``(n,)`` or None (every row weighs 1): the
+    metrics weigh rows by their sample weights, the loss also by their class's ``spec.class_weight``."""
+    weights = getattr(data, f"w_{split}", None)
+    weights = None if weights is None else jnp.asarray(weights, jnp.float32)
+    if spec.class_weight is None:
+        return weights, weights
+    by_class = jnp.asarray(spec.class_weight, jnp.float32)[jnp.asarray(getattr(data, f"y_{split}"))]
+    return weights, by_class if weights is None else weights * by_class
+
+
+def scores(outputs: Array, targets: Array, *, task: str, names: tuple[str, ...], y_scale: Any = 1.0,
+           weights: Array | None = None) -> dict[str, Array]:
+    """The metrics ``names`` of ``outputs`` against ``targets`` (weighted by ``weights``); a regression's in the
+    target's units (its standardized values times ``y_scale``: every regression metric ignores a shift)."""
+    if task == "regression":
+        outputs, targets = outputs * y_scale, targets * y_scale
+    return {name: metrics.scorer(name, task)(outputs, targets, mask=weights) for name in names}
 
 
 class Optimizer(NamedTuple):
@@ -409,7 +447,7 @@ def one_epoch(
     train_loss = loss_sum / num_examples(plan, data)
     if plan.has_val:
         val_loss, val_metric = evaluate_split(spec, plan, params, data.x_val, data.y_val, data,
-                                              mask=getattr(data, "val_mask", None))
+                                              mask=getattr(data, "val_mask", None), split="val")
     else:
         val_loss = val_metric = jnp.asarray(jnp.nan, jnp.float32)
     state = record_epoch(spec, plan, state, params, opt_state, train_loss, val_loss, val_metric)
@@ -422,16 +460,23 @@ def one_epoch(
     return state, jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), row)
 
 
-def epoch_batches(spec: TrainSpec, plan: Layout, data: Any, key: PRNGKey) -> tuple[Array, Array, Array]:
+def epoch_batches(spec: TrainSpec, plan: Layout, data: Any, key: PRNGKey) -> tuple[Array, ...]:
     """``(xs, ys, masks)`` of an epoch, shaped ``(steps, slots, ...)``: a shuffled order, the last
     minibatch padded with masked rows (so every example counts exactly once), and with data
-    parallelism, rows laid out across the devices."""
+    parallelism, rows laid out across the devices. A weighted layout adds each row's loss weight
+    (sample times class weight, with a mean of 1 over the training split; 0 on padding)."""
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     train_mask = getattr(data, "train_mask", None)  # padded data (cross-validation folds): 0 marks a padding row
     train_mask = None if train_mask is None else jnp.asarray(train_mask, jnp.float32)
+    weights = None
+    if plan.weighted:  # normalized to a mean of 1: a minibatch's loss is its weighted sum over its size
+        weights = split_weights(spec, data, "train")[1]
+        weights = weights if train_mask is None else weights * train_mask
+        weights = weights * (num_examples(plan, data) / jnp.sum(weights))
     if spec.batch_size is None and plan.mesh is None:
         masks = jnp.ones((1, plan.num_train), jnp.float32) if train_mask is None else train_mask[None]
-        return x_train[None], y_train[None], masks
+        batches = x_train[None], y_train[None], masks
+        return batches if weights is None else (*batches, weights[None])
     padded = plan.steps * plan.batch
     if spec.batch_size is None:
         order = jnp.arange(plan.num_train)
@@ -447,12 +492,12 @@ def epoch_batches(spec: TrainSpec, plan: Layout, data: Any, key: PRNGKey) -> tup
         masks = jnp.pad(masks, ((0, 0), (0, plan.slots - plan.batch)))
     if train_mask is not None:
         masks = masks * train_mask[order]
-    xs, ys = x_train[order], y_train[order]
+    batches = (x_train[order], y_train[order], masks) + (() if weights is None else (weights[order] * masks,))
     if plan.mesh is None:
-        return xs, ys, masks
+        return batches
     # Each device computes its share of every minibatch; params stay replicated and XLA all-reduces the gradient.
     sharding = NamedSharding(plan.mesh, PartitionSpec(None, parallel.DATA_AXIS))
-    return tuple(jax.lax.with_sharding_constraint(a, sharding) for a in (xs, ys, masks))
+    return tuple(jax.lax.with_sharding_constraint(a, sharding) for a in batches)
 
 
 def train_steps(
@@ -476,14 +521,19 @@ def train_steps(
     use_keys = spec.model.needs_key or dropout is not None
     pass_value = spec.reduce_on_plateau is not None
 
-    def objective(params, x, y, mask, key):
+    def objective(params, x, y, mask, weight, key):
         outputs = spec.model.apply(params, x, key=key, train=True, dropout=dropout)
-        return plan.loss(outputs, y, mask=mask)
+        if weight is None:
+            return plan.loss(outputs, y, mask=mask)
+        # The weighted sum over the minibatch's size (not over its weights): a minibatch of light rows
+        # moves the parameters less, so every row pulls by its weight over an epoch.
+        return plan.loss(outputs, y, mask=weight) * (jnp.sum(weight) / jnp.maximum(jnp.sum(mask), 1.0))
 
     def train_step(carry, batch):
         params, opt_state, loss_sum = carry
-        x, y, mask, key = batch if use_keys else (*batch, None)
-        loss_value, grads = jax.value_and_grad(objective)(params, x, y, mask, key)
+        batch = batch if use_keys else (*batch, None)
+        x, y, mask, weight, key = batch if plan.weighted else (*batch[:3], None, batch[3])
+        loss_value, grads = jax.value_and_grad(objective)(params, x, y, mask, weight, key)
         extra = {"value": loss_value} if pass_value else {}
         updates, new_opt_state = opt.transform.update(grads, opt_state, params, **extra)
         new_params = optax.apply_updates(params, updates)
@@ -501,18 +551,27 @@ def train_steps(
     return params, opt_state, loss_sum
 
 
-def evaluate_split(spec: TrainSpec, plan: Layout, params: Params, x: Any, y: Any, data: Any,
-                   mask: Any = None) -> tuple[Array, Array]:
-    """``(loss, metric)`` of ``params`` on ``(x, y)``; a regression's mean squared error metric is in target units.
+def evaluate_split(spec: TrainSpec, plan: Layout, params: Params, x: Any, y: Any, data: Any, mask: Any = None, *,
+                   split: str | None = None,
+                   names: tuple[str, ...] = ()) -> tuple[Array, Array] | tuple[Array, Array, dict[str, Array]]:
+    """``(loss, metric)`` of ``params`` on ``(x, y)``, the rows of ``split`` (``"val"``, ``"test"``) of ``data``,
+    weighted by its weights (see :func:`split_weights`); a regression's metric is in the target's units. With
+    ``names``, also the metrics of ``names`` as a dict: ``(loss, metric, {name: value})``.
 
     ``mask`` (``(n,)``, 0 or 1) leaves out padding rows (of cross-validation folds of unequal sizes)."""
     outputs = spec.model.apply(params, jnp.asarray(x))
     y = jnp.asarray(y)
-    masked = {} if mask is None else {"mask": jnp.asarray(mask, jnp.float32)}
-    metric_value = plan.metric(outputs, y, **masked)
-    if data.task == "regression" and plan.metric is losses.mean_squared_error:
-        metric_value = metric_value * jnp.square(data.y_scale)
-    return plan.loss(outputs, y, **masked), metric_value
+    weights, loss_weights = (None, None) if split is None else split_weights(spec, data, split)
+    if mask is not None:
+        mask = jnp.asarray(mask, jnp.float32)
+        weights = mask if weights is None else weights * mask
+        loss_weights = mask if loss_weights is None else loss_weights * mask
+    every = (plan.metric_name, *(name for name in names if name != plan.metric_name))
+    values = scores(outputs, y, task=data.task, names=every, y_scale=data.y_scale, weights=weights)
+    loss = plan.loss(outputs, y) if loss_weights is None else plan.loss(outputs, y, mask=loss_weights)
+    if names:
+        return loss, values[plan.metric_name], {name: values[name] for name in names}
+    return loss, values[plan.metric_name]
 
 
 def num_examples(plan: Layout, data: Any) -> Array | int:

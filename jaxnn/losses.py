@@ -1,4 +1,4 @@
-"""Losses and metrics as pure functions of ``(outputs, targets)``.
+"""Losses (and two metrics, kept here for old code: see :mod:`jaxnn.metrics`) as pure functions of ``(outputs, targets)``.
 
 Every loss returns the mean over the batch. ``mask`` (shape ``(batch,)``, 0/1 or
 weights) restricts the mean to the examples that count: the trainer uses it for
@@ -20,6 +20,7 @@ import optax
 from jaxnn import _checks
 from jaxnn.typing import Array, ArrayLike, Params
 from jaxnn import errors
+from jaxnn import metrics as metrics_lib
 
 __all__ = [
     "LOSSES",
@@ -42,7 +43,9 @@ def _masked_mean(values: Array, mask: ArrayLike | None) -> Array:
         raise errors.DataError(f"mask has shape {mask.shape} but the batch has shape {values.shape}")
     # `where` keeps a NaN in a masked-out example from leaking into the sum.
     total = jnp.sum(jnp.where(mask > 0, values * mask, 0.0))
-    return total / jnp.maximum(jnp.sum(mask), 1.0)
+    # A weighted mean: weights may sum to less than 1 (0/1 masks give what a clamp at 1 gave).
+    weight = jnp.sum(jnp.where(mask > 0, mask, 0.0))
+    return total / jnp.where(weight > 0, weight, 1.0)
 
 
 def _one_output_per_example(outputs: Array, targets: Array, loss: str) -> tuple[Array, Array]:
@@ -170,11 +173,8 @@ LOSSES: dict[str, LossFn] = {
     "mean_squared_error": mean_squared_error,
 }
 
-# name -> (function, higher_is_better)
-METRICS: dict[str, tuple[LossFn, bool]] = {
-    "accuracy": (accuracy, True),
-    "mean_squared_error": (mean_squared_error, False),
-}
+# name -> (function, higher_is_better): the registry of jaxnn.metrics, as this module listed it before
+METRICS: dict[str, tuple[LossFn, bool]] = {name: (m.function, m.higher_is_better) for name, m in metrics_lib.METRICS.items()}
 
 
 def get(name: str) -> LossFn:
@@ -188,5 +188,6 @@ def get(name: str) -> LossFn:
 
 
 def get_metric(name: str) -> tuple[LossFn, bool]:
-    """``(metric_fn, higher_is_better)`` for the metric called ``name``."""
-    return _checks.lookup("metric", name, METRICS)
+    """``(metric_fn, higher_is_better)`` for the metric called ``name`` (see :mod:`jaxnn.metrics`)."""
+    metric = metrics_lib.get(name)
+    return metric.function, metric.higher_is_better

@@ -20,6 +20,7 @@ refuses a metric that does not fit a task.
 False
 """
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -53,6 +54,7 @@ __all__ = [
     "recall_macro",
     "rmse",
     "roc_auc",
+    "scorer",
 ]
 
 MetricFn = Callable[..., Array]
@@ -443,7 +445,21 @@ def check(name: str | None, task: str) -> Metric:
     return metric
 
 
-def check_defined(names: Sequence[str], labels: ArrayLike, weights: ArrayLike | None, num_classes: int, *, where: str) -> None:
+@functools.cache
+def scorer(name: str | None, task: str) -> MetricFn:
+    """``(outputs, targets, *, mask=None) -> scalar``: the metric ``name`` (checked by :func:`check`) on ``task``'s
+    outputs; one function per ``(name, task)``, so compiled programs that take it as a static argument are reused."""
+    metric = check(name, task)
+
+    def score(outputs: ArrayLike, targets: ArrayLike, *, mask: ArrayLike | None = None) -> Array:
+        return metric(outputs, targets, mask=mask, task=task)
+
+    score.__name__ = score.__qualname__ = metric.name
+    return score
+
+
+def check_defined(names: Sequence[str], labels: ArrayLike, weights: ArrayLike | None, num_classes: int, *, where: str,
+                  class_names: Sequence[str] = ()) -> None:
     """Refuse a metric of ``names`` that cannot be computed on these labels (before anything compiles).
 
     ``roc_auc`` needs an example of every class (weight > 0): with one class only, no pair of a
@@ -455,17 +471,20 @@ def check_defined(names: Sequence[str], labels: ArrayLike, weights: ArrayLike | 
         weights: its weights ``(n,)``, or None.
         num_classes: the task's number of classes.
         where: the split in words, for the message (``"the validation split"``).
+        class_names: the classes' names for the message (default: their indices).
 
     Raises:
         DataError: naming the metric, the split and the classes it lacks.
     """
-    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    labels = np.asarray(labels)
+    labels = (labels.argmax(-1) if labels.ndim == 2 and labels.shape[1] > 1 else labels.reshape(-1)).astype(np.int64)
     present = labels if weights is None else labels[np.asarray(weights).reshape(-1) > 0]
     missing = sorted(set(range(num_classes)) - set(np.unique(present).tolist()))
+    missing = [str(class_names[k]) if len(class_names) == num_classes else str(k) for k in missing]
     for name in names:
         if get(name).needs_every_class and missing:
             raise errors.DataError(
                 f"{name} needs examples of every class, but {where} has none of class"
-                f"{'es' if len(missing) > 1 else ''} {', '.join(map(str, missing))} ({len(present)} examples): "
+                f"{'es' if len(missing) > 1 else ''} {', '.join(missing)} ({len(present)} examples): "
                 "give it more rows (a larger validation fraction, a stratified split) or choose another metric"
             )

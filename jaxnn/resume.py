@@ -487,6 +487,10 @@ def data_digest(data: Any) -> str:
         array = np.ascontiguousarray(np.asarray(getattr(data, name)))
         digest.update(f"{name}:{array.dtype}:{array.shape}".encode())
         digest.update(array.tobytes())
+    for name in ("w_train", "w_val", "w_test"):  # the sample weights, where a split has them
+        weights = getattr(data, name, None)
+        if weights is not None:
+            digest.update(f"{name}:".encode() + np.ascontiguousarray(np.asarray(weights, np.float32)).tobytes())
     digest.update(f"{data.task}:{data.num_classes}:{float(np.asarray(data.y_scale))}".encode())
     return digest.hexdigest()[:16]
 

@@ -20,13 +20,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnn import _checks, errors, losses, optim
+from jaxnn import _checks, errors, losses, metrics, optim
 from jaxnn.models import Model
 
-__all__ = ["DEFAULT_LOSS", "DEFAULT_METRIC", "ZEROABLE", "EarlyStopping", "TrainSpec", "loss_for", "metric_for", "zeros_of"]
+__all__ = ["DEFAULT_LOSS", "DEFAULT_METRIC", "ZEROABLE", "EarlyStopping", "TrainSpec", "check_metric_defined", "class_weights",
+           "loss_for", "metric_for", "zeros_of"]
 
 DEFAULT_LOSS = {"binary": "binary_cross_entropy", "multiclass": "softmax_cross_entropy", "regression": "mean_squared_error"}
-DEFAULT_METRIC = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mean_squared_error"}
+DEFAULT_METRIC = metrics.DEFAULT
 # Hyperparameters whose value 0 removes work from the program (see TrainSpec.zeros).
 ZEROABLE = ("momentum", "weight_decay")
 
@@ -58,7 +59,8 @@ class TrainSpec:
         optimizer: a name from :data:`jaxnn.optim.OPTIMIZERS` (lower case after construction).
         loss: a name from :data:`jaxnn.losses.LOSSES`, a function
             ``(outputs, targets, *, mask) -> scalar``, or ``None`` for the task's default.
-        metric: ``"accuracy"`` or ``"mean_squared_error"``, or ``None`` for the task's default.
+        metric: a name from :data:`jaxnn.metrics.METRICS` that fits the data's task, or ``None`` for the
+            task's default (accuracy for classes, mean squared error for a regression).
         schedule: a learning-rate schedule name (see :func:`jaxnn.schedule`).
         warmup_steps: for ``"warmup_cosine"``.
         nesterov: Nesterov momentum for sgd and rmsprop.
@@ -68,6 +70,9 @@ class TrainSpec:
         restore_best: return the parameters of the epoch with the best monitored value instead of
             the last epoch's: ``None`` (the default) does so when the data has a validation split
             (or as ``early_stopping.restore_best`` says, when early stopping is given).
+        class_weight: a weight per class index (a tuple of floats >= 0) that multiplies each
+            example's loss (training and validation), or ``None``; ``fit`` and ``sweep`` resolve
+            ``"balanced"`` and mappings (see :func:`jaxnn.fit`).
         data_devices: devices that split every minibatch (data parallelism), or ``None``.
         zeros: hyperparameters of :data:`ZEROABLE` that are exactly 0 in every run of the
             job. The program leaves their work out — no momentum buffer, no weight-decay
@@ -93,6 +98,7 @@ class TrainSpec:
     data_devices: tuple[Any, ...] | None = None
     zeros: tuple[str, ...] = ()
     restore_best: bool | None = None
+    class_weight: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, Model):
@@ -111,6 +117,7 @@ class TrainSpec:
             "data_devices": None if self.data_devices is None else tuple(self.data_devices),
             "zeros": _check_zeros(self.zeros),
             "restore_best": _check_restore_best(self.restore_best, self.early_stopping),
+            "class_weight": _check_class_weight(self.class_weight),
         }
         if isinstance(self.reduce_on_plateau, dict):  # hashable, order-independent
             normalized["reduce_on_plateau"] = tuple(sorted(self.reduce_on_plateau.items()))
@@ -152,10 +159,78 @@ def loss_for(loss: str | Callable | None, task: str) -> tuple[str, Callable]:
 
 
 def metric_for(metric: str | None, task: str) -> tuple[str, Callable, bool]:
-    """``(name, function, higher_is_better)`` of ``metric``, or of ``task``'s default when None."""
-    name = (metric or DEFAULT_METRIC[task]).lower()
-    function, higher_is_better = losses.get_metric(name)
-    return name, function, higher_is_better
+    """``(name, function, higher_is_better)`` of ``metric``, or of ``task``'s default when None; the function
+    scores ``task``'s outputs (probabilities of classes where the metric needs them).
+
+    Raises:
+        ConfigError: a metric that does not fit ``task`` (the message lists those that do).
+    """
+    found = metrics.check(metric, task)
+    return found.name, metrics.scorer(found.name, task), found.higher_is_better
+
+
+def class_weights(class_weight: Any, data: Any) -> tuple[float, ...] | None:
+    """``class_weight`` as a weight per class index of ``data`` (what :attr:`TrainSpec.class_weight` holds).
+
+    Args:
+        class_weight: None; ``"balanced"``: ``n / (num_classes * count of the class)`` over the training split's
+            rows (scikit-learn's ``compute_class_weight``), so each class weighs the same in the loss; or a
+            mapping from class labels (as in the data, or as :attr:`jaxnn.Dataset.class_names` spells them) to
+            weights, 1 for classes it leaves out.
+        data: the :class:`jaxnn.Dataset`.
+
+    Raises:
+        ConfigError: a regression task, another string, a label the data does not have, or a weight that is
+            negative or not finite (the class named).
+        DataError: ``"balanced"`` with a class that has no training rows.
+    """
+    if class_weight is None:
+        return None
+    if not data.is_classification:
+        raise errors.ConfigError(f"{errors.arg('class_weight')} weighs classes, but the data is a regression task; "
+                                 f"weigh rows with {errors.arg('sample_weight')}")
+    names = [str(name) for name in data.class_names]
+    if isinstance(class_weight, str):
+        if class_weight.lower() != "balanced":
+            raise errors.ConfigError(f"{errors.arg('class_weight')} must be 'balanced' or a mapping from class to weight, "
+                                     f"got {class_weight!r}")
+        counts = np.bincount(np.asarray(data.y_train).astype(np.int64), minlength=data.num_classes)
+        if not counts.all():
+            empty = names[int(np.flatnonzero(counts == 0)[0])]
+            raise errors.DataError(f"{errors.setting('class_weight', 'balanced')} needs training rows of every class, "
+                                   f"but class {empty!r} has none")
+        return tuple(float(w) for w in counts.sum() / (data.num_classes * counts))
+    if not hasattr(class_weight, "items"):
+        raise errors.ArgumentTypeError(f"{errors.arg('class_weight')} must be 'balanced' or a mapping from class to "
+                                       f"weight, got {type(class_weight).__name__}: {class_weight!r}")
+    weights = [1.0] * data.num_classes
+    labels = list(data.class_labels)
+    for label, weight in class_weight.items():
+        if label in labels and not isinstance(label, bool):
+            index = labels.index(label)
+        elif str(label) in names:
+            index = names.index(str(label))
+        else:
+            raise errors.ConfigError(f"{errors.arg('class_weight')} names class {label!r}, which the data does not have; "
+                                     f"its classes are {', '.join(names)}")
+        try:
+            value = float(weight)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not (np.isfinite(value) and value >= 0):
+            raise errors.ConfigError(f"{errors.arg('class_weight')} of class {names[index]!r} is {weight!r}; a weight "
+                                     "must be a finite number >= 0")
+        weights[index] = value
+    if not any(weights):
+        raise errors.ConfigError(f"{errors.arg('class_weight')} is 0 for every class; at least one must weigh more")
+    return tuple(weights)
+
+
+def check_metric_defined(spec: "TrainSpec", data: Any) -> None:
+    """Refuse a metric that the validation split cannot score (``roc_auc`` without every class), before training."""
+    if data.is_classification and np.shape(data.x_val)[0] > 0:
+        metrics.check_defined([spec.metric_for(data.task)[0]], data.y_val, getattr(data, "w_val", None),
+                              data.num_classes, where="the validation split", class_names=data.class_names)
 
 
 def zeros_of(values: dict[str, Any]) -> tuple[str, ...]:
@@ -177,8 +252,19 @@ def _loss_name(name: Any) -> str:
 
 
 def _metric_name(name: Any) -> str:
-    losses.get_metric(name)
-    return name.lower()
+    return metrics.get(name).name
+
+
+def _check_class_weight(class_weight: Any) -> tuple[float, ...] | None:
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, (str, dict)) or not all(isinstance(w, (int, float, np.number)) for w in class_weight):
+        raise errors.ArgumentTypeError(f"TrainSpec.class_weight must be a weight per class index (a tuple of numbers), "
+                                       f"got {class_weight!r}; jaxnn.fit and jaxnn.sweep also take 'balanced' or a mapping")
+    weights = tuple(float(w) for w in class_weight)
+    if not all(np.isfinite(w) and w >= 0 for w in weights) or not any(weights):
+        raise errors.ConfigError(f"{errors.arg('class_weight')} must be finite numbers >= 0, not all 0, got {weights}")
+    return weights
 
 
 def _check_restore_best(restore_best: Any, early_stopping: Any) -> bool | None:

@@ -24,7 +24,7 @@ import contextlib
 import functools
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -38,15 +38,18 @@ from jaxnn import hyperparams as hyperparams_lib
 from jaxnn.programs import jit_loop
 from jaxnn.data import DataInfo, Dataset, check_finite_features
 from jaxnn.data.labelled import labelled_data
+from jaxnn.data.prepare import check_sample_weight
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.loop import DIVERGED, HISTORY_KEYS, RUNNING, STATUS, TrainResult, as_key
 from jaxnn.models import Model, footprint
+from jaxnn import metrics as metrics_lib
 from jaxnn.spec import (
     DEFAULT_LOSS,
     EarlyStopping,
     TrainSpec,
+    check_metric_defined,
+    class_weights,
     loss_for,
-    metric_for,
     zeros_of,
 )
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
@@ -85,6 +88,7 @@ def make_train(
     early_stopping: EarlyStopping | None = None,
     restore_best: bool | None = None,
     reduce_on_plateau: dict[str, Any] | None = None,
+    class_weight: Sequence[float] | None = None,
 ) -> Callable[[Hyperparams, PRNGKey, Any], TrainResult]:
     """Build the pure training function ``train(hparams, key, data) -> TrainResult``.
 
@@ -98,7 +102,7 @@ def make_train(
         loss: a name from :data:`jaxnn.losses.LOSSES` or a function
             ``(outputs, targets, *, mask) -> scalar``; by default chosen from the
             data's task.
-        metric: the validation metric's name; by default from the task.
+        metric: the validation metric's name (see :mod:`jaxnn.metrics`); by default from the task.
         schedule: learning-rate schedule name (see :func:`jaxnn.schedule`).
         warmup_steps: for ``"warmup_cosine"``.
         nesterov: Nesterov momentum for sgd/rmsprop.
@@ -107,6 +111,8 @@ def make_train(
             validation split; see :class:`jaxnn.TrainSpec`).
         reduce_on_plateau: options for ``optax.contrib.reduce_on_plateau``,
             evaluated on the epoch's training loss.
+        class_weight: a weight per class index multiplying each example's loss, or None
+            (:func:`jaxnn.spec.class_weights` makes one from ``"balanced"`` or a mapping).
 
     Returns:
         A pure function: jit it, vmap it over ``hparams`` and ``key``.
@@ -128,6 +134,7 @@ def make_train(
         early_stopping=early_stopping,
         restore_best=restore_best,
         reduce_on_plateau=reduce_on_plateau,
+        class_weight=None if class_weight is None else tuple(class_weight),
     )
     hyperparams_lib.check_used((), optimizers=[spec.optimizer], schedules=[spec.schedule], nesterov=spec.nesterov,
                                warmup_steps=spec.warmup_steps)
@@ -157,6 +164,7 @@ def fit(
     warmup_steps: int = 0,
     loss: str | Callable | None = None,
     metric: str | None = None,
+    class_weight: str | Mapping[Any, float] | None = None,
     early_stopping: EarlyStopping | None = None,
     restore_best: bool | None = None,
     reduce_on_plateau: dict[str, Any] | None = None,
@@ -195,7 +203,15 @@ def fit(
         batch_size: minibatch size, or None for full-batch gradient descent.
         nesterov: Nesterov momentum (sgd, rmsprop).
         schedule, warmup_steps: the learning-rate schedule (see :func:`jaxnn.schedule`).
-        loss, metric: by default chosen from ``data.task``.
+        loss: by default chosen from ``data.task``.
+        metric: the validation metric (a name of :data:`jaxnn.metrics.METRICS` that fits ``data.task``),
+            computed in the compiled program every epoch: what ``early_stopping`` with
+            ``monitor="val_metric"`` follows in its direction. Default: accuracy for classes, mean
+            squared error for a regression (in the target's units).
+        class_weight: ``"balanced"`` (each class weighs the same in the loss: ``n / (num_classes *
+            count)`` over the training rows) or a mapping from class label to weight (1 for classes left
+            out); it multiplies each example's training and validation loss (and its sample weight,
+            ``data.w_train``), not the metrics. None: every class weighs 1.
         early_stopping: a :class:`EarlyStopping` or None.
         restore_best: return the parameters of the epoch with the best validation loss (or the
             monitored value) instead of the last epoch's. Default: yes when the data has a
@@ -258,7 +274,8 @@ def fit(
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite (unless on_divergence="return").
-        ConfigError, DataError: bad arguments or data, named in the message, before anything compiles.
+        ConfigError, DataError: bad arguments or data, named in the message, before anything compiles: e.g. a
+            ``metric`` that does not fit the task, ``"roc_auc"`` with a validation split that lacks a class.
         CheckpointError: ``checkpoint_dir`` holds another run's state, a damaged one, or is in use.
         Interrupted: Ctrl-C (a ``KeyboardInterrupt``) arrived; with ``checkpoint_dir`` the state so
             far is saved there.
@@ -284,7 +301,7 @@ def fit(
     spec = TrainSpec(
         model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
-        restore_best=restore_best, reduce_on_plateau=reduce_on_plateau,
+        restore_best=restore_best, reduce_on_plateau=reduce_on_plateau, class_weight=class_weights(class_weight, data),
         data_devices=None if devices is None else tuple(parallel.resolve_devices(devices)),
         zeros=zeros_of({name: [getattr(h, name) for _, h in segments] for name in ("momentum", "weight_decay")}),
     )
@@ -293,6 +310,7 @@ def fit(
     hyperparams_lib.check_used(named | scheduled, optimizers=[spec.optimizer], schedules=[spec.schedule],
                                nesterov=spec.nesterov, warmup_steps=spec.warmup_steps)
     plan = loop.layout(spec, data)  # the data against the spec, before anything compiles
+    check_metric_defined(spec, data)
     params = None if params is None else _checked_params(model, params)
     chunk = _epochs_per_call(spec, data, num_chunks, progress, checkpoint_dir is not None, checkpoint_every)
     arguments = None if checkpoint_dir is None else _run_arguments(spec, segments, data, key, params)
@@ -402,7 +420,8 @@ def _run_arguments(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], dat
                    params: Params | None) -> dict[str, str]:
     """What makes a fit the run it is, as short strings: a resumed run must match every one."""
     options = {name: getattr(spec, name) for name in ("num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule",
-                                                     "warmup_steps", "nesterov", "early_stopping", "reduce_on_plateau")}
+                                                     "warmup_steps", "nesterov", "early_stopping", "reduce_on_plateau",
+                                                     "class_weight")}
     values = lambda h: {name: str(np.float32(v)) for name, v in h._asdict().items() if v is not None}  # noqa: E731
     return {
         "model": resume_lib.model_description(spec.model),
@@ -615,21 +634,28 @@ def evaluate(
     *,
     split: str = "test",
     loss: str | Callable | None = None,
-    metric: str | None = None,
+    metric: str | Sequence[str] | None = None,
+    sample_weight: ArrayLike | None = None,
+    task: str | None = None,
     dataset: Any = None,
     target: str | None = None,
 ) -> dict[str, float]:
-    """Loss and metric of ``params`` on a dataset split, on ``(x, y)``, or on a labelled file.
+    """The loss and metrics of ``params`` on a dataset split, on ``(x, y)``, or on a labelled file.
 
     Args:
         model: the model the params belong to.
         params: trained parameters.
         data_or_xy: a :class:`jaxnn.Dataset` (``split`` selects ``"train"``,
-            ``"val"`` or ``"test"``), a tuple ``(x, y)`` of prepared arrays, or the path of a CSV or
+            ``"val"`` or ``"test"``; its sample weights weigh the rows), a tuple ``(x, y)`` of prepared
+            arrays (class indices or standardized targets, as a Dataset holds them), or the path of a CSV or
             Parquet file of labelled rows (every row is scored; needs ``dataset``), read and prepared
             as :func:`jaxnn.datasets.read_labelled` does.
-        loss, metric: by default chosen from the task (inferred from the
-            outputs and labels for an ``(x, y)`` tuple).
+        loss: by default chosen from the task.
+        metric: a metric's name (see :mod:`jaxnn.metrics`), a list of names, or None for every metric
+            that fits the task.
+        sample_weight: with ``(x, y)``: a weight per row ``(n,)`` for the loss and the metrics.
+        task: with ``(x, y)``: ``"binary"``, ``"multiclass"`` or ``"regression"`` (inferred from the
+            outputs and labels when None).
         dataset: the :class:`jaxnn.datasets.DataInfo` (``checkpoint.info``) or :class:`jaxnn.Dataset`
             the model was trained on. Needed for a file, whose columns are prepared with its column
             plan and scaling; with a Dataset of other data (another split of a built-in, say), that
@@ -637,40 +663,68 @@ def evaluate(
         target: a file's target column (default: the training's).
 
     Returns:
-        ``{"loss": ..., <metric name>: ..., "num_examples": n}``. For regression
-        data the mean squared error metric is in the target's original units.
+        ``{"loss": ..., <metric name>: ..., ..., "num_examples": n}``: a key per metric, in the order of
+        :data:`jaxnn.metrics.METRICS` (or of ``metric``). A regression's metrics are in the target's
+        original units. With ``metric=None``, a metric the split cannot score (``roc_auc`` where a class
+        has no example) is NaN, with a :class:`~jaxnn.errors.DataWarning` saying why.
 
     Raises:
-        DataError: the file lacks the target column or a column the model was trained on; a label the
-            model does not know; the model's outputs do not fit the data's task (3 outputs for a binary
-            task).
-        ConfigError: a file without ``dataset``.
+        ConfigError: a metric that does not fit the task (the message names those that do); a file
+            without ``dataset``.
+        DataError: an empty split, mismatched rows or weights, or a metric named in ``metric`` that the
+            split cannot score (``roc_auc`` with one class); the file lacks the target column or a column
+            the model was trained on; a label the model does not know; the model's outputs do not fit
+            the data's task (3 outputs for a binary task).
 
     >>> checkpoint = jaxnn.load("runs/train/model.msgpack")  # doctest: +SKIP
     >>> jaxnn.evaluate(checkpoint.model, checkpoint.params, "new.csv", dataset=checkpoint.info)  # doctest: +SKIP
     """
     data_or_xy = labelled_data(data_or_xy, dataset, target=target)
+    weights = None
     if isinstance(data_or_xy, Dataset):
         x, y = data_or_xy.split(split)
+        weights = data_or_xy.weights(split)
         task, y_scale = data_or_xy.task, float(data_or_xy.y_scale)
+        num_classes, class_names = data_or_xy.num_classes, data_or_xy.class_names
+        if sample_weight is not None:
+            raise errors.ConfigError(f"{errors.arg('sample_weight')} is for (x, y); a Dataset's splits carry their "
+                                     "weights (from_arrays(..., sample_weight=...))")
     elif isinstance(data_or_xy, (tuple, list)) and len(data_or_xy) == 2:
         x, y = data_or_xy
-        task, y_scale = None, 1.0
+        y_scale, class_names = 1.0, ()
+        if np.shape(x)[0] != np.shape(y)[0]:
+            raise errors.DataError(f"x has {np.shape(x)[0]} rows but y has {np.shape(y)[0]}")
+        if sample_weight is not None:
+            weights = check_sample_weight(sample_weight, np.shape(x)[0]).astype(np.float32)
     else:
         raise errors.DataTypeError(f"data_or_xy must be a jaxnn.Dataset or a tuple (x, y), got {type(data_or_xy).__name__}")
-    if np.shape(x)[0] != np.shape(y)[0]:
-        raise errors.DataError(f"x has {np.shape(x)[0]} rows but y has {np.shape(y)[0]}")
     if np.shape(x)[0] == 0:
         raise errors.DataError(f"there are no examples to evaluate (the {split!r} split is empty)")
-    if task is not None:
+    if isinstance(data_or_xy, Dataset):
         check_outputs(model, params, x, data_or_xy.info)
-    task = task or _infer_task(jax.eval_shape(model.apply, params, jnp.asarray(x)), y)
+    if task is None:
+        outputs = jax.eval_shape(model.apply, params, jnp.asarray(x))
+        task = _infer_task(outputs, y)
+    _checks.lookup("task", task, DEFAULT_LOSS)
+    if not isinstance(data_or_xy, Dataset):
+        num_classes = 0 if task == "regression" else 2 if task == "binary" else int(
+            jax.eval_shape(model.apply, params, jnp.asarray(x)).shape[-1])
     _, loss_fn = loss_for(loss, task)
-    metric_name, metric_fn, _ = metric_for(metric, task)
-    loss_value, metric_value = map(float, jax.device_get(_loss_and_metric(model, loss_fn, metric_fn, params, x, y)))
-    if task == "regression" and metric_name == "mean_squared_error":
-        metric_value *= y_scale**2
-    return {"loss": loss_value, metric_name: metric_value, "num_examples": int(np.shape(x)[0])}
+    names = _metric_names(metric, task)
+    undefined = set()
+    if task != "regression":
+        where = f"the {split!r} split" if isinstance(data_or_xy, Dataset) else "y"
+        for name in names:
+            try:
+                metrics_lib.check_defined([name], y, weights, num_classes, where=where, class_names=class_names)
+            except errors.DataError as error:
+                if metric is not None:
+                    raise
+                undefined.add(name)
+                errors.warn(f"{error} (reported as NaN)")
+    loss_value, values = jax.device_get(_loss_and_metrics(model, loss_fn, task, names, params, x, y, weights, y_scale))
+    values = {name: float("nan") if name in undefined else float(values[name]) for name in names}
+    return {"loss": float(loss_value), **values, "num_examples": int(np.shape(x)[0])}
 
 
 def check_outputs(model: Model, params: Params, x: Any, info: DataInfo) -> None:
@@ -686,11 +740,26 @@ def check_outputs(model: Model, params: Params, x: Any, info: DataInfo) -> None:
                                f"({info.name!r}) is {info.describe_task()}, which needs {what[info.task]}")
 
 
-@functools.partial(jit_loop, static_argnames=("model", "loss_fn", "metric_fn"))
-def _loss_and_metric(model: Model, loss_fn: Callable, metric_fn: Callable, params: Params, x: Any, y: Any):
-    """One compiled call for the model's outputs, loss and metric (eagerly they are dozens of dispatches)."""
+def _metric_names(metric: str | Sequence[str] | None, task: str) -> tuple[str, ...]:
+    """The checked metric names that ``metric`` asks for (every one of the task's when None)."""
+    if metric is None:
+        return metrics_lib.for_task(task)
+    if isinstance(metric, str):
+        return (metrics_lib.check(metric, task).name,)
+    if not isinstance(metric, Sequence) or not metric:
+        raise errors.ArgumentTypeError(f"{errors.arg('metric')} must be a metric's name, a list of names or None, got "
+                                       f"{metric!r}")
+    return tuple(dict.fromkeys(metrics_lib.check(name, task).name for name in metric))
+
+
+@functools.partial(jit_loop, static_argnames=("model", "loss_fn", "task", "names"))
+def _loss_and_metrics(model: Model, loss_fn: Callable, task: str, names: tuple[str, ...], params: Params, x: Any, y: Any,
+                      weights: Any, y_scale: Any):
+    """One compiled call for the model's outputs, loss and metrics (eagerly they are dozens of dispatches)."""
     outputs = model.apply(params, x)
-    return loss_fn(outputs, y), metric_fn(outputs, y)
+    y = jnp.asarray(y)
+    loss_value = loss_fn(outputs, y) if weights is None else loss_fn(outputs, y, mask=weights)
+    return loss_value, loop.scores(outputs, y, task=task, names=names, y_scale=y_scale, weights=weights)
 
 
 def predict(

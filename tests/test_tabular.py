@@ -506,10 +506,9 @@ def test_weights_are_not_a_feature_and_follow_the_splits(tmp_path):
     path = write_csv(tmp_path / "w.csv", {"a": list(range(40)), "w": list(weights), "y": [0, 1] * 20})
     ds = data.from_csv(path, "y", weight_column="w", seed=5)
     assert ds.feature_names == ("a",)
-    if hasattr(ds, "sample_weight"):  # until from_arrays takes sample_weight
-        train, val, test = data.split_rows([0, 1] * 20, seed=5)
-        for part, rows in zip(ds.sample_weight, (train, val, test), strict=True):
-            np.testing.assert_array_equal(part, weights[rows])
+    train, val, test = data.split_rows([0, 1] * 20, seed=5)
+    for part, rows in zip(ds.sample_weight, (train, val, test), strict=True):
+        np.testing.assert_array_equal(part, weights[rows])
     zero = write_csv(tmp_path / "z.csv", {"a": list(range(4)), "w": [0] * 4, "y": [0, 1] * 2})
     with pytest.raises(DataError, match=r"weight column 'w' is 0 on every row"):
         data.from_csv(zero, "y", weight_column="w")

@@ -88,6 +88,8 @@ FLAGS: dict[str, Word] = {
     "missing_indicator": Word("--missing-indicator", {True: "--missing-indicator"}),
     "missing_values": Word("--missing-values"),
     "weight_column": Word("--weight-column"),
+    "sample_weight": Word("--weight-column"),
+    "class_weight": Word("--class-weight"),
     "strict": Word("--strict", {True: "--strict"}),
     "log": Word("--log"),
     "tracking_uri": Word("--tracking-uri"),

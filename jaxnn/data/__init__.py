@@ -31,11 +31,10 @@ one-hot encoding, dropping), :mod:`~jaxnn.data.reading` (CSV and Parquet files t
 
 from jaxnn.data.builtin import NAMES, load
 from jaxnn.data.columns import ColumnPlan, ColumnStep
-from jaxnn.data.dataset import TASKS, DataInfo, Dataset, Split, Standardizer
+from jaxnn.data.dataset import TASKS, DataInfo, Dataset, Split, SplitWeights, Standardizer
 from jaxnn.data.files import (
     ColumnReport,
     CsvFeatures,
-    SplitWeights,
     describe_csv,
     from_csv,
     from_npz,

@@ -20,7 +20,7 @@ from jaxnn import _checks
 from jaxnn.typing import ArrayLike
 from jaxnn import errors
 
-__all__ = ["TASKS", "DataInfo", "Dataset", "Split", "Standardizer"]
+__all__ = ["TASKS", "DataInfo", "Dataset", "Split", "SplitWeights", "Standardizer"]
 
 TASKS = ("binary", "multiclass", "regression")
 
@@ -32,6 +32,14 @@ class Split(NamedTuple):
 
     x: Any
     y: Any
+
+
+class SplitWeights(NamedTuple):
+    """Each split's per-row sample weights (float32 ``(n,)``, or None where a split is unweighted)."""
+
+    train: Any
+    val: Any
+    test: Any
 
 
 def _static(**kwargs):
@@ -284,7 +292,7 @@ def _from_standardizer(name: str) -> property:
 
 @functools.partial(
     jax.tree_util.register_dataclass,
-    data_fields=["x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "info"],
+    data_fields=["x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "info", "w_train", "w_val", "w_test"],
     meta_fields=[],
 )
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -302,6 +310,9 @@ class Dataset:
             "binary" / "multiclass"; standardized float32 targets ``(n,)`` for "regression".
         info: the task, names, labels and fitted :class:`Standardizer`; its fields are also
             readable here (``ds.task``, ``ds.class_labels``, ``ds.x_mean``, ...).
+        w_train, w_val, w_test: per-row sample weights, float32 ``(n,)`` (>= 0), or None for a split
+            whose rows all weigh 1 (see ``sample_weight`` of :func:`from_arrays`). Training weighs each
+            row's loss by them, and the validation and test metrics are weighted by them.
     """
 
     x_train: Any
@@ -311,6 +322,9 @@ class Dataset:
     x_test: Any
     y_test: Any
     info: DataInfo
+    w_train: Any = None
+    w_val: Any = None
+    w_test: Any = None
 
     task = _from_info("task", "``info.task``.")
     num_classes = _from_info("num_classes", "``info.num_classes``.")
@@ -388,6 +402,16 @@ class Dataset:
         """Pickled without the copies :meth:`on` placed on devices (they belong to this process: a Ray task or a
         worker process places its own)."""
         return {name: value for name, value in self.__dict__.items() if name != "_placed"}
+
+    @property
+    def sample_weight(self) -> SplitWeights | None:
+        """Each split's sample weights (:class:`SplitWeights`), or None when no split is weighted."""
+        weights = SplitWeights(self.w_train, self.w_val, self.w_test)
+        return None if all(w is None for w in weights) else weights
+
+    def weights(self, which: str) -> Any:
+        """The sample weights of split ``which`` (see :meth:`split`), or None when its rows all weigh 1."""
+        return getattr(self, f"w_{_checks.lookup('split', which, _SPLITS)}")
 
     def split(self, which: str) -> Split:
         """The ``(x, y)`` arrays of ``which``: "train", "val" (or "validation") or "test".

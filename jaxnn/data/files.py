@@ -11,7 +11,6 @@ same reader and transforms it the same way. NPZ archives are read without ever u
 
 import csv
 import dataclasses
-import inspect
 import io
 import os
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from jaxnn.data.reading import Layout, inspect_file, read_table as _read_layout
 from jaxnn.data.table import Column, Table, name_list, number_levels, numbers_as_text, settle_kinds
 from jaxnn import errors
 
-__all__ = ["ColumnReport", "CsvFeatures", "SplitWeights", "describe_csv", "from_csv", "from_npz", "from_parquet",
+__all__ = ["ColumnReport", "CsvFeatures", "describe_csv", "from_csv", "from_npz", "from_parquet",
            "predictions_csv", "read_features", "read_npz", "read_table", "sample_weights", "target_values"]
 
 
@@ -130,17 +129,13 @@ def from_csv(
                               categorical=categorical, missing_values=missing_values, weight_column=weight_column,
                               format=format)
     options = {"name": Path(path).stem, "target_name": target, **split_options}
-    # The weights go to from_arrays once it takes them (the sample weights of issue 32, built beside this);
-    # until then they are kept on the dataset (_with_weights). When merged, pass them directly.
-    if read.weights is not None and "sample_weight" in inspect.signature(from_arrays).parameters:
+    if read.weights is not None:
         options["sample_weight"] = read.weights
     dataset = from_arrays(read.features, read.y, categorical=categorical, max_categories=max_categories,
                           missing_indicator=missing_indicator, **options)
     if missing_values:
         plan = dataset.info.columns
         dataset = dataset.replace(columns=dataclasses.replace(plan, missing_values=tuple(missing_values)))
-    if read.weights is not None and "sample_weight" not in options:
-        dataset = _with_weights(dataset, read.y, read.weights, split_options)
     return dataset
 
 
@@ -260,26 +255,6 @@ def sample_weights(table: Table, name: str) -> np.ndarray:
     if not values.any():
         raise errors.DataError(f"{what} is 0 on every row; at least one row must have a weight > 0")
     return values.astype(np.float64)
-
-
-class SplitWeights(NamedTuple):
-    """Each split's sample weights (float64), in the order of the split's rows."""
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-
-
-def _with_weights(dataset: Dataset, y: np.ndarray, weights: np.ndarray, split_options: dict[str, Any]) -> Dataset:
-    """Until :func:`from_arrays` takes ``sample_weight`` (the weights of issue 32): each split's weights, as
-    ``dataset.sample_weight`` (a :class:`SplitWeights`; an attribute that ``replace`` does not carry)."""
-    if "validation" in split_options or "test" in split_options:
-        raise errors.ConfigError(f"{errors.arg('weight_column')} cannot be combined with explicit `validation` or "
-                                 "`test` splits yet")
-    keys = ("task", "val_fraction", "test_fraction", "seed", "stratify")
-    train, val, test = split_rows(y, **{key: split_options[key] for key in keys if key in split_options})
-    object.__setattr__(dataset, "sample_weight", SplitWeights(weights[train], weights[val], weights[test]))
-    return dataset
 
 
 # ---------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from jaxnn.data.table import Table, as_table, is_table_like
 from jaxnn.typing import ArrayLike
 from jaxnn import errors
 
-__all__ = ["check_finite_features", "class_label", "from_arrays", "non_negative", "seed_value", "split_rows"]
+__all__ = ["check_finite_features", "check_sample_weight", "class_label", "from_arrays", "non_negative", "seed_value",
+           "split_rows"]
 
 
 def _features(label: str, value: object) -> np.ndarray:
@@ -309,6 +310,7 @@ def from_arrays(
     categorical: Sequence[str] = (),
     max_categories: int | None = None,
     missing_indicator: bool = False,
+    sample_weight: ArrayLike | None = None,
 ) -> Dataset:
     """A :class:`Dataset` from feature and target arrays, or from named columns and targets.
 
@@ -354,6 +356,10 @@ def from_arrays(
             the most frequent categories and one ``name=(other)`` for the rest; None: every category.
         missing_indicator: named columns only: give each column with blanks in the training split a
             0/1 ``name=(missing)`` feature.
+        sample_weight: a weight per row of ``x`` ``(n,)``: finite numbers >= 0, not all 0. Each split keeps
+            its rows' weights (``w_train``, ``w_val``, ``w_test``; an explicit ``validation`` or ``test``
+            split is unweighted): training weighs each row's loss by its weight, and the validation and
+            test metrics are weighted means. A weight of 0 leaves a row out.
 
     The classes are the distinct labels of ``y`` and of any explicit ``validation`` /
     ``test`` labels together.
@@ -362,7 +368,8 @@ def from_arrays(
         The :class:`Dataset`.
 
     Raises:
-        ValueError: ``x`` not at least 2-D, mismatched lengths, non-finite values, fractions outside
+        ValueError: ``x`` not at least 2-D, mismatched lengths, non-finite values, a negative, NaN or
+            infinite sample weight (its row named) or only zero weights, fractions outside
             [0, 1) or summing to >= 1, an empty training split, a stratified split that
             cannot work (too few samples of a class), or a ``task`` that does not fit the
             labels (e.g. "binary" with 3 classes).
@@ -391,6 +398,7 @@ def from_arrays(
         check_finite_features("x", x, feature_names)
         num_rows, shape = x.shape[0], x.shape[1:]
     y = _labels("y", y, num_rows, "x")
+    weights = None if sample_weight is None else check_sample_weight(sample_weight, num_rows)
     explicit = {split: _explicit_split(split, pair, feature_names, shape, categorical)
                 for split, pair in (("validation", validation), ("test", test)) if pair is not None}
     task, classes, codes, class_names, (train, val, held_test) = _splits(
@@ -423,7 +431,42 @@ def from_arrays(
         feature_shape=tuple(shape) if shape is not None and len(shape) > 1 else (),
         columns=plan,
     )
-    return _standardized(parts, info, in_place=plan is not None)
+    dataset = _standardized(parts, info, in_place=plan is not None)
+    if weights is None:
+        return dataset
+    split_weights = {f"w_{part}": None if given in explicit else weights[rows].astype(np.float32)
+                     for part, given, rows in (("train", "", train), ("val", "validation", val), ("test", "test", held_test))}
+    if not split_weights["w_train"].any():
+        raise errors.DataError(f"every row of the training split has {errors.arg('sample_weight')} 0; at least one "
+                               "must weigh more")
+    return dataset.replace(**split_weights)
+
+
+def check_sample_weight(sample_weight: ArrayLike, num_rows: int, *, name: str = "sample_weight") -> np.ndarray:
+    """``sample_weight`` as float64 ``(num_rows,)``: finite numbers >= 0, not all 0.
+
+    Raises:
+        DataError: the wrong shape, a weight that is NaN, infinite or negative (the first such row named),
+            or every weight 0.
+        DataTypeError: weights that are not numbers.
+    """
+    values = np.asarray(sample_weight)
+    if values.dtype.kind not in "biuf":
+        raise errors.DataTypeError(f"{errors.arg(name)} must hold numbers, got dtype {values.dtype}")
+    values = values.astype(np.float64)
+    if values.shape != (num_rows,) and values.shape != (num_rows, 1):
+        raise errors.DataError(f"{errors.arg(name)} has shape {values.shape} but x has {num_rows} rows: expected "
+                               f"({num_rows},)")
+    values = values.reshape(num_rows)
+    for problem, bad in (("is not a finite number", ~np.isfinite(values)), ("is negative", values < 0)):
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            more = f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""
+            raise errors.DataError(f"{errors.arg(name)} {problem} at row {rows[0]}: {values[rows[0]]}{more}; a weight "
+                                   "must be a number >= 0")
+    if not values.any():
+        raise errors.DataError(f"{errors.arg(name)} is 0 on every row; at least one row must weigh more")
+    return values
 
 
 def split_rows(

@@ -83,7 +83,8 @@ def finish_rows(spec: TrainSpec, state: loop.LoopState, data: Any):
     def one(s):
         result = loop.finish(spec, s, restore_best=True)
         if np.shape(data.x_test)[0] > 0:
-            test_loss, test_metric = loop.evaluate_split(spec, plan, result.params, data.x_test, data.y_test, data)
+            test_loss, test_metric = loop.evaluate_split(spec, plan, result.params, data.x_test, data.y_test, data,
+                                                         split="test")
         else:
             test_loss = test_metric = jnp.asarray(jnp.nan, jnp.float32)
         return result, test_loss, test_metric

@@ -25,6 +25,7 @@ _MODULES = {
     "layers": "jaxnn.layers",
     "loop": "jaxnn.loop",
     "losses": "jaxnn.losses",
+    "metrics": "jaxnn.metrics",
     "optim": "jaxnn.optim",
     "parallel": "jaxnn.parallel",
     "sweeps": "jaxnn.sweeps",
@@ -101,7 +102,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
-    from jaxnn import cache, cluster, data as datasets, errors, hyperparams, layers, loop, losses, optim, parallel, sweeps, track
+    from jaxnn import cache, cluster, data as datasets, errors, hyperparams, layers, loop, losses, metrics, optim
+    from jaxnn import parallel, sweeps, track
     from jaxnn.checkpoint import Checkpoint, load, save
     from jaxnn.cluster import merge
     from jaxnn.confusion import ConfusionMatrix, confusion_matrix

@@ -13,7 +13,7 @@ from jaxnn import errors, hyperparams
 from jaxnn.data import NAMES, TASKS
 from jaxnn.errors import Word
 from jaxnn.layers import ACTIVATIONS
-from jaxnn.losses import METRICS
+from jaxnn.metrics import METRICS, for_task
 from jaxnn.optim import OPTIMIZERS, SCHEDULES
 
 __all__ = [
@@ -182,6 +182,23 @@ def names(text: str) -> list[str]:
     return found
 
 
+def class_weight(text: str) -> str | dict[str, float]:
+    """``balanced`` or comma-separated ``class=weight`` pairs such as ``yes=5,no=1`` (classes as the data spells them)."""
+    if text.strip().lower() == "balanced":
+        return "balanced"
+    weights = {}
+    for part in text.split(","):
+        label, sep, value = part.rpartition("=")
+        try:
+            if not sep or not label.strip():
+                raise ValueError
+            weights[label.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected 'balanced' or class=weight pairs such as yes=5,no=1, got "
+                                             f"{text!r}") from None
+    return weights
+
+
 def factors(text: str) -> tuple[float, ...]:
     """Comma-separated numbers such as ``0.8,1.25``."""
     try:
@@ -283,8 +300,14 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                       help="binary, multiclass or regression (default: inferred from --target: whole numbers or "
                            "strings are classes, other numbers regression)")
     data.add_argument("--metric", choices=list(METRICS), metavar="NAME",
-                      help=f"validation metric: {', '.join(METRICS)} (default: accuracy for classes, "
-                           "mean_squared_error for regression)")
+                      help=f"the validation metric that early stopping and the sweep's ranking follow, in its "
+                           f"direction: for classes {', '.join(for_task('multiclass'))}, "
+                           f"{', '.join(m for m in for_task('binary') if m not in for_task('multiclass'))} (two classes); "
+                           f"for a regression {', '.join(for_task('regression'))} (default: accuracy for classes, "
+                           "mean_squared_error for a regression)")
+    data.add_argument("--class-weight", type=class_weight, metavar="balanced|C=W,...",
+                      help="weigh each class in the loss: balanced (every class weighs the same) or class=weight "
+                           "pairs such as yes=5,no=1 (others weigh 1)")
     data.add_argument("--val-fraction", type=float, default=0.15, metavar="F", help="validation share (default: 0.15)")
     data.add_argument("--test-fraction", type=float, default=0.15, metavar="F", help="test share (default: 0.15)")
     data.add_argument("--no-stratify", action="store_true", help="split without keeping the class proportions")

@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
             model, data, space=space, key=args.seed, early_stopping=runs.early_stopping(args), optimizer=args.optimizer,
             num_epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule, warmup_steps=args.warmup_steps,
             nesterov=args.nesterov, seeds=args.seeds, num_samples=args.samples, max_parallel=args.max_parallel,
-            metric=args.metric, progress=not args.no_progress, scheduler=scheduler, checkpoint_dir=checkpoint,
+            metric=args.metric, class_weight=args.class_weight, progress=not args.no_progress, scheduler=scheduler, checkpoint_dir=checkpoint,
             resume=args.resume, force=args.yes, log=trackers, shard=shard, sampler=sampler,
             **({"batch": args.batch} if asks else {}), storage=args.storage, study_name=args.study_name,
             cluster=cluster, **fixed,

@@ -44,14 +44,15 @@ def run(args: argparse.Namespace) -> int:
         result, log_error = runs.logged(lambda: jaxnn.fit(
             model, data, key=args.seed, optimizer=args.optimizer, num_epochs=args.epochs, batch_size=args.batch_size,
             schedule=args.schedule, warmup_steps=args.warmup_steps, nesterov=args.nesterov, metric=args.metric,
-            early_stopping=runs.early_stopping(args), restore_best=False if args.keep_last else None,
+            class_weight=args.class_weight, early_stopping=runs.early_stopping(args), restore_best=False if args.keep_last else None,
             progress=not args.no_progress, devices=args.devices, checkpoint_dir=checkpoint,
             checkpoint_every=args.checkpoint_every, resume=args.resume, log=trackers, **given,
         ))
         elapsed = time.perf_counter() - started
-        metrics = {split: jaxnn.evaluate(model, result.params, data, split=split, metric=args.metric)
+        # Every metric of the task, kept with the model; the one trained by is printed.
+        metrics = {split: jaxnn.evaluate(model, result.params, data, split=split)
                    for split in ("train", "val", "test") if getattr(data, f"num_{split}") > 0}
-        metric = next(name for name in next(iter(metrics.values())) if name not in ("loss", "num_examples"))
+        metric = jaxnn.metrics.check(args.metric, data.task).name
         print(f"{result.status} after {result.stopped_epoch} epochs in {elapsed:.1f} s; {_saved(result)}")
         for split, values in metrics.items():
             label = {"val": "validation"}.get(split, split)

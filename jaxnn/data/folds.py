@@ -29,7 +29,8 @@ __all__ = ["PaddedDataset", "check_cv", "fold", "fold_axes", "pad", "split", "st
 
 @functools.partial(
     jax.tree_util.register_dataclass,
-    data_fields=["x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "info", "train_mask", "val_mask"],
+    data_fields=["x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "info", "w_train", "w_val", "w_test",
+                 "train_mask", "val_mask"],
     meta_fields=[],
 )
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -41,8 +42,8 @@ class PaddedDataset(Dataset):
         val_mask: ``(num_val,)`` float32, likewise.
     """
 
-    train_mask: Any
-    val_mask: Any
+    train_mask: Any = None
+    val_mask: Any = None
 
 
 def pad(data: Dataset, num_train: int, num_val: int) -> PaddedDataset:
@@ -54,7 +55,12 @@ def pad(data: Dataset, num_train: int, num_val: int) -> PaddedDataset:
             return np.zeros((size, *x.shape[1:]), x.dtype)
         return np.concatenate([x, np.repeat(x[:1], size - x.shape[0], axis=0)])
 
-    fields = {name: getattr(data, name) for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "info")}
+    fields = {name: getattr(data, name) for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "info",
+                                                     "w_test")}
+    for name, size in (("w_train", num_train), ("w_val", num_val)):  # sample weights: padding rows weigh 0
+        weights = getattr(data, name)
+        if weights is not None:
+            fields[name] = np.concatenate([np.asarray(weights, np.float32), np.zeros(size - len(weights), np.float32)])
     mask = lambda n, size: (np.arange(size) < n).astype(np.float32)  # noqa: E731
     fields |= {
         "x_train": grow(data.x_train, num_train), "y_train": grow(data.y_train, num_train),

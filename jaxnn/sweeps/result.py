@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import _checks, plotting
+from jaxnn import metrics as metrics_lib
 from jaxnn._io import atomic_write
 from jaxnn.models import Model, ensemble
 from jaxnn.sweeps.architecture import hidden_sizes
@@ -53,7 +54,9 @@ class SweepResult:
             best epoch), ``final_val_loss``, ``final_val_metric`` (at the last
             epoch that ran), ``test_loss``, ``test_metric`` (of the returned
             params); ``sizes`` (the hidden widths, a tuple per row) when the space varied
-            them. Sorted best first by ``ranked_by``; diverged rows last.
+            them; and ``val_<name>`` for each other metric of the task (see :mod:`jaxnn.metrics`) of
+            the returned params on the validation split. Sorted best first by ``ranked_by``; diverged
+            rows last.
         ranked_by: the ranking columns, each later one breaking ties:
             ``("best_val_metric", "best_val_loss")``, or ``("best_train_loss",)``
             when the data has no validation split.
@@ -379,14 +382,19 @@ class SweepResult:
         return "\n".join(lines)
 
     def format(self, top: int | None = 10) -> str:
-        """The table (first ``top`` rows) as Markdown."""
+        """The table (first ``top`` rows) as Markdown: the ranking metric (headed by its name, e.g.
+        ``best_val_roc_auc``) and the task's other metrics on the validation split (``val_<name>``)."""
         columns = [*self.hyperparameters, "seed", "status", "best_epoch", "best_val_loss", "best_val_metric", "test_metric"]
         if self.folds is not None:  # cross-validated: means over the folds, their spread; no fold has a test split
             columns[-1] = "best_val_metric_std"
         columns += [name for name in ("epochs_run", "bracket", "rung", "lineage") if name in self.table and len(self.table) > 0
                     and ("rung" in self.table or "lineage" in self.table)]
+        columns += [name for name in self.table if name.startswith("val_") and name[4:] in metrics_lib.METRICS]
         rows = range(len(self) if top is None else min(top, len(self)))
-        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        # The ranking metric by its name: "best_val_roc_auc", "test_roc_auc"
+        headers = [name.replace("_metric", f"_{self.metric}") if name in ("best_val_metric", "test_metric") else name
+                   for name in columns]
+        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(columns)]
         for i in rows:
             cells = []
             for name in columns:

@@ -15,15 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import interrupts, loop, parallel, programs
+from jaxnn import interrupts, loop, metrics, parallel, programs
 from jaxnn.data import folds as folds_lib
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.programs import jit_loop, jit_once
 from jaxnn.spec import TrainSpec
 from jaxnn.typing import Array
 
-__all__ = ["Rows", "compile_ahead", "finish_folds", "finish_rows", "init_folds", "init_rows", "run_folds", "run_rows",
-           "train_folds"]
+__all__ = ["Rows", "compile_ahead", "finish_folds", "finish_rows", "init_folds", "init_rows", "other_metrics", "run_folds",
+           "run_rows", "train_folds"]
 
 
 class Rows(NamedTuple):
@@ -36,6 +36,7 @@ class Rows(NamedTuple):
     status: Array
     test_loss: Array
     test_metric: Array
+    scores: dict[str, Array] = {}  # the task's other metrics of each row's params on the validation split
 
 
 @_partial(jit_once, static_argnames=("spec", "impl", "mesh"))
@@ -77,8 +78,10 @@ def run_rows(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, data:
 
 @_partial(jit_once, static_argnames=("spec",))
 def finish_rows(spec: TrainSpec, state: loop.LoopState, data: Any):
-    """Every row's best-epoch params (what its ranked columns describe) and their test loss and metric."""
+    """Every row's best-epoch params (what its ranked columns describe), their test loss and metric, and the
+    task's other metrics on the validation split (:func:`other_metrics`)."""
     plan = loop.layout(spec, data)
+    names = other_metrics(spec, data)
 
     def one(s):
         result = loop.finish(spec, s, restore_best=True)
@@ -87,10 +90,23 @@ def finish_rows(spec: TrainSpec, state: loop.LoopState, data: Any):
                                                          split="test")
         else:
             test_loss = test_metric = jnp.asarray(jnp.nan, jnp.float32)
-        return result, test_loss, test_metric
+        scores = {}
+        if names:
+            *_, scores = loop.evaluate_split(spec, plan, result.params, data.x_val, data.y_val, data,
+                                             getattr(data, "val_mask", None), split="val", names=names)
+        return result, test_loss, test_metric, scores
 
     return jax.vmap(jax.vmap(one))(state)
 
+
+
+def other_metrics(spec: TrainSpec, data: Any) -> tuple[str, ...]:
+    """The metrics a sweep's table shows beside its ranking metric: the task's others, on the validation split
+    (none without one)."""
+    if np.shape(data.x_val)[0] == 0:
+        return ()
+    ranking = spec.metric_for(data.task)[0]
+    return tuple(name for name in metrics.for_task(data.task) if name != ranking)
 
 
 _JITTED = (init_rows, run_rows, finish_rows)
@@ -166,7 +182,7 @@ def train_folds(spec: TrainSpec, chunks: Any, hparams: Hyperparams, key_data: Ar
         calls += 1
         bar.update(1)
     bar.update(chunks.num_calls - calls)
-    result, test_loss, test_metric = jax.device_get(finish_folds(spec, state, folds))
+    result, test_loss, test_metric, scores = jax.device_get(finish_folds(spec, state, folds))
 
     def epochs_of(name: str) -> np.ndarray:
         """(folds, seeds, configs, num_epochs): NaN for epochs skipped once every row had stopped."""
@@ -174,7 +190,7 @@ def train_folds(spec: TrainSpec, chunks: Any, hparams: Hyperparams, key_data: Ar
         return np.pad(curve, ((0, 0), (0, 0), (0, 0), (0, spec.num_epochs - curve.shape[3])), constant_values=np.nan)
 
     return Rows(result.params, {name: epochs_of(name) for name in loop.HISTORY_KEYS}, result.best_epoch,
-                result.stopped_epoch, result.status, test_loss, test_metric)
+                result.stopped_epoch, result.status, test_loss, test_metric, scores)
 
 
 def _any_running(spec: TrainSpec, state: loop.LoopState) -> bool:

@@ -18,19 +18,19 @@ import math
 from types import SimpleNamespace
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from jaxnn import _checks, interrupts, loop, parallel, programs, track
+from jaxnn import _checks, interrupts, loop, metrics, parallel, programs, track
 from jaxnn import hyperparams as hyperparams_lib
 from jaxnn import resume as resume_lib
 from jaxnn.data import folds as folds_lib
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.models import Model, footprint
-from jaxnn.spec import EarlyStopping, TrainSpec, zeros_of
+from jaxnn.spec import EarlyStopping, TrainSpec, check_metric_defined, class_weights, zeros_of
 from jaxnn.sweeps import plan as planning
 from jaxnn.sweeps import architecture, scheduled, schedulers
 from jaxnn.sweeps import rows as sweep_rows
@@ -64,6 +64,7 @@ def sweep(
     devices: Sequence[Any] | int | str | None = None,
     loss: str | Callable | None = None,
     metric: str | None = None,
+    class_weight: str | Mapping[Any, float] | None = None,
     schedule: str = "constant",
     warmup_steps: int = 0,
     nesterov: bool = False,
@@ -109,8 +110,11 @@ def sweep(
             dict of the same names to one value (what a search that draws its own
             candidates gives).
         key: an int seed or a PRNG key; seed ``s`` trains from ``fold_in(key, s)``.
-        optimizer, num_epochs, batch_size, loss, metric, schedule, warmup_steps,
-        nesterov, early_stopping: as in :func:`jaxnn.fit`, for every row.
+        optimizer, num_epochs, batch_size, loss, metric, class_weight, schedule, warmup_steps,
+        nesterov, early_stopping: as in :func:`jaxnn.fit`, for every row. The rows are ranked by
+            ``metric`` in its direction (ascending for a lower-is-better metric such as ``log_loss``),
+            and the table also holds the task's other metrics on the validation split
+            (``val_<name>``, of each row's returned parameters).
         seeds: how many seeds per configuration (0..n-1), or the list of seeds.
         num_samples: configurations to draw when the space has distributions.
         max_parallel: most rows trained at once; memory follows it, not the
@@ -231,7 +235,9 @@ def sweep(
     spec = TrainSpec(
         model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
         schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
+        class_weight=class_weights(class_weight, data),
     )
+    check_metric_defined(spec, data)  # and that the metric fits the task
     space, explicit = _explicit_configs(space)
     if asks and ARCHITECTURE_KEY in space:
         raise errors.ConfigError(f"space['sizes'] cannot be combined with {errors.arg('sampler')} yet: run one "
@@ -388,7 +394,7 @@ MAX_RESULT_BYTES = 1 << 30
 def _run_arguments(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samples: int | None) -> dict[str, str]:
     """Everything that makes the sweep the one it is, as short strings: a resumed sweep must match every one."""
     options = ("num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule", "warmup_steps", "nesterov",
-               "early_stopping")
+               "early_stopping", "class_weight")
     return {
         "model": resume_lib.model_description(spec.model), "data": resume_lib.data_digest(job.data),
         "key": resume_lib.describe(job.key), "space": resume_lib.describe(space), "seeds": resume_lib.describe(job.seeds),
@@ -629,7 +635,8 @@ def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], 
         pieces = []
         for number, start in enumerate(range(0, len(configs), chunks.chunk)):
             saver = None if job.store is None else _ChunkFiles(job.store, f"{name}-chunk{number}", f"{name}-running")
-            finished = None if saver is None else saver.finished(spec, len(job.seeds), min(chunks.chunk, len(configs) - start))
+            finished = None if saver is None else saver.finished(spec, len(job.seeds), min(chunks.chunk, len(configs) - start),
+                                                            sweep_rows.other_metrics(spec, job.data))
             if finished is not None:
                 pieces.append(finished)
                 bar.update(chunks.num_calls)
@@ -674,7 +681,7 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
     bar.update(chunks.num_calls - calls)
     if ahead:
         ahead[1].result()
-    result, test_loss, test_metric = parallel.to_host(sweep_rows.finish_rows(spec, state, data))
+    result, test_loss, test_metric, scores = parallel.to_host(sweep_rows.finish_rows(spec, state, data))
 
     def epochs_of(name: str) -> np.ndarray:
         """(seeds, configs, num_epochs): NaN for epochs skipped once every row had stopped."""
@@ -682,7 +689,7 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
         return np.pad(curve, ((0, 0), (0, 0), (0, spec.num_epochs - curve.shape[2])), constant_values=np.nan)
 
     return Rows(result.params, {name: epochs_of(name) for name in loop.HISTORY_KEYS}, result.best_epoch,
-                result.stopped_epoch, result.status, test_loss, test_metric)
+                result.stopped_epoch, result.status, test_loss, test_metric, scores)
 
 
 def _any_running(spec: TrainSpec, state: loop.LoopState) -> bool:
@@ -697,12 +704,12 @@ class _ChunkFiles(NamedTuple):
     name: str
     running_name: str
 
-    def finished(self, spec: TrainSpec, num_seeds: int, num_configs: int) -> Rows | None:
+    def finished(self, spec: TrainSpec, num_seeds: int, num_configs: int, names: tuple[str, ...]) -> Rows | None:
         """The chunk's rows if it finished before, else None."""
         saved = self.store.read(self.name)
         if saved is None:
             return None
-        like = _rows_like(spec, num_seeds, num_configs)
+        like = _rows_like(spec, num_seeds, num_configs, names)
         return resume_lib.restore_leaves(self.store.file(self.name), like, saved["rows"])
 
     def finish(self, rows: Rows) -> None:
@@ -723,13 +730,13 @@ class _ChunkFiles(NamedTuple):
                                              "state": resume_lib.leaves_of(state)})
 
 
-def _rows_like(spec: TrainSpec, num_seeds: int, num_configs: int) -> Rows:
+def _rows_like(spec: TrainSpec, num_seeds: int, num_configs: int, names: tuple[str, ...]) -> Rows:
     """Shapes and dtypes of a chunk's :class:`Rows` on the host."""
     rows = lambda shape=(), dtype=np.float32: jax.ShapeDtypeStruct((num_seeds, num_configs, *shape), dtype)  # noqa: E731
     params = jax.tree.map(lambda leaf: rows(leaf.shape, leaf.dtype), jax.eval_shape(spec.model.init, jax.random.key(0)))
     counter = rows(dtype=np.int32)
     return Rows(params, {name: rows((spec.num_epochs,)) for name in loop.HISTORY_KEYS}, counter, counter, counter,
-                rows(), rows())
+                rows(), rows(), {name: rows() for name in names})
 
 
 def _scheduled_group(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int],
@@ -744,7 +751,7 @@ def _scheduled_group(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], 
     out = scheduled.train_scheduled(spec, job.scheduler, columns, len(job.seeds), context,
                                     higher_is_better=higher_is_better, perturbed=perturbed, rng_seed=seed, noise=noise)
     rows = Rows(out.result.params, out.curves, out.result.best_epoch, out.result.stopped_epoch, out.result.status,
-                out.test_loss, out.test_metric)
+                out.test_loss, out.test_metric, out.scores)
     extra = dict(out.columns)
     owners = None
     if "lineage" in extra:  # owners per interval -> configuration ids, repeats collapsed: "3>7>12"
@@ -830,6 +837,8 @@ def _table(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids
     table["final_val_metric"] = at_epoch("val_metric", flat.stopped_epoch)
     table["test_loss"] = flat.test_loss.astype(np.float64)
     table["test_metric"] = flat.test_metric.astype(np.float64)
+    for name in sorted(flat.scores, key=list(metrics.METRICS).index):  # the task's other metrics, on the validation split
+        table[f"val_{name}"] = flat.scores[name].astype(np.float64)
     for name, column in (extra or {}).items():
         table[name] = np.swapaxes(np.asarray(column), 0, 1).reshape(num_rows)
     return table, flat.history

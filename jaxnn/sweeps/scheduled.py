@@ -61,6 +61,7 @@ class Scheduled(NamedTuple):
             ``status`` where a scheduler overrides it).
         hparams: the hyperparameters each row ended with (PBT) or None.
         schedules: per (seed, config), the ``(first_epoch, {name: value})`` segments of its lineage (PBT) or None.
+        scores: the task's other metrics on the validation split, ``(seeds, configs)`` each (see ``finish_rows``).
     """
 
     result: loop.TrainResult
@@ -70,6 +71,7 @@ class Scheduled(NamedTuple):
     columns: dict[str, np.ndarray]
     hparams: Hyperparams | None
     schedules: list[list[list]] | None
+    scores: dict[str, np.ndarray] = {}
 
 
 def train_scheduled(spec: TrainSpec, scheduler: ASHA | Hyperband | PBT, columns: Hyperparams, num_seeds: int,
@@ -89,9 +91,9 @@ def train_scheduled(spec: TrainSpec, scheduler: ASHA | Hyperband | PBT, columns:
     else:
         extra, schedules = _population_based(spec, scheduler, population, ctx, compiled, higher_is_better,
                                              perturbed, rng_seed)
-    result, test_loss, test_metric = _finish(spec, population.state, ctx, compiled)
+    result, test_loss, test_metric, scores = _finish(spec, population.state, ctx, compiled)
     return Scheduled(result, test_loss, test_metric, population.curves, extra,
-                     population.hparams if isinstance(scheduler, PBT) else None, schedules)
+                     population.hparams if isinstance(scheduler, PBT) else None, schedules, scores)
 
 
 @dataclasses.dataclass

@@ -161,3 +161,196 @@ def test_shape_errors_name_the_metric():
         metrics.accuracy(np.zeros(3), np.zeros(3), mask=np.ones(2))
     with pytest.raises(jaxnn.DataError, match=r"accuracy: labels of shape \(2,\) do not fit outputs of shape \(3, 4\)"):
         metrics.accuracy(np.zeros((3, 4)), np.zeros(2))
+
+
+# ---------------------------------------------------------------------------
+# Metrics in training, sweeps and evaluate
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    return jaxnn.datasets.load("diabetes", seed=0)
+
+
+def test_fit_refuses_a_metric_that_does_not_fit_the_task_before_training(diabetes, cancer):
+    model = jaxnn.mlp([diabetes.num_features, 1])
+    with pytest.raises(jaxnn.ConfigError, match=r"metric='accuracy' does not fit a regression task .* metrics for "
+                                                r"regression data: mean_squared_error, mae, rmse, r2"):
+        jaxnn.fit(model, diabetes, metric="accuracy", num_epochs=1, key=0, progress=False)
+    with pytest.raises(jaxnn.ConfigError, match=r"metric='r2' does not fit a binary task"):
+        jaxnn.sweep(jaxnn.mlp([cancer.num_features, 1]), cancer, space={"learning_rate": [0.1]}, key=0,
+                    metric="r2", num_epochs=1, progress=False)
+
+
+def test_roc_auc_on_a_validation_split_with_one_class_is_refused_before_training():
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    y = np.r_[np.zeros(20), np.ones(20)]
+    data = jaxnn.datasets.from_arrays(x, y, validation=(x[:5], np.ones(5)), test_fraction=0)
+    model = jaxnn.mlp([2, 1])
+    with pytest.raises(jaxnn.DataError, match=r"roc_auc needs examples of every class, but the validation split has "
+                                              r"none of class 0 \(5 examples\): give it more rows"):
+        jaxnn.fit(model, data, metric="roc_auc", num_epochs=1, key=0, progress=False)
+    params = model.init(jax.random.key(0))
+    with pytest.raises(jaxnn.DataError, match=r"roc_auc needs examples of every class, but the 'val' split"):
+        jaxnn.evaluate(model, params, data, split="val", metric="roc_auc")
+    with pytest.warns(jaxnn.errors.DataWarning, match=r"roc_auc needs .* \(reported as NaN\)"):
+        every = jaxnn.evaluate(model, params, data, split="val")
+    assert np.isnan(every["roc_auc"]) and every["accuracy"] >= 0
+
+
+def test_evaluate_returns_every_metric_of_the_task_in_target_units(diabetes):
+    model = jaxnn.mlp([diabetes.num_features, 1])
+    params = model.init(jax.random.key(1))
+    got = jaxnn.evaluate(model, params, diabetes)
+    assert list(got) == ["loss", "mean_squared_error", "mae", "rmse", "r2", "num_examples"]
+    predicted = diabetes.inverse_transform_y(jaxnn.predict(model, params, diabetes.x_test, task="regression"))
+    truth = diabetes.inverse_transform_y(diabetes.y_test)
+    np.testing.assert_allclose(got["mae"], skm.mean_absolute_error(truth, predicted), rtol=1e-4)
+    np.testing.assert_allclose(got["rmse"], skm.root_mean_squared_error(truth, predicted), rtol=1e-4)
+    np.testing.assert_allclose(got["r2"], skm.r2_score(truth, predicted), rtol=1e-4)
+    # One metric by name, as before (a dict with its key), and a list of them.
+    assert list(jaxnn.evaluate(model, params, diabetes, metric="r2")) == ["loss", "r2", "num_examples"]
+    assert list(jaxnn.evaluate(model, params, diabetes, metric=["mae", "r2"])) == ["loss", "mae", "r2", "num_examples"]
+
+
+def test_mean_squared_error_of_classes_is_the_brier_score_of_probabilities(cancer):
+    model = jaxnn.mlp([cancer.num_features, 1])
+    result = jaxnn.fit(model, cancer, metric="mean_squared_error", num_epochs=3, key=0, progress=False,
+                       learning_rate=0.01, restore_best=False)
+    proba = jaxnn.predict(model, result.params, cancer.x_val, task="binary", proba=True)
+    brier = skm.brier_score_loss(cancer.y_val, proba)
+    np.testing.assert_allclose(result.history["val_metric"][-1], brier, rtol=1e-5)
+    np.testing.assert_allclose(jaxnn.evaluate(model, result.params, cancer, split="val")["mean_squared_error"], brier,
+                               rtol=1e-5)
+    assert brier < 0.25  # probabilities, not raw logits
+
+
+def test_early_stopping_and_a_sweep_follow_a_lower_is_better_metric(cancer):
+    """log_loss: the best epoch is the lowest, and the sweep ranks ascending; the other metrics are columns."""
+    model = jaxnn.mlp([cancer.num_features, 1])
+    result = jaxnn.fit(model, cancer, metric="log_loss", num_epochs=12, key=0, progress=False, learning_rate=0.3,
+                       early_stopping=jaxnn.EarlyStopping(patience=3, monitor="val_metric"))
+    curve = result.history["val_metric"]
+    assert result.best_epoch == int(np.nanargmin(curve)) + 1
+    np.testing.assert_allclose(jaxnn.evaluate(model, result.params, cancer, split="val")["log_loss"],
+                               curve[result.best_epoch - 1], rtol=1e-5)
+    swept = jaxnn.sweep(model, cancer, space={"learning_rate": [1e-3, 0.3, 1e-2]}, key=0, num_epochs=4,
+                        metric="log_loss", progress=False)
+    ranked = swept.table["best_val_metric"]
+    assert np.all(np.diff(ranked) >= 0) and not swept.higher_is_better
+    assert "val_roc_auc" in swept.table and "val_log_loss" not in swept.table
+    np.testing.assert_allclose(swept.table["val_roc_auc"][0],
+                               jaxnn.evaluate(model, swept.params(0), cancer, split="val")["roc_auc"], rtol=1e-5)
+    assert "best_val_log_loss" in swept.format().splitlines()[0]
+
+
+# ---------------------------------------------------------------------------
+# Weights
+
+
+def test_sample_weights_follow_the_splits_and_bad_ones_are_refused_naming_the_row():
+    x = np.arange(40.0).reshape(20, 2)
+    y = np.arange(20) % 2
+    weights = np.linspace(0.5, 2.0, 20)
+    data = jaxnn.datasets.from_arrays(x, y, sample_weight=weights, seed=3)
+    train, val, test = jaxnn.datasets.split_rows(y, seed=3)
+    for part, rows in zip(data.sample_weight, (train, val, test)):
+        np.testing.assert_allclose(part, weights[rows].astype(np.float32))
+    assert jaxnn.datasets.from_arrays(x, y).sample_weight is None
+    bad = weights.copy()
+    bad[7] = -1
+    with pytest.raises(jaxnn.DataError, match=r"`sample_weight` is negative at row 7: -1.0; a weight must be a number >= 0"):
+        jaxnn.datasets.from_arrays(x, y, sample_weight=bad)
+    bad[7] = np.nan
+    with pytest.raises(jaxnn.DataError, match=r"`sample_weight` is not a finite number at row 7: nan"):
+        jaxnn.datasets.from_arrays(x, y, sample_weight=bad)
+    with pytest.raises(jaxnn.DataError, match=r"`sample_weight` has shape \(3,\) but x has 20 rows"):
+        jaxnn.datasets.from_arrays(x, y, sample_weight=[1, 2, 3])
+
+
+def test_class_weights_match_scikit_learn_and_bad_ones_are_refused(cancer, diabetes):
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from jaxnn.spec import class_weights
+
+    expected = compute_class_weight("balanced", classes=np.arange(2), y=np.asarray(cancer.y_train))
+    np.testing.assert_allclose(class_weights("balanced", cancer), expected)
+    assert class_weights({"malignant": 3}, cancer) == (3.0, 1.0)
+    with pytest.raises(jaxnn.ConfigError, match=r"`class_weight` names class 'cat', which the data does not have; its "
+                                                r"classes are malignant, benign"):
+        class_weights({"cat": 2}, cancer)
+    with pytest.raises(jaxnn.ConfigError, match=r"`class_weight` of class 'benign' is -1; a weight must be a finite number"):
+        class_weights({"benign": -1}, cancer)
+    with pytest.raises(jaxnn.ConfigError, match=r"`class_weight` weighs classes, but the data is a regression task"):
+        class_weights("balanced", diabetes)
+    with pytest.raises(jaxnn.ConfigError, match=r"`class_weight` must be 'balanced' or a mapping"):
+        class_weights("even", cancer)
+
+
+def test_weights_act_in_the_loss_as_sklearn_does(cancer):
+    """Full batch: class_weight='balanced' trains exactly as the same weights given per row, and rows of weight 0
+    train as if they were not there."""
+    model = jaxnn.mlp([cancer.num_features, 1])
+    options = dict(num_epochs=3, batch_size=None, key=0, progress=False, learning_rate=0.05, restore_best=False)
+    balanced = jaxnn.fit(model, cancer, class_weight="balanced", **options)
+    per_row = np.asarray(jaxnn.spec.class_weights("balanced", cancer), np.float32)[np.asarray(cancer.y_train)]
+    as_rows = jaxnn.fit(model, cancer.replace(w_train=per_row), **options)
+    chex_close = functools.partial(np.testing.assert_allclose, rtol=2e-5, atol=1e-6)
+    jax.tree.map(chex_close, balanced.params, as_rows.params)
+    keep = np.arange(cancer.num_train) % 3 != 0
+    zeroed = jaxnn.fit(model, cancer.replace(w_train=keep.astype(np.float32)), **options)
+    subset = jaxnn.fit(model, cancer.replace(x_train=cancer.x_train[keep], y_train=cancer.y_train[keep]), **options)
+    jax.tree.map(chex_close, zeroed.params, subset.params)
+    unweighted = jaxnn.fit(model, cancer, **options)
+    assert not np.allclose(balanced.params[0]["w"], unweighted.params[0]["w"])
+
+
+def test_weighted_validation_metrics_are_sklearn_weighted_metrics(cancer):
+    rng = np.random.default_rng(0)
+    data = cancer.replace(w_val=rng.uniform(0.2, 3, cancer.num_val).astype(np.float32))
+    model = jaxnn.mlp([cancer.num_features, 1])
+    params = model.init(jax.random.key(2))
+    got = jaxnn.evaluate(model, params, data, split="val", metric=["accuracy", "roc_auc"])
+    logits = np.asarray(model.apply(params, data.x_val))[:, 0]
+    np.testing.assert_allclose(got["roc_auc"], skm.roc_auc_score(data.y_val, logits, sample_weight=data.w_val), rtol=1e-5)
+    np.testing.assert_allclose(got["accuracy"], skm.accuracy_score(data.y_val, logits > 0, sample_weight=data.w_val),
+                               rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# The command line
+
+
+def jaxnn_command(*args, cwd):
+    """The installed ``jaxnn`` console script (the interpreter's module where none is installed)."""
+    import pathlib
+    import shutil
+    import subprocess
+    import sys
+
+    script = pathlib.Path(sys.executable).with_name("jaxnn")
+    command = [str(script)] if script.exists() else [shutil.which("jaxnn") or sys.executable, *(() if shutil.which(
+        "jaxnn") else ("-m", "jaxnn.cli"))]
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+def test_cli_metric_class_weight_and_weight_column(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    rows = ["a,b,c,w,y"] + [f"{a:.3f},{b:.3f},{c:.3f},{1 + (i % 3)},{'yes' if a + b > 0.8 else 'no'}"
+                            for i, (a, b, c) in enumerate(x)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    common = ["--csv", "t.csv", "--target", "y", "--epochs", "3", "--no-progress", "--log", "none", "--sizes", "3,4,1"]
+    done = jaxnn_command("train", *common, "--metric", "log_loss", "--class-weight", "yes=3", "--weight-column", "w",
+                         "--out", "run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "validation log loss" in done.stdout
+    metadata = jaxnn.load(tmp_path / "run" / "model.msgpack").metadata
+    assert {"roc_auc", "f1", "log_loss"} <= set(metadata["metrics"]["val"])
+    refused = jaxnn_command("sweep", *common, "--learning-rate", "0.01,0.1", "--metric", "r2", "--out", "s", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "jaxnn: error: --metric r2 does not fit a binary task" in refused.stderr
+    bad = jaxnn_command("train", *common, "--class-weight", "yes", cwd=tmp_path)
+    assert bad.returncode == 2 and "expected 'balanced' or class=weight pairs" in bad.stderr
+    unknown = jaxnn_command("train", *common, "--class-weight", "maybe=2", "--out", "u", cwd=tmp_path)
+    assert unknown.returncode == 2 and "--class-weight names class 'maybe'" in unknown.stderr

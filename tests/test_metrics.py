@@ -350,7 +350,16 @@ def test_cli_metric_class_weight_and_weight_column(tmp_path):
     refused = jaxnn_command("sweep", *common, "--learning-rate", "0.01,0.1", "--metric", "r2", "--out", "s", cwd=tmp_path)
     assert refused.returncode == 2
     assert "jaxnn: error: --metric r2 does not fit a binary task" in refused.stderr
-    bad = jaxnn_command("train", *common, "--class-weight", "yes", cwd=tmp_path)
-    assert bad.returncode == 2 and "expected 'balanced' or class=weight pairs" in bad.stderr
-    unknown = jaxnn_command("train", *common, "--class-weight", "maybe=2", "--out", "u", cwd=tmp_path)
-    assert unknown.returncode == 2 and "--class-weight names class 'maybe'" in unknown.stderr
+
+
+def test_cli_refuses_bad_class_weights(tmp_path, capsys, monkeypatch):
+    from jaxnn import cli
+
+    monkeypatch.chdir(tmp_path)
+    common = ["train", "--dataset", "breast_cancer", "--epochs", "1", "--no-progress", "--log", "none", "--out", "u"]
+    assert cli.main([*common, "--class-weight", "yes"]) == 2
+    assert "argument --class-weight: expected 'balanced' or class=weight pairs" in capsys.readouterr().err
+    assert cli.main([*common, "--class-weight", "maybe=2"]) == 2
+    assert "jaxnn: error: --class-weight names class 'maybe', which the data does not have" in capsys.readouterr().err
+    assert cli.main(["train", "--dataset", "diabetes", "--epochs", "1", "--class-weight", "balanced", "--out", "r"]) == 2
+    assert "--class-weight weighs classes, but the data is a regression task" in capsys.readouterr().err

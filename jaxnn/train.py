@@ -420,8 +420,9 @@ def _run_arguments(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], dat
                    params: Params | None) -> dict[str, str]:
     """What makes a fit the run it is, as short strings: a resumed run must match every one."""
     options = {name: getattr(spec, name) for name in ("num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule",
-                                                     "warmup_steps", "nesterov", "early_stopping", "reduce_on_plateau",
-                                                     "class_weight")}
+                                                     "warmup_steps", "nesterov", "early_stopping", "reduce_on_plateau")}
+    if spec.class_weight is not None:  # only when given: the runs saved before class weights existed still match
+        options["class_weight"] = spec.class_weight
     values = lambda h: {name: str(np.float32(v)) for name, v in h._asdict().items() if v is not None}  # noqa: E731
     return {
         "model": resume_lib.model_description(spec.model),

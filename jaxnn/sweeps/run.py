@@ -394,7 +394,7 @@ MAX_RESULT_BYTES = 1 << 30
 def _run_arguments(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samples: int | None) -> dict[str, str]:
     """Everything that makes the sweep the one it is, as short strings: a resumed sweep must match every one."""
     options = ("num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule", "warmup_steps", "nesterov",
-               "early_stopping", "class_weight")
+               "early_stopping") + (("class_weight",) if spec.class_weight is not None else ())
     return {
         "model": resume_lib.model_description(spec.model), "data": resume_lib.data_digest(job.data),
         "key": resume_lib.describe(job.key), "space": resume_lib.describe(space), "seeds": resume_lib.describe(job.seeds),

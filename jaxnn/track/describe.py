@@ -50,6 +50,8 @@ def settings(spec: Any, data: Any, **extra: Any) -> dict[str, Any]:
         "warmup_steps": spec.warmup_steps,
         "nesterov": spec.nesterov,
         "early_stopping": spec.early_stopping,
+        "class_weight": getattr(spec, "class_weight", None),
+        "sample_weight": "per row" if getattr(data, "w_train", None) is not None else None,
     }
     out |= extra
     return {name: loggable(value) for name, value in out.items() if value is not None}

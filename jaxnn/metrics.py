@@ -76,7 +76,8 @@ def _weights(mask: ArrayLike | None, n: int) -> Array:
 
 def _weighted_mean(values: Array, weights: Array) -> Array:
     # `where` keeps a NaN of a left-out example out of the sum.
-    return jnp.sum(jnp.where(weights > 0, values * weights, 0.0)) / jnp.maximum(jnp.sum(weights), jnp.finfo(jnp.float32).tiny)
+    total = jnp.sum(jnp.where(weights > 0, values * weights, 0.0))
+    return total / jnp.maximum(jnp.sum(weights), jnp.finfo(jnp.float32).tiny)
 
 
 def _column(values: Array, what: str, metric: str) -> Array:
@@ -84,7 +85,8 @@ def _column(values: Array, what: str, metric: str) -> Array:
     if values.ndim == 2 and values.shape[-1] == 1:
         values = values[:, 0]
     if values.ndim != 1:
-        raise errors.DataError(f"{metric} expects one {what} per example, shape (n,) or (n, 1); got {tuple(values.shape)}")
+        raise errors.DataError(f"{metric} expects one {what} per example, shape (n,) or (n, 1); "
+                               f"got {tuple(values.shape)}")
     return values
 
 
@@ -286,7 +288,8 @@ def log_loss(outputs: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | None = 
     return _weighted_mean(losses, weights)
 
 
-def mean_squared_error(outputs: ArrayLike, targets: ArrayLike, *, mask: ArrayLike | None = None, task: str | None = None) -> Array:
+def mean_squared_error(outputs: ArrayLike, targets: ArrayLike, *, mask: ArrayLike | None = None,
+                       task: str | None = None) -> Array:
     """The (weighted) mean squared error; of classes, of the probabilities: the Brier score.
 
     Args:
@@ -377,7 +380,8 @@ class Metric(NamedTuple):
     tasks: tuple[str, ...]
     needs_every_class: bool = False
 
-    def __call__(self, outputs: ArrayLike, targets: ArrayLike, *, mask: ArrayLike | None = None, task: str | None = None) -> Array:
+    def __call__(self, outputs: ArrayLike, targets: ArrayLike, *, mask: ArrayLike | None = None,
+                 task: str | None = None) -> Array:
         """The metric of ``outputs`` against ``targets`` (``task`` tells ``mean_squared_error`` logits from values)."""
         if self.function is mean_squared_error:
             return mean_squared_error(outputs, targets, mask=mask, task=task)

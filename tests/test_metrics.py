@@ -254,12 +254,13 @@ def test_sample_weights_follow_the_splits_and_bad_ones_are_refused_naming_the_ro
     weights = np.linspace(0.5, 2.0, 20)
     data = jaxnn.datasets.from_arrays(x, y, sample_weight=weights, seed=3)
     train, val, test = jaxnn.datasets.split_rows(y, seed=3)
-    for part, rows in zip(data.sample_weight, (train, val, test)):
+    for part, rows in zip(data.sample_weight, (train, val, test), strict=True):
         np.testing.assert_allclose(part, weights[rows].astype(np.float32))
     assert jaxnn.datasets.from_arrays(x, y).sample_weight is None
     bad = weights.copy()
     bad[7] = -1
-    with pytest.raises(jaxnn.DataError, match=r"`sample_weight` is negative at row 7: -1.0; a weight must be a number >= 0"):
+    with pytest.raises(jaxnn.DataError, match=r"`sample_weight` is negative at row 7: -1.0; a weight must be a "
+                                              r"number >= 0"):
         jaxnn.datasets.from_arrays(x, y, sample_weight=bad)
     bad[7] = np.nan
     with pytest.raises(jaxnn.DataError, match=r"`sample_weight` is not a finite number at row 7: nan"):
@@ -279,7 +280,8 @@ def test_class_weights_match_scikit_learn_and_bad_ones_are_refused(cancer, diabe
     with pytest.raises(jaxnn.ConfigError, match=r"`class_weight` names class 'cat', which the data does not have; its "
                                                 r"classes are malignant, benign"):
         class_weights({"cat": 2}, cancer)
-    with pytest.raises(jaxnn.ConfigError, match=r"`class_weight` of class 'benign' is -1; a weight must be a finite number"):
+    with pytest.raises(jaxnn.ConfigError, match=r"`class_weight` of class 'benign' is -1; a weight must be a "
+                                                r"finite number"):
         class_weights({"benign": -1}, cancer)
     with pytest.raises(jaxnn.ConfigError, match=r"`class_weight` weighs classes, but the data is a regression task"):
         class_weights("balanced", diabetes)
@@ -311,7 +313,8 @@ def test_weighted_validation_metrics_are_sklearn_weighted_metrics(cancer):
     params = model.init(jax.random.key(2))
     got = jaxnn.evaluate(model, params, data, split="val", metric=["accuracy", "roc_auc"])
     logits = np.asarray(model.apply(params, data.x_val))[:, 0]
-    np.testing.assert_allclose(got["roc_auc"], skm.roc_auc_score(data.y_val, logits, sample_weight=data.w_val), rtol=1e-5)
+    expected = skm.roc_auc_score(data.y_val, logits, sample_weight=data.w_val)
+    np.testing.assert_allclose(got["roc_auc"], expected, rtol=1e-5)
     np.testing.assert_allclose(got["accuracy"], skm.accuracy_score(data.y_val, logits > 0, sample_weight=data.w_val),
                                rtol=1e-5)
 
@@ -346,7 +349,8 @@ def test_cli_metric_class_weight_and_weight_column(tmp_path):
     assert "validation log loss" in done.stdout
     metadata = jaxnn.load(tmp_path / "run" / "model.msgpack").metadata
     assert {"roc_auc", "f1", "log_loss"} <= set(metadata["metrics"]["val"])
-    refused = jaxnn_command("sweep", *common, "--learning-rate", "0.01,0.1", "--metric", "r2", "--out", "s", cwd=tmp_path)
+    refused = jaxnn_command("sweep", *common, "--learning-rate", "0.01,0.1", "--metric", "r2", "--out", "s",
+                            cwd=tmp_path)
     assert refused.returncode == 2
     assert "jaxnn: error: --metric r2 does not fit a binary task" in refused.stderr
 
@@ -360,5 +364,6 @@ def test_cli_refuses_bad_class_weights(tmp_path, capsys, monkeypatch):
     assert "argument --class-weight: expected 'balanced' or class=weight pairs" in capsys.readouterr().err
     assert cli.main([*common, "--class-weight", "maybe=2"]) == 2
     assert "jaxnn: error: --class-weight names class 'maybe', which the data does not have" in capsys.readouterr().err
-    assert cli.main(["train", "--dataset", "diabetes", "--epochs", "1", "--class-weight", "balanced", "--out", "r"]) == 2
+    regression = ["train", "--dataset", "diabetes", "--epochs", "1", "--class-weight", "balanced", "--out", "r"]
+    assert cli.main(regression) == 2
     assert "--class-weight weighs classes, but the data is a regression task" in capsys.readouterr().err

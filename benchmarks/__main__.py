@@ -54,7 +54,21 @@ SUITES = {
     "tracking": tracking,
 }
 DEFAULT_OUT = harness.ROOT / "benchmarks" / "results"
-PACKAGES = ("jax", "jaxlib", "numpy", "optax", "flax", "chex", "torch", "scikit-learn", "optuna", "pyarrow", "pandas", "tensorboard", "mlflow")
+PACKAGES = (
+    "jax",
+    "jaxlib",
+    "numpy",
+    "optax",
+    "flax",
+    "chex",
+    "torch",
+    "scikit-learn",
+    "optuna",
+    "pyarrow",
+    "pandas",
+    "tensorboard",
+    "mlflow",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,15 +77,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="What jit, fused training loops and vmapped sweeps buy over NumPy and over other frameworks.",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, one round: a smoke run in under a minute")
-    parser.add_argument("--suite", default=",".join(SUITES),
-                        help=f"comma-separated suites to run (default: all of {','.join(SUITES)})")
+    parser.add_argument(
+        "--suite", default=",".join(SUITES), help=f"comma-separated suites to run (default: all of {','.join(SUITES)})"
+    )
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
     parser.add_argument("--rounds", type=int, help="fresh processes per measurement (default: 3, quick: 1)")
     parser.add_argument("--repeats", type=int, help="timed samples per process (default: 7, quick: 3)")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="worker processes at once (default: 1); more only for smoke runs, as they disturb each other's times")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="threads for every library (default: all cores, %(default)s)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes at once (default: 1); more only for smoke runs, as they disturb each other's times",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count(),
+        help="threads for every library (default: all cores, %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffled job order")
     args = parser.parse_args(argv)
     args.suites = [name.strip().replace("-", "_") for name in args.suite.split(",") if name.strip()]
@@ -200,9 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     meta = environment(settings.num_threads)
     jobs = [job for name in args.suites for job in SUITES[name].jobs(settings)]
     print(f"{len(jobs)} measurements × {settings.rounds} round(s), each in a fresh process", flush=True)
-    records = harness.run_rounds(jobs, rounds=settings.rounds, num_threads=settings.num_threads, seed=args.seed,
-                                 quiet_wait_s=settings.quiet_wait_s, log=lambda line: print(line, flush=True),
-                                 parallel=args.jobs)
+    records = harness.run_rounds(
+        jobs,
+        rounds=settings.rounds,
+        num_threads=settings.num_threads,
+        seed=args.seed,
+        quiet_wait_s=settings.quiet_wait_s,
+        log=lambda line: print(line, flush=True),
+        parallel=args.jobs,
+    )
     failures = harness.errors(records)
     summaries = summarize(records, args.suites, settings)
     markdown = report(summaries, meta, command.strip(), failures)
@@ -225,8 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "results.md", markdown)
     print()
     print(markdown)
-    print(f"wrote {args.out / 'results.json'}, {args.out / 'results.md'} and {len(plots)} plot(s) "
-          f"in {results['total_s']:.0f} s")
+    print(
+        f"wrote {args.out / 'results.json'}, {args.out / 'results.md'} and {len(plots)} plot(s) "
+        f"in {results['total_s']:.0f} s"
+    )
     return 1 if failures else 0
 
 

@@ -55,8 +55,12 @@ def grouping(rounds: int) -> None:
         modes = ["grouped", "widest", "padded_bound"]
         random.shuffle(modes)
         for mode in modes:
-            out = subprocess.run([sys.executable, "-m", "benchmarks.architecture", "one", mode], capture_output=True,
-                                 text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-m", "benchmarks.architecture", "one", mode],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             samples.setdefault(mode, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
     widest = {key: statistics.median(s[key] for s in samples["widest"]) for key in ("first_s", "compiled_s")}
     print("| mode | rows | first sweep (s) | compiled sweep (s) | x widest (first) | x widest (compiled) |")
@@ -64,8 +68,10 @@ def grouping(rounds: int) -> None:
     for mode, runs in samples.items():
         first = statistics.median(r["first_s"] for r in runs)
         compiled = statistics.median(r["compiled_s"] for r in runs)
-        print(f"| {mode} | {runs[0]['rows']} | {first:.2f} | {compiled:.2f} | {first / widest['first_s']:.2f} | "
-              f"{compiled / widest['compiled_s']:.2f} |")
+        print(
+            f"| {mode} | {runs[0]['rows']} | {first:.2f} | {compiled:.2f} | {first / widest['first_s']:.2f} | "
+            f"{compiled / widest['compiled_s']:.2f} |"
+        )
 
 
 def ensemble() -> None:
@@ -75,22 +81,27 @@ def ensemble() -> None:
 
     import jaxnn
 
-    print("| data | rows | best row: test metric | top-5 ensemble: test metric | best row: test loss | ensemble: test loss |")
+    print(
+        "| data | rows | best row: test metric | top-5 ensemble: test metric | best row: test loss | ensemble: test loss |"
+    )
     print("|---|---|---|---|---|---|")
     for name, epochs in (("digits", 20), ("breast_cancer", 20)):
         data = jaxnn.datasets.load(name, seed=0)
         model = jaxnn.model_for(data, hidden=(32,))
         space = {"sizes": [(16,), (32,), (32, 32)], "learning_rate": list(np.geomspace(1e-3, 3e-2, 4))}
-        result = jaxnn.sweep(model, data, space=space, seeds=2, key=0, optimizer="adam", num_epochs=epochs,
-                             batch_size=32, progress=False)
+        result = jaxnn.sweep(
+            model, data, space=space, seeds=2, key=0, optimizer="adam", num_epochs=epochs, batch_size=32, progress=False
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             members, params = result.ensemble(top=5)
         best = jaxnn.evaluate(result.model(0), result.params(0), data, split="test")
         averaged = jaxnn.evaluate(members, params, data, split="test")
         metric = result.metric
-        print(f"| {name} | {len(result)} | {best[metric]:.4f} | {averaged[metric]:.4f} | {best['loss']:.4f} | "
-              f"{averaged['loss']:.4f} |")
+        print(
+            f"| {name} | {len(result)} | {best[metric]:.4f} | {averaged[metric]:.4f} | {best['loss']:.4f} | "
+            f"{averaged['loss']:.4f} |"
+        )
 
 
 def main() -> None:

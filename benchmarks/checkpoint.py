@@ -84,7 +84,7 @@ def _timed_calls(call: Any, *, checkpoint: bool, repeats: int) -> tuple[list[dic
     one(False, timed=False)
     samples, plain = [], []
     for i in range(repeats):
-        for with_directory in ((False, True) if i % 2 == 0 else (True, False)):
+        for with_directory in (False, True) if i % 2 == 0 else (True, False):
             (samples if with_directory else plain).append(one(with_directory))
     return samples, {**extra, "plain_samples": plain}
 
@@ -97,8 +97,16 @@ def run_fit(params: dict[str, Any]) -> dict[str, Any]:
     data, model = jaxnn.datasets.load("digits", seed=0), jaxnn.mlp(SIZES)
 
     def call(directory: str | None) -> None:
-        result = jaxnn.fit(model, data, num_epochs=params["epochs"], batch_size=FIT_BATCH, progress=False,
-                           num_chunks=FIT_CHUNKS, key=0, checkpoint_dir=directory)
+        result = jaxnn.fit(
+            model,
+            data,
+            num_epochs=params["epochs"],
+            batch_size=FIT_BATCH,
+            progress=False,
+            num_chunks=FIT_CHUNKS,
+            key=0,
+            checkpoint_dir=directory,
+        )
         jax.block_until_ready(result.params)
 
     samples, extra = _timed_calls(call, checkpoint=params["checkpoint"], repeats=params["repeats"])
@@ -114,8 +122,16 @@ def run_sweep(params: dict[str, Any]) -> dict[str, Any]:
     space = {"learning_rate": list(np.geomspace(1e-4, 1e-1, params["k"]))}
 
     def call(directory: str | None) -> None:
-        jaxnn.sweep(model, data, space=space, num_epochs=params["epochs"], batch_size=SWEEP_BATCH, progress=False,
-                    key=0, checkpoint_dir=directory)  # the table is on the host: the sweep has ended
+        jaxnn.sweep(
+            model,
+            data,
+            space=space,
+            num_epochs=params["epochs"],
+            batch_size=SWEEP_BATCH,
+            progress=False,
+            key=0,
+            checkpoint_dir=directory,
+        )  # the table is on the host: the sweep has ended
 
     samples, extra = _timed_calls(call, checkpoint=params["checkpoint"], repeats=params["repeats"])
     return {"samples": samples, "extra": extra}
@@ -131,8 +147,9 @@ def cases(settings: harness.Settings) -> list[tuple[str, str, dict[str, Any]]]:
     """``(workload, case, params)`` of every size ``settings`` runs."""
     epochs = QUICK_FIT_EPOCHS if settings.quick else FIT_EPOCHS
     ks = QUICK_SWEEP_KS if settings.quick else SWEEP_KS
-    return ([("fit", f"E{e}", {"epochs": e}) for e in epochs]
-            + [("sweep", f"K{k}", {"k": k, "epochs": SWEEP_EPOCHS}) for k in ks])
+    return [("fit", f"E{e}", {"epochs": e}) for e in epochs] + [
+        ("sweep", f"K{k}", {"k": k, "epochs": SWEEP_EPOCHS}) for k in ks
+    ]
 
 
 def jobs(settings: harness.Settings) -> list[harness.Job]:
@@ -156,13 +173,30 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
             if impl == workload:
                 plain = stats["median"]
             extra = runs[-1].get("extra", {})
-            rows.append({"impl": impl, "workload": workload, "case": case, **params, **stats,
-                         "checkpoint_vs_plain": harness.ratio(stats["median"], plain),
-                         **(_paired(runs) if impl in PLAIN else {}),
-                         "state_files": extra.get("state_files", 0), "state_bytes": extra.get("state_bytes", 0)})
-    return {"rows": rows, "workload": {"sizes": SIZES, "dataset": "digits", "fit_batch_size": FIT_BATCH,
-                                       "fit_num_chunks": FIT_CHUNKS, "sweep_num_epochs": SWEEP_EPOCHS,
-                                       "sweep_batch_size": SWEEP_BATCH}}
+            rows.append(
+                {
+                    "impl": impl,
+                    "workload": workload,
+                    "case": case,
+                    **params,
+                    **stats,
+                    "checkpoint_vs_plain": harness.ratio(stats["median"], plain),
+                    **(_paired(runs) if impl in PLAIN else {}),
+                    "state_files": extra.get("state_files", 0),
+                    "state_bytes": extra.get("state_bytes", 0),
+                }
+            )
+    return {
+        "rows": rows,
+        "workload": {
+            "sizes": SIZES,
+            "dataset": "digits",
+            "fit_batch_size": FIT_BATCH,
+            "fit_num_chunks": FIT_CHUNKS,
+            "sweep_num_epochs": SWEEP_EPOCHS,
+            "sweep_batch_size": SWEEP_BATCH,
+        },
+    }
 
 
 def _paired(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -175,9 +209,14 @@ def _paired(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if forced:
         kept = sorted(pairs, key=disturbance)[: harness.MIN_KEPT_SAMPLES]
     ratios = [saved["wall_s"] / plain["wall_s"] for saved, plain in kept]
-    return {"paired_ratio": harness.quantile(ratios, 0.5), "paired_q25": harness.quantile(ratios, 0.25),
-            "paired_q75": harness.quantile(ratios, 0.75), "num_pairs": len(pairs), "num_pairs_kept": len(kept),
-            "pairs_forced": forced}
+    return {
+        "paired_ratio": harness.quantile(ratios, 0.5),
+        "paired_q25": harness.quantile(ratios, 0.25),
+        "paired_q75": harness.quantile(ratios, 0.75),
+        "num_pairs": len(pairs),
+        "num_pairs_kept": len(kept),
+        "pairs_forced": forced,
+    }
 
 
 def _size(row: dict[str, Any]) -> str:
@@ -194,22 +233,41 @@ def markdown(summary: dict[str, Any]) -> str:
         plain = rows.get((PLAIN[impl], case))
         low, high = (harness.format_number(saved[name], ".3f") for name in ("paired_q25", "paired_q75"))
         paired = f"{harness.format_number(saved['paired_ratio'], '.3f', '×')} ({low}–{high})"
-        body.append([
-            LABELS[PLAIN[impl]], _size(saved),
-            harness.format_seconds(plain["median"]) if plain else "n/a",
-            harness.format_seconds(plain["iqr"]) if plain else "n/a",
-            harness.format_seconds(saved["median"]), harness.format_seconds(saved["iqr"]),
-            harness.format_number(saved["checkpoint_vs_plain"], ".3f", "×"), paired,
-            f"{saved['state_files']} files, {saved['state_bytes'] / 2**10:.0f} KiB",
-            f"{kept(plain) if plain else 'n/a'}, {kept(saved)}, "
-            f"{saved['num_pairs_kept']}/{saved['num_pairs']}" + (" (forced)" if saved["pairs_forced"] else ""),
-        ])
-    header = ["call", "size", "plain", "IQR", "with checkpoint_dir", "IQR", "checkpoint / plain",
-              "paired, same process (IQR)", "state on disk", "samples kept (plain, checkpoint, pairs)"]
+        body.append(
+            [
+                LABELS[PLAIN[impl]],
+                _size(saved),
+                harness.format_seconds(plain["median"]) if plain else "n/a",
+                harness.format_seconds(plain["iqr"]) if plain else "n/a",
+                harness.format_seconds(saved["median"]),
+                harness.format_seconds(saved["iqr"]),
+                harness.format_number(saved["checkpoint_vs_plain"], ".3f", "×"),
+                paired,
+                f"{saved['state_files']} files, {saved['state_bytes'] / 2**10:.0f} KiB",
+                f"{kept(plain) if plain else 'n/a'}, {kept(saved)}, "
+                f"{saved['num_pairs_kept']}/{saved['num_pairs']}" + (" (forced)" if saved["pairs_forced"] else ""),
+            ]
+        )
+    header = [
+        "call",
+        "size",
+        "plain",
+        "IQR",
+        "with checkpoint_dir",
+        "IQR",
+        "checkpoint / plain",
+        "paired, same process (IQR)",
+        "state on disk",
+        "samples kept (plain, checkpoint, pairs)",
+    ]
     work = summary["workload"]
-    title = (f"### checkpoint: a warm run with and without checkpoint_dir ({work['sizes']} MLP on {work['dataset']}; "
-             f"fit batch {work['fit_batch_size']} in {work['fit_num_chunks']} calls, sweep {work['sweep_num_epochs']} "
-             f"epochs at batch {work['sweep_batch_size']})")
-    note = ("`checkpoint / plain`: the ratio of the two rows' medians (separate processes); `paired`: the median "
-            "ratio of a checkpointed call to the plain call timed next to it in the same process.")
+    title = (
+        f"### checkpoint: a warm run with and without checkpoint_dir ({work['sizes']} MLP on {work['dataset']}; "
+        f"fit batch {work['fit_batch_size']} in {work['fit_num_chunks']} calls, sweep {work['sweep_num_epochs']} "
+        f"epochs at batch {work['sweep_batch_size']})"
+    )
+    note = (
+        "`checkpoint / plain`: the ratio of the two rows' medians (separate processes); `paired`: the median "
+        "ratio of a checkpointed call to the plain call timed next to it in the same process."
+    )
     return "\n".join([title, "", harness.markdown_table(header, body), "", note, ""]) + "\n"

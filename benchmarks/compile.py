@@ -29,8 +29,10 @@ def _first_and_warm(call) -> dict[str, Any]:
     with harness.CompileEvents() as events:
         first = harness.wall_timed(call)
     warm = min(harness.wall_timed(call)["wall_s"] for _ in range(2))
-    return {"samples": [first], "extra": {"warm_s": warm, "first_minus_warm_s": first["wall_s"] - warm,
-                                          **events.summary()}}
+    return {
+        "samples": [first],
+        "extra": {"warm_s": warm, "first_minus_warm_s": first["wall_s"] - warm, **events.summary()},
+    }
 
 
 def run_fit(params: dict[str, Any]) -> dict[str, Any]:
@@ -40,8 +42,18 @@ def run_fit(params: dict[str, Any]) -> dict[str, Any]:
     data = jaxnn.datasets.from_arrays(x, y, val_fraction=0.0, test_fraction=0.0, standardize=False)
     model = jaxnn.mlp(params["sizes"])
     return _first_and_warm(
-        lambda: jaxnn.fit(model, data, optimizer="sgd", learning_rate=0.01, num_epochs=1, batch_size=params["batch"],
-                          loss=params["loss"], key=0, num_chunks=1, progress=False)
+        lambda: jaxnn.fit(
+            model,
+            data,
+            optimizer="sgd",
+            learning_rate=0.01,
+            num_epochs=1,
+            batch_size=params["batch"],
+            loss=params["loss"],
+            key=0,
+            num_chunks=1,
+            progress=False,
+        )
     )
 
 
@@ -50,9 +62,18 @@ def run_sweep(params: dict[str, Any]) -> dict[str, Any]:
 
     data, model, k = sweep_suite._digits(), jaxnn.mlp(sweep_suite.SIZES), params["k"]
     return _first_and_warm(
-        lambda: jaxnn.sweep(model, data, space={"learning_rate": sweep_suite.learning_rates(k)}, optimizer="sgd",
-                            num_epochs=sweep_suite.EPOCHS, batch_size=sweep_suite.BATCH, key=0, devices=1,
-                            num_chunks=1, progress=False)
+        lambda: jaxnn.sweep(
+            model,
+            data,
+            space={"learning_rate": sweep_suite.learning_rates(k)},
+            optimizer="sgd",
+            num_epochs=sweep_suite.EPOCHS,
+            batch_size=sweep_suite.BATCH,
+            key=0,
+            devices=1,
+            num_chunks=1,
+            progress=False,
+        )
     )
 
 
@@ -80,25 +101,57 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
         if not runs:
             continue
         stats = harness.pool([r["samples"] for r in runs], min_kept=1)
+
         def extra(name):
             return harness.quantile([r["extra"].get(name, math.nan) for r in runs], 0.5)
-        rows.append({
-            "impl": impl, "case": case, "first_call_s": stats["median"], **stats,
-            **{name: extra(name) for name in ("warm_s", "first_minus_warm_s", "trace_s", "lower_s", "xla_compile_s",
-                                              "compile_s", "num_compiles")},
-        })
+
+        rows.append(
+            {
+                "impl": impl,
+                "case": case,
+                "first_call_s": stats["median"],
+                **stats,
+                **{
+                    name: extra(name)
+                    for name in (
+                        "warm_s",
+                        "first_minus_warm_s",
+                        "trace_s",
+                        "lower_s",
+                        "xla_compile_s",
+                        "compile_s",
+                        "num_compiles",
+                    )
+                },
+            }
+        )
     return {"rows": rows}
 
 
 def markdown(summary: dict[str, Any]) -> str:
     body = [
-        [LABELS[r["impl"]], r["case"], harness.format_seconds(r["first_call_s"]), harness.format_seconds(r["warm_s"]),
-         harness.format_seconds(r["first_minus_warm_s"]), harness.format_seconds(r["trace_s"]),
-         harness.format_seconds(r["lower_s"]), harness.format_seconds(r["xla_compile_s"]),
-         f"{r['num_kept']}/{r['num_samples']}"]
+        [
+            LABELS[r["impl"]],
+            r["case"],
+            harness.format_seconds(r["first_call_s"]),
+            harness.format_seconds(r["warm_s"]),
+            harness.format_seconds(r["first_minus_warm_s"]),
+            harness.format_seconds(r["trace_s"]),
+            harness.format_seconds(r["lower_s"]),
+            harness.format_seconds(r["xla_compile_s"]),
+            f"{r['num_kept']}/{r['num_samples']}",
+        ]
         for r in summary["rows"]
     ]
-    header = ["program", "case", "first call", "warm call", "first − warm", "trace", "lower", "XLA compile",
-              "processes kept"]
-    return ("### compile: time to first result (cold, fresh process)\n\n"
-            f"{harness.markdown_table(header, body)}\n")
+    header = [
+        "program",
+        "case",
+        "first call",
+        "warm call",
+        "first − warm",
+        "trace",
+        "lower",
+        "XLA compile",
+        "processes kept",
+    ]
+    return f"### compile: time to first result (cold, fresh process)\n\n{harness.markdown_table(header, body)}\n"

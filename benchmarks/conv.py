@@ -35,10 +35,26 @@ KERNEL_SIZE = 3
 POOL = 2
 CHECK_TOLERANCE = 1e-4
 CASES = {
-    "S": {"images": "digits", "input_shape": [8, 8, 1], "channels": [16, 32], "hidden": [64], "outputs": 10,
-          "batch": 128, "optimizer": "sgd", "steps_per_epoch": 8},
-    "M": {"images": "synthetic", "input_shape": [28, 28, 1], "channels": [32, 64], "hidden": [128], "outputs": 10,
-          "batch": 128, "optimizer": "sgd", "steps_per_epoch": 4},
+    "S": {
+        "images": "digits",
+        "input_shape": [8, 8, 1],
+        "channels": [16, 32],
+        "hidden": [64],
+        "outputs": 10,
+        "batch": 128,
+        "optimizer": "sgd",
+        "steps_per_epoch": 8,
+    },
+    "M": {
+        "images": "synthetic",
+        "input_shape": [28, 28, 1],
+        "channels": [32, 64],
+        "hidden": [128],
+        "outputs": 10,
+        "batch": 128,
+        "optimizer": "sgd",
+        "steps_per_epoch": 4,
+    },
 }
 LABELS = {
     "jaxnn-fused": "jaxnn fused (scan, as fit)",
@@ -124,8 +140,14 @@ def _jax_images(case: dict[str, Any], rows: int | None = None):
 def _jaxnn_model(case: dict[str, Any]):
     import jaxnn
 
-    return jaxnn.cnn(case["input_shape"], case["outputs"], channels=case["channels"], kernel_size=KERNEL_SIZE,
-                     pool=POOL, hidden=case["hidden"])
+    return jaxnn.cnn(
+        case["input_shape"],
+        case["outputs"],
+        channels=case["channels"],
+        kernel_size=KERNEL_SIZE,
+        pool=POOL,
+        hidden=case["hidden"],
+    )
 
 
 def _optax_optimizer(name: str):
@@ -183,9 +205,14 @@ def _nnx_cnn(case: dict[str, Any], weights):
         def __init__(self, rngs: nnx.Rngs):
             convs, dense = layer_shapes(case)
             self.convs = nnx.List(
-                [nnx.Conv(c_in, c_out, (KERNEL_SIZE, KERNEL_SIZE), padding="SAME", rngs=rngs) for _, _, c_in, c_out in convs]
+                [
+                    nnx.Conv(c_in, c_out, (KERNEL_SIZE, KERNEL_SIZE), padding="SAME", rngs=rngs)
+                    for _, _, c_in, c_out in convs
+                ]
             )
-            self.dense = nnx.List([nnx.Linear(d_in, d_out, rngs=rngs) for d_in, d_out in zip(dense[:-1], dense[1:], strict=True)])
+            self.dense = nnx.List(
+                [nnx.Linear(d_in, d_out, rngs=rngs) for d_in, d_out in zip(dense[:-1], dense[1:], strict=True)]
+            )
 
         def __call__(self, x):
             for conv in self.convs:
@@ -224,7 +251,10 @@ def _max_difference(a, b) -> float:
     import jax
     import numpy as np
 
-    return max(float(np.max(np.abs(np.asarray(u) - np.asarray(v)))) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    return max(
+        float(np.max(np.abs(np.asarray(u) - np.asarray(v))))
+        for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
 
 
 def jaxnn_reference(case: dict[str, Any], x, y) -> dict[str, Any]:
@@ -235,7 +265,9 @@ def jaxnn_reference(case: dict[str, Any], x, y) -> dict[str, Any]:
 
     model, weights = _jaxnn_start(case)
     opt = _optax_optimizer("sgd")
-    stepped, _, loss = _jax_train_step(model.apply, opt)(jax.tree.map(lambda a: a.copy(), weights), opt.init(weights), x, y)
+    stepped, _, loss = _jax_train_step(model.apply, opt)(
+        jax.tree.map(lambda a: a.copy(), weights), opt.init(weights), x, y
+    )
     return {"weights": weights, "stepped": stepped, "loss": loss}
 
 
@@ -247,8 +279,11 @@ def compare(reference: dict[str, Any], stepped, loss) -> dict[str, float]:
         AssertionError: the params or the loss differ by more than :data:`CHECK_TOLERANCE`.
     """
     params = _max_difference(reference["stepped"], stepped)
-    found = {"params_max_abs_diff": params, "loss_abs_diff": abs(float(reference["loss"]) - float(loss)),
-             "grads_max_abs_diff": params / LEARNING_RATES["sgd"]}
+    found = {
+        "params_max_abs_diff": params,
+        "loss_abs_diff": abs(float(reference["loss"]) - float(loss)),
+        "grads_max_abs_diff": params / LEARNING_RATES["sgd"],
+    }
     if max(found["params_max_abs_diff"], found["loss_abs_diff"]) > CHECK_TOLERANCE:
         raise AssertionError(f"jaxnn and Flax NNX disagree after one SGD step from the same weights: {found}")
     return found
@@ -268,12 +303,19 @@ def run_jaxnn_fused(params: dict[str, Any]) -> dict[str, Any]:
     x, y = _jax_images(params, rows=steps * params["batch"])
     data = jaxnn.datasets.from_arrays(x, y, val_fraction=0.0, test_fraction=0.0, standardize=False, stratify=False)
     data = jax.device_put(data)
-    hparams = jax.tree.map(lambda v: jnp.asarray(v, jnp.float32),
-                           jaxnn.Hyperparams(learning_rate=LEARNING_RATES[params["optimizer"]]))
+    hparams = jax.tree.map(
+        lambda v: jnp.asarray(v, jnp.float32), jaxnn.Hyperparams(learning_rate=LEARNING_RATES[params["optimizer"]])
+    )
     # As fit builds it for these values (see benchmarks.step); num_epochs only caps the run.
     model, start = _jaxnn_start(params)
-    spec = jaxnn.TrainSpec(model, num_epochs=2**30, batch_size=params["batch"], optimizer=params["optimizer"],
-                           loss="softmax_cross_entropy", zeros=("momentum", "weight_decay"))
+    spec = jaxnn.TrainSpec(
+        model,
+        num_epochs=2**30,
+        batch_size=params["batch"],
+        optimizer=params["optimizer"],
+        loss="softmax_cross_entropy",
+        zeros=("momentum", "weight_decay"),
+    )
     # The state fit builds, from the start weights of the other implementations.
     holder = {"state": loop.init_state_jit(spec, hparams, jax.random.key(0), data, start), "history": None}
 
@@ -291,8 +333,13 @@ def run_jaxnn_fused(params: dict[str, Any]) -> dict[str, Any]:
     samples = harness.measure(lambda: run(epochs), repeats=params["repeats"], units_per_call=epochs * steps)
     return {
         "samples": samples,
-        "extra": {"epochs_per_call": epochs, "steps_per_epoch": steps, "last_loss": float(holder["history"]["train_loss"][-1]),
-                  "first_call_s": first["wall_s"], **events.summary()},
+        "extra": {
+            "epochs_per_call": epochs,
+            "steps_per_epoch": steps,
+            "last_loss": float(holder["history"]["train_loss"][-1]),
+            "first_call_s": first["wall_s"],
+            **events.summary(),
+        },
     }
 
 
@@ -317,7 +364,10 @@ def run_jax_jit(params: dict[str, Any]) -> dict[str, Any]:
         state[:] = train_step(state[0], state[1], x, y)
 
     samples = step._timed_loop(one_step, lambda: jax.block_until_ready(state[0]), params)
-    return {"samples": samples, "extra": {"last_loss": float(state[2]), "first_call_s": first["wall_s"], **events.summary()}}
+    return {
+        "samples": samples,
+        "extra": {"last_loss": float(state[2]), "first_call_s": first["wall_s"], **events.summary()},
+    }
 
 
 def run_flax_nnx(params: dict[str, Any]) -> dict[str, Any]:
@@ -340,8 +390,15 @@ def run_flax_nnx(params: dict[str, Any]) -> dict[str, Any]:
     if params["optimizer"] != "sgd":
         optimizer = nnx.Optimizer(model, _optax_optimizer(params["optimizer"]), wrt=nnx.Param)
     samples = step._timed_loop(one_step, lambda: jax.block_until_ready(last["loss"]), params)
-    return {"samples": samples,
-            "extra": {"last_loss": float(last["loss"]), "first_call_s": first["wall_s"], "check": check, **events.summary()}}
+    return {
+        "samples": samples,
+        "extra": {
+            "last_loss": float(last["loss"]),
+            "first_call_s": first["wall_s"],
+            "check": check,
+            **events.summary(),
+        },
+    }
 
 
 def run_torch_eager(params: dict[str, Any]) -> dict[str, Any]:
@@ -357,8 +414,11 @@ def run_torch_eager(params: dict[str, Any]) -> dict[str, Any]:
     convs, dense = layer_shapes(params)
     modules: list[Any] = []
     for _, _, c_in, c_out in convs:
-        modules += [torch.nn.Conv2d(c_in, c_out, KERNEL_SIZE, padding=KERNEL_SIZE // 2), torch.nn.ReLU(),
-                    torch.nn.MaxPool2d(POOL)]
+        modules += [
+            torch.nn.Conv2d(c_in, c_out, KERNEL_SIZE, padding=KERNEL_SIZE // 2),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(POOL),
+        ]
     modules.append(torch.nn.Flatten())
     for i, (d_in, d_out) in enumerate(zip(dense[:-1], dense[1:], strict=True)):
         modules.append(torch.nn.Linear(d_in, d_out))
@@ -381,8 +441,14 @@ def run_torch_eager(params: dict[str, Any]) -> dict[str, Any]:
         last["loss"] = loss.detach()
 
     samples = step._timed_loop(one_step, lambda: None, params)
-    return {"samples": samples,
-            "extra": {"last_loss": float(last["loss"]), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}}
+    return {
+        "samples": samples,
+        "extra": {
+            "last_loss": float(last["loss"]),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
+    }
 
 
 IMPLEMENTATIONS = {
@@ -416,7 +482,9 @@ def jobs(settings: harness.Settings) -> list[harness.Job]:
     ]
 
 
-def summarize(records: list[dict[str, Any]], settings: harness.Settings, *, peak_gflops: float = math.nan) -> dict[str, Any]:
+def summarize(
+    records: list[dict[str, Any]], settings: harness.Settings, *, peak_gflops: float = math.nan
+) -> dict[str, Any]:
     """Rows per (case, implementation): pooled median and IQR per step, GFLOP/s, ratio to jaxnn fused.
 
     ``peak_gflops`` (the ``gemm`` suite's, when it ran too) gives each row a percent of matmul peak.
@@ -435,24 +503,37 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings, *, peak
                 checks[name] = [r["extra"]["check"] for r in runs]
             stats = harness.pool([r["samples"] for r in runs])
             gflops = flops / stats["median"] / 1e9
-            case_rows.append({
-                "case": name, "impl": impl,
-                **{key: case[key] for key in ("images", "input_shape", "channels", "hidden", "outputs", "batch", "optimizer")},
-                "learning_rate": LEARNING_RATES[case["optimizer"]],
-                "flops_per_step": flops,
-                "params": num_weights(case),
-                **stats,
-                "gflops": gflops,
-                "percent_of_peak": 100 * gflops / peak_gflops if peak_gflops and not math.isnan(peak_gflops) else math.nan,
-                "first_call_s": step._median_extra(runs, "first_call_s"),
-                "compile_s": step._median_extra(runs, "compile_s"),
-            })
+            case_rows.append(
+                {
+                    "case": name,
+                    "impl": impl,
+                    **{
+                        key: case[key]
+                        for key in ("images", "input_shape", "channels", "hidden", "outputs", "batch", "optimizer")
+                    },
+                    "learning_rate": LEARNING_RATES[case["optimizer"]],
+                    "flops_per_step": flops,
+                    "params": num_weights(case),
+                    **stats,
+                    "gflops": gflops,
+                    "percent_of_peak": 100 * gflops / peak_gflops
+                    if peak_gflops and not math.isnan(peak_gflops)
+                    else math.nan,
+                    "first_call_s": step._median_extra(runs, "first_call_s"),
+                    "compile_s": step._median_extra(runs, "compile_s"),
+                }
+            )
         fused = next((r["median"] for r in case_rows if r["impl"] == "jaxnn-fused"), math.nan)
         for row in case_rows:
             row["times_jaxnn_fused"] = harness.ratio(row["median"], fused)
         rows += case_rows
-    return {"rows": rows, "peak_gflops": peak_gflops, "skipped": skipped, "checks": checks,
-            "check_tolerance": CHECK_TOLERANCE}
+    return {
+        "rows": rows,
+        "peak_gflops": peak_gflops,
+        "skipped": skipped,
+        "checks": checks,
+        "check_tolerance": CHECK_TOLERANCE,
+    }
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -460,9 +541,11 @@ def markdown(summary: dict[str, Any]) -> str:
     for name in [c for c in CASES if any(r["case"] == c for r in summary["rows"])]:
         rows = [r for r in summary["rows"] if r["case"] == name]
         first = rows[0]
-        title = (f"### conv {name}: {first['images']} images {tuple(first['input_shape'])}, channels {first['channels']}, "
-                 f"hidden {first['hidden']}, {first['outputs']} outputs, batch {first['batch']}, "
-                 f"{first['optimizer']} (lr {first['learning_rate']:g}), {first['flops_per_step'] / 1e6:.4g} MFLOP per step")
+        title = (
+            f"### conv {name}: {first['images']} images {tuple(first['input_shape'])}, channels {first['channels']}, "
+            f"hidden {first['hidden']}, {first['outputs']} outputs, batch {first['batch']}, "
+            f"{first['optimizer']} (lr {first['learning_rate']:g}), {first['flops_per_step'] / 1e6:.4g} MFLOP per step"
+        )
         body = [
             [
                 LABELS[r["impl"]],
@@ -476,15 +559,27 @@ def markdown(summary: dict[str, Any]) -> str:
             ]
             for r in rows
         ]
-        header = ["implementation", "median / step", "IQR", "time vs jaxnn fused", "GFLOP/s", "% of peak",
-                  "first call", "samples kept"]
+        header = [
+            "implementation",
+            "median / step",
+            "IQR",
+            "time vs jaxnn fused",
+            "GFLOP/s",
+            "% of peak",
+            "first call",
+            "samples kept",
+        ]
         parts.append(f"{title}\n\n{harness.markdown_table(header, body)}\n")
-        parts.append(f"First call: compile and run of the first call (jaxnn fused: one epoch, "
-                     f"{CASES[name]['steps_per_epoch']} steps).\n")
+        parts.append(
+            f"First call: compile and run of the first call (jaxnn fused: one epoch, "
+            f"{CASES[name]['steps_per_epoch']} steps).\n"
+        )
         for check in summary["checks"].get(name, [])[:1]:
-            parts.append(f"Checked: after one SGD step from the same weights, jaxnn and Flax NNX differ by at most "
-                         f"{check['params_max_abs_diff']:.1e} in params and {check['loss_abs_diff']:.1e} in the loss "
-                         f"(tolerance {summary['check_tolerance']:g}).\n")
+            parts.append(
+                f"Checked: after one SGD step from the same weights, jaxnn and Flax NNX differ by at most "
+                f"{check['params_max_abs_diff']:.1e} in params and {check['loss_abs_diff']:.1e} in the loss "
+                f"(tolerance {summary['check_tolerance']:g}).\n"
+            )
     for line in summary["skipped"]:
         parts.append(f"Skipped: {line}\n")
     return "\n".join(parts)

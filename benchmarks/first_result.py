@@ -54,8 +54,12 @@ def _timed_process(arguments: list[str], cache: str, out: str) -> dict[str, floa
 def run_case(params: dict[str, Any]) -> dict[str, Any]:
     case = params["case"]
     arguments = {
-        "import-jax": ["-c", "import jax"], "help": ["--help"], "info": ["info"], "train-cold": TRAIN,
-        "train-warm": TRAIN, "train-warm-nocache": [*TRAIN, "--no-compilation-cache"],
+        "import-jax": ["-c", "import jax"],
+        "help": ["--help"],
+        "info": ["info"],
+        "train-cold": TRAIN,
+        "train-warm": TRAIN,
+        "train-warm-nocache": [*TRAIN, "--no-compilation-cache"],
     }[case]
     with tempfile.TemporaryDirectory() as scratch:
         shared_cache = os.path.join(scratch, "cache")
@@ -89,8 +93,16 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
 
 def markdown(summary: dict[str, Any]) -> str:
     header = ["what", "wall time", "IQR", "samples kept"]
-    body = [[LABELS[row["case"]], harness.format_seconds(row["median"]), harness.format_seconds(row["iqr"]),
-             f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else "")]
-            for row in summary["rows"]]
-    return "\n".join(["### first_result: whole processes, start to exit", "",
-                      harness.markdown_table(header, body), ""]) + "\n"
+    body = [
+        [
+            LABELS[row["case"]],
+            harness.format_seconds(row["median"]),
+            harness.format_seconds(row["iqr"]),
+            f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else ""),
+        ]
+        for row in summary["rows"]
+    ]
+    return (
+        "\n".join(["### first_result: whole processes, start to exit", "", harness.markdown_table(header, body), ""])
+        + "\n"
+    )

@@ -41,8 +41,18 @@ def _sweep(jaxnn: Any, data: Any, workload: str) -> Any:
     if workload == "asha":
         model = jaxnn.mlp([data.num_features, 128, data.num_classes])
         space = {"learning_rate": jaxnn.loguniform(1e-4, 1e-1), "weight_decay": jaxnn.loguniform(1e-6, 1e-2)}
-        return jaxnn.sweep(model, data, space=space, num_samples=64, key=0, optimizer="adamw", num_epochs=60,
-                           batch_size=32, progress=False, scheduler=jaxnn.ASHA(min_epochs=1, reduction_factor=3))
+        return jaxnn.sweep(
+            model,
+            data,
+            space=space,
+            num_samples=64,
+            key=0,
+            optimizer="adamw",
+            num_epochs=60,
+            batch_size=32,
+            progress=False,
+            scheduler=jaxnn.ASHA(min_epochs=1, reduction_factor=3),
+        )
     model = jaxnn.mlp([data.num_features, 32, data.num_classes])
     space = {"learning_rate": [0.01 * 1.25**i for i in range(16)]}
     return jaxnn.sweep(model, data, space=space, key=0, optimizer="sgd", num_epochs=5, batch_size=64, progress=False)
@@ -59,14 +69,22 @@ def child(workload: str) -> dict[str, float]:
     data = jaxnn.datasets.load("digits", seed=0)
     loaded = time.perf_counter()
     with harness.CompileEvents() as events:
-        first = _sweep(jaxnn, data, workload)
+        _sweep(jaxnn, data, workload)
     first_done = time.perf_counter()
-    second = _sweep(jaxnn, data, workload)
+    _sweep(jaxnn, data, workload)
     second_done = time.perf_counter()
     phases = events.summary()
-    return {"import_s": imported - start, "jax_s": heavy - imported, "data_s": loaded - heavy,
-            "trace_s": phases["trace_s"], "lower_s": phases["lower_s"], "compile_s": phases["xla_compile_s"],
-            "num_compiles": phases["num_compiles"], "first_s": first_done - loaded, "second_s": second_done - first_done}
+    return {
+        "import_s": imported - start,
+        "jax_s": heavy - imported,
+        "data_s": loaded - heavy,
+        "trace_s": phases["trace_s"],
+        "lower_s": phases["lower_s"],
+        "compile_s": phases["xla_compile_s"],
+        "num_compiles": phases["num_compiles"],
+        "first_s": first_done - loaded,
+        "second_s": second_done - first_done,
+    }
 
 
 def _process(workload: str, cache: str) -> dict[str, float]:
@@ -75,8 +93,14 @@ def _process(workload: str, cache: str) -> dict[str, float]:
         env.pop(name, None)
     children_cpu = lambda: sum(os.times()[2:4])  # noqa: E731 - user + system time of finished children
     start, cpu = time.perf_counter(), children_cpu()
-    completed = subprocess.run([sys.executable, "-m", "benchmarks.fixed_cost", workload], capture_output=True,
-                               text=True, timeout=900, env=env, cwd=harness.ROOT)
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fixed_cost", workload],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=harness.ROOT,
+    )
     total, cpu = time.perf_counter() - start, children_cpu() - cpu
     if completed.returncode != 0:
         raise RuntimeError(f"fixed_cost {workload} failed: {completed.stderr[-2000:]}")
@@ -111,8 +135,11 @@ def jobs(settings: harness.Settings) -> list[harness.Job]:
     whose budget a dozen fresh JAX processes would exceed (``python -m benchmarks.fixed_cost small`` is quick)."""
     if settings.quick:
         return []
-    return [harness.Job(NAME, case, workload, settings.timing(workload=workload, case=case, repeats=3))
-            for workload in WORKLOADS for case in CASES]
+    return [
+        harness.Job(NAME, case, workload, settings.timing(workload=workload, case=case, repeats=3))
+        for workload in WORKLOADS
+        for case in CASES
+    ]
 
 
 def medians(samples: list[dict[str, float]]) -> dict[str, float]:
@@ -133,8 +160,10 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
 
 def table(rows: list[dict[str, Any]]) -> str:
     header = ["workload", "cache", *PHASES, "second/first"]
-    body = [[row["workload"], row["case"], *(f"{row[p]:.2f}" for p in PHASES), f"{row['second_s'] / row['first_s']:.0%}"]
-            for row in rows]
+    body = [
+        [row["workload"], row["case"], *(f"{row[p]:.2f}" for p in PHASES), f"{row['second_s'] / row['first_s']:.0%}"]
+        for row in rows
+    ]
     return harness.markdown_table(header, body)
 
 

@@ -27,8 +27,10 @@ def run_numpy(params: dict[str, Any]) -> dict[str, Any]:
 
     a, b = _matrices(params["n"])
     c = np.empty_like(a)
+
     def fn():
         return np.matmul(a, b, out=c)
+
     fn()
     number = harness.calls_for(fn, params["sample_s"])
     return {"samples": harness.measure(fn, repeats=params["repeats"], number=number)}
@@ -41,8 +43,10 @@ def run_xla(params: dict[str, Any]) -> dict[str, Any]:
     a, b = (jax.device_put(m) for m in _matrices(params["n"]))
     matmul = jax.jit(jnp.matmul)
     first = harness.wall_timed(lambda: matmul(a, b).block_until_ready())
+
     def fn():
         return matmul(a, b).block_until_ready()
+
     fn()
     number = harness.calls_for(fn, params["sample_s"])
     samples = harness.measure(fn, repeats=params["repeats"], number=number)
@@ -55,12 +59,16 @@ def run_torch(params: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": missing}
     a, b = (torch.from_numpy(m) for m in _matrices(params["n"]))
     c = torch.empty_like(a)
+
     def fn():
         return torch.mm(a, b, out=c)
+
     fn()
     number = harness.calls_for(fn, params["sample_s"])
-    return {"samples": harness.measure(fn, repeats=params["repeats"], number=number),
-            "extra": {"torch": torch.__version__}}
+    return {
+        "samples": harness.measure(fn, repeats=params["repeats"], number=number),
+        "extra": {"torch": torch.__version__},
+    }
 
 
 IMPLEMENTATIONS = {"numpy": run_numpy, "xla": run_xla, "torch": run_torch}
@@ -72,7 +80,9 @@ def sizes(settings: harness.Settings) -> list[int]:
 
 def jobs(settings: harness.Settings) -> list[harness.Job]:
     return [
-        harness.Job(NAME, impl, f"n{n}", settings.timing(n=n, sample_s=settings.sample_s * (1 if settings.quick else 2)))
+        harness.Job(
+            NAME, impl, f"n{n}", settings.timing(n=n, sample_s=settings.sample_s * (1 if settings.quick else 2))
+        )
         for impl in IMPLEMENTATIONS
         for n in sizes(settings)
     ]

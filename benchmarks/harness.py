@@ -36,9 +36,23 @@ DISTURBED_CORE_FRACTION = 0.10
 """A sample is disturbed when other processes used more than this share of one core during it."""
 MIN_KEPT_SAMPLES = 3
 """When fewer samples than this survive, the least-disturbed ones are kept (and flagged)."""
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
-RECORDED_ENV = (*THREAD_ENV, "XLA_FLAGS", "JAX_PLATFORMS", "JAX_ENABLE_COMPILATION_CACHE", "TF_CPP_MIN_LOG_LEVEL",
-                "OPENBLAS_CORETYPE", "KMP_AFFINITY", "GOMP_CPU_AFFINITY")
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+RECORDED_ENV = (
+    *THREAD_ENV,
+    "XLA_FLAGS",
+    "JAX_PLATFORMS",
+    "JAX_ENABLE_COMPILATION_CACHE",
+    "TF_CPP_MIN_LOG_LEVEL",
+    "OPENBLAS_CORETYPE",
+    "KMP_AFFINITY",
+    "GOMP_CPU_AFFINITY",
+)
 
 
 # --- exact FLOP counts -------------------------------------------------------------------
@@ -253,7 +267,9 @@ def quantile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def pool(rounds: Iterable[Sequence[dict[str, float]]], *, key: str = "per_unit_s", **keep_options: Any) -> dict[str, Any]:
+def pool(
+    rounds: Iterable[Sequence[dict[str, float]]], *, key: str = "per_unit_s", **keep_options: Any
+) -> dict[str, Any]:
     """Pool the samples of several rounds (one list per fresh process) into median and IQR.
 
     Disturbed samples are dropped first (see :func:`keep_undisturbed`).
@@ -282,6 +298,7 @@ def ratio(reference: float, value: float) -> float:
 
 # --- workers, from the parent ------------------------------------------------------------
 
+
 class Settings(NamedTuple):
     """How hard to measure: the knobs ``--quick`` turns down."""
 
@@ -300,7 +317,6 @@ class Settings(NamedTuple):
     def timing(self, **overrides: Any) -> dict[str, Any]:
         """The parameters every worker takes."""
         return {"repeats": self.repeats, "sample_s": self.sample_s, "num_threads": self.num_threads, **overrides}
-
 
 
 class Job(NamedTuple):
@@ -398,8 +414,15 @@ def run_rounds(
         with lock:
             done[0] += 1
             log(f"  [{done[0]}/{len(planned)}] round {round_index + 1} {job.suite}/{job.impl}/{job.case}: {status}")
-        return {"suite": job.suite, "impl": job.impl, "case": job.case, "round": round_index,
-                "params": job.params, "waited_for_quiet_s": waited, **result}
+        return {
+            "suite": job.suite,
+            "impl": job.impl,
+            "case": job.case,
+            "round": round_index,
+            "params": job.params,
+            "waited_for_quiet_s": waited,
+            **result,
+        }
 
     if parallel <= 1:
         return [run(*item) for item in planned]
@@ -418,7 +441,9 @@ def group(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[
 
 def errors(records: Sequence[dict[str, Any]]) -> list[str]:
     """One line per failed worker."""
-    return [f"{r['suite']}/{r['impl']}/{r['case']} (round {r['round'] + 1}): {r['error']}" for r in records if "error" in r]
+    return [
+        f"{r['suite']}/{r['impl']}/{r['case']} (round {r['round'] + 1}): {r['error']}" for r in records if "error" in r
+    ]
 
 
 # --- formatting --------------------------------------------------------------------------

@@ -45,15 +45,23 @@ def main() -> None:
         for mode in random.sample(modes, len(modes)):
             out = subprocess.run([sys.executable, "-c", WORKER, mode], capture_output=True, text=True, check=True)
             seconds[mode].append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
     import ray
 
     import jaxnn
 
-    report = {"cpu": cpu, "python": platform.python_version(), "jaxnn": jaxnn.__version__, "ray": ray.__version__,
-              "date": time.strftime("%Y-%m-%d"), "seconds": seconds,
-              "median": {mode: statistics.median(values) for mode, values in seconds.items()}}
+    report = {
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "jaxnn": jaxnn.__version__,
+        "ray": ray.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "seconds": seconds,
+        "median": {mode: statistics.median(values) for mode, values in seconds.items()},
+    }
     print(json.dumps(report, indent=1))
     print("| path | median seconds | vs plain |\n|---|---|---|")
     for mode in modes:

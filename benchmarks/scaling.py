@@ -42,16 +42,25 @@ def run_fit(params: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"asked for {params['devices']} devices, JAX has {len(jax.local_devices())}")
 
     def fit():
-        jaxnn.fit(model, data, optimizer="sgd", learning_rate=0.01, num_epochs=params["epochs"],
-                  batch_size=params["batch"], loss=params["loss"], key=0, num_chunks=1, progress=False,
-                  devices=devices)
+        jaxnn.fit(
+            model,
+            data,
+            optimizer="sgd",
+            learning_rate=0.01,
+            num_epochs=params["epochs"],
+            batch_size=params["batch"],
+            loss=params["loss"],
+            key=0,
+            num_chunks=1,
+            progress=False,
+            devices=devices,
+        )
 
     with harness.CompileEvents() as events:
         first = harness.wall_timed(fit)
     fit()
     samples = harness.measure(fit, repeats=params["repeats"], units_per_call=params["epochs"] * FIT_STEPS)
-    return {"samples": samples, "extra": {"first_call_s": first["wall_s"], **events.summary(),
-                                          "devices": len(devices)}}
+    return {"samples": samples, "extra": {"first_call_s": first["wall_s"], **events.summary(), "devices": len(devices)}}
 
 
 IMPLEMENTATIONS = {"sweep": run_sweep, "fit": run_fit}
@@ -84,9 +93,20 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
             stats = harness.pool([r["samples"] for r in runs])
             if n == 1:
                 one_device = stats["median"]
-            rows.append({"impl": impl, "devices": n, **stats, "speedup_vs_1_device": harness.ratio(one_device, stats["median"]),
-                         "own_cpu_per_wall": _cores_busy(runs)})
-    return {"rows": rows, "sweep_k": None if settings.quick else 64, "fit_case": {**FIT_CASE, "steps_per_epoch": FIT_STEPS}}
+            rows.append(
+                {
+                    "impl": impl,
+                    "devices": n,
+                    **stats,
+                    "speedup_vs_1_device": harness.ratio(one_device, stats["median"]),
+                    "own_cpu_per_wall": _cores_busy(runs),
+                }
+            )
+    return {
+        "rows": rows,
+        "sweep_k": None if settings.quick else 64,
+        "fit_case": {**FIT_CASE, "steps_per_epoch": FIT_STEPS},
+    }
 
 
 def _cores_busy(runs: list[dict[str, Any]]) -> float:
@@ -97,13 +117,21 @@ def _cores_busy(runs: list[dict[str, Any]]) -> float:
 
 def markdown(summary: dict[str, Any]) -> str:
     body = [
-        [LABELS[r["impl"]], r["devices"], harness.format_seconds(r["median"]), harness.format_seconds(r["iqr"]),
-         harness.format_number(r["speedup_vs_1_device"], ".2f", "×"), harness.format_number(r["own_cpu_per_wall"], ".2f"),
-         f"{r['num_kept']}/{r['num_samples']}" + (" (forced)" if r["forced"] else "")]
+        [
+            LABELS[r["impl"]],
+            r["devices"],
+            harness.format_seconds(r["median"]),
+            harness.format_seconds(r["iqr"]),
+            harness.format_number(r["speedup_vs_1_device"], ".2f", "×"),
+            harness.format_number(r["own_cpu_per_wall"], ".2f"),
+            f"{r['num_kept']}/{r['num_samples']}" + (" (forced)" if r["forced"] else ""),
+        ]
         for r in summary["rows"]
     ]
     header = ["measurement", "host devices", "median", "IQR", "speedup vs 1 device", "cores busy", "samples kept"]
     fit = summary["fit_case"]
     sweep = f"sweep K = {summary['sweep_k']}; " if summary["sweep_k"] else ""
-    return (f"### scaling: host devices ({sweep}fit {fit['sizes']} at batch {fit['batch']})\n\n"
-            f"{harness.markdown_table(header, body)}\n")
+    return (
+        f"### scaling: host devices ({sweep}fit {fit['sizes']} at batch {fit['batch']})\n\n"
+        f"{harness.markdown_table(header, body)}\n"
+    )

@@ -47,8 +47,13 @@ def _worker(impl: str, settings: dict) -> dict:
     x, y = load_digits(return_X_y=True)
     x = StandardScaler().fit_transform(x)
     distributions = {"learning_rate_init": loguniform(1e-4, 1e-1), "alpha": loguniform(1e-6, 1e-2)}
-    common = {"hidden_layer_sizes": (settings["hidden"],), "solver": "adam", "batch_size": settings["batch_size"],
-              "max_iter": settings["max_iter"], "random_state": 0}
+    common = {
+        "hidden_layer_sizes": (settings["hidden"],),
+        "solver": "adam",
+        "batch_size": settings["batch_size"],
+        "max_iter": settings["max_iter"],
+        "random_state": 0,
+    }
     n, folds = settings["candidates"], settings["folds"]
     if impl == "sweepsearch":
         from jaxnn.sklearn import MLPClassifier, SweepSearchCV
@@ -59,32 +64,46 @@ def _worker(impl: str, settings: dict) -> dict:
 
         estimator = MLPClassifier(**common, n_iter_no_change=settings["max_iter"])
         if impl == "gridsearch":
-            grid = [{name: [value] for name, value in candidate.items()}
-                    for candidate in ParameterSampler(distributions, n, random_state=0)]
+            grid = [
+                {name: [value] for name, value in candidate.items()}
+                for candidate in ParameterSampler(distributions, n, random_state=0)
+            ]
             search = GridSearchCV(estimator, grid, cv=folds, n_jobs=1, refit=False)
         else:
-            search = RandomizedSearchCV(estimator, distributions, n_iter=n, cv=folds, random_state=0, n_jobs=1,
-                                        refit=False)
+            search = RandomizedSearchCV(
+                estimator, distributions, n_iter=n, cv=folds, random_state=0, n_jobs=1, refit=False
+            )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         search.fit(x, y)
     scores = np.asarray(search.cv_results_["mean_test_score"], np.float64)
-    return {"best_score": float(search.best_score_), "best_params": {k: float(v) for k, v in search.best_params_.items()},
-            "candidates": len(scores), "scores": scores.tolist()}
+    return {
+        "best_score": float(search.best_score_),
+        "best_params": {k: float(v) for k, v in search.best_params_.items()},
+        "candidates": len(scores),
+        "scores": scores.tolist(),
+    }
 
 
 def run_job(impl: str, settings: dict) -> dict:
     """``impl`` in a fresh interpreter; its wall time from launch to exit, and what it found."""
-    code = (f"import json, sys; from benchmarks.searchcv import _worker; "
-            f"print('RESULT' + json.dumps(_worker({impl!r}, json.loads(sys.argv[1]))))")
+    code = (
+        f"import json, sys; from benchmarks.searchcv import _worker; "
+        f"print('RESULT' + json.dumps(_worker({impl!r}, json.loads(sys.argv[1]))))"
+    )
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code, json.dumps(settings)], capture_output=True, text=True,
-                          cwd=pathlib.Path(__file__).resolve().parent.parent, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(settings)],
+        capture_output=True,
+        text=True,
+        cwd=pathlib.Path(__file__).resolve().parent.parent,
+        check=False,
+    )
     wall = time.perf_counter() - start
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"{impl} failed:\n{done.stderr[-3000:]}")
-    return {"impl": impl, "wall_s": wall, **json.loads(lines[-1][len("RESULT"):])}
+    return {"impl": impl, "wall_s": wall, **json.loads(lines[-1][len("RESULT") :])}
 
 
 def cpu_model() -> str:
@@ -111,19 +130,32 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for impl in IMPLEMENTATIONS:
         runs = [r for r in records if r["impl"] == impl]
-        rows.append({"impl": impl, "median_s": statistics.median(r["wall_s"] for r in runs),
-                     "best_score": runs[0]["best_score"], "best_params": runs[0]["best_params"],
-                     "candidates": runs[0]["candidates"], "walls": [r["wall_s"] for r in runs]})
+        rows.append(
+            {
+                "impl": impl,
+                "median_s": statistics.median(r["wall_s"] for r in runs),
+                "best_score": runs[0]["best_score"],
+                "best_params": runs[0]["best_params"],
+                "candidates": runs[0]["candidates"],
+                "walls": [r["wall_s"] for r in runs],
+            }
+        )
     reference = rows[0]["median_s"]
     for row in rows:
         row["times_sweepsearch"] = row["median_s"] / reference
     import jax
     import sklearn
 
-    summary = {"settings": settings, "rows": rows, "cpu": cpu_model(), "cores": os.cpu_count(),
-               "load_average": load, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "versions": {"jax": jax.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()},
-               "command": "python -m benchmarks.searchcv " + " ".join(argv if argv is not None else sys.argv[1:])}
+    summary = {
+        "settings": settings,
+        "rows": rows,
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "load_average": load,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "versions": {"jax": jax.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()},
+        "command": "python -m benchmarks.searchcv " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
     table = markdown(summary)
     print(table)
     if args.out is not None:
@@ -135,14 +167,22 @@ def main(argv: list[str] | None = None) -> dict:
 
 def markdown(summary: dict) -> str:
     s = summary["settings"]
-    lines = [f"### searchcv: {s['candidates']} candidates x {s['folds']} folds on digits, MLP [64, {s['hidden']}, 10], "
-             f"Adam, batch {s['batch_size']}, {s['max_iter']} epochs each",
-             "", "| implementation | wall time (whole process) | x SweepSearchCV time | best CV score |", "|---|---|---|---|"]
+    lines = [
+        f"### searchcv: {s['candidates']} candidates x {s['folds']} folds on digits, MLP [64, {s['hidden']}, 10], "
+        f"Adam, batch {s['batch_size']}, {s['max_iter']} epochs each",
+        "",
+        "| implementation | wall time (whole process) | x SweepSearchCV time | best CV score |",
+        "|---|---|---|---|",
+    ]
     for row in summary["rows"]:
-        lines.append(f"| {row['impl']} | {row['median_s']:.1f} s | {row['times_sweepsearch']:.2f}x | "
-                     f"{row['best_score']:.4f} |")
-    lines += ["", f"{summary['cpu']}, {summary['cores']} cores, load average {summary['load_average'][0]:.1f} at the "
-              f"start; {summary['date']}; `{summary['command']}`; {summary['versions']}"]
+        lines.append(
+            f"| {row['impl']} | {row['median_s']:.1f} s | {row['times_sweepsearch']:.2f}x | {row['best_score']:.4f} |"
+        )
+    lines += [
+        "",
+        f"{summary['cpu']}, {summary['cores']} cores, load average {summary['load_average'][0]:.1f} at the "
+        f"start; {summary['date']}; `{summary['command']}`; {summary['versions']}",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -59,8 +59,18 @@ def run_jaxnn_vmap(params: dict[str, Any]) -> dict[str, Any]:
     devices = jax.local_devices()[: params["devices"]]
 
     def run(scale: float):
-        result = jaxnn.sweep(model, data, space={"learning_rate": learning_rates(k, scale)}, optimizer="sgd",
-                             num_epochs=EPOCHS, batch_size=BATCH, key=0, devices=devices, num_chunks=1, progress=False)
+        result = jaxnn.sweep(
+            model,
+            data,
+            space={"learning_rate": learning_rates(k, scale)},
+            optimizer="sgd",
+            num_epochs=EPOCHS,
+            batch_size=BATCH,
+            key=0,
+            devices=devices,
+            num_chunks=1,
+            progress=False,
+        )
         return result
 
     with harness.CompileEvents() as events:
@@ -69,8 +79,16 @@ def run_jaxnn_vmap(params: dict[str, Any]) -> dict[str, Any]:
     with harness.CompileEvents() as warm:
         samples = harness.measure(lambda: run(next(scales)), repeats=params["repeats"], units_per_call=_steps(k))
     best = run(1.0).best["best_val_metric"]
-    return {"samples": samples, "extra": {"first_call_s": first["wall_s"], **events.summary(), "devices": len(devices),
-                                          "recompiles_after_first": warm.num_compiles, "best_val_metric": best}}
+    return {
+        "samples": samples,
+        "extra": {
+            "first_call_s": first["wall_s"],
+            **events.summary(),
+            "devices": len(devices),
+            "recompiles_after_first": warm.num_compiles,
+            "best_val_metric": best,
+        },
+    }
 
 
 def run_jaxnn_fit(params: dict[str, Any]) -> dict[str, Any]:
@@ -79,8 +97,19 @@ def run_jaxnn_fit(params: dict[str, Any]) -> dict[str, Any]:
     k = params["k"]
     data, model = jaxnn.datasets.load("breast_cancer", seed=0), jaxnn.mlp(SIZES)
     timed = min(k, 16)
-    fit = lambda rate: jaxnn.fit(model, data, optimizer="sgd", learning_rate=rate, num_epochs=EPOCHS,  # noqa: E731
-                                 batch_size=BATCH, key=0, progress=False)
+
+    def fit(rate):
+        return jaxnn.fit(
+            model,
+            data,
+            optimizer="sgd",
+            learning_rate=rate,
+            num_epochs=EPOCHS,  # noqa: E731
+            batch_size=BATCH,
+            key=0,
+            progress=False,
+        )
+
     with harness.CompileEvents() as events:
         first = harness.wall_timed(lambda: fit(0.05))
 
@@ -101,8 +130,16 @@ def run_numpy(params: dict[str, Any]) -> dict[str, Any]:
 
     def configurations():
         for rate in learning_rates(k)[:timed]:
-            baseline.train(baseline.init_params(SIZES, seed=0), data["x_train"], data["y_train"],
-                           loss="binary_cross_entropy", learning_rate=rate, num_epochs=EPOCHS, batch_size=BATCH, seed=0)
+            baseline.train(
+                baseline.init_params(SIZES, seed=0),
+                data["x_train"],
+                data["y_train"],
+                loss="binary_cross_entropy",
+                learning_rate=rate,
+                num_epochs=EPOCHS,
+                batch_size=BATCH,
+                seed=0,
+            )
 
     samples = harness.measure(configurations, repeats=params["repeats"], units_per_call=_steps(timed))
     return {"samples": samples, "extra": {"timed": timed}}
@@ -161,25 +198,40 @@ def _prototype(k: int, flat: bool):
 
     def init():  # every configuration starts from the same weights, as in a sweep with one seed
         k1, k2 = jax.random.split(jax.random.key(0))
-        return {"w1": he(k1, (SIZES[0], hidden)), "b1": jnp.zeros(hidden), "w2": he(k2, (hidden, 1))[:, 0],
-                "b2": jnp.zeros(())}
+        return {
+            "w1": he(k1, (SIZES[0], hidden)),
+            "b1": jnp.zeros(hidden),
+            "w2": he(k2, (hidden, 1))[:, 0],
+            "b2": jnp.zeros(()),
+        }
 
     def mean_bce(logits, targets, m):  # binary cross-entropy with logits over the unmasked rows
         return jnp.sum((jax.nn.softplus(logits) - targets * logits) * m, axis=0) / jnp.sum(m)
 
     if flat:
+
         def loss(p, xb, yb, m):  # summed over configurations: each one's gradient is its own loss's
             h = jax.nn.relu(xb @ p["w1"] + p["b1"]).reshape(BATCH, k, hidden)
             return jnp.sum(mean_bce(jnp.einsum("bkh,kh->bk", h, p["w2"]) + p["b2"], yb[:, None], m[:, None]))
 
         def step(p, rates, xb, yb, m):
-            scale = {"w1": jnp.repeat(rates, hidden), "b1": jnp.repeat(rates, hidden), "w2": rates[:, None], "b2": rates}
+            scale = {
+                "w1": jnp.repeat(rates, hidden),
+                "b1": jnp.repeat(rates, hidden),
+                "w2": rates[:, None],
+                "b2": rates,
+            }
             return jax.tree.map(lambda v, g, r: v - r * g, p, jax.grad(loss)(p, xb, yb, m), scale)
 
         one = init()
-        start = {"w1": jnp.tile(one["w1"], (1, k)), "b1": jnp.tile(one["b1"], k),
-                 "w2": jnp.tile(one["w2"], (k, 1)), "b2": jnp.zeros(k)}
+        start = {
+            "w1": jnp.tile(one["w1"], (1, k)),
+            "b1": jnp.tile(one["b1"], k),
+            "w2": jnp.tile(one["w2"], (k, 1)),
+            "b2": jnp.zeros(k),
+        }
     else:
+
         def loss(p, xb, yb, m):
             return mean_bce(jax.nn.relu(xb @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"], yb, m)
 
@@ -210,8 +262,11 @@ def run_jax_prototype(params: dict[str, Any]) -> dict[str, Any]:
     key = jax.random.key(0)
     first = harness.wall_timed(lambda: jax.block_until_ready(train(jnp.asarray(learning_rates(k)), key)))
     scales = iter(1.0 + 0.001 * i for i in range(1, 10_000))  # new values each call, as for jaxnn.sweep
-    samples = harness.measure(lambda: jax.block_until_ready(train(jnp.asarray(learning_rates(k, next(scales))), key)),
-                              repeats=params["repeats"], units_per_call=_steps(k))
+    samples = harness.measure(
+        lambda: jax.block_until_ready(train(jnp.asarray(learning_rates(k, next(scales))), key)),
+        repeats=params["repeats"],
+        units_per_call=_steps(k),
+    )
     return {"samples": samples, "extra": {"first_call_s": first["wall_s"]}}
 
 
@@ -239,9 +294,15 @@ def jobs(settings: harness.Settings) -> list[harness.Job]:
     for k in ks(settings):
         for impl in IMPLEMENTATIONS:
             two = impl == "jaxnn-vmap-2dev"
-            out.append(harness.Job(NAME, impl, f"K{k}", settings.timing(k=k, repeats=repeats, devices=2 if two else 1,
-                                                                       impl_flat=impl == "jax-flat"),
-                                   env=TWO_DEVICES if two else {}))
+            out.append(
+                harness.Job(
+                    NAME,
+                    impl,
+                    f"K{k}",
+                    settings.timing(k=k, repeats=repeats, devices=2 if two else 1, impl_flat=impl == "jax-flat"),
+                    env=TWO_DEVICES if two else {},
+                )
+            )
     return out
 
 
@@ -259,29 +320,57 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
             if impl == "numpy":
                 numpy_median = stats["median"]
             middle = lambda key: sorted(r["extra"].get(key, math.nan) for r in runs)[len(runs) // 2]  # noqa: E731
-            case_rows.append({"impl": impl, "k": k, **stats, "compile_s": middle("compile_s"),
-                              "peak_rss_bytes": sorted(r["peak_rss_bytes"] for r in runs)[len(runs) // 2],
-                              "recompiles_after_first": max(r["extra"].get("recompiles_after_first", 0) for r in runs)})
+            case_rows.append(
+                {
+                    "impl": impl,
+                    "k": k,
+                    **stats,
+                    "compile_s": middle("compile_s"),
+                    "peak_rss_bytes": sorted(r["peak_rss_bytes"] for r in runs)[len(runs) // 2],
+                    "recompiles_after_first": max(r["extra"].get("recompiles_after_first", 0) for r in runs),
+                }
+            )
         for row in case_rows:
             row["speedup_vs_numpy"] = harness.ratio(numpy_median, row["median"])
         rows += case_rows
     skipped = sorted({f"{r['impl']}: {r['skipped']}" for r in records if "skipped" in r})
-    return {"rows": rows, "skipped": skipped,
-            "workload": {"sizes": SIZES, "batch_size": BATCH, "num_epochs": EPOCHS, "steps_per_configuration":
-                         EPOCHS * STEPS_PER_EPOCH, "dataset": "breast_cancer", "optimizer": "sgd"}}
+    return {
+        "rows": rows,
+        "skipped": skipped,
+        "workload": {
+            "sizes": SIZES,
+            "batch_size": BATCH,
+            "num_epochs": EPOCHS,
+            "steps_per_configuration": EPOCHS * STEPS_PER_EPOCH,
+            "dataset": "breast_cancer",
+            "optimizer": "sgd",
+        },
+    }
 
 
 def markdown(summary: dict[str, Any]) -> str:
     header = ["K", "implementation", "per configuration-step", "IQR", "× NumPy", "compile", "peak RSS", "samples kept"]
     body = [
-        [row["k"], LABELS[row["impl"]], harness.format_seconds(row["median"]), harness.format_seconds(row["iqr"]),
-         harness.format_number(row["speedup_vs_numpy"], ".1f", "×"), harness.format_seconds(row["compile_s"]),
-         f"{row['peak_rss_bytes'] / 2**20:.0f} MiB",
-         f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else "")]
+        [
+            row["k"],
+            LABELS[row["impl"]],
+            harness.format_seconds(row["median"]),
+            harness.format_seconds(row["iqr"]),
+            harness.format_number(row["speedup_vs_numpy"], ".1f", "×"),
+            harness.format_seconds(row["compile_s"]),
+            f"{row['peak_rss_bytes'] / 2**20:.0f} MiB",
+            f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else ""),
+        ]
         for row in sorted(summary["rows"], key=lambda r: (r["k"], list(IMPLEMENTATIONS).index(r["impl"])))
     ]
     work = summary["workload"]
-    title = (f"### small_sweep: {work['sizes']} MLP on breast_cancer, batch {work['batch_size']}, "
-             f"{work['steps_per_configuration']} SGD steps per configuration, K learning rates")
-    return "\n".join([title, "", harness.markdown_table(header, body), "",
-                      *[f"Skipped: {line}" for line in summary["skipped"]]]) + "\n"
+    title = (
+        f"### small_sweep: {work['sizes']} MLP on breast_cancer, batch {work['batch_size']}, "
+        f"{work['steps_per_configuration']} SGD steps per configuration, K learning rates"
+    )
+    return (
+        "\n".join(
+            [title, "", harness.markdown_table(header, body), "", *[f"Skipped: {line}" for line in summary["skipped"]]]
+        )
+        + "\n"
+    )

@@ -65,6 +65,7 @@ def _batch(params: dict[str, Any], rows: int | None = None):
 
 def _timed_loop(step_once, finish, params: dict[str, Any]) -> list[dict[str, float]]:
     """Samples of a Python loop of steps, synchronized by ``finish`` once per sample."""
+
     def one():
         step_once()
         finish()
@@ -90,8 +91,10 @@ def run_numpy(params: dict[str, Any]) -> dict[str, Any]:
     weights = baseline.init_params(params["sizes"], seed=0)
     x, y = _batch(params)
     losses = []
+
     def step():
         return losses.append(baseline.step(weights, x, y, loss=params["loss"], learning_rate=LEARNING_RATE))
+
     samples = _timed_loop(step, lambda: None, params)
     return {"samples": samples, "extra": {"last_loss": float(losses[-1])}}
 
@@ -159,7 +162,10 @@ def _jitted_loop(params: dict[str, Any], model_init, objective) -> dict[str, Any
         state[:] = train_step(state[0], state[1], x, y)
 
     samples = _timed_loop(step, lambda: jax.block_until_ready(state[0]), params)
-    return {"samples": samples, "extra": {"last_loss": float(state[2]), "first_call_s": first["wall_s"], **events.summary()}}
+    return {
+        "samples": samples,
+        "extra": {"last_loss": float(state[2]), "first_call_s": first["wall_s"], **events.summary()},
+    }
 
 
 def run_jax_jit(params: dict[str, Any]) -> dict[str, Any]:
@@ -183,8 +189,10 @@ def run_flax(params: dict[str, Any]) -> dict[str, Any]:
     module = MLP()
     sample_x = jax.numpy.zeros((1, sizes[0]), jax.numpy.float32)
     loss_fn = _optax_loss(params["loss"])
+
     def objective(weights, x, y):
         return loss_fn(module.apply(weights, x), y)
+
     return _jitted_loop(params, lambda key: module.init(key, sample_x), objective)
 
 
@@ -203,8 +211,14 @@ def run_jaxnn_fused(params: dict[str, Any]) -> dict[str, Any]:
     hparams = jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), jaxnn.Hyperparams(learning_rate=LEARNING_RATE))
     # num_epochs only caps the run (the state stops at it); the calls below run `epochs` each.
     # As fit builds it for these values: momentum and weight decay are 0, so the program has no work for them.
-    spec = jaxnn.TrainSpec(model, num_epochs=2**30, batch_size=params["batch"], optimizer="sgd", loss=params["loss"],
-                           zeros=("momentum", "weight_decay"))
+    spec = jaxnn.TrainSpec(
+        model,
+        num_epochs=2**30,
+        batch_size=params["batch"],
+        optimizer="sgd",
+        loss=params["loss"],
+        zeros=("momentum", "weight_decay"),
+    )
     state = loop.init_state_jit(spec, hparams, jax.random.key(0), data)  # the entry points fit calls
     holder = {"state": state, "history": None}
 
@@ -223,8 +237,13 @@ def run_jaxnn_fused(params: dict[str, Any]) -> dict[str, Any]:
     last = float(holder["history"]["train_loss"][-1])
     return {
         "samples": samples,
-        "extra": {"epochs_per_call": epochs, "steps_per_epoch": steps, "last_loss": last,
-                  "first_call_s": first["wall_s"], **events.summary()},
+        "extra": {
+            "epochs_per_call": epochs,
+            "steps_per_epoch": steps,
+            "last_loss": last,
+            "first_call_s": first["wall_s"],
+            **events.summary(),
+        },
     }
 
 
@@ -260,7 +279,11 @@ def run_torch_eager(params: dict[str, Any]) -> dict[str, Any]:
     samples = _timed_loop(step, lambda: None, params)
     return {
         "samples": samples,
-        "extra": {"last_loss": float(last["loss"]), "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
+        "extra": {
+            "last_loss": float(last["loss"]),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
     }
 
 
@@ -322,7 +345,9 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings, *, peak
                     "params": harness.num_weights(case["sizes"]),
                     **stats,
                     "gflops": gflops,
-                    "percent_of_peak": 100 * gflops / peak_gflops if peak_gflops and not math.isnan(peak_gflops) else math.nan,
+                    "percent_of_peak": 100 * gflops / peak_gflops
+                    if peak_gflops and not math.isnan(peak_gflops)
+                    else math.nan,
                     "first_call_s": _median_extra(runs, "first_call_s"),
                     "compile_s": _median_extra(runs, "compile_s"),
                 }
@@ -343,8 +368,10 @@ def markdown(summary: dict[str, Any]) -> str:
     for name in [c for c in ("S", "M", "L") if any(r["case"] == c for r in summary["rows"])]:
         rows = [r for r in summary["rows"] if r["case"] == name]
         first = rows[0]
-        title = (f"### step {name}: sizes {first['sizes']}, batch {first['batch']}, {first['loss']}, "
-                 f"{first['flops_per_step'] / 1e6:.4g} MFLOP per step")
+        title = (
+            f"### step {name}: sizes {first['sizes']}, batch {first['batch']}, {first['loss']}, "
+            f"{first['flops_per_step'] / 1e6:.4g} MFLOP per step"
+        )
         body = [
             [
                 LABELS[r["impl"]],

@@ -60,8 +60,16 @@ def run_jaxnn_vmap(params: dict[str, Any]) -> dict[str, Any]:
 
     def run(scale: float):
         result = jaxnn.sweep(
-            model, data, space={"learning_rate": learning_rates(k, scale)}, optimizer="sgd", num_epochs=EPOCHS,
-            batch_size=BATCH, key=0, devices=devices, num_chunks=1, progress=False,
+            model,
+            data,
+            space={"learning_rate": learning_rates(k, scale)},
+            optimizer="sgd",
+            num_epochs=EPOCHS,
+            batch_size=BATCH,
+            key=0,
+            devices=devices,
+            num_chunks=1,
+            progress=False,
         )
         assert len(result) == k
 
@@ -73,8 +81,12 @@ def run_jaxnn_vmap(params: dict[str, Any]) -> dict[str, Any]:
         samples = harness.measure(lambda: run(next(scales)), repeats=params["repeats"], units_per_call=k)
     return {
         "samples": samples,
-        "extra": {"first_call_s": first["wall_s"], **compile_info, "devices": len(devices),
-                  "recompiles_after_first": warm_events.num_compiles},
+        "extra": {
+            "first_call_s": first["wall_s"],
+            **compile_info,
+            "devices": len(devices),
+            "recompiles_after_first": warm_events.num_compiles,
+        },
     }
 
 
@@ -84,8 +96,17 @@ def run_jax_sequential(params: dict[str, Any]) -> dict[str, Any]:
     data, model, k = _digits(), jaxnn.mlp(SIZES), params["k"]
 
     def fit(learning_rate: float):
-        jaxnn.fit(model, data, optimizer="sgd", learning_rate=learning_rate, num_epochs=EPOCHS, batch_size=BATCH,
-                  key=0, num_chunks=1, progress=False)
+        jaxnn.fit(
+            model,
+            data,
+            optimizer="sgd",
+            learning_rate=learning_rate,
+            num_epochs=EPOCHS,
+            batch_size=BATCH,
+            key=0,
+            num_chunks=1,
+            progress=False,
+        )
 
     with harness.CompileEvents() as events:
         first = harness.wall_timed(lambda: fit(0.05))
@@ -121,15 +142,19 @@ def run_torch_func(params: dict[str, Any]) -> dict[str, Any]:
     train_rows, val_rows = order[num_val + num_test :], order[:num_val]
     mean, std = x_all[train_rows].mean(0), x_all[train_rows].std(0)
     std[std == 0] = 1.0
+
     def as_x(rows):
         return torch.from_numpy(((x_all[rows] - mean) / std).astype(np.float32))
+
     x, y = as_x(train_rows), torch.from_numpy(y_all[train_rows]).long()
     x_val, y_val = as_x(val_rows), torch.from_numpy(y_all[val_rows]).long()
 
     def make():
         return torch.nn.Sequential(
-            torch.nn.Linear(SIZES[0], SIZES[1]), torch.nn.ReLU(),
-            torch.nn.Linear(SIZES[1], SIZES[2]), torch.nn.ReLU(),
+            torch.nn.Linear(SIZES[0], SIZES[1]),
+            torch.nn.ReLU(),
+            torch.nn.Linear(SIZES[1], SIZES[2]),
+            torch.nn.ReLU(),
             torch.nn.Linear(SIZES[2], SIZES[3]),
         )
 
@@ -172,8 +197,13 @@ def run_torch_func(params: dict[str, Any]) -> dict[str, Any]:
     samples = harness.measure(lambda: train(EPOCHS, next(scales)), repeats=params["repeats"], units_per_call=k)
     return {
         "samples": samples,
-        "extra": {"first_call_s": first["wall_s"], "val_loss": train.last[0], "best_val_accuracy": train.last[1],
-                  "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
+        "extra": {
+            "first_call_s": first["wall_s"],
+            "val_loss": train.last[0],
+            "best_val_accuracy": train.last[1],
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
     }
 
 
@@ -196,8 +226,13 @@ def jobs(settings: harness.Settings) -> list[harness.Job]:
         for impl in IMPLEMENTATIONS:
             two = impl == "jaxnn-vmap-2dev"
             out.append(
-                harness.Job(NAME, impl, f"K{k}", settings.timing(k=k, repeats=repeats, devices=2 if two else 1),
-                            env=TWO_DEVICES if two else {})
+                harness.Job(
+                    NAME,
+                    impl,
+                    f"K{k}",
+                    settings.timing(k=k, repeats=repeats, devices=2 if two else 1),
+                    env=TWO_DEVICES if two else {},
+                )
             )
     return out
 
@@ -216,8 +251,10 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
             rss = sorted(r["peak_rss_bytes"] for r in runs)[len(runs) // 2]
             if k == 1:
                 baseline_rss = rss
+
             def extra(name):
                 return sorted(r["extra"].get(name, math.nan) for r in runs)[len(runs) // 2]
+
             rows.append(
                 {
                     "impl": impl,
@@ -234,8 +271,15 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
     return {
         "rows": rows,
         "skipped": skipped,
-        "workload": {"sizes": SIZES, "batch_size": BATCH, "num_epochs": EPOCHS, "steps": EPOCHS * 20,
-                     "dataset": "digits", "optimizer": "sgd", "learning_rates": "geomspace(0.01, 0.3, K)"},
+        "workload": {
+            "sizes": SIZES,
+            "batch_size": BATCH,
+            "num_epochs": EPOCHS,
+            "steps": EPOCHS * 20,
+            "dataset": "digits",
+            "optimizer": "sgd",
+            "learning_rates": "geomspace(0.01, 0.3, K)",
+        },
     }
 
 
@@ -255,11 +299,22 @@ def markdown(summary: dict[str, Any]) -> str:
                 f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else ""),
             ]
         )
-    header = ["K", "implementation", "per config", "IQR", "whole sweep", "compile", "peak RSS", "RSS vs K=1",
-              "samples kept"]
+    header = [
+        "K",
+        "implementation",
+        "per config",
+        "IQR",
+        "whole sweep",
+        "compile",
+        "peak RSS",
+        "RSS vs K=1",
+        "samples kept",
+    ]
     work = summary["workload"]
-    title = (f"### sweep: {work['sizes']} MLP, batch {work['batch_size']}, {work['steps']} SGD steps on digits, "
-             f"K learning rates")
+    title = (
+        f"### sweep: {work['sizes']} MLP, batch {work['batch_size']}, {work['steps']} SGD steps on digits, "
+        f"K learning rates"
+    )
     parts = [f"{title}\n\n{harness.markdown_table(header, body)}\n"]
     parts += [f"Skipped: {line}\n" for line in summary["skipped"]]
     return "\n".join(parts)

@@ -99,7 +99,9 @@ def write_mixed_csv(path: str, rows: int, seed: int) -> None:
         columns[f"flag{i}"] = pa.array(rng.random(rows) < 0.3, mask=blank())
     columns["id"] = pa.array(np.char.add("row", np.arange(rows).astype(str)))
     columns["constant"] = pa.array(np.full(rows, 7))
-    signal = np.nan_to_num(columns["float0"].to_numpy(zero_copy_only=False)) + (columns["cat0"].to_numpy(zero_copy_only=False) == "level0")
+    signal = np.nan_to_num(columns["float0"].to_numpy(zero_copy_only=False)) + (
+        columns["cat0"].to_numpy(zero_copy_only=False) == "level0"
+    )
     columns["target"] = pa.array(np.where(signal + rng.normal(0, 1, rows) > 0.5, "yes", "no"))
     pa_csv.write_csv(pa.table(columns), path)
 
@@ -182,8 +184,9 @@ def run_prepare_sklearn(params: dict[str, Any]) -> dict[str, Any]:
         y = frame.pop("target").to_numpy()
         held = VAL_FRACTION + TEST_FRACTION
         x_train, x_rest, y_train, y_rest = train_test_split(frame, y, test_size=held, stratify=y, random_state=0)
-        x_val, x_test, _, _ = train_test_split(x_rest, y_rest, test_size=TEST_FRACTION / held, stratify=y_rest,
-                                               random_state=0)
+        x_val, x_test, _, _ = train_test_split(
+            x_rest, y_rest, test_size=TEST_FRACTION / held, stratify=y_rest, random_state=0
+        )
         transform = sklearn_transform()
         transform.fit(x_train)
         for part in (x_train, x_val, x_test):
@@ -200,12 +203,21 @@ def sklearn_transform() -> Any:
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     roles = columns_of_mixed()
-    return ColumnTransformer([
-        ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), roles["numbers"]),
-        ("text", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                               OneHotEncoder(handle_unknown="ignore", sparse_output=False)), roles["text"]),
-        ("booleans", SimpleImputer(strategy="most_frequent"), roles["booleans"]),
-    ], remainder="drop", sparse_threshold=0.0)
+    return ColumnTransformer(
+        [
+            ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), roles["numbers"]),
+            (
+                "text",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+                ),
+                roles["text"],
+            ),
+            ("booleans", SimpleImputer(strategy="most_frequent"), roles["booleans"]),
+        ],
+        remainder="drop",
+        sparse_threshold=0.0,
+    )
 
 
 def _numpy_columns_from_arrow(table: Any) -> dict[str, Any]:
@@ -216,7 +228,10 @@ def _numpy_columns_from_arrow(table: Any) -> dict[str, Any]:
     for name, chunked in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_string(chunked.type):
             encoded = pc.dictionary_encode(chunked).combine_chunks()
-            columns[name] = (encoded.indices.fill_null(-1).to_numpy(), encoded.dictionary.to_numpy(zero_copy_only=False))
+            columns[name] = (
+                encoded.indices.fill_null(-1).to_numpy(),
+                encoded.dictionary.to_numpy(zero_copy_only=False),
+            )
         else:
             columns[name] = (chunked.cast(pa.float64()).to_numpy(), chunked.is_null().to_numpy())
     return columns
@@ -263,8 +278,13 @@ def run_read_jaxnn(params: dict[str, Any]) -> dict[str, Any]:
     return _timed_calls(lambda path: jaxnn.datasets.read_table(path), params)
 
 
-IMPLEMENTATIONS = {"prepare_jaxnn": run_prepare_jaxnn, "prepare_sklearn": run_prepare_sklearn,
-                   "read_pandas": run_read_pandas, "read_pyarrow": run_read_pyarrow, "read_jaxnn": run_read_jaxnn}
+IMPLEMENTATIONS = {
+    "prepare_jaxnn": run_prepare_jaxnn,
+    "prepare_sklearn": run_prepare_sklearn,
+    "read_pandas": run_read_pandas,
+    "read_pyarrow": run_read_pyarrow,
+    "read_jaxnn": run_read_jaxnn,
+}
 
 
 # --- plan and report (in the parent) -----------------------------------------------------
@@ -274,8 +294,9 @@ def cases(settings: harness.Settings) -> list[tuple[str, str, dict[str, Any]]]:
     """``(workload, case, params)`` of every size ``settings`` runs."""
     prepare = QUICK_ROWS if settings.quick else PREPARE_ROWS
     read = QUICK_ROWS if settings.quick else READ_ROWS
-    return ([("prepare", f"R{rows}", {"rows": rows}) for rows in prepare]
-            + [("read", f"R{rows}", {"rows": rows}) for rows in read])
+    return [("prepare", f"R{rows}", {"rows": rows}) for rows in prepare] + [
+        ("read", f"R{rows}", {"rows": rows}) for rows in read
+    ]
 
 
 def jobs(settings: harness.Settings) -> list[harness.Job]:
@@ -304,36 +325,74 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
             peaks = [s["peak_mib"] for r in runs for s in r["samples"]]
             firsts = [r["samples"][0]["peak_mib"] for r in runs]
             medians[impl] = {"time": stats["median"], "peak": harness.quantile(firsts, 0.5)}
-            rows.append({"impl": impl, "workload": workload, "case": case, **params, **stats, "cpu_s": cpu,
-                         "peak_mib": harness.quantile(peaks, 0.5), "first_peak_mib": medians[impl]["peak"],
-                         "file_mib": runs[-1]["extra"]["file_mib"]})
+            rows.append(
+                {
+                    "impl": impl,
+                    "workload": workload,
+                    "case": case,
+                    **params,
+                    **stats,
+                    "cpu_s": cpu,
+                    "peak_mib": harness.quantile(peaks, 0.5),
+                    "first_peak_mib": medians[impl]["peak"],
+                    "file_mib": runs[-1]["extra"]["file_mib"],
+                }
+            )
         for row in (row for row in rows if (row["workload"], row["case"]) == (workload, case)):
             reference = medians.get(REFERENCE.get(row["impl"], ""), {})
             row["speedup_vs_reference"] = harness.ratio(reference.get("time", float("nan")), row["median"])
             row["memory_vs_reference"] = harness.ratio(row["first_peak_mib"], reference.get("peak", float("nan")))
-    return {"rows": rows, "skipped": skipped,
-            "workload": {"float_columns": NUM_FLOATS, "integer_columns": NUM_INTEGERS, "boolean_columns": NUM_BOOLEANS,
-                         "category_levels": list(CATEGORY_LEVELS), "blank_rate": BLANK_RATE}}
+    return {
+        "rows": rows,
+        "skipped": skipped,
+        "workload": {
+            "float_columns": NUM_FLOATS,
+            "integer_columns": NUM_INTEGERS,
+            "boolean_columns": NUM_BOOLEANS,
+            "category_levels": list(CATEGORY_LEVELS),
+            "blank_rate": BLANK_RATE,
+        },
+    }
 
 
 def markdown(summary: dict[str, Any]) -> str:
     body = []
     for row in summary["rows"]:
-        body.append([
-            row["workload"], f"{row['rows']:,} rows ({row['file_mib']:.0f} MiB)", LABELS[row["impl"]],
-            harness.format_seconds(row["median"]), harness.format_seconds(row["iqr"]), harness.format_seconds(row["cpu_s"]),
-            f"{row['peak_mib']:.0f} MiB", f"{row['first_peak_mib']:.0f} MiB",
-            harness.format_number(row.get("speedup_vs_reference", float("nan")), ".2f", "×"),
-            harness.format_number(row.get("memory_vs_reference", float("nan")), ".2f", "×"),
-            f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else ""),
-        ])
-    header = ["workload", "file", "implementation", "median", "IQR", "CPU time (all threads)", "peak memory (median)", "first call's peak",
-              "speed vs pandas", "memory vs pandas", "samples kept"]
+        body.append(
+            [
+                row["workload"],
+                f"{row['rows']:,} rows ({row['file_mib']:.0f} MiB)",
+                LABELS[row["impl"]],
+                harness.format_seconds(row["median"]),
+                harness.format_seconds(row["iqr"]),
+                harness.format_seconds(row["cpu_s"]),
+                f"{row['peak_mib']:.0f} MiB",
+                f"{row['first_peak_mib']:.0f} MiB",
+                harness.format_number(row.get("speedup_vs_reference", float("nan")), ".2f", "×"),
+                harness.format_number(row.get("memory_vs_reference", float("nan")), ".2f", "×"),
+                f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else ""),
+            ]
+        )
+    header = [
+        "workload",
+        "file",
+        "implementation",
+        "median",
+        "IQR",
+        "CPU time (all threads)",
+        "peak memory (median)",
+        "first call's peak",
+        "speed vs pandas",
+        "memory vs pandas",
+        "samples kept",
+    ]
     title = "### tabular: reading and preparing a mixed CSV (30 columns: numbers, text, booleans, blanks, an ID)"
-    note = ("`prepare`: into standardized float32 train/validation/test arrays; `read`: into NumPy columns. Peak "
-            "memory is what a call adds to its process. `speed vs pandas`: the pandas row's median over this row's "
-            "(>1: faster); `memory vs pandas`: this row's first call's peak over pandas' (<1: less; later calls of a "
-            "process reuse Arrow's memory pool).")
+    note = (
+        "`prepare`: into standardized float32 train/validation/test arrays; `read`: into NumPy columns. Peak "
+        "memory is what a call adds to its process. `speed vs pandas`: the pandas row's median over this row's "
+        "(>1: faster); `memory vs pandas`: this row's first call's peak over pandas' (<1: less; later calls of a "
+        "process reuse Arrow's memory pool)."
+    )
     lines = [title, "", harness.markdown_table(header, body), "", note, ""]
     lines += [f"- skipped: {line}" for line in summary.get("skipped", [])]
     return "\n".join(lines) + "\n"

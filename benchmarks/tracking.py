@@ -54,8 +54,10 @@ def run_logged(params: dict[str, Any]) -> dict[str, Any]:
 
     work = WORKLOADS[params["workload"]]
     data, model = jaxnn.datasets.load(work["dataset"], seed=0), jaxnn.mlp(work["sizes"])
-    space = {"learning_rate": [float(v) for v in np.geomspace(1e-4, 1e-1, params["rates"])],
-             "weight_decay": params["decays"]}
+    space = {
+        "learning_rate": [float(v) for v in np.geomspace(1e-4, 1e-1, params["rates"])],
+        "weight_decay": params["decays"],
+    }
     scratch = tempfile.mkdtemp(prefix="jaxnn-bench-tracking-")
     uri = f"sqlite:///{scratch}/mlflow.db"
     calls, extra = [0], {}
@@ -67,8 +69,16 @@ def run_logged(params: dict[str, Any]) -> dict[str, Any]:
         return jaxnn.track.MLflow(uri, experiment=f"bench{calls[0]}")
 
     def sweep(logged: bool) -> None:
-        jaxnn.sweep(model, data, space=space, num_epochs=params["epochs"], batch_size=work["batch_size"], key=0,
-                    progress=False, log=log() if logged else None)  # the log is closed when sweep returns
+        jaxnn.sweep(
+            model,
+            data,
+            space=space,
+            num_epochs=params["epochs"],
+            batch_size=work["batch_size"],
+            key=0,
+            progress=False,
+            log=log() if logged else None,
+        )  # the log is closed when sweep returns
 
     try:
         sweep(False)  # compiles
@@ -76,7 +86,7 @@ def run_logged(params: dict[str, Any]) -> dict[str, Any]:
         extra["first_logged_call_s"] = first["wall_s"]
         samples, plain = [], []
         for i in range(params["pairs"]):
-            for logged in ((False, True) if i % 2 == 0 else (True, False)):
+            for logged in (False, True) if i % 2 == 0 else (True, False):
                 (samples if logged else plain).append(harness.wall_timed(lambda: sweep(logged)))
         if params["log"] == "tensorboard":
             extra["log_files"], extra["log_bytes"] = _directory_bytes(os.path.join(scratch, f"tb{calls[0]}"))
@@ -122,17 +132,30 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
         plain = harness.pool([r["extra"]["plain_samples"] for r in runs], key="wall_s")
         extra = runs[-1]["extra"]
         epochs_logged = extra["rows"] * extra["epochs"]
-        rows.append({
-            "impl": impl, "case": case, "workload": runs[-1]["params"]["workload"], "rows": extra["rows"],
-            "epochs": extra["epochs"], **logged, "plain_median": plain["median"], "plain_iqr": plain["iqr"],
-            "logged_vs_plain": harness.ratio(logged["median"], plain["median"]),
-            "overhead_s": logged["median"] - plain["median"],
-            "overhead_us_per_row_epoch": (logged["median"] - plain["median"]) / epochs_logged * 1e6,
-            **_paired(runs), "first_logged_call_s": extra.get("first_logged_call_s", math.nan),
-            "log_files": extra.get("log_files", 0), "log_bytes": extra.get("log_bytes", 0),
-        })
-    return {"rows": rows, "workloads": WORKLOADS, "space": {"learning_rates": RATES, "weight_decays": DECAYS,
-                                                            "epochs": EPOCHS}}
+        rows.append(
+            {
+                "impl": impl,
+                "case": case,
+                "workload": runs[-1]["params"]["workload"],
+                "rows": extra["rows"],
+                "epochs": extra["epochs"],
+                **logged,
+                "plain_median": plain["median"],
+                "plain_iqr": plain["iqr"],
+                "logged_vs_plain": harness.ratio(logged["median"], plain["median"]),
+                "overhead_s": logged["median"] - plain["median"],
+                "overhead_us_per_row_epoch": (logged["median"] - plain["median"]) / epochs_logged * 1e6,
+                **_paired(runs),
+                "first_logged_call_s": extra.get("first_logged_call_s", math.nan),
+                "log_files": extra.get("log_files", 0),
+                "log_bytes": extra.get("log_bytes", 0),
+            }
+        )
+    return {
+        "rows": rows,
+        "workloads": WORKLOADS,
+        "space": {"learning_rates": RATES, "weight_decays": DECAYS, "epochs": EPOCHS},
+    }
 
 
 def _paired(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -144,9 +167,14 @@ def _paired(runs: list[dict[str, Any]]) -> dict[str, Any]:
         disturbance = lambda pair: max(s.get("others_cpu_s", 0.0) / max(s["wall_s"], 1e-12) for s in pair)  # noqa: E731
         kept = sorted(pairs, key=disturbance)[: harness.MIN_KEPT_SAMPLES]
     ratios = [logged["wall_s"] / plain["wall_s"] for logged, plain in kept]
-    return {"paired_ratio": harness.quantile(ratios, 0.5), "paired_q25": harness.quantile(ratios, 0.25),
-            "paired_q75": harness.quantile(ratios, 0.75), "num_pairs": len(pairs), "num_pairs_kept": len(kept),
-            "pairs_forced": forced}
+    return {
+        "paired_ratio": harness.quantile(ratios, 0.5),
+        "paired_q25": harness.quantile(ratios, 0.25),
+        "paired_q75": harness.quantile(ratios, 0.75),
+        "num_pairs": len(pairs),
+        "num_pairs_kept": len(kept),
+        "pairs_forced": forced,
+    }
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -154,21 +182,38 @@ def markdown(summary: dict[str, Any]) -> str:
     for row in summary["rows"]:
         low, high = (harness.format_number(row[name], ".3f") for name in ("paired_q25", "paired_q75"))
         work = WORKLOADS[row["workload"]]
-        body.append([
-            LABELS[row["impl"]], f"{work['dataset']} {work['sizes']}, batch {work['batch_size']}",
-            f"{row['rows']} x {row['epochs']}",
-            harness.format_seconds(row["plain_median"]), harness.format_seconds(row["median"]),
-            harness.format_number(row["logged_vs_plain"], ".3f", "×"),
-            f"{harness.format_number(row['paired_ratio'], '.3f', '×')} ({low}–{high})",
-            harness.format_number(row["overhead_us_per_row_epoch"], ".3g", " µs"),
-            harness.format_seconds(row["first_logged_call_s"]),
-            f"{row['log_files']} files, {row['log_bytes'] / 2**20:.1f} MiB",
-            f"{row['num_pairs_kept']}/{row['num_pairs']}" + (" (forced)" if row["pairs_forced"] else ""),
-        ])
-    header = ["log", "workload", "rows x epochs", "plain", "logged", "logged / plain", "paired (IQR)",
-              "added per row-epoch", "first logged call", "written", "pairs kept"]
+        body.append(
+            [
+                LABELS[row["impl"]],
+                f"{work['dataset']} {work['sizes']}, batch {work['batch_size']}",
+                f"{row['rows']} x {row['epochs']}",
+                harness.format_seconds(row["plain_median"]),
+                harness.format_seconds(row["median"]),
+                harness.format_number(row["logged_vs_plain"], ".3f", "×"),
+                f"{harness.format_number(row['paired_ratio'], '.3f', '×')} ({low}–{high})",
+                harness.format_number(row["overhead_us_per_row_epoch"], ".3g", " µs"),
+                harness.format_seconds(row["first_logged_call_s"]),
+                f"{row['log_files']} files, {row['log_bytes'] / 2**20:.1f} MiB",
+                f"{row['num_pairs_kept']}/{row['num_pairs']}" + (" (forced)" if row["pairs_forced"] else ""),
+            ]
+        )
+    header = [
+        "log",
+        "workload",
+        "rows x epochs",
+        "plain",
+        "logged",
+        "logged / plain",
+        "paired (IQR)",
+        "added per row-epoch",
+        "first logged call",
+        "written",
+        "pairs kept",
+    ]
     title = "### tracking: a warm sweep with and without log= (TensorBoard, MLflow on a local SQLite store)"
-    note = ("`paired`: the median ratio of a logged sweep to the plain sweep timed next to it in the same process; "
-            "`added per row-epoch`: the medians' difference over rows x epochs. The first logged call (excluded) "
-            "compiles nothing new but imports the backend and, for MLflow, creates its database.")
+    note = (
+        "`paired`: the median ratio of a logged sweep to the plain sweep timed next to it in the same process; "
+        "`added per row-epoch`: the medians' difference over rows x epochs. The first logged call (excluded) "
+        "compiles nothing new but imports the backend and, for MLflow, creates its database."
+    )
     return "\n".join([title, "", harness.markdown_table(header, body), "", note, ""]) + "\n"

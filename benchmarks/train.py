@@ -53,8 +53,13 @@ def split_like_jaxnn(dataset: str, seed: int = 0) -> dict[str, Any]:
     scale = x[train].std(axis=0)
     scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
     standardize = lambda rows: (x[rows].astype(np.float32) - mean) / scale  # noqa: E731
-    return {"x_train": standardize(train), "y_train": y[train], "x_test": standardize(test), "y_test": y[test],
-            "num_classes": int(y.max()) + 1}
+    return {
+        "x_train": standardize(train),
+        "y_train": y[train],
+        "x_test": standardize(test),
+        "y_test": y[test],
+        "num_classes": int(y.max()) + 1,
+    }
 
 
 def _work(params: dict[str, Any]) -> dict[str, Any]:
@@ -91,8 +96,17 @@ def run_jaxnn_fit(params: dict[str, Any]) -> dict[str, Any]:
 
     def train_once():
         # The last epoch's parameters, as every other implementation here returns (fit's default is the best epoch's).
-        result = jaxnn.fit(model, data, optimizer="sgd", learning_rate=work["learning_rate"], num_epochs=work["epochs"],
-                           batch_size=work["batch"], key=0, progress=False, restore_best=False)
+        result = jaxnn.fit(
+            model,
+            data,
+            optimizer="sgd",
+            learning_rate=work["learning_rate"],
+            num_epochs=work["epochs"],
+            batch_size=work["batch"],
+            key=0,
+            progress=False,
+            restore_best=False,
+        )
         return jaxnn.evaluate(model, result.params, data)["accuracy"]
 
     return _timed_runs(train_once, params)
@@ -107,8 +121,16 @@ def run_numpy(params: dict[str, Any]) -> dict[str, Any]:
 
     def train_once():
         weights = baseline.init_params(work["sizes"], seed=0)
-        result = baseline.train(weights, data["x_train"], data["y_train"], loss=loss, learning_rate=work["learning_rate"],
-                                num_epochs=work["epochs"], batch_size=work["batch"], seed=0)
+        result = baseline.train(
+            weights,
+            data["x_train"],
+            data["y_train"],
+            loss=loss,
+            learning_rate=work["learning_rate"],
+            num_epochs=work["epochs"],
+            batch_size=work["batch"],
+            seed=0,
+        )
         return _accuracy(baseline.forward(result.params, data["x_test"]), data["y_test"])
 
     return _timed_runs(train_once, params)
@@ -125,10 +147,20 @@ def run_sklearn(params: dict[str, Any]) -> dict[str, Any]:
 
     def train_once():
         classifier = MLPClassifier(
-            hidden_layer_sizes=tuple(work["sizes"][1:-1]), activation="relu", solver="sgd", alpha=0.0,
-            batch_size=work["batch"], learning_rate_init=work["learning_rate"], max_iter=work["epochs"],
-            momentum=0.0, nesterovs_momentum=False, shuffle=True, random_state=0, tol=0.0,
-            n_iter_no_change=work["epochs"] + 1, early_stopping=False,
+            hidden_layer_sizes=tuple(work["sizes"][1:-1]),
+            activation="relu",
+            solver="sgd",
+            alpha=0.0,
+            batch_size=work["batch"],
+            learning_rate_init=work["learning_rate"],
+            max_iter=work["epochs"],
+            momentum=0.0,
+            nesterovs_momentum=False,
+            shuffle=True,
+            random_state=0,
+            tol=0.0,
+            n_iter_no_change=work["epochs"] + 1,
+            early_stopping=False,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # it runs max_iter epochs, as asked
@@ -191,7 +223,9 @@ def run_torch_eager(params: dict[str, Any]) -> dict[str, Any]:
     data = split_like_jaxnn(work["dataset"])
     sizes, binary = work["sizes"], work["sizes"][-1] == 1
     x_train, x_test = torch.from_numpy(data["x_train"]), torch.from_numpy(data["x_test"])
-    y_train = torch.from_numpy(data["y_train"]).float().reshape(-1, 1) if binary else torch.from_numpy(data["y_train"]).long()
+    y_train = (
+        torch.from_numpy(data["y_train"]).float().reshape(-1, 1) if binary else torch.from_numpy(data["y_train"]).long()
+    )
     loss_fn = torch.nn.BCEWithLogitsLoss() if binary else torch.nn.CrossEntropyLoss()
 
     def train_once():
@@ -230,8 +264,11 @@ def workloads(settings: harness.Settings) -> list[str]:
 def jobs(settings: harness.Settings) -> list[harness.Job]:
     repeats = 2 if settings.quick else min(settings.repeats, 5)
     epochs = 10 if settings.quick else None
-    return [harness.Job(NAME, impl, name, settings.timing(workload=name, repeats=repeats, epochs=epochs))
-            for name in workloads(settings) for impl in IMPLEMENTATIONS]
+    return [
+        harness.Job(NAME, impl, name, settings.timing(workload=name, repeats=repeats, epochs=epochs))
+        for name in workloads(settings)
+        for impl in IMPLEMENTATIONS
+    ]
 
 
 def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict[str, Any]:
@@ -249,8 +286,17 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
                 reference = stats["median"]
             middle = lambda key: sorted(r["extra"][key] for r in runs)[len(runs) // 2]  # noqa: E731
             epochs = runs[0]["params"].get("epochs") or work["epochs"]
-            rows.append({"workload": name, "impl": impl, **work, "epochs": epochs, **stats, "first_call_s": middle("first_call_s"),
-                         "test_accuracy": middle("test_accuracy")})
+            rows.append(
+                {
+                    "workload": name,
+                    "impl": impl,
+                    **work,
+                    "epochs": epochs,
+                    **stats,
+                    "first_call_s": middle("first_call_s"),
+                    "test_accuracy": middle("test_accuracy"),
+                }
+            )
         for row in rows:
             if row["workload"] == name:
                 row["times_jaxnn"] = harness.ratio(row["median"], reference)
@@ -259,17 +305,40 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    header = ["workload", "implementation", "trained in", "IQR", "first run (compile incl.)", "× jaxnn time",
-              "test accuracy", "samples kept"]
+    header = [
+        "workload",
+        "implementation",
+        "trained in",
+        "IQR",
+        "first run (compile incl.)",
+        "× jaxnn time",
+        "test accuracy",
+        "samples kept",
+    ]
     body = [
-        [row["workload"], LABELS[row["impl"]], harness.format_seconds(row["median"]), harness.format_seconds(row["iqr"]),
-         harness.format_seconds(row["first_call_s"]), harness.format_number(row["times_jaxnn"], ".2f", "×"),
-         f"{row['test_accuracy']:.3f}", f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else "")]
+        [
+            row["workload"],
+            LABELS[row["impl"]],
+            harness.format_seconds(row["median"]),
+            harness.format_seconds(row["iqr"]),
+            harness.format_seconds(row["first_call_s"]),
+            harness.format_number(row["times_jaxnn"], ".2f", "×"),
+            f"{row['test_accuracy']:.3f}",
+            f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else ""),
+        ]
         for row in summary["rows"]
     ]
-    lines = [f"- `{name}`: {w['dataset']} {w['sizes']}, SGD {w['learning_rate']}, batch {w['batch']}, {w['epochs']} epochs"
-             for name, w in summary["workloads"].items()]
-    parts = ["### train: time to a trained model (whole run, warm), with its test accuracy", "", *lines, "",
-             harness.markdown_table(header, body), ""]
+    lines = [
+        f"- `{name}`: {w['dataset']} {w['sizes']}, SGD {w['learning_rate']}, batch {w['batch']}, {w['epochs']} epochs"
+        for name, w in summary["workloads"].items()
+    ]
+    parts = [
+        "### train: time to a trained model (whole run, warm), with its test accuracy",
+        "",
+        *lines,
+        "",
+        harness.markdown_table(header, body),
+        "",
+    ]
     parts += [f"Skipped: {line}" for line in summary["skipped"]]
     return "\n".join(parts) + "\n"

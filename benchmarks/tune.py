@@ -48,10 +48,24 @@ from typing import Any
 from benchmarks import harness
 
 NAME = "tune"
-SEARCH = {"num_samples": 64, "num_epochs": 60, "batch_size": 32, "hidden": 128, "population": 16, "pbt_interval": 6,
-          "tpe_batch": 16}
-QUICK_SEARCH = {"num_samples": 27, "num_epochs": 27, "batch_size": 32, "hidden": 128, "population": 8, "pbt_interval": 3,
-                "tpe_batch": 9}
+SEARCH = {
+    "num_samples": 64,
+    "num_epochs": 60,
+    "batch_size": 32,
+    "hidden": 128,
+    "population": 16,
+    "pbt_interval": 6,
+    "tpe_batch": 16,
+}
+QUICK_SEARCH = {
+    "num_samples": 27,
+    "num_epochs": 27,
+    "batch_size": 32,
+    "hidden": 128,
+    "population": 8,
+    "pbt_interval": 3,
+    "tpe_batch": 9,
+}
 """``--quick``: the schedulers on every dataset at a fraction of the cost (27 configurations, 27 epochs: rungs 1, 3,
 9, 27 and 4 brackets), large enough that the hard tasks still tell ASHA from Hyperband."""
 LEARNING_RATE = (1e-4, 1e-1)
@@ -75,8 +89,9 @@ LABELS = {
 # --- the data --------------------------------------------------------------------------------
 
 
-def checkerboard(seed: int = 0, num_samples: int = 6000, num_features: int = 8, num_classes: int = 4,
-                 cell: float = 0.5) -> dict[str, Any]:
+def checkerboard(
+    seed: int = 0, num_samples: int = 6000, num_features: int = 8, num_classes: int = 4, cell: float = 0.5
+) -> dict[str, Any]:
     """A synthetic task that few configurations learn: a 4-class checkerboard hidden among noise features.
 
     ``num_features`` standard-normal features; the label of a row is ``(floor(x0 / cell) +
@@ -125,8 +140,15 @@ def _split_standardized(rng: Any, x: Any, y: Any, num_classes: int) -> dict[str,
     scale = x[train].std(axis=0)
     scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
     standardize = lambda rows: ((x[rows] - mean) / scale).astype(np.float32)  # noqa: E731
-    return {"x_train": standardize(train), "y_train": y[train], "x_val": standardize(val), "y_val": y[val],
-            "x_test": standardize(test), "y_test": y[test], "num_classes": num_classes}
+    return {
+        "x_train": standardize(train),
+        "y_train": y[train],
+        "x_val": standardize(val),
+        "y_val": y[val],
+        "x_test": standardize(test),
+        "y_test": y[test],
+        "num_classes": num_classes,
+    }
 
 
 def numpy_split(dataset: str) -> dict[str, Any]:
@@ -152,8 +174,15 @@ def numpy_split(dataset: str) -> dict[str, Any]:
     scale = x[train].std(axis=0)
     scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
     standardize = lambda rows: (x[rows].astype(np.float32) - mean) / scale  # noqa: E731
-    return {"x_train": standardize(train), "y_train": y[train], "x_val": standardize(val), "y_val": y[val],
-            "x_test": standardize(test), "y_test": y[test], "num_classes": int(y.max()) + 1}
+    return {
+        "x_train": standardize(train),
+        "y_train": y[train],
+        "x_val": standardize(val),
+        "y_val": y[val],
+        "x_test": standardize(test),
+        "y_test": y[test],
+        "num_classes": int(y.max()) + 1,
+    }
 
 
 def jaxnn_data(dataset: str):
@@ -162,9 +191,15 @@ def jaxnn_data(dataset: str):
     if dataset not in SYNTHETIC:
         return jaxnn.datasets.load(dataset, seed=0)
     split = SYNTHETIC[dataset]()
-    return jaxnn.datasets.from_arrays(split["x_train"], split["y_train"], task="multiclass", standardize=False,
-                                      validation=(split["x_val"], split["y_val"]), test=(split["x_test"], split["y_test"]),
-                                      name=dataset)
+    return jaxnn.datasets.from_arrays(
+        split["x_train"],
+        split["y_train"],
+        task="multiclass",
+        standardize=False,
+        validation=(split["x_val"], split["y_val"]),
+        test=(split["x_test"], split["y_test"]),
+        name=dataset,
+    )
 
 
 # --- timing a whole job ----------------------------------------------------------------------
@@ -184,8 +219,14 @@ class JobClock:
         wall = self.elapsed()
         busy1, cpu1 = harness.busy_cpu_seconds(), time.process_time()
         own = cpu1 - self.cpu0
-        return {"per_unit_s": wall, "wall_s": wall, "number": 1, "units": 1, "own_cpu_s": own,
-                "others_cpu_s": (busy1 - self.busy0) - own}
+        return {
+            "per_unit_s": wall,
+            "wall_s": wall,
+            "number": 1,
+            "units": 1,
+            "own_cpu_s": own,
+            "others_cpu_s": (busy1 - self.busy0) - own,
+        }
 
 
 def _search(params: dict[str, Any]) -> dict[str, Any]:
@@ -212,17 +253,32 @@ def _jaxnn_sweep(params: dict[str, Any], scheduler: Any, num_samples: int, **opt
     data = jaxnn_data(params["dataset"])
     model = jaxnn.mlp([data.num_features, search["hidden"], data.num_classes])
     space = {"learning_rate": jaxnn.loguniform(*LEARNING_RATE), "weight_decay": jaxnn.loguniform(*WEIGHT_DECAY)}
-    return jaxnn.sweep(model, data, space=space, num_samples=num_samples, key=0, optimizer="adamw",
-                       num_epochs=search["num_epochs"], batch_size=search["batch_size"], progress=False,
-                       scheduler=scheduler, **options)
+    return jaxnn.sweep(
+        model,
+        data,
+        space=space,
+        num_samples=num_samples,
+        key=0,
+        optimizer="adamw",
+        num_epochs=search["num_epochs"],
+        batch_size=search["batch_size"],
+        progress=False,
+        scheduler=scheduler,
+        **options,
+    )
 
 
 def _jaxnn_extra(result: Any) -> dict[str, Any]:
     best = result.best
-    return {"best_val_accuracy": best["best_val_metric"], "test_accuracy": best["test_metric"],
-            "total_epochs": int(result.table["epochs_run"].sum()), "configurations": len(result),
-            "best_learning_rate": best["learning_rate"], "best_weight_decay": best["weight_decay"],
-            "diverged": int((result.table["status"] == "diverged").sum())}
+    return {
+        "best_val_accuracy": best["best_val_metric"],
+        "test_accuracy": best["test_metric"],
+        "total_epochs": int(result.table["epochs_run"].sum()),
+        "configurations": len(result),
+        "best_learning_rate": best["learning_rate"],
+        "best_weight_decay": best["weight_decay"],
+        "diverged": int((result.table["status"] == "diverged").sum()),
+    }
 
 
 def run_jaxnn_full(params: dict[str, Any]) -> dict[str, Any]:
@@ -253,10 +309,18 @@ def run_jaxnn_hyperband(params: dict[str, Any]) -> dict[str, Any]:
     extra = _jaxnn_extra(result)
     sample = clock.sample()
     table = result.table
-    extra["brackets"] = [{"configurations": int(np.sum(table["bracket"] == b)),
-                          "epochs": int(table["epochs_run"][table["bracket"] == b].sum()),
-                          "best_val_accuracy": float(np.nanmax(table["best_val_metric"][table["bracket"] == b]))}
-                         for b in range(int(table["bracket"].max()) + 1)] if len(table["bracket"]) else []
+    extra["brackets"] = (
+        [
+            {
+                "configurations": int(np.sum(table["bracket"] == b)),
+                "epochs": int(table["epochs_run"][table["bracket"] == b].sum()),
+                "best_val_accuracy": float(np.nanmax(table["best_val_metric"][table["bracket"] == b])),
+            }
+            for b in range(int(table["bracket"].max()) + 1)
+        ]
+        if len(table["bracket"])
+        else []
+    )
     return {"samples": [sample], "extra": extra}
 
 
@@ -332,7 +396,8 @@ def run_optuna_flax(params: dict[str, Any]) -> dict[str, Any]:
         learning_rate = trial.suggest_float("learning_rate", *LEARNING_RATE, log=True)
         weight_decay = trial.suggest_float("weight_decay", *WEIGHT_DECAY, log=True)
         state = train_state.TrainState.create(
-            apply_fn=module.apply, params=module.init(jax.random.key(trial.number), x_train[:1]),
+            apply_fn=module.apply,
+            params=module.init(jax.random.key(trial.number), x_train[:1]),
             tx=optax.adamw(learning_rate, weight_decay=weight_decay),
         )
         rng = np.random.default_rng(trial.number)
@@ -355,19 +420,32 @@ def run_optuna_flax(params: dict[str, Any]) -> dict[str, Any]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with harness.CompileEvents() as events:
-        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0),
-                                    pruner=optuna.pruners.SuccessiveHalvingPruner())
+        study = optuna.create_study(
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=0),
+            pruner=optuna.pruners.SuccessiveHalvingPruner(),
+        )
         study.optimize(objective, n_trials=search["num_samples"])
         selected = study.best_trial
         test = float(accuracy(best["weights"], data["x_test"], data["y_test"]))
     sample = clock.sample()
     states = [t.state.name for t in study.trials]
-    return {"samples": [sample], "extra": {
-        "best_val_accuracy": float(selected.value), "test_accuracy": test, "total_epochs": epochs_trained[0],
-        "configurations": len(study.trials), "pruned": states.count("PRUNED"), "completed": states.count("COMPLETE"),
-        "best_learning_rate": selected.params["learning_rate"], "best_weight_decay": selected.params["weight_decay"],
-        "num_compiles": events.num_compiles, "compile_s": events.summary()["compile_s"], "optuna": optuna.__version__,
-    }}
+    return {
+        "samples": [sample],
+        "extra": {
+            "best_val_accuracy": float(selected.value),
+            "test_accuracy": test,
+            "total_epochs": epochs_trained[0],
+            "configurations": len(study.trials),
+            "pruned": states.count("PRUNED"),
+            "completed": states.count("COMPLETE"),
+            "best_learning_rate": selected.params["learning_rate"],
+            "best_weight_decay": selected.params["weight_decay"],
+            "num_compiles": events.num_compiles,
+            "compile_s": events.summary()["compile_s"],
+            "optuna": optuna.__version__,
+        },
+    }
 
 
 def run_sklearn_halving(params: dict[str, Any]) -> dict[str, Any]:
@@ -386,12 +464,26 @@ def run_sklearn_halving(params: dict[str, Any]) -> dict[str, Any]:
     x = np.concatenate([data["x_train"], data["x_val"]])
     y = np.concatenate([data["y_train"], data["y_val"]])
     folds = np.concatenate([np.full(len(data["y_train"]), -1), np.zeros(len(data["y_val"]), int)])
-    estimator = MLPClassifier(hidden_layer_sizes=(search["hidden"],), solver="adam", batch_size=search["batch_size"],
-                              max_iter=search["num_epochs"], early_stopping=False, random_state=0)
+    estimator = MLPClassifier(
+        hidden_layer_sizes=(search["hidden"],),
+        solver="adam",
+        batch_size=search["batch_size"],
+        max_iter=search["num_epochs"],
+        early_stopping=False,
+        random_state=0,
+    )
     distributions = {"alpha": loguniform(*WEIGHT_DECAY), "learning_rate_init": loguniform(*LEARNING_RATE)}
     halving = HalvingRandomSearchCV(
-        estimator, distributions, n_candidates=search["num_samples"], resource="max_iter", min_resources=2,
-        max_resources=search["num_epochs"], factor=3, cv=PredefinedSplit(folds), random_state=0, n_jobs=1,
+        estimator,
+        distributions,
+        n_candidates=search["num_samples"],
+        resource="max_iter",
+        min_resources=2,
+        max_resources=search["num_epochs"],
+        factor=3,
+        cv=PredefinedSplit(folds),
+        random_state=0,
+        n_jobs=1,
         refit=False,
     )
     with warnings.catch_warnings():
@@ -403,13 +495,19 @@ def run_sklearn_halving(params: dict[str, Any]) -> dict[str, Any]:
     test = float(selected.score(data["x_test"], data["y_test"]))
     sample = clock.sample()
     budgets = int(np.sum(halving.cv_results_["n_resources"]))
-    return {"samples": [sample], "extra": {
-        "best_val_accuracy": float(halving.best_score_), "test_accuracy": test,
-        "total_epochs": budgets + int(selected.n_iter_), "configurations": int(halving.n_candidates_[0]),
-        "iterations": [int(n) for n in halving.n_resources_], "candidates": [int(n) for n in halving.n_candidates_],
-        "best_learning_rate": float(halving.best_params_["learning_rate_init"]),
-        "best_weight_decay": float(halving.best_params_["alpha"]),
-    }}
+    return {
+        "samples": [sample],
+        "extra": {
+            "best_val_accuracy": float(halving.best_score_),
+            "test_accuracy": test,
+            "total_epochs": budgets + int(selected.n_iter_),
+            "configurations": int(halving.n_candidates_[0]),
+            "iterations": [int(n) for n in halving.n_resources_],
+            "candidates": [int(n) for n in halving.n_candidates_],
+            "best_learning_rate": float(halving.best_params_["learning_rate_init"]),
+            "best_weight_decay": float(halving.best_params_["alpha"]),
+        },
+    }
 
 
 SYNTHETIC = {"checkerboard": checkerboard, "spirals": spirals}
@@ -440,8 +538,11 @@ process of several seconds to minutes)."""
 
 def jobs(settings: harness.Settings) -> list[harness.Job]:
     implementations = QUICK_IMPLEMENTATIONS if settings.quick else IMPLEMENTATIONS
-    return [harness.Job(NAME, impl, name, settings.timing(dataset=name, quick=settings.quick, repeats=1))
-            for name in datasets(settings) for impl in implementations]
+    return [
+        harness.Job(NAME, impl, name, settings.timing(dataset=name, quick=settings.quick, repeats=1))
+        for name in datasets(settings)
+        for impl in implementations
+    ]
 
 
 def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict[str, Any]:
@@ -459,61 +560,114 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
             if impl == "jaxnn_full":
                 reference = stats["median"]
             middle = sorted(runs, key=lambda r: r["samples"][0]["wall_s"])[len(runs) // 2]["extra"]
-            row = {"dataset": name, "impl": impl, **stats, **{key: middle.get(key) for key in (
-                "best_val_accuracy", "test_accuracy", "total_epochs", "configurations", "best_learning_rate",
-                "best_weight_decay")}}
+            row = {
+                "dataset": name,
+                "impl": impl,
+                **stats,
+                **{
+                    key: middle.get(key)
+                    for key in (
+                        "best_val_accuracy",
+                        "test_accuracy",
+                        "total_epochs",
+                        "configurations",
+                        "best_learning_rate",
+                        "best_weight_decay",
+                    )
+                },
+            }
             if impl == "jaxnn_pbt":
                 row["without_pbt"] = middle["without_pbt"]
             if impl == "jaxnn_hyperband":
                 row["brackets"] = middle["brackets"]
             if impl == "jaxnn_full":
-                spread[name] = {"near_best": middle["near_best"], "configurations": middle["configurations"],
-                                "tolerance": SPREAD_TOLERANCE, "fraction": middle["near_best"] / middle["configurations"]}
+                spread[name] = {
+                    "near_best": middle["near_best"],
+                    "configurations": middle["configurations"],
+                    "tolerance": SPREAD_TOLERANCE,
+                    "fraction": middle["near_best"] / middle["configurations"],
+                }
             case_rows.append(row)
         for row in case_rows:
             row["times_jaxnn"] = harness.ratio(row["median"], reference)
         rows += case_rows
     skipped = sorted({f"{r['impl']}: {r['skipped']}" for r in records if "skipped" in r})
-    return {"rows": rows, "skipped": skipped, "spread": spread, "search": search,
-            "space": {"learning_rate": list(LEARNING_RATE), "weight_decay": list(WEIGHT_DECAY)}}
+    return {
+        "rows": rows,
+        "skipped": skipped,
+        "spread": spread,
+        "search": search,
+        "space": {"learning_rate": list(LEARNING_RATE), "weight_decay": list(WEIGHT_DECAY)},
+    }
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    header = ["dataset", "implementation", "configurations", "wall time (imports, compile incl.)", "× jaxnn_full time",
-              "best val acc", "test acc", "epochs trained", "samples kept"]
+    header = [
+        "dataset",
+        "implementation",
+        "configurations",
+        "wall time (imports, compile incl.)",
+        "× jaxnn_full time",
+        "best val acc",
+        "test acc",
+        "epochs trained",
+        "samples kept",
+    ]
     accuracy = lambda value: harness.format_number(value, ".3f")  # noqa: E731
     body = [
-        [row["dataset"], LABELS[row["impl"]], row["configurations"], harness.format_seconds(row["median"]),
-         harness.format_number(row["times_jaxnn"], ".2f", "×"), accuracy(row["best_val_accuracy"]),
-         accuracy(row["test_accuracy"]), row["total_epochs"],
-         f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else "")]
+        [
+            row["dataset"],
+            LABELS[row["impl"]],
+            row["configurations"],
+            harness.format_seconds(row["median"]),
+            harness.format_number(row["times_jaxnn"], ".2f", "×"),
+            accuracy(row["best_val_accuracy"]),
+            accuracy(row["test_accuracy"]),
+            row["total_epochs"],
+            f"{row['num_kept']}/{row['num_samples']}" + (" (forced)" if row["forced"] else ""),
+        ]
         for row in summary["rows"]
     ]
     search = summary["search"]
-    lines = [f"### tune: time to a tuned model ({search['num_samples']} random configurations of learning rate and "
-             f"weight decay, AdamW, [in, {search['hidden']}, out] MLP, batch {search['batch_size']}, "
-             f"≤ {search['num_epochs']} epochs each)", "", harness.markdown_table(header, body), ""]
+    lines = [
+        f"### tune: time to a tuned model ({search['num_samples']} random configurations of learning rate and "
+        f"weight decay, AdamW, [in, {search['hidden']}, out] MLP, batch {search['batch_size']}, "
+        f"≤ {search['num_epochs']} epochs each)",
+        "",
+        harness.markdown_table(header, body),
+        "",
+    ]
     for name, spread in summary["spread"].items():
-        lines.append(f"- `{name}`: {spread['near_best']}/{spread['configurations']} configurations "
-                     f"({spread['fraction']:.0%}) within {spread['tolerance']} of the best validation accuracy (jaxnn_full)")
+        lines.append(
+            f"- `{name}`: {spread['near_best']}/{spread['configurations']} configurations "
+            f"({spread['fraction']:.0%}) within {spread['tolerance']} of the best validation accuracy (jaxnn_full)"
+        )
     full = {row["dataset"]: row for row in summary["rows"] if row["impl"] == "jaxnn_full"}
     for row in summary["rows"]:
         reference = full.get(row["dataset"])
         if row["impl"] in ("jaxnn_asha", "jaxnn_hyperband") and reference is not None:
-            lines.append(f"- `{row['dataset']}`: {LABELS[row['impl']]}: best val {accuracy(row['best_val_accuracy'])} "
-                         f"against {accuracy(reference['best_val_accuracy'])} for the full search (difference "
-                         f"{row['best_val_accuracy'] - reference['best_val_accuracy']:+.3f}) with "
-                         f"{row['total_epochs'] / reference['total_epochs']:.0%} of its epochs")
+            lines.append(
+                f"- `{row['dataset']}`: {LABELS[row['impl']]}: best val {accuracy(row['best_val_accuracy'])} "
+                f"against {accuracy(reference['best_val_accuracy'])} for the full search (difference "
+                f"{row['best_val_accuracy'] - reference['best_val_accuracy']:+.3f}) with "
+                f"{row['total_epochs'] / reference['total_epochs']:.0%} of its epochs"
+            )
         if row["impl"] == "jaxnn_hyperband":
-            lines.append(f"- `{row['dataset']}`: Hyperband's brackets (configurations, epochs, best val): " + "; ".join(
-                f"{b}: {bracket['configurations']}, {bracket['epochs']}, {accuracy(bracket['best_val_accuracy'])}"
-                for b, bracket in enumerate(row["brackets"])))
+            lines.append(
+                f"- `{row['dataset']}`: Hyperband's brackets (configurations, epochs, best val): "
+                + "; ".join(
+                    f"{b}: {bracket['configurations']}, {bracket['epochs']}, {accuracy(bracket['best_val_accuracy'])}"
+                    for b, bracket in enumerate(row["brackets"])
+                )
+            )
         if row["impl"] == "jaxnn_pbt":
             plain = row["without_pbt"]
-            lines.append(f"- `{row['dataset']}`: PBT population of {row['configurations']}: best val "
-                         f"{accuracy(row['best_val_accuracy'])}, test {accuracy(row['test_accuracy'])}; the same "
-                         f"{plain['configurations']} starting configurations without PBT: best val "
-                         f"{accuracy(plain['best_val_accuracy'])}, test {accuracy(plain['test_accuracy'])} "
-                         f"(sweep {harness.format_seconds(plain['sweep_s'])})")
+            lines.append(
+                f"- `{row['dataset']}`: PBT population of {row['configurations']}: best val "
+                f"{accuracy(row['best_val_accuracy'])}, test {accuracy(row['test_accuracy'])}; the same "
+                f"{plain['configurations']} starting configurations without PBT: best val "
+                f"{accuracy(plain['best_val_accuracy'])}, test {accuracy(plain['test_accuracy'])} "
+                f"(sweep {harness.format_seconds(plain['sweep_s'])})"
+            )
     lines += [""] + [f"Skipped: {line}" for line in summary["skipped"]]
     return "\n".join(lines) + "\n"

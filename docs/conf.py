@@ -110,13 +110,19 @@ nitpicky = True
 # Other projects' objects: their inventories (intersphinx) cannot be fetched in an offline
 # build, so references to them stay plain text. Every jaxnn reference must resolve.
 nitpick_ignore_regex = [
-    (r"py:.*", r"(jax|jaxlib|numpy|np|optax|flax|equinox|eqx|optuna|chex|concurrent|collections|typing|os|pathlib|"
-               r"contextlib|argparse|csv|dataclasses|types|builtins|functools|tqdm|matplotlib|sklearn)(\..*)?"),
-    (r"py:.*", r"(Any|Callable|Iterator|Iterable|Mapping|Sequence|Hashable|Union|Optional|NoneType|None|"
-               r"int|float|str|bool|bytes|dict|list|tuple|set|object|complex|Exception|ValueError|TypeError|"
-               r"OSError|FileNotFoundError|FileExistsError|NotADirectoryError|PermissionError|IndexError|"
-               r"MemoryError|RuntimeError|KeyboardInterrupt|ArithmeticError|LookupError|"
-               r"ArrayLike|Array|PRNGKey|Params|Shape)"),
+    (
+        r"py:.*",
+        r"(jax|jaxlib|numpy|np|optax|flax|equinox|eqx|optuna|chex|concurrent|collections|typing|os|pathlib|"
+        r"contextlib|argparse|csv|dataclasses|types|builtins|functools|tqdm|matplotlib|sklearn)(\..*)?",
+    ),
+    (
+        r"py:.*",
+        r"(Any|Callable|Iterator|Iterable|Mapping|Sequence|Hashable|Union|Optional|NoneType|None|"
+        r"int|float|str|bool|bytes|dict|list|tuple|set|object|complex|Exception|ValueError|TypeError|"
+        r"OSError|FileNotFoundError|FileExistsError|NotADirectoryError|PermissionError|IndexError|"
+        r"MemoryError|RuntimeError|KeyboardInterrupt|ArithmeticError|LookupError|"
+        r"ArrayLike|Array|PRNGKey|Params|Shape)",
+    ),
 ]
 
 # jaxnn references that cannot resolve, each reported to the maintainers: remove an entry once
@@ -179,8 +185,11 @@ def join_wrapped_argument_names(app, what, name, obj, options, lines) -> None:
     i = 0
     while i < len(lines) - 1:
         line, following = lines[i], lines[i + 1]
-        if (re.fullmatch(r"\s+[A-Za-z_][\w, ]*,", line) and re.match(r"\s+[A-Za-z_][\w, ]*:", following)
-                and len(following) - len(following.lstrip()) == len(line) - len(line.lstrip())):
+        if (
+            re.fullmatch(r"\s+[A-Za-z_][\w, ]*,", line)
+            and re.match(r"\s+[A-Za-z_][\w, ]*:", following)
+            and len(following) - len(following.lstrip()) == len(line) - len(line.lstrip())
+        ):
             lines[i : i + 2] = [line + " " + following.lstrip()]
         else:
             i += 1
@@ -213,9 +222,13 @@ def exported_names(module) -> list[str]:
     """The module's ``__all__``, or its public names defined in it when it has none."""
     if hasattr(module, "__all__"):
         return list(module.__all__)
-    return [name for name, value in vars(module).items()
-            if not name.startswith("_") and getattr(value, "__module__", module.__name__) == module.__name__
-            and not inspect.ismodule(value)]
+    return [
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", module.__name__) == module.__name__
+        and not inspect.ismodule(value)
+    ]
 
 
 def _is_object(value) -> bool:
@@ -337,28 +350,42 @@ def check_docstrings(app) -> None:
         if name not in KNOWN_MISSING_DOCSTRINGS:
             logger.warning(f"public name {name} has no docstring")
     for name in sorted(KNOWN_MISSING_DOCSTRINGS - set(missing)):
-        logger.warning(f"{name} has a docstring now (or is gone): remove it from KNOWN_MISSING_DOCSTRINGS in docs/conf.py")
+        logger.warning(
+            f"{name} has a docstring now (or is gone): remove it from KNOWN_MISSING_DOCSTRINGS in docs/conf.py"
+        )
 
 
-_ARRAY_LIKE = ("jax.jaxlib._jax.Array", "numpy.ndarray", "numpy.bool", "numpy.number", "bool", "int", "float", "complex")
+_ARRAY_LIKE = (
+    "jax.jaxlib._jax.Array",
+    "numpy.ndarray",
+    "numpy.bool",
+    "numpy.number",
+    "bool",
+    "int",
+    "float",
+    "complex",
+)
 
 
 def short_signatures(app, what, name, obj, options, signature, return_annotation):
     """Write the types users read: ``jax.typing.ArrayLike`` for the union it stands for, ``jax.Array``
     for its private path, and a default that is a type as code that parses."""
+
     def tidy(text):
         if text is None:
             return None
         text = text.replace(" | ".join(_ARRAY_LIKE), "jax.typing.ArrayLike")
         text = text.replace(f"Union[{', '.join(_ARRAY_LIKE)}]", "jax.typing.ArrayLike")
-        text = re.sub(rf"(typing\.)?Union\[{re.escape(', '.join(_ARRAY_LIKE))}, (.*?)\]",
-                      r"jax.typing.ArrayLike | \2", text)
+        text = re.sub(
+            rf"(typing\.)?Union\[{re.escape(', '.join(_ARRAY_LIKE))}, (.*?)\]", r"jax.typing.ArrayLike | \2", text
+        )
         text = re.sub(r"<class '([\w.]+)'>", r"\1", text)
         text = text.replace("jax.jaxlib._jax.Array", "jax.Array").replace("jax._src.mesh.Mesh", "jax.sharding.Mesh")
         text = text.replace("optax._src.base.GradientTransformation", "optax.GradientTransformation")
         text = text.replace("concurrent.futures._base.Future", "concurrent.futures.Future")
         text = text.replace("numpy.random._generator.Generator", "numpy.random.Generator")
         return text
+
     return tidy(signature), tidy(return_annotation)
 
 
@@ -440,7 +467,7 @@ def resolve_short_names(app, env, node, contnode):
     target = node["reftarget"].lstrip("~.")
     for alias, real in MODULE_ALIASES.items():
         if target == alias or target.startswith(alias + "."):
-            target = real + target[len(alias):]
+            target = real + target[len(alias) :]
     here, documented = _context(node)
     found = _documented_name(target)
     if found is not None and found in domain.objects:
@@ -450,9 +477,13 @@ def resolve_short_names(app, env, node, contnode):
         if owner is not None and owner in domain.objects:
             return domain.resolve_xref(env, node["refdoc"], app.builder, "class", owner, node, contnode)
     objtypes = domain.objtypes_for_role(node["reftype"]) or []
-    candidates = [name for name, obj in domain.objects.items()
-                  if (name == target or name.endswith("." + target)) and name.startswith("jaxnn")
-                  and (obj.objtype in objtypes or node["reftype"] == "obj")]
+    candidates = [
+        name
+        for name, obj in domain.objects.items()
+        if (name == target or name.endswith("." + target))
+        and name.startswith("jaxnn")
+        and (obj.objtype in objtypes or node["reftype"] == "obj")
+    ]
     if not candidates:
         return None
 
@@ -460,8 +491,9 @@ def resolve_short_names(app, env, node, contnode):
         return -len(os.path.commonprefix([name.split(".")[:-1], here.split(".")]))
 
     nearest = min(map(distance, candidates))
-    targets = {(domain.objects[name].docname, domain.objects[name].node_id)
-               for name in candidates if distance(name) == nearest}
+    targets = {
+        (domain.objects[name].docname, domain.objects[name].node_id) for name in candidates if distance(name) == nearest
+    }
     if len(targets) != 1:
         return None  # ambiguous: let nitpicky report it
     best = min(name for name in candidates if distance(name) == nearest)
@@ -478,8 +510,10 @@ def check_api_coverage(app, env):
             if value.__name__ not in modules:
                 logger.warning(f"module jaxnn.{name} ({value.__name__}) has no page in the API reference")
         elif f"jaxnn.{name}" not in objects:
-            logger.warning(f"jaxnn.{name} is in jaxnn.__all__ but no API page documents it: add it to a page of "
-                           f"docs/api/ (see docs/api/index.md)")
+            logger.warning(
+                f"jaxnn.{name} is in jaxnn.__all__ but no API page documents it: add it to a page of "
+                f"docs/api/ (see docs/api/index.md)"
+            )
 
 
 def setup(app):

@@ -102,8 +102,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
-    from jaxnn import cache, cluster, data as datasets, errors, hyperparams, layers, loop, losses, metrics, optim
-    from jaxnn import parallel, sweeps, track
+    from jaxnn import cache, cluster, errors, hyperparams, layers, loop, losses, metrics, optim, parallel, sweeps, track
+    from jaxnn import data as datasets
     from jaxnn.checkpoint import Checkpoint, load, save
     from jaxnn.cluster import merge
     from jaxnn.confusion import ConfusionMatrix, confusion_matrix

@@ -1,8 +1,8 @@
 """Small argument checks that produce the house error messages."""
 
-from collections.abc import Iterable
 import difflib
 import math
+from collections.abc import Iterable
 
 from jaxnn import errors
 
@@ -39,7 +39,9 @@ def positive_int(name: str, value: object, *, minimum: int = 1) -> int:
             else:
                 raise TypeError
         except TypeError:
-            raise errors.ArgumentTypeError(f"{errors.arg(name)} must be an int, got {type(value).__name__}: {value!r}") from None
+            raise errors.ArgumentTypeError(
+                f"{errors.arg(name)} must be an int, got {type(value).__name__}: {value!r}"
+            ) from None
     if value < minimum:
         raise errors.ConfigError(f"{errors.arg(name)} (={value}) must be >= {minimum}")
     return value
@@ -85,7 +87,9 @@ def check_range(
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise errors.ArgumentTypeError(f"{errors.arg(name)} must be a number, got {type(value).__name__}: {value!r}") from None
+        raise errors.ArgumentTypeError(
+            f"{errors.arg(name)} must be a number, got {type(value).__name__}: {value!r}"
+        ) from None
     ok = np.isfinite(array)
     if low is not None:
         ok &= array > low if low_open else array >= low

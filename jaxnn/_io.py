@@ -139,7 +139,9 @@ def _check_destination(out: str, final: str, replaceable: Callable[[str], bool])
     try:
         occupied = bool(os.listdir(final))
     except OSError as error:
-        raise errors.output_error(error, f"cannot write the output directory {out!r}: {_reason(error)} in {final!r}") from None
+        raise errors.output_error(
+            error, f"cannot write the output directory {out!r}: {_reason(error)} in {final!r}"
+        ) from None
     if occupied and not replaceable(out):
         raise errors.OutputExistsError(
             f"{out!r} is not empty and holds files jaxnn did not write; choose a new or empty directory"
@@ -155,13 +157,17 @@ def _create_staging(out: str, parent: str, name: str) -> str:
         if not os.path.isdir(blocker):
             message = f"cannot write the output directory {out!r}: {blocker!r} is not a directory"
             raise errors.OutputNotADirectoryError(message) from None
-        raise errors.output_error(error, f"cannot write the output directory {out!r}: {_reason(error)} in {blocker!r}") from None
+        raise errors.output_error(
+            error, f"cannot write the output directory {out!r}: {_reason(error)} in {blocker!r}"
+        ) from None
     _remove_stale(parent, name, ("staging", "old"), lambda path: shutil.rmtree(path, ignore_errors=True))
     staging = os.path.join(parent, _hidden_name(name, "staging"))
     try:
         os.mkdir(staging, 0o777)  # the umask applies, as for any new directory
     except OSError as error:
-        raise errors.output_error(error, f"cannot write the output directory {out!r}: {_reason(error)} in {parent!r}") from None
+        raise errors.output_error(
+            error, f"cannot write the output directory {out!r}: {_reason(error)} in {parent!r}"
+        ) from None
     return staging
 
 

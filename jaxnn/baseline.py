@@ -301,8 +301,7 @@ def _checked_x(x: object, layers: _Layers, dtype: np.dtype) -> np.ndarray:
         raise ValueError(f"x must be a batch of shape (batch, features), got shape {x.shape}")
     if x.shape[1] != expected:
         raise ValueError(
-            f"x has {x.shape[1]} features but the model expects {expected} (params[0]['w'].shape[0]); "
-            f"x.shape={x.shape}"
+            f"x has {x.shape[1]} features but the model expects {expected} (params[0]['w'].shape[0]); x.shape={x.shape}"
         )
     return x.astype(dtype, copy=False)
 
@@ -311,9 +310,7 @@ def _checked_targets(loss: str, y: object, batch: int, num_outputs: int, dtype: 
     """``y`` in the form the loss function takes: ``(batch, k)`` floats, or ``(batch,)`` classes."""
     y = np.asarray(y)
     if y.ndim == 0 or y.shape[0] != batch:
-        raise ValueError(
-            f"y has {y.shape[0] if y.ndim else 0} examples but x has {batch}; y.shape={y.shape}"
-        )
+        raise ValueError(f"y has {y.shape[0] if y.ndim else 0} examples but x has {batch}; y.shape={y.shape}")
     if batch == 0:
         raise ValueError("x and y hold no examples; the loss is a mean over at least one")
     if loss == "binary_cross_entropy":
@@ -376,7 +373,7 @@ def _checked_int(name: str, value: object) -> int:
 def _forward(layers: _Layers, x: np.ndarray, hidden: list[str]) -> list[np.ndarray]:
     """``[x, a_1, ..., a_{L-1}, z_L]``: the input, every hidden activation, the output logits."""
     activations = [x]
-    for (w, b), name in zip(layers[:-1], hidden):
+    for (w, b), name in zip(layers[:-1], hidden, strict=False):
         z = activations[-1] @ w  # a fresh buffer, so the activation can run in place
         z += b
         activations.append(_ACTIVATE[name](z))
@@ -676,7 +673,7 @@ def init_params(
     following = _hidden_activations(activation, len(sizes) - 2) + ["identity"]
     rng = np.random.default_rng(seed)
     params = []
-    for fan_in, fan_out, name in zip(sizes[:-1], sizes[1:], following):
+    for fan_in, fan_out, name in zip(sizes[:-1], sizes[1:], following, strict=False):
         if name == "relu":
             w = rng.normal(0.0, math.sqrt(2.0 / fan_in), (fan_in, fan_out))
         else:

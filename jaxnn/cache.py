@@ -25,8 +25,15 @@ import numpy as np
 
 from jaxnn._io import atomic_write
 
-__all__ = ["cache_dir", "compilation_cache_wanted", "disable_compilation_cache", "enable_by_default", "enable_compilation_cache",
-           "load_arrays", "save_arrays"]
+__all__ = [
+    "cache_dir",
+    "compilation_cache_wanted",
+    "disable_compilation_cache",
+    "enable_by_default",
+    "enable_compilation_cache",
+    "load_arrays",
+    "save_arrays",
+]
 
 _FORMAT = "v1"  # part of every data cache file name: a new layout never reads an old file
 
@@ -111,8 +118,9 @@ def enable_compilation_cache(directory: str | os.PathLike | None = None) -> path
     if problem is not None:
         if str(path) not in _warned:
             _warned.add(str(path))
-            warnings.warn(f"jaxnn: the compilation cache {path} cannot be used ({problem}); compiling without it",
-                          stacklevel=2)
+            warnings.warn(
+                f"jaxnn: the compilation cache {path} cannot be used ({problem}); compiling without it", stacklevel=2
+            )
         return None
     if jax.config.jax_compilation_cache_dir not in (None, str(path)):
         compilation_cache.reset_cache()  # JAX opened the other directory already: open this one instead

@@ -43,13 +43,12 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxnn import resume
+from jaxnn import errors, resume
 from jaxnn._io import atomic_write
 from jaxnn.data import ColumnPlan, DataInfo, Dataset, Standardizer
+from jaxnn.errors import CheckpointError
 from jaxnn.models import WRAPPED, Model, model_from_config
 from jaxnn.typing import Params
-from jaxnn import errors
-from jaxnn.errors import CheckpointError
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "CheckpointError", "load", "save"]
 
@@ -83,7 +82,16 @@ class Checkpoint(NamedTuple):
 
 
 _DATASET_ARRAYS = ("x_mean", "x_scale", "y_mean", "y_scale")
-_DATASET_STATIC = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name", "feature_shape")
+_DATASET_STATIC = (
+    "task",
+    "num_classes",
+    "feature_names",
+    "class_names",
+    "class_labels",
+    "name",
+    "target_name",
+    "feature_shape",
+)
 
 
 def save(
@@ -122,7 +130,9 @@ def save(
     if dataset is not None:
         info = dataset.info if isinstance(dataset, Dataset) else dataset
         if not isinstance(info, DataInfo):
-            raise errors.ArgumentTypeError(f"dataset must be a jaxnn.Dataset or a DataInfo, got {type(dataset).__name__}")
+            raise errors.ArgumentTypeError(
+                f"dataset must be a jaxnn.Dataset or a DataInfo, got {type(dataset).__name__}"
+            )
         state["dataset"] = {name: np.asarray(getattr(info.standardizer, name)) for name in _DATASET_ARRAYS}
         static = {name: getattr(info, name) for name in _DATASET_STATIC}
         if info.columns is not None:
@@ -190,8 +200,9 @@ def load(path: str | os.PathLike, *, model: Model | None = None) -> Checkpoint:
 
 def _read_state(path: str, raw: bytes) -> dict[str, Any]:
     """The checkpoint's fields (model, params, metadata, dataset?) from a version 1 or 2 file."""
-    return resume.unpack(path, raw, file_format=FORMAT, versions=_READABLE_VERSIONS, what="jaxnn checkpoint",
-                         unchecked=(1,))[1]
+    return resume.unpack(
+        path, raw, file_format=FORMAT, versions=_READABLE_VERSIONS, what="jaxnn checkpoint", unchecked=(1,)
+    )[1]
 
 
 def _restore_params(path: str, model: Model, stored: Any) -> Params:
@@ -211,14 +222,20 @@ def _misfits(model: Model, params: Params) -> list[str]:
     """What in ``params`` differs from the model's structure, shapes and dtypes (empty when they fit)."""
     expected = jax.eval_shape(model.init, jax.random.key(0))
     if jax.tree.structure(params) != jax.tree.structure(expected):
-        return [f"expected the structure {jax.tree.map(lambda leaf: list(leaf.shape), expected)}, "
-                f"got {jax.tree.map(lambda leaf: list(np.shape(leaf)), params)}"]
+        return [
+            f"expected the structure {jax.tree.map(lambda leaf: list(leaf.shape), expected)}, "
+            f"got {jax.tree.map(lambda leaf: list(np.shape(leaf)), params)}"
+        ]
     problems = []
-    for (where, leaf), spec in zip(jax.tree_util.tree_leaves_with_path(params), jax.tree.leaves(expected)):
+    for (where, leaf), spec in zip(
+        jax.tree_util.tree_leaves_with_path(params), jax.tree.leaves(expected), strict=False
+    ):
         leaf = np.asarray(leaf)
         if leaf.shape != spec.shape or leaf.dtype != spec.dtype:
-            problems.append(f"params{jax.tree_util.keystr(where)} is {leaf.dtype}{list(leaf.shape)}, "
-                            f"the model expects {spec.dtype}{list(spec.shape)}")
+            problems.append(
+                f"params{jax.tree_util.keystr(where)} is {leaf.dtype}{list(leaf.shape)}, "
+                f"the model expects {spec.dtype}{list(spec.shape)}"
+            )
     return problems
 
 
@@ -256,8 +273,10 @@ def _restore_columns(stored: Any, feature_names: tuple[str, ...]) -> ColumnPlan 
         return None
     plan = ColumnPlan.from_json(stored)
     if plan.feature_names != feature_names:
-        raise ValueError(f"the stored column plan makes {len(plan.feature_names)} features, not the "
-                         f"{len(feature_names)} feature names stored with it")
+        raise ValueError(
+            f"the stored column plan makes {len(plan.feature_names)} features, not the "
+            f"{len(feature_names)} feature names stored with it"
+        )
     return plan
 
 

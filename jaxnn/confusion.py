@@ -48,10 +48,18 @@ class ConfusionMatrix(NamedTuple):
         """
         corner = "true \\ predicted"
         first = max(len(corner), *(len(label) for label in self.labels))
-        widths = [max(len(label), len(str(int(self.counts[:, j].max(initial=0))))) for j, label in enumerate(self.labels)]
-        lines = [corner.ljust(first) + "".join(f"  {label:>{width}}" for label, width in zip(self.labels, widths))]
-        for label, row in zip(self.labels, self.counts):
-            lines.append(f"{label:>{first}}" + "".join(f"  {int(count):>{width}}" for count, width in zip(row, widths)))
+        widths = [
+            max(len(label), len(str(int(self.counts[:, j].max(initial=0))))) for j, label in enumerate(self.labels)
+        ]
+        lines = [
+            corner.ljust(first)
+            + "".join(f"  {label:>{width}}" for label, width in zip(self.labels, widths, strict=False))
+        ]
+        for label, row in zip(self.labels, self.counts, strict=False):
+            lines.append(
+                f"{label:>{first}}"
+                + "".join(f"  {int(count):>{width}}" for count, width in zip(row, widths, strict=False))
+            )
         return "\n".join(lines)
 
     def plot(self, path: str | os.PathLike) -> str:

@@ -25,8 +25,9 @@ from jaxnn.optim import optimizer
 __all__ = ["functional_training"]
 
 
-def functional_training(*, steps: int = 300, seed: int = 0,
-                        report: Callable[[int, float], Any] | None = None) -> dict[str, float]:
+def functional_training(
+    *, steps: int = 300, seed: int = 0, report: Callable[[int, float], Any] | None = None
+) -> dict[str, float]:
     """Train a [30, 16, 1] MLP on breast cancer with full-batch SGD (momentum 0.9) and a hand-written jitted step.
 
     Args:

@@ -165,8 +165,11 @@ class LogError(OutputError):
 
 def output_error(error: OSError, message: str) -> OutputError:
     """``message`` as the :class:`OutputError` that matches the kind of ``error`` (permission, exists, ...)."""
-    for builtin, kind in ((PermissionError, OutputPermissionError), (FileExistsError, OutputExistsError),
-                          (NotADirectoryError, OutputNotADirectoryError)):
+    for builtin, kind in (
+        (PermissionError, OutputPermissionError),
+        (FileExistsError, OutputExistsError),
+        (NotADirectoryError, OutputNotADirectoryError),
+    ):
         if isinstance(error, builtin):
             return kind(message)
     return OutputError(message)

@@ -65,20 +65,36 @@ class Hyperparameter(NamedTuple):
 _ALL, _OPEN, _CLOSED = None, True, False
 TABLE: tuple[Hyperparameter, ...] = (
     Hyperparameter("learning_rate", 1e-3, 0.0, None, _OPEN, _OPEN, "learning rate (a schedule's peak)"),
-    Hyperparameter("weight_decay", 0.0, 0.0, None, _CLOSED, _OPEN,
-                   "L2 weight decay on the weight matrices (decoupled for adamw)"),
+    Hyperparameter(
+        "weight_decay", 0.0, 0.0, None, _CLOSED, _OPEN, "L2 weight decay on the weight matrices (decoupled for adamw)"
+    ),
     Hyperparameter("momentum", 0.0, 0.0, 1.0, _CLOSED, _OPEN, "momentum", ("sgd", "rmsprop")),
     Hyperparameter("b1", 0.9, 0.0, 1.0, _CLOSED, _OPEN, "Adam's first-moment decay", ("adam", "adamw")),
     Hyperparameter("b2", 0.999, 0.0, 1.0, _CLOSED, _OPEN, "Adam's second-moment decay", ("adam", "adamw")),
-    Hyperparameter("dropout", None, 0.0, 1.0, _CLOSED, _OPEN,
-                   "dropout rate after each hidden layer (default: the model's own)"),
+    Hyperparameter(
+        "dropout", None, 0.0, 1.0, _CLOSED, _OPEN, "dropout rate after each hidden layer (default: the model's own)"
+    ),
     Hyperparameter("init_scale", 1.0, 0.0, None, _OPEN, _OPEN, "factor on the initial weight matrices"),
-    Hyperparameter("decay_rate", 0.1, 0.0, 1.0, _OPEN, _CLOSED,
-                   "learning-rate factor reached at the end of exponential_decay",
-                   schedules=("exponential_decay",)),
-    Hyperparameter("final_fraction", 0.0, 0.0, 1.0, _CLOSED, _CLOSED,
-                   "final learning-rate fraction of the cosine schedules",
-                   schedules=("cosine_decay", "warmup_cosine")),
+    Hyperparameter(
+        "decay_rate",
+        0.1,
+        0.0,
+        1.0,
+        _OPEN,
+        _CLOSED,
+        "learning-rate factor reached at the end of exponential_decay",
+        schedules=("exponential_decay",),
+    ),
+    Hyperparameter(
+        "final_fraction",
+        0.0,
+        0.0,
+        1.0,
+        _CLOSED,
+        _CLOSED,
+        "final learning-rate fraction of the cosine schedules",
+        schedules=("cosine_decay", "warmup_cosine"),
+    ),
     Hyperparameter("clip_norm", None, 0.0, None, _OPEN, _OPEN, "clip the gradient's global norm to this value"),
 )
 BY_NAME: dict[str, Hyperparameter] = {row.name: row for row in TABLE}
@@ -175,7 +191,7 @@ def resolve(hyperparams: Any, given: Mapping[str, Any]) -> tuple[Hyperparams, fr
 
 def _unknown_keyword(name: str) -> errors.ArgumentTypeError:
     close = _checks.unknown_name("hyperparameter", name, NAMES)
-    return errors.ArgumentTypeError(f"unexpected keyword argument {name!r}: {str(close)[len('unknown '):]}")
+    return errors.ArgumentTypeError(f"unexpected keyword argument {name!r}: {str(close)[len('unknown ') :]}")
 
 
 def is_default(name: str, value: Any) -> bool:
@@ -211,18 +227,26 @@ def check_used(
         row = BY_NAME[name]
         if row.optimizers is not None and not set(optimizers) & set(row.optimizers):
             readers = " or ".join(errors.setting("optimizer", o) for o in row.optimizers)
-            raise errors.ConfigError(f"{errors.arg(name)} has no effect with {errors.setting('optimizer', optimizers[0])}; "
-                                     f"it is used only by {readers}")
+            raise errors.ConfigError(
+                f"{errors.arg(name)} has no effect with {errors.setting('optimizer', optimizers[0])}; "
+                f"it is used only by {readers}"
+            )
         if row.schedules is not None and not set(schedules) & set(row.schedules):
             readers = " or ".join(errors.setting("schedule", s) for s in row.schedules)
-            raise errors.ConfigError(f"{errors.arg(name)} has no effect with {errors.setting('schedule', schedules[0])}; "
-                                     f"it is used only by {readers}")
+            raise errors.ConfigError(
+                f"{errors.arg(name)} has no effect with {errors.setting('schedule', schedules[0])}; "
+                f"it is used only by {readers}"
+            )
     if nesterov and not set(optimizers) & {"sgd", "rmsprop"}:
-        raise errors.ConfigError(f"{errors.arg('nesterov')} has no effect with {errors.setting('optimizer', optimizers[0])}; "
-                                 f"it is used only by {errors.setting('optimizer', 'sgd')} or {errors.setting('optimizer', 'rmsprop')}")
+        raise errors.ConfigError(
+            f"{errors.arg('nesterov')} has no effect with {errors.setting('optimizer', optimizers[0])}; "
+            f"it is used only by {errors.setting('optimizer', 'sgd')} or {errors.setting('optimizer', 'rmsprop')}"
+        )
     if warmup_steps and "warmup_cosine" not in schedules:
-        raise errors.ConfigError(f"{errors.arg('warmup_steps')} has no effect with {errors.setting('schedule', schedules[0])}; "
-                                 f"it is used only by {errors.setting('schedule', 'warmup_cosine')}")
+        raise errors.ConfigError(
+            f"{errors.arg('warmup_steps')} has no effect with {errors.setting('schedule', schedules[0])}; "
+            f"it is used only by {errors.setting('schedule', 'warmup_cosine')}"
+        )
 
 
 def unused(names: Iterable[str], *, optimizer: str, schedule: str) -> list[tuple[str, str]]:

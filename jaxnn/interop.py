@@ -29,11 +29,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import layers
+from jaxnn import errors, layers
 from jaxnn.loop import as_key
 from jaxnn.models import Model
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
-from jaxnn import errors
 
 __all__ = ["from_equinox", "from_nnx"]
 
@@ -62,7 +61,9 @@ def _check_call(kind: str, train: bool, key: PRNGKey | None, dropout: ArrayLike 
     if dropout is not None:
         raise errors.ConfigError(f"an {kind} module fixes its own dropout rate; `dropout=` cannot override it")
     if train and needs_key and key is None:
-        raise errors.ConfigError(f"apply(..., train=True) of an {kind} module with dropout (random streams) needs `key`")
+        raise errors.ConfigError(
+            f"apply(..., train=True) of an {kind} module with dropout (random streams) needs `key`"
+        )
 
 
 def _kind(value: Any) -> str:
@@ -109,7 +110,9 @@ def _nnx_template(module_or_factory: Any) -> tuple[Any, Callable[[Any], Any] | N
     if isinstance(module_or_factory, nnx.Module):
         return nnx.clone(module_or_factory), None  # .train()/.eval() below must not touch the user's module
     if isinstance(module_or_factory, flax.linen.Module):
-        raise errors.ArgumentTypeError("from_nnx expects a flax.nnx module; wrap a flax.linen module with jaxnn.from_flax(module, example_x)")
+        raise errors.ArgumentTypeError(
+            "from_nnx expects a flax.nnx module; wrap a flax.linen module with jaxnn.from_flax(module, example_x)"
+        )
     if not callable(module_or_factory):
         raise errors.ArgumentTypeError(
             "from_nnx expects a flax.nnx.Module or a factory make(rngs: nnx.Rngs) -> nnx.Module, "
@@ -118,7 +121,9 @@ def _nnx_template(module_or_factory: Any) -> tuple[Any, Callable[[Any], Any] | N
     make = module_or_factory
     module = nnx.eval_shape(lambda: make(_nnx_rngs(jax.random.key(0))))
     if not isinstance(module, nnx.Module):
-        raise errors.ArgumentTypeError(f"the factory given to from_nnx must return a flax.nnx.Module, it returned {_kind(module)}")
+        raise errors.ArgumentTypeError(
+            f"the factory given to from_nnx must return a flax.nnx.Module, it returned {_kind(module)}"
+        )
     return module, make
 
 
@@ -161,13 +166,15 @@ def _lookup(tree: Any, path: tuple[Any, ...], name: str = "params") -> Any:
         elif isinstance(tree, dict) and str(part) in tree:
             tree = tree[str(part)]
         else:
-            raise errors.ConfigError(f"{name} has no entry {'/'.join(map(str, path))} (the model's parameter {part!r} is missing)")
+            raise errors.ConfigError(
+                f"{name} has no entry {'/'.join(map(str, path))} (the model's parameter {part!r} is missing)"
+            )
     return tree
 
 
 def _nested(paths: Sequence[tuple[Any, ...]], leaves: Sequence[Any]) -> dict[Any, Any]:
     nested: dict[Any, Any] = {}
-    for path, leaf in zip(paths, leaves):
+    for path, leaf in zip(paths, leaves, strict=False):
         node = nested
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -235,8 +242,10 @@ def from_nnx(module_or_factory: Any, *, input_shape: Sequence[int] | None = None
     if make is None:
         init = _snapshot(nnx.to_pure_dict(nnx.state(module, nnx.Param)))
     else:
+
         def init(key: PRNGKey) -> Params:
             return nnx.to_pure_dict(nnx.state(make(_nnx_rngs(key)), nnx.Param))
+
     train_module, eval_module = nnx.clone(module), nnx.clone(module)
     train_module.train()
     eval_module.eval()
@@ -408,10 +417,16 @@ def from_equinox(model_or_factory: Any, *, input_shape: Sequence[int] | None = N
     param_part, _ = eqx.partition(model, _is_float_array)
     flat, treedef = jax.tree_util.tree_flatten_with_path(param_part)
     paths = [_path_names(path) for path, _ in flat]
-    statics = {train: eqx.partition(eqx.nn.inference_mode(model, value=not train), _is_float_array)[1] for train in (True, False)}
+    statics = {
+        train: eqx.partition(eqx.nn.inference_mode(model, value=not train), _is_float_array)[1]
+        for train in (True, False)
+    }
     if make is not None:
-        arrays = [jax.tree_util.keystr(path) for path, leaf in jax.tree_util.tree_flatten_with_path(statics[False])[0]
-                  if isinstance(leaf, jax.ShapeDtypeStruct)]
+        arrays = [
+            jax.tree_util.keystr(path)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(statics[False])[0]
+            if isinstance(leaf, jax.ShapeDtypeStruct)
+        ]
         if arrays:
             raise errors.ConfigError(
                 f"the module built by the factory holds arrays that are not floating point ({', '.join(arrays)}); "
@@ -424,6 +439,7 @@ def from_equinox(model_or_factory: Any, *, input_shape: Sequence[int] | None = N
     if make is None:
         init = _snapshot(to_params(param_part))
     else:
+
         def init(key: PRNGKey) -> Params:
             return to_params(eqx.partition(make(as_key(key)), eqx.is_inexact_array)[0])
 

@@ -32,9 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import _checks
+from jaxnn import _checks, errors
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
-from jaxnn import errors
 
 __all__ = [
     "ACTIVATIONS",
@@ -282,7 +281,9 @@ def _window(name: str, value: object, rank: int) -> Shape:
     """An int (the same size along every spatial axis) or one positive int per spatial axis."""
     sizes = (value,) * rank if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
     if not isinstance(sizes, (tuple, list)) or len(sizes) != rank:
-        raise errors.ConfigError(f"`{name}` must be an int or {rank} ints (one per spatial axis of the input), got {value!r}")
+        raise errors.ConfigError(
+            f"`{name}` must be an int or {rank} ints (one per spatial axis of the input), got {value!r}"
+        )
     return tuple(_checks.positive_int(f"{name}[{i}]", size) for i, size in enumerate(sizes))
 
 
@@ -306,14 +307,14 @@ def _spatial(layer: str, in_shape: Shape | int) -> tuple[Shape, int]:
 
 def _window_output(layer: str, what: str, sizes: Shape, window: Shape, strides: Shape, padding: str) -> Shape:
     """The spatial output sizes of a sliding window; an error where the window does not fit the input."""
-    if any(w > n for w, n in zip(window, sizes)):
+    if any(w > n for w, n in zip(window, sizes, strict=False)):
         raise errors.ConfigError(
             f"{layer}: the {what} {_format_shape(window)} is larger than its {_format_shape(sizes)} input "
             f"(use a smaller {what}, or fewer pooling/strided layers before it)"
         )
     if padding == "SAME":
-        return tuple(-(-n // s) for n, s in zip(sizes, strides))
-    return tuple((n - w) // s + 1 for n, w, s in zip(sizes, window, strides))
+        return tuple(-(-n // s) for n, s in zip(sizes, strides, strict=False))
+    return tuple((n - w) // s + 1 for n, w, s in zip(sizes, window, strides, strict=False))
 
 
 def _batched(x: Array, rank: int) -> tuple[Array, tuple[int, ...]]:
@@ -362,7 +363,7 @@ def _conv_backward(pads, saved, g):
     spatial = tuple(range(w.ndim - 2))
     # d/dx: g correlated with the flipped kernel, in and out swapped, padded to give x's size back.
     flipped = jnp.swapaxes(jnp.flip(w, spatial), -1, -2)
-    dx = _conv(g, flipped, tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(window, pads)))
+    dx = _conv(g, flipped, tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(window, pads, strict=False)))
     # d/dw: batch and channels swap roles: x's channels are the batch, its examples the input channels.
     order = (x.ndim - 1, *range(1, x.ndim - 1), 0)
     dw = _conv(jnp.transpose(x, order), jnp.transpose(g, (*range(1, g.ndim - 1), 0, g.ndim - 1)), pads)
@@ -436,8 +437,12 @@ def conv(
         return (y + b).reshape((*lead, *y.shape[1:]))
 
     config = {
-        "type": "conv", "features": features, "kernel_size": kernel_size if isinstance(kernel_size, int) else list(kernel_size),
-        "strides": strides if isinstance(strides, int) else list(strides), "padding": padding, "init": init_name,
+        "type": "conv",
+        "features": features,
+        "kernel_size": kernel_size if isinstance(kernel_size, int) else list(kernel_size),
+        "strides": strides if isinstance(strides, int) else list(strides),
+        "padding": padding,
+        "init": init_name,
         "dtype": _dtype_name(dtype),
     }
     return Layer(init_fn, apply_fn, config, has_params=True)
@@ -469,18 +474,24 @@ def _pool(kind: str, window: int | tuple[int, ...], strides: int | tuple[int, ..
             y = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, steps, padding)
         else:  # the mean over the window; with SAME padding, over the window's part inside the input
             total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, steps, padding)
-            count = jax.lax.reduce_window(jnp.ones(x.shape[1:-1] + (1,), x.dtype)[None], 0.0, jax.lax.add, dims, steps, padding)
+            count = jax.lax.reduce_window(
+                jnp.ones(x.shape[1:-1] + (1,), x.dtype)[None], 0.0, jax.lax.add, dims, steps, padding
+            )
             y = total / count
         return y.reshape((*lead, *y.shape[1:]))
 
     config = {
-        "type": kind, "window": window if isinstance(window, int) else list(window),
-        "strides": strides if isinstance(strides, int) else list(strides), "padding": padding,
+        "type": kind,
+        "window": window if isinstance(window, int) else list(window),
+        "strides": strides if isinstance(strides, int) else list(strides),
+        "padding": padding,
     }
     return Layer(init_fn, apply_fn, config, has_params=False)
 
 
-def max_pool(window: int | tuple[int, ...] = 2, *, strides: int | tuple[int, ...] | None = None, padding: str = "VALID") -> Layer:
+def max_pool(
+    window: int | tuple[int, ...] = 2, *, strides: int | tuple[int, ...] | None = None, padding: str = "VALID"
+) -> Layer:
     """The maximum over each ``window`` of a channels-last input (1-D or 2-D by its rank), channel by channel.
 
     Args:
@@ -494,7 +505,9 @@ def max_pool(window: int | tuple[int, ...] = 2, *, strides: int | tuple[int, ...
     return _pool("max_pool", window, strides, padding)
 
 
-def avg_pool(window: int | tuple[int, ...] = 2, *, strides: int | tuple[int, ...] | None = None, padding: str = "VALID") -> Layer:
+def avg_pool(
+    window: int | tuple[int, ...] = 2, *, strides: int | tuple[int, ...] | None = None, padding: str = "VALID"
+) -> Layer:
     """The mean over each ``window`` of a channels-last input; arguments as :func:`max_pool`.
 
     With ``"SAME"`` padding a border window averages only the inputs it covers.
@@ -549,7 +562,9 @@ def serial(*layers: Layer) -> Layer:
         dropout: ArrayLike | None = None,
     ) -> Array:
         if len(params) != num_params:
-            raise errors.ConfigError(f"params has {len(params)} entries but the model has {num_params} layers with parameters")
+            raise errors.ConfigError(
+                f"params has {len(params)} entries but the model has {num_params} layers with parameters"
+            )
         index = 0
         for i, layer in enumerate(layers):
             layer_key = None if key is None else jax.random.fold_in(key, i)
@@ -575,8 +590,14 @@ def layer_from_config(config: dict[str, Any]) -> Layer:
         "activation": lambda c: activation(c["name"]),
         "dropout": lambda c: dropout(c["rate"]),
         "layer_norm": lambda c: layer_norm(epsilon=c["epsilon"], dtype=c["dtype"]),
-        "conv": lambda c: conv(c["features"], _tuple(c["kernel_size"]), strides=_tuple(c["strides"]),
-                               padding=c["padding"], init=c["init"], dtype=c["dtype"]),
+        "conv": lambda c: conv(
+            c["features"],
+            _tuple(c["kernel_size"]),
+            strides=_tuple(c["strides"]),
+            padding=c["padding"],
+            init=c["init"],
+            dtype=c["dtype"],
+        ),
         "max_pool": lambda c: max_pool(_tuple(c["window"]), strides=_tuple(c["strides"]), padding=c["padding"]),
         "avg_pool": lambda c: avg_pool(_tuple(c["window"]), strides=_tuple(c["strides"]), padding=c["padding"]),
         "flatten": lambda c: flatten(),
@@ -586,4 +607,3 @@ def layer_from_config(config: dict[str, Any]) -> Layer:
         raise errors.ConfigError(f"a layer config must be a dict with a 'type' key, got {config!r}")
     build = _checks.lookup("layer type", config["type"], builders)
     return build(config)
-

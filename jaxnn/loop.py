@@ -32,13 +32,12 @@ import optax
 from jax.custom_batching import custom_vmap
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxnn import metrics, optim, parallel
-from jaxnn.programs import jit_loop, jit_once, memoize
+from jaxnn import errors, metrics, optim, parallel
 from jaxnn._io import atomic_write
 from jaxnn.hyperparams import Hyperparams
+from jaxnn.programs import jit_loop, jit_once, memoize
 from jaxnn.spec import TrainSpec
 from jaxnn.typing import Array, Params, PRNGKey
-from jaxnn import errors
 
 __all__ = [
     "DIVERGED",
@@ -175,32 +174,40 @@ def layout(spec: TrainSpec, data: Any) -> Layout:
     steps = 1 if spec.batch_size is None else math.ceil(num_train / batch)
     has_val = np.shape(data.x_val)[0] > 0
     if not has_val and spec.early_stopping is not None:
-        raise errors.ConfigError("early stopping monitors the validation split, but the data has none "
-                                 f"({errors.setting('val_fraction', 0)})")
+        raise errors.ConfigError(
+            f"early stopping monitors the validation split, but the data has none ({errors.setting('val_fraction', 0)})"
+        )
     if spec.schedule == "warmup_cosine" and spec.warmup_steps >= spec.num_epochs * steps:
         raise errors.ConfigError(
             f"{errors.arg('warmup_steps')} (={spec.warmup_steps}) must be less than the run's {spec.num_epochs * steps} "
             "optimizer steps"
         )
-    mesh = parallel.data_mesh(spec.data_devices) if spec.data_devices is not None and len(spec.data_devices) > 1 else None
+    mesh = (
+        parallel.data_mesh(spec.data_devices) if spec.data_devices is not None and len(spec.data_devices) > 1 else None
+    )
     loss_name, loss = spec.loss_for(data.task)
     metric_name, metric, higher_is_better = spec.metric_for(data.task)
     _check_class_weight(spec, data)
     slots = batch if mesh is None else -(-batch // mesh.size) * mesh.size
     weighted = getattr(data, "w_train", None) is not None or spec.class_weight is not None
-    return Layout(loss_name, loss, metric, higher_is_better, num_train, batch, steps, slots, has_val, mesh, metric_name,
-                  weighted)
+    return Layout(
+        loss_name, loss, metric, higher_is_better, num_train, batch, steps, slots, has_val, mesh, metric_name, weighted
+    )
 
 
 def _check_class_weight(spec: TrainSpec, data: Any) -> None:
     if spec.class_weight is None:
         return
     if data.task == "regression":
-        raise errors.ConfigError(f"{errors.arg('class_weight')} weighs classes, but the data is a regression task; "
-                                 f"weigh rows with {errors.arg('sample_weight')}")
+        raise errors.ConfigError(
+            f"{errors.arg('class_weight')} weighs classes, but the data is a regression task; "
+            f"weigh rows with {errors.arg('sample_weight')}"
+        )
     if len(spec.class_weight) != data.num_classes:
-        raise errors.ConfigError(f"{errors.arg('class_weight')} has {len(spec.class_weight)} weights but the data has "
-                                 f"{data.num_classes} classes")
+        raise errors.ConfigError(
+            f"{errors.arg('class_weight')} has {len(spec.class_weight)} weights but the data has "
+            f"{data.num_classes} classes"
+        )
 
 
 def split_weights(spec: TrainSpec, data: Any, split: str) -> tuple[Array | None, Array | None]:
@@ -214,8 +221,15 @@ def split_weights(spec: TrainSpec, data: Any, split: str) -> tuple[Array | None,
     return weights, by_class if weights is None else weights * by_class
 
 
-def scores(outputs: Array, targets: Array, *, task: str, names: tuple[str, ...], y_scale: Any = 1.0,
-           weights: Array | None = None) -> dict[str, Array]:
+def scores(
+    outputs: Array,
+    targets: Array,
+    *,
+    task: str,
+    names: tuple[str, ...],
+    y_scale: Any = 1.0,
+    weights: Array | None = None,
+) -> dict[str, Array]:
     """The metrics ``names`` of ``outputs`` against ``targets`` (weighted by ``weights``); a regression's in the
     target's units (its standardized values times ``y_scale``: every regression metric ignores a shift)."""
     if task == "regression":
@@ -264,7 +278,9 @@ def build_optimizer(spec: TrainSpec, hparams: Hyperparams, steps_per_epoch: int)
     return Optimizer(transform, learning_rate_at)
 
 
-def init_state(spec: TrainSpec, hparams: Hyperparams, key: PRNGKey, data: Any, params: Params | None = None) -> LoopState:
+def init_state(
+    spec: TrainSpec, hparams: Hyperparams, key: PRNGKey, data: Any, params: Params | None = None
+) -> LoopState:
     """The state before the first epoch: fresh (or given) params, the optimizer state, the loop key.
 
     Raises:
@@ -442,12 +458,22 @@ def one_epoch(
     """One pass over the training split, the validation pass, and the epoch's history row."""
     shuffle_key, dropout_key = jax.random.split(jax.random.fold_in(loop_key, epoch_index))
     batches = epoch_batches(spec, plan, data, shuffle_key)
-    params, opt_state, loss_sum = train_steps(spec, plan, opt, hparams, state.params, state.opt_state, batches, dropout_key,
-                                              skip_empty=getattr(data, "train_mask", None) is not None)
+    params, opt_state, loss_sum = train_steps(
+        spec,
+        plan,
+        opt,
+        hparams,
+        state.params,
+        state.opt_state,
+        batches,
+        dropout_key,
+        skip_empty=getattr(data, "train_mask", None) is not None,
+    )
     train_loss = loss_sum / num_examples(plan, data)
     if plan.has_val:
-        val_loss, val_metric = evaluate_split(spec, plan, params, data.x_val, data.y_val, data,
-                                              mask=getattr(data, "val_mask", None), split="val")
+        val_loss, val_metric = evaluate_split(
+            spec, plan, params, data.x_val, data.y_val, data, mask=getattr(data, "val_mask", None), split="val"
+        )
     else:
         val_loss = val_metric = jnp.asarray(jnp.nan, jnp.float32)
     state = record_epoch(spec, plan, state, params, opt_state, train_loss, val_loss, val_metric)
@@ -539,21 +565,33 @@ def train_steps(
         new_params = optax.apply_updates(params, updates)
         if skip_empty:
             empty = jnp.sum(mask) == 0
-            new_params, new_opt_state = jax.tree.map(lambda old, new: jnp.where(empty, old, new),
-                                                     (params, opt_state), (new_params, new_opt_state))
+            new_params, new_opt_state = jax.tree.map(
+                lambda old, new: jnp.where(empty, old, new), (params, opt_state), (new_params, new_opt_state)
+            )
         params, opt_state = new_params, new_opt_state
         # A NaN/Inf anywhere makes the sum non-finite: divergence is checked once per epoch.
         return (params, opt_state, loss_sum + loss_value * jnp.sum(mask)), None
 
     if use_keys:
         batches = (*batches, jax.random.split(dropout_key, plan.steps))
-    (params, opt_state, loss_sum), _ = jax.lax.scan(train_step, (params, opt_state, jnp.zeros((), jnp.float32)), batches)
+    (params, opt_state, loss_sum), _ = jax.lax.scan(
+        train_step, (params, opt_state, jnp.zeros((), jnp.float32)), batches
+    )
     return params, opt_state, loss_sum
 
 
-def evaluate_split(spec: TrainSpec, plan: Layout, params: Params, x: Any, y: Any, data: Any, mask: Any = None, *,
-                   split: str | None = None,
-                   names: tuple[str, ...] = ()) -> tuple[Array, Array] | tuple[Array, Array, dict[str, Array]]:
+def evaluate_split(
+    spec: TrainSpec,
+    plan: Layout,
+    params: Params,
+    x: Any,
+    y: Any,
+    data: Any,
+    mask: Any = None,
+    *,
+    split: str | None = None,
+    names: tuple[str, ...] = (),
+) -> tuple[Array, Array] | tuple[Array, Array, dict[str, Array]]:
     """``(loss, metric)`` of ``params`` on ``(x, y)``, the rows of ``split`` (``"val"``, ``"test"``) of ``data``,
     weighted by its weights (see :func:`split_weights`); a regression's metric is in the target's units. With
     ``names``, also the metrics of ``names`` as a dict: ``(loss, metric, {name: value})``.
@@ -626,7 +664,9 @@ def finish(spec: TrainSpec, state: LoopState, restore_best: bool) -> TrainResult
     return TrainResult(params, {}, state.best_epoch, state.epoch, state.status, params_epoch)
 
 
-def train(spec: TrainSpec, hparams: Hyperparams, key: PRNGKey | int, data: Any, params: Params | None = None) -> TrainResult:
+def train(
+    spec: TrainSpec, hparams: Hyperparams, key: PRNGKey | int, data: Any, params: Params | None = None
+) -> TrainResult:
     """A whole run: :func:`init_state`, every epoch of :func:`run_epochs`, :func:`finish` (what ``make_train`` returns)."""
     state = init_state(spec, hparams, key, data, params)
     state, history = run_epochs(spec, state, hparams, data, spec.num_epochs)

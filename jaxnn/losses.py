@@ -17,10 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import _checks
-from jaxnn.typing import Array, ArrayLike, Params
-from jaxnn import errors
+from jaxnn import _checks, errors
 from jaxnn import metrics as metrics_lib
+from jaxnn.typing import Array, ArrayLike, Params
 
 __all__ = [
     "LOSSES",
@@ -68,7 +67,9 @@ def _check_label_values(labels: Array, low: float, high: float, *, integer: bool
         return
     values = np.asarray(labels)
     if integer and np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
-        raise errors.DataError(f"{loss} expects integer class labels, got fractional values such as {values[values != np.round(values)][0]}")
+        raise errors.DataError(
+            f"{loss} expects integer class labels, got fractional values such as {values[values != np.round(values)][0]}"
+        )
     if np.any(values < low) or np.any(values > high):
         bad = values[(values < low) | (values > high)].flat[0]
         raise errors.DataError(f"{loss} expects labels in [{low:g}, {high:g}], got {bad}")
@@ -98,7 +99,9 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *, mask: ArrayLi
     """
     logits, labels = jnp.asarray(logits), jnp.asarray(labels)
     if logits.ndim != 2:
-        raise errors.DataError(f"softmax_cross_entropy expects logits of shape (batch, num_classes), got {logits.shape}")
+        raise errors.DataError(
+            f"softmax_cross_entropy expects logits of shape (batch, num_classes), got {logits.shape}"
+        )
     if labels.shape == logits.shape[:1]:
         _check_label_values(labels, 0, logits.shape[1] - 1, integer=True, loss="softmax_cross_entropy")
         per_example = optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels.astype(jnp.int32))
@@ -174,7 +177,9 @@ LOSSES: dict[str, LossFn] = {
 }
 
 # name -> (function, higher_is_better): the registry of jaxnn.metrics, as this module listed it before
-METRICS: dict[str, tuple[LossFn, bool]] = {name: (m.function, m.higher_is_better) for name, m in metrics_lib.METRICS.items()}
+METRICS: dict[str, tuple[LossFn, bool]] = {
+    name: (m.function, m.higher_is_better) for name, m in metrics_lib.METRICS.items()
+}
 
 
 def get(name: str) -> LossFn:

@@ -85,8 +85,9 @@ def _column(values: Array, what: str, metric: str) -> Array:
     if values.ndim == 2 and values.shape[-1] == 1:
         values = values[:, 0]
     if values.ndim != 1:
-        raise errors.DataError(f"{metric} expects one {what} per example, shape (n,) or (n, 1); "
-                               f"got {tuple(values.shape)}")
+        raise errors.DataError(
+            f"{metric} expects one {what} per example, shape (n,) or (n, 1); got {tuple(values.shape)}"
+        )
     return values
 
 
@@ -106,8 +107,10 @@ def _labels(outputs: Array, labels: Array, metric: str) -> Array:
     if labels.shape == outputs.shape:
         return jnp.argmax(labels, axis=-1).astype(jnp.int32)
     if labels.shape != outputs.shape[:1]:
-        raise errors.DataError(f"{metric}: labels of shape {tuple(labels.shape)} do not fit outputs of shape "
-                               f"{tuple(outputs.shape)}: expected ({outputs.shape[0]},) or {tuple(outputs.shape)}")
+        raise errors.DataError(
+            f"{metric}: labels of shape {tuple(labels.shape)} do not fit outputs of shape "
+            f"{tuple(outputs.shape)}: expected ({outputs.shape[0]},) or {tuple(outputs.shape)}"
+        )
     return labels.astype(jnp.int32)
 
 
@@ -179,8 +182,10 @@ def balanced_accuracy(outputs: ArrayLike, labels: ArrayLike, *, mask: ArrayLike 
 def _binary_counts(outputs: ArrayLike, labels: ArrayLike, mask: ArrayLike | None, metric: str):
     """Weighted (true positives, predicted positives, actual positives) of class 1."""
     if not _is_binary(jnp.asarray(outputs)):
-        raise errors.DataError(f"{metric} scores two classes (one output per example); for {jnp.shape(outputs)[-1]} "
-                               f"classes use {metric}_macro")
+        raise errors.DataError(
+            f"{metric} scores two classes (one output per example); for {jnp.shape(outputs)[-1]} "
+            f"classes use {metric}_macro"
+        )
     matrix = _confusion(outputs, labels, mask, metric)
     return matrix[1, 1], jnp.sum(matrix[:, 1]), jnp.sum(matrix[1])
 
@@ -288,8 +293,9 @@ def log_loss(outputs: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | None = 
     return _weighted_mean(losses, weights)
 
 
-def mean_squared_error(outputs: ArrayLike, targets: ArrayLike, *, mask: ArrayLike | None = None,
-                       task: str | None = None) -> Array:
+def mean_squared_error(
+    outputs: ArrayLike, targets: ArrayLike, *, mask: ArrayLike | None = None, task: str | None = None
+) -> Array:
     """The (weighted) mean squared error; of classes, of the probabilities: the Brier score.
 
     Args:
@@ -312,8 +318,10 @@ def mean_squared_error(outputs: ArrayLike, targets: ArrayLike, *, mask: ArrayLik
     outputs, targets = jnp.asarray(outputs), jnp.asarray(targets)
     if outputs.ndim == 2 and outputs.shape[-1] > 1:
         if targets.shape != outputs.shape:
-            raise errors.DataError(f"mean_squared_error got predictions {tuple(outputs.shape)} and targets "
-                                   f"{tuple(targets.shape)}; they must have the same shape")
+            raise errors.DataError(
+                f"mean_squared_error got predictions {tuple(outputs.shape)} and targets "
+                f"{tuple(targets.shape)}; they must have the same shape"
+            )
         squares = jnp.sum(jnp.square(outputs - targets.astype(outputs.dtype)), axis=-1)
         return _weighted_mean(squares, _weights(mask, outputs.shape[0]))
     predictions, targets, weights = _regression(outputs, targets, mask, "mean_squared_error")
@@ -380,8 +388,9 @@ class Metric(NamedTuple):
     tasks: tuple[str, ...]
     needs_every_class: bool = False
 
-    def __call__(self, outputs: ArrayLike, targets: ArrayLike, *, mask: ArrayLike | None = None,
-                 task: str | None = None) -> Array:
+    def __call__(
+        self, outputs: ArrayLike, targets: ArrayLike, *, mask: ArrayLike | None = None, task: str | None = None
+    ) -> Array:
         """The metric of ``outputs`` against ``targets`` (``task`` tells ``mean_squared_error`` logits from values)."""
         if self.function is mean_squared_error:
             return mean_squared_error(outputs, targets, mask=mask, task=task)
@@ -462,8 +471,15 @@ def scorer(name: str | None, task: str) -> MetricFn:
     return score
 
 
-def check_defined(names: Sequence[str], labels: ArrayLike, weights: ArrayLike | None, num_classes: int, *, where: str,
-                  class_names: Sequence[str] = ()) -> None:
+def check_defined(
+    names: Sequence[str],
+    labels: ArrayLike,
+    weights: ArrayLike | None,
+    num_classes: int,
+    *,
+    where: str,
+    class_names: Sequence[str] = (),
+) -> None:
     """Refuse a metric of ``names`` that cannot be computed on these labels (before anything compiles).
 
     ``roc_auc`` needs an example of every class (weight > 0): with one class only, no pair of a

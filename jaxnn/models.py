@@ -18,8 +18,8 @@ output activation is set).
 import inspect
 import json
 import math
-from collections.abc import Sequence
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,8 +29,18 @@ from jaxnn import _checks, errors, layers
 from jaxnn.programs import memoize
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
-__all__ = ["Footprint", "Model", "cnn", "ensemble", "footprint", "from_flax", "mlp", "model_for", "model_from_config",
-           "sequential"]
+__all__ = [
+    "Footprint",
+    "Model",
+    "cnn",
+    "ensemble",
+    "footprint",
+    "from_flax",
+    "mlp",
+    "model_for",
+    "model_from_config",
+    "sequential",
+]
 
 
 class Model(NamedTuple):
@@ -100,7 +110,9 @@ def footprint(model: Model, input_shape: tuple[int, ...]) -> Footprint:
     sample = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
     jaxpr = jax.make_jaxpr(lambda p, x: model.apply(p, x))(shapes, sample)
     outputs = jaxpr.out_avals[0]
-    activations = sum(math.prod(var.aval.shape) for eqn in jaxpr.eqns for var in eqn.outvars if hasattr(var.aval, "shape"))
+    activations = sum(
+        math.prod(var.aval.shape) for eqn in jaxpr.eqns for var in eqn.outvars if hasattr(var.aval, "shape")
+    )
     num_params = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
     return Footprint(num_params, int(np.prod(outputs.shape)), activations, _flops(jaxpr.jaxpr))
 
@@ -140,7 +152,7 @@ def _check_features(x: Array, expected: int, source: str) -> None:
 
 def _check_input(x: Array, expected: tuple[int, ...], source: str) -> None:
     """Raise unless ``x`` is a batch ``(batch, *expected)``; the message says how to fix the common mix-ups."""
-    if tuple(x.shape[-len(expected):]) == expected and x.ndim >= len(expected) + 1:
+    if tuple(x.shape[-len(expected) :]) == expected and x.ndim >= len(expected) + 1:
         return
     if tuple(x.shape) == expected:
         raise errors.DataError(
@@ -159,7 +171,9 @@ def _check_input(x: Array, expected: tuple[int, ...], source: str) -> None:
                 f"x holds examples of shape {tuple(x.shape[1:])} but the model takes {expected[0]} flat features "
                 f"({source}); x.shape={tuple(x.shape)}"
             )
-        raise errors.DataError(f"x has {got} features but the model expects {expected[0]} ({source}); x.shape={tuple(x.shape)}")
+        raise errors.DataError(
+            f"x has {got} features but the model expects {expected[0]} ({source}); x.shape={tuple(x.shape)}"
+        )
     if x.ndim == 2 and x.shape[1] == int(np.prod(expected)):
         raise errors.DataError(
             f"x holds {x.shape[1]} flat features per example but the model takes examples of shape {expected} "
@@ -202,8 +216,13 @@ def _build(
     # Shapes are checked where the model is built: a kernel larger than its input fails here, not in fit.
     jax.eval_shape(lambda key: body.init(key, input_shape), jax.random.key(0))
     return Model(
-        init, apply, config, input_shape=input_shape, uses_dropout=bool(rates),
-        needs_key=any(rate > 0 for rate in rates), output_activation=output_activation,
+        init,
+        apply,
+        config,
+        input_shape=input_shape,
+        uses_dropout=bool(rates),
+        needs_key=any(rate > 0 for rate in rates),
+        output_activation=output_activation,
     )
 
 
@@ -267,7 +286,7 @@ def mlp(
     """
     sizes, hidden, output_activation, init = _mlp_options(sizes, activation, output_activation, dropout, init)
     body: list[layers.Layer] = []
-    for width, name in zip(sizes[1:-1], hidden):
+    for width, name in zip(sizes[1:-1], hidden, strict=False):
         body.append(layers.dense(width, init=init or layers.default_init(name), dtype=dtype))
         body.append(layers.activation(name))
         # Always present (the identity at rate 0) so a sweep can vary the rate.
@@ -333,13 +352,21 @@ def model_for(
                 f"{errors.setting('kind', 'cnn')} needs images or sequences, but the data has {shape[0]} flat features; "
                 "give the data as (n, height, width, channels) or (n, length, channels), or build an mlp"
             )
-        return cnn(shape, outputs, hidden=tuple(hidden), activation=activation, dropout=dropout,
-                   **{name: options[name] for name in given})
+        return cnn(
+            shape,
+            outputs,
+            hidden=tuple(hidden),
+            activation=activation,
+            dropout=dropout,
+            **{name: options[name] for name in given},
+        )
     if given:
         names = ", ".join(errors.arg(name) for name in given)
         why = "the data has flat features" if len(shape) == 1 else f"this is {errors.setting('kind', 'mlp')}"
-        raise errors.ConfigError(f"{names} describe a convolutional network, but {why}; "
-                                 f"drop {'them' if len(given) > 1 else 'it'} or build a cnn")
+        raise errors.ConfigError(
+            f"{names} describe a convolutional network, but {why}; "
+            f"drop {'them' if len(given) > 1 else 'it'} or build a cnn"
+        )
     if len(shape) > 1:
         raise errors.ConfigError(
             f"{errors.setting('kind', 'mlp')} takes flat features, but the data holds examples of shape {shape}: "
@@ -411,14 +438,27 @@ def cnn(
             body.append(layers.max_pool(pool))
     body.append(layers.flatten())
     for width in hidden:
-        body += [layers.dense(width, init=hidden_init, dtype=dtype), layers.activation(activation), layers.dropout(dropout)]
+        body += [
+            layers.dense(width, init=hidden_init, dtype=dtype),
+            layers.activation(activation),
+            layers.dropout(dropout),
+        ]
     body.append(layers.dense(outputs, init=init or layers.default_init(output_activation or "identity"), dtype=dtype))
     if output_activation is not None:
         body.append(layers.activation(output_activation))
     config = {
-        "type": "cnn", "input_shape": list(input_shape), "outputs": outputs, "channels": channels,
-        "kernel_size": kernel_size, "pool": pool, "hidden": hidden, "activation": activation,
-        "output_activation": output_activation, "dropout": float(dropout), "init": init, "dtype": np.dtype(dtype).name,
+        "type": "cnn",
+        "input_shape": list(input_shape),
+        "outputs": outputs,
+        "channels": channels,
+        "kernel_size": kernel_size,
+        "pool": pool,
+        "hidden": hidden,
+        "activation": activation,
+        "output_activation": output_activation,
+        "dropout": float(dropout),
+        "init": init,
+        "dtype": np.dtype(dtype).name,
     }
     return _build(input_shape, layers.serial(*body), dtype, config, "input_shape", output_activation)
 
@@ -439,7 +479,9 @@ def _mlp_options(
     else:
         hidden = [str(name).lower() for name in activation]
         if len(hidden) != num_hidden:
-            raise errors.ConfigError(f"`activation` has {len(hidden)} names but sizes={sizes} has {num_hidden} hidden layers")
+            raise errors.ConfigError(
+                f"`activation` has {len(hidden)} names but sizes={sizes} has {num_hidden} hidden layers"
+            )
     for name in hidden:
         layers.get_activation(name)
     if output_activation is not None:
@@ -557,7 +599,9 @@ def model_from_config(config: dict[str, Any]) -> Model:
         return ensemble([model_from_config(member) for member in config["members"]], task=config["task"])
     if kind in WRAPPED:
         library, wrap = WRAPPED[kind]
-        raise errors.ConfigError(f"a {library} model cannot be rebuilt from its config; wrap the module again with {wrap}")
+        raise errors.ConfigError(
+            f"a {library} model cannot be rebuilt from its config; wrap the module again with {wrap}"
+        )
     raise _checks.unknown_name("model type", kind, ["mlp", "sequential", "cnn", "ensemble"])
 
 
@@ -598,17 +642,25 @@ def ensemble(members: Sequence[Model], *, task: str) -> Model:
     shapes = {tuple(member.input_shape) for member in members}
     activations = {member.output_activation for member in members}
     if len(shapes) > 1 or len(activations) > 1:
-        raise errors.ConfigError(f"an ensemble's members must take the same input and end alike; got input shapes "
-                                 f"{sorted(shapes)} and output activations {sorted(map(str, activations))}")
+        raise errors.ConfigError(
+            f"an ensemble's members must take the same input and end alike; got input shapes "
+            f"{sorted(shapes)} and output activations {sorted(map(str, activations))}"
+        )
     output_activation = activations.pop()
     count = len(members)
 
     def init(key: PRNGKey) -> Params:
-        return [member.init(k) for member, k in zip(members, jax.random.split(key, count))]
+        return [member.init(k) for member, k in zip(members, jax.random.split(key, count), strict=False)]
 
-    def apply(params: Params, x: ArrayLike, *, key: PRNGKey | None = None, train: bool = False,
-              dropout: ArrayLike | None = None) -> Array:
-        outputs = jnp.stack([member.apply(p, x) for member, p in zip(members, params)])
+    def apply(
+        params: Params,
+        x: ArrayLike,
+        *,
+        key: PRNGKey | None = None,
+        train: bool = False,
+        dropout: ArrayLike | None = None,
+    ) -> Array:
+        outputs = jnp.stack([member.apply(p, x) for member, p in zip(members, params, strict=False)])
         if task == "regression" or output_activation is not None:
             return jnp.mean(outputs, axis=0)
         log_count = jnp.log(count)

@@ -19,8 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import _checks, hyperparams
-from jaxnn import errors
+from jaxnn import _checks, errors, hyperparams
 from jaxnn.typing import Array, ArrayLike, Params
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "build_optimizer", "build_schedule", "decay_mask", "optimizer", "schedule"]
@@ -82,8 +81,14 @@ def schedule(
     if kind == "piecewise":
         _checks.check_range("scale", scale, 0.0)
     return build_schedule(
-        kind, learning_rate=learning_rate, num_steps=num_steps, warmup_steps=warmup_steps, decay_rate=decay_rate,
-        final_fraction=final_fraction, boundaries=boundaries, scale=scale,
+        kind,
+        learning_rate=learning_rate,
+        num_steps=num_steps,
+        warmup_steps=warmup_steps,
+        decay_rate=decay_rate,
+        final_fraction=final_fraction,
+        boundaries=boundaries,
+        scale=scale,
     )
 
 
@@ -162,18 +167,33 @@ def optimizer(
         ValueError: unknown name (the valid ones are listed) or a hyperparameter out of range.
     """
     kind = _checks.lookup("optimizer", name, {o: o for o in OPTIMIZERS})
-    for name, value in (("learning_rate", learning_rate), ("weight_decay", weight_decay), ("momentum", momentum),
-                        ("b1", b1), ("b2", b2), ("clip_norm", clip_norm)):
+    for name, value in (
+        ("learning_rate", learning_rate),
+        ("weight_decay", weight_decay),
+        ("momentum", momentum),
+        ("b1", b1),
+        ("b2", b2),
+        ("clip_norm", clip_norm),
+    ):
         hyperparams.check_value(name, value)  # the table's ranges: one rule for every entry point
     _checks.check_range("decay", decay, 0.0, 1.0)  # RMSProp's own option, not a swept hyperparameter
     if kind == "gd" and _is_concrete_zero(momentum) is False:
-        raise errors.ConfigError(f"{errors.arg('momentum')} (={momentum}) is not used by 'gd'; use optimizer 'sgd' for momentum")
+        raise errors.ConfigError(
+            f"{errors.arg('momentum')} (={momentum}) is not used by 'gd'; use optimizer 'sgd' for momentum"
+        )
     # A concrete 0 needs no momentum buffer and no decay term; a traced value (a sweep) keeps them.
     return build_optimizer(
-        kind, learning_rate=learning_rate, momentum=None if _is_concrete_zero(momentum) else momentum,
-        nesterov=nesterov, b1=b1, b2=b2, eps=eps, decay=decay,
+        kind,
+        learning_rate=learning_rate,
+        momentum=None if _is_concrete_zero(momentum) else momentum,
+        nesterov=nesterov,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        decay=decay,
         weight_decay=None if _is_concrete_zero(weight_decay) else weight_decay,
-        clip_norm=clip_norm, reduce_on_plateau=reduce_on_plateau,
+        clip_norm=clip_norm,
+        reduce_on_plateau=reduce_on_plateau,
     )
 
 

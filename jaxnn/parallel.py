@@ -18,7 +18,17 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxnn import errors
 
-__all__ = ["CONFIG_AXIS", "DATA_AXIS", "config_mesh", "data_mesh", "initialize_distributed", "resolve_devices", "shard_leading_axis", "to_host", "use_cpu_devices"]
+__all__ = [
+    "CONFIG_AXIS",
+    "DATA_AXIS",
+    "config_mesh",
+    "data_mesh",
+    "initialize_distributed",
+    "resolve_devices",
+    "shard_leading_axis",
+    "to_host",
+    "use_cpu_devices",
+]
 
 CONFIG_AXIS = "configs"
 DATA_AXIS = "data"

@@ -74,15 +74,19 @@ def plot_confusion_matrix(counts: np.ndarray, labels: Sequence[str], path: str |
     image = axis.imshow(counts, cmap="Blues")
     figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
     ticks = np.arange(len(labels))
-    axis.set_xticks(ticks, labels=list(labels), rotation=45 if max(map(len, labels), default=0) > 4 else 0, ha="right"
-                    if max(map(len, labels), default=0) > 4 else "center")
+    axis.set_xticks(
+        ticks,
+        labels=list(labels),
+        rotation=45 if max(map(len, labels), default=0) > 4 else 0,
+        ha="right" if max(map(len, labels), default=0) > 4 else "center",
+    )
     axis.set_yticks(ticks, labels=list(labels))
     threshold = counts.max(initial=0) / 2
     for (i, j), count in np.ndenumerate(counts):
-        axis.text(j, i, str(int(count)), ha="center", va="center", fontsize=9,
-                  color="white" if count > threshold else "black")
-    axis.set(xlabel="predicted class", ylabel="true class",
-             title=f"confusion matrix ({int(counts.sum())} examples)")
+        axis.text(
+            j, i, str(int(count)), ha="center", va="center", fontsize=9, color="white" if count > threshold else "black"
+        )
+    axis.set(xlabel="predicted class", ylabel="true class", title=f"confusion matrix ({int(counts.sum())} examples)")
     return _save(figure, path)
 
 
@@ -95,8 +99,12 @@ def plot_sweep(result: Any, directory: str | os.PathLike, *, top: int = 5) -> li
     axis = figure.subplots()
     epochs = np.arange(1, result.curves["val_loss"].shape[1] + 1)
     for i in range(min(top, len(result))):
-        label = ", ".join(f"{name}={result.table[name][i]:.3g}" if np.issubdtype(np.asarray(result.table[name]).dtype, np.number)
-                          else f"{name}={result.table[name][i]}" for name in result.hyperparameters)
+        label = ", ".join(
+            f"{name}={result.table[name][i]:.3g}"
+            if np.issubdtype(np.asarray(result.table[name]).dtype, np.number)
+            else f"{name}={result.table[name][i]}"
+            for name in result.hyperparameters
+        )
         axis.plot(epochs, result.curves["val_metric"][i], label=f"#{i + 1} {label} (seed {result.table['seed'][i]})")
     axis.set(xlabel="epoch", ylabel=f"validation {result.metric}", title=f"top {min(top, len(result))} configurations")
     axis.grid(alpha=0.3)

@@ -30,7 +30,17 @@ import jax
 
 from jaxnn import cache, errors
 
-__all__ = ["LOOP_ON_CPU", "ONCE", "clear_caches", "compiled", "jit_loop", "jit_once", "memoize", "out_of_memory", "submit"]
+__all__ = [
+    "LOOP_ON_CPU",
+    "ONCE",
+    "clear_caches",
+    "compiled",
+    "jit_loop",
+    "jit_once",
+    "memoize",
+    "out_of_memory",
+    "submit",
+]
 
 ONCE = {"xla_backend_optimization_level": 0}
 """Compiler options of programs that run once per job: their compile time is all they cost."""

@@ -89,12 +89,14 @@ def pack(file_format: str, version: int, fields: dict[str, Any]) -> bytes:
     ``{"format", "version", "sha256": <hex digest of payload>, "payload": <msgpack bytes of fields>}``."""
     codec = serialization()
     payload = codec.msgpack_serialize(fields)
-    return codec.msgpack_serialize({"format": file_format, "version": version,
-                                    "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload})
+    return codec.msgpack_serialize(
+        {"format": file_format, "version": version, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}
+    )
 
 
-def unpack(path: str, raw: bytes, *, file_format: str, versions: tuple[int, ...], what: str,
-           unchecked: tuple[int, ...] = ()) -> tuple[int, dict[str, Any]]:
+def unpack(
+    path: str, raw: bytes, *, file_format: str, versions: tuple[int, ...], what: str, unchecked: tuple[int, ...] = ()
+) -> tuple[int, dict[str, Any]]:
     """``(version, fields)`` of an envelope written by :func:`pack`, its checksum verified.
 
     Args:
@@ -113,8 +115,10 @@ def unpack(path: str, raw: bytes, *, file_format: str, versions: tuple[int, ...]
     version = envelope.get("version")
     if type(version) is not int or version not in versions:  # not True or 1.0
         readable = " and ".join(map(str, versions))
-        raise CheckpointError(f"{path} has {what.removeprefix('jaxnn ')} format version {version!r}; "
-                              f"this jaxnn reads version{'s' if len(versions) > 1 else ''} {readable}")
+        raise CheckpointError(
+            f"{path} has {what.removeprefix('jaxnn ')} format version {version!r}; "
+            f"this jaxnn reads version{'s' if len(versions) > 1 else ''} {readable}"
+        )
     if version in unchecked:
         return version, envelope
     payload = envelope.get("payload")
@@ -139,8 +143,9 @@ def _decode(path: str, raw: bytes, what: str) -> Any:
 
 
 @contextlib.contextmanager
-def open_run(path: str | os.PathLike | None, kind: str, arguments: dict[str, str] | None, *,
-             resume: bool | None = None) -> Iterator["RunDirectory | None"]:
+def open_run(
+    path: str | os.PathLike | None, kind: str, arguments: dict[str, str] | None, *, resume: bool | None = None
+) -> Iterator["RunDirectory | None"]:
     """The run's checkpoint directory for the duration of the run (``None`` without one).
 
     Opens and locks it (:class:`RunDirectory`), checks it against ``resume``, and on the way out
@@ -164,11 +169,14 @@ def open_run(path: str | os.PathLike | None, kind: str, arguments: dict[str, str
     store = RunDirectory(path, kind, arguments or {})
     try:
         if resume is False and store.has_state:
-            raise CheckpointError(f"{store.path} holds the state of an interrupted run: continue it with "
-                                  f"{errors.setting('resume', True)}, or remove {store.path} to start over")
+            raise CheckpointError(
+                f"{store.path} holds the state of an interrupted run: continue it with "
+                f"{errors.setting('resume', True)}, or remove {store.path} to start over"
+            )
         if resume is True and not store.has_state:
-            raise CheckpointError(f"{errors.setting('resume', True)}: there is nothing to resume in {store.path} "
-                                  "(no saved run state)")
+            raise CheckpointError(
+                f"{errors.setting('resume', True)}: there is nothing to resume in {store.path} (no saved run state)"
+            )
         yield store
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: say where the state is, if there is one
         store.flush()
@@ -238,23 +246,32 @@ class RunDirectory:
         if not self.has_state:  # a manifest without a state: a run that failed before its first save
             return
         if manifest is None:
-            raise CheckpointError(f"{self.path} holds run states but no run.msgpack: not a jaxnn checkpoint "
-                                  "directory, or a damaged one; remove it to start over")
+            raise CheckpointError(
+                f"{self.path} holds run states but no run.msgpack: not a jaxnn checkpoint "
+                "directory, or a damaged one; remove it to start over"
+            )
         self._manifest = None  # the saved one stays
         if manifest.get("kind") != kind:
-            raise CheckpointError(f"{self.path} holds the state of a {manifest.get('kind')} run, not of a {kind}; "
-                                  "give this run its own checkpoint directory")
+            raise CheckpointError(
+                f"{self.path} holds the state of a {manifest.get('kind')} run, not of a {kind}; "
+                "give this run its own checkpoint directory"
+            )
         try:
             saved = json.loads(manifest["arguments"])
         except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{self.file(_MANIFEST)} is damaged (no readable arguments); remove {self.path} "
-                                  "to start the run over") from None
+            raise CheckpointError(
+                f"{self.file(_MANIFEST)} is damaged (no readable arguments); remove {self.path} to start the run over"
+            ) from None
         changed = [name for name in sorted(set(saved) | set(arguments)) if saved.get(name) != arguments.get(name)]
         if changed:
-            details = "; ".join(f"{errors.arg(name)}: saved {_short(saved.get(name))}, now {_short(arguments.get(name))}"
-                                for name in changed[:4])
-            raise CheckpointError(f"{self.path} holds a run with other arguments ({details}); resume with the same "
-                                  "arguments, or give this run a new checkpoint directory")
+            details = "; ".join(
+                f"{errors.arg(name)}: saved {_short(saved.get(name))}, now {_short(arguments.get(name))}"
+                for name in changed[:4]
+            )
+            raise CheckpointError(
+                f"{self.path} holds a run with other arguments ({details}); resume with the same "
+                "arguments, or give this run a new checkpoint directory"
+            )
 
     def _lock(self) -> None:
         """Take ``DIR/lock`` for this process (process 0 of a job), or refuse a directory another live process holds."""
@@ -269,8 +286,10 @@ class RunDirectory:
                 holder = _read_lock(lock)
                 if holder is not None and holder != me and _alive(holder):
                     where = "" if holder["host"] == me["host"] else f" on {holder['host']}"
-                    raise CheckpointError(f"{self.path} is in use by process {holder['pid']}{where}, which is training "
-                                          "the run saved there; wait for it to finish or stop it") from None
+                    raise CheckpointError(
+                        f"{self.path} is in use by process {holder['pid']}{where}, which is training "
+                        "the run saved there; wait for it to finish or stop it"
+                    ) from None
                 with contextlib.suppress(FileNotFoundError):  # a killed process's lock: take it over
                     os.remove(lock)
                 continue
@@ -306,9 +325,11 @@ class RunDirectory:
 
         seen = np.asarray(multihost_utils.process_allgather(np.asarray([int(self.has_state)]))).ravel()
         if len(set(seen.tolist())) > 1:
-            raise CheckpointError(f"processes {np.flatnonzero(seen).tolist()} see saved state in {self.path} and "
-                                  f"processes {np.flatnonzero(seen == 0).tolist()} do not: put the checkpoint "
-                                  "directory on a filesystem every process shares")
+            raise CheckpointError(
+                f"processes {np.flatnonzero(seen).tolist()} see saved state in {self.path} and "
+                f"processes {np.flatnonzero(seen == 0).tolist()} do not: put the checkpoint "
+                "directory on a filesystem every process shares"
+            )
 
     def _state_files(self) -> list[str]:
         if not os.path.isdir(self.path):
@@ -375,8 +396,10 @@ class RunDirectory:
         state that a newer one replaces meanwhile is never written), at once while :meth:`flush` waits."""
         while True:
             with self._busy:
-                self._busy.wait_for(lambda: self._flushing or time.monotonic() >= self._next_write,
-                                    timeout=max(0.0, self._next_write - time.monotonic()))
+                self._busy.wait_for(
+                    lambda: self._flushing or time.monotonic() >= self._next_write,
+                    timeout=max(0.0, self._next_write - time.monotonic()),
+                )
                 if not self._pending or self._error is not None:
                     self._pending.clear()
                     self._writing = False
@@ -448,18 +471,29 @@ def restore_leaves(path: str, like: Any, saved: dict[str, Any]) -> Any:
     """
     expected = jax.tree.leaves(like)
     if not isinstance(saved, dict) or len(saved) != len(expected):
-        raise CheckpointError(f"{path} holds {len(saved) if isinstance(saved, dict) else 'no'} arrays where this run "
-                              f"has {len(expected)}: it belongs to another model or setting")
+        raise CheckpointError(
+            f"{path} holds {len(saved) if isinstance(saved, dict) else 'no'} arrays where this run "
+            f"has {len(expected)}: it belongs to another model or setting"
+        )
     leaves = []
     for i, leaf in enumerate(expected):
         value = saved.get(str(i))
         shape, dtype = np.shape(leaf), getattr(leaf, "dtype", None)
         if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
-            shape, dtype = (*shape, *jax.random.key_data(jax.random.key(0, impl=str(jax.random.key_impl(leaf)))).shape), np.uint32
-        if not isinstance(value, np.ndarray) or value.shape != tuple(shape) or (dtype is not None and value.dtype != dtype):
+            shape, dtype = (
+                (*shape, *jax.random.key_data(jax.random.key(0, impl=str(jax.random.key_impl(leaf)))).shape),
+                np.uint32,
+            )
+        if (
+            not isinstance(value, np.ndarray)
+            or value.shape != tuple(shape)
+            or (dtype is not None and value.dtype != dtype)
+        ):
             got = f"{value.dtype}{list(value.shape)}" if isinstance(value, np.ndarray) else type(value).__name__
-            raise CheckpointError(f"{path}: array {i} is {got} where this run has {np.dtype(dtype)}{list(shape)}: "
-                                  "it belongs to another model or setting")
+            raise CheckpointError(
+                f"{path}: array {i} is {got} where this run has {np.dtype(dtype)}{list(shape)}: "
+                "it belongs to another model or setting"
+            )
         leaves.append(np.array(value))  # writable (msgpack's arrays are views of its buffer)
     return jax.tree.unflatten(jax.tree.structure(like), leaves)
 

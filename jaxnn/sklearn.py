@@ -41,8 +41,10 @@ except ImportError:  # pragma: no cover - exercised by a test that hides scikit-
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
 except ImportError:  # pragma: no cover
+
     def _validate_data(estimator, *args, **kwargs):
         return estimator._validate_data(*args, **kwargs)
+
 
 __all__ = ["MLPClassifier", "MLPRegressor", "SweepSearchCV"]
 
@@ -194,8 +196,9 @@ class _MLP(BaseEstimator):
     def _check_parameters(self) -> None:
         def choose(name: str, table: dict) -> None:
             if getattr(self, name) not in table:
-                raise errors.ConfigError(f"{name} must be one of {', '.join(map(repr, table))}, got "
-                                         f"{getattr(self, name)!r}")
+                raise errors.ConfigError(
+                    f"{name} must be one of {', '.join(map(repr, table))}, got {getattr(self, name)!r}"
+                )
 
         choose("activation", ACTIVATIONS)
         choose("solver", SOLVERS)
@@ -236,10 +239,15 @@ class _MLP(BaseEstimator):
 
         task = self._task(num_outputs)
         num_classes = 0 if task == "regression" else max(2, num_outputs)
-        return DataInfo(Standardizer.identity(num_features), task=task, num_classes=num_classes,
-                        feature_names=tuple(f"x{i}" for i in range(num_features)),
-                        class_names=tuple(str(i) for i in range(num_classes)),
-                        class_labels=tuple(range(num_classes)), name="sklearn")
+        return DataInfo(
+            Standardizer.identity(num_features),
+            task=task,
+            num_classes=num_classes,
+            feature_names=tuple(f"x{i}" for i in range(num_features)),
+            class_names=tuple(str(i) for i in range(num_classes)),
+            class_labels=tuple(range(num_classes)),
+            name="sklearn",
+        )
 
     def _dataset(self, x: np.ndarray, y: np.ndarray, info: Any, validation: tuple | None = None):
         """The padded training (and validation) data of one fit."""
@@ -251,8 +259,9 @@ class _MLP(BaseEstimator):
         return pad(data, padded_size(len(x)), padded_size(len(x_val)) if len(x_val) else 0)
 
     def _train(self, x: np.ndarray, y: np.ndarray, *, num_outputs: int, epochs: int, first: bool) -> "_MLP":
-        import jaxnn
         from sklearn.model_selection import train_test_split
+
+        import jaxnn
 
         self._check_parameters()
         random = check_random_state(self.random_state)
@@ -261,8 +270,9 @@ class _MLP(BaseEstimator):
         validation = None
         if self.early_stopping and epochs > 1:
             stratify = y if self._task(num_outputs) != "regression" and np.all(np.bincount(y) >= 2) else None
-            x, x_val, y, y_val = train_test_split(x, y, test_size=self.validation_fraction, stratify=stratify,
-                                                  random_state=self._seed)
+            x, x_val, y, y_val = train_test_split(
+                x, y, test_size=self.validation_fraction, stratify=stratify, random_state=self._seed
+            )
             validation = (x_val, y_val)
         features = padded_size(x.shape[1])
         start = None if first else self.params_
@@ -272,7 +282,10 @@ class _MLP(BaseEstimator):
             sizes, activation = [*self._hidden_sizes(), width], ACTIVATIONS[self.activation]
             self.model_ = jaxnn.mlp([features, *sizes], activation=activation)
             start = _padded_init(self.model_, x.shape[1], self._seed)
-        x, validation = _pad_features(x, features), validation and (_pad_features(validation[0], features), validation[1])
+        x, validation = (
+            _pad_features(x, features),
+            validation and (_pad_features(validation[0], features), validation[1]),
+        )
         data = self._dataset(x, y, self._model_info, validation)
         # Minibatches of real rows (padding rows come last and whole padding batches are no-ops), as scikit-learn's;
         # a batch of every row is the padded split (one step, padding masked), so its shape depends on the padding only
@@ -280,13 +293,23 @@ class _MLP(BaseEstimator):
         steps_batch = data.num_train if batch == len(x) else batch
         stopping = None
         if validation is not None:
-            stopping = jaxnn.EarlyStopping(patience=int(self.n_iter_no_change), min_delta=float(self.tol),
-                                           monitor="val_metric")
+            stopping = jaxnn.EarlyStopping(
+                patience=int(self.n_iter_no_change), min_delta=float(self.tol), monitor="val_metric"
+            )
         result = jaxnn.fit(
-            self.model_, data, key=self._seed + (0 if first else self.n_iter_), optimizer=SOLVERS[self.solver],
-            num_epochs=epochs, batch_size=steps_batch, nesterov=self.solver == "sgd" and bool(self.nesterovs_momentum),
-            early_stopping=stopping, progress=bool(self.verbose), on_divergence="return", num_chunks=1,
-            params=start, restore_best=validation is not None,
+            self.model_,
+            data,
+            key=self._seed + (0 if first else self.n_iter_),
+            optimizer=SOLVERS[self.solver],
+            num_epochs=epochs,
+            batch_size=steps_batch,
+            nesterov=self.solver == "sgd" and bool(self.nesterovs_momentum),
+            early_stopping=stopping,
+            progress=bool(self.verbose),
+            on_divergence="return",
+            num_chunks=1,
+            params=start,
+            restore_best=validation is not None,
             **self._hyperparameters(batch),
         )
         self.params_ = result.params
@@ -390,7 +413,9 @@ class MLPClassifier(ClassifierMixin, _MLP):
             self.classes_ = np.unique(y if classes is None else np.asarray(classes))
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if len(unseen):
-            raise errors.DataError(f"y holds labels {unseen.tolist()} that are not in classes_ {self.classes_.tolist()}")
+            raise errors.DataError(
+                f"y holds labels {unseen.tolist()} that are not in classes_ {self.classes_.tolist()}"
+            )
         if len(self.classes_) < 2:
             raise errors.DataError(f"y must hold at least 2 classes to classify, got 1 class: {self.classes_[0]!r}")
         indices = np.searchsorted(self.classes_, y).astype(np.int32)
@@ -450,8 +475,13 @@ class MLPRegressor(RegressorMixin, _MLP):
         return self._outputs(X)[:, 0].astype(np.float64)
 
 
-TRACED = {"learning_rate_init": "learning_rate", "alpha": "weight_decay", "momentum": "momentum", "beta_1": "b1",
-          "beta_2": "b2"}
+TRACED = {
+    "learning_rate_init": "learning_rate",
+    "alpha": "weight_decay",
+    "momentum": "momentum",
+    "beta_1": "b1",
+    "beta_2": "b2",
+}
 """The estimator parameters a sweep varies inside one compiled program -> jaxnn's hyperparameters."""
 
 
@@ -497,8 +527,9 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         results_: the :class:`jaxnn.SweepResult` of each program, in the order trained.
     """
 
-    def __init__(self, estimator, param_distributions, *, cv=5, n_iter=None, scheduler=None, refit=True,
-                 random_state=None):
+    def __init__(
+        self, estimator, param_distributions, *, cv=5, n_iter=None, scheduler=None, refit=True, random_state=None
+    ):
         self.estimator = estimator
         self.param_distributions = param_distributions
         self.cv = cv
@@ -521,13 +552,16 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         from sklearn.model_selection import check_cv
 
         if not isinstance(self.estimator, _MLP):
-            raise errors.ConfigError(f"estimator must be a jaxnn.sklearn MLPClassifier or MLPRegressor, got "
-                                     f"{type(self.estimator).__name__}")
+            raise errors.ConfigError(
+                f"estimator must be a jaxnn.sklearn MLPClassifier or MLPRegressor, got {type(self.estimator).__name__}"
+            )
         if self.scheduler is not None:
             raise errors.ConfigError(f"scheduler={self.scheduler!r} is not offered with cross-validation yet; use None")
         if self.estimator.early_stopping:
-            raise errors.ConfigError("early_stopping=True would stop each fold on its own held-out part; search with "
-                                     "early_stopping=False (max_iter sets the epochs)")
+            raise errors.ConfigError(
+                "early_stopping=True would stop each fold on its own held-out part; search with "
+                "early_stopping=False (max_iter sets the epochs)"
+            )
         X, y = _validate_data(self.estimator, X, y, reset=True, dtype=np.float32, y_numeric=not is_classifier(self))
         candidates = self._candidates()
         classifier = is_classifier(self.estimator)
@@ -556,14 +590,21 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         groups: dict[str, dict[str, Any]] = {}
         for index, candidate in enumerate(candidates):
             static = {name: value for name, value in candidate.items() if name not in TRACED}
-            group = groups.setdefault(repr(sorted(static.items(), key=lambda item: item[0])),
-                                      {"static": static, "indices": [], "traced": []})
+            group = groups.setdefault(
+                repr(sorted(static.items(), key=lambda item: item[0])), {"static": static, "indices": [], "traced": []}
+            )
             group["indices"].append(index)
             group["traced"].append({name: value for name, value in candidate.items() if name in TRACED})
         return list(groups.values())
 
-    def _sweep_group(self, group: dict[str, Any], x: np.ndarray, targets: np.ndarray,
-                     splits: list[tuple[np.ndarray, np.ndarray]], classifier: bool) -> np.ndarray:
+    def _sweep_group(
+        self,
+        group: dict[str, Any],
+        x: np.ndarray,
+        targets: np.ndarray,
+        splits: list[tuple[np.ndarray, np.ndarray]],
+        classifier: bool,
+    ) -> np.ndarray:
         """The fold scores ``(candidates of the group, folds)`` of one program's candidates."""
         import jaxnn
 
@@ -583,10 +624,19 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         width = 1 if num_outputs <= 2 else num_outputs
         model = jaxnn.mlp([x.shape[1], *estimator._hidden_sizes(), width], activation=ACTIVATIONS[estimator.activation])
         seed = int(check_random_state(estimator.random_state).randint(np.iinfo(np.int32).max))
-        result = jaxnn.sweep(model, data, space=configs, key=seed, optimizer=SOLVERS[estimator.solver],
-                             num_epochs=int(estimator.max_iter), batch_size=batch,
-                             nesterov=estimator.solver == "sgd" and bool(estimator.nesterovs_momentum),
-                             cv=_Splits(splits), refit=False, progress=bool(estimator.verbose))
+        result = jaxnn.sweep(
+            model,
+            data,
+            space=configs,
+            key=seed,
+            optimizer=SOLVERS[estimator.solver],
+            num_epochs=int(estimator.max_iter),
+            batch_size=batch,
+            nesterov=estimator.solver == "sgd" and bool(estimator.nesterovs_momentum),
+            cv=_Splits(splits),
+            refit=False,
+            progress=bool(estimator.verbose),
+        )
         self.results_.append(result)
         metric = result.folds["final_val_metric"]  # (rows, folds), in the table's order
         order = np.argsort(result.table["config"], kind="stable")

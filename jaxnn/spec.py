@@ -23,10 +23,24 @@ import numpy as np
 from jaxnn import _checks, errors, losses, metrics, optim
 from jaxnn.models import Model
 
-__all__ = ["DEFAULT_LOSS", "DEFAULT_METRIC", "ZEROABLE", "EarlyStopping", "TrainSpec", "check_metric_defined", "class_weights",
-           "loss_for", "metric_for", "zeros_of"]
+__all__ = [
+    "DEFAULT_LOSS",
+    "DEFAULT_METRIC",
+    "ZEROABLE",
+    "EarlyStopping",
+    "TrainSpec",
+    "check_metric_defined",
+    "class_weights",
+    "loss_for",
+    "metric_for",
+    "zeros_of",
+]
 
-DEFAULT_LOSS = {"binary": "binary_cross_entropy", "multiclass": "softmax_cross_entropy", "regression": "mean_squared_error"}
+DEFAULT_LOSS = {
+    "binary": "binary_cross_entropy",
+    "multiclass": "softmax_cross_entropy",
+    "regression": "mean_squared_error",
+}
 DEFAULT_METRIC = metrics.DEFAULT
 # Hyperparameters whose value 0 removes work from the program (see TrainSpec.zeros).
 ZEROABLE = ("momentum", "weight_decay")
@@ -187,22 +201,30 @@ def class_weights(class_weight: Any, data: Any) -> tuple[float, ...] | None:
     if class_weight is None:
         return None
     if not data.is_classification:
-        raise errors.ConfigError(f"{errors.arg('class_weight')} weighs classes, but the data is a regression task; "
-                                 f"weigh rows with {errors.arg('sample_weight')}")
+        raise errors.ConfigError(
+            f"{errors.arg('class_weight')} weighs classes, but the data is a regression task; "
+            f"weigh rows with {errors.arg('sample_weight')}"
+        )
     names = [str(name) for name in data.class_names]
     if isinstance(class_weight, str):
         if class_weight.lower() != "balanced":
-            raise errors.ConfigError(f"{errors.arg('class_weight')} must be 'balanced' or a mapping from class to weight, "
-                                     f"got {class_weight!r}")
+            raise errors.ConfigError(
+                f"{errors.arg('class_weight')} must be 'balanced' or a mapping from class to weight, "
+                f"got {class_weight!r}"
+            )
         counts = np.bincount(np.asarray(data.y_train).astype(np.int64), minlength=data.num_classes)
         if not counts.all():
             empty = names[int(np.flatnonzero(counts == 0)[0])]
-            raise errors.DataError(f"{errors.setting('class_weight', 'balanced')} needs training rows of every class, "
-                                   f"but class {empty!r} has none")
+            raise errors.DataError(
+                f"{errors.setting('class_weight', 'balanced')} needs training rows of every class, "
+                f"but class {empty!r} has none"
+            )
         return tuple(float(w) for w in counts.sum() / (data.num_classes * counts))
     if not hasattr(class_weight, "items"):
-        raise errors.ArgumentTypeError(f"{errors.arg('class_weight')} must be 'balanced' or a mapping from class to "
-                                       f"weight, got {type(class_weight).__name__}: {class_weight!r}")
+        raise errors.ArgumentTypeError(
+            f"{errors.arg('class_weight')} must be 'balanced' or a mapping from class to "
+            f"weight, got {type(class_weight).__name__}: {class_weight!r}"
+        )
     weights = [1.0] * data.num_classes
     labels = list(data.class_labels)
     for label, weight in class_weight.items():
@@ -211,15 +233,19 @@ def class_weights(class_weight: Any, data: Any) -> tuple[float, ...] | None:
         elif str(label) in names:
             index = names.index(str(label))
         else:
-            raise errors.ConfigError(f"{errors.arg('class_weight')} names class {label!r}, which the data does not have; "
-                                     f"its classes are {', '.join(names)}")
+            raise errors.ConfigError(
+                f"{errors.arg('class_weight')} names class {label!r}, which the data does not have; "
+                f"its classes are {', '.join(names)}"
+            )
         try:
             value = float(weight)
         except (TypeError, ValueError):
             value = float("nan")
         if not (np.isfinite(value) and value >= 0):
-            raise errors.ConfigError(f"{errors.arg('class_weight')} of class {names[index]!r} is {weight!r}; a weight "
-                                     "must be a finite number >= 0")
+            raise errors.ConfigError(
+                f"{errors.arg('class_weight')} of class {names[index]!r} is {weight!r}; a weight "
+                "must be a finite number >= 0"
+            )
         weights[index] = value
     if not any(weights):
         raise errors.ConfigError(f"{errors.arg('class_weight')} is 0 for every class; at least one must weigh more")
@@ -229,8 +255,14 @@ def class_weights(class_weight: Any, data: Any) -> tuple[float, ...] | None:
 def check_metric_defined(spec: "TrainSpec", data: Any) -> None:
     """Refuse a metric that the validation split cannot score (``roc_auc`` without every class), before training."""
     if data.is_classification and np.shape(data.x_val)[0] > 0:
-        metrics.check_defined([spec.metric_for(data.task)[0]], data.y_val, getattr(data, "w_val", None),
-                              data.num_classes, where="the validation split", class_names=data.class_names)
+        metrics.check_defined(
+            [spec.metric_for(data.task)[0]],
+            data.y_val,
+            getattr(data, "w_val", None),
+            data.num_classes,
+            where="the validation split",
+            class_names=data.class_names,
+        )
 
 
 def zeros_of(values: dict[str, Any]) -> tuple[str, ...]:
@@ -259,8 +291,10 @@ def _check_class_weight(class_weight: Any) -> tuple[float, ...] | None:
     if class_weight is None:
         return None
     if isinstance(class_weight, (str, dict)) or not all(isinstance(w, (int, float, np.number)) for w in class_weight):
-        raise errors.ArgumentTypeError(f"TrainSpec.class_weight must be a weight per class index (a tuple of numbers), "
-                                       f"got {class_weight!r}; jaxnn.fit and jaxnn.sweep also take 'balanced' or a mapping")
+        raise errors.ArgumentTypeError(
+            f"TrainSpec.class_weight must be a weight per class index (a tuple of numbers), "
+            f"got {class_weight!r}; jaxnn.fit and jaxnn.sweep also take 'balanced' or a mapping"
+        )
     weights = tuple(float(w) for w in class_weight)
     if not all(np.isfinite(w) and w >= 0 for w in weights) or not any(weights):
         raise errors.ConfigError(f"{errors.arg('class_weight')} must be finite numbers >= 0, not all 0, got {weights}")
@@ -271,7 +305,9 @@ def _check_restore_best(restore_best: Any, early_stopping: Any) -> bool | None:
     if restore_best is None:
         return None
     if not isinstance(restore_best, (bool, np.bool_)):
-        raise errors.ArgumentTypeError(f"{errors.arg('restore_best')} must be True, False or None, got {restore_best!r}")
+        raise errors.ArgumentTypeError(
+            f"{errors.arg('restore_best')} must be True, False or None, got {restore_best!r}"
+        )
     if isinstance(early_stopping, EarlyStopping) and early_stopping.restore_best != restore_best:
         raise errors.ConfigError(
             f"{errors.setting('restore_best', bool(restore_best))} contradicts EarlyStopping(restore_best="
@@ -284,8 +320,12 @@ def _check_early_stopping(early_stopping: Any) -> EarlyStopping | None:
     if early_stopping is None:
         return None
     if not isinstance(early_stopping, EarlyStopping):
-        raise errors.ArgumentTypeError(f"early_stopping must be a jaxnn.EarlyStopping or None, got {type(early_stopping).__name__}")
+        raise errors.ArgumentTypeError(
+            f"early_stopping must be a jaxnn.EarlyStopping or None, got {type(early_stopping).__name__}"
+        )
     _checks.positive_int("early_stopping.patience", early_stopping.patience)
     _checks.check_range("early_stopping.min_delta", early_stopping.min_delta, 0.0)
-    monitor = _checks.lookup("early_stopping.monitor", early_stopping.monitor, {"val_loss": "val_loss", "val_metric": "val_metric"})
+    monitor = _checks.lookup(
+        "early_stopping.monitor", early_stopping.monitor, {"val_loss": "val_loss", "val_metric": "val_metric"}
+    )
     return early_stopping._replace(monitor=monitor)

@@ -32,17 +32,18 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxnn import _checks, interrupts, loop, parallel, programs, track
-from jaxnn import resume as resume_lib
+from jaxnn import _checks, errors, interrupts, loop, parallel, programs, track
 from jaxnn import hyperparams as hyperparams_lib
-from jaxnn.programs import jit_loop
+from jaxnn import metrics as metrics_lib
+from jaxnn import resume as resume_lib
 from jaxnn.data import DataInfo, Dataset, check_finite_features
 from jaxnn.data.labelled import labelled_data
 from jaxnn.data.prepare import check_sample_weight
+from jaxnn.errors import TrainingDiverged
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.loop import DIVERGED, HISTORY_KEYS, RUNNING, STATUS, TrainResult, as_key
 from jaxnn.models import Model, footprint
-from jaxnn import metrics as metrics_lib
+from jaxnn.programs import jit_loop
 from jaxnn.spec import (
     DEFAULT_LOSS,
     EarlyStopping,
@@ -53,8 +54,6 @@ from jaxnn.spec import (
     zeros_of,
 )
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
-from jaxnn import errors
-from jaxnn.errors import TrainingDiverged
 
 __all__ = [
     "EarlyStopping",
@@ -136,8 +135,13 @@ def make_train(
         reduce_on_plateau=reduce_on_plateau,
         class_weight=None if class_weight is None else tuple(class_weight),
     )
-    hyperparams_lib.check_used((), optimizers=[spec.optimizer], schedules=[spec.schedule], nesterov=spec.nesterov,
-                               warmup_steps=spec.warmup_steps)
+    hyperparams_lib.check_used(
+        (),
+        optimizers=[spec.optimizer],
+        schedules=[spec.schedule],
+        nesterov=spec.nesterov,
+        warmup_steps=spec.warmup_steps,
+    )
     return functools.partial(loop.train, spec)
 
 
@@ -285,30 +289,62 @@ def fit(
     """
     check_data(data)
     if cv is not None:
-        others = {"checkpoint_dir": checkpoint_dir, "log": log, "params": params, "devices": devices,
-                  "hyperparameter_schedule": hyperparameter_schedule}
+        others = {
+            "checkpoint_dir": checkpoint_dir,
+            "log": log,
+            "params": params,
+            "devices": devices,
+            "hyperparameter_schedule": hyperparameter_schedule,
+        }
         given = [name for name, value in others.items() if value is not None]
         if given:
             raise errors.ConfigError(f"{errors.arg('cv')} cannot be combined with {errors.arg(given[0])} (yet)")
-        options = {"optimizer": optimizer, "num_epochs": num_epochs, "batch_size": batch_size, "nesterov": nesterov,
-                   "schedule": schedule, "warmup_steps": warmup_steps, "loss": loss, "metric": metric,
-                   "early_stopping": early_stopping}
+        options = {
+            "optimizer": optimizer,
+            "num_epochs": num_epochs,
+            "batch_size": batch_size,
+            "nesterov": nesterov,
+            "schedule": schedule,
+            "warmup_steps": warmup_steps,
+            "loss": loss,
+            "metric": metric,
+            "early_stopping": early_stopping,
+        }
         return _fit_folds(model, data, key, cv, refit, hyperparams, options, progress, hyperparameters)
     if on_divergence not in ("raise", "return"):
         raise errors.ConfigError(f"{errors.arg('on_divergence')} must be 'raise' or 'return', got {on_divergence!r}")
     values, named = hyperparams_lib.resolve(hyperparams, hyperparameters)
     segments = _segments(scalar_hyperparams(values), hyperparameter_schedule, num_epochs)
     spec = TrainSpec(
-        model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
-        schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
-        restore_best=restore_best, reduce_on_plateau=reduce_on_plateau, class_weight=class_weights(class_weight, data),
+        model,
+        num_epochs=num_epochs,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        loss=loss,
+        metric=metric,
+        schedule=schedule,
+        warmup_steps=warmup_steps,
+        nesterov=nesterov,
+        early_stopping=early_stopping,
+        restore_best=restore_best,
+        reduce_on_plateau=reduce_on_plateau,
+        class_weight=class_weights(class_weight, data),
         data_devices=None if devices is None else tuple(parallel.resolve_devices(devices)),
         zeros=zeros_of({name: [getattr(h, name) for _, h in segments] for name in ("momentum", "weight_decay")}),
     )
-    scheduled = {name for _, h in segments for name, row in hyperparams_lib.BY_NAME.items()
-                 if not hyperparams_lib.is_default(name, getattr(h, name))}
-    hyperparams_lib.check_used(named | scheduled, optimizers=[spec.optimizer], schedules=[spec.schedule],
-                               nesterov=spec.nesterov, warmup_steps=spec.warmup_steps)
+    scheduled = {
+        name
+        for _, h in segments
+        for name, row in hyperparams_lib.BY_NAME.items()
+        if not hyperparams_lib.is_default(name, getattr(h, name))
+    }
+    hyperparams_lib.check_used(
+        named | scheduled,
+        optimizers=[spec.optimizer],
+        schedules=[spec.schedule],
+        nesterov=spec.nesterov,
+        warmup_steps=spec.warmup_steps,
+    )
     plan = loop.layout(spec, data)  # the data against the spec, before anything compiles
     check_metric_defined(spec, data)
     params = None if params is None else _checked_params(model, params)
@@ -316,14 +352,26 @@ def fit(
     arguments = None if checkpoint_dir is None else _run_arguments(spec, segments, data, key, params)
     advice = f"use a smaller model or a smaller {errors.arg('batch_size')}"
     # Ctrl-C and SIGTERM wait for a boundary between compiled calls (never land inside XLA or a compile).
-    with resume_lib.open_run(checkpoint_dir, "fit", arguments, resume=resume) as store, \
-            programs.out_of_memory("training this model", advice), interrupts.deferred():
+    with (
+        resume_lib.open_run(checkpoint_dir, "fit", arguments, resume=resume) as store,
+        programs.out_of_memory("training this model", advice),
+        interrupts.deferred(),
+    ):
         run_log = None if log is None else _open_log(log, spec, segments, data, key, params)
         placed_data, placed, placed_params = _place(spec, data, tuple(h for _, h in segments), params)
 
         def train() -> TrainResult:
-            return _run(spec, [(first, h) for (first, _), h in zip(segments, placed)], _seed_or_key(key), placed_data,
-                        placed_params, chunk, progress, store, spec.restores_best(plan.has_val))
+            return _run(
+                spec,
+                [(first, h) for (first, _), h in zip(segments, placed, strict=False)],
+                _seed_or_key(key),
+                placed_data,
+                placed_params,
+                chunk,
+                progress,
+                store,
+                spec.restores_best(plan.has_val),
+            )
 
         result = track.logged(run_log, train, lambda result: _log_outcome(run_log, spec, segments, data, result))
     if result.status == STATUS[DIVERGED] and on_divergence == "raise":
@@ -331,20 +379,32 @@ def fit(
     return result
 
 
-def _open_log(log: Any, spec: TrainSpec, segments: list[tuple[int, Hyperparams]], data: Any, key: Any,
-              params: Params | None) -> Any:
+def _open_log(
+    log: Any, spec: TrainSpec, segments: list[tuple[int, Hyperparams]], data: Any, key: Any, params: Params | None
+) -> Any:
     """The fit's log (:mod:`jaxnn.track`), opened before training."""
     from jaxnn.track import describe  # imports jaxnn.sweeps, which imports this module
 
     hparams = _logged_hyperparameters(segments)
     metric, _, higher_is_better = spec.metric_for(data.task)
     schedule = [(first, _logged_hyperparameters([(0, h)])) for first, h in segments[1:]]
-    settings = describe.settings(spec, data, key=resume_lib.describe(as_key(key)),
-                                 hyperparameter_schedule=str(schedule) if schedule else None,
-                                 params="initialized" if params is None else "given")
-    run = track.RunInfo(kind="fit", fingerprint=describe.fingerprint("fit", _run_arguments(spec, segments, data, key, params)),
-                        settings=settings, hyperparameters={name: [value] for name, value in hparams.items()},
-                        metric=metric, higher_is_better=higher_is_better, num_epochs=spec.num_epochs, num_rows=1)
+    settings = describe.settings(
+        spec,
+        data,
+        key=resume_lib.describe(as_key(key)),
+        hyperparameter_schedule=str(schedule) if schedule else None,
+        params="initialized" if params is None else "given",
+    )
+    run = track.RunInfo(
+        kind="fit",
+        fingerprint=describe.fingerprint("fit", _run_arguments(spec, segments, data, key, params)),
+        settings=settings,
+        hyperparameters={name: [value] for name, value in hparams.items()},
+        metric=metric,
+        higher_is_better=higher_is_better,
+        num_epochs=spec.num_epochs,
+        num_rows=1,
+    )
     return track.open_log(log, run)
 
 
@@ -355,15 +415,25 @@ def _logged_hyperparameters(segments: list[tuple[int, Hyperparams]]) -> dict[str
     return {name: loggable(np.float32(value)) for name, value in segments[0][1]._asdict().items() if value is not None}
 
 
-def _log_outcome(run_log: Any, spec: TrainSpec, segments: list[tuple[int, Hyperparams]], data: Any,
-                 result: TrainResult) -> Any:
+def _log_outcome(
+    run_log: Any, spec: TrainSpec, segments: list[tuple[int, Hyperparams]], data: Any, result: TrainResult
+) -> Any:
     """Hand the finished fit to its log as one row; its outcome (no model file of a run that diverged)."""
     from jaxnn.track.rows import fit_row  # imports jaxnn.sweeps, which imports this module
 
     metric, _, _ = spec.metric_for(data.task)
-    run_log.rows([fit_row(jax.device_get(result.history), hyperparameters=_logged_hyperparameters(segments),
-                          status=result.status, best_epoch=int(result.best_epoch),
-                          stopped_epoch=int(result.stopped_epoch), metric=metric)])
+    run_log.rows(
+        [
+            fit_row(
+                jax.device_get(result.history),
+                hyperparameters=_logged_hyperparameters(segments),
+                status=result.status,
+                best_epoch=int(result.best_epoch),
+                stopped_epoch=int(result.stopped_epoch),
+                metric=metric,
+            )
+        ]
+    )
     if result.status == STATUS[DIVERGED]:
         return track.Outcome("finished")
     return track.Outcome("finished", ".", spec.model, result.params, data)
@@ -377,8 +447,9 @@ SLOWEST_FLOPS = 1e9
 jaxnn runs on: small models reach 10 GFLOP/s on a laptop core, larger ones 100 and more)."""
 
 
-def _epochs_per_call(spec: TrainSpec, data: Any, num_chunks: int | None, progress: bool, checkpointed: bool,
-                     checkpoint_every: int | None) -> int:
+def _epochs_per_call(
+    spec: TrainSpec, data: Any, num_chunks: int | None, progress: bool, checkpointed: bool, checkpoint_every: int | None
+) -> int:
     """Epochs per compiled call of ``fit``: ``checkpoint_every`` when it saves (a save follows every call;
     default a twentieth of the run), ``num_epochs / num_chunks`` when given, else few enough epochs that
     a call takes at most :data:`SECONDS_PER_CALL` at :data:`SLOWEST_FLOPS` (and at least 20 calls with a
@@ -401,8 +472,17 @@ def _epoch_flops(spec: TrainSpec, data: Any) -> float:
     return forward * (3 * np.shape(data.x_train)[0] + np.shape(data.x_val)[0])
 
 
-def _run(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], key: Any, data: Any, params: Params | None,
-         chunk: int, progress: bool, store: "resume_lib.RunDirectory | None", restore_best: bool) -> TrainResult:
+def _run(
+    spec: TrainSpec,
+    segments: list[tuple[int, Hyperparams]],
+    key: Any,
+    data: Any,
+    params: Params | None,
+    chunk: int,
+    progress: bool,
+    store: "resume_lib.RunDirectory | None",
+    restore_best: bool,
+) -> TrainResult:
     """The run of ``fit``: initialize, the epochs in calls of ``chunk`` (shorter where a segment of ``segments``
     ends), finish; host ints for the epochs and the status's name."""
     state = loop.init_state_jit(spec, segments[0][1], key, data, params)
@@ -410,17 +490,37 @@ def _run(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], key: Any, dat
         state = jax.device_put(state, spec.data_devices[0])  # or the loop would compile a second program
     state, history = _run_in_chunks(spec, state, segments, data, chunk, progress, store)
     result = loop.finish_jit(spec, state, restore_best)
-    best_epoch, stopped_epoch, status, params_epoch = map(int, jax.device_get(
-        (result.best_epoch, result.stopped_epoch, result.status, result.params_epoch)))
-    return result._replace(history=history, best_epoch=best_epoch, stopped_epoch=stopped_epoch, status=STATUS[status],
-                           params_epoch=params_epoch)
+    best_epoch, stopped_epoch, status, params_epoch = map(
+        int, jax.device_get((result.best_epoch, result.stopped_epoch, result.status, result.params_epoch))
+    )
+    return result._replace(
+        history=history,
+        best_epoch=best_epoch,
+        stopped_epoch=stopped_epoch,
+        status=STATUS[status],
+        params_epoch=params_epoch,
+    )
 
 
-def _run_arguments(spec: TrainSpec, segments: list[tuple[int, Hyperparams]], data: Any, key: Any,
-                   params: Params | None) -> dict[str, str]:
+def _run_arguments(
+    spec: TrainSpec, segments: list[tuple[int, Hyperparams]], data: Any, key: Any, params: Params | None
+) -> dict[str, str]:
     """What makes a fit the run it is, as short strings: a resumed run must match every one."""
-    options = {name: getattr(spec, name) for name in ("num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule",
-                                                     "warmup_steps", "nesterov", "early_stopping", "reduce_on_plateau")}
+    options = {
+        name: getattr(spec, name)
+        for name in (
+            "num_epochs",
+            "batch_size",
+            "optimizer",
+            "loss",
+            "metric",
+            "schedule",
+            "warmup_steps",
+            "nesterov",
+            "early_stopping",
+            "reduce_on_plateau",
+        )
+    }
     if spec.class_weight is not None:  # only when given: the runs saved before class weights existed still match
         options["class_weight"] = spec.class_weight
     values = lambda h: {name: str(np.float32(v)) for name, v in h._asdict().items() if v is not None}  # noqa: E731
@@ -450,12 +550,16 @@ def _segments(hparams: Hyperparams, schedule: Any, num_epochs: int) -> list[tupl
     previous = -1
     for entry in schedule:
         if not (isinstance(entry, Sequence) and len(entry) == 2 and isinstance(entry[1], dict)):
-            raise errors.ArgumentTypeError(f"each {errors.arg('hyperparameter_schedule')} entry must be a "
-                                           f"(first_epoch, {{name: value}}) pair, got {entry!r}")
+            raise errors.ArgumentTypeError(
+                f"each {errors.arg('hyperparameter_schedule')} entry must be a "
+                f"(first_epoch, {{name: value}}) pair, got {entry!r}"
+            )
         first, values = _checks.positive_int("hyperparameter_schedule epoch", entry[0], minimum=0), entry[1]
         if first <= previous or first >= num_epochs:
-            raise errors.ConfigError(f"{errors.arg('hyperparameter_schedule')} epochs must increase and lie in "
-                                     f"[0, num_epochs={num_epochs}); got {first} after {previous}")
+            raise errors.ConfigError(
+                f"{errors.arg('hyperparameter_schedule')} epochs must increase and lie in "
+                f"[0, num_epochs={num_epochs}); got {first} after {previous}"
+            )
         previous, current = first, segments[-1][1]
         for name, value in values.items():
             if name not in hyperparams_lib.NAMES:
@@ -463,8 +567,10 @@ def _segments(hparams: Hyperparams, schedule: Any, num_epochs: int) -> list[tupl
             if first > 0 and name == "init_scale":
                 raise errors.ConfigError("init_scale only acts when the weights are initialized: set it at epoch 0")
             if first > 0 and getattr(current, name) is None:
-                raise errors.ConfigError(f"{name} is off (None) at the start of the run and cannot be turned on at "
-                                         f"epoch {first}; give it a value from epoch 0")
+                raise errors.ConfigError(
+                    f"{name} is off (None) at the start of the run and cannot be turned on at "
+                    f"epoch {first}; give it a value from epoch 0"
+                )
             hyperparams_lib.check_value(name, value)
         changed = scalar_hyperparams(current._replace(**values))
         segments[-1:] = [(0, changed)] if first == 0 else [segments[-1], (first, changed)]
@@ -480,8 +586,10 @@ def scalar_hyperparams(hparams: Hyperparams) -> Hyperparams:
     for name in hyperparams_lib.NAMES:
         value = getattr(hparams, name)
         if value is not None and np.ndim(value) != 0:
-            raise errors.ConfigError(f"{errors.arg(name)} must be a scalar in fit (got shape {np.shape(value)}); "
-                                     "use jaxnn.sweep for many values")
+            raise errors.ConfigError(
+                f"{errors.arg(name)} must be a scalar in fit (got shape {np.shape(value)}); "
+                "use jaxnn.sweep for many values"
+            )
     return jax.tree.map(np.float32, hparams)  # host scalars: placed on the device with the data, in one transfer
 
 
@@ -497,7 +605,7 @@ def _checked_params(model: Model, params: Params) -> Params:
     """``params`` cast to the model's dtypes, or a ConfigError showing the expected shapes."""
     expected = jax.eval_shape(model.init, jax.random.key(0))
     if jax.tree.structure(params) != jax.tree.structure(expected) or any(
-        np.shape(a) != b.shape for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(expected))
+        np.shape(a) != b.shape for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(expected), strict=False)
     ):
         raise errors.ConfigError(
             f"{errors.arg('params')} do not fit the model: expected shapes {jax.tree.map(lambda a: a.shape, expected)}, "
@@ -523,9 +631,15 @@ class _Call(NamedTuple):
     state: loop.LoopState | None  # the state after it, when a checkpoint will save it
 
 
-def _run_in_chunks(spec: TrainSpec, state: loop.LoopState, segments: list[tuple[int, Hyperparams]], data: Any,
-                   chunk: int, progress: bool,
-                   store: "resume_lib.RunDirectory | None") -> tuple[loop.LoopState, dict[str, np.ndarray]]:
+def _run_in_chunks(
+    spec: TrainSpec,
+    state: loop.LoopState,
+    segments: list[tuple[int, Hyperparams]],
+    data: Any,
+    chunk: int,
+    progress: bool,
+    store: "resume_lib.RunDirectory | None",
+) -> tuple[loop.LoopState, dict[str, np.ndarray]]:
     """Run the epochs in calls of ``chunk`` epochs (shorter where a segment of ``segments`` ends), moving a
     progress bar and saving the state to ``store`` after each call; continue from the state ``store`` holds;
     stop once the run has stopped.
@@ -543,8 +657,7 @@ def _run_in_chunks(spec: TrainSpec, state: loop.LoopState, segments: list[tuple[
         epoch, status, done = int(saved["epoch"]), int(saved["status"]), saved["history"]
     rows, queued, planned = [done], collections.deque(), epoch
     depth = 1 if store is not None else 2
-    with _progress_bar(spec.num_epochs, progress) as bar, _flushed(store), _drained(queued), \
-            interrupts.deferred():
+    with _progress_bar(spec.num_epochs, progress) as bar, _flushed(store), _drained(queued), interrupts.deferred():
         bar.update(epoch)
         while True:
             interrupts.check()  # Ctrl-C or SIGTERM stops the run here, between calls
@@ -562,11 +675,15 @@ def _run_in_chunks(spec: TrainSpec, state: loop.LoopState, segments: list[tuple[
             epoch, status = int(new_epoch), int(status)
             bar.update(epoch - bar.n)
             if len(rows[-1]["train_loss"]):
-                bar.set_postfix({name: f"{rows[-1][name][-1]:.4g}" for name in ("train_loss", "val_loss", "val_metric")})
+                bar.set_postfix(
+                    {name: f"{rows[-1][name][-1]:.4g}" for name in ("train_loss", "val_loss", "val_metric")}
+                )
             if store is not None:
                 history = {name: np.concatenate([row[name] for row in rows]) for name in HISTORY_KEYS}
-                store.write("state", {"epoch": epoch, "status": status, "history": history,
-                                      "state": resume_lib.leaves_of(call.state)})
+                store.write(
+                    "state",
+                    {"epoch": epoch, "status": status, "history": history, "state": resume_lib.leaves_of(call.state)},
+                )
                 rows = [history]
     return state, {name: np.concatenate([row[name] for row in rows])[:epoch] for name in HISTORY_KEYS}
 
@@ -688,8 +805,10 @@ def evaluate(
         task, y_scale = data_or_xy.task, float(data_or_xy.y_scale)
         num_classes, class_names = data_or_xy.num_classes, data_or_xy.class_names
         if sample_weight is not None:
-            raise errors.ConfigError(f"{errors.arg('sample_weight')} is for (x, y); a Dataset's splits carry their "
-                                     "weights (from_arrays(..., sample_weight=...))")
+            raise errors.ConfigError(
+                f"{errors.arg('sample_weight')} is for (x, y); a Dataset's splits carry their "
+                "weights (from_arrays(..., sample_weight=...))"
+            )
     elif isinstance(data_or_xy, (tuple, list)) and len(data_or_xy) == 2:
         x, y = data_or_xy
         y_scale, class_names = 1.0, ()
@@ -698,7 +817,9 @@ def evaluate(
         if sample_weight is not None:
             weights = check_sample_weight(sample_weight, np.shape(x)[0]).astype(np.float32)
     else:
-        raise errors.DataTypeError(f"data_or_xy must be a jaxnn.Dataset or a tuple (x, y), got {type(data_or_xy).__name__}")
+        raise errors.DataTypeError(
+            f"data_or_xy must be a jaxnn.Dataset or a tuple (x, y), got {type(data_or_xy).__name__}"
+        )
     if np.shape(x)[0] == 0:
         raise errors.DataError(f"there are no examples to evaluate (the {split!r} split is empty)")
     if isinstance(data_or_xy, Dataset):
@@ -708,8 +829,13 @@ def evaluate(
         task = _infer_task(outputs, y)
     _checks.lookup("task", task, DEFAULT_LOSS)
     if not isinstance(data_or_xy, Dataset):
-        num_classes = 0 if task == "regression" else 2 if task == "binary" else int(
-            jax.eval_shape(model.apply, params, jnp.asarray(x)).shape[-1])
+        num_classes = (
+            0
+            if task == "regression"
+            else 2
+            if task == "binary"
+            else int(jax.eval_shape(model.apply, params, jnp.asarray(x)).shape[-1])
+        )
     _, loss_fn = loss_for(loss, task)
     names = _metric_names(metric, task)
     undefined = set()
@@ -736,9 +862,15 @@ def check_outputs(model: Model, params: Params, x: Any, info: DataInfo) -> None:
     width = outputs.shape[-1] if len(outputs.shape) > 1 else 1
     expected = info.num_classes if info.task == "multiclass" else 1
     if width != expected:
-        what = {"binary": "1 (the logit of the second class)", "regression": "1", "multiclass": f"{expected}, one per class"}
-        raise errors.DataError(f"the model has {width} output{'s' if width != 1 else ''} per example but the data "
-                               f"({info.name!r}) is {info.describe_task()}, which needs {what[info.task]}")
+        what = {
+            "binary": "1 (the logit of the second class)",
+            "regression": "1",
+            "multiclass": f"{expected}, one per class",
+        }
+        raise errors.DataError(
+            f"the model has {width} output{'s' if width != 1 else ''} per example but the data "
+            f"({info.name!r}) is {info.describe_task()}, which needs {what[info.task]}"
+        )
 
 
 def _metric_names(metric: str | Sequence[str] | None, task: str) -> tuple[str, ...]:
@@ -748,14 +880,24 @@ def _metric_names(metric: str | Sequence[str] | None, task: str) -> tuple[str, .
     if isinstance(metric, str):
         return (metrics_lib.check(metric, task).name,)
     if not isinstance(metric, Sequence) or not metric:
-        raise errors.ArgumentTypeError(f"{errors.arg('metric')} must be a metric's name, a list of names or None, got "
-                                       f"{metric!r}")
+        raise errors.ArgumentTypeError(
+            f"{errors.arg('metric')} must be a metric's name, a list of names or None, got {metric!r}"
+        )
     return tuple(dict.fromkeys(metrics_lib.check(name, task).name for name in metric))
 
 
 @functools.partial(jit_loop, static_argnames=("model", "loss_fn", "task", "names"))
-def _loss_and_metrics(model: Model, loss_fn: Callable, task: str, names: tuple[str, ...], params: Params, x: Any, y: Any,
-                      weights: Any, y_scale: Any):
+def _loss_and_metrics(
+    model: Model,
+    loss_fn: Callable,
+    task: str,
+    names: tuple[str, ...],
+    params: Params,
+    x: Any,
+    y: Any,
+    weights: Any,
+    y_scale: Any,
+):
     """One compiled call for the model's outputs, loss and metrics (eagerly they are dozens of dispatches)."""
     outputs = model.apply(params, x)
     y = jnp.asarray(y)
@@ -822,12 +964,16 @@ def predict(
         if outputs.ndim > 1 and outputs.shape[-1] > 1:
             task = "multiclass"
         else:
-            raise errors.ConfigError(f"one output per example is ambiguous: pass {errors.setting('task', 'binary')} or "
-                                     f"{errors.setting('task', 'regression')} (or dataset=)")
+            raise errors.ConfigError(
+                f"one output per example is ambiguous: pass {errors.setting('task', 'binary')} or "
+                f"{errors.setting('task', 'regression')} (or dataset=)"
+            )
     _checks.lookup("task", task, DEFAULT_LOSS)
     if task == "regression":
         if proba:
-            raise errors.ConfigError(f"{errors.setting('proba', True)} gives class probabilities, but this is a regression task")
+            raise errors.ConfigError(
+                f"{errors.setting('proba', True)} gives class probabilities, but this is a regression task"
+            )
         values = outputs[:, 0] if outputs.ndim == 2 and outputs.shape[-1] == 1 else outputs
         values = np.asarray(values)
         return np.asarray(dataset.inverse_transform_y(values)) if dataset is not None else values
@@ -875,8 +1021,17 @@ class CVScores(NamedTuple):
         return float(np.std(self.scores))
 
 
-def _fit_folds(model: Model, data: Any, key: Any, cv: Any, refit: bool, hyperparams: Hyperparams | None,
-               options: dict[str, Any], progress: bool, hyperparameters: dict[str, Any]) -> CVScores:
+def _fit_folds(
+    model: Model,
+    data: Any,
+    key: Any,
+    cv: Any,
+    refit: bool,
+    hyperparams: Hyperparams | None,
+    options: dict[str, Any],
+    progress: bool,
+    hyperparameters: dict[str, Any],
+) -> CVScores:
     """``fit(..., cv=cv)``: the folds trained side by side by the fold programs of a cross-validated sweep (as
     its row of seed 0: from ``fold_in(key, 0)``), each fold's best epoch scored; the refit is a plain ``fit``."""
     from jaxnn.data import folds as folds_lib
@@ -885,31 +1040,70 @@ def _fit_folds(model: Model, data: Any, key: Any, cv: Any, refit: bool, hyperpar
 
     key = loop.as_key(key)
     values, named = hyperparams_lib.resolve(hyperparams, hyperparameters)
-    spec = TrainSpec(model, zeros=zeros_of({name: [getattr(values, name)] for name in ("momentum", "weight_decay")}),
-                     **options)
-    hyperparams_lib.check_used(named, optimizers=[spec.optimizer], schedules=[spec.schedule], nesterov=spec.nesterov,
-                               warmup_steps=spec.warmup_steps)
+    spec = TrainSpec(
+        model, zeros=zeros_of({name: [getattr(values, name)] for name in ("momentum", "weight_decay")}), **options
+    )
+    hyperparams_lib.check_used(
+        named,
+        optimizers=[spec.optimizer],
+        schedules=[spec.schedule],
+        nesterov=spec.nesterov,
+        warmup_steps=spec.warmup_steps,
+    )
     if spec.early_stopping is not None and not spec.early_stopping.restore_best:
-        raise errors.ConfigError("cross-validation scores each fold's best epoch; EarlyStopping(restore_best=False) "
-                                 "is not supported with cv")
+        raise errors.ConfigError(
+            "cross-validation scores each fold's best epoch; EarlyStopping(restore_best=False) is not supported with cv"
+        )
     seed = int(np.asarray(jax.random.key_data(jax.random.fold_in(key, 0xC5))).ravel()[-1] % (2**31))
     stacked = folds_lib.stack(data, folds_lib.split(data, cv, seed=seed))
     loop.layout(spec, folds_lib.fold(stacked, 0))
     columns = jax.tree.map(lambda value: None if value is None else np.full(1, value, np.float32), values)
     epochs_per_call = spec.num_epochs
     chunks = planning.Plan(1, epochs_per_call, 1)
-    with programs.out_of_memory("training the folds", f"use fewer folds or a smaller {errors.arg('batch_size')}"), \
-            interrupts.deferred(), _progress_bar(1, progress) as bar:
-        rows = sweep_rows.train_folds(spec, chunks, columns, np.asarray(jax.random.key_data(key)), np.zeros(1, np.uint32),
-                                      stacked, str(jax.random.key_impl(key)), bar)
+    with (
+        programs.out_of_memory("training the folds", f"use fewer folds or a smaller {errors.arg('batch_size')}"),
+        interrupts.deferred(),
+        _progress_bar(1, progress) as bar,
+    ):
+        rows = sweep_rows.train_folds(
+            spec,
+            chunks,
+            columns,
+            np.asarray(jax.random.key_data(key)),
+            np.zeros(1, np.uint32),
+            stacked,
+            str(jax.random.key_impl(key)),
+            bar,
+        )
     best = np.asarray(rows.best_epoch)[:, 0, 0]
-    at_best = lambda name: np.asarray([rows.history[name][k, 0, 0, max(b - 1, 0)] if b > 0 else np.nan  # noqa: E731
-                                       for k, b in enumerate(best)], np.float64)
+
+    def at_best(name):
+        return np.asarray(
+            [
+                rows.history[name][k, 0, 0, max(b - 1, 0)] if b > 0 else np.nan  # noqa: E731
+                for k, b in enumerate(best)
+            ],
+            np.float64,
+        )
+
     _, _, higher_is_better = spec.metric_for(data.task)
     result = None
     if refit:
-        result = fit(model, data, key=jax.random.fold_in(key, 0), hyperparams=values, progress=False,
-                     on_divergence="return", **options)
-    return CVScores(scores=at_best("val_metric"), losses=at_best("val_loss"), best_epochs=best.astype(np.int64),
-                    status=np.asarray([STATUS[int(code)] for code in np.asarray(rows.status)[:, 0, 0]]),
-                    metric=spec.metric_for(data.task)[0], higher_is_better=higher_is_better, refit=result)
+        result = fit(
+            model,
+            data,
+            key=jax.random.fold_in(key, 0),
+            hyperparams=values,
+            progress=False,
+            on_divergence="return",
+            **options,
+        )
+    return CVScores(
+        scores=at_best("val_metric"),
+        losses=at_best("val_loss"),
+        best_epochs=best.astype(np.int64),
+        status=np.asarray([STATUS[int(code)] for code in np.asarray(rows.status)[:, 0, 0]]),
+        metric=spec.metric_for(data.task)[0],
+        higher_is_better=higher_is_better,
+        refit=result,
+    )

@@ -26,8 +26,14 @@ def swept(digits_small):
     """A sweep over 3 shapes x 2 learning rates x 2 seeds, and the names of the programs it compiled."""
     jaxnn.clear_caches()
     with CompiledPrograms() as names:
-        result = jaxnn.sweep(jaxnn.mlp([64, 32, 10]), digits_small, space={"sizes": SIZES, "learning_rate": [0.01, 0.1]},
-                             seeds=2, key=0, **OPTIONS)
+        result = jaxnn.sweep(
+            jaxnn.mlp([64, 32, 10]),
+            digits_small,
+            space={"sizes": SIZES, "learning_rate": [0.01, 0.1]},
+            seeds=2,
+            key=0,
+            **OPTIONS,
+        )
     return result, list(names)
 
 
@@ -35,8 +41,12 @@ def test_sizes_expand_as_tuples_in_grids_and_random_search():
     key = jax.random.key(0)
     configs, _, _ = expand_space({"sizes": [(32,), (64,)], "learning_rate": [0.1]}, num_samples=None, seeds=1, key=key)
     assert [c["sizes"] for c in configs] == [(32,), (64,)]
-    drawn, _, _ = expand_space({"sizes": jaxnn.choice([(32,), (64,), [128, 64]]), "learning_rate": jaxnn.loguniform(1e-3, 1e-1)},
-                               num_samples=30, seeds=1, key=key)
+    drawn, _, _ = expand_space(
+        {"sizes": jaxnn.choice([(32,), (64,), [128, 64]]), "learning_rate": jaxnn.loguniform(1e-3, 1e-1)},
+        num_samples=30,
+        seeds=1,
+        key=key,
+    )
     assert {c["sizes"] for c in drawn} == {(32,), (64,), (128, 64)}
 
 
@@ -71,9 +81,14 @@ def test_every_row_has_its_own_model_and_params_which_reproduce_its_metrics(swep
 def test_a_row_of_a_shape_equals_fit_of_that_model(swept, digits_small):
     result, _ = swept
     row = result.row(3)
-    single = jaxnn.fit(jaxnn.mlp([64, *row["sizes"], 10]), digits_small, learning_rate=row["learning_rate"],
-                       key=jax.random.fold_in(jax.random.key(0), row["seed"]),
-                       early_stopping=jaxnn.EarlyStopping(patience=99), **OPTIONS)
+    single = jaxnn.fit(
+        jaxnn.mlp([64, *row["sizes"], 10]),
+        digits_small,
+        learning_rate=row["learning_rate"],
+        key=jax.random.fold_in(jax.random.key(0), row["seed"]),
+        early_stopping=jaxnn.EarlyStopping(patience=99),
+        **OPTIONS,
+    )
     chex.assert_trees_all_close(single.params, result.params(3), rtol=1e-5, atol=1e-5)
 
 
@@ -82,16 +97,25 @@ BAD_SIZES = [
     ({"sizes": [(32, -4)]}, jaxnn.ConfigError, r"widths must be >= 1, got -4 in \(32, -4\)"),
     ({"sizes": [32, 64]}, TypeError, r"space\['sizes'\] values are tuples of hidden layer widths .* got 32"),
     ({"sizes": [(32.5,)]}, TypeError, r"widths must be ints, got 32.5"),
-    ({"sizes": jaxnn.choice([(8,), (0, 8)]), "learning_rate": jaxnn.loguniform(1e-3, 1e-1)}, jaxnn.ConfigError,
-     r"widths must be >= 1, got 0 in \(0, 8\)"),
+    (
+        {"sizes": jaxnn.choice([(8,), (0, 8)]), "learning_rate": jaxnn.loguniform(1e-3, 1e-1)},
+        jaxnn.ConfigError,
+        r"widths must be >= 1, got 0 in \(0, 8\)",
+    ),
 ]
 
 
 @pytest.mark.parametrize("space, error, message", BAD_SIZES)
 def test_bad_sizes_are_refused_before_training(digits_small, space, error, message):
     with pytest.raises(error, match=message):
-        jaxnn.sweep(jaxnn.mlp([64, 8, 10]), digits_small, space=space, key=0, num_samples=None
-                    if not any(isinstance(v, jaxnn.loguniform) for v in space.values()) else 4, **OPTIONS)
+        jaxnn.sweep(
+            jaxnn.mlp([64, 8, 10]),
+            digits_small,
+            space=space,
+            key=0,
+            num_samples=None if not any(isinstance(v, jaxnn.loguniform) for v in space.values()) else 4,
+            **OPTIONS,
+        )
 
 
 def test_sizes_need_a_model_whose_hidden_layers_are_known_and_asha_and_hyperband_are_refused(digits_small):
@@ -101,18 +125,38 @@ def test_sizes_need_a_model_whose_hidden_layers_are_known_and_asha_and_hyperband
         jaxnn.sweep(model, digits_small, space={"sizes": [(8,)]}, key=0, **OPTIONS)
     for scheduler, name in (("asha", "ASHA"), ("hyperband", "Hyperband")):
         with pytest.raises(jaxnn.ConfigError, match=f"{name} compares the rows of a rung inside one program"):
-            jaxnn.sweep(jaxnn.mlp([64, 8, 10]), digits_small, space={"sizes": SIZES, "learning_rate": [0.1, 0.2]},
-                        key=0, scheduler=scheduler, **OPTIONS)
-    with pytest.raises(jaxnn.ConfigError, match=r"each of space\['sizes'\] needs at least 2 configurations per seed; "
-                                                r"sizes \(8,\) has 1"):
-        jaxnn.sweep(jaxnn.mlp([64, 8, 10]), digits_small, space={"sizes": [(8,), (16,)], "learning_rate": [0.1]},
-                    key=0, scheduler=jaxnn.PBT(interval=1), **OPTIONS)
+            jaxnn.sweep(
+                jaxnn.mlp([64, 8, 10]),
+                digits_small,
+                space={"sizes": SIZES, "learning_rate": [0.1, 0.2]},
+                key=0,
+                scheduler=scheduler,
+                **OPTIONS,
+            )
+    with pytest.raises(
+        jaxnn.ConfigError,
+        match=r"each of space\['sizes'\] needs at least 2 configurations per seed; "
+        r"sizes \(8,\) has 1",
+    ):
+        jaxnn.sweep(
+            jaxnn.mlp([64, 8, 10]),
+            digits_small,
+            space={"sizes": [(8,), (16,)], "learning_rate": [0.1]},
+            key=0,
+            scheduler=jaxnn.PBT(interval=1),
+            **OPTIONS,
+        )
 
 
 def test_pbt_across_shapes_never_copies_between_them(digits_small):
-    result = jaxnn.sweep(jaxnn.mlp([64, 8, 10]), digits_small, space={"sizes": [(8,), (12,)],
-                         "learning_rate": [0.001, 0.003, 0.03, 0.3]}, key=1, scheduler=jaxnn.PBT(interval=1, fraction=0.25),
-                         **OPTIONS)
+    result = jaxnn.sweep(
+        jaxnn.mlp([64, 8, 10]),
+        digits_small,
+        space={"sizes": [(8,), (12,)], "learning_rate": [0.001, 0.003, 0.03, 0.3]},
+        key=1,
+        scheduler=jaxnn.PBT(interval=1, fraction=0.25),
+        **OPTIONS,
+    )
     sizes_of = {int(c): s for c, s in zip(result.table["config"], result.table["sizes"], strict=False)}
     copied = [lineage for lineage in result.table["lineage"] if ">" in lineage]
     assert copied  # some rows did copy, and only from their own shape
@@ -123,16 +167,23 @@ def test_pbt_across_shapes_never_copies_between_them(digits_small):
 
 
 def test_concat_of_sweeps_of_different_models_keeps_each_rows_model():
-    small, large = hand_built("multiclass", ["completed"] * 2, sizes=((4,),)), hand_built("multiclass", ["completed"] * 3,
-                                                                                            sizes=((6,),))
+    small, large = (
+        hand_built("multiclass", ["completed"] * 2, sizes=((4,),)),
+        hand_built("multiclass", ["completed"] * 3, sizes=((6,),)),
+    )
     joined = jaxnn.SweepResult.concat([small, large])
     assert sorted(joined.table["sizes"]) == [(4,), (4,), (6,), (6,), (6,)] and len(joined.models) == 2
     assert joined.hyperparameters == ["sizes", "learning_rate"]
     for i in range(len(joined)):
-        source, row = (small, int(joined.table["config"][i])) if joined.table["sizes"][i] == (4,) else \
-            (large, int(joined.table["config"][i]) - 2)
+        source, row = (
+            (small, int(joined.table["config"][i]))
+            if joined.table["sizes"][i] == (4,)
+            else (large, int(joined.table["config"][i]) - 2)
+        )
         assert joined.model(i) == source.model(0)
-        chex.assert_trees_all_equal(joined.params(i), source.params(int(np.flatnonzero(source.table["config"] == row)[0])))
+        chex.assert_trees_all_equal(
+            joined.params(i), source.params(int(np.flatnonzero(source.table["config"] == row)[0]))
+        )
 
 
 # Ensembles ---------------------------------------------------------------------------------------
@@ -144,14 +195,30 @@ def hand_built(task, statuses, sizes=((4,), (6,), (4,))):
     models = [jaxnn.mlp([5, *s, outputs]) for s in dict.fromkeys(sizes)]
     rows = len(statuses)
     rows_of = [(list(dict.fromkeys(sizes)).index(sizes[i % len(sizes)]), i) for i in range(rows)]
-    params = [jax.tree.map(lambda *leaves: np.stack(leaves),
-                           *[m.init(jax.random.key(i)) for i in range(rows)]) for m in models]
-    table = {"learning_rate": np.linspace(0.1, 0.5, rows), "seed": np.zeros(rows, int), "config": np.arange(rows),
-             "status": np.asarray(statuses), "best_val_metric": np.linspace(0.9, 0.5, rows),
-             "best_val_loss": np.ones(rows)}
-    return jaxnn.SweepResult(table=table, curves={"val_loss": np.zeros((rows, 1))}, params=params, model=models,
-                             rows_of=np.asarray(rows_of), metric="accuracy", higher_is_better=task != "regression",
-                             hyperparameters=["learning_rate"], log_scaled=set(), task=task)
+    params = [
+        jax.tree.map(lambda *leaves: np.stack(leaves), *[m.init(jax.random.key(i)) for i in range(rows)])
+        for m in models
+    ]
+    table = {
+        "learning_rate": np.linspace(0.1, 0.5, rows),
+        "seed": np.zeros(rows, int),
+        "config": np.arange(rows),
+        "status": np.asarray(statuses),
+        "best_val_metric": np.linspace(0.9, 0.5, rows),
+        "best_val_loss": np.ones(rows),
+    }
+    return jaxnn.SweepResult(
+        table=table,
+        curves={"val_loss": np.zeros((rows, 1))},
+        params=params,
+        model=models,
+        rows_of=np.asarray(rows_of),
+        metric="accuracy",
+        higher_is_better=task != "regression",
+        hyperparameters=["learning_rate"],
+        log_scaled=set(),
+        task=task,
+    )
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
@@ -163,8 +230,12 @@ def test_an_ensemble_averages_probabilities_or_outputs_of_the_top_rows(task):
         expected = np.mean([np.asarray(result.model(i).apply(result.params(i), x)) for i in range(3)], axis=0)
         np.testing.assert_allclose(np.asarray(model.apply(params, x)), expected, rtol=1e-6, atol=1e-7)
     else:
-        expected = np.mean([jaxnn.predict(result.model(i), result.params(i), x, task=task, proba=True) for i in range(3)], 0)
-        np.testing.assert_allclose(jaxnn.predict(model, params, x, task=task, proba=True), expected, rtol=1e-5, atol=1e-7)
+        expected = np.mean(
+            [jaxnn.predict(result.model(i), result.params(i), x, task=task, proba=True) for i in range(3)], 0
+        )
+        np.testing.assert_allclose(
+            jaxnn.predict(model, params, x, task=task, proba=True), expected, rtol=1e-5, atol=1e-7
+        )
         labels = expected.argmax(-1) if task == "multiclass" else (expected > 0.5).astype(int)
         np.testing.assert_array_equal(jaxnn.predict(model, params, x, task=task), labels)
 
@@ -176,7 +247,9 @@ def test_an_ensemble_round_trips_through_a_checkpoint(tmp_path):
     restored = jaxnn.load(tmp_path / "e.msgpack")
     assert restored.model == model and restored.model.config["type"] == "ensemble"
     x = np.ones((2, 5), np.float32)
-    np.testing.assert_array_equal(np.asarray(restored.model.apply(restored.params, x)), np.asarray(model.apply(params, x)))
+    np.testing.assert_array_equal(
+        np.asarray(restored.model.apply(restored.params, x)), np.asarray(model.apply(params, x))
+    )
 
 
 def test_bad_ensembles():
@@ -185,7 +258,9 @@ def test_bad_ensembles():
         result.ensemble(top=0)
     with pytest.raises(jaxnn.ConfigError, match=r"`top` \(=5\) is more than the sweep's 4 rows"):
         result.ensemble(top=5)
-    with pytest.warns(UserWarning, match=r"rows 2, 3 of the top 4 diverged and are left out: the ensemble averages the other 2"):
+    with pytest.warns(
+        UserWarning, match=r"rows 2, 3 of the top 4 diverged and are left out: the ensemble averages the other 2"
+    ):
         model, params = result.ensemble(top=4)
     assert len(params) == 2 and len(model.config["members"]) == 2
     with warnings.catch_warnings():
@@ -201,9 +276,29 @@ def test_bad_ensembles():
 
 def test_sweep_command_sweeps_sizes_and_writes_the_ensemble(capsys, tmp_path):
     out = tmp_path / "sweep"
-    status, stdout, stderr = run_cli(capsys, "sweep", "--dataset", "iris", "--sizes", "8", "--sizes", "4,4", "--epochs",
-                                     "2", "--learning-rate", "0.05,0.1", "--optimizer", "sgd", "--ensemble", "3",
-                                     "--out", out, "--no-progress", "--log", "none")
+    status, stdout, stderr = run_cli(
+        capsys,
+        "sweep",
+        "--dataset",
+        "iris",
+        "--sizes",
+        "8",
+        "--sizes",
+        "4,4",
+        "--epochs",
+        "2",
+        "--learning-rate",
+        "0.05,0.1",
+        "--optimizer",
+        "sgd",
+        "--ensemble",
+        "3",
+        "--out",
+        out,
+        "--no-progress",
+        "--log",
+        "none",
+    )
     assert status == 0, stderr
     assert "| sizes |" in stdout and "best_ensemble.msgpack" in stdout
     best = jaxnn.load(out / "best.msgpack")
@@ -212,20 +307,36 @@ def test_sweep_command_sweeps_sizes_and_writes_the_ensemble(capsys, tmp_path):
     assert len(ensemble.model.config["members"]) == 3 == len(ensemble.metadata["ensemble_of"])
     x = np.random.default_rng(0).normal(5, 1, size=(6, 4))
     np.savez(tmp_path / "x.npz", x=x)
-    status, stdout, stderr = run_cli(capsys, "predict", "--model", out / "best_ensemble.msgpack", "--npz",
-                                     tmp_path / "x.npz", "--proba")
+    status, stdout, stderr = run_cli(
+        capsys, "predict", "--model", out / "best_ensemble.msgpack", "--npz", tmp_path / "x.npz", "--proba"
+    )
     assert status == 0, stderr
     expected = jaxnn.predict(ensemble.model, ensemble.params, x, dataset=ensemble.info, proba=True)
     np.testing.assert_allclose(np.loadtxt(stdout.splitlines()[1:], delimiter=","), expected, rtol=1e-5)
     status, _, stderr = run_cli(capsys, "sweep", "--dataset", "iris", "--sizes", "8", "--sizes", "4,0", "--out", out)
     assert status == 2 and "widths must be positive integers" in stderr
-    status, _, stderr = run_cli(capsys, "sweep", "--dataset", "iris", "--sizes", "8", "--sizes", "4", "--ensemble", "5",
-                                "--learning-rate", "0.1", "--out", out)
+    status, _, stderr = run_cli(
+        capsys,
+        "sweep",
+        "--dataset",
+        "iris",
+        "--sizes",
+        "8",
+        "--sizes",
+        "4",
+        "--ensemble",
+        "5",
+        "--learning-rate",
+        "0.1",
+        "--out",
+        out,
+    )
     assert status == 2 and "--ensemble 5 is more than the sweep's 2 runs" in stderr
 
 
 def test_sizes_with_cross_validation_is_refused_before_training():
     data = jaxnn.datasets.load("iris", seed=0, val_fraction=0.0)
     with pytest.raises(jaxnn.ConfigError, match=r"space\['sizes'\] cannot be combined with `?cv"):
-        jaxnn.sweep(jaxnn.mlp([4, 8, 3]), data, space={"sizes": [(8,), (16,)]}, cv=3, num_epochs=2, key=0,
-                    progress=False)
+        jaxnn.sweep(
+            jaxnn.mlp([4, 8, 3]), data, space={"sizes": [(8,), (16,)]}, cv=3, num_epochs=2, key=0, progress=False
+        )

@@ -294,9 +294,7 @@ def test_forward_matches_jaxnn_apply_in_float64(activation):
     params = make_params([5, 7, 4, 3], rng, np.float64)
     x = rng.normal(size=(6, 5))
     with jax.enable_x64(True):
-        model = jaxnn.mlp(
-            [5, 7, 4, 3], activation=[activation, "tanh"], output_activation="sigmoid", dtype=jnp.float64
-        )
+        model = jaxnn.mlp([5, 7, 4, 3], activation=[activation, "tanh"], output_activation="sigmoid", dtype=jnp.float64)
         expected = np.asarray(model.apply(baseline.params_to_jax(params), x))
     outputs = baseline.forward(params, x, activation=[activation, "tanh"], output_activation="sigmoid")
     np.testing.assert_allclose(outputs, expected, rtol=1e-13)
@@ -641,7 +639,12 @@ BAD_INPUTS = {
     ),
     "batch size": (
         lambda: baseline.train(
-            _params(3, 1), np.ones((2, 3)), [0, 1], loss="mean_squared_error", learning_rate=0.1, num_epochs=1,
+            _params(3, 1),
+            np.ones((2, 3)),
+            [0, 1],
+            loss="mean_squared_error",
+            learning_rate=0.1,
+            num_epochs=1,
             batch_size=0,
         ),
         "`batch_size` (=0) must be >= 1",

@@ -32,11 +32,15 @@ def brute_force_step_flops(sizes, batch):
     return total
 
 
-@pytest.mark.parametrize("sizes,batch", [([30, 16, 1], 32), ([784, 256, 256, 10], 128), ([784, 2048, 2048, 10], 512),
-                                         ([5, 3], 1), ([7, 4, 4, 4, 2], 9)])
+@pytest.mark.parametrize(
+    "sizes,batch",
+    [([30, 16, 1], 32), ([784, 256, 256, 10], 128), ([784, 2048, 2048, 10], 512), ([5, 3], 1), ([7, 4, 4, 4, 2], 9)],
+)
 def test_step_flops_counts_every_matmul_once(sizes, batch):
     assert harness.step_flops(sizes, batch) == brute_force_step_flops(sizes, batch)
-    assert harness.forward_flops(sizes, batch) == 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    assert harness.forward_flops(sizes, batch) == 2 * batch * sum(
+        a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+    )
 
 
 def test_six_b_params_rule_overstates_as_the_issue_says():
@@ -106,14 +110,18 @@ def test_ratio_is_nan_when_a_side_is_missing():
     assert math.isnan(harness.ratio(math.nan, 1.0)) and math.isnan(harness.ratio(1.0, 0.0))
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--suite", "gemm,warp"], "unknown suite(s) ['warp']; choose from gemm, step, train"),
-    (["--rounds", "0"], "--rounds must be a positive integer, got 0"),
-    (["--jobs", "0"], "--jobs must be a positive integer, got 0"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--suite", "gemm,warp"], "unknown suite(s) ['warp']; choose from gemm, step, train"),
+        (["--rounds", "0"], "--rounds must be a positive integer, got 0"),
+        (["--jobs", "0"], "--jobs must be a positive integer, got 0"),
+    ],
+)
 def test_bad_options_are_refused_with_what_was_expected(args, message):
-    completed = subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=ROOT,
-                               capture_output=True, text=True, timeout=60)
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert completed.returncode == 2
     assert message in completed.stderr and "Traceback" not in completed.stderr
 
@@ -134,8 +142,13 @@ def test_a_failing_worker_becomes_an_error_record_not_a_crash():
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     # Two workers at once (each a fresh process): a smoke run's times are not read, and imports dominate it.
-    completed = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--jobs", "2", "--out", str(out)], cwd=ROOT,
-                               capture_output=True, text=True, timeout=600)
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--jobs", "2", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return out, completed.stdout, json.loads((out / "results.json").read_text())
 
@@ -146,8 +159,18 @@ STAT_FIELDS = {"median", "q25", "q75", "iqr", "num_samples", "num_kept", "num_dr
 def test_quick_run_records_the_environment(quick_run):
     _, _, results = quick_run
     meta = results["meta"]
-    assert {"date", "python", "platform", "cpu", "logical_cores", "versions", "threads", "backend", "devices",
-            "numpy_blas"} <= set(meta)
+    assert {
+        "date",
+        "python",
+        "platform",
+        "cpu",
+        "logical_cores",
+        "versions",
+        "threads",
+        "backend",
+        "devices",
+        "numpy_blas",
+    } <= set(meta)
     assert {"jax", "jaxlib", "numpy", "optax", "flax", "torch"} <= set(meta["versions"])
     assert meta["versions"]["jax"] and meta["backend"] in ("cpu", "gpu", "tpu", "cuda", "rocm")
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -158,10 +181,25 @@ def test_quick_run_records_the_environment(quick_run):
 def test_quick_run_keeps_every_raw_sample_from_fresh_processes(quick_run):
     _, _, results = quick_run
     records = results["records"]
-    assert {r["suite"] for r in records} == {"gemm", "step", "train", "sweep", "small_sweep", "compile", "first_result",
-                                             "scaling", "tune", "checkpoint", "conv", "tabular", "tracking"}
+    assert {r["suite"] for r in records} == {
+        "gemm",
+        "step",
+        "train",
+        "sweep",
+        "small_sweep",
+        "compile",
+        "first_result",
+        "scaling",
+        "tune",
+        "checkpoint",
+        "conv",
+        "tabular",
+        "tracking",
+    }
     for record in records:
-        assert {"suite", "impl", "case", "round", "params", "process_s", "peak_rss_bytes", "libraries_loaded"} <= set(record)
+        assert {"suite", "impl", "case", "round", "params", "process_s", "peak_rss_bytes", "libraries_loaded"} <= set(
+            record
+        )
         if "skipped" in record:
             continue
         assert record["samples"], record
@@ -183,8 +221,15 @@ def test_quick_run_measures_reading_and_preparing_a_table(quick_run):
     assert ({"prepare_sklearn", "read_pandas"} <= impls) == pandas_available
     assert bool(summary["skipped"]) != pandas_available
     for row in summary["rows"]:
-        assert STAT_FIELDS | {"rows", "cpu_s", "peak_mib", "first_peak_mib", "file_mib", "speedup_vs_reference",
-                              "memory_vs_reference"} <= set(row)
+        assert STAT_FIELDS | {
+            "rows",
+            "cpu_s",
+            "peak_mib",
+            "first_peak_mib",
+            "file_mib",
+            "speedup_vs_reference",
+            "memory_vs_reference",
+        } <= set(row)
         assert row["rows"] == 20_000 and row["peak_mib"] > 0 and row["file_mib"] > 1
 
 
@@ -227,7 +272,14 @@ def test_quick_run_summaries_hold_every_field(quick_run):
     assert ("torch-eager" in impls) == torch_available
     assert any("torch" in line for line in suites["step"]["skipped"]) != torch_available
     for row in step_rows:
-        assert STAT_FIELDS | {"sizes", "batch", "flops_per_step", "gflops", "percent_of_peak", "speedup_vs_numpy"} <= set(row)
+        assert STAT_FIELDS | {
+            "sizes",
+            "batch",
+            "flops_per_step",
+            "gflops",
+            "percent_of_peak",
+            "speedup_vs_numpy",
+        } <= set(row)
         assert row["flops_per_step"] == harness.step_flops(row["sizes"], row["batch"])
         assert row["gflops"] == pytest.approx(row["flops_per_step"] / row["median"] / 1e9)
     for row in (r for r in step_rows if r["impl"] == "numpy"):
@@ -266,7 +318,9 @@ def test_quick_run_summaries_hold_every_field(quick_run):
     (check,) = suites["conv"]["checks"]["S"]  # jaxnn and Flax NNX agree after one step from the same weights
     assert check["params_max_abs_diff"] <= 1e-4 and check["loss_abs_diff"] <= 1e-4
     small_rows = suites["small_sweep"]["rows"]
-    assert {"jaxnn-vmap", "jaxnn-vmap-2dev", "jaxnn-fit", "numpy", "jax-prototype", "jax-flat"} <= {r["impl"] for r in small_rows}
+    assert {"jaxnn-vmap", "jaxnn-vmap-2dev", "jaxnn-fit", "numpy", "jax-prototype", "jax-flat"} <= {
+        r["impl"] for r in small_rows
+    }
     assert all(r["recompiles_after_first"] == 0 for r in small_rows)
     for row in small_rows:
         assert STAT_FIELDS | {"k", "speedup_vs_numpy", "peak_rss_bytes"} <= set(row)
@@ -276,7 +330,9 @@ def test_quick_run_summaries_hold_every_field(quick_run):
 
     assert {r["impl"] for r in tune_rows} == set(tune.QUICK_IMPLEMENTATIONS)
     for row in tune_rows:
-        assert STAT_FIELDS | {"dataset", "best_val_accuracy", "test_accuracy", "total_epochs", "times_jaxnn"} <= set(row)
+        assert STAT_FIELDS | {"dataset", "best_val_accuracy", "test_accuracy", "total_epochs", "times_jaxnn"} <= set(
+            row
+        )
     assert set(suites["tune"]["spread"]) == {"digits"}
 
 
@@ -314,8 +370,21 @@ def test_the_benchmarks_split_the_data_exactly_as_jaxnn_does(cancer):
 def test_quick_run_writes_tables_and_plots(quick_run):
     out, stdout, results = quick_run
     markdown = (out / "results.md").read_text()
-    for title in ("### gemm", "### step S", "### step M", "### sweep", "### compile", "### scaling", "### train",
-                  "### small_sweep", "### first_result", "### tune", "### checkpoint", "### conv S", "### tracking"):
+    for title in (
+        "### gemm",
+        "### step S",
+        "### step M",
+        "### sweep",
+        "### compile",
+        "### scaling",
+        "### train",
+        "### small_sweep",
+        "### first_result",
+        "### tune",
+        "### checkpoint",
+        "### conv S",
+        "### tracking",
+    ):
         assert title in markdown and title in stdout
     assert results["plots"]
     for name in results["plots"]:
@@ -374,26 +443,44 @@ def test_tune_suite_reports_each_search_and_the_spread(monkeypatch):
     """Every row of the quick plan at tiny sizes; Optuna made unimportable, so its row is skipped, not failed."""
     from benchmarks import tune
 
-    tiny = {"num_samples": 4, "num_epochs": 3, "batch_size": 32, "hidden": 16, "population": 4, "pbt_interval": 1,
-            "tpe_batch": 2}
+    tiny = {
+        "num_samples": 4,
+        "num_epochs": 3,
+        "batch_size": 32,
+        "hidden": 16,
+        "population": 4,
+        "pbt_interval": 1,
+        "tpe_batch": 2,
+    }
     monkeypatch.setattr(tune, "QUICK_SEARCH", tiny)
     monkeypatch.setitem(sys.modules, "optuna", None)
     settings = harness.Settings(quick=True, rounds=1, repeats=1, sample_s=0.01, num_threads=1, quiet_wait_s=0.0)
     jobs = tune.jobs(settings)
-    assert {(job.impl, job.case) for job in jobs} == {(impl, name) for impl in tune.QUICK_IMPLEMENTATIONS
-                                                      for name in ("digits", "checkerboard", "spirals")}
+    assert {(job.impl, job.case) for job in jobs} == {
+        (impl, name) for impl in tune.QUICK_IMPLEMENTATIONS for name in ("digits", "checkerboard", "spirals")
+    }
     params = next(job.params for job in jobs if job.case == "digits")
-    records = [{"suite": "tune", "impl": impl, "case": "digits", "round": 0, "params": params, **run(params)}
-               for impl, run in tune.IMPLEMENTATIONS.items()]
+    records = [
+        {"suite": "tune", "impl": impl, "case": "digits", "round": 0, "params": params, **run(params)}
+        for impl, run in tune.IMPLEMENTATIONS.items()
+    ]
     summary = tune.summarize(records, settings)
 
     rows = {row["impl"]: row for row in summary["rows"]}
     assert set(rows) == {"jaxnn_full", "jaxnn_asha", "jaxnn_hyperband", "jaxnn_pbt", "sklearn_halving"}
-    assert summary["skipped"] == [f"{impl}: optuna is not importable (import of optuna halted; None in sys.modules)"
-                                  for impl in ("jaxnn_tpe", "optuna_flax")]
+    assert summary["skipped"] == [
+        f"{impl}: optuna is not importable (import of optuna halted; None in sys.modules)"
+        for impl in ("jaxnn_tpe", "optuna_flax")
+    ]
     for row in rows.values():
-        assert STAT_FIELDS | {"dataset", "configurations", "best_val_accuracy", "test_accuracy", "total_epochs",
-                              "times_jaxnn"} <= set(row)
+        assert STAT_FIELDS | {
+            "dataset",
+            "configurations",
+            "best_val_accuracy",
+            "test_accuracy",
+            "total_epochs",
+            "times_jaxnn",
+        } <= set(row)
         assert 0.0 < row["best_val_accuracy"] <= 1.0 and 0.0 <= row["test_accuracy"] <= 1.0
         assert row["median"] > 0 and row["total_epochs"] > 0
     assert rows["jaxnn_full"]["times_jaxnn"] == 1.0
@@ -410,7 +497,10 @@ def test_tune_suite_reports_each_search_and_the_spread(monkeypatch):
     text = tune.markdown(summary)
     assert text.startswith("### tune") and "within 0.01 of the best validation accuracy" in text
     assert "without PBT" in text and "Skipped: optuna_flax" in text and "Skipped: jaxnn_tpe" in text
-    assert "jaxnn.sweep, Hyperband: best val" in text and "Hyperband's brackets (configurations, epochs, best val): 0: 2" in text
+    assert (
+        "jaxnn.sweep, Hyperband: best val" in text
+        and "Hyperband's brackets (configurations, epochs, best val): 0: 2" in text
+    )
 
 
 def test_fixed_cost_pools_each_workload_and_cache_into_median_phases(monkeypatch):
@@ -425,18 +515,34 @@ def test_fixed_cost_pools_each_workload_and_cache_into_median_phases(monkeypatch
 
     monkeypatch.setattr(fixed_cost, "_process", fake_process)
     settings = harness.Settings(quick=False, rounds=1, repeats=3, sample_s=0.1, num_threads=1, quiet_wait_s=0.0)
-    assert fixed_cost.jobs(harness.Settings(quick=True, rounds=1, repeats=3, sample_s=0.1, num_threads=1, quiet_wait_s=0.0)) == []
+    assert (
+        fixed_cost.jobs(
+            harness.Settings(quick=True, rounds=1, repeats=3, sample_s=0.1, num_threads=1, quiet_wait_s=0.0)
+        )
+        == []
+    )
     records = []
     for job in fixed_cost.jobs(settings):
-        records.append({"suite": job.suite, "impl": job.impl, "case": job.case, "round": 0,
-                        **fixed_cost.IMPLEMENTATIONS[job.impl](job.params)})
+        records.append(
+            {
+                "suite": job.suite,
+                "impl": job.impl,
+                "case": job.case,
+                "round": 0,
+                **fixed_cost.IMPLEMENTATIONS[job.impl](job.params),
+            }
+        )
     # Warm: one untimed process fills the cache, then three timed ones share it; cold: three empty caches.
     warm_small = [c for c in calls if c[0] == "small" and "cold" not in c[1]]
     assert len(warm_small) == 4 and len({c[1] for c in warm_small}) == 1
     assert len({c[1] for c in calls if c[0] == "small" and "cold" in c[1]}) == 3
     rows = fixed_cost.summarize(records, settings)["rows"]
     assert [(r["workload"], r["case"], r["num_samples"]) for r in rows] == [
-        ("asha", "cold", 3), ("asha", "warm", 3), ("small", "cold", 3), ("small", "warm", 3)]
+        ("asha", "cold", 3),
+        ("asha", "warm", 3),
+        ("small", "cold", 3),
+        ("small", "warm", 3),
+    ]
     assert rows[0]["first_s"] == 10.0 + 2  # the median of 11, 12, 13
     table = fixed_cost.markdown({"rows": rows})
     assert "| asha | warm |" in table and "second/first" in table

@@ -42,8 +42,16 @@ WORKER = textwrap.dedent(
 @pytest.mark.slow
 def test_two_processes_share_one_sqlite_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, url, str(seed)], cwd=ROOT, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE) for seed in (1, 2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, str(seed)],
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for seed in (1, 2)
+    ]
     numbers = []
     for worker in workers:
         out, err = worker.communicate(timeout=600)
@@ -78,23 +86,35 @@ def test_a_sqlite_study_survives_the_process_and_is_continued(digits, model, tmp
 
 def test_studies_that_disagree_and_storages_that_cannot_open_are_refused_before_training(digits, model, tmp_path):
     study = optuna.create_study(direction="maximize")
-    study.add_trial(optuna.trial.create_trial(params={"learning_rate": 0.1},
-                                              distributions={"learning_rate": optuna.distributions.FloatDistribution(0.01, 1.0)},
-                                              value=0.5))
-    with pytest.raises(ValueError, match=r"the study '.*' disagrees with `space`: its trial 0 drew learning_rate from "
-                                         r"FloatDistribution\(.*\), which is FloatDistribution\(.*log=True"):
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"learning_rate": 0.1},
+            distributions={"learning_rate": optuna.distributions.FloatDistribution(0.01, 1.0)},
+            value=0.5,
+        )
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"the study '.*' disagrees with `space`: its trial 0 drew learning_rate from "
+        r"FloatDistribution\(.*\), which is FloatDistribution\(.*log=True",
+    ):
         jaxnn.sweep(model, digits, space=SPACE, study=study, **OPTIONS)
     other = optuna.create_study(direction="maximize")
-    other.add_trial(optuna.trial.create_trial(params={"dropout": 0.1},
-                                              distributions={"dropout": optuna.distributions.FloatDistribution(0, 1)},
-                                              value=0.5))
+    other.add_trial(
+        optuna.trial.create_trial(
+            params={"dropout": 0.1}, distributions={"dropout": optuna.distributions.FloatDistribution(0, 1)}, value=0.5
+        )
+    )
     with pytest.raises(ValueError, match=r"drew dropout from .*which is not in this sweep's space"):
         jaxnn.sweep(model, digits, space=SPACE, study=other, **OPTIONS)
     with pytest.raises(ValueError, match=r"the study '.*' is to minimize, but this sweep's metric is to maximize"):
         jaxnn.sweep(model, digits, space=SPACE, study=optuna.create_study(), **OPTIONS)
     missing = tmp_path / "no" / "such" / "dir" / "study.db"
-    with pytest.raises(ValueError, match=r"cannot open the Optuna storage `storage` 'sqlite:///.*study.db': "
-                                         r"OperationalError: .*unable to open database file"):
+    with pytest.raises(
+        ValueError,
+        match=r"cannot open the Optuna storage `storage` 'sqlite:///.*study.db': "
+        r"OperationalError: .*unable to open database file",
+    ):
         jaxnn.sweep(model, digits, space=SPACE, storage=f"sqlite:///{missing}", study_name="s", **OPTIONS)
     with pytest.raises(ValueError, match=r"`storage` 'study.db' is not a database URL: expected e.g. sqlite:///"):
         jaxnn.sweep(model, digits, space=SPACE, storage="study.db", study_name="s", **OPTIONS)
@@ -104,10 +124,20 @@ def test_studies_that_disagree_and_storages_that_cannot_open_are_refused_before_
         jaxnn.sweep(model, digits, space=SPACE, study=study, sampler=optuna.samplers.RandomSampler(), **OPTIONS)
     with pytest.raises(TypeError, match=r"`study` must be an optuna.Study, got str"):
         jaxnn.sweep(model, digits, space=SPACE, study="s", **OPTIONS)
-    with pytest.raises(ValueError, match=r"cannot be combined with `sampler`: .*keep the study in a database \(`storage` "
-                                         r"and `study_name`\)"):
-        jaxnn.sweep(model, digits, space=SPACE, storage="sqlite:///x.db", study_name="s", checkpoint_dir=tmp_path / "c",
-                    **OPTIONS)
+    with pytest.raises(
+        ValueError,
+        match=r"cannot be combined with `sampler`: .*keep the study in a database \(`storage` "
+        r"and `study_name`\)",
+    ):
+        jaxnn.sweep(
+            model,
+            digits,
+            space=SPACE,
+            storage="sqlite:///x.db",
+            study_name="s",
+            checkpoint_dir=tmp_path / "c",
+            **OPTIONS,
+        )
     assert not os.path.exists(tmp_path / "no")
 
 
@@ -115,9 +145,32 @@ def test_the_command_line_shares_a_study_through_storage(tmp_path, capsys):
     from jaxnn import cli
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    argv = ["sweep", "--dataset", "iris", "--optimizer", "sgd", "--learning-rate", "1e-3:0.3:log", "--samples", "2",
-            "--batch", "2", "--sampler", "random", "--storage", url, "--study-name", "cli", "--epochs", "2",
-            "--log", "none", "--no-progress", "--out", str(tmp_path / "out")]
+    argv = [
+        "sweep",
+        "--dataset",
+        "iris",
+        "--optimizer",
+        "sgd",
+        "--learning-rate",
+        "1e-3:0.3:log",
+        "--samples",
+        "2",
+        "--batch",
+        "2",
+        "--sampler",
+        "random",
+        "--storage",
+        url,
+        "--study-name",
+        "cli",
+        "--epochs",
+        "2",
+        "--log",
+        "none",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert cli.main(argv) == 0, capsys.readouterr().err
     assert len(optuna.load_study(study_name="cli", storage=url).trials) == 2
     assert not (tmp_path / "out" / "checkpoint").exists()

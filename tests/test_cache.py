@@ -22,8 +22,10 @@ def run(code_or_args, env, *, cli=False):
 def test_a_built_in_dataset_is_read_from_the_cache_without_scikit_learn(tmp_path):
     env = dict(os.environ, JAXNN_CACHE_DIR=str(tmp_path))
     first = jaxnn.datasets.load("digits", seed=3)  # this process: fills its own cache (the session's)
-    code = ("import sys, numpy as np, jaxnn; d = jaxnn.datasets.load('digits', seed=3); "
-            f"print('sklearn' in sys.modules); np.save({str(tmp_path / 'x_val.npy')!r}, d.x_val)")
+    code = (
+        "import sys, numpy as np, jaxnn; d = jaxnn.datasets.load('digits', seed=3); "
+        f"print('sklearn' in sys.modules); np.save({str(tmp_path / 'x_val.npy')!r}, d.x_val)"
+    )
     assert run(code, env).stdout.strip() == "True"  # fills tmp_path's cache, reading the data with scikit-learn
     assert run(code, env).stdout.strip() == "False"  # no scikit-learn import at all: arrays and splits from jaxnn
     np.testing.assert_array_equal(np.load(tmp_path / "x_val.npy"), first.x_val)
@@ -37,11 +39,16 @@ def test_an_unwritable_cache_costs_speed_not_the_run(tmp_path):
     completed = run("import jaxnn; print(jaxnn.datasets.load('iris').num_train)", env)
     assert completed.stdout.strip() == "104"
     # A compilation cache in place of a file: one warning line, and the run goes on without it.
-    completed = run(["train", "--dataset", "iris", "--epochs", "1", "--no-progress", "--out", tmp_path / "out"],
-                    dict(env, JAXNN_COMPILATION_CACHE="1"), cli=True)
+    completed = run(
+        ["train", "--dataset", "iris", "--epochs", "1", "--no-progress", "--out", tmp_path / "out"],
+        dict(env, JAXNN_COMPILATION_CACHE="1"),
+        cli=True,
+    )
     warnings = [line for line in completed.stderr.splitlines() if "warning" in line]
-    assert warnings == [f"jaxnn: warning: the compilation cache {blocker}/cache/xla cannot be used (not a directory); "
-                        "compiling without it"], completed.stderr
+    assert warnings == [
+        f"jaxnn: warning: the compilation cache {blocker}/cache/xla cannot be used (not a directory); "
+        "compiling without it"
+    ], completed.stderr
 
 
 def test_a_second_train_with_another_learning_rate_loads_the_compiled_programs(tmp_path):
@@ -52,19 +59,27 @@ def test_a_second_train_with_another_learning_rate_loads_the_compiled_programs(t
     assert programs  # the training programs were written
     run([*common, "--learning-rate", "0.05", "--out", tmp_path / "b"], env, cli=True)
     assert sorted(os.listdir(tmp_path / "cache" / "xla")) == programs  # every one loaded, none compiled anew
-    run([*common, "--no-compilation-cache", "--out", tmp_path / "c"], dict(env, JAXNN_CACHE_DIR=str(tmp_path / "off")),
-        cli=True)
+    run(
+        [*common, "--no-compilation-cache", "--out", tmp_path / "c"],
+        dict(env, JAXNN_CACHE_DIR=str(tmp_path / "off")),
+        cli=True,
+    )
     assert not (tmp_path / "off" / "xla").exists()
 
 
-FIT = ("import jaxnn; data = jaxnn.datasets.load('iris', seed=0); "
-       "jaxnn.fit(jaxnn.mlp([4, 3, 3]), data, num_epochs=1, key=0, progress=False); ")
+FIT = (
+    "import jaxnn; data = jaxnn.datasets.load('iris', seed=0); "
+    "jaxnn.fit(jaxnn.mlp([4, 3, 3]), data, num_epochs=1, key=0, progress=False); "
+)
 
 
 def python_env(tmp_path, **extra):
     """A process as a user starts it: no opt-out in the environment, caches under ``tmp_path``."""
-    env = {name: value for name, value in os.environ.items()
-           if name not in ("JAXNN_COMPILATION_CACHE", "JAX_ENABLE_COMPILATION_CACHE", "JAX_COMPILATION_CACHE_DIR")}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("JAXNN_COMPILATION_CACHE", "JAX_ENABLE_COMPILATION_CACHE", "JAX_COMPILATION_CACHE_DIR")
+    }
     return dict(env, JAXNN_CACHE_DIR=str(tmp_path), **extra)
 
 
@@ -77,16 +92,21 @@ def test_the_python_api_caches_compiled_programs_by_default_and_each_opt_out_sto
     run("import jaxnn; jaxnn.cache.disable_compilation_cache(); " + FIT, python_env(tmp_path / "function"))
     assert not (tmp_path / "function" / "xla").exists()
     # Turned off after programs were cached: the next new program compiles without writing there.
-    code = (FIT + "import os; before = sorted(os.listdir(jaxnn.cache.cache_dir() / 'xla')); "
-            "jaxnn.cache.disable_compilation_cache(); "
-            "jaxnn.fit(jaxnn.mlp([4, 5, 3]), data, num_epochs=1, key=0, progress=False); "
-            "print(before == sorted(os.listdir(jaxnn.cache.cache_dir() / 'xla')))")
+    code = (
+        FIT + "import os; before = sorted(os.listdir(jaxnn.cache.cache_dir() / 'xla')); "
+        "jaxnn.cache.disable_compilation_cache(); "
+        "jaxnn.fit(jaxnn.mlp([4, 5, 3]), data, num_epochs=1, key=0, progress=False); "
+        "print(before == sorted(os.listdir(jaxnn.cache.cache_dir() / 'xla')))"
+    )
     assert run(code, python_env(tmp_path / "later")).stdout.strip() == "True"
 
 
 def test_a_cache_directory_set_in_jax_is_kept(tmp_path):
-    code = (f"import jax; jax.config.update('jax_compilation_cache_dir', {str(tmp_path / 'mine')!r}); " + FIT
-            + "print(jax.config.jax_compilation_cache_dir)")
+    code = (
+        f"import jax; jax.config.update('jax_compilation_cache_dir', {str(tmp_path / 'mine')!r}); "
+        + FIT
+        + "print(jax.config.jax_compilation_cache_dir)"
+    )
     assert run(code, python_env(tmp_path / "jaxnn")).stdout.strip() == str(tmp_path / "mine")
     assert not (tmp_path / "jaxnn" / "xla").exists()
 
@@ -94,13 +114,18 @@ def test_a_cache_directory_set_in_jax_is_kept(tmp_path):
 def test_an_unwritable_compilation_cache_warns_once_and_the_python_api_runs_on(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    code = ("import warnings; warnings.simplefilter('always'); " + FIT  # Python's own filter would hide a repeat
-            + "jaxnn.fit(jaxnn.mlp([4, 5, 3]), data, num_epochs=1, key=0, progress=False); "
-            "r = jaxnn.sweep(jaxnn.mlp([4, 3, 3]), data, space={'learning_rate': [0.1, 0.2]}, num_epochs=1, key=0, "
-            "progress=False); print(len(r))")
+    code = (
+        "import warnings; warnings.simplefilter('always'); "
+        + FIT  # Python's own filter would hide a repeat
+        + "jaxnn.fit(jaxnn.mlp([4, 5, 3]), data, num_epochs=1, key=0, progress=False); "
+        "r = jaxnn.sweep(jaxnn.mlp([4, 3, 3]), data, space={'learning_rate': [0.1, 0.2]}, num_epochs=1, key=0, "
+        "progress=False); print(len(r))"
+    )
     completed = run(code, python_env(blocker / "cache"))
     assert completed.stdout.strip() == "2"
     warned = [line for line in completed.stderr.splitlines() if "Warning" in line]
     assert len(warned) == 1, completed.stderr
-    assert warned[0].endswith(f"UserWarning: jaxnn: the compilation cache {blocker}/cache/xla cannot be used "
-                              "(not a directory); compiling without it")
+    assert warned[0].endswith(
+        f"UserWarning: jaxnn: the compilation cache {blocker}/cache/xla cannot be used "
+        "(not a directory); compiling without it"
+    )

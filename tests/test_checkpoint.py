@@ -158,14 +158,21 @@ def test_damaged_and_foreign_files_are_refused(trained, tmp_path):
 
 def test_params_that_do_not_fit_the_model_are_refused(trained, tmp_path):
     model, params, _ = trained
-    state = serialization.msgpack_restore(serialization.msgpack_serialize({
-        "model": json.dumps(model.config),
-        "params": serialization.to_state_dict(jax.tree.map(np.asarray, params)), "metadata": "{}",
-    }))
+    state = serialization.msgpack_restore(
+        serialization.msgpack_serialize(
+            {
+                "model": json.dumps(model.config),
+                "params": serialization.to_state_dict(jax.tree.map(np.asarray, params)),
+                "metadata": "{}",
+            }
+        )
+    )
     wrong_shape = dict(state, params=dict(state["params"]))
     wrong_shape["params"]["0"] = dict(wrong_shape["params"]["0"], w=np.zeros((5, 16), np.float32))
     write_version_2(tmp_path / "shape.msgpack", wrong_shape)
-    with pytest.raises(jaxnn.CheckpointError, match=r"params\[0\]\['w'\] is float32\[5, 16\], the model expects float32\[4, 16\]"):
+    with pytest.raises(
+        jaxnn.CheckpointError, match=r"params\[0\]\['w'\] is float32\[5, 16\], the model expects float32\[4, 16\]"
+    ):
         jaxnn.load(tmp_path / "shape.msgpack")
     wrong_dtype = dict(state, params=dict(state["params"]))
     wrong_dtype["params"]["1"] = dict(wrong_dtype["params"]["1"], b=np.zeros(8, np.float64))
@@ -201,8 +208,11 @@ def test_save_rejects_bad_arguments(trained, tmp_path):
 
 def test_save_refuses_params_that_load_would_refuse(tmp_path):
     model, other = jaxnn.mlp([4, 8, 3]), jaxnn.mlp([30, 8, 1])
-    with pytest.raises(jaxnn.ConfigError, match=r"the params do not fit the model \(mlp \[4, 8, 3\]\): "
-                                                 r"params\[0\]\['w'\] is float32\[30, 8\], the model expects float32\[4, 8\]"):
+    with pytest.raises(
+        jaxnn.ConfigError,
+        match=r"the params do not fit the model \(mlp \[4, 8, 3\]\): "
+        r"params\[0\]\['w'\] is float32\[30, 8\], the model expects float32\[4, 8\]",
+    ):
         jaxnn.save(tmp_path / "bad.msgpack", model, other.init(jax.random.key(0)))
     with pytest.raises(jaxnn.ConfigError, match=r"expected the structure"):
         jaxnn.save(tmp_path / "bad.msgpack", model, {"w": np.zeros(3)})

@@ -34,7 +34,7 @@ def assert_same_sweep(merged, whole):
     for name, curve in whole.curves.items():
         np.testing.assert_array_equal(merged.curves[name], curve, err_msg=name)
     for i in range(len(whole)):
-        for a, b in zip(jax_leaves(merged.params(i)), jax_leaves(whole.params(i))):
+        for a, b in zip(jax_leaves(merged.params(i)), jax_leaves(whole.params(i)), strict=False):
             np.testing.assert_array_equal(a, b)
     assert merged.best == whole.best
     assert merged.hyperparameters == whole.hyperparameters and merged.settings == whole.settings
@@ -84,13 +84,16 @@ def test_shards_of_other_sweeps_repeated_or_missing_are_refused(digits, model, h
         jaxnn.merge([])
 
 
-@pytest.mark.parametrize("shard, error, message", [
-    ((2, 2), IndexError, r"`shard` \(=\(2, 2\)\): the shard index must be in 0..1"),
-    ((-1, 4), IndexError, r"must be in 0..3 \(shards are numbered from 0\)"),
-    ((0, 0), ValueError, r"the count of shards must be >= 1"),
-    ("1/2", TypeError, r"`shard` must be a pair \(index, count\) of ints, got '1/2'"),
-    ((0, 17), ValueError, r"asks for 17 shards of a sweep of 16 configurations: use at most 16"),
-])
+@pytest.mark.parametrize(
+    "shard, error, message",
+    [
+        ((2, 2), IndexError, r"`shard` \(=\(2, 2\)\): the shard index must be in 0..1"),
+        ((-1, 4), IndexError, r"must be in 0..3 \(shards are numbered from 0\)"),
+        ((0, 0), ValueError, r"the count of shards must be >= 1"),
+        ("1/2", TypeError, r"`shard` must be a pair \(index, count\) of ints, got '1/2'"),
+        ((0, 17), ValueError, r"asks for 17 shards of a sweep of 16 configurations: use at most 16"),
+    ],
+)
 def test_bad_shards_are_refused_before_training(digits, model, shard, error, message):
     with pytest.raises(error, match=message):
         jaxnn.sweep(model, digits, space=SPACE, shard=shard, **OPTIONS)
@@ -109,26 +112,53 @@ def test_shard_and_merge_round_trip_through_the_command_line(tmp_path, capsys):
     import subprocess
     import sys
 
-    common = ["sweep", "--dataset", "iris", "--optimizer", "sgd", "--learning-rate", "0.01:0.3:log:4", "--momentum",
-              "0,0.9", "--epochs", "3", "--max-parallel", "4", "--log", "none", "--no-progress"]
+    common = [
+        "sweep",
+        "--dataset",
+        "iris",
+        "--optimizer",
+        "sgd",
+        "--learning-rate",
+        "0.01:0.3:log:4",
+        "--momentum",
+        "0,0.9",
+        "--epochs",
+        "3",
+        "--max-parallel",
+        "4",
+        "--log",
+        "none",
+        "--no-progress",
+    ]
     cli = [sys.executable, "-m", "jaxnn.cli"]
-    shards = [subprocess.Popen([*cli, *common, "--shard", f"{i}/2", "--out", tmp_path / f"s{i}"], text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    shards = [
+        subprocess.Popen(
+            [*cli, *common, "--shard", f"{i}/2", "--out", tmp_path / f"s{i}"],
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(2)
+    ]
     whole = subprocess.run([*cli, *common, "--out", tmp_path / "whole"], capture_output=True, text=True, timeout=600)
     assert whole.returncode == 0, whole.stderr
     for process in shards:
         out, err = process.communicate(timeout=600)
         assert process.returncode == 0, err
         assert "shard.msgpack" in out and "jaxnn merge" in out
-    merged = subprocess.run([*cli, "merge", *(tmp_path / f"s{i}" for i in (1, 0)), "--out", tmp_path / "merged"],
-                            capture_output=True, text=True, timeout=600)
+    merged = subprocess.run(
+        [*cli, "merge", *(tmp_path / f"s{i}" for i in (1, 0)), "--out", tmp_path / "merged"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert merged.returncode == 0, merged.stderr
     assert "2 shards, 8 runs" in merged.stdout
     assert filecmp.cmp(tmp_path / "merged" / "sweep.csv", tmp_path / "whole" / "sweep.csv", shallow=False)
     best = jaxnn.load(tmp_path / "merged" / "best.msgpack")
     whole_best = jaxnn.load(tmp_path / "whole" / "best.msgpack")
     assert best.metadata["row"] == whole_best.metadata["row"]
-    for a, b in zip(jax_leaves(best.params), jax_leaves(whole_best.params)):
+    for a, b in zip(jax_leaves(best.params), jax_leaves(whole_best.params), strict=False):
         np.testing.assert_array_equal(a, b)
     from jaxnn import cli as jaxnn_cli  # the error paths in this process: nothing trains
 

@@ -17,15 +17,23 @@ from tests.conftest import tolerance
 
 def _conv_model(input_shape, kernel, strides, padding, dtype=jnp.float32):
     return jaxnn.sequential(
-        input_shape, layers.conv(3, kernel, strides=strides, padding=padding, dtype=dtype), layers.activation("tanh"),
-        layers.avg_pool(2, padding="SAME"), layers.flatten(), layers.dense(2, dtype=dtype), dtype=dtype,
+        input_shape,
+        layers.conv(3, kernel, strides=strides, padding=padding, dtype=dtype),
+        layers.activation("tanh"),
+        layers.avg_pool(2, padding="SAME"),
+        layers.flatten(),
+        layers.dense(2, dtype=dtype),
+        dtype=dtype,
     )
 
 
-@pytest.mark.parametrize("input_shape, kernel, strides, padding", [
-    ((9, 2), 3, 1, "SAME"),          # 1-D
-    ((7, 6, 2), (3, 2), (2, 1), "VALID"),  # 2-D, rectangular kernel, strided (2-D stride 1: the tests below)
-])
+@pytest.mark.parametrize(
+    "input_shape, kernel, strides, padding",
+    [
+        ((9, 2), 3, 1, "SAME"),  # 1-D
+        ((7, 6, 2), (3, 2), (2, 1), "VALID"),  # 2-D, rectangular kernel, strided (2-D stride 1: the tests below)
+    ],
+)
 def test_conv_gradients_match_finite_differences_in_float64(input_shape, kernel, strides, padding, key):
     with jax.enable_x64(True):
         model = _conv_model(input_shape, kernel, strides, padding, dtype=jnp.float64)
@@ -37,27 +45,37 @@ def test_conv_gradients_match_finite_differences_in_float64(input_shape, kernel,
         leaves, tree = jax.tree.flatten((params, x))
         for i in range(4):
             keys = jax.random.split(jax.random.fold_in(key, 10 + i), len(leaves))
-            direction = jax.tree.unflatten(tree, [jax.random.normal(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves, strict=True)])
+            direction = jax.tree.unflatten(
+                tree, [jax.random.normal(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves, strict=True)]
+            )
+
             def step(h):
                 return loss(*jax.tree.map(lambda v, d: v + h * d, (params, x), direction))
+
             numeric = (step(1e-6) - step(-1e-6)) / 2e-6
-            analytic = sum(jnp.vdot(g, d) for g, d in zip(jax.tree.leaves(grad), jax.tree.leaves(direction), strict=True))
+            analytic = sum(
+                jnp.vdot(g, d) for g, d in zip(jax.tree.leaves(grad), jax.tree.leaves(direction), strict=True)
+            )
             np.testing.assert_allclose(analytic, numeric, rtol=1e-7)
 
 
 def _nnx_conv(layer_params, in_channels, kernel, strides, padding):
-    conv = nnx.Conv(in_channels, layer_params["w"].shape[-1], kernel_size=kernel, strides=strides, padding=padding,
-                    rngs=nnx.Rngs(0))
+    conv = nnx.Conv(
+        in_channels, layer_params["w"].shape[-1], kernel_size=kernel, strides=strides, padding=padding, rngs=nnx.Rngs(0)
+    )
     conv.kernel[...] = layer_params["w"]
     conv.bias[...] = layer_params["b"]
     return conv
 
 
-@pytest.mark.parametrize("input_shape, kernel, strides, padding", [
-    ((10, 3), (3,), 1, "SAME"),
-    ((8, 8, 2), (3, 3), 1, "SAME"),
-    ((9, 7, 1), (2, 3), (2, 2), "VALID"),
-])
+@pytest.mark.parametrize(
+    "input_shape, kernel, strides, padding",
+    [
+        ((10, 3), (3,), 1, "SAME"),
+        ((8, 8, 2), (3, 3), 1, "SAME"),
+        ((9, 7, 1), (2, 3), (2, 2), "VALID"),
+    ],
+)
 def test_conv_equals_flax_nnx_conv_on_shared_weights(input_shape, kernel, strides, padding, key):
     layer = layers.conv(4, kernel, strides=strides, padding=padding)
     params, out_shape = layer.init(key, input_shape)
@@ -71,8 +89,11 @@ def test_conv_equals_flax_nnx_conv_on_shared_weights(input_shape, kernel, stride
     graphdef, state = nnx.split(flax_conv)
     flax_grads = jax.grad(lambda state, x: jnp.sum(jnp.sin(nnx.merge(graphdef, state)(x))), argnums=(0, 1))(state, x)
     ours_grads = jax.grad(lambda p, x: jnp.sum(jnp.sin(layer.apply(p, x))), argnums=(0, 1))(params, x)
-    for ours, theirs in [(ours_grads[0]["w"], flax_grads[0]["kernel"]), (ours_grads[0]["b"], flax_grads[0]["bias"]),
-                         (ours_grads[1], flax_grads[1])]:
+    for ours, theirs in [
+        (ours_grads[0]["w"], flax_grads[0]["kernel"]),
+        (ours_grads[0]["b"], flax_grads[0]["bias"]),
+        (ours_grads[1], flax_grads[1]),
+    ]:
         np.testing.assert_allclose(ours, jnp.asarray(theirs), **tolerance(np.float32, scale=10))
 
 
@@ -82,10 +103,15 @@ def test_pools_equal_flax_pooling(key):
     x = jax.random.normal(key, (2, 7, 6, 3))
     for ours, theirs in [
         (layers.max_pool(2), lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))),
-        (layers.max_pool(3, strides=1, padding="SAME"), lambda x: nn.max_pool(x, (3, 3), strides=(1, 1), padding="SAME")),
+        (
+            layers.max_pool(3, strides=1, padding="SAME"),
+            lambda x: nn.max_pool(x, (3, 3), strides=(1, 1), padding="SAME"),
+        ),
         (layers.avg_pool((2, 3)), lambda x: nn.avg_pool(x, (2, 3), strides=(2, 3))),
-        (layers.avg_pool(3, strides=2, padding="SAME"),
-         lambda x: nn.avg_pool(x, (3, 3), strides=(2, 2), padding="SAME", count_include_pad=False)),
+        (
+            layers.avg_pool(3, strides=2, padding="SAME"),
+            lambda x: nn.avg_pool(x, (3, 3), strides=(2, 2), padding="SAME", count_include_pad=False),
+        ),
     ]:
         _, out_shape = ours.init(key, x.shape[1:])
         got = ours.apply(None, x)
@@ -100,7 +126,9 @@ def test_flatten_and_shapes_through_a_cnn(key):
     model = jaxnn.cnn((8, 8, 1), 10, channels=(4, 6), hidden=(12,))
     params = jax.jit(model.init)(key)  # (compiled: eager initialization compiles every random op on its own)
     assert [jax.tree.map(jnp.shape, p) for p in params] == [
-        {"w": (3, 3, 1, 4), "b": (4,)}, {"w": (3, 3, 4, 6), "b": (6,)}, {"w": (2 * 2 * 6, 12), "b": (12,)},
+        {"w": (3, 3, 1, 4), "b": (4,)},
+        {"w": (3, 3, 4, 6), "b": (6,)},
+        {"w": (2 * 2 * 6, 12), "b": (12,)},
         {"w": (12, 10), "b": (10,)},
     ]
     x = jax.random.normal(key, (5, 8, 8, 1))
@@ -108,16 +136,29 @@ def test_flatten_and_shapes_through_a_cnn(key):
     # Flattening is x.reshape(n, -1): a dense layer after it sees the pixels in row-major order.
     flat = jaxnn.sequential((8, 8, 1), layers.flatten(), layers.dense(3))
     flat_params = jax.jit(flat.init)(key)
-    np.testing.assert_allclose(flat.apply(flat_params, x), x.reshape(5, -1) @ flat_params[0]["w"] + flat_params[0]["b"],
-                               **tolerance(np.float32))
+    np.testing.assert_allclose(
+        flat.apply(flat_params, x),
+        x.reshape(5, -1) @ flat_params[0]["w"] + flat_params[0]["b"],
+        **tolerance(np.float32),
+    )
 
 
-@pytest.mark.parametrize("model", [
-    lambda: jaxnn.cnn((8, 8, 1), 10, channels=(4,), kernel_size=(3, 2), pool=1, hidden=(), dropout=0.2),
-    lambda: jaxnn.cnn((16, 2), 1, channels=(3, 5), output_activation="sigmoid"),
-    lambda: jaxnn.sequential((6, 6, 2), layers.conv(3, (2, 3), strides=2, padding="VALID"), layers.max_pool(1),
-                             layers.avg_pool(2, strides=1, padding="SAME"), layers.flatten(), layers.dense(2)),
-], ids=["cnn-2d", "cnn-1d", "sequential"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: jaxnn.cnn((8, 8, 1), 10, channels=(4,), kernel_size=(3, 2), pool=1, hidden=(), dropout=0.2),
+        lambda: jaxnn.cnn((16, 2), 1, channels=(3, 5), output_activation="sigmoid"),
+        lambda: jaxnn.sequential(
+            (6, 6, 2),
+            layers.conv(3, (2, 3), strides=2, padding="VALID"),
+            layers.max_pool(1),
+            layers.avg_pool(2, strides=1, padding="SAME"),
+            layers.flatten(),
+            layers.dense(2),
+        ),
+    ],
+    ids=["cnn-2d", "cnn-1d", "sequential"],
+)
 def test_conv_configs_rebuild_the_same_model(model, key):
     model = model()
     rebuilt = jaxnn.model_from_config(model.config)
@@ -150,9 +191,14 @@ def test_layer_errors_say_what_to_do(key):
     with pytest.raises(ValueError, match=r"`features` \(=0\) must be >= 1"):
         layers.conv(0)
     params, _ = layers.conv(4).init(key, (6, 6, 2))
-    with pytest.raises(ValueError, match=r"conv expects a batch \(batch, \*spatial, 2\) with 2 spatial axes, got x.shape=\(5, 6, 6, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"conv expects a batch \(batch, \*spatial, 2\) with 2 spatial axes, got x.shape=\(5, 6, 6, 3\)",
+    ):
         layers.conv(4).apply(params, jnp.ones((5, 6, 6, 3)))
-    with pytest.raises(ValueError, match=r"max_pool expects a batch \(batch, \*spatial, channels\), got x.shape=\(3, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"max_pool expects a batch \(batch, \*spatial, channels\), got x.shape=\(3, 4\)"
+    ):
         layers.max_pool(2).apply(None, jnp.ones((3, 4)))
 
 
@@ -160,7 +206,9 @@ def test_an_image_dataset_given_to_an_mlp_says_to_flatten(key):
     images = jaxnn.datasets.load("digits", as_images=True)
     with pytest.raises(ValueError, match=r"examples of shape \(8, 8, 1\).*64 flat features.*flatten"):
         jaxnn.fit(jaxnn.mlp([64, 10]), images, num_epochs=1, key=key, progress=False)
-    with pytest.raises(ValueError, match=r"64 flat features per example but the model takes examples of shape \(8, 8, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"64 flat features per example but the model takes examples of shape \(8, 8, 1\)"
+    ):
         jaxnn.fit(jaxnn.cnn((8, 8, 1), 10), jaxnn.datasets.load("digits"), num_epochs=1, key=key, progress=False)
 
 
@@ -225,24 +273,43 @@ def test_cnn_sweep_rows_equal_fit_and_checkpoint_round_trip(key, tmp_path):
     swept = jaxnn.sweep(model, data, space={"learning_rate": [0.05, 0.2]}, key=key, progress=False, **options)
     for row, rate in enumerate(swept.table["learning_rate"]):
         # Rows of seed 0 train from fold_in(key, 0) and keep their best epoch (as fit's restore_best does).
-        single = jaxnn.fit(model, data, key=jax.random.fold_in(key, 0), learning_rate=rate, progress=False,
-                           early_stopping=jaxnn.EarlyStopping(patience=99), **options)
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, **tolerance(np.float32, scale=10)),
-                     swept.params(row), single.params)
-        np.testing.assert_allclose(swept.curves["val_loss"][row], single.history["val_loss"], **tolerance(np.float32, scale=10))
+        single = jaxnn.fit(
+            model,
+            data,
+            key=jax.random.fold_in(key, 0),
+            learning_rate=rate,
+            progress=False,
+            early_stopping=jaxnn.EarlyStopping(patience=99),
+            **options,
+        )
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, **tolerance(np.float32, scale=10)),
+            swept.params(row),
+            single.params,
+        )
+        np.testing.assert_allclose(
+            swept.curves["val_loss"][row], single.history["val_loss"], **tolerance(np.float32, scale=10)
+        )
 
     path = tmp_path / "cnn.msgpack"
     jaxnn.save(path, model, single.params, dataset=data)
     restored = jaxnn.load(path)
     assert restored.model == model and restored.info.input_shape == (6, 6, 1)
     assert restored.info.standardizer.mode == "global"
-    np.testing.assert_array_equal(jaxnn.predict(restored.model, restored.params, x, dataset=restored.info),
-                                  jaxnn.predict(model, single.params, x, dataset=data))
+    np.testing.assert_array_equal(
+        jaxnn.predict(restored.model, restored.params, x, dataset=restored.info),
+        jaxnn.predict(model, single.params, x, dataset=data),
+    )
 
 
-@pytest.mark.parametrize("shape, window, padding", [
-    ((3, 9, 2), (3,), "SAME"), ((2, 8, 7, 3), (3, 3), "VALID"), ((2, 6, 6, 1), (4, 2), "SAME"),
-])
+@pytest.mark.parametrize(
+    "shape, window, padding",
+    [
+        ((3, 9, 2), (3,), "SAME"),
+        ((2, 8, 7, 3), (3, 3), "VALID"),
+        ((2, 6, 6, 1), (4, 2), "SAME"),
+    ],
+)
 def test_stride_one_conv_gradients_equal_autodiff_also_vmapped(shape, window, padding, key):
     """The hand-written backward pass (standard-layout convolutions, fast inside lax.scan) is XLA's own gradient."""
     from jaxnn.layers import _conv, _conv_unit_stride, _explicit_padding
@@ -255,7 +322,9 @@ def test_stride_one_conv_gradients_equal_autodiff_also_vmapped(shape, window, pa
         per_row = jax.grad(lambda w, x: jnp.sum(jnp.sin(conv(x, w))), argnums=(0, 1))
         return jax.jit(jax.vmap(per_row, in_axes=(0, None)))(w, x)
 
-    for ours, reference in zip(grads(lambda x, w: _conv_unit_stride(x, w, pads)), grads(lambda x, w: _conv(x, w, padding)), strict=True):
+    for ours, reference in zip(
+        grads(lambda x, w: _conv_unit_stride(x, w, pads)), grads(lambda x, w: _conv(x, w, padding)), strict=True
+    ):
         np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-6)
 
 
@@ -264,9 +333,19 @@ def test_a_cnn_beats_the_mlp_on_the_digits_as_images():
     """The README's CNN: 0.993 test accuracy (the MLP of the quick start: 0.978), about 7 s on 2 cores."""
     images = jaxnn.datasets.load("digits", as_images=True, standardize="global")
     cnn = jaxnn.cnn(images.input_shape, 10, channels=(32, 32), hidden=(128,), dropout=0.25)
-    result = jaxnn.fit(cnn, images, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4, schedule="cosine_decay",
-                       num_epochs=40, batch_size=32, key=jax.random.fold_in(jax.random.key(0), 0),
-                       early_stopping=jaxnn.EarlyStopping(patience=99), progress=False)
+    result = jaxnn.fit(
+        cnn,
+        images,
+        optimizer="adamw",
+        learning_rate=3e-3,
+        weight_decay=1e-4,
+        schedule="cosine_decay",
+        num_epochs=40,
+        batch_size=32,
+        key=jax.random.fold_in(jax.random.key(0), 0),
+        early_stopping=jaxnn.EarlyStopping(patience=99),
+        progress=False,
+    )
     # 0.993 (268 of 270) and a loss of 0.047 at this key: room for 4 more mistakes and twice the loss.
     metrics = jaxnn.evaluate(cnn, result.params, images, split="test")
     assert metrics["accuracy"] >= 0.975 and metrics["loss"] < 0.1, metrics

@@ -41,13 +41,20 @@ def test_every_fold_is_the_run_fit_makes_on_it(iris_cv, cv_sweep):
     assert cv_sweep.num_folds == 4 and cv_sweep.folds["best_val_metric"].shape == (2, 4)
     row = cv_sweep.best
     for k, (train, val) in enumerate(SPLITTER.split(np.asarray(iris_cv.x_train), np.asarray(iris_cv.y_train))):
-        alone = jaxnn.fit(MODEL, fold_data(iris_cv, train, val), key=row_key(0),
-                          learning_rate=row["learning_rate"], **OPTIONS)
+        alone = jaxnn.fit(
+            MODEL, fold_data(iris_cv, train, val), key=row_key(0), learning_rate=row["learning_rate"], **OPTIONS
+        )
         best = int(alone.best_epoch)
-        np.testing.assert_allclose(cv_sweep.folds["best_val_loss"][0, k], alone.history["val_loss"][best - 1],
-                                   **tolerance(np.float32, scale=100))
-        np.testing.assert_allclose(cv_sweep.folds["best_val_metric"][0, k], alone.history["val_metric"][best - 1],
-                                   **tolerance(np.float32, scale=100))
+        np.testing.assert_allclose(
+            cv_sweep.folds["best_val_loss"][0, k],
+            alone.history["val_loss"][best - 1],
+            **tolerance(np.float32, scale=100),
+        )
+        np.testing.assert_allclose(
+            cv_sweep.folds["best_val_metric"][0, k],
+            alone.history["val_metric"][best - 1],
+            **tolerance(np.float32, scale=100),
+        )
         assert cv_sweep.folds["best_epoch"][0, k] == best
 
 
@@ -65,8 +72,7 @@ def test_table_holds_means_and_ranks_by_them(cv_sweep):
 
 def test_refit_trains_the_best_configuration_on_all_training_data(iris_cv, cv_sweep):
     refit = cv_sweep.refit
-    again = jaxnn.fit(MODEL, iris_cv, key=row_key(0),
-                      learning_rate=cv_sweep.best["learning_rate"], **OPTIONS)
+    again = jaxnn.fit(MODEL, iris_cv, key=row_key(0), learning_rate=cv_sweep.best["learning_rate"], **OPTIONS)
     np.testing.assert_array_equal(np.asarray(refit.params[0]["w"]), np.asarray(again.params[0]["w"]))
 
 
@@ -80,18 +86,21 @@ def test_unequal_folds_are_padded_and_masked_exactly(iris_cv, compiles):
     assert result.refit is None
     rows = {float(lr): i for i, lr in enumerate(result.table["learning_rate"])}
     for k, (train, val) in enumerate(splitter.split(np.asarray(data.x_train))):
-        alone = jaxnn.fit(MODEL, fold_data(data, train, val), key=row_key(1),
-                          learning_rate=0.2, **options)
-        np.testing.assert_allclose(result.folds["final_val_loss"][rows[0.2], k], alone.history["val_loss"][-1],
-                                   **tolerance(np.float32, scale=100))
+        alone = jaxnn.fit(MODEL, fold_data(data, train, val), key=row_key(1), learning_rate=0.2, **options)
+        np.testing.assert_allclose(
+            result.folds["final_val_loss"][rows[0.2], k],
+            alone.history["val_loss"][-1],
+            **tolerance(np.float32, scale=100),
+        )
     with compiles as counter:
         jaxnn.sweep(MODEL, data, space={"learning_rate": [0.03, 0.3]}, key=1, cv=splitter, refit=False, **options)
     assert counter.count == 0
 
 
 def test_fit_returns_per_fold_scores(iris_cv, cv_sweep):
-    scores = jaxnn.fit(MODEL, iris_cv, key=0, cv=SPLITTER, refit=False, learning_rate=cv_sweep.best["learning_rate"],
-                       **OPTIONS)
+    scores = jaxnn.fit(
+        MODEL, iris_cv, key=0, cv=SPLITTER, refit=False, learning_rate=cv_sweep.best["learning_rate"], **OPTIONS
+    )
     np.testing.assert_allclose(scores.scores, cv_sweep.folds["best_val_metric"][0], rtol=1e-6)
     assert scores.metric == "accuracy" and scores.refit is None
     assert scores.mean == pytest.approx(np.mean(scores.scores))
@@ -104,11 +113,14 @@ def test_stratified_folds_keep_class_shares(iris_cv):
         assert np.bincount(y[val], minlength=3).tolist() == [8, 8, 8]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"cv": 41}, r"`cv`=41 folds need at least 41 examples of every class, but class '\w+' has 40"),
-    ({"cv": 1}, r"`cv` must be a number of folds >= 2 or a scikit-learn splitter \(e.g. KFold\(5\)\), got 1"),
-    ({"cv": 3, "scheduler": "asha"}, r"`cv` cannot be combined with `scheduler`"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cv": 41}, r"`cv`=41 folds need at least 41 examples of every class, but class '\w+' has 40"),
+        ({"cv": 1}, r"`cv` must be a number of folds >= 2 or a scikit-learn splitter \(e.g. KFold\(5\)\), got 1"),
+        ({"cv": 3, "scheduler": "asha"}, r"`cv` cannot be combined with `scheduler`"),
+    ],
+)
 def test_bad_cv(iris_cv, kwargs, message):
     with pytest.raises(jaxnn.ConfigError, match=message):
         jaxnn.sweep(MODEL, iris_cv, space={"learning_rate": [0.1]}, key=0, **OPTIONS, **kwargs)
@@ -116,8 +128,11 @@ def test_bad_cv(iris_cv, kwargs, message):
 
 def test_cv_with_a_validation_split_is_refused():
     data = jaxnn.datasets.load("iris", seed=0)
-    with pytest.raises(jaxnn.ConfigError, match=r"the data already has a validation split \(\d+ examples\); load it "
-                                                r"with val_fraction=0"):
+    with pytest.raises(
+        jaxnn.ConfigError,
+        match=r"the data already has a validation split \(\d+ examples\); load it "
+        r"with val_fraction=0",
+    ):
         jaxnn.sweep(MODEL, data, space={"learning_rate": [0.1]}, key=0, cv=3, **OPTIONS)
     with pytest.raises(jaxnn.ConfigError, match="the data already has a validation split"):
         jaxnn.fit(MODEL, data, key=0, cv=3, **OPTIONS)
@@ -125,8 +140,15 @@ def test_cv_with_a_validation_split_is_refused():
 
 def test_a_list_of_configurations_is_the_grid_it_lists(iris_cv, cv_sweep, compiles):
     with compiles as counter:
-        listed = jaxnn.sweep(MODEL, iris_cv, space=[{"learning_rate": 0.1}, {"learning_rate": 0.01}], key=0,
-                             cv=SPLITTER, refit=False, **OPTIONS)
+        listed = jaxnn.sweep(
+            MODEL,
+            iris_cv,
+            space=[{"learning_rate": 0.1}, {"learning_rate": 0.01}],
+            key=0,
+            cv=SPLITTER,
+            refit=False,
+            **OPTIONS,
+        )
     assert counter.count == 0  # the grid's programs
     for name in ("learning_rate", "best_val_metric", "best_val_loss"):
         np.testing.assert_array_equal(listed.table[name], cv_sweep.table[name])

@@ -301,8 +301,17 @@ def test_repr_and_describe_are_short_and_informative():
     assert text.startswith("Dataset(name='breast_cancer', task='binary', num_classes=2, num_features=30")
     assert "array" not in text and len(text) < 200
     summary = ds.describe()
-    for part in ("breast_cancer", "binary", "malignant", "benign", "30 features", "mean radius",
-                 f"train {ds.num_train}", f"validation {ds.num_val}", f"test {ds.num_test}"):
+    for part in (
+        "breast_cancer",
+        "binary",
+        "malignant",
+        "benign",
+        "30 features",
+        "mean radius",
+        f"train {ds.num_train}",
+        f"validation {ds.num_val}",
+        f"test {ds.num_test}",
+    ):
         assert part in summary
     assert "regression" in data.load("diabetes").describe()
 
@@ -386,7 +395,11 @@ def test_feature_names_and_column_vector_targets():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"x": np.zeros(10)}, ValueError, r"x must be \(samples, features\), or \(samples, \*shape\).*got shape \(10,\).*reshape"),
+        (
+            {"x": np.zeros(10)},
+            ValueError,
+            r"x must be \(samples, features\), or \(samples, \*shape\).*got shape \(10,\).*reshape",
+        ),
         ({"x": np.zeros((10, 0))}, ValueError, r"x has no features, got shape \(10, 0\)"),
         ({"x": np.array([["a", "b"]] * 10)}, TypeError, r"x must be numeric, got dtype <U1"),
         ({"x": np.zeros((100, 2)), "y": np.arange(99) % 2}, ValueError, r"x has 100 rows but y has 99"),
@@ -553,8 +566,11 @@ def test_from_csv_regression_target(tmp_path):
         ("\n\n", r"is empty; expected a header row"),
         ("a,b,y\n", r"has a header but no data rows"),
         ("a,b,label\n1,2,0\n", r"target column 'y' not found in CSV file .*; columns: a, b, label"),
-        ("a,b,y\n1,2,0\n3,x,1\n", r"column 'b' mixes numbers and text: '2' at line 2, 'x' at line 3; .* "
-                                    r"if it holds categories, read it as categorical"),
+        (
+            "a,b,y\n1,2,0\n3,x,1\n",
+            r"column 'b' mixes numbers and text: '2' at line 2, 'x' at line 3; .* "
+            r"if it holds categories, read it as categorical",
+        ),
         ("a,b,y\n1,nan,0\n", r"line 2, column 'b': 'nan' is not a finite number"),
         ("a,b,y\n1,2,0\n\n3,4\n", r"line 4 has 2 fields but the header has 3 columns"),
         ("a,b,y\n1,2,0\n3,4,\n", r"line 3: the target column 'y' is empty"),
@@ -618,20 +634,28 @@ def test_splits_draw_exactly_as_scikit_learn_does(stratified):
     for _ in range(40):
         num_classes = int(cases.integers(2, 6))
         num = int(cases.integers(4 * num_classes, 120))
-        labels = np.concatenate([np.arange(num_classes), np.arange(num_classes),
-                                 cases.integers(0, num_classes, num - 2 * num_classes)])
+        labels = np.concatenate(
+            [np.arange(num_classes), np.arange(num_classes), cases.integers(0, num_classes, num - 2 * num_classes)]
+        )
         held = int(cases.integers(num_classes, num - num_classes + 1))
         seed = int(cases.integers(0, 2**31))
         kept, held_out = shuffle_split(num, held, labels if stratified else None, np.random.RandomState(seed))
-        expected = train_test_split(np.arange(num), test_size=held, random_state=np.random.RandomState(seed),
-                                    stratify=labels if stratified else None)
+        expected = train_test_split(
+            np.arange(num),
+            test_size=held,
+            random_state=np.random.RandomState(seed),
+            stratify=labels if stratified else None,
+        )
         np.testing.assert_array_equal(kept, expected[0])
         np.testing.assert_array_equal(held_out, expected[1])
 
 
 def test_classes_must_be_whole_numbers_or_strings_when_the_task_is_given():
     x = np.random.default_rng(0).normal(size=(40, 2))
-    with pytest.raises(jaxnn.DataError, match=r"task='multiclass' needs class labels, but y holds numbers that are not "
-                                              r"whole and mostly distinct \(such as 0\.25\): a continuous target; pass task='regression'"):
+    with pytest.raises(
+        jaxnn.DataError,
+        match=r"task='multiclass' needs class labels, but y holds numbers that are not "
+        r"whole and mostly distinct \(such as 0\.25\): a continuous target; pass task='regression'",
+    ):
         jaxnn.datasets.from_arrays(x, np.linspace(0.0, 9.75, 40), task="multiclass")
     assert jaxnn.datasets.from_arrays(x, np.linspace(0.0, 9.75, 40)).task == "regression"  # inferred: continuous

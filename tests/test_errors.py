@@ -26,13 +26,26 @@ def test_every_error_is_a_jaxnn_error_and_the_builtin_users_catch(name):
     if name == "Word":
         return
     builtins = {
-        "ConfigError": ValueError, "ArgumentTypeError": TypeError, "IndexOutOfRange": IndexError,
-        "MissingExtraError": ImportError, "SetupError": RuntimeError, "DataError": ValueError,
-        "DataTypeError": TypeError, "DataFileNotFoundError": FileNotFoundError, "CheckpointError": ValueError,
-        "CheckpointNotFoundError": FileNotFoundError, "OutputError": OSError, "OutputExistsError": FileExistsError,
-        "OutputNotADirectoryError": NotADirectoryError, "OutputPermissionError": PermissionError,
-        "TrainingDiverged": RuntimeError, "AllRunsDiverged": ValueError, "OutOfMemory": MemoryError,
-        "Interrupted": KeyboardInterrupt, "JaxnnError": Exception, "LogError": OSError,
+        "ConfigError": ValueError,
+        "ArgumentTypeError": TypeError,
+        "IndexOutOfRange": IndexError,
+        "MissingExtraError": ImportError,
+        "SetupError": RuntimeError,
+        "DataError": ValueError,
+        "DataTypeError": TypeError,
+        "DataFileNotFoundError": FileNotFoundError,
+        "CheckpointError": ValueError,
+        "CheckpointNotFoundError": FileNotFoundError,
+        "OutputError": OSError,
+        "OutputExistsError": FileExistsError,
+        "OutputNotADirectoryError": NotADirectoryError,
+        "OutputPermissionError": PermissionError,
+        "TrainingDiverged": RuntimeError,
+        "AllRunsDiverged": ValueError,
+        "OutOfMemory": MemoryError,
+        "Interrupted": KeyboardInterrupt,
+        "JaxnnError": Exception,
+        "LogError": OSError,
         "ClusterError": ConnectionError,
     }
     assert issubclass(cls, builtins[name])
@@ -49,10 +62,16 @@ def test_errors_keep_their_fields_through_pickling():
 
 def test_messages_name_arguments_in_the_callers_words():
     assert errors.arg("batch_size") == "`batch_size`" and errors.setting("batch_size", None) == "batch_size=None"
-    words = {"batch_size": errors.Word("--batch-size", {None: "full"}), "stratify": errors.Word("--stratify", {False: "--no-stratify"})}
+    words = {
+        "batch_size": errors.Word("--batch-size", {None: "full"}),
+        "stratify": errors.Word("--stratify", {False: "--no-stratify"}),
+    }
     with errors.spoken_as(words):
         assert errors.arg("batch_size") == "--batch-size"
-        assert errors.setting("batch_size", None) == "--batch-size full" and errors.setting("batch_size", 8) == "--batch-size 8"
+        assert (
+            errors.setting("batch_size", None) == "--batch-size full"
+            and errors.setting("batch_size", 8) == "--batch-size 8"
+        )
         assert errors.setting("stratify", False) == "--no-stratify"
         assert errors.arg("learning_rate") == "`learning_rate`"  # a name the caller has no word for
         with pytest.raises(errors.ConfigError, match=r"^--batch-size \(=0\) must be >= 1$"):
@@ -62,15 +81,19 @@ def test_messages_name_arguments_in_the_callers_words():
 
 
 def test_importing_jaxnn_starts_no_thread():
-    script = ("import threading; before = threading.active_count(); import jaxnn, jaxnn.cli; "
-              "print(before, threading.active_count())")
+    script = (
+        "import threading; before = threading.active_count(); import jaxnn, jaxnn.cli; "
+        "print(before, threading.active_count())"
+    )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == out[1], out
 
 
 def _modules() -> dict[str, pathlib.Path]:
-    return {".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): path
-            for path in PACKAGE.rglob("*.py")}
+    return {
+        ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): path
+        for path in PACKAGE.rglob("*.py")
+    }
 
 
 def _imports(module: str, path: pathlib.Path) -> list[tuple[str, str]]:
@@ -103,8 +126,9 @@ def test_no_import_cycle_and_no_private_name_imported_across_modules():
                 edges[module].add(target)
 
     def reaches(start: str, goal: str, seen: set[str]) -> bool:
-        return any(nxt == goal or (nxt not in seen and not seen.add(nxt) and reaches(nxt, goal, seen))
-                   for nxt in edges[start])
+        return any(
+            nxt == goal or (nxt not in seen and not seen.add(nxt) and reaches(nxt, goal, seen)) for nxt in edges[start]
+        )
 
     cycles = [(a, b) for a in edges for b in edges[a] if reaches(b, a, set())]
     assert not cycles, cycles
@@ -115,7 +139,9 @@ def test_every_module_that_others_import_from_declares_its_public_names():
     imported = {base for module, path in modules.items() for base, _ in _imports(module, path)} & set(modules)
     for module in sorted(imported):
         tree = ast.parse(modules[module].read_text())
-        names = [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
+        names = [
+            t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)
+        ]
         assert "__all__" in names or module.rpartition(".")[2].startswith("_"), f"{module} has no __all__"
 
 

@@ -34,7 +34,10 @@ def iris_file(tmp_path_factory):
     bunch = load_iris()
     names = [str(name) for name in bunch.feature_names]
     header = ["id", "species", *reversed(names)]
-    rows = [[i, bunch.target_names[t], *reversed(row.tolist())] for i, (row, t) in enumerate(zip(bunch.data, bunch.target, strict=True))]
+    rows = [
+        [i, bunch.target_names[t], *reversed(row.tolist())]
+        for i, (row, t) in enumerate(zip(bunch.data, bunch.target, strict=True))
+    ]
     path = write_csv(tmp_path_factory.mktemp("data") / "iris.csv", header, rows)
     return path, bunch.data, bunch.target_names[bunch.target]
 
@@ -66,10 +69,14 @@ def test_the_confusion_matrix_is_scikit_learns_of_the_predicted_labels(iris, iri
     assert matrix.labels == iris.class_names
     lines = matrix.format().splitlines()
     assert lines[0].split() == ["true", "\\", "predicted", *iris.class_names]
-    assert [line.split() for line in lines[1:]] == [[name, *map(str, row)] for name, row in zip(iris.class_names, expected, strict=True)]
+    assert [line.split() for line in lines[1:]] == [
+        [name, *map(str, row)] for name, row in zip(iris.class_names, expected, strict=True)
+    ]
     split = jaxnn.confusion_matrix(model, params, iris, split="val")
-    np.testing.assert_array_equal(split.counts, sk.confusion_matrix(
-        iris.y_val, jaxnn.predict(model, params, iris.x_val, task="multiclass"), labels=[0, 1, 2]))
+    np.testing.assert_array_equal(
+        split.counts,
+        sk.confusion_matrix(iris.y_val, jaxnn.predict(model, params, iris.x_val, task="multiclass"), labels=[0, 1, 2]),
+    )
     written = matrix.plot(tmp_path / "confusion.png")
     assert os.path.getsize(written) > 1000 and not list(tmp_path.glob("*.tmp"))
 
@@ -79,12 +86,19 @@ def test_a_table_file_gets_the_training_column_plan(tmp_path):
     colors = rng.choice(["red", "green", "blue"], size=120)
     size = rng.normal(size=120)
     label = np.where((colors == "red") ^ (size > 0), "yes", "no")
-    rows = [[c, "" if i % 10 == 0 else f"{s:.3f}", y] for i, (c, s, y) in enumerate(zip(colors, size, label, strict=True))]
-    data = jaxnn.datasets.from_csv(write_csv(tmp_path / "train.csv", ["color", "size", "bought"], rows), "bought", seed=0)
+    rows = [
+        [c, "" if i % 10 == 0 else f"{s:.3f}", y] for i, (c, s, y) in enumerate(zip(colors, size, label, strict=True))
+    ]
+    data = jaxnn.datasets.from_csv(
+        write_csv(tmp_path / "train.csv", ["color", "size", "bought"], rows), "bought", seed=0
+    )
     model = jaxnn.mlp([data.num_features, 8, 1])
     params = jaxnn.fit(model, data, num_epochs=5, key=0, progress=False).params
-    new = write_csv(tmp_path / "new.csv", ["bought", "size", "color"], [["yes", "", "red"], ["no", "0.5", "green"],
-                                                                       ["no", "-1", "blue"], ["yes", "2", "purple"]])
+    new = write_csv(
+        tmp_path / "new.csv",
+        ["bought", "size", "color"],
+        [["yes", "", "red"], ["no", "0.5", "green"], ["no", "-1", "blue"], ["yes", "2", "purple"]],
+    )
     with pytest.warns(jaxnn.errors.DataWarning, match="purple"):  # unseen: all zeros, as predict does it
         scores = jaxnn.evaluate(model, params, new, dataset=data.info)
     with pytest.warns(jaxnn.errors.DataWarning, match="purple"):
@@ -97,14 +111,22 @@ def test_a_table_file_gets_the_training_column_plan(tmp_path):
 
 def test_regression_is_scored_in_the_targets_units(diabetes_model, tmp_path):
     model, params, data, raw_x, raw_y = diabetes_model
-    path = write_csv(tmp_path / "diabetes.csv", [*data.feature_names, "progression"],
-                     [[*row, target] for row, target in zip(raw_x.tolist(), raw_y.tolist(), strict=True)])
+    path = write_csv(
+        tmp_path / "diabetes.csv",
+        [*data.feature_names, "progression"],
+        [[*row, target] for row, target in zip(raw_x.tolist(), raw_y.tolist(), strict=True)],
+    )
     scores = jaxnn.evaluate(model, params, path, dataset=data.info, target="progression")
     predicted = jaxnn.predict(model, params, raw_x, dataset=data.info)
     assert scores["mean_squared_error"] == pytest.approx(sk.mean_squared_error(raw_y, predicted), rel=1e-4)
     with pytest.raises(jaxnn.DataError, match="regression model"):
-        jaxnn.evaluate(model, params, write_csv(tmp_path / "text.csv", [*data.feature_names, "progression"],
-                                                [[*raw_x[0].tolist(), "high"]]), dataset=data.info, target="progression")
+        jaxnn.evaluate(
+            model,
+            params,
+            write_csv(tmp_path / "text.csv", [*data.feature_names, "progression"], [[*raw_x[0].tolist(), "high"]]),
+            dataset=data.info,
+            target="progression",
+        )
     with pytest.raises(jaxnn.ConfigError, match="a confusion matrix counts classes, but 'diabetes' is a regression"):
         jaxnn.confusion_matrix(model, params, data)
 
@@ -127,12 +149,18 @@ def test_bad_labelled_data_is_refused_naming_what_differs(iris, iris_model, iris
     with pytest.raises(jaxnn.DataError, match="has no target column 'flower'; its columns are id, species"):
         jaxnn.evaluate(model, params, path, dataset=iris.info, target="flower")
     renamed = write_csv(tmp_path / "renamed.csv", ["sepal length", *names[1:], "species"], [[*raw_x[0], "setosa"]])
-    with pytest.raises(jaxnn.DataError, match=r"columns differ from the training data's: it has no column "
-                                              r"'sepal length \(cm\)' that the model was trained on"):
+    with pytest.raises(
+        jaxnn.DataError,
+        match=r"columns differ from the training data's: it has no column "
+        r"'sepal length \(cm\)' that the model was trained on",
+    ):
         jaxnn.evaluate(model, params, renamed, dataset=iris.info, target="species")
     unknown = write_csv(tmp_path / "unknown.csv", [*names, "species"], [[*raw_x[0], "setosa"], [*raw_x[1], "rose"]])
-    with pytest.raises(jaxnn.DataError, match=r"target column 'species' holds 'rose' \(at line 3\), not one of the "
-                                              r"model's classes \(setosa, versicolor, virginica\)"):
+    with pytest.raises(
+        jaxnn.DataError,
+        match=r"target column 'species' holds 'rose' \(at line 3\), not one of the "
+        r"model's classes \(setosa, versicolor, virginica\)",
+    ):
         jaxnn.evaluate(model, params, unknown, dataset=iris.info, target="species")
     with pytest.raises(jaxnn.ConfigError, match="evaluating the file .* needs `dataset`"):
         jaxnn.evaluate(model, params, path)
@@ -140,16 +168,26 @@ def test_bad_labelled_data_is_refused_naming_what_differs(iris, iris_model, iris
         jaxnn.evaluate(model, params, (iris.x_test, iris.y_test), dataset=iris.info)
     with pytest.raises(jaxnn.ConfigError, match="`target` names a file's target column"):
         jaxnn.evaluate(model, params, iris, target="species")
-    with pytest.raises(jaxnn.DataError, match=r"the model has 3 outputs per example but the data \('breast_cancer'\) "
-                                              r"is binary classification.*which needs 1"):
-        jaxnn.evaluate(jaxnn.mlp([30, 4, 3]), jaxnn.mlp([30, 4, 3]).init(jaxnn.loop.as_key(0)),
-                       jaxnn.datasets.load("breast_cancer", seed=0))
-    with pytest.raises(jaxnn.DataError, match="the columns of 'wine' differ from the training data's .'iris'.: it has "
-                                              "no features 'sepal length"):
+    with pytest.raises(
+        jaxnn.DataError,
+        match=r"the model has 3 outputs per example but the data \('breast_cancer'\) "
+        r"is binary classification.*which needs 1",
+    ):
+        jaxnn.evaluate(
+            jaxnn.mlp([30, 4, 3]),
+            jaxnn.mlp([30, 4, 3]).init(jaxnn.loop.as_key(0)),
+            jaxnn.datasets.load("breast_cancer", seed=0),
+        )
+    with pytest.raises(
+        jaxnn.DataError,
+        match="the columns of 'wine' differ from the training data's .'iris'.: it has no features 'sepal length",
+    ):
         jaxnn.datasets.as_trained(jaxnn.datasets.load("wine"), iris.info)
     relabelled = iris.replace(task="regression", num_classes=0, class_names=(), class_labels=(), name="iris as numbers")
-    with pytest.raises(jaxnn.DataError, match="the model was trained for multiclass .'iris'. but 'iris as numbers' is a "
-                                              "regression task"):
+    with pytest.raises(
+        jaxnn.DataError,
+        match="the model was trained for multiclass .'iris'. but 'iris as numbers' is a regression task",
+    ):
         jaxnn.datasets.as_trained(relabelled, iris.info)
     with pytest.raises(TypeError, match="info must be the training data's DataInfo"):
         jaxnn.datasets.read_labelled(path, "iris")

@@ -1,6 +1,5 @@
 """The hyperparameter table is the one source of truth: every row reaches every place that needs it."""
 
-
 import jax
 import numpy as np
 import pytest
@@ -29,8 +28,11 @@ def test_every_hyperparameter_has_a_field_a_keyword_a_flag_a_range_and_a_doc_lin
     assert row.name in jaxnn.sweeps.space.SWEEPABLE
     parser = cli.build_parser()
     for command in ("train", "sweep"):
-        flags = {option: action for action in parser.subcommands.choices[command]._actions
-                 for option in action.option_strings}
+        flags = {
+            option: action
+            for action in parser.subcommands.choices[command]._actions
+            for option in action.option_strings
+        }
         action = flags[cli_options.flag(row.name)]
         assert action.dest == row.name and action.help.startswith(row.help)
     for value in outside_values(row):
@@ -45,9 +47,13 @@ def test_every_hyperparameter_has_a_field_a_keyword_a_flag_a_range_and_a_doc_lin
 def test_the_table_names_the_fields_in_order_and_who_reads_them():
     assert tuple(jaxnn.Hyperparams._fields) == NAMES
     assert jaxnn.hyperparams.unused(["momentum", "b1", "decay_rate"], optimizer="sgd", schedule="cosine_decay") == [
-        ("b1", "optimizer adam or adamw"), ("decay_rate", "schedule exponential_decay")]
+        ("b1", "optimizer adam or adamw"),
+        ("decay_rate", "schedule exponential_decay"),
+    ]
     assert jaxnn.hyperparams.unused(list(NAMES), optimizer="adam", schedule="warmup_cosine") == [
-        ("momentum", "optimizer sgd or rmsprop"), ("decay_rate", "schedule exponential_decay")]
+        ("momentum", "optimizer sgd or rmsprop"),
+        ("decay_rate", "schedule exponential_decay"),
+    ]
 
 
 def test_hyperparams_is_a_pytree_whose_none_fields_are_static():

@@ -64,6 +64,7 @@ def test_what_type_checkers_see_is_the_lazy_table():
 def test_the_command_line_prints_its_version_without_importing_jax():
     code = "from jaxnn.cli import main; main(['--version'])"
     assert imported_after(code) == []
-    completed = subprocess.run([sys.executable, "-m", "jaxnn.cli", "--version"], capture_output=True, text=True,
-                               timeout=300, cwd=ROOT)
+    completed = subprocess.run(
+        [sys.executable, "-m", "jaxnn.cli", "--version"], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert (completed.returncode, completed.stdout) == (0, f"jaxnn {jaxnn.__version__}\n")

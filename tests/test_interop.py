@@ -173,7 +173,9 @@ def test_nnx_sweep_rows_equal_fit(nnx_mlp, vectors):
         chex.assert_trees_all_close(single.params, result.params(i), **CLOSE)
         np.testing.assert_allclose(single.history["val_loss"], result.curves["val_loss"][i], **CLOSE)
     # The factory builds each seed's module from its own key: seeds start from different weights.
-    by_seed = {row["seed"]: result.params(i) for i, row in enumerate(map(result.row, range(6))) if row["learning_rate"] == 0.1}
+    by_seed = {
+        row["seed"]: result.params(i) for i, row in enumerate(map(result.row, range(6))) if row["learning_rate"] == 0.1
+    }
     assert not np.allclose(by_seed[0]["out"]["kernel"], by_seed[1]["out"]["kernel"])
 
 
@@ -184,11 +186,14 @@ def test_nnx_dropout_draws_from_the_key():
     x = jnp.asarray(np.random.default_rng(1).normal(size=(16, 5)), jnp.float32)
     keys = jnp.stack([jax.random.key(1), jax.random.key(1), jax.random.key(2)])
     # One program: under jit, the train and eval modes and several keys at once (vmap).
-    trained, evaluated = jax.jit(jax.vmap(lambda k: (model.apply(params, x, key=k, train=True), model.apply(params, x, key=k))))(keys)
+    trained, evaluated = jax.jit(
+        jax.vmap(lambda k: (model.apply(params, x, key=k, train=True), model.apply(params, x, key=k)))
+    )(keys)
     np.testing.assert_array_equal(trained[0], trained[1])
     assert not np.allclose(trained[0], trained[2])
     np.testing.assert_array_equal(evaluated[0], evaluated[2])
     assert not np.allclose(trained[0], evaluated[0])
+
     # Pure: with the key fixed, training mode is a differentiable function of the params alone; its gradient
     # agrees with central finite differences of that function (float64), which a mask redrawn per call would break.
     def squared_output(p, key):
@@ -252,10 +257,14 @@ def test_equinox_factory_and_dropout_with_a_key_per_example():
     assert model.needs_key and model.config["module"] == "EqxDropoutMLP"
     init = jax.jit(model.init)
     params = init(jax.random.key(0))
-    assert not np.allclose(params["mlp"]["layers"]["0"]["weight"], init(jax.random.key(1))["mlp"]["layers"]["0"]["weight"])
+    assert not np.allclose(
+        params["mlp"]["layers"]["0"]["weight"], init(jax.random.key(1))["mlp"]["layers"]["0"]["weight"]
+    )
     x = jnp.ones((8, 5))
     keys = jnp.stack([jax.random.key(1), jax.random.key(1), jax.random.key(2)])
-    trained, evaluated = jax.jit(jax.vmap(lambda k: (model.apply(params, x, key=k, train=True), model.apply(params, x, key=k))))(keys)
+    trained, evaluated = jax.jit(
+        jax.vmap(lambda k: (model.apply(params, x, key=k, train=True), model.apply(params, x, key=k)))
+    )(keys)
     np.testing.assert_array_equal(trained[0], trained[1])
     assert not np.allclose(trained[0], trained[2])
     assert not np.allclose(trained[0, 0], trained[0, 1])  # identical examples, their own masks
@@ -268,7 +277,9 @@ def test_equinox_factory_and_dropout_with_a_key_per_example():
 
 def test_output_width_that_does_not_fit_the_task(vectors):
     two_outputs = jaxnn.from_nnx(lambda rngs: NNXMLP(rngs, outputs=2))
-    with pytest.raises(ValueError, match="the model has 2 outputs but softmax_cross_entropy on this multiclass data needs 3"):
+    with pytest.raises(
+        ValueError, match="the model has 2 outputs but softmax_cross_entropy on this multiclass data needs 3"
+    ):
         jaxnn.fit(two_outputs, vectors, key=0, **GD)
     eqx_two = jaxnn.from_equinox(lambda key: eqx.nn.MLP(5, 2, width_size=4, depth=1, key=key))
     with pytest.raises(ValueError, match="the model has 2 outputs"):
@@ -285,7 +296,9 @@ def test_stateful_modules_are_refused():
             return self.norm(self.linear(x))
 
     for wrapped in (WithBatchNorm, nnx.eval_shape(lambda: WithBatchNorm(nnx.Rngs(0)))):
-        with pytest.raises(ValueError, match=r"also has BatchStat \(norm/mean, norm/var\).*carries only parameters.*LayerNorm"):
+        with pytest.raises(
+            ValueError, match=r"also has BatchStat \(norm/mean, norm/var\).*carries only parameters.*LayerNorm"
+        ):
             jaxnn.from_nnx(wrapped)
     batch_norm = eqx.nn.BatchNorm(4, axis_name="batch", mode="batch")
     with pytest.raises(ValueError, match=r"eqx.nn.StateIndex at .*carries only parameters.*LayerNorm"):
@@ -319,7 +332,9 @@ def test_wrong_arguments_and_calls():
 
     model = jaxnn.from_nnx(NNXMLP, input_shape=(5,))
     params = initial_params(model)
-    with pytest.raises(ValueError, match=r"x has examples of shape \(4,\) but the model expects \(5,\) \(input_shape\)"):
+    with pytest.raises(
+        ValueError, match=r"x has examples of shape \(4,\) but the model expects \(5,\) \(input_shape\)"
+    ):
         model.apply(params, jnp.ones((2, 4)))
     with pytest.raises(ValueError, match="an NNX module fixes its own dropout rate"):
         model.apply(params, jnp.ones((2, 5)), dropout=0.1)
@@ -376,9 +391,11 @@ def test_the_jaxnn_cnn_written_in_nnx_trains_alike_on_minibatches_and_sweeps_lik
     ours = jaxnn.cnn((8, 8, 1), 3, channels=(4,), hidden=(8,))
     theirs = jaxnn.from_nnx(NNXSmallCNN, input_shape=(8, 8, 1))
     start = initial_params(ours)
-    nnx_start = {"conv": {"kernel": start[0]["w"], "bias": start[0]["b"]},
-                 "hidden": {"kernel": start[1]["w"], "bias": start[1]["b"]},
-                 "out": {"kernel": start[2]["w"], "bias": start[2]["b"]}}
+    nnx_start = {
+        "conv": {"kernel": start[0]["w"], "bias": start[0]["b"]},
+        "hidden": {"kernel": start[1]["w"], "bias": start[1]["b"]},
+        "out": {"kernel": start[2]["w"], "bias": start[2]["b"]},
+    }
     options = {"optimizer": "sgd", "batch_size": 8, "num_epochs": 3, "progress": False, "learning_rate": 0.05}
     a = jaxnn.fit(ours, images, params=start, key=5, **options)
     b = jaxnn.fit(theirs, images, params=nnx_start, key=5, **options)  # the same minibatches, in the same order
@@ -386,12 +403,24 @@ def test_the_jaxnn_cnn_written_in_nnx_trains_alike_on_minibatches_and_sweeps_lik
         np.testing.assert_allclose(b.params[name]["kernel"], a.params[index]["w"], **CLOSE)
     np.testing.assert_allclose(b.history["train_loss"], a.history["train_loss"], **CLOSE)
 
-    swept = jaxnn.sweep(theirs, images, space={"learning_rate": [0.02, 0.05]}, key=5, early_stopping=None,
-                        **{k: v for k, v in options.items() if k != "learning_rate"})
+    swept = jaxnn.sweep(
+        theirs,
+        images,
+        space={"learning_rate": [0.02, 0.05]},
+        key=5,
+        early_stopping=None,
+        **{k: v for k, v in options.items() if k != "learning_rate"},
+    )
     for i in range(2):
         row = swept.row(i)
-        single = jaxnn.fit(theirs, images, key=jax.random.fold_in(jax.random.key(5), 0), learning_rate=row["learning_rate"],
-                           early_stopping=jaxnn.EarlyStopping(patience=99), **{k: v for k, v in options.items() if k != "learning_rate"})
+        single = jaxnn.fit(
+            theirs,
+            images,
+            key=jax.random.fold_in(jax.random.key(5), 0),
+            learning_rate=row["learning_rate"],
+            early_stopping=jaxnn.EarlyStopping(patience=99),
+            **{k: v for k, v in options.items() if k != "learning_rate"},
+        )
         chex.assert_trees_all_close(single.params, swept.params(i), **CLOSE)
 
 
@@ -409,6 +438,9 @@ class _WrittenForABatch(eqx.Module):
 
 def test_an_equinox_module_written_for_a_batch_is_told_to_act_on_one_example(iris):
     model = jaxnn.from_equinox(_WrittenForABatch)
-    with pytest.raises(jaxnn.ConfigError, match=r"the Equinox module _WrittenForABatch failed on one example of shape "
-                                                r"\(4,\) \(TypeError: .*act on ONE example.*x of shape \(4,\)"):
+    with pytest.raises(
+        jaxnn.ConfigError,
+        match=r"the Equinox module _WrittenForABatch failed on one example of shape "
+        r"\(4,\) \(TypeError: .*act on ONE example.*x of shape \(4,\)",
+    ):
         jaxnn.fit(model, iris, key=0, num_epochs=1, progress=False)

@@ -113,7 +113,10 @@ def test_accuracy_binary_and_multiclass():
 
 def test_get_by_name_and_errors():
     assert losses.get("Binary_Cross_Entropy") is losses.binary_cross_entropy
-    with pytest.raises(ValueError, match="unknown loss 'cross_entropy'.*; valid names: binary_cross_entropy, mean_squared_error, softmax_cross_entropy"):
+    with pytest.raises(
+        ValueError,
+        match="unknown loss 'cross_entropy'.*; valid names: binary_cross_entropy, mean_squared_error, softmax_cross_entropy",
+    ):
         losses.get("cross_entropy")
     with pytest.raises(ValueError, match=r"labels of shape \(4, 3\) do not fit logits of shape \(4, 2\)"):
         losses.softmax_cross_entropy(jnp.zeros((4, 2)), jnp.zeros((4, 3)))

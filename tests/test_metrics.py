@@ -34,8 +34,12 @@ def _reference(name: str, task: str, outputs, y, weights):
     outputs = np.asarray(outputs, np.float64)
     w = {"sample_weight": weights}
     if task == "regression":
-        return {"mean_squared_error": skm.mean_squared_error, "mae": skm.mean_absolute_error,
-                "rmse": skm.root_mean_squared_error, "r2": skm.r2_score}[name](y, outputs, **w)
+        return {
+            "mean_squared_error": skm.mean_squared_error,
+            "mae": skm.mean_absolute_error,
+            "rmse": skm.root_mean_squared_error,
+            "r2": skm.r2_score,
+        }[name](y, outputs, **w)
     if task == "binary":
         predicted, proba = (outputs > 0).astype(int), expit(outputs)
         if name == "roc_auc":
@@ -53,11 +57,16 @@ def _reference(name: str, task: str, outputs, y, weights):
             return skm.log_loss(y, proba, labels=labels, **w)
         if name == "mean_squared_error":
             return skm.brier_score_loss(y, proba, labels=labels, **w)
-    scorer = {"accuracy": skm.accuracy_score, "balanced_accuracy": skm.balanced_accuracy_score,
-              "f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score,
-              "f1_macro": functools.partial(skm.f1_score, average="macro"),
-              "precision_macro": functools.partial(skm.precision_score, average="macro", zero_division=0),
-              "recall_macro": functools.partial(skm.recall_score, average="macro")}[name]
+    scorer = {
+        "accuracy": skm.accuracy_score,
+        "balanced_accuracy": skm.balanced_accuracy_score,
+        "f1": skm.f1_score,
+        "precision": skm.precision_score,
+        "recall": skm.recall_score,
+        "f1_macro": functools.partial(skm.f1_score, average="macro"),
+        "precision_macro": functools.partial(skm.precision_score, average="macro", zero_division=0),
+        "recall_macro": functools.partial(skm.recall_score, average="macro"),
+    }[name]
     return scorer(y, predicted, **w)
 
 
@@ -113,8 +122,11 @@ def test_roc_auc_ties_and_one_hot_labels():
 
 
 def test_roc_auc_with_one_class_is_nan_and_check_defined_refuses_it():
-    with pytest.raises(jaxnn.DataError, match=r"roc_auc needs examples of every class, but the validation split "
-                                              r"has none of class 0 \(3 examples\)"):
+    with pytest.raises(
+        jaxnn.DataError,
+        match=r"roc_auc needs examples of every class, but the validation split "
+        r"has none of class 0 \(3 examples\)",
+    ):
         metrics.check_defined(["roc_auc"], np.array([1, 1, 1]), None, 2, where="the validation split")
     # Weight 0 is no example; other metrics need no class in particular.
     with pytest.raises(jaxnn.DataError, match="has none of classes 0, 2"):
@@ -133,9 +145,19 @@ def test_degenerate_cases_follow_scikit_learn():
 
 
 def test_registry_directions_and_tasks():
-    assert metrics.for_task("binary") == ("accuracy", "balanced_accuracy", "f1", "f1_macro", "precision",
-                                          "precision_macro", "recall", "recall_macro", "roc_auc", "log_loss",
-                                          "mean_squared_error")
+    assert metrics.for_task("binary") == (
+        "accuracy",
+        "balanced_accuracy",
+        "f1",
+        "f1_macro",
+        "precision",
+        "precision_macro",
+        "recall",
+        "recall_macro",
+        "roc_auc",
+        "log_loss",
+        "mean_squared_error",
+    )
     assert "f1" not in metrics.for_task("multiclass")
     lower = {name for name, metric in metrics.METRICS.items() if not metric.higher_is_better}
     assert lower == {"log_loss", "mean_squared_error", "mae", "rmse"}
@@ -144,9 +166,12 @@ def test_registry_directions_and_tasks():
 
 
 def test_a_metric_that_does_not_fit_the_task_is_refused():
-    with pytest.raises(jaxnn.ConfigError, match=r"metric='accuracy' does not fit a regression task \(it fits binary "
-                                                r"and multiclass data\); metrics for regression data: "
-                                                r"mean_squared_error, mae, rmse, r2"):
+    with pytest.raises(
+        jaxnn.ConfigError,
+        match=r"metric='accuracy' does not fit a regression task \(it fits binary "
+        r"and multiclass data\); metrics for regression data: "
+        r"mean_squared_error, mae, rmse, r2",
+    ):
         metrics.check("accuracy", "regression")
     with pytest.raises(jaxnn.ConfigError, match="metric='f1' does not fit a multiclass task .* f1_macro"):
         metrics.check("f1", "multiclass")
@@ -174,12 +199,22 @@ def diabetes():
 
 def test_fit_refuses_a_metric_that_does_not_fit_the_task_before_training(diabetes, cancer):
     model = jaxnn.mlp([diabetes.num_features, 1])
-    with pytest.raises(jaxnn.ConfigError, match=r"metric='accuracy' does not fit a regression task .* metrics for "
-                                                r"regression data: mean_squared_error, mae, rmse, r2"):
+    with pytest.raises(
+        jaxnn.ConfigError,
+        match=r"metric='accuracy' does not fit a regression task .* metrics for "
+        r"regression data: mean_squared_error, mae, rmse, r2",
+    ):
         jaxnn.fit(model, diabetes, metric="accuracy", num_epochs=1, key=0, progress=False)
     with pytest.raises(jaxnn.ConfigError, match=r"metric='r2' does not fit a binary task"):
-        jaxnn.sweep(jaxnn.mlp([cancer.num_features, 1]), cancer, space={"learning_rate": [0.1]}, key=0,
-                    metric="r2", num_epochs=1, progress=False)
+        jaxnn.sweep(
+            jaxnn.mlp([cancer.num_features, 1]),
+            cancer,
+            space={"learning_rate": [0.1]},
+            key=0,
+            metric="r2",
+            num_epochs=1,
+            progress=False,
+        )
 
 
 def test_roc_auc_on_a_validation_split_with_one_class_is_refused_before_training():
@@ -187,8 +222,11 @@ def test_roc_auc_on_a_validation_split_with_one_class_is_refused_before_training
     y = np.r_[np.zeros(20), np.ones(20)]
     data = jaxnn.datasets.from_arrays(x, y, validation=(x[:5], np.ones(5)), test_fraction=0)
     model = jaxnn.mlp([2, 1])
-    with pytest.raises(jaxnn.DataError, match=r"roc_auc needs examples of every class, but the validation split has "
-                                              r"none of class 0 \(5 examples\): give it more rows"):
+    with pytest.raises(
+        jaxnn.DataError,
+        match=r"roc_auc needs examples of every class, but the validation split has "
+        r"none of class 0 \(5 examples\): give it more rows",
+    ):
         jaxnn.fit(model, data, metric="roc_auc", num_epochs=1, key=0, progress=False)
     params = model.init(jax.random.key(0))
     with pytest.raises(jaxnn.DataError, match=r"roc_auc needs examples of every class, but the 'val' split"):
@@ -215,32 +253,58 @@ def test_evaluate_returns_every_metric_of_the_task_in_target_units(diabetes):
 
 def test_mean_squared_error_of_classes_is_the_brier_score_of_probabilities(cancer):
     model = jaxnn.mlp([cancer.num_features, 1])
-    result = jaxnn.fit(model, cancer, metric="mean_squared_error", num_epochs=3, key=0, progress=False,
-                       learning_rate=0.01, restore_best=False)
+    result = jaxnn.fit(
+        model,
+        cancer,
+        metric="mean_squared_error",
+        num_epochs=3,
+        key=0,
+        progress=False,
+        learning_rate=0.01,
+        restore_best=False,
+    )
     proba = jaxnn.predict(model, result.params, cancer.x_val, task="binary", proba=True)
     brier = skm.brier_score_loss(cancer.y_val, proba)
     np.testing.assert_allclose(result.history["val_metric"][-1], brier, rtol=1e-5)
-    np.testing.assert_allclose(jaxnn.evaluate(model, result.params, cancer, split="val")["mean_squared_error"], brier,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        jaxnn.evaluate(model, result.params, cancer, split="val")["mean_squared_error"], brier, rtol=1e-5
+    )
     assert brier < 0.25  # probabilities, not raw logits
 
 
 def test_early_stopping_and_a_sweep_follow_a_lower_is_better_metric(cancer):
     """log_loss: the best epoch is the lowest, and the sweep ranks ascending; the other metrics are columns."""
     model = jaxnn.mlp([cancer.num_features, 1])
-    result = jaxnn.fit(model, cancer, metric="log_loss", num_epochs=12, key=0, progress=False, learning_rate=0.3,
-                       early_stopping=jaxnn.EarlyStopping(patience=3, monitor="val_metric"))
+    result = jaxnn.fit(
+        model,
+        cancer,
+        metric="log_loss",
+        num_epochs=12,
+        key=0,
+        progress=False,
+        learning_rate=0.3,
+        early_stopping=jaxnn.EarlyStopping(patience=3, monitor="val_metric"),
+    )
     curve = result.history["val_metric"]
     assert result.best_epoch == int(np.nanargmin(curve)) + 1
-    np.testing.assert_allclose(jaxnn.evaluate(model, result.params, cancer, split="val")["log_loss"],
-                               curve[result.best_epoch - 1], rtol=1e-5)
-    swept = jaxnn.sweep(model, cancer, space={"learning_rate": [1e-3, 0.3, 1e-2]}, key=0, num_epochs=4,
-                        metric="log_loss", progress=False)
+    np.testing.assert_allclose(
+        jaxnn.evaluate(model, result.params, cancer, split="val")["log_loss"], curve[result.best_epoch - 1], rtol=1e-5
+    )
+    swept = jaxnn.sweep(
+        model,
+        cancer,
+        space={"learning_rate": [1e-3, 0.3, 1e-2]},
+        key=0,
+        num_epochs=4,
+        metric="log_loss",
+        progress=False,
+    )
     ranked = swept.table["best_val_metric"]
     assert np.all(np.diff(ranked) >= 0) and not swept.higher_is_better
     assert "val_roc_auc" in swept.table and "val_log_loss" not in swept.table
-    np.testing.assert_allclose(swept.table["val_roc_auc"][0],
-                               jaxnn.evaluate(model, swept.params(0), cancer, split="val")["roc_auc"], rtol=1e-5)
+    np.testing.assert_allclose(
+        swept.table["val_roc_auc"][0], jaxnn.evaluate(model, swept.params(0), cancer, split="val")["roc_auc"], rtol=1e-5
+    )
     assert "best_val_log_loss" in swept.format().splitlines()[0]
 
 
@@ -259,8 +323,11 @@ def test_sample_weights_follow_the_splits_and_bad_ones_are_refused_naming_the_ro
     assert jaxnn.datasets.from_arrays(x, y).sample_weight is None
     bad = weights.copy()
     bad[7] = -1
-    with pytest.raises(jaxnn.DataError, match=r"`sample_weight` is negative at row 7: -1.0; a weight must be a "
-                                              r"number >= 0"):
+    with pytest.raises(
+        jaxnn.DataError,
+        match=r"`sample_weight` is negative at row 7: -1.0; a weight must be a "
+        r"number >= 0",
+    ):
         jaxnn.datasets.from_arrays(x, y, sample_weight=bad)
     bad[7] = np.nan
     with pytest.raises(jaxnn.DataError, match=r"`sample_weight` is not a finite number at row 7: nan"):
@@ -277,11 +344,17 @@ def test_class_weights_match_scikit_learn_and_bad_ones_are_refused(cancer, diabe
     expected = compute_class_weight("balanced", classes=np.arange(2), y=np.asarray(cancer.y_train))
     np.testing.assert_allclose(class_weights("balanced", cancer), expected)
     assert class_weights({"malignant": 3}, cancer) == (3.0, 1.0)
-    with pytest.raises(jaxnn.ConfigError, match=r"`class_weight` names class 'cat', which the data does not have; its "
-                                                r"classes are malignant, benign"):
+    with pytest.raises(
+        jaxnn.ConfigError,
+        match=r"`class_weight` names class 'cat', which the data does not have; its "
+        r"classes are malignant, benign",
+    ):
         class_weights({"cat": 2}, cancer)
-    with pytest.raises(jaxnn.ConfigError, match=r"`class_weight` of class 'benign' is -1; a weight must be a "
-                                                r"finite number"):
+    with pytest.raises(
+        jaxnn.ConfigError,
+        match=r"`class_weight` of class 'benign' is -1; a weight must be a "
+        r"finite number",
+    ):
         class_weights({"benign": -1}, cancer)
     with pytest.raises(jaxnn.ConfigError, match=r"`class_weight` weighs classes, but the data is a regression task"):
         class_weights("balanced", diabetes)
@@ -315,8 +388,9 @@ def test_weighted_validation_metrics_are_sklearn_weighted_metrics(cancer):
     logits = np.asarray(model.apply(params, data.x_val))[:, 0]
     expected = skm.roc_auc_score(data.y_val, logits, sample_weight=data.w_val)
     np.testing.assert_allclose(got["roc_auc"], expected, rtol=1e-5)
-    np.testing.assert_allclose(got["accuracy"], skm.accuracy_score(data.y_val, logits > 0, sample_weight=data.w_val),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        got["accuracy"], skm.accuracy_score(data.y_val, logits > 0, sample_weight=data.w_val), rtol=1e-5
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -331,26 +405,42 @@ def jaxnn_command(*args, cwd):
     import sys
 
     script = pathlib.Path(sys.executable).with_name("jaxnn")
-    command = [str(script)] if script.exists() else [shutil.which("jaxnn") or sys.executable, *(() if shutil.which(
-        "jaxnn") else ("-m", "jaxnn.cli"))]
+    command = (
+        [str(script)]
+        if script.exists()
+        else [shutil.which("jaxnn") or sys.executable, *(() if shutil.which("jaxnn") else ("-m", "jaxnn.cli"))]
+    )
     return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
 def test_cli_metric_class_weight_and_weight_column(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 3))
-    rows = ["a,b,c,w,y"] + [f"{a:.3f},{b:.3f},{c:.3f},{1 + (i % 3)},{'yes' if a + b > 0.8 else 'no'}"
-                            for i, (a, b, c) in enumerate(x)]
+    rows = ["a,b,c,w,y"] + [
+        f"{a:.3f},{b:.3f},{c:.3f},{1 + (i % 3)},{'yes' if a + b > 0.8 else 'no'}" for i, (a, b, c) in enumerate(x)
+    ]
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
     common = ["--csv", "t.csv", "--target", "y", "--epochs", "3", "--no-progress", "--log", "none", "--sizes", "3,4,1"]
-    done = jaxnn_command("train", *common, "--metric", "log_loss", "--class-weight", "yes=3", "--weight-column", "w",
-                         "--out", "run", cwd=tmp_path)
+    done = jaxnn_command(
+        "train",
+        *common,
+        "--metric",
+        "log_loss",
+        "--class-weight",
+        "yes=3",
+        "--weight-column",
+        "w",
+        "--out",
+        "run",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "validation log loss" in done.stdout
     metadata = jaxnn.load(tmp_path / "run" / "model.msgpack").metadata
     assert {"roc_auc", "f1", "log_loss"} <= set(metadata["metrics"]["val"])
-    refused = jaxnn_command("sweep", *common, "--learning-rate", "0.01,0.1", "--metric", "r2", "--out", "s",
-                            cwd=tmp_path)
+    refused = jaxnn_command(
+        "sweep", *common, "--learning-rate", "0.01,0.1", "--metric", "r2", "--out", "s", cwd=tmp_path
+    )
     assert refused.returncode == 2
     assert "jaxnn: error: --metric r2 does not fit a binary task" in refused.stderr
 

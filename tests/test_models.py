@@ -81,7 +81,9 @@ def test_per_layer_activations_and_default_initializers(key):
     assert np.max(np.abs(params[1]["w"])) <= np.sqrt(6 / 800) + 1e-6
 
 
-@pytest.mark.parametrize("name", ["he", "kaiming", "glorot", "xavier", "lecun", "normal", "he_uniform", "lecun_uniform"])
+@pytest.mark.parametrize(
+    "name", ["he", "kaiming", "glorot", "xavier", "lecun", "normal", "he_uniform", "lecun_uniform"]
+)
 def test_initializers_by_name(name, key):
     params = jaxnn.mlp([50, 60, 2], init=name).init(key)
     assert np.all(np.isfinite(params[0]["w"])) and np.std(params[0]["w"]) > 0

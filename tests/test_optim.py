@@ -86,7 +86,9 @@ def test_schedules_values():
     np.testing.assert_allclose(exp, [0.1, 0.05, 0.025], rtol=1e-6)
     cos = jaxnn.schedule("cosine_decay", learning_rate=0.1, num_steps=100, final_fraction=0.1)(steps)
     np.testing.assert_allclose(cos, [0.1, 0.055, 0.01], rtol=1e-5)
-    warm = jaxnn.schedule("warmup_cosine", learning_rate=0.1, num_steps=100, warmup_steps=10)(jnp.array([0, 5, 10, 100]))
+    warm = jaxnn.schedule("warmup_cosine", learning_rate=0.1, num_steps=100, warmup_steps=10)(
+        jnp.array([0, 5, 10, 100])
+    )
     np.testing.assert_allclose(warm, [0.0, 0.05, 0.1, 0.0], atol=1e-7)
     piece = jaxnn.schedule("piecewise", learning_rate=0.1, num_steps=100)(jnp.array([0, 49, 50, 75]))
     np.testing.assert_allclose(piece, [0.1, 0.1, 0.01, 0.001], rtol=1e-6)
@@ -98,7 +100,9 @@ def test_schedule_parameters_may_be_traced():
 
     got = jax.jit(jax.vmap(final_rate))(jnp.array([1.0, 0.1]), jnp.array([0.5, 0.1]))
     np.testing.assert_allclose(got, [0.5, 0.01], rtol=1e-6)
-    cosine = jax.jit(lambda f: jaxnn.schedule("warmup_cosine", learning_rate=1.0, num_steps=10, warmup_steps=2, final_fraction=f)(10))
+    cosine = jax.jit(
+        lambda f: jaxnn.schedule("warmup_cosine", learning_rate=1.0, num_steps=10, warmup_steps=2, final_fraction=f)(10)
+    )
     np.testing.assert_allclose(cosine(0.2), 0.2, rtol=1e-6)
 
 
@@ -111,7 +115,9 @@ def test_schedule_drives_an_optimizer(key):
 
 def test_reduce_on_plateau_scales_updates_down(key):
     params, loss = regression_problem(key)
-    opt = jaxnn.optimizer("sgd", learning_rate=0.01, reduce_on_plateau=dict(factor=0.5, patience=1, accumulation_size=1))
+    opt = jaxnn.optimizer(
+        "sgd", learning_rate=0.01, reduce_on_plateau=dict(factor=0.5, patience=1, accumulation_size=1)
+    )
     state = opt.init(params)
     grads = jax.grad(loss)(params)
     for _ in range(4):  # a loss that never improves
@@ -123,7 +129,10 @@ def test_reduce_on_plateau_scales_updates_down(key):
 
 
 def test_bad_optimizer_arguments():
-    with pytest.raises(ValueError, match="unknown optimizer 'adm'.*did you mean 'adam'.*valid names: adagrad, adam, adamw, gd, rmsprop, sgd"):
+    with pytest.raises(
+        ValueError,
+        match="unknown optimizer 'adm'.*did you mean 'adam'.*valid names: adagrad, adam, adamw, gd, rmsprop, sgd",
+    ):
         jaxnn.optimizer("adm", learning_rate=0.1)
     with pytest.raises(ValueError, match=r"`learning_rate` \(=-0.1\) must be > 0"):
         jaxnn.optimizer("adam", learning_rate=-0.1)
@@ -164,15 +173,21 @@ def weights_only(params):
 TRAJECTORIES = {
     "gd": (dict(learning_rate=0.1), optax.sgd(0.1)),
     "sgd": (dict(learning_rate=0.05, momentum=0.9), optax.sgd(0.05, momentum=0.9)),
-    "nesterov": (dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, nesterov=True),
-                 optax.sgd(0.05, momentum=0.9, nesterov=True)),
+    "nesterov": (
+        dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, nesterov=True),
+        optax.sgd(0.05, momentum=0.9, nesterov=True),
+    ),
     "adam": (dict(learning_rate=0.01, b1=0.8, b2=0.99), optax.adam(0.01, b1=0.8, b2=0.99, eps=1e-8)),
-    "adamw": (dict(learning_rate=0.01, weight_decay=0.1),
-              optax.adamw(0.01, eps=1e-8, weight_decay=0.1, mask=weights_only)),
+    "adamw": (
+        dict(learning_rate=0.01, weight_decay=0.1),
+        optax.adamw(0.01, eps=1e-8, weight_decay=0.1, mask=weights_only),
+    ),
     "rmsprop": (dict(learning_rate=0.01, momentum=0.5), optax.rmsprop(0.01, decay=0.9, eps=1e-8, momentum=0.5)),
     "adagrad": (dict(learning_rate=0.1), optax.adagrad(0.1, eps=1e-8)),
-    "sgd+l2": (dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, weight_decay=0.01),
-               optax.chain(optax.add_decayed_weights(0.01, mask=weights_only), optax.sgd(0.05, momentum=0.9))),
+    "sgd+l2": (
+        dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, weight_decay=0.01),
+        optax.chain(optax.add_decayed_weights(0.01, mask=weights_only), optax.sgd(0.05, momentum=0.9)),
+    ),
 }
 
 

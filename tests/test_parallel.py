@@ -19,7 +19,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def run_python(code: str, devices: int, timeout: int = 600) -> subprocess.CompletedProcess:
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+    )
 
 
 DATA_PARALLEL = textwrap.dedent(
@@ -80,25 +82,59 @@ SWEEP_PROCESS = textwrap.dedent(
 
 def two_processes(arguments: list[str], out, interrupt_at: int = 0) -> list[tuple[int, str, str]]:
     # The compilation cache (in the session's temporary directory): later jobs load what the first compiled.
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1", INTERRUPT_AT=str(interrupt_at),
-               JAXNN_COMPILATION_CACHE="1")
+    env = dict(
+        os.environ,
+        XLA_FLAGS="--xla_force_host_platform_device_count=1",
+        INTERRUPT_AT=str(interrupt_at),
+        JAXNN_COMPILATION_CACHE="1",
+    )
     port = free_port()
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", SWEEP_PROCESS, *arguments, "--out", str(out),
-             "--coordinator", f"localhost:{port}", "--num-processes", "2", "--process-id", str(i)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+            [
+                sys.executable,
+                "-c",
+                SWEEP_PROCESS,
+                *arguments,
+                "--out",
+                str(out),
+                "--coordinator",
+                f"localhost:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
         )
         for i in range(2)
     ]
-    return [(worker.returncode, *outputs) for worker, outputs in
-            ((worker, worker.communicate(timeout=600)) for worker in workers)]
+    return [
+        (worker.returncode, *outputs)
+        for worker, outputs in ((worker, worker.communicate(timeout=600)) for worker in workers)
+    ]
 
 
 def test_an_interrupted_two_process_sweep_resumes_and_writes_one_merged_table(tmp_path):
     arguments = [
-        "sweep", "--dataset", "iris", "--learning-rate", "1e-2:3e-1:log:6", "--seeds", "2", "--epochs", "4",
-        "--sizes", "8", "--optimizer", "sgd", "--no-progress",
+        "sweep",
+        "--dataset",
+        "iris",
+        "--learning-rate",
+        "1e-2:3e-1:log:6",
+        "--seeds",
+        "2",
+        "--epochs",
+        "4",
+        "--sizes",
+        "8",
+        "--optimizer",
+        "sgd",
+        "--no-progress",
     ]
     # Interrupted in both processes, then resumed: every process reads the saved state, process 0 wrote it.
     for status, _, stderr in two_processes(arguments, tmp_path / "multi", interrupt_at=3):
@@ -112,7 +148,11 @@ def test_an_interrupted_two_process_sweep_resumes_and_writes_one_merged_table(tm
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
     single = subprocess.run(
         [sys.executable, "-m", "jaxnn.cli", *arguments, "--out", str(tmp_path / "single")],
-        capture_output=True, text=True, timeout=600, env=env, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=ROOT,
     )
     assert single.returncode == 0, single.stderr[-3000:]
     merged, reference = read_table(tmp_path / "multi" / "sweep.csv"), read_table(tmp_path / "single" / "sweep.csv")

@@ -23,8 +23,9 @@ OPTIONS = dict(optimizer="sgd", num_epochs=3, batch_size=64, progress=False, key
 @pytest.fixture(scope="module")
 def head():
     """One local Ray head for the module (starting Ray costs seconds), stopped with it."""
-    ray.init(_node_ip_address="127.0.0.1", num_cpus=2, include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False)
+    ray.init(
+        _node_ip_address="127.0.0.1", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False
+    )
     yield
     ray.shutdown()
 
@@ -40,7 +41,7 @@ def assert_same_sweep(merged, whole):
     for name, curve in whole.curves.items():
         np.testing.assert_array_equal(merged.curves[name], curve, err_msg=name)
     for i in range(len(whole)):
-        for a, b in zip(jax.tree.leaves(merged.params(i)), jax.tree.leaves(whole.params(i))):
+        for a, b in zip(jax.tree.leaves(merged.params(i)), jax.tree.leaves(whole.params(i)), strict=False):
             np.testing.assert_array_equal(a, b)
 
 
@@ -66,8 +67,14 @@ def test_a_worker_killed_mid_shard_is_retried_and_resumes_from_its_checkpoint(he
 
     killer = threading.Thread(target=kill_when_saved, daemon=True)
     killer.start()
-    merged = jaxnn.sweep(model, digits, space=SPACE, cluster=jaxnn.cluster.Ray(shards=2, max_retries=2),
-                         checkpoint_dir=tmp_path, **options)
+    merged = jaxnn.sweep(
+        model,
+        digits,
+        space=SPACE,
+        cluster=jaxnn.cluster.Ray(shards=2, max_retries=2),
+        checkpoint_dir=tmp_path,
+        **options,
+    )
     killer.join(timeout=10)
     assert killed, "the worker was not killed"
     whole = jaxnn.sweep(model, digits, space=SPACE, **options)
@@ -81,12 +88,15 @@ def test_an_unreachable_cluster_is_refused_within_seconds(digits, model):
     assert time.monotonic() - started < 10
 
 
-@pytest.mark.parametrize("cluster, changes, error, message", [
-    ("ray", {}, TypeError, r"`cluster` must be a jaxnn.cluster.Ray, got str"),
-    (jaxnn.cluster.Ray(shards=0), {}, ValueError, r"`Ray.shards` \(=0\) must be an int >= 1"),
-    (jaxnn.cluster.Ray(), {"shard": (0, 2)}, ValueError, r"`cluster` cannot be combined with `shard`"),
-    (jaxnn.cluster.Ray(), {"scheduler": "asha"}, ValueError, r"cannot be combined with `scheduler`"),
-])
+@pytest.mark.parametrize(
+    "cluster, changes, error, message",
+    [
+        ("ray", {}, TypeError, r"`cluster` must be a jaxnn.cluster.Ray, got str"),
+        (jaxnn.cluster.Ray(shards=0), {}, ValueError, r"`Ray.shards` \(=0\) must be an int >= 1"),
+        (jaxnn.cluster.Ray(), {"shard": (0, 2)}, ValueError, r"`cluster` cannot be combined with `shard`"),
+        (jaxnn.cluster.Ray(), {"scheduler": "asha"}, ValueError, r"cannot be combined with `scheduler`"),
+    ],
+)
 def test_bad_clusters_are_refused_before_ray_starts(digits, model, cluster, changes, error, message):
     with pytest.raises(error, match=message):
         jaxnn.sweep(model, digits, space=SPACE, cluster=cluster, **OPTIONS | changes)
@@ -95,8 +105,19 @@ def test_bad_clusters_are_refused_before_ray_starts(digits, model, cluster, chan
 def test_the_command_line_says_when_it_cannot_reach_ray(tmp_path, capsys):
     from jaxnn import cli
 
-    argv = ["sweep", "--dataset", "iris", "--learning-rate", "0.01,0.1", "--epochs", "2", "--log", "none",
-            "--out", str(tmp_path / "out")]
+    argv = [
+        "sweep",
+        "--dataset",
+        "iris",
+        "--learning-rate",
+        "0.01,0.1",
+        "--epochs",
+        "2",
+        "--log",
+        "none",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert cli.main([*argv, "--ray", "127.0.0.1:9", "--shards", "2"]) == 2
     assert "jaxnn: error: cannot reach the Ray cluster at '127.0.0.1:9'" in capsys.readouterr().err
     assert cli.main([*argv, "--shards", "2"]) == 2

@@ -17,8 +17,11 @@ from jaxnn.cli import config as cli_config
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 # Every page that tells a user what to install: the README and the documentation's pages.
-INSTRUCTIONS = {path.relative_to(ROOT): path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-                if "_build" not in path.parts}
+INSTRUCTIONS = {
+    path.relative_to(ROOT): path.read_text()
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    if "_build" not in path.parts
+}
 
 
 def blocks(language: str) -> list[str]:

@@ -65,8 +65,10 @@ FIT = dict(key=0, num_epochs=8, batch_size=128, progress=False, learning_rate=3e
 @pytest.mark.parametrize("interrupted_call", [2, 4])
 def test_an_interrupted_fit_resumes_bitwise(digits, tmp_path, monkeypatch, interrupted_call, compiled_programs):
     model = jaxnn.mlp([64, 16, 10], dropout=0.1)
-    options = FIT | {"early_stopping": jaxnn.EarlyStopping(patience=50),
-                     "hyperparameter_schedule": [(5, {"learning_rate": 1e-3})]}
+    options = FIT | {
+        "early_stopping": jaxnn.EarlyStopping(patience=50),
+        "hyperparameter_schedule": [(5, {"learning_rate": 1e-3})],
+    }
     reference = jaxnn.fit(model, digits, num_chunks=4, **options)  # calls of 2 epochs, as the saving run's
     restore = interrupt_at(monkeypatch, jaxnn.loop, "advance_jit", interrupted_call)
     with pytest.raises(KeyboardInterrupt):
@@ -85,8 +87,9 @@ def test_an_interrupted_fit_resumes_bitwise(digits, tmp_path, monkeypatch, inter
     restore()
 
 
-SWEEP = dict(space={"learning_rate": [1e-3, 3e-3, 1e-2, 3e-2, 0.1]}, key=0, num_epochs=6, batch_size=128,
-             progress=False, seeds=2)
+SWEEP = dict(
+    space={"learning_rate": [1e-3, 3e-3, 1e-2, 3e-2, 0.1]}, key=0, num_epochs=6, batch_size=128, progress=False, seeds=2
+)
 
 
 @pytest.mark.parametrize("interrupted_call", [2, 5])
@@ -105,8 +108,11 @@ def test_an_interrupted_sweep_resumes_bitwise(digits, tmp_path, monkeypatch, int
 def test_a_scheduled_sweep_resumes_bitwise_from_its_population(digits, tmp_path, monkeypatch, scheduler):
     model = jaxnn.mlp([64, 16, 10])
     schedulers = {"asha": jaxnn.ASHA(reduction_factor=3), "hyperband": jaxnn.Hyperband(), "pbt": jaxnn.PBT(interval=3)}
-    options = SWEEP | {"space": {"learning_rate": list(np.geomspace(1e-3, 0.2, 9))}, "num_epochs": 9,
-                       "scheduler": schedulers[scheduler]}
+    options = SWEEP | {
+        "space": {"learning_rate": list(np.geomspace(1e-3, 0.2, 9))},
+        "num_epochs": 9,
+        "scheduler": schedulers[scheduler],
+    }
     reference = jaxnn.sweep(model, digits, **options)
     restore = interrupt_at(monkeypatch, scheduled, "_to_host", 4)  # inside the second stage
     with pytest.raises(KeyboardInterrupt):
@@ -121,21 +127,36 @@ def test_a_directory_of_another_run_is_refused_by_name(digits, iris, tmp_path):
     jaxnn.fit(model, digits, checkpoint_dir=tmp_path / "fit", **FIT | {"num_epochs": 2})
     with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(`learning_rate`: saved 0.003, now 0.01\)"):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path / "fit", **FIT | {"num_epochs": 2, "learning_rate": 0.01})
-    with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(`model`: saved mlp \[64, 16, 10\] #\w+, now mlp \[64, 8, 10\]"):
+    with pytest.raises(
+        jaxnn.CheckpointError, match=r"other arguments \(`model`: saved mlp \[64, 16, 10\] #\w+, now mlp \[64, 8, 10\]"
+    ):
         jaxnn.fit(jaxnn.mlp([64, 8, 10]), digits, checkpoint_dir=tmp_path / "fit", **FIT | {"num_epochs": 2})
     with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(`data`: saved \w+, now \w+; `key`: saved"):
-        jaxnn.fit(model, digits.replace(x_train=digits.x_train[:-1], y_train=digits.y_train[:-1]),
-                  checkpoint_dir=tmp_path / "fit", **FIT | {"num_epochs": 2, "key": 1})
+        jaxnn.fit(
+            model,
+            digits.replace(x_train=digits.x_train[:-1], y_train=digits.y_train[:-1]),
+            checkpoint_dir=tmp_path / "fit",
+            **FIT | {"num_epochs": 2, "key": 1},
+        )
     with pytest.raises(jaxnn.CheckpointError, match="holds the state of a fit run, not of a sweep"):
         jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "fit", **SWEEP | {"num_epochs": 2})
     jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "sweep", **SWEEP | {"num_epochs": 2})
     with pytest.raises(jaxnn.CheckpointError, match=r"other arguments \(`space`: saved .*0.1\]\}, now .*0.2\]\}\)"):
-        jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "sweep",
-                    **SWEEP | {"num_epochs": 2, "space": {"learning_rate": [1e-3, 0.2]}})
+        jaxnn.sweep(
+            model,
+            digits,
+            checkpoint_dir=tmp_path / "sweep",
+            **SWEEP | {"num_epochs": 2, "space": {"learning_rate": [1e-3, 0.2]}},
+        )
     with pytest.raises(ValueError, match="`checkpoint_dir` cannot be combined with `sampler`"):
-        jaxnn.sweep(model, digits, checkpoint_dir=tmp_path / "other", sampler=pytest.importorskip("optuna").samplers.RandomSampler(seed=0),
-                    num_samples=2,
-                    **SWEEP | {"space": {"learning_rate": jaxnn.loguniform(1e-3, 0.1)}})
+        jaxnn.sweep(
+            model,
+            digits,
+            checkpoint_dir=tmp_path / "other",
+            sampler=pytest.importorskip("optuna").samplers.RandomSampler(seed=0),
+            num_samples=2,
+            **SWEEP | {"space": {"learning_rate": jaxnn.loguniform(1e-3, 0.1)}},
+        )
 
 
 def test_damaged_or_foreign_state_is_refused_never_loaded(digits, tmp_path):
@@ -148,7 +169,9 @@ def test_damaged_or_foreign_state_is_refused_never_loaded(digits, tmp_path):
     with pytest.raises(jaxnn.CheckpointError, match=r"state.msgpack is damaged: its checksum does not match"):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
     state.write_bytes(bytes(raw[:100]))  # truncated
-    with pytest.raises(jaxnn.CheckpointError, match=r"state.msgpack is not a readable jaxnn run state \(damaged or truncated"):
+    with pytest.raises(
+        jaxnn.CheckpointError, match=r"state.msgpack is not a readable jaxnn run state \(damaged or truncated"
+    ):
         jaxnn.fit(model, digits, checkpoint_dir=tmp_path, **FIT | {"num_epochs": 2})
     (tmp_path / "state.msgpack").write_bytes(serialization.msgpack_serialize({"format": "other", "payload": b""}))
     with pytest.raises(jaxnn.CheckpointError, match="state.msgpack is not a jaxnn run state"):
@@ -189,17 +212,28 @@ def test_restore_leaves_checks_count_shapes_and_dtypes():
 
 
 def start(kind: str, directory: pathlib.Path, out: pathlib.Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(WORKER), kind, str(directory), str(out)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, JAXNN_COMPILATION_CACHE="1"))
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), kind, str(directory), str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, JAXNN_COMPILATION_CACHE="1"),
+    )
 
 
 def last_save(directory: pathlib.Path) -> int:
     """When a state file in ``directory`` was last written (0 if none)."""
     if not directory.exists():
         return 0
-    return max([(directory / n).stat().st_mtime_ns for n in os.listdir(directory)
-                if n.endswith(".msgpack") and n != "run.msgpack"], default=0)
+    return max(
+        [
+            (directory / n).stat().st_mtime_ns
+            for n in os.listdir(directory)
+            if n.endswith(".msgpack") and n != "run.msgpack"
+        ],
+        default=0,
+    )
 
 
 @pytest.mark.parametrize("kind", ["fit", "sweep"])
@@ -207,9 +241,14 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, kind):
     """SIGKILL, SIGINT, SIGKILL at fixed delays after a process's first save; the finished run equals an
     uninterrupted one bitwise. Each process runs for seconds after its first save, so every signal arrives
     while it trains (or writes a state): three interrupts on any machine, however fast or loaded."""
-    reference = subprocess.run([sys.executable, str(WORKER), kind, str(tmp_path / "reference"), str(tmp_path / "a.npz")],
-                               cwd=ROOT, capture_output=True, text=True, timeout=600,
-                               env=dict(os.environ, JAXNN_COMPILATION_CACHE="1"))
+    reference = subprocess.run(
+        [sys.executable, str(WORKER), kind, str(tmp_path / "reference"), str(tmp_path / "a.npz")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, JAXNN_COMPILATION_CACHE="1"),
+    )
     assert reference.returncode == 0, reference.stderr[-2000:]
     directory = tmp_path / "state"
     for signal_, delay in ((signal.SIGKILL, 0.0), (signal.SIGINT, 0.1), (signal.SIGKILL, 0.25)):
@@ -262,7 +301,9 @@ def test_resume_says_whether_a_saved_run_must_exist_and_a_failed_start_leaves_no
         jaxnn.fit(model, digits, checkpoint_dir=directory, **options)
     assert stopped.value.checkpoint_dir == str(directory) and isinstance(stopped.value, KeyboardInterrupt)
     restore()
-    with pytest.raises(jaxnn.CheckpointError, match=r"holds the state of an interrupted run: continue it with resume=True"):
+    with pytest.raises(
+        jaxnn.CheckpointError, match=r"holds the state of an interrupted run: continue it with resume=True"
+    ):
         jaxnn.fit(model, digits, checkpoint_dir=directory, resume=False, **options)
     assert jaxnn.fit(model, digits, checkpoint_dir=directory, resume=True, **options).stopped_epoch == 4
     assert sorted(os.listdir(directory)) == ["run.msgpack", "state.msgpack"]  # the lock is released

@@ -53,8 +53,9 @@ def spied_sweep(*args, **kwargs):
 @pytest.fixture(scope="module")
 def asha_run(digits, model):
     """An ASHA sweep of 9 rates over rungs (1, 3, 9), and the row widths each compiled call trained."""
-    result, widths, caught = spied_sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler="asha",
-                                         **OPTIONS)
+    result, widths, caught = spied_sweep(
+        model, digits, space={"learning_rate": RATES}, key=0, scheduler="asha", **OPTIONS
+    )
     assert not [w for w in caught if issubclass(w.category, jaxnn.errors.RankingNoiseWarning)]  # rates 300x apart
     return result, [width for width, _ in widths]
 
@@ -99,11 +100,19 @@ def test_an_asha_row_equals_fit_for_the_epochs_it_ran(asha_run, digits, model):
     result, _ = asha_run
     for i in (0, 1, len(result) - 1):
         row = result.row(i)
-        single = jaxnn.fit(model, digits, learning_rate=row["learning_rate"], key=jax.random.fold_in(jax.random.key(0), 0),
-                           early_stopping=jaxnn.EarlyStopping(patience=99), **{**OPTIONS, "num_epochs": row["epochs_run"]})
+        single = jaxnn.fit(
+            model,
+            digits,
+            learning_rate=row["learning_rate"],
+            key=jax.random.fold_in(jax.random.key(0), 0),
+            early_stopping=jaxnn.EarlyStopping(patience=99),
+            **{**OPTIONS, "num_epochs": row["epochs_run"]},
+        )
         assert single.best_epoch == row["best_epoch"]
         chex.assert_trees_all_close(single.params, result.params(i), rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(single.history["val_loss"], result.curves["val_loss"][i, : row["epochs_run"]], rtol=1e-5)
+        np.testing.assert_allclose(
+            single.history["val_loss"], result.curves["val_loss"][i, : row["epochs_run"]], rtol=1e-5
+        )
 
 
 def test_hyperband_brackets_sizes_and_assignment():
@@ -133,7 +142,9 @@ def test_hyperband_runs_its_brackets_side_by_side(hyperband_run):
     assert epochs == {0: [1, 1, 1, 1, 9], 1: [3, 9], 2: [9, 9]}
     assert np.all(table["rung"] >= table["bracket"])  # a bracket's rows reach its first rung at least
     np.testing.assert_array_equal(table["rung"], [{1: 0, 3: 1, 9: 2}[e] for e in table["epochs_run"]])
-    assert set(table["status"][table["rung"] < 2]) == {"pruned"} and set(table["status"][table["rung"] == 2]) == {"completed"}
+    assert set(table["status"][table["rung"] < 2]) == {"pruned"} and set(table["status"][table["rung"] == 2]) == {
+        "completed"
+    }
     # Within each bracket, the rows that went on had the best validation metric at its first rung.
     for b, epoch in ((0, 1), (1, 3)):
         rows = table["bracket"] == b
@@ -155,7 +166,9 @@ def test_hyperband_runs_its_brackets_side_by_side(hyperband_run):
 
 def test_hyperband_with_one_bracket_is_asha(asha_run, digits, model):
     asha, _ = asha_run
-    single = jaxnn.sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler=Hyperband(brackets=1), **OPTIONS)
+    single = jaxnn.sweep(
+        model, digits, space={"learning_rate": RATES}, key=0, scheduler=Hyperband(brackets=1), **OPTIONS
+    )
     assert set(single.table) - set(asha.table) == {"bracket"} and set(single.table["bracket"]) == {0}
     for name in asha.table:
         np.testing.assert_array_equal(single.table[name], asha.table[name], err_msg=name)
@@ -166,14 +179,24 @@ def test_hyperband_with_one_bracket_is_asha(asha_run, digits, model):
 def test_a_hyperband_row_equals_fit_for_the_epochs_it_ran(hyperband_run, digits, model):
     result, _, _ = hyperband_run
     table = result.table
-    for i in (int(np.flatnonzero((table["bracket"] == 1) & (table["rung"] == 1))[0]),
-              int(np.flatnonzero(table["bracket"] == 2)[-1])):
+    for i in (
+        int(np.flatnonzero((table["bracket"] == 1) & (table["rung"] == 1))[0]),
+        int(np.flatnonzero(table["bracket"] == 2)[-1]),
+    ):
         row = result.row(i)
-        single = jaxnn.fit(model, digits, learning_rate=row["learning_rate"], key=jax.random.fold_in(jax.random.key(0), 0),
-                           early_stopping=jaxnn.EarlyStopping(patience=99), **{**OPTIONS, "num_epochs": row["epochs_run"]})
+        single = jaxnn.fit(
+            model,
+            digits,
+            learning_rate=row["learning_rate"],
+            key=jax.random.fold_in(jax.random.key(0), 0),
+            early_stopping=jaxnn.EarlyStopping(patience=99),
+            **{**OPTIONS, "num_epochs": row["epochs_run"]},
+        )
         assert single.best_epoch == row["best_epoch"]
         chex.assert_trees_all_close(single.params, result.params(i), rtol=1e-5, atol=1e-5)
-        assert jaxnn.evaluate(model, result.params(i), digits)["accuracy"] == pytest.approx(row["test_metric"], abs=1e-6)
+        assert jaxnn.evaluate(model, result.params(i), digits)["accuracy"] == pytest.approx(
+            row["test_metric"], abs=1e-6
+        )
 
 
 def test_ranking_is_noise_against_the_chi_square_dispersion_test():
@@ -208,11 +231,16 @@ def test_a_rung_that_ranks_noise_warns_once(noise_data):
     with pytest.warns(jaxnn.errors.RankingNoiseWarning) as caught:  # rungs 1 and 3 both rank 8 or more
         jaxnn.sweep(small, noise_data, space=space, scheduler="asha", num_epochs=9, **options)
     assert len(caught) == 1
-    assert re.search(r"the ranking at rung 0 \(1 epoch\) may be noise: the 27 configurations' validation accuracies "
-                     r"spread by 0\.\d+ .* sampling noise \(0\.\d+ for \d+ examples\); .* scheduler='hyperband'",
-                     str(caught[0].message))
-    with pytest.warns(jaxnn.errors.RankingNoiseWarning, match=r"bracket 0's first rung \(1 epoch\) may be noise.*"
-                      r"brackets that start later.*`Hyperband.min_epochs`"):
+    assert re.search(
+        r"the ranking at rung 0 \(1 epoch\) may be noise: the 27 configurations' validation accuracies "
+        r"spread by 0\.\d+ .* sampling noise \(0\.\d+ for \d+ examples\); .* scheduler='hyperband'",
+        str(caught[0].message),
+    )
+    with pytest.warns(
+        jaxnn.errors.RankingNoiseWarning,
+        match=r"bracket 0's first rung \(1 epoch\) may be noise.*"
+        r"brackets that start later.*`Hyperband.min_epochs`",
+    ):
         jaxnn.sweep(small, noise_data, space=space, scheduler="hyperband", num_epochs=9, **options)
 
 
@@ -233,15 +261,30 @@ def test_pbt_exploit_and_explore_rules():
 
 def test_pbt_rows_replay_through_fit_with_their_schedule(digits, model):
     options = {**OPTIONS, "num_epochs": 6}
-    result = jaxnn.sweep(model, digits, space={"learning_rate": [0.003, 0.01, 0.03, 0.1]}, seeds=2, key=3,
-                         scheduler=PBT(interval=2, fraction=0.25), **options)
+    result = jaxnn.sweep(
+        model,
+        digits,
+        space={"learning_rate": [0.003, 0.01, 0.03, 0.1]},
+        seeds=2,
+        key=3,
+        scheduler=PBT(interval=2, fraction=0.25),
+        **options,
+    )
     assert len(result) == 8 and any(">" in lineage for lineage in result.table["lineage"])
     assert all(e == 6 for e in result.table["epochs_run"])
     for i in range(len(result)):
         row, schedule = result.row(i), result.schedule(i)
-        assert [epoch for epoch, _ in schedule] == [0, 2, 4] and row["learning_rate"] == pytest.approx(schedule[-1][1]["learning_rate"])
-        single = jaxnn.fit(model, digits, key=jax.random.fold_in(jax.random.key(3), row["seed"]),
-                           hyperparameter_schedule=schedule, early_stopping=jaxnn.EarlyStopping(patience=99), **options)
+        assert [epoch for epoch, _ in schedule] == [0, 2, 4] and row["learning_rate"] == pytest.approx(
+            schedule[-1][1]["learning_rate"]
+        )
+        single = jaxnn.fit(
+            model,
+            digits,
+            key=jax.random.fold_in(jax.random.key(3), row["seed"]),
+            hyperparameter_schedule=schedule,
+            early_stopping=jaxnn.EarlyStopping(patience=99),
+            **options,
+        )
         assert single.best_epoch == row["best_epoch"]
         chex.assert_trees_all_close(single.params, result.params(i), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(single.history["val_loss"], result.curves["val_loss"][i], rtol=1e-5)
@@ -255,26 +298,48 @@ def test_schedulers_do_not_recompile_for_new_values(digits, model, compiles):
     for scheduler in (ASHA(min_epochs=2), Hyperband(min_epochs=2), PBT(interval=3)):
         jaxnn.sweep(model, digits, space={"learning_rate": RATES[:6]}, key=0, scheduler=scheduler, **options)
         with compiles as counter:
-            jaxnn.sweep(jaxnn.mlp([64, 16, 10]), digits, space={"learning_rate": RATES[3:]}, key=1,
-                        scheduler=scheduler, **options)
+            jaxnn.sweep(
+                jaxnn.mlp([64, 16, 10]),
+                digits,
+                space={"learning_rate": RATES[3:]},
+                key=1,
+                scheduler=scheduler,
+                **options,
+            )
         assert counter.count == 0, scheduler
 
 
 BAD = [
     (dict(scheduler="hyperbnd"), ValueError, r"unknown scheduler 'hyperbnd' \(did you mean 'hyperband'\?\)"),
     (dict(scheduler=3), TypeError, "scheduler must be None, 'asha', 'hyperband', 'pbt'"),
-    (dict(scheduler=Hyperband(brackets=4)), ValueError,
-     r"`Hyperband.brackets` \(=4\) is more than `num_epochs` \(=9\) can hold: with `Hyperband.min_epochs` \(=1\) and "
-     r"`Hyperband.reduction_factor` \(=3\) there are 3 rungs \(1, 3, 9 epochs\), one per bracket to start at; give at most 3"),
-    (dict(scheduler=Hyperband(min_epochs=9)), ValueError,
-     r"`Hyperband.min_epochs` \(=9\) must be less than `num_epochs` \(=9\)"),
+    (
+        dict(scheduler=Hyperband(brackets=4)),
+        ValueError,
+        r"`Hyperband.brackets` \(=4\) is more than `num_epochs` \(=9\) can hold: with `Hyperband.min_epochs` \(=1\) and "
+        r"`Hyperband.reduction_factor` \(=3\) there are 3 rungs \(1, 3, 9 epochs\), one per bracket to start at; give at most 3",
+    ),
+    (
+        dict(scheduler=Hyperband(min_epochs=9)),
+        ValueError,
+        r"`Hyperband.min_epochs` \(=9\) must be less than `num_epochs` \(=9\)",
+    ),
     (dict(scheduler=lambda: Hyperband(brackets=0)), ValueError, r"`Hyperband.brackets` \(=0\) must be >= 1"),
     (dict(scheduler=lambda: Hyperband(brackets=2.5)), TypeError, r"`Hyperband.brackets` must be an int, got float"),
-    (dict(scheduler=lambda: Hyperband(reduction_factor=1)), ValueError, r"`Hyperband.reduction_factor` must be a number > 1"),
-    (dict(scheduler="hyperband"), ValueError,
-     "Hyperband has 3 brackets here but the sweep has only 2 configurations: every bracket needs one"),
-    (dict(scheduler="hyperband", space={"learning_rate": [0.1, 0.2, 0.3], "batch_size": [32, 64]}), ValueError,
-     "Hyperband compares rows of one program, but the space varies batch_size"),
+    (
+        dict(scheduler=lambda: Hyperband(reduction_factor=1)),
+        ValueError,
+        r"`Hyperband.reduction_factor` must be a number > 1",
+    ),
+    (
+        dict(scheduler="hyperband"),
+        ValueError,
+        "Hyperband has 3 brackets here but the sweep has only 2 configurations: every bracket needs one",
+    ),
+    (
+        dict(scheduler="hyperband", space={"learning_rate": [0.1, 0.2, 0.3], "batch_size": [32, 64]}),
+        ValueError,
+        "Hyperband compares rows of one program, but the space varies batch_size",
+    ),
     (dict(scheduler=lambda: ASHA(reduction_factor=1)), ValueError, r"`ASHA.reduction_factor` must be a number > 1"),
     (dict(scheduler=lambda: ASHA(min_epochs=0)), ValueError, "min_epochs"),
     (dict(scheduler=ASHA(min_epochs=9)), ValueError, r"`ASHA.min_epochs` \(=9\) must be less than `num_epochs` \(=9\)"),
@@ -287,8 +352,11 @@ BAD = [
     (dict(scheduler=PBT(hyperparameters=("b1",))), ValueError, "only the optimizer adam or adamw reads"),
     (dict(scheduler=PBT(hyperparameters=("clip_norm",))), ValueError, "'clip_norm': it is off"),
     (dict(scheduler="pbt", space={"learning_rate": [0.1]}), ValueError, "population of at least 2"),
-    (dict(scheduler="asha", space={"learning_rate": [0.1, 0.2], "batch_size": [32, 64]}), ValueError,
-     "compares rows of one program, but the space varies batch_size"),
+    (
+        dict(scheduler="asha", space={"learning_rate": [0.1, 0.2], "batch_size": [32, 64]}),
+        ValueError,
+        "compares rows of one program, but the space varies batch_size",
+    ),
 ]
 
 
@@ -306,7 +374,9 @@ def test_bad_schedulers(digits, model, changes, error, message):
 def test_schedulers_need_a_validation_split(model):
     data = jaxnn.datasets.load("digits", seed=0, val_fraction=0.0)
     for scheduler in ("asha", "hyperband", "pbt"):
-        with pytest.raises(ValueError, match="ranks rows by their validation metric, but the data has no validation split"):
+        with pytest.raises(
+            ValueError, match="ranks rows by their validation metric, but the data has no validation split"
+        ):
             jaxnn.sweep(model, data, space={"learning_rate": [0.1, 0.2]}, key=0, scheduler=scheduler, **OPTIONS)
 
 
@@ -351,8 +421,9 @@ TWO_DEVICES = textwrap.dedent(
 
 def test_scheduled_sweeps_sharded_over_two_devices_equal_one_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    completed = subprocess.run([sys.executable, "-c", TWO_DEVICES], capture_output=True, text=True, timeout=600,
-                               env=env, cwd=ROOT)
+    completed = subprocess.run(
+        [sys.executable, "-c", TWO_DEVICES], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "OK" in completed.stdout
 
@@ -363,8 +434,17 @@ def test_an_optuna_sampler_chooses_batches_and_is_told_each_configurations_metri
     space = {"learning_rate": jaxnn.loguniform(1e-3, 0.3), "momentum": [0.0, 0.9]}
     options = {**OPTIONS, "num_epochs": 3}
     options.pop("momentum")
-    result = jaxnn.sweep(model, digits, space=space, key=0, seeds=2, num_samples=6, batch=4,
-                         sampler=optuna.samplers.TPESampler(seed=0), **options)
+    result = jaxnn.sweep(
+        model,
+        digits,
+        space=space,
+        key=0,
+        seeds=2,
+        num_samples=6,
+        batch=4,
+        sampler=optuna.samplers.TPESampler(seed=0),
+        **options,
+    )
     trials = result.study.trials
     assert len(trials) == 6 and len(result) == 12 and sorted(set(result.table["config"])) == list(range(6))
     for trial in trials:
@@ -375,16 +455,25 @@ def test_an_optuna_sampler_chooses_batches_and_is_told_each_configurations_metri
     assert result.study.best_value == pytest.approx(max(t.value for t in trials))
 
 
-@pytest.mark.parametrize("changes, error, message", [
-    (dict(sampler=object()), TypeError, "must be an Optuna sampler"),
-    (dict(num_samples=None), ValueError, "needs num_samples=N"),
-    (dict(batch=0), ValueError, r"`batch` \(=0\) must be >= 1"),
-    (dict(scheduler="asha"), ValueError, "do not combine"),
-])
+@pytest.mark.parametrize(
+    "changes, error, message",
+    [
+        (dict(sampler=object()), TypeError, "must be an Optuna sampler"),
+        (dict(num_samples=None), ValueError, "needs num_samples=N"),
+        (dict(batch=0), ValueError, r"`batch` \(=0\) must be >= 1"),
+        (dict(scheduler="asha"), ValueError, "do not combine"),
+    ],
+)
 def test_bad_sampler_arguments(digits, model, changes, error, message):
     optuna = pytest.importorskip("optuna")
-    options = {"key": 0, "space": {"learning_rate": jaxnn.loguniform(1e-3, 0.3)}, "num_samples": 2,
-               "sampler": optuna.samplers.RandomSampler(seed=0), **OPTIONS, **changes}
+    options = {
+        "key": 0,
+        "space": {"learning_rate": jaxnn.loguniform(1e-3, 0.3)},
+        "num_samples": 2,
+        "sampler": optuna.samplers.RandomSampler(seed=0),
+        **OPTIONS,
+        **changes,
+    }
     with pytest.raises(error, match=message):
         jaxnn.sweep(model, digits, **options)
 
@@ -400,8 +489,15 @@ def test_pbt_leaves_early_stopped_rows_alone():
 
 @pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
 def test_asha_with_early_stopping_gives_no_slot_to_a_stopped_configuration(digits, model, scheduler):
-    result = jaxnn.sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler=scheduler,
-                         early_stopping=jaxnn.EarlyStopping(patience=1), **OPTIONS)
+    result = jaxnn.sweep(
+        model,
+        digits,
+        space={"learning_rate": RATES},
+        key=0,
+        scheduler=scheduler,
+        early_stopping=jaxnn.EarlyStopping(patience=1),
+        **OPTIONS,
+    )
     budgets = (0, *ASHA().rungs(OPTIONS["num_epochs"]))
     for rung, epochs in zip(result.table["rung"], result.table["epochs_run"], strict=True):
         assert epochs > budgets[rung]  # a row only counts a rung it trained in
@@ -412,13 +508,30 @@ def test_asha_with_early_stopping_gives_no_slot_to_a_stopped_configuration(digit
 
 def fake_pbt_result(configs, lineage):
     rows = len(configs)
-    table = {"learning_rate": np.full(rows, 0.1), "seed": np.zeros(rows, int), "config": np.asarray(configs),
-             "status": np.asarray(["completed"] * rows), "best_val_metric": np.linspace(0.5, 0.9, rows),
-             "best_val_loss": np.ones(rows), "best_train_loss": np.ones(rows), "test_loss": np.ones(rows),
-             "test_metric": np.ones(rows), "best_epoch": np.ones(rows, int), "lineage": np.asarray(lineage, object)}
-    return jaxnn.SweepResult(table=table, curves={"val_loss": np.ones((rows, 2))}, params={"w": np.zeros((rows, 1))},
-                             model=jaxnn.mlp([2, 1]), metric="accuracy", higher_is_better=True,
-                             hyperparameters=["learning_rate"], log_scaled=set(), schedules=[[(0, {})]] * rows)
+    table = {
+        "learning_rate": np.full(rows, 0.1),
+        "seed": np.zeros(rows, int),
+        "config": np.asarray(configs),
+        "status": np.asarray(["completed"] * rows),
+        "best_val_metric": np.linspace(0.5, 0.9, rows),
+        "best_val_loss": np.ones(rows),
+        "best_train_loss": np.ones(rows),
+        "test_loss": np.ones(rows),
+        "test_metric": np.ones(rows),
+        "best_epoch": np.ones(rows, int),
+        "lineage": np.asarray(lineage, object),
+    }
+    return jaxnn.SweepResult(
+        table=table,
+        curves={"val_loss": np.ones((rows, 2))},
+        params={"w": np.zeros((rows, 1))},
+        model=jaxnn.mlp([2, 1]),
+        metric="accuracy",
+        higher_is_better=True,
+        hyperparameters=["learning_rate"],
+        log_scaled=set(),
+        schedules=[[(0, {})]] * rows,
+    )
 
 
 def test_merged_pbt_tables_keep_lineages_pointing_at_their_rows_and_refuse_aggregation():

@@ -24,7 +24,7 @@ EXPECTED_FAILURES = {
         # Not strict: it failed with unpadded predictions (last-bit differences, 3 of 20 rows) and passes with
         # the padded ones, but nothing guarantees a float32 matmul rounds a row alike at every position.
         "check_methods_sample_order_invariance": "float32 predictions: XLA's CPU matmul may round a row's output "
-                                                 "differently at another position in the batch (last-bit differences)",
+        "differently at another position in the batch (last-bit differences)",
     },
 }
 
@@ -47,8 +47,9 @@ def iris_xy():
 
 def test_pipeline_cross_val_score_and_grid_search(iris_xy):
     x, y = iris_xy
-    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.02,
-                                                         max_iter=60, random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.02, max_iter=60, random_state=0)
+    )
     scores = cross_val_score(pipe, x, y, cv=3)
     assert scores.shape == (3,) and scores.mean() > 0.85
     grid = GridSearchCV(pipe, {"mlpclassifier__learning_rate_init": [1e-4, 0.02]}, cv=3).fit(x, y)
@@ -75,8 +76,17 @@ def test_one_sgd_epoch_matches_scikit_learn(iris_xy):
     """Full-batch SGD with an L2 penalty from the same weights: jaxnn's step is scikit-learn's (binary task)."""
     x, y = iris_xy
     x, y = StandardScaler().fit_transform(x)[:100], y[:100]  # two classes: one logistic output
-    options = {"hidden_layer_sizes": (5,), "solver": "sgd", "momentum": 0.0, "nesterovs_momentum": False,
-               "batch_size": 100, "alpha": 0.5, "learning_rate_init": 0.1, "max_iter": 1, "random_state": 0}
+    options = {
+        "hidden_layer_sizes": (5,),
+        "solver": "sgd",
+        "momentum": 0.0,
+        "nesterovs_momentum": False,
+        "batch_size": 100,
+        "alpha": 0.5,
+        "learning_rate_init": 0.1,
+        "max_iter": 1,
+        "random_state": 0,
+    }
     ours = MLPClassifier(**options).fit(x, y)
     start = [{name: np.asarray(leaf, np.float64) for name, leaf in layer.items()} for layer in ours.params_]
     start[0]["w"] = start[0]["w"][:4]  # the model's inputs are padded to 8 with zero columns and zero weights
@@ -105,15 +115,18 @@ def test_padding_reuses_one_program(compiles):
     assert counter.count == 0
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"solver": "lbfgs"}, "solver must be one of 'adam', 'sgd', got 'lbfgs'"),
-    ({"activation": "softsign"}, "activation must be one of"),
-    ({"hidden_layer_sizes": (4, 0)}, r"hidden_layer_sizes must be positive ints, got \(4, 0\)"),
-    ({"learning_rate": "adaptive"}, "learning_rate must be one of 'constant'"),
-    ({"max_iter": 0}, "max_iter must be an int >= 1, got 0"),
-    ({"batch_size": 0}, "batch_size must be 'auto' or an int >= 1, got 0"),
-    ({"validation_fraction": 1.5}, r"validation_fraction must be in \(0, 1\), got 1.5"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"solver": "lbfgs"}, "solver must be one of 'adam', 'sgd', got 'lbfgs'"),
+        ({"activation": "softsign"}, "activation must be one of"),
+        ({"hidden_layer_sizes": (4, 0)}, r"hidden_layer_sizes must be positive ints, got \(4, 0\)"),
+        ({"learning_rate": "adaptive"}, "learning_rate must be one of 'constant'"),
+        ({"max_iter": 0}, "max_iter must be an int >= 1, got 0"),
+        ({"batch_size": 0}, "batch_size must be 'auto' or an int >= 1, got 0"),
+        ({"validation_fraction": 1.5}, r"validation_fraction must be in \(0, 1\), got 1.5"),
+    ],
+)
 def test_bad_parameters(iris_xy, options, message):
     with pytest.raises(jaxnn.ConfigError, match=message):
         MLPClassifier(**options).fit(*iris_xy)

@@ -29,9 +29,13 @@ OPTIONS = dict(optimizer="sgd", num_epochs=6, batch_size=64, progress=False, mom
 
 def test_grid_random_and_seeds_expand_as_documented():
     key = jax.random.key(0)
-    configs, seeds, log_scaled = expand_space({"learning_rate": [1e-3, 1e-2, 1e-1], "momentum": [0.0, 0.9]}, num_samples=None, seeds=3, key=key)
+    configs, seeds, log_scaled = expand_space(
+        {"learning_rate": [1e-3, 1e-2, 1e-1], "momentum": [0.0, 0.9]}, num_samples=None, seeds=3, key=key
+    )
     assert len(configs) == 6 and seeds == [0, 1, 2]
-    assert {(c["learning_rate"], c["momentum"]) for c in configs} == {(a, b) for a in [1e-3, 1e-2, 1e-1] for b in [0.0, 0.9]}
+    assert {(c["learning_rate"], c["momentum"]) for c in configs} == {
+        (a, b) for a in [1e-3, 1e-2, 1e-1] for b in [0.0, 0.9]
+    }
     assert log_scaled == {"learning_rate"}
     space = {"learning_rate": jaxnn.loguniform(1e-4, 1e-1), "dropout": jaxnn.uniform(0.0, 0.5), "batch_size": [32, 64]}
     first, _, log_scaled = expand_space(space, num_samples=50, seeds=1, key=key)
@@ -60,8 +64,12 @@ def test_rows_equal_single_fits_with_the_same_hyperparameters_and_key(digits, mo
         row = result.row(i)
         # A sweep row keeps its best epoch's params: fit does too when early stopping (that never stops) restores them.
         single = jaxnn.fit(
-            model, digits, learning_rate=row["learning_rate"], weight_decay=row["weight_decay"],
-            key=jax.random.fold_in(jax.random.key(7), row["seed"]), early_stopping=jaxnn.EarlyStopping(patience=99),
+            model,
+            digits,
+            learning_rate=row["learning_rate"],
+            weight_decay=row["weight_decay"],
+            key=jax.random.fold_in(jax.random.key(7), row["seed"]),
+            early_stopping=jaxnn.EarlyStopping(patience=99),
             **OPTIONS,
         )
         assert single.best_epoch == row["best_epoch"]
@@ -88,8 +96,12 @@ def test_a_diverging_row_is_quarantined(digits, model):
 
 def test_early_stopping_works_per_row(digits, model):
     result = jaxnn.sweep(
-        model, digits, space={"learning_rate": [1e-4, 0.5]}, key=0,
-        early_stopping=jaxnn.EarlyStopping(patience=2), **(OPTIONS | {"num_epochs": 40}),
+        model,
+        digits,
+        space={"learning_rate": [1e-4, 0.5]},
+        key=0,
+        early_stopping=jaxnn.EarlyStopping(patience=2),
+        **(OPTIONS | {"num_epochs": 40}),
     )
     by_rate = {float(r): i for i, r in enumerate(result.table["learning_rate"])}
     assert result.table["status"][by_rate[0.5]] == "early_stopped"
@@ -99,8 +111,14 @@ def test_early_stopping_works_per_row(digits, model):
     # Rows share their seed's minibatch order; a row that runs on after another stopped
     # still sees exactly the batches a single fit sees.
     for rate, i in by_rate.items():
-        single = jaxnn.fit(model, digits, learning_rate=rate, key=jax.random.fold_in(jax.random.key(0), 0),
-                           early_stopping=jaxnn.EarlyStopping(patience=2), **(OPTIONS | {"num_epochs": 40}))
+        single = jaxnn.fit(
+            model,
+            digits,
+            learning_rate=rate,
+            key=jax.random.fold_in(jax.random.key(0), 0),
+            early_stopping=jaxnn.EarlyStopping(patience=2),
+            **(OPTIONS | {"num_epochs": 40}),
+        )
         assert single.stopped_epoch == result.table["stopped_epoch"][i]
         chex.assert_trees_all_close(single.params, result.params(i), rtol=1e-5, atol=1e-5)  # restored best
         if rate == 1e-4:  # (at 0.5 the loss explodes, amplifying rounding differences between the programs)
@@ -112,10 +130,14 @@ def test_chunking_bounds_the_program_and_keeps_results(digits, model, compiles):
     whole = jaxnn.sweep(model, digits, space=space, key=0, **OPTIONS)
     chunked = jaxnn.sweep(model, digits, space=space, key=0, max_parallel=2, **OPTIONS)
     np.testing.assert_array_equal(whole.table["learning_rate"], chunked.table["learning_rate"])
-    np.testing.assert_allclose(whole.curves["val_loss"], chunked.curves["val_loss"], rtol=1e-4)  # chunks of other widths round differently
+    np.testing.assert_allclose(
+        whole.curves["val_loss"], chunked.curves["val_loss"], rtol=1e-4
+    )  # chunks of other widths round differently
     # The compiled program has the shape of one chunk: more rows reuse it.
     with compiles as counter:
-        jaxnn.sweep(model, digits, space={"learning_rate": list(np.linspace(0.01, 0.3, 9))}, key=0, max_parallel=2, **OPTIONS)
+        jaxnn.sweep(
+            model, digits, space={"learning_rate": list(np.linspace(0.01, 0.3, 9))}, key=0, max_parallel=2, **OPTIONS
+        )
     assert counter.count == 0
 
 
@@ -126,9 +148,13 @@ def test_on_cpu_the_default_chunk_keeps_rows_within_the_cache_budget(digits, mod
     monkeypatch.setattr(jaxnn.sweeps.plan, "CPU_ROW_BYTES_PER_DEVICE", 3 * per_row)
     chunk_sizes = []
     real_init = jaxnn.sweeps.rows.init_rows
-    monkeypatch.setattr(jaxnn.sweeps.rows, "init_rows",
-                        lambda spec, hparams, *rest, **kw: chunk_sizes.append(len(hparams.learning_rate))
-                        or real_init(spec, hparams, *rest, **kw))
+    monkeypatch.setattr(
+        jaxnn.sweeps.rows,
+        "init_rows",
+        lambda spec, hparams, *rest, **kw: (
+            chunk_sizes.append(len(hparams.learning_rate)) or real_init(spec, hparams, *rest, **kw)
+        ),
+    )
     chunked = jaxnn.sweep(model, digits, space=space, key=0, **OPTIONS)
     # 7 rows at most 3 per device at a time: equal chunks, each a multiple of the device count, the last padded.
     devices = len(jax.devices())
@@ -143,14 +169,23 @@ def test_on_cpu_the_default_chunk_keeps_rows_within_the_cache_budget(digits, mod
 
 def test_program_settings_run_as_separate_programs_and_merge(digits, model):
     result = jaxnn.sweep(
-        model, digits, space={"optimizer": ["sgd", "adam"], "learning_rate": [1e-3, 1e-2]}, key=0,
+        model,
+        digits,
+        space={"optimizer": ["sgd", "adam"], "learning_rate": [1e-3, 1e-2]},
+        key=0,
         **(OPTIONS | {"momentum": 0.0}),
     )
     assert len(result) == 4 and sorted(set(result.table["optimizer"])) == ["adam", "sgd"]
     assert sorted(result.table["config"].tolist()) == [0, 1, 2, 3]
     row = result.row(0)
-    single = jaxnn.fit(model, digits, optimizer=row["optimizer"], learning_rate=row["learning_rate"],
-                       key=jax.random.fold_in(jax.random.key(0), 0), **{k: v for k, v in OPTIONS.items() if k != "optimizer"} | {"momentum": 0.0})
+    single = jaxnn.fit(
+        model,
+        digits,
+        optimizer=row["optimizer"],
+        learning_rate=row["learning_rate"],
+        key=jax.random.fold_in(jax.random.key(0), 0),
+        **{k: v for k, v in OPTIONS.items() if k != "optimizer"} | {"momentum": 0.0},
+    )
     np.testing.assert_allclose(single.history["val_loss"], result.curves["val_loss"][0], rtol=1e-5)
 
 
@@ -177,7 +212,9 @@ def test_result_table_exports_and_plots(seeded, digits, tmp_path):
     assert len(rows) == 9 and float(rows[0]["learning_rate"]) == table["learning_rate"][0]
     result.to_json(tmp_path / "sweep.json")
     document = json.loads((tmp_path / "sweep.json").read_text())
-    assert document["metric"] == "accuracy" and len(document["rows"]) == 9 and len(document["curves"]["val_loss"][0]) == 6
+    assert (
+        document["metric"] == "accuracy" and len(document["rows"]) == 9 and len(document["curves"]["val_loss"][0]) == 6
+    )
     written = result.plot(tmp_path / "plots")
     assert sorted(os.path.basename(p) for p in written) == ["curves.png", "metric_vs_learning_rate.png"]
     assert all(os.path.getsize(p) > 1000 for p in written)
@@ -208,8 +245,10 @@ def test_aggregate_ranks_configurations_by_their_mean_over_seeds(seeded):
     assert means == sorted(means, reverse=True)
     text = seeded.format_aggregate(top=2)
     lines = text.splitlines()
-    assert lines[0] == "| learning_rate | seeds | best_val_metric (mean ± std) | best_val_loss (mean ± std) | " \
-                       "test_metric (mean ± std) | best_seed |"
+    assert (
+        lines[0] == "| learning_rate | seeds | best_val_metric (mean ± std) | best_val_loss (mean ± std) | "
+        "test_metric (mean ± std) | best_seed |"
+    )
     assert f"{summary['best_val_metric_mean'][0]:.4g} ± {summary['best_val_metric_std'][0]:.2g}" in lines[2]
     assert lines[-1] == "(1 more configuration)"
 
@@ -217,10 +256,14 @@ def test_aggregate_ranks_configurations_by_their_mean_over_seeds(seeded):
 def test_aggregate_puts_a_configuration_with_a_diverged_seed_after_those_that_always_trained():
     # config 0: the best mean of its trained seeds, but one seed diverged; config 1 trained on both seeds;
     # config 2 diverged on both. The metric is accuracy: higher is better.
-    result = _table(config=[0, 0, 1, 1, 2, 2], seed=[0, 1, 0, 1, 0, 1], learning_rate=[0.1, 0.1, 0.2, 0.2, 0.3, 0.3],
-                    status=["completed", "diverged", "completed", "completed", "diverged", "diverged"],
-                    best_val_metric=[0.99, np.nan, 0.8, 0.9, np.nan, np.nan],
-                    best_val_loss=[0.1, np.nan, 0.3, 0.2, np.nan, np.nan])
+    result = _table(
+        config=[0, 0, 1, 1, 2, 2],
+        seed=[0, 1, 0, 1, 0, 1],
+        learning_rate=[0.1, 0.1, 0.2, 0.2, 0.3, 0.3],
+        status=["completed", "diverged", "completed", "completed", "diverged", "diverged"],
+        best_val_metric=[0.99, np.nan, 0.8, 0.9, np.nan, np.nan],
+        best_val_loss=[0.1, np.nan, 0.3, 0.2, np.nan, np.nan],
+    )
     summary = result.aggregate()
     assert summary["config"].tolist() == [1, 0, 2]
     assert summary["num_diverged"].tolist() == [0, 1, 2] and summary["count"].tolist() == [2, 1, 0]
@@ -235,7 +278,10 @@ def test_dropout_and_init_scale_are_sweepable(digits):
     model = jaxnn.mlp([64, 64, 10])
     result = jaxnn.sweep(model, digits, space={"dropout": [0.0, 0.5], "init_scale": [1.0, 0.1]}, key=0, **OPTIONS)
     assert len(result) == 4 and set(result.table["status"]) == {"completed"}
-    curves = {(r["dropout"], r["init_scale"]): result.curves["train_loss"][i, 0] for i, r in enumerate(map(result.row, range(4)))}
+    curves = {
+        (r["dropout"], r["init_scale"]): result.curves["train_loss"][i, 0]
+        for i, r in enumerate(map(result.row, range(4)))
+    }
     assert curves[(0.5, 1.0)] > curves[(0.0, 1.0)]  # dropout makes the first epoch's train loss worse
 
 
@@ -249,8 +295,11 @@ BAD_SWEEPS = [
     (dict(space={"learning_rate": ["fast"]}), TypeError, "values must be numbers"),
     (dict(space={"learning_rate": []}), ValueError, "space\\['learning_rate'\\] is empty"),
     (dict(space={"learning_rate": jaxnn.loguniform(1e-3, 1e-1)}), ValueError, "pass num_samples=N for random search"),
-    (dict(space={"learning_rate": jaxnn.loguniform(1e-3, 1e-1)}, num_samples=0), ValueError,
-     r"`num_samples` \(=0\) must be >= 1"),
+    (
+        dict(space={"learning_rate": jaxnn.loguniform(1e-3, 1e-1)}, num_samples=0),
+        ValueError,
+        r"`num_samples` \(=0\) must be >= 1",
+    ),
     (dict(space={"learning_rate": jaxnn.loguniform(0.0, 1e-1)}, num_samples=2), ValueError, "loguniform needs low > 0"),
     (dict(num_samples=3), ValueError, "`num_samples` is for random search"),
     (dict(max_parallel=10**9), ValueError, r"max_parallel=\d+ rows need about .* GiB but about .* GiB is available"),
@@ -258,8 +307,14 @@ BAD_SWEEPS = [
     (dict(space={"seed": [1, 2]}, seeds=3), ValueError, "either seeds=n or space\\['seed'\\]"),
     (dict(space={"seed": [1, 1]}), ValueError, "seeds must be distinct"),
     (dict(space={"optimizer": ["sgd", "adamm"]}), ValueError, "unknown optimizer 'adamm'"),
-    (dict(model=lambda: jaxnn.from_flax(__import__("flax.linen", fromlist=["Dense"]).Dense(10), np.zeros((2, 64))),
-          space={"dropout": [0.1]}), ValueError, "varies dropout but the model has no dropout layers"),
+    (
+        dict(
+            model=lambda: jaxnn.from_flax(__import__("flax.linen", fromlist=["Dense"]).Dense(10), np.zeros((2, 64))),
+            space={"dropout": [0.1]},
+        ),
+        ValueError,
+        "varies dropout but the model has no dropout layers",
+    ),
 ]
 
 
@@ -304,7 +359,9 @@ FOUR_DEVICES = textwrap.dedent(
 
 def test_sharded_over_four_host_devices_equals_one_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    completed = subprocess.run([sys.executable, "-c", FOUR_DEVICES], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    completed = subprocess.run(
+        [sys.executable, "-c", FOUR_DEVICES], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "OK 5" in completed.stdout
 
@@ -324,20 +381,40 @@ def test_every_row_returns_the_params_its_ranked_columns_describe(digits, model)
 
 def _table(**columns):
     rows = len(next(iter(columns.values())))
-    base = {"learning_rate": np.linspace(0.1, 0.5, rows), "seed": np.zeros(rows, int), "config": np.arange(rows),
-            "status": np.array(["completed"] * rows), "best_epoch": np.ones(rows, int), "stopped_epoch": np.ones(rows, int),
-            "best_train_loss": np.ones(rows), "best_val_loss": np.ones(rows), "best_val_metric": np.ones(rows),
-            "final_val_loss": np.ones(rows), "final_val_metric": np.ones(rows), "test_loss": np.ones(rows),
-            "test_metric": np.ones(rows)}
+    base = {
+        "learning_rate": np.linspace(0.1, 0.5, rows),
+        "seed": np.zeros(rows, int),
+        "config": np.arange(rows),
+        "status": np.array(["completed"] * rows),
+        "best_epoch": np.ones(rows, int),
+        "stopped_epoch": np.ones(rows, int),
+        "best_train_loss": np.ones(rows),
+        "best_val_loss": np.ones(rows),
+        "best_val_metric": np.ones(rows),
+        "final_val_loss": np.ones(rows),
+        "final_val_metric": np.ones(rows),
+        "test_loss": np.ones(rows),
+        "test_metric": np.ones(rows),
+    }
     table = base | {name: np.asarray(values) for name, values in columns.items()}
-    return jaxnn.SweepResult(table=table, curves={"val_loss": np.zeros((rows, 1))}, params=[{"w": np.arange(rows)}],
-                             model=jaxnn.mlp([2, 1]), metric="accuracy", higher_is_better=True,
-                             hyperparameters=["learning_rate"], log_scaled=set())
+    return jaxnn.SweepResult(
+        table=table,
+        curves={"val_loss": np.zeros((rows, 1))},
+        params=[{"w": np.arange(rows)}],
+        model=jaxnn.mlp([2, 1]),
+        metric="accuracy",
+        higher_is_better=True,
+        hyperparameters=["learning_rate"],
+        log_scaled=set(),
+    )
 
 
 def test_ties_in_the_metric_are_broken_by_validation_loss_and_diverged_rows_rank_last():
-    result = _table(best_val_metric=[0.9, 0.95, 0.95, np.nan], best_val_loss=[0.2, 0.4, 0.3, np.nan],
-                    status=["completed", "completed", "early_stopped", "diverged"])
+    result = _table(
+        best_val_metric=[0.9, 0.95, 0.95, np.nan],
+        best_val_loss=[0.2, 0.4, 0.3, np.nan],
+        status=["completed", "completed", "early_stopped", "diverged"],
+    )
     assert result.table["config"].tolist() == [2, 1, 0, 3]
     assert int(result.params(0)[0]["w"]) == 2  # params travel with their rows
     assert result.best["config"] == 2
@@ -362,8 +439,14 @@ def test_without_a_validation_split_rows_rank_by_training_loss_with_a_warning(mo
 
 def test_early_stopping_without_restoring_the_best_params_is_refused(digits, model):
     with pytest.raises(ValueError, match=r"restore_best=False\) is not supported"):
-        jaxnn.sweep(model, digits, space={"learning_rate": [0.1]}, key=0,
-                    early_stopping=jaxnn.EarlyStopping(restore_best=False), **OPTIONS)
+        jaxnn.sweep(
+            model,
+            digits,
+            space={"learning_rate": [0.1]},
+            key=0,
+            early_stopping=jaxnn.EarlyStopping(restore_best=False),
+            **OPTIONS,
+        )
 
 
 def test_everything_checkable_is_checked_before_any_row_trains(digits, model, monkeypatch):
@@ -373,17 +456,24 @@ def test_everything_checkable_is_checked_before_any_row_trains(digits, model, mo
     bad = [
         (dict(space={"optimizer": ["sgd", "adamm"], "learning_rate": [0.1]}), r"unknown optimizer 'adamm'"),
         (dict(space={"batch_size": [32, 100000], "learning_rate": [0.1]}), r"`batch_size` \(=100000\) is larger"),
-        (dict(space={"learning_rate": [0.1, 0.2]}, learning_rate=0.3), r"`learning_rate` is both varied by the space and given"),
+        (
+            dict(space={"learning_rate": [0.1, 0.2]}, learning_rate=0.3),
+            r"`learning_rate` is both varied by the space and given",
+        ),
         (dict(space={"momentum": [0.5, 0.9]}, optimizer="adam"), r"`momentum` has no effect with optimizer='adam'"),
-        (dict(space={"learning_rate": jaxnn.loguniform(1e-4, 1e-1)}, num_samples=10**6),
-         r"this sweep has 1,000,000 rows .* pass force=True to run it anyway"),
+        (
+            dict(space={"learning_rate": jaxnn.loguniform(1e-4, 1e-1)}, num_samples=10**6),
+            r"this sweep has 1,000,000 rows .* pass force=True to run it anyway",
+        ),
     ]
     for options, message in bad:
         with pytest.raises(jaxnn.ConfigError, match=message):
             jaxnn.sweep(model, digits, key=0, **({k: v for k, v in OPTIONS.items() if k != "momentum"} | options))
     assert not trained
     # The optimizer that reads a hyperparameter may be any of the space's: momentum with sgd or adam is fine.
-    jaxnn.sweep(model, digits, key=0, space={"optimizer": ["sgd", "adam"]}, **(OPTIONS | {"num_epochs": 1, "momentum": 0.5}))
+    jaxnn.sweep(
+        model, digits, key=0, space={"optimizer": ["sgd", "adam"]}, **(OPTIONS | {"num_epochs": 1, "momentum": 0.5})
+    )
 
 
 def test_concat_keeps_what_distinguished_the_sweeps_as_columns(digits, model):

@@ -22,7 +22,9 @@ def write_csv(path, columns, *, delimiter=",", encoding="utf-8", newline="\n"):
     """``columns``: name -> list of cells (None is a blank cell); returns the path."""
     names = list(columns)
     rows = zip(*columns.values(), strict=True)
-    lines = [delimiter.join(names)] + [delimiter.join("" if cell is None else str(cell) for cell in row) for row in rows]
+    lines = [delimiter.join(names)] + [
+        delimiter.join("" if cell is None else str(cell) for cell in row) for row in rows
+    ]
     path.write_bytes((newline.join(lines) + newline).encode(encoding))
     return path
 
@@ -106,8 +108,17 @@ def test_the_plan_is_scikit_learns_column_transform_fitted_on_the_training_rows(
     for part in ("train", "val", "test"):
         np.testing.assert_allclose(getattr(shop_data, f"x_{part}"), expected[part], rtol=1e-5, atol=1e-5)
     assert shop_data.feature_names == (
-        "age", "age=(missing)", "color=blue", "color=green", "color=red", "color=teal", "color=(missing)",
-        "member", "member=(missing)", "income")
+        "age",
+        "age=(missing)",
+        "color=blue",
+        "color=green",
+        "color=red",
+        "color=teal",
+        "color=(missing)",
+        "member",
+        "member=(missing)",
+        "income",
+    )
     train_ages = np.array([columns["age"][i] for i in train if columns["age"][i] is not None], float)
     assert shop_data.info.columns.steps[1].fill == pytest.approx(np.median(train_ages))  # the training rows only
 
@@ -140,8 +151,16 @@ def test_most_frequent_ties_take_the_smallest_value_as_simple_imputer_does():
     text = np.array(["b", "a", "b", "a", None, "c"], dtype=object)
     flags = np.array([True, False, True, False, None, None], dtype=object)
     steps = ColumnPlan.fit(as_table({"c": text, "f": flags})).steps
-    impute = lambda cells, blank: SimpleImputer(missing_values=blank, strategy="most_frequent").fit(  # noqa: E731
-        cells.reshape(-1, 1)).statistics_[0]
+
+    def impute(cells, blank):
+        return (
+            SimpleImputer(missing_values=blank, strategy="most_frequent")
+            .fit(  # noqa: E731
+                cells.reshape(-1, 1)
+            )
+            .statistics_[0]
+        )
+
     assert steps[0].fill == impute(text, None) == "a"
     assert steps[1].kind == "boolean" and steps[1].fill == impute(np.array([1, 0, 1, 0, np.nan, np.nan]), np.nan) == 0
 
@@ -157,16 +176,23 @@ def test_booleans_stay_zero_one_and_numbers_are_standardized(shop_data):
 
 
 def test_constant_id_and_blank_columns_are_dropped_with_one_line_notes(tmp_path):
-    columns = {"id": [f"r{i}" for i in range(30)], "k": [1] * 30, "blank": [None] * 30,
-               "x": list(range(30)), "y": [i % 2 for i in range(30)]}
+    columns = {
+        "id": [f"r{i}" for i in range(30)],
+        "k": [1] * 30,
+        "blank": [None] * 30,
+        "x": list(range(30)),
+        "y": [i % 2 for i in range(30)],
+    }
     with pytest.warns(DataWarning) as caught:
         ds = data.from_csv(write_csv(tmp_path / "d.csv", columns), "y")
     notes = sorted(str(w.message) for w in caught)
-    assert notes == sorted([
-        f"CSV file '{tmp_path / 'd.csv'}' column 'id' is dropped: unique per row (an ID)",
-        f"CSV file '{tmp_path / 'd.csv'}' column 'k' is dropped: constant (1)",
-        f"CSV file '{tmp_path / 'd.csv'}' column 'blank' is dropped: every cell is blank",
-    ])
+    assert notes == sorted(
+        [
+            f"CSV file '{tmp_path / 'd.csv'}' column 'id' is dropped: unique per row (an ID)",
+            f"CSV file '{tmp_path / 'd.csv'}' column 'k' is dropped: constant (1)",
+            f"CSV file '{tmp_path / 'd.csv'}' column 'blank' is dropped: every cell is blank",
+        ]
+    )
     assert ds.feature_names == ("x",)
     assert {w.filename for w in caught} == {__file__}  # attributed to the caller, not to jaxnn's insides
     with pytest.raises(DataError, match=r"no feature is left of CSV file .*: every column is dropped \('k': constant"):
@@ -177,8 +203,11 @@ def test_thousands_of_categories_warn_with_the_count_and_max_categories_groups_t
     cells = np.array([f"city{i % 1200}" for i in range(2400)], dtype=object)
     table = {"city": cells, "n": np.arange(2400.0)}
     y = np.arange(2400) % 2
-    with pytest.warns(DataWarning, match=r"column 'city' has 1,200 categories, which one-hot encoding makes 1,200 "
-                                         r"features; pass max_categories=N to keep the N - 1 most frequent"):
+    with pytest.warns(
+        DataWarning,
+        match=r"column 'city' has 1,200 categories, which one-hot encoding makes 1,200 "
+        r"features; pass max_categories=N to keep the N - 1 most frequent",
+    ):
         data.from_arrays(table, y, val_fraction=0, test_fraction=0)
     assert MANY_CATEGORIES < 1200
     with warnings.catch_warnings():
@@ -188,8 +217,9 @@ def test_thousands_of_categories_warn_with_the_count_and_max_categories_groups_t
 
 
 def test_categorical_reads_numbers_as_categories_and_keeps_their_spelling(tmp_path):
-    path = write_csv(tmp_path / "codes.csv", {"grade": ["01", "2", "3", "01"] * 10, "zip": ["02139", "10001"] * 20,
-                                              "y": [0, 1] * 20})
+    path = write_csv(
+        tmp_path / "codes.csv", {"grade": ["01", "2", "3", "01"] * 10, "zip": ["02139", "10001"] * 20, "y": [0, 1] * 20}
+    )
     ds = quietly(data.from_csv, path, "y", categorical=["grade", "zip"])
     assert ds.feature_names == ("grade=01", "grade=2", "grade=3", "zip=02139", "zip=10001")
     plain = quietly(data.from_csv, path, "y")
@@ -198,19 +228,30 @@ def test_categorical_reads_numbers_as_categories_and_keeps_their_spelling(tmp_pa
 
 def test_a_column_mixing_numbers_and_text_is_refused_unless_categorical(tmp_path):
     path = write_csv(tmp_path / "m.csv", {"size": ["1", "2", "XL", "3"] * 5, "y": [0, 1] * 10})
-    with pytest.raises(DataError, match=r"column 'size' mixes numbers and text: '1' at line 2, 'XL' at line 4; if it "
-                                        r"is a numeric column, fix or blank the text cells \(blanks are imputed\); if "
-                                        r"it holds categories, read it as categorical$"):
+    with pytest.raises(
+        DataError,
+        match=r"column 'size' mixes numbers and text: '1' at line 2, 'XL' at line 4; if it "
+        r"is a numeric column, fix or blank the text cells \(blanks are imputed\); if "
+        r"it holds categories, read it as categorical$",
+    ):
         data.from_csv(path, "y")
     assert quietly(data.from_csv, path, "y", categorical="size").num_features == 4
-    with errors.spoken_as({"categorical": errors.Word("--categorical")}), pytest.raises(
-            DataError, match=r"read it as categorical \(--categorical size\)$"):
+    with (
+        errors.spoken_as({"categorical": errors.Word("--categorical")}),
+        pytest.raises(DataError, match=r"read it as categorical \(--categorical size\)$"),
+    ):
         data.from_csv(path, "y")
-    with pytest.raises(ConfigError, match=r"`categorical` names 'sizes', which CSV file .* does not have; its columns "
-                                          r"are size, y"):
+    with pytest.raises(
+        ConfigError,
+        match=r"`categorical` names 'sizes', which CSV file .* does not have; its columns "
+        r"are size, y",
+    ):
         data.from_csv(path, "y", categorical=["sizes"])
-    with pytest.raises(ConfigError, match=r"`categorical` names 'y', which is not a feature column \(the features are "
-                                          r"size\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"`categorical` names 'y', which is not a feature column \(the features are "
+        r"size\)",
+    ):
         data.from_csv(path, "y", categorical=["y"])
     with pytest.raises(ConfigError, match=r"`categorical` names 's', which x does not have; its columns are 'size'"):
         data.from_arrays({"size": [1, 2, 1, 2]}, [0, 1, 0, 1], categorical=["s"])
@@ -223,8 +264,11 @@ def test_from_arrays_takes_named_columns_and_an_explicit_validation_split():
     ds = quietly(data.from_arrays, x, columns["bought"], validation=(val, columns["bought"][:10]))
     assert ds.info.columns is not None and ds.num_val == 10
     np.testing.assert_allclose(ds.x_val, ds.info.transform(ds.info.columns.transform(as_table(val))))
-    with pytest.raises(ConfigError, match=r"`max_categories` is for named columns \(a mapping of columns, a DataFrame, "
-                                          r"a CSV or Parquet file\), but x is an array"):
+    with pytest.raises(
+        ConfigError,
+        match=r"`max_categories` is for named columns \(a mapping of columns, a DataFrame, "
+        r"a CSV or Parquet file\), but x is an array",
+    ):
         data.from_arrays(np.zeros((10, 2)), np.arange(10) % 2, max_categories=3)
     with pytest.raises(ConfigError, match=r"`max_categories` \(=1\) must be >= 2"):
         data.from_arrays(x, columns["bought"], max_categories=1)
@@ -234,16 +278,41 @@ def test_from_arrays_takes_named_columns_and_an_explicit_validation_split():
         data.from_arrays({"a": [1, 2, 3], "b": [1, 2, 3, 4]}, [0, 1, 0])
     with pytest.raises(DataError, match=r"x row 2, column 'a': 'inf' is not a finite number"):
         data.from_arrays({"a": [1.0, 2.0, np.inf, 4.0]}, [0, 1, 0, 1])
-    with pytest.raises(DataError, match=r"x row 1, column 'a': 1e\+39 is beyond what float32 \(the model's dtype\) "
-                                        r"can hold \(±3.4e\+38\): rescale that feature"):
+    with pytest.raises(
+        DataError,
+        match=r"x row 1, column 'a': 1e\+39 is beyond what float32 \(the model's dtype\) "
+        r"can hold \(±3.4e\+38\): rescale that feature",
+    ):
         data.from_arrays({"a": [1.0, 1e39, 3.0, 4.0]}, [0, 1, 0, 1])
 
 
 def test_the_number_pattern_is_what_arrows_cast_accepts():
     import pyarrow as pa
 
-    cells = ["1", "-2.5", "+3", ".5", "5.", "1e3", "1E-2", "inf", "-Infinity", "NaN", "nan", "0x10", "1,5", "1_000",
-             "abc", "1e", "e3", "--1", "٣", "1.2.3", "Inf", "+.5e+3"]
+    cells = [
+        "1",
+        "-2.5",
+        "+3",
+        ".5",
+        "5.",
+        "1e3",
+        "1E-2",
+        "inf",
+        "-Infinity",
+        "NaN",
+        "nan",
+        "0x10",
+        "1,5",
+        "1_000",
+        "abc",
+        "1e",
+        "e3",
+        "--1",
+        "٣",
+        "1.2.3",
+        "Inf",
+        "+.5e+3",
+    ]
     is_number, values = number_levels(np.array(cells, dtype=object))
     for cell, number, value in zip(cells, is_number, values, strict=True):
         try:
@@ -302,9 +371,12 @@ def test_encodings_a_byte_order_mark_or_given(tmp_path):
         ds = quietly(data.from_csv, write_csv(tmp_path / f"{encoding}.csv", columns, encoding=encoding), "y")
         assert ds.feature_names == ("name=Ada", "name=René", "name=Zoë", "n")
     latin = write_csv(tmp_path / "latin.csv", columns, encoding="latin-1")
-    with pytest.raises(DataError, match=r"CSV file '.*latin.csv' line 2 is not valid UTF-8: byte 0xeb at character 3; "
-                                        r"if the file was saved in another encoding, pass it: encoding='cp1252' "
-                                        r"\(Windows\), encoding='latin-1', ..."):
+    with pytest.raises(
+        DataError,
+        match=r"CSV file '.*latin.csv' line 2 is not valid UTF-8: byte 0xeb at character 3; "
+        r"if the file was saved in another encoding, pass it: encoding='cp1252' "
+        r"\(Windows\), encoding='latin-1', ...",
+    ):
         data.from_csv(latin, "y")
     with errors.spoken_as({}), pytest.raises(DataError, match=r"byte 0xeb at character 3$"):
         data.from_csv(latin, "y")  # a command line without --encoding is not told to pass it
@@ -322,8 +394,11 @@ def test_columns_and_drop_select_features(shop_csv):
     assert ds.feature_names == ("age",)
     ds = quietly(data.from_csv, shop_csv, "bought", drop=["id", "const", "color"])
     assert ds.feature_names == ("age", "member", "income")
-    with pytest.raises(ConfigError, match=r"`columns` names 'colour', which CSV file .* does not have; its columns are "
-                                          r"id, age, color, member, income, const, bought"):
+    with pytest.raises(
+        ConfigError,
+        match=r"`columns` names 'colour', which CSV file .* does not have; its columns are "
+        r"id, age, color, member, income, const, bought",
+    ):
         data.from_csv(shop_csv, "bought", columns=["colour"])
     with pytest.raises(ConfigError, match=r"`drop` names 'x', which CSV file"):
         data.from_csv(shop_csv, "bought", drop="x")
@@ -340,8 +415,11 @@ def test_parquet_and_compressed_csv_give_the_same_dataset(tmp_path, shop_csv, sh
     arrow = pyarrow.csv.read_csv(shop_csv, convert_options=pyarrow.csv.ConvertOptions(strings_can_be_null=True))
     pyarrow.parquet.write_table(arrow, tmp_path / "shop.parquet")
     (tmp_path / "shop.csv.gz").write_bytes(gzip.compress(shop_csv.read_bytes()))
-    for path, reader in ((tmp_path / "shop.parquet", data.from_csv), (tmp_path / "shop.parquet", data.from_parquet),
-                         (tmp_path / "shop.csv.gz", data.from_csv)):
+    for path, reader in (
+        (tmp_path / "shop.parquet", data.from_csv),
+        (tmp_path / "shop.parquet", data.from_parquet),
+        (tmp_path / "shop.csv.gz", data.from_csv),
+    ):
         ds = quietly(reader, path, "bought", missing_indicator=True, seed=3)
         assert ds.feature_names == shop_data.feature_names
         np.testing.assert_array_equal(ds.x_train, shop_data.x_train)
@@ -357,16 +435,19 @@ def test_parquet_and_compressed_csv_give_the_same_dataset(tmp_path, shop_csv, sh
 def test_lines_are_named_past_blank_lines_and_quoted_newlines(tmp_path):
     path = tmp_path / "q.csv"
     path.write_text('a,note,y\n1,"two\nlines",0\n\n2,plain,\n3,x,1\n4,y,\n5,"z",1\n')
-    with pytest.raises(DataError, match=r"CSV file '.*q.csv' lines 5 and 7: the target column 'y' is empty \(2 rows\); "
-                                        r"fill in or remove those rows"):
+    with pytest.raises(
+        DataError,
+        match=r"CSV file '.*q.csv' lines 5 and 7: the target column 'y' is empty \(2 rows\); "
+        r"fill in or remove those rows",
+    ):
         data.from_csv(path, "y")
-    path.write_text('a,y\n1,0\n2,1\n3,\n')
+    path.write_text("a,y\n1,0\n2,1\n3,\n")
     with pytest.raises(DataError, match=r"line 4: the target column 'y' is empty; fill in or remove that row"):
         data.from_csv(path, "y")
     path.write_text('a,y\n1,0\n"2\n",1,7\n')
     with pytest.raises(DataError, match=r"line 3 has 3 fields but the header has 2 columns"):
         data.from_csv(path, "y")
-    path.write_text('a,y\n1,0\n2,nan\n')
+    path.write_text("a,y\n1,0\n2,nan\n")
     with pytest.raises(DataError, match=r"line 3: the target column 'y' holds nan, not a finite number"):
         data.from_csv(path, "y")
 
@@ -387,11 +468,15 @@ def test_missing_values_mark_blank_cells_also_when_predicting(tmp_path):
 def test_prediction_files_are_matched_by_name_and_prepared_as_in_training(tmp_path, shop_data):
     columns = shop(12, seed=9)
     columns["color"][:3] = ["purple", None, "mauve"]
-    reordered = {name: columns[name] for name in ("income", "member", "color", "age", "extra")
-                 if name in columns} | {"extra": list(range(12))}
+    reordered = {name: columns[name] for name in ("income", "member", "color", "age", "extra") if name in columns} | {
+        "extra": list(range(12))
+    }
     path = write_csv(tmp_path / "new.csv", reordered)
-    with pytest.warns(DataWarning, match=r"column 'color' holds 2 categories not seen in training \('mauve', "
-                                         r"'purple'\) at lines 2 and 4: encoded as all zeros; pass strict=True"):
+    with pytest.warns(
+        DataWarning,
+        match=r"column 'color' holds 2 categories not seen in training \('mauve', "
+        r"'purple'\) at lines 2 and 4: encoded as all zeros; pass strict=True",
+    ):
         features = data.read_features(path, shop_data.info)
     assert features.ignored == ["extra"]
     colors = [shop_data.feature_names.index(f"color={c}") for c in ("blue", "green", "red", "teal")]
@@ -399,20 +484,29 @@ def test_prediction_files_are_matched_by_name_and_prepared_as_in_training(tmp_pa
     assert features.x[1, shop_data.feature_names.index("color=(missing)")] == 1  # a blank: imputed and marked
     expected = np.array([columns[name] for name in ("income",)], float).T
     np.testing.assert_allclose(features.x[:, [shop_data.feature_names.index("income")]], expected)
-    with pytest.raises(DataError, match=r"column 'color' holds 2 categories not seen in training \('mauve', 'purple'\) "
-                                        r"at lines 2 and 4; the model knows 4 categories: 'blue', 'green', 'red', 'teal'"):
+    with pytest.raises(
+        DataError,
+        match=r"column 'color' holds 2 categories not seen in training \('mauve', 'purple'\) "
+        r"at lines 2 and 4; the model knows 4 categories: 'blue', 'green', 'red', 'teal'",
+    ):
         data.read_features(path, shop_data.info, strict=True)
     del reordered["age"]
-    with pytest.raises(DataError, match=r"has no column 'age' that the model was trained on; its columns are income, "
-                                        r"member, color, extra"):
+    with pytest.raises(
+        DataError,
+        match=r"has no column 'age' that the model was trained on; its columns are income, "
+        r"member, color, extra",
+    ):
         data.read_features(write_csv(tmp_path / "less.csv", reordered), shop_data.info)
 
 
 def test_prediction_cells_of_the_wrong_kind_are_named(tmp_path, shop_data):
     columns = shop(6, seed=2)
     columns["age"][4] = "old"
-    with pytest.raises(DataError, match=r"line 6, column 'age': 'old' is not a number \(the model takes numbers in "
-                                        r"this column\)"):
+    with pytest.raises(
+        DataError,
+        match=r"line 6, column 'age': 'old' is not a number \(the model takes numbers in "
+        r"this column\)",
+    ):
         data.read_features(write_csv(tmp_path / "a.csv", columns), shop_data.info)
     columns = shop(6, seed=2)
     columns["member"][2] = "maybe"
@@ -426,8 +520,10 @@ def test_headerless_prediction_files_hold_the_training_columns_in_order(tmp_path
     with_header = write_csv(tmp_path / "h.csv", columns)
     headerless = tmp_path / "n.csv"
     headerless.write_text("".join(with_header.read_text().splitlines(keepends=True)[1:]))
-    np.testing.assert_array_equal(quietly(data.read_features, headerless, shop_data.info, header=False).x,
-                                  quietly(data.read_features, with_header, shop_data.info).x)
+    np.testing.assert_array_equal(
+        quietly(data.read_features, headerless, shop_data.info, header=False).x,
+        quietly(data.read_features, with_header, shop_data.info).x,
+    )
     headerless.write_text("u1,40,red,true\n")
     with pytest.raises(DataError, match=r"line 1 has 4 fields but 6 columns are expected"):
         data.read_features(headerless, shop_data.info, header=False)
@@ -468,8 +564,11 @@ def test_the_plan_is_stored_as_plain_json_and_checked_when_loaded(shop_data, key
 
     envelope.update(payload=payload, sha256=hashlib.sha256(payload).hexdigest())
     path.write_bytes(serialization.msgpack_serialize(envelope))
-    with pytest.raises(CheckpointError, match=r"damaged dataset statistics: the stored column plan makes 7 features, "
-                                              r"not the 10 feature names stored with it"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"damaged dataset statistics: the stored column plan makes 7 features, "
+        r"not the 10 feature names stored with it",
+    ):
         jaxnn.load(path)
 
 
@@ -477,23 +576,30 @@ def test_a_checkpoint_without_a_plan_predicts_from_numeric_columns(tmp_path, key
     ds = data.from_arrays(np.random.default_rng(0).normal(size=(40, 2)), np.arange(40) % 2, feature_names=["p", "q"])
     assert ds.info.columns is None
     path = write_csv(tmp_path / "p.csv", {"q": [1.5, 2.0], "p": [0.5, None]})
-    with pytest.raises(DataError, match=r"line 3, column 'p': an empty cell is not a number \(feature columns must be "
-                                        r"numeric\)"):
+    with pytest.raises(
+        DataError,
+        match=r"line 3, column 'p': an empty cell is not a number \(feature columns must be "
+        r"numeric\)",
+    ):
         data.read_features(path, ds.info)
-    np.testing.assert_array_equal(data.read_features(write_csv(tmp_path / "r.csv", {"q": [1.5], "p": [0.5]}), ds.info).x,
-                                  [[0.5, 1.5]])
+    np.testing.assert_array_equal(
+        data.read_features(write_csv(tmp_path / "r.csv", {"q": [1.5], "p": [0.5]}), ds.info).x, [[0.5, 1.5]]
+    )
 
 
 # ---------------------------------------------------------------------------
 # Weights
 
 
-@pytest.mark.parametrize(("cell", "match"), [
-    ("-1", r"weight column 'w' is negative at line 5 \(-1\); a weight must be a number >= 0"),
-    ("nan", r"weight column 'w' is not a finite number at line 5 \(nan\)"),
-    ("", r"weight column 'w' is empty at line 5; a weight must be a number >= 0"),
-    ("heavy", r"weight column 'w': 'heavy' at line 5 is not a number"),
-])
+@pytest.mark.parametrize(
+    ("cell", "match"),
+    [
+        ("-1", r"weight column 'w' is negative at line 5 \(-1\); a weight must be a number >= 0"),
+        ("nan", r"weight column 'w' is not a finite number at line 5 \(nan\)"),
+        ("", r"weight column 'w' is empty at line 5; a weight must be a number >= 0"),
+        ("heavy", r"weight column 'w': 'heavy' at line 5 is not a number"),
+    ],
+)
 def test_bad_weights_are_refused_naming_the_line(tmp_path, cell, match):
     weights = ["1", "2", "0.5", cell] + ["1"] * 16
     path = write_csv(tmp_path / "w.csv", {"a": list(range(20)), "w": weights, "y": [0, 1] * 10})
@@ -541,5 +647,6 @@ def test_describe_csv_tells_what_training_does_to_each_column(shop_csv, shop_dat
     assert rows["member"].startswith("boolean, as 0/1; ")
     median = shop_data.info.columns.steps[1].fill
     assert f"a blank becomes the median {median:.6g}, marked by age=(missing)" in rows["age"]
-    assert report.text().splitlines()[0] == (f"{shop_csv}: 80 rows; 9 features from 3 columns (fitted on the "
-                                             f"{shop_data.num_train} training rows)")
+    assert report.text().splitlines()[0] == (
+        f"{shop_csv}: 80 rows; 9 features from 3 columns (fitted on the {shop_data.num_train} training rows)"
+    )

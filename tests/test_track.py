@@ -21,8 +21,19 @@ from jaxnn.track import rows as track_rows
 pytest.importorskip("tensorboard")
 
 SPACE = {"learning_rate": [0.003, 0.03, 0.3, 1e4]}  # 1e4 diverges, 0.3 stops early
-SWEEP = dict(space=SPACE, optimizer="sgd", momentum=0.9, seeds=2, num_epochs=6, batch_size=64, key=0, progress=False,
-             max_parallel=2, num_chunks=2, early_stopping=jaxnn.EarlyStopping(patience=1))  # 4 chunks of 2 rows
+SWEEP = dict(
+    space=SPACE,
+    optimizer="sgd",
+    momentum=0.9,
+    seeds=2,
+    num_epochs=6,
+    batch_size=64,
+    key=0,
+    progress=False,
+    max_parallel=2,
+    num_chunks=2,
+    early_stopping=jaxnn.EarlyStopping(patience=1),
+)  # 4 chunks of 2 rows
 FIT = dict(key=0, num_epochs=5, learning_rate=0.05, progress=False)
 MODEL = [30, 8, 1]
 
@@ -109,8 +120,12 @@ def assert_run_matches_row(run, result, i, metric="accuracy"):
         curve = result.curves[name][i, :epochs]
         finite = {e + 1: float(v) for e, v in enumerate(curve) if np.isfinite(v)}
         assert run["scalars"].get(tag, {}) == pytest.approx(finite, rel=1e-6), tag
-    for column, tag in (("best_val_loss", "best/val_loss"), ("test_metric", f"test/{metric}"),
-                        ("epochs_run", "epochs_run"), ("best_epoch", "best_epoch")):
+    for column, tag in (
+        ("best_val_loss", "best/val_loss"),
+        ("test_metric", f"test/{metric}"),
+        ("epochs_run", "epochs_run"),
+        ("best_epoch", "best_epoch"),
+    ):
         value = float(table[column])
         if np.isfinite(value):
             assert list(run["scalars"][tag].values()) == pytest.approx([value], rel=1e-6), tag
@@ -131,8 +146,13 @@ def test_logging_changes_nothing_in_the_result(plain, logged):
 
 def test_tensorboard_holds_every_row_with_its_values_and_the_experiment(logged):
     result, logdir, _ = logged
-    assert sorted(os.listdir(logdir)) == sorted([track.tensorboard.MANIFEST, *[f for f in os.listdir(logdir) if "tfevents" in f],
-                                                 *[f"row-{n:03d}" for n in range(8)]])
+    assert sorted(os.listdir(logdir)) == sorted(
+        [
+            track.tensorboard.MANIFEST,
+            *[f for f in os.listdir(logdir) if "tfevents" in f],
+            *[f"row-{n:03d}" for n in range(8)],
+        ]
+    )
     for i in range(len(result)):
         run = read_run(logdir / f"row-{row_number(result, i):03d}")
         assert len(run["files"]) == 1
@@ -142,8 +162,10 @@ def test_tensorboard_holds_every_row_with_its_values_and_the_experiment(logged):
     root = read_run(logdir)
     hparams = {info.name: info for info in root["experiment"].hparam_infos}
     assert set(hparams) == {"learning_rate", "seed", "status"}
-    assert list(hparams["learning_rate"].domain_discrete.values) == [v for v in SPACE["learning_rate"]] or \
-        [v.number_value for v in hparams["learning_rate"].domain_discrete.values] == SPACE["learning_rate"]
+    assert (
+        list(hparams["learning_rate"].domain_discrete.values) == [v for v in SPACE["learning_rate"]]
+        or [v.number_value for v in hparams["learning_rate"].domain_discrete.values] == SPACE["learning_rate"]
+    )
     metrics = [info.name.tag for info in root["experiment"].metric_infos]
     assert {"best/val_accuracy", "best/val_loss", "test/accuracy", "epochs_run"} <= set(metrics)
     assert "| optimizer | sgd |" in root["texts"]["settings"] and "| momentum | 0.9 |" in root["texts"]["settings"]
@@ -193,8 +215,18 @@ def jax_leaves(tree):
 
 def test_asha_rows_log_only_the_epochs_they_ran(cancer, model, tmp_path):
     space = {"learning_rate": list(np.geomspace(0.01, 0.3, 6))}
-    result = jaxnn.sweep(model, cancer, space=space, optimizer="sgd", num_epochs=8, batch_size=64, key=0,
-                         progress=False, scheduler=jaxnn.ASHA(reduction_factor=2), log=tmp_path)
+    result = jaxnn.sweep(
+        model,
+        cancer,
+        space=space,
+        optimizer="sgd",
+        num_epochs=8,
+        batch_size=64,
+        key=0,
+        progress=False,
+        scheduler=jaxnn.ASHA(reduction_factor=2),
+        log=tmp_path,
+    )
     assert "pruned" in result.table["status"]
     for i in range(len(result)):
         run = read_run(tmp_path / f"row-{row_number(result, i, 1):03d}")
@@ -207,8 +239,19 @@ def test_asha_rows_log_only_the_epochs_they_ran(cancer, model, tmp_path):
 
 def test_pbt_rows_log_their_schedule_and_lineage(cancer, model, tmp_path):
     space = {"learning_rate": list(np.geomspace(0.01, 0.3, 4))}
-    result = jaxnn.sweep(model, cancer, space=space, optimizer="sgd", num_epochs=6, batch_size=64, key=0, seeds=2,
-                         progress=False, scheduler=jaxnn.PBT(interval=2), log=tmp_path)
+    result = jaxnn.sweep(
+        model,
+        cancer,
+        space=space,
+        optimizer="sgd",
+        num_epochs=6,
+        batch_size=64,
+        key=0,
+        seeds=2,
+        progress=False,
+        scheduler=jaxnn.PBT(interval=2),
+        log=tmp_path,
+    )
     lineages = set()
     for i in range(len(result)):
         run = read_run(tmp_path / f"row-{row_number(result, i):03d}")
@@ -278,7 +321,8 @@ def interrupt_at(monkeypatch, module, name, call):
 
 
 def test_an_interrupted_sweep_leaves_its_log_complete_and_a_resumed_one_appends_never_duplicates(
-        cancer, model, plain, tmp_path, monkeypatch, mlflow_uri):
+    cancer, model, plain, tmp_path, monkeypatch, mlflow_uri
+):
     mlflow = pytest.importorskip("mlflow")
     uri, experiment = mlflow_uri, "resumed"
     options = SWEEP | {"checkpoint_dir": tmp_path / "state"}
@@ -339,8 +383,11 @@ class FailingTracker(track.Tracker):
 
 def test_a_failing_log_never_loses_the_sweeps_result(cancer, model, plain, tmp_path):
     failing = FailingTracker()
-    with pytest.raises(errors.LogError, match=r"the sweep finished, but its log could not be written \(the failing "
-                                              r"log: \[Errno 28\] No space left on device\); its result is") as caught:
+    with pytest.raises(
+        errors.LogError,
+        match=r"the sweep finished, but its log could not be written \(the failing "
+        r"log: \[Errno 28\] No space left on device\); its result is",
+    ) as caught:
         jaxnn.sweep(model, cancer, **SWEEP, checkpoint_dir=tmp_path / "state", log=[failing, tmp_path / "tb"])
     result = caught.value.result
     np.testing.assert_array_equal(result.table["best_val_loss"], plain.table["best_val_loss"])
@@ -373,8 +420,11 @@ def free_port():
 def test_an_unreachable_mlflow_server_is_one_line_before_training(cancer, model, never_trains):
     pytest.importorskip("mlflow")
     uri = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(errors.LogError, match=rf"^cannot reach the MLflow tracking server at {uri}: Connection refused; "
-                                              r"start it \(mlflow server\) or give another tracking_uri$"):
+    with pytest.raises(
+        errors.LogError,
+        match=rf"^cannot reach the MLflow tracking server at {uri}: Connection refused; "
+        r"start it \(mlflow server\) or give another tracking_uri$",
+    ):
         jaxnn.sweep(model, cancer, **SWEEP, log=track.MLflow(uri))
     with pytest.raises(errors.LogError, match="cannot reach the MLflow tracking server"):
         jaxnn.fit(model, cancer, **FIT, log=track.MLflow(uri))
@@ -389,7 +439,9 @@ def test_an_unusable_mlflow_store_is_one_line_before_training(cancer, model, tmp
 
 def test_an_unwritable_log_directory_is_one_line_before_training(cancer, model, tmp_path, never_trains):
     (tmp_path / "file").write_text("")
-    with pytest.raises(errors.LogError, match=r"^cannot write the TensorBoard log directory '.*/file/tb': Not a directory$"):
+    with pytest.raises(
+        errors.LogError, match=r"^cannot write the TensorBoard log directory '.*/file/tb': Not a directory$"
+    ):
         jaxnn.sweep(model, cancer, **SWEEP, log=tmp_path / "file" / "tb")
     with pytest.raises(errors.LogError, match=r"log directory '.*/file' exists and is not a directory"):
         jaxnn.fit(model, cancer, **FIT, log=tmp_path / "file")
@@ -403,8 +455,11 @@ def test_another_runs_log_directory_is_refused_unless_replaced(cancer, model, lo
     _, logdir, _ = logged
     other = tmp_path / "other"
     jaxnn.fit(model, cancer, **FIT, log=other)
-    with pytest.raises(errors.LogError, match=r"holds the log of another run \(a fit with other arguments\); give each "
-                                              r"run its own directory, or TensorBoard\(.*, replace=True\)"):
+    with pytest.raises(
+        errors.LogError,
+        match=r"holds the log of another run \(a fit with other arguments\); give each "
+        r"run its own directory, or TensorBoard\(.*, replace=True\)",
+    ):
         jaxnn.sweep(model, cancer, **SWEEP, log=other)
     (other / "notes.txt").write_text("kept")
     result = jaxnn.sweep(model, cancer, **SWEEP, log=track.TensorBoard(other, replace=True))
@@ -429,11 +484,17 @@ def test_a_missing_extra_names_the_pip_install(cancer, model, monkeypatch, never
     assert not os.path.exists(tmp_path / "never")
 
 
-@pytest.mark.parametrize("log, message", [
-    (3, r"`log` must be None, a directory path \(a TensorBoard log\), jaxnn.track.TensorBoard\(...\), "
-        r"jaxnn.track.MLflow\(...\) or a list of them; got int"),
-    ([track.TensorBoard("x"), {"tb": "x"}], "or a list of them; got dict"),
-])
+@pytest.mark.parametrize(
+    "log, message",
+    [
+        (
+            3,
+            r"`log` must be None, a directory path \(a TensorBoard log\), jaxnn.track.TensorBoard\(...\), "
+            r"jaxnn.track.MLflow\(...\) or a list of them; got int",
+        ),
+        ([track.TensorBoard("x"), {"tb": "x"}], "or a list of them; got dict"),
+    ],
+)
 def test_a_log_of_the_wrong_type_is_refused(cancer, model, log, message):
     with pytest.raises(errors.ArgumentTypeError, match=message):
         jaxnn.sweep(model, cancer, **SWEEP, log=log)

@@ -28,8 +28,16 @@ import pytest
 import jaxnn
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SPACE = {"learning_rate": [float(v) for v in np.geomspace(1e-3, 0.3, 8)]}
 NUM_ROWS = 16  # 8 learning rates x 2 seeds
 STARTUP_S = 120.0  # the most the server may take to start and load the log (usually ~5 s)
@@ -40,8 +48,19 @@ pytestmark = pytest.mark.slow
 def sweep_log(logdir: str) -> jaxnn.SweepResult:
     """A 16-row sweep (8 learning rates x 2 seeds, small MLP on breast_cancer) logged to ``logdir``."""
     data = jaxnn.datasets.load("breast_cancer", seed=0)
-    return jaxnn.sweep(jaxnn.mlp([30, 8, 1]), data, space=SPACE, seeds=2, optimizer="sgd", momentum=0.9,
-                       num_epochs=8, batch_size=64, key=0, progress=False, log=logdir)
+    return jaxnn.sweep(
+        jaxnn.mlp([30, 8, 1]),
+        data,
+        space=SPACE,
+        seeds=2,
+        optimizer="sgd",
+        momentum=0.9,
+        num_epochs=8,
+        batch_size=64,
+        key=0,
+        progress=False,
+        log=logdir,
+    )
 
 
 @contextlib.contextmanager
@@ -49,9 +68,23 @@ def tensorboard_server(logdir: str, scratch: str):
     """``tensorboard --logdir logdir`` on 127.0.0.1 (a free port); yields its URL once the log is loaded."""
     output = open(os.path.join(scratch, "tensorboard.log"), "w+")
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1", "--port", "0",
-         "--reload_interval", "1"],
-        stdout=output, stderr=subprocess.STDOUT, start_new_session=True)  # its own group: its data server goes too
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            logdir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--reload_interval",
+            "1",
+        ],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # its own group: its data server goes too
     try:
         url = _wait_for(lambda: _served_url(output), what="the server to start", output=output)
         _wait_for(lambda: len(session_groups(url)) == NUM_ROWS or None, what="the rows to load", output=output)
@@ -88,16 +121,24 @@ def _wait_for(check, *, what: str, output) -> object:
 
 def post(url: str, route: str, body: dict) -> dict:
     """POST JSON to one of the HParams plugin's data endpoints, as its dashboard does."""
-    request = urllib.request.Request(url + "data/plugin/hparams/" + route, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url + "data/plugin/hparams/" + route,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
 
 
 def session_groups(url: str) -> list[dict]:
     """Every row (a session group) with its hyperparameters and metrics."""
-    body = {"experimentName": "", "startIndex": 0, "sliceSize": 1000, "colParams": [],
-            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]}
+    body = {
+        "experimentName": "",
+        "startIndex": 0,
+        "sliceSize": 1000,
+        "colParams": [],
+        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+    }
     return post(url, "session_groups", body).get("sessionGroups", [])
 
 
@@ -124,7 +165,9 @@ def test_the_hparams_dashboard_reads_every_row_with_its_values(served):
         row = {name: column[i] for name, column in result.table.items()}
         group = groups[f"row-{int(row['config']) * 2 + int(row['seed']):03d}"]
         assert group["hparams"]["learning_rate"] == pytest.approx(row["learning_rate"], rel=1e-12)
-        assert group["hparams"]["seed"] == row["seed"] and group["hparams"]["status"] == jaxnn.track.STATUS[row["status"]]
+        assert (
+            group["hparams"]["seed"] == row["seed"] and group["hparams"]["status"] == jaxnn.track.STATUS[row["status"]]
+        )
         metrics = {value["name"]["tag"]: value["value"] for value in group["metricValues"]}
         assert metrics["best/val_accuracy"] == pytest.approx(row["best_val_metric"], rel=1e-6)
         assert metrics["test/loss"] == pytest.approx(row["test_loss"], rel=1e-6)
@@ -137,8 +180,12 @@ def screenshot_dashboard(url: str, path: str, scratch: str) -> list[str]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
-            os.path.join(scratch, "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1500, "height": 1000})  # a fresh profile (--user-data-dir) of its own
+            os.path.join(scratch, "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1500, "height": 1000},
+        )  # a fresh profile (--user-data-dir) of its own
         try:
             page = browser.new_page()
             page.goto(url + "#hparams")

@@ -16,7 +16,15 @@ from tests.conftest import tolerance
 def test_breast_cancer_binary_sgd_reaches_92_percent(cancer):
     model = jaxnn.mlp([cancer.num_features, 16, 1])
     result = jaxnn.fit(
-        model, cancer, optimizer="sgd", learning_rate=0.05, momentum=0.9, num_epochs=60, batch_size=32, key=0, progress=False
+        model,
+        cancer,
+        optimizer="sgd",
+        learning_rate=0.05,
+        momentum=0.9,
+        num_epochs=60,
+        batch_size=32,
+        key=0,
+        progress=False,
     )
     assert result.status == "completed" and result.stopped_epoch == 60
     # 0.965 (82 of 85 test examples) at key 0: the bounds leave room for 4 more mistakes and twice the loss.
@@ -26,7 +34,9 @@ def test_breast_cancer_binary_sgd_reaches_92_percent(cancer):
 
 def test_digits_adam_reaches_94_percent(digits):
     model = jaxnn.mlp([64, 128, 10])
-    result = jaxnn.fit(model, digits, optimizer="adam", learning_rate=2e-3, num_epochs=60, batch_size=32, key=0, progress=False)
+    result = jaxnn.fit(
+        model, digits, optimizer="adam", learning_rate=2e-3, num_epochs=60, batch_size=32, key=0, progress=False
+    )
     metrics = jaxnn.evaluate(model, result.params, digits)
     # 0.970 (262 of 270) and a loss of 0.12 at key 0: room for 8 more mistakes and twice the loss.
     assert metrics["accuracy"] >= 0.94 and metrics["loss"] < 0.25, metrics
@@ -39,7 +49,9 @@ def test_xor_with_a_2_4_1_sigmoid_network_and_full_batch_gd():
     y = np.array([0, 1, 1, 0])
     data = jaxnn.datasets.from_arrays(x, y, val_fraction=0.0, test_fraction=0.0, standardize=False)
     model = jaxnn.mlp([2, 4, 1], activation="sigmoid")
-    result = jaxnn.fit(model, data, optimizer="gd", learning_rate=2.0, num_epochs=3000, batch_size=None, key=1, progress=False)
+    result = jaxnn.fit(
+        model, data, optimizer="gd", learning_rate=2.0, num_epochs=3000, batch_size=None, key=1, progress=False
+    )
     np.testing.assert_array_equal(jaxnn.predict(model, result.params, x, task="binary"), y)
     assert result.history["train_loss"][-1] < 0.05
 
@@ -71,8 +83,18 @@ def overfit_data():
 
 def gaps(model, data, **options):
     """(validation - train) loss and (train - validation) accuracy after training."""
-    result = jaxnn.fit(model, data, optimizer="adam", learning_rate=3e-3, num_epochs=400, batch_size=20, key=0, progress=False,
-                       restore_best=False, **options)  # the last epoch: what 400 epochs of overfitting made
+    result = jaxnn.fit(
+        model,
+        data,
+        optimizer="adam",
+        learning_rate=3e-3,
+        num_epochs=400,
+        batch_size=20,
+        key=0,
+        progress=False,
+        restore_best=False,
+        **options,
+    )  # the last epoch: what 400 epochs of overfitting made
     train = jaxnn.evaluate(model, result.params, data, split="train")
     val = jaxnn.evaluate(model, result.params, data, split="val")
     return val["loss"] - train["loss"], train["accuracy"] - val["accuracy"]
@@ -92,7 +114,14 @@ def test_early_stopping_restores_the_best_epoch_and_stops_early(overfit_data):
     model = jaxnn.mlp([2, 256, 256, 1])
     stopping = jaxnn.EarlyStopping(patience=5, restore_best=True)
     result = jaxnn.fit(
-        model, overfit_data, learning_rate=3e-3, num_epochs=400, batch_size=20, key=0, progress=False, early_stopping=stopping
+        model,
+        overfit_data,
+        learning_rate=3e-3,
+        num_epochs=400,
+        batch_size=20,
+        key=0,
+        progress=False,
+        early_stopping=stopping,
     )
     assert result.status == "early_stopped"
     assert result.stopped_epoch < 400 and result.stopped_epoch == result.best_epoch + 5
@@ -105,8 +134,10 @@ def test_early_stopping_restores_the_best_epoch_and_stops_early(overfit_data):
 
 def test_same_key_is_bitwise_identical_and_another_key_is_not(cancer):
     model = jaxnn.mlp([cancer.num_features, 8, 1], dropout=0.2)
+
     def run(key):
         return jaxnn.fit(model, cancer, learning_rate=1e-2, num_epochs=5, batch_size=16, key=key, progress=False)
+
     first, second, other = run(3), run(3), run(4)
     chex.assert_trees_all_equal(first.params, second.params)
     np.testing.assert_array_equal(first.history["train_loss"], second.history["train_loss"])
@@ -134,13 +165,19 @@ def test_new_hyperparameter_values_do_not_recompile(cancer, compiles):
 def test_a_zero_momentum_or_weight_decay_leaves_their_work_out_of_the_program(cancer, compiles):
     model = jaxnn.mlp([cancer.num_features, 8, 1])
     options = dict(optimizer="sgd", num_epochs=3, batch_size=64, progress=False, key=0)
+
     def spec(**zeros):
         return jaxnn.TrainSpec(model, num_epochs=3, batch_size=64, optimizer="sgd", **zeros)
+
     hparams = jaxnn.train.scalar_hyperparams(jaxnn.Hyperparams(learning_rate=0.1, momentum=0.0, weight_decay=0.0))
     # Only spec.zeros decides what is left out: traced or concrete, a zero in hparams keeps its buffer.
-    lean = jax.eval_shape(lambda h: jaxnn.loop.init_state(spec(zeros=("momentum", "weight_decay")), h, 0, cancer), hparams)
+    lean = jax.eval_shape(
+        lambda h: jaxnn.loop.init_state(spec(zeros=("momentum", "weight_decay")), h, 0, cancer), hparams
+    )
     full = jax.eval_shape(lambda h: jaxnn.loop.init_state(spec(), h, 0, cancer), hparams)
-    assert len(jax.tree.leaves(full.opt_state)) == len(jax.tree.leaves(lean.opt_state)) + len(jax.tree.leaves(lean.params))
+    assert len(jax.tree.leaves(full.opt_state)) == len(jax.tree.leaves(lean.opt_state)) + len(
+        jax.tree.leaves(lean.params)
+    )
     # The same run either way: fit leaves the zeros out, make_train keeps them as traced zeros.
     lean_run = jaxnn.fit(model, cancer, learning_rate=0.1, momentum=0.0, **options)
     train = jaxnn.make_train(model, num_epochs=3, batch_size=64, optimizer="sgd")
@@ -177,7 +214,17 @@ def test_every_example_counts_once_per_epoch_with_a_partial_last_batch(cancer):
     model = jaxnn.mlp([cancer.num_features, 8, 1])
     params = model.init(jax.random.key(5))
     assert cancer.num_train % 64 != 0
-    result = jaxnn.fit(model, cancer, optimizer="sgd", learning_rate=1e-30, num_epochs=2, batch_size=64, key=0, progress=False, params=params)
+    result = jaxnn.fit(
+        model,
+        cancer,
+        optimizer="sgd",
+        learning_rate=1e-30,
+        num_epochs=2,
+        batch_size=64,
+        key=0,
+        progress=False,
+        params=params,
+    )
     expected = jaxnn.evaluate(model, params, cancer, split="train")["loss"]
     np.testing.assert_allclose(result.history["train_loss"], [expected, expected], rtol=1e-5)
 
@@ -187,8 +234,16 @@ def test_full_batch_gd_equals_the_numpy_baseline(weight_decay, cancer):
     model = jaxnn.mlp([cancer.num_features, 8, 1], activation="tanh")
     params = model.init(jax.random.key(1))
     result = jaxnn.fit(
-        model, cancer, optimizer="gd", learning_rate=0.1, weight_decay=weight_decay, num_epochs=20, batch_size=None,
-        key=0, progress=False, params=params,
+        model,
+        cancer,
+        optimizer="gd",
+        learning_rate=0.1,
+        weight_decay=weight_decay,
+        num_epochs=20,
+        batch_size=None,
+        key=0,
+        progress=False,
+        params=params,
     )
     reference, losses = baseline.train(
         baseline.params_from_jax(params, np.float64),
@@ -212,7 +267,15 @@ def test_minibatch_training_equals_an_explicit_optax_loop(cancer):
     params = model.init(jax.random.key(2))
     key = jax.random.key(9)
     result = jaxnn.fit(
-        model, cancer, optimizer="adam", learning_rate=1e-2, num_epochs=3, batch_size=100, key=key, progress=False, params=params
+        model,
+        cancer,
+        optimizer="adam",
+        learning_rate=1e-2,
+        num_epochs=3,
+        batch_size=100,
+        key=key,
+        progress=False,
+        params=params,
     )
     # Replay the documented batch order: epoch e shuffles with split(fold_in(loop_key, e))[0].
     _, loop_key = jax.random.split(key)
@@ -262,8 +325,16 @@ def test_divergence_raises_with_the_epoch_or_returns_finite_params(cancer):
 def test_schedule_appears_in_the_learning_rate_history(cancer):
     model = jaxnn.mlp([cancer.num_features, 8, 1])
     result = jaxnn.fit(
-        model, cancer, optimizer="sgd", learning_rate=0.1, schedule="exponential_decay", decay_rate=0.01,
-        num_epochs=4, batch_size=None, key=0, progress=False,
+        model,
+        cancer,
+        optimizer="sgd",
+        learning_rate=0.1,
+        schedule="exponential_decay",
+        decay_rate=0.01,
+        num_epochs=4,
+        batch_size=None,
+        key=0,
+        progress=False,
     )
     np.testing.assert_allclose(result.history["learning_rate"], 0.1 * 0.01 ** (np.arange(1, 5) / 4), rtol=1e-5)
 
@@ -285,25 +356,32 @@ def test_vmapped_rows_stop_on_their_own_and_share_what_they_share(cancer):
     # Under vmap a stopped row keeps its state while the others train on (one run skips with a
     # real branch); rows with one key draw one minibatch order, not one per row.
     model = jaxnn.mlp([cancer.num_features, 8, 1])
-    train = jaxnn.make_train(model, optimizer="sgd", num_epochs=12, batch_size=64,
-                             early_stopping=jaxnn.EarlyStopping(patience=1))
+    train = jaxnn.make_train(
+        model, optimizer="sgd", num_epochs=12, batch_size=64, early_stopping=jaxnn.EarlyStopping(patience=1)
+    )
     hparams = jax.tree.map(lambda v: jnp.broadcast_to(jnp.asarray(v, jnp.float32), (3,)), jaxnn.Hyperparams())
     hparams = hparams._replace(learning_rate=jnp.array([1e-3, 1.0, 1e5]))
     batched = jax.jit(jax.vmap(train, in_axes=(0, None, None)))(hparams, 0, cancer)
     assert [int(s) for s in batched.status] == [jaxnn.loop.RUNNING, jaxnn.loop.EARLY_STOPPED, jaxnn.loop.DIVERGED]
     for i in range(3):
         single = jax.jit(train)(jax.tree.map(lambda v: v[i], hparams), 0, cancer)
-        assert int(single.stopped_epoch) == int(batched.stopped_epoch[i]) and int(single.status) == int(batched.status[i])
+        assert int(single.stopped_epoch) == int(batched.stopped_epoch[i]) and int(single.status) == int(
+            batched.status[i]
+        )
         chex.assert_trees_all_close(single.params, jax.tree.map(lambda v: v[i], batched.params), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(single.history["val_loss"], batched.history["val_loss"][i], rtol=1e-5)
     jaxpr = jax.make_jaxpr(jax.vmap(train, in_axes=(0, None, None)))(hparams, 0, cancer)
     sorts = [eqn for eqn in _equations(jaxpr.jaxpr) if eqn.primitive.name == "sort"]
     assert sorts and all(eqn.invars[0].aval.shape == (cancer.num_train,) for eqn in sorts)
     # run_epochs(masked=True), the form a sweep traces (the epoch once, no branch), gives the rows the same runs.
-    spec = jaxnn.TrainSpec(model, optimizer="sgd", num_epochs=12, batch_size=64, early_stopping=jaxnn.EarlyStopping(patience=1))
+    spec = jaxnn.TrainSpec(
+        model, optimizer="sgd", num_epochs=12, batch_size=64, early_stopping=jaxnn.EarlyStopping(patience=1)
+    )
 
     def masked_train(h):
-        state, history = jaxnn.loop.run_epochs(spec, jaxnn.loop.init_state(spec, h, 0, cancer), h, cancer, 12, masked=True)
+        state, history = jaxnn.loop.run_epochs(
+            spec, jaxnn.loop.init_state(spec, h, 0, cancer), h, cancer, 12, masked=True
+        )
         return jaxnn.loop.finish(spec, state, spec.restores_best(True))._replace(history=history)
 
     masked = jax.jit(jax.vmap(masked_train))(hparams)
@@ -395,19 +473,34 @@ BAD_FIT_ARGUMENTS = [
     (dict(learning_rate=np.array([0.1, 0.2])), ValueError, "must be a scalar in fit.*use jaxnn.sweep"),
     (dict(data=(np.zeros((4, 30)), np.zeros(4))), TypeError, "data must be a jaxnn.Dataset.*from_arrays"),
     (dict(data="digits"), ValueError, "x has 64 features but the model expects 30"),
-    (dict(model=WIDE, data="digits", loss="binary_cross_entropy"), ValueError,
-     "'binary_cross_entropy' needs a binary task but the data is 'multiclass' with 10 classes"),
-    (dict(model=lambda: jaxnn.mlp([64, 8, 1]), data="digits"), ValueError,
-     "the model has 1 outputs but softmax_cross_entropy on this multiclass data needs 10"),
-    (dict(model=lambda: jaxnn.mlp([30, 8, 1], output_activation="sigmoid")), ValueError,
-     "takes logits but the model applies output_activation='sigmoid'"),
+    (
+        dict(model=WIDE, data="digits", loss="binary_cross_entropy"),
+        ValueError,
+        "'binary_cross_entropy' needs a binary task but the data is 'multiclass' with 10 classes",
+    ),
+    (
+        dict(model=lambda: jaxnn.mlp([64, 8, 1]), data="digits"),
+        ValueError,
+        "the model has 1 outputs but softmax_cross_entropy on this multiclass data needs 10",
+    ),
+    (
+        dict(model=lambda: jaxnn.mlp([30, 8, 1], output_activation="sigmoid")),
+        ValueError,
+        "takes logits but the model applies output_activation='sigmoid'",
+    ),
     (dict(on_divergence="ignore"), ValueError, "on_divergence"),
     (dict(params=WIDE().init(jax.random.key(0))), ValueError, "`params` do not fit the model"),
     (dict(key="seed"), TypeError, "key must be an int seed or a jax.random.key"),
-    (dict(data="cancer_without_validation", early_stopping=jaxnn.EarlyStopping()), ValueError,
-     "early stopping monitors the validation split, but the data has none"),
-    (dict(schedule="warmup_cosine", warmup_steps=1000), ValueError,
-     r"`warmup_steps` \(=1000\) must be less than the run's 26 optimizer steps"),
+    (
+        dict(data="cancer_without_validation", early_stopping=jaxnn.EarlyStopping()),
+        ValueError,
+        "early stopping monitors the validation split, but the data has none",
+    ),
+    (
+        dict(schedule="warmup_cosine", warmup_steps=1000),
+        ValueError,
+        r"`warmup_steps` \(=1000\) must be less than the run's 26 optimizer steps",
+    ),
     (dict(early_stopping=jaxnn.EarlyStopping(monitor="accuracy")), ValueError, "unknown early_stopping.monitor"),
 ]
 
@@ -455,10 +548,13 @@ def test_fit_returns_the_best_validation_epoch_unless_told_to_keep_the_last(over
     np.testing.assert_allclose(restored, best.history["val_loss"][best.best_epoch - 1], rtol=1e-5)
     last = jaxnn.fit(model, overfit_data, restore_best=False, **options)
     assert last.params_epoch == 60
-    np.testing.assert_allclose(jaxnn.evaluate(model, last.params, overfit_data, split="val")["loss"],
-                               last.history["val_loss"][-1], rtol=1e-5)
+    np.testing.assert_allclose(
+        jaxnn.evaluate(model, last.params, overfit_data, split="val")["loss"], last.history["val_loss"][-1], rtol=1e-5
+    )
     with pytest.raises(jaxnn.ConfigError, match=r"restore_best=True contradicts EarlyStopping\(restore_best=False\)"):
-        jaxnn.fit(model, overfit_data, restore_best=True, early_stopping=jaxnn.EarlyStopping(restore_best=False), **options)
+        jaxnn.fit(
+            model, overfit_data, restore_best=True, early_stopping=jaxnn.EarlyStopping(restore_best=False), **options
+        )
     no_val = jaxnn.datasets.from_arrays(np.eye(4), [0, 1, 0, 1], val_fraction=0.0, test_fraction=0.0)
     assert jaxnn.fit(jaxnn.mlp([4, 1]), no_val, num_epochs=3, batch_size=None, key=0, progress=False).params_epoch == 3
 
@@ -472,15 +568,25 @@ def test_hyperparameters_come_as_keywords_or_as_one_hyperparams_and_each_is_chec
     for other in (by_object, mixed):
         chex.assert_trees_all_equal(jax.device_get(by_keyword.params), jax.device_get(other.params))
     bad = [
-        (dict(hyperparams=jaxnn.Hyperparams(learning_rate=0.1), learning_rate=0.2), jaxnn.ConfigError,
-         r"`learning_rate` is given twice: as a keyword and in `hyperparams`"),
+        (
+            dict(hyperparams=jaxnn.Hyperparams(learning_rate=0.1), learning_rate=0.2),
+            jaxnn.ConfigError,
+            r"`learning_rate` is given twice: as a keyword and in `hyperparams`",
+        ),
         (dict(learning_rate=0.0), jaxnn.ConfigError, r"`learning_rate` \(=0\) must be > 0"),
-        (dict(optimizer="adam", momentum=0.9), jaxnn.ConfigError,
-         r"`momentum` has no effect with optimizer='adam'; it is used only by optimizer='sgd' or optimizer='rmsprop'"),
+        (
+            dict(optimizer="adam", momentum=0.9),
+            jaxnn.ConfigError,
+            r"`momentum` has no effect with optimizer='adam'; it is used only by optimizer='sgd' or optimizer='rmsprop'",
+        ),
         (dict(optimizer="adam", nesterov=True), jaxnn.ConfigError, r"`nesterov` has no effect with optimizer='adam'"),
         (dict(warmup_steps=5), jaxnn.ConfigError, r"`warmup_steps` has no effect with schedule='constant'"),
         (dict(hyperparams={"learning_rate": 0.1}), TypeError, r"`hyperparams` must be a jaxnn.Hyperparams, got dict"),
-        (dict(learnin_rate=0.1), TypeError, r"unexpected keyword argument 'learnin_rate'.*did you mean 'learning_rate'"),
+        (
+            dict(learnin_rate=0.1),
+            TypeError,
+            r"unexpected keyword argument 'learnin_rate'.*did you mean 'learning_rate'",
+        ),
     ]
     for changes, error, message in bad:
         with pytest.raises(error, match=message):
@@ -502,7 +608,9 @@ def test_predict_takes_one_example_as_it_is(cancer):
 def test_features_beyond_float32_are_refused_naming_the_column_not_blamed_on_the_learning_rate(cancer):
     x = np.array(cancer.x_train, np.float64)
     x[3, 2] = 1e39
-    with pytest.raises(jaxnn.DataError, match=r"beyond what float32 .* the first is 1e\+39 at row 3, column 2 \('x2'\)"):
+    with pytest.raises(
+        jaxnn.DataError, match=r"beyond what float32 .* the first is 1e\+39 at row 3, column 2 \('x2'\)"
+    ):
         jaxnn.datasets.from_arrays(x, cancer.y_train)
     model = jaxnn.mlp([cancer.num_features, 8, 1])
     with pytest.raises(jaxnn.DataError, match=r"beyond what float32 .* at row 3, column 2"):

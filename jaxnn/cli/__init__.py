@@ -83,15 +83,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - a bug in jaxnn: said so, with the way to the traceback
         if debug:
             raise
-        print(f"jaxnn: internal error: {type(error).__name__}: {_one_line(str(error))} "
-              "(run again with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"jaxnn: internal error: {type(error).__name__}: {_one_line(str(error))} "
+            "(run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 
 def _message(error: errors.JaxnnError) -> str:
     if isinstance(error, errors.TrainingDiverged) and not isinstance(error, errors.AllRunsDiverged):
-        return (f"training diverged at epoch {error.epoch}: the loss became NaN or infinite; "
-                "lower --learning-rate or set --clip-norm")
+        return (
+            f"training diverged at epoch {error.epoch}: the loss became NaN or infinite; "
+            "lower --learning-rate or set --clip-norm"
+        )
     return str(error)
 
 
@@ -103,8 +108,10 @@ def _interrupted(stop: KeyboardInterrupt) -> int:
     """Exit status 130 for Ctrl-C, 143 for SIGTERM, with where the saved state is."""
     where = getattr(stop, "checkpoint_dir", None)
     if where is not None:
-        print(f"jaxnn: interrupted; the state so far is saved in {where}: run the same command with --resume "
-              "to continue", file=sys.stderr)
+        print(
+            f"jaxnn: interrupted; the state so far is saved in {where}: run the same command with --resume to continue",
+            file=sys.stderr,
+        )
     else:
         print("jaxnn: interrupted", file=sys.stderr)
     return 143 if getattr(stop, "signal_name", "SIGINT") == "SIGTERM" else 130

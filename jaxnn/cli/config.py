@@ -16,7 +16,12 @@ from jaxnn.cli.options import FLAGS, UsageError
 
 __all__ = ["EXAMPLE", "PROGRAM_SPACE_KEYS", "parse_arguments"]
 
-PROGRAM_SPACE_KEYS = {"optimizer": "optimizer", "batch-size": "batch_size", "epochs": "num_epochs", "schedule": "schedule"}
+PROGRAM_SPACE_KEYS = {
+    "optimizer": "optimizer",
+    "batch-size": "batch_size",
+    "epochs": "num_epochs",
+    "schedule": "schedule",
+}
 
 EXAMPLE = """\
 A sweep file (--config FILE) is TOML. Its keys are this command's option names
@@ -70,8 +75,10 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> arg
         raise UsageError(f"--config {args.config!r}: {error}") from None
     command = argv.index("sweep")
     if any(token == "--sizes" or token.startswith("--sizes=") for token in argv):  # --sizes repeats: no merging
-        tokens = [token for i, token in enumerate(tokens) if token != "--sizes" and (i == 0 or tokens[i - 1] != "--sizes")]
-    args = parser.parse_args([*argv[: command + 1], *tokens, *argv[command + 1:]])  # the command line wins
+        tokens = [
+            token for i, token in enumerate(tokens) if token != "--sizes" and (i == 0 or tokens[i - 1] != "--sizes")
+        ]
+    args = parser.parse_args([*argv[: command + 1], *tokens, *argv[command + 1 :]])  # the command line wins
     args.program_space = program_space
     return args
 
@@ -103,13 +110,16 @@ def _tokens(path: str, parser: argparse.ArgumentParser) -> tuple[list[str], dict
         elif name == "sizes":  # a list of size lists: one --sizes each
             lists = value if isinstance(value, list) and all(isinstance(item, list) for item in value) else None
             if not lists:
-                raise UsageError(f"--config {path!r}: [space] sizes is a list of hidden layer widths lists, "
-                                 f"such as [[32], [64], [128, 64]], got {value!r}")
+                raise UsageError(
+                    f"--config {path!r}: [space] sizes is a list of hidden layer widths lists, "
+                    f"such as [[32], [64], [128, 64]], got {value!r}"
+                )
             for widths in lists:
                 tokens += _option(path, "sizes", widths, flags)
         elif key.replace("-", "_") not in hyperparams.NAMES:
-            raise UsageError(f"--config {path!r}: [space] {key!r} is not a hyperparameter or one of "
-                             f"{', '.join(PROGRAM_SPACE_KEYS)}")
+            raise UsageError(
+                f"--config {path!r}: [space] {key!r} is not a hyperparameter or one of {', '.join(PROGRAM_SPACE_KEYS)}"
+            )
         else:
             tokens += _option(path, key, value, flags)
     return tokens, program_space
@@ -123,7 +133,9 @@ def _option(path: str, key: str, value: Any, flags: dict[str, argparse.Action]) 
         known = [option[2:] for option in flags if option not in ("--config", "--help")]
         word = FLAGS.get(key)
         close = difflib.get_close_matches(key, known, n=1)
-        suggestion = f" (did you mean {word.flag[2:]!r}?)" if word else f" (did you mean {close[0]!r}?)" if close else ""
+        suggestion = (
+            f" (did you mean {word.flag[2:]!r}?)" if word else f" (did you mean {close[0]!r}?)" if close else ""
+        )
         raise UsageError(f"--config {path!r}: unknown option {key!r}{suggestion}; see jaxnn sweep --help")
     if action.nargs == 0:  # a switch such as --nesterov
         if not isinstance(value, bool):
@@ -147,7 +159,9 @@ def _program_values(path: str, name: str, value: Any, flags: dict[str, argparse.
         except (argparse.ArgumentTypeError, ValueError) as error:
             raise UsageError(f"--config {path!r}: [space] {name}: {error}") from None
         if action.choices is not None and item not in action.choices:
-            raise UsageError(f"--config {path!r}: [space] {name}: invalid choice {item!r} "
-                             f"(choose from {', '.join(map(str, action.choices))})")
+            raise UsageError(
+                f"--config {path!r}: [space] {name}: invalid choice {item!r} "
+                f"(choose from {', '.join(map(str, action.choices))})"
+            )
         parsed.append(item)
     return parsed

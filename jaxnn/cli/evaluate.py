@@ -21,7 +21,9 @@ SPLITS = ("train", "val", "test", "all")
 
 def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     evaluate = commands.add_parser(
-        "evaluate", help="score a saved model on labelled data", parents=parents,
+        "evaluate",
+        help="score a saved model on labelled data",
+        parents=parents,
         description="Score a checkpoint written by `jaxnn train` or `jaxnn sweep` on labelled data: a CSV (or "
         "Parquet) file, prepared exactly as for `jaxnn predict` (the training's column plan and scaling), or a "
         "built-in dataset. Prints every metric of the task and, for classes, the confusion matrix (also written as "
@@ -29,22 +31,38 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     evaluate.add_argument("--model", required=True, metavar="FILE", help="the checkpoint (model.msgpack)")
     source = evaluate.add_mutually_exclusive_group(required=True)
-    source.add_argument("--csv", metavar="FILE", help="labelled rows as CSV (or Parquet: by extension); columns are "
-                        "matched by their header names to the ones the model was trained on (others are ignored)")
+    source.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="labelled rows as CSV (or Parquet: by extension); columns are "
+        "matched by their header names to the ones the model was trained on (others are ignored)",
+    )
     source.add_argument("--dataset", choices=NAMES, metavar="NAME", help=f"a built-in dataset: {', '.join(NAMES)}")
     evaluate.add_argument("--target", metavar="COLUMN", help="--csv: the target column (default: the training's)")
     options.add_table_options(evaluate, reading_only=True)
-    evaluate.add_argument("--strict", action="store_true",
-                          help="refuse a category training never saw (default: encode it as all zeros, with a warning)")
+    evaluate.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a category training never saw (default: encode it as all zeros, with a warning)",
+    )
     built_in = evaluate.add_argument_group("a built-in dataset's split (--dataset)")
-    built_in.add_argument("--split", choices=SPLITS, default="test",
-                          help="the rows to score: train, val, test or all (default: test)")
-    built_in.add_argument("--seed", type=int, metavar="N",
-                          help="seed of the split (default: the seed the checkpoint was trained with, else 0)")
-    built_in.add_argument("--val-fraction", type=float, default=0.15, metavar="F", help="validation share (default: 0.15)")
+    built_in.add_argument(
+        "--split", choices=SPLITS, default="test", help="the rows to score: train, val, test or all (default: test)"
+    )
+    built_in.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="seed of the split (default: the seed the checkpoint was trained with, else 0)",
+    )
+    built_in.add_argument(
+        "--val-fraction", type=float, default=0.15, metavar="F", help="validation share (default: 0.15)"
+    )
     built_in.add_argument("--test-fraction", type=float, default=0.15, metavar="F", help="test share (default: 0.15)")
     output = evaluate.add_argument_group("output")
-    output.add_argument("--out", metavar="DIR", help="write DIR/metrics.json and, for classes, DIR/confusion_matrix.png")
+    output.add_argument(
+        "--out", metavar="DIR", help="write DIR/metrics.json and, for classes, DIR/confusion_matrix.png"
+    )
     output.add_argument("--confusion-png", metavar="PATH", help="write the confusion matrix as a PNG here")
     evaluate.set_defaults(run=run)
 
@@ -54,8 +72,10 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = jaxnn.load(args.model)
     info = checkpoint.info
     if info is None:
-        raise UsageError(f"{args.model} holds no dataset information (feature names, scaling, classes); "
-                         "it was not written by `jaxnn train` or `jaxnn sweep`")
+        raise UsageError(
+            f"{args.model} holds no dataset information (feature names, scaling, classes); "
+            "it was not written by `jaxnn train` or `jaxnn sweep`"
+        )
     if info.is_classification and (args.out is not None or args.confusion_png is not None):
         plotting.preload()
     data, source, split = _data(args, checkpoint)
@@ -69,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         os.makedirs(args.out, exist_ok=True)
         path = os.path.join(args.out, "metrics.json")
-        atomic_write(path, json.dumps({"model": os.fspath(args.model), "data": source, "metrics": _clean(metrics)},
-                                      indent=1))
+        atomic_write(
+            path, json.dumps({"model": os.fspath(args.model), "data": source, "metrics": _clean(metrics)}, indent=1)
+        )
         written.append(path)
     if info.is_classification:
         matrix = jaxnn.confusion_matrix(checkpoint.model, checkpoint.params, data, split=split)
@@ -87,15 +108,27 @@ def run(args: argparse.Namespace) -> int:
 def _check_options(args: argparse.Namespace) -> None:
     """Options that belong to the other kind of data."""
     if args.csv is not None:
-        given = [flag for flag, value, default in (("--split", args.split, "test"), ("--seed", args.seed, None),
-                                                   ("--val-fraction", args.val_fraction, 0.15),
-                                                   ("--test-fraction", args.test_fraction, 0.15)) if value != default]
+        given = [
+            flag
+            for flag, value, default in (
+                ("--split", args.split, "test"),
+                ("--seed", args.seed, None),
+                ("--val-fraction", args.val_fraction, 0.15),
+                ("--test-fraction", args.test_fraction, 0.15),
+            )
+            if value != default
+        ]
         if given:
-            raise UsageError(f"{', '.join(given)} {'selects' if len(given) == 1 else 'select'} the rows of a built-in "
-                             "--dataset; a --csv file is scored whole")
+            raise UsageError(
+                f"{', '.join(given)} {'selects' if len(given) == 1 else 'select'} the rows of a built-in "
+                "--dataset; a --csv file is scored whole"
+            )
     else:
-        given = [flag for flag in ("--target", "--delimiter", "--encoding", "--strict")
-                 if getattr(args, flag[2:].replace("-", "_")) not in (None, False)]
+        given = [
+            flag
+            for flag in ("--target", "--delimiter", "--encoding", "--strict")
+            if getattr(args, flag[2:].replace("-", "_")) not in (None, False)
+        ]
         if given:
             raise UsageError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --csv files")
 
@@ -104,13 +137,19 @@ def _data(args: argparse.Namespace, checkpoint: Any) -> tuple[Any, str, str]:
     """(the data, what it is in words, the split to score)."""
     info = checkpoint.info
     if args.csv is not None:
-        data = jaxnn.datasets.read_labelled(args.csv, info, target=args.target, delimiter=args.delimiter,
-                                            encoding=args.encoding, strict=args.strict)
+        data = jaxnn.datasets.read_labelled(
+            args.csv, info, target=args.target, delimiter=args.delimiter, encoding=args.encoding, strict=args.strict
+        )
         return data, args.csv, "test"
     seed = args.seed if args.seed is not None else (checkpoint.metadata or {}).get("seed", 0)
     images = len(info.input_shape) > 1
-    loaded = jaxnn.datasets.load(args.dataset, seed=seed, val_fraction=args.val_fraction,
-                                 test_fraction=args.test_fraction, as_images=images and args.dataset == "digits")
+    loaded = jaxnn.datasets.load(
+        args.dataset,
+        seed=seed,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        as_images=images and args.dataset == "digits",
+    )
     data = jaxnn.datasets.as_trained(loaded, info)
     if args.split == "all":
         data = _all_rows(data)
@@ -124,8 +163,14 @@ def _all_rows(data: Any) -> Any:
 
     x = np.concatenate([data.x_train, data.x_val, data.x_test])
     y = np.concatenate([data.y_train, data.y_val, data.y_test])
-    return data.replace(x_test=x, y_test=y, x_train=data.x_train[:0], y_train=data.y_train[:0], x_val=data.x_val[:0],
-                        y_val=data.y_val[:0])
+    return data.replace(
+        x_test=x,
+        y_test=y,
+        x_train=data.x_train[:0],
+        y_train=data.y_train[:0],
+        x_val=data.x_val[:0],
+        y_val=data.y_val[:0],
+    )
 
 
 def _number(value: Any) -> str:
@@ -136,5 +181,7 @@ def _number(value: Any) -> str:
 
 def _clean(metrics: dict[str, Any]) -> dict[str, Any]:
     """The metrics as JSON values (NaN as null)."""
-    return {name: None if isinstance(value, float) and not math.isfinite(value) else value
-            for name, value in metrics.items()}
+    return {
+        name: None if isinstance(value, float) and not math.isfinite(value) else value
+        for name, value in metrics.items()
+    }

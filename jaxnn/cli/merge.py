@@ -15,15 +15,18 @@ __all__ = ["add", "run"]
 
 def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     merge = commands.add_parser(
-        "merge", help="join the shards of a sweep (jaxnn sweep --shard I/N) into the whole sweep's output",
+        "merge",
+        help="join the shards of a sweep (jaxnn sweep --shard I/N) into the whole sweep's output",
         parents=parents,
         description="Join the output directories of jaxnn sweep --shard 0/N ... --shard N-1/N into the whole sweep's: "
         "DIR/sweep.csv, DIR/sweep.json, plots and DIR/best.msgpack, ranked as the whole sweep ranks them. Shards of "
-        "another sweep, a shard given twice and a missing shard are refused.")
+        "another sweep, a shard given twice and a missing shard are refused.",
+    )
     merge.add_argument("shards", nargs="+", metavar="SHARD_DIR", help="the shards' output directories (e.g. runs/s*)")
     merge.add_argument("--out", required=True, metavar="DIR", help="where to write the whole sweep's files")
-    merge.add_argument("--top", type=options.positive_int, default=10, metavar="N",
-                       help="rows of the table to print (default: 10)")
+    merge.add_argument(
+        "--top", type=options.positive_int, default=10, metavar="N", help="rows of the table to print (default: 10)"
+    )
     merge.set_defaults(run=run)
 
 
@@ -50,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
             written.append("best.msgpack")
     print(f"wrote {args.out}: {', '.join(written)}")
     if best is None:
-        raise errors.AllRunsDiverged(result, f"all {len(result)} runs diverged (NaN or infinite loss), so there is no "
-                                     f"best model; the table is in {os.path.join(args.out, 'sweep.csv')}")
+        raise errors.AllRunsDiverged(
+            result,
+            f"all {len(result)} runs diverged (NaN or infinite loss), so there is no "
+            f"best model; the table is in {os.path.join(args.out, 'sweep.csv')}",
+        )
     return 0
 
 

@@ -194,8 +194,9 @@ def class_weight(text: str) -> str | dict[str, float]:
                 raise ValueError
             weights[label.strip()] = float(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected 'balanced' or class=weight pairs such as yes=5,no=1, got "
-                                             f"{text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected 'balanced' or class=weight pairs such as yes=5,no=1, got {text!r}"
+            ) from None
     return weights
 
 
@@ -261,121 +262,246 @@ def add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> Non
     _add_data_options(parser)
     _add_model_options(parser, sweep=sweep)
     training = parser.add_argument_group("training")
-    training.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, metavar="NAME",
-                          help=f"{', '.join(OPTIMIZERS)} (default: adam)")
-    training.add_argument("--schedule", default="constant", choices=SCHEDULES, metavar="NAME",
-                          help=f"learning-rate schedule: {', '.join(SCHEDULES)} (default: constant)")
-    training.add_argument("--warmup-steps", type=integer(0), default=0, metavar="N", help="warm-up steps for warmup_cosine")
+    training.add_argument(
+        "--optimizer",
+        default="adam",
+        choices=OPTIMIZERS,
+        metavar="NAME",
+        help=f"{', '.join(OPTIMIZERS)} (default: adam)",
+    )
+    training.add_argument(
+        "--schedule",
+        default="constant",
+        choices=SCHEDULES,
+        metavar="NAME",
+        help=f"learning-rate schedule: {', '.join(SCHEDULES)} (default: constant)",
+    )
+    training.add_argument(
+        "--warmup-steps", type=integer(0), default=0, metavar="N", help="warm-up steps for warmup_cosine"
+    )
     training.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd, rmsprop)")
     training.add_argument("--epochs", type=positive_int, default=30, metavar="N", help="epochs (default: 30)")
-    training.add_argument("--batch-size", type=batch_size, default=32, metavar="N",
-                          help="minibatch size, or 'full' for full-batch gradient descent (default: 32)")
-    training.add_argument("--patience", type=positive_int, metavar="N", help="early stopping after N epochs without improvement")
-    training.add_argument("--seed", type=int, default=0, help="seed for the split, initialization and shuffling (default: 0)")
+    training.add_argument(
+        "--batch-size",
+        type=batch_size,
+        default=32,
+        metavar="N",
+        help="minibatch size, or 'full' for full-batch gradient descent (default: 32)",
+    )
+    training.add_argument(
+        "--patience", type=positive_int, metavar="N", help="early stopping after N epochs without improvement"
+    )
+    training.add_argument(
+        "--seed", type=int, default=0, help="seed for the split, initialization and shuffling (default: 0)"
+    )
     hyper = parser.add_argument_group(
-        "hyperparameters" + (" (a value, a list a,b,c, a grid LOW:HIGH:log|lin:COUNT or a distribution LOW:HIGH:log|lin)"
-                             if sweep else "")
+        "hyperparameters"
+        + (
+            " (a value, a list a,b,c, a grid LOW:HIGH:log|lin:COUNT or a distribution LOW:HIGH:log|lin)"
+            if sweep
+            else ""
+        )
     )
     for row in hyperparams.TABLE:
         users = f"; {', '.join(row.optimizers or row.schedules)} only" if row.optimizers or row.schedules else ""
         default = "" if row.default is None else f" (default: {row.default:g})"
-        hyper.add_argument(flag(row.name), dest=row.name, type=str if sweep else float,
-                           metavar="SPEC" if sweep else "X", help=f"{row.help}{users}{default}")
+        hyper.add_argument(
+            flag(row.name),
+            dest=row.name,
+            type=str if sweep else float,
+            metavar="SPEC" if sweep else "X",
+            help=f"{row.help}{users}{default}",
+        )
     _add_output_options(parser, sweep=sweep)
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", choices=NAMES, metavar="NAME",
-                      help=f"built-in dataset: {', '.join(NAMES)} (default: digits)")
-    data.add_argument("--csv", metavar="FILE",
-                      help="train on a CSV (or Parquet: by extension) file with a header row instead")
+    data.add_argument(
+        "--dataset", choices=NAMES, metavar="NAME", help=f"built-in dataset: {', '.join(NAMES)} (default: digits)"
+    )
+    data.add_argument(
+        "--csv", metavar="FILE", help="train on a CSV (or Parquet: by extension) file with a header row instead"
+    )
     data.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
     add_table_options(data, reading_only=False)
-    data.add_argument("--npz", metavar="FILE",
-                      help="train on arrays x and y of an .npz file instead; x may be (n, features) or images "
-                           "(n, height, width, channels)")
-    data.add_argument("--images", action="store_true", help="the built-in digits as 8x8 one-channel images (a --model cnn)")
-    data.add_argument("--task", choices=TASKS, metavar="TASK",
-                      help="binary, multiclass or regression (default: inferred from --target: whole numbers or "
-                           "strings are classes, other numbers regression)")
-    data.add_argument("--metric", choices=list(METRICS), metavar="NAME",
-                      help=f"the validation metric that early stopping and the sweep's ranking follow, in its "
-                           f"direction: for classes {', '.join(for_task('multiclass'))}, "
-                           f"{', '.join(m for m in for_task('binary') if m not in for_task('multiclass'))} (two classes); "
-                           f"for a regression {', '.join(for_task('regression'))} (default: accuracy for classes, "
-                           "mean_squared_error for a regression)")
-    data.add_argument("--class-weight", type=class_weight, metavar="balanced|C=W,...",
-                      help="weigh each class in the loss: balanced (every class weighs the same) or class=weight "
-                           "pairs such as yes=5,no=1 (others weigh 1)")
+    data.add_argument(
+        "--npz",
+        metavar="FILE",
+        help="train on arrays x and y of an .npz file instead; x may be (n, features) or images "
+        "(n, height, width, channels)",
+    )
+    data.add_argument(
+        "--images", action="store_true", help="the built-in digits as 8x8 one-channel images (a --model cnn)"
+    )
+    data.add_argument(
+        "--task",
+        choices=TASKS,
+        metavar="TASK",
+        help="binary, multiclass or regression (default: inferred from --target: whole numbers or "
+        "strings are classes, other numbers regression)",
+    )
+    data.add_argument(
+        "--metric",
+        choices=list(METRICS),
+        metavar="NAME",
+        help=f"the validation metric that early stopping and the sweep's ranking follow, in its "
+        f"direction: for classes {', '.join(for_task('multiclass'))}, "
+        f"{', '.join(m for m in for_task('binary') if m not in for_task('multiclass'))} (two classes); "
+        f"for a regression {', '.join(for_task('regression'))} (default: accuracy for classes, "
+        "mean_squared_error for a regression)",
+    )
+    data.add_argument(
+        "--class-weight",
+        type=class_weight,
+        metavar="balanced|C=W,...",
+        help="weigh each class in the loss: balanced (every class weighs the same) or class=weight "
+        "pairs such as yes=5,no=1 (others weigh 1)",
+    )
     data.add_argument("--val-fraction", type=float, default=0.15, metavar="F", help="validation share (default: 0.15)")
     data.add_argument("--test-fraction", type=float, default=0.15, metavar="F", help="test share (default: 0.15)")
     data.add_argument("--no-stratify", action="store_true", help="split without keeping the class proportions")
-    data.add_argument("--standardize", default="feature", choices=["feature", "global", "none"],
-                      help="scale each feature (pixel) by its own training mean and deviation, all by one, or none "
-                           "(default: feature)")
+    data.add_argument(
+        "--standardize",
+        default="feature",
+        choices=["feature", "global", "none"],
+        help="scale each feature (pixel) by its own training mean and deviation, all by one, or none "
+        "(default: feature)",
+    )
 
 
 def add_table_options(group: Any, *, reading_only: bool) -> None:
     """How a CSV or Parquet file is read (both ``train``/``sweep`` and ``predict``) and prepared (training only)."""
-    group.add_argument("--delimiter", metavar="C", help="the CSV's field separator (default: detected among comma, semicolon, tab and vertical bar)")
-    group.add_argument("--encoding", metavar="NAME", help="the CSV's text encoding (default: a byte-order mark, else utf-8)")
+    group.add_argument(
+        "--delimiter",
+        metavar="C",
+        help="the CSV's field separator (default: detected among comma, semicolon, tab and vertical bar)",
+    )
+    group.add_argument(
+        "--encoding", metavar="NAME", help="the CSV's text encoding (default: a byte-order mark, else utf-8)"
+    )
     if reading_only:
         return
     group.add_argument("--columns", type=names, metavar="A,B", help="the feature columns (default: all but the target)")
     group.add_argument("--drop", type=names, default=[], metavar="A,B", help="columns not to use as features")
-    group.add_argument("--categorical", type=names, default=[], metavar="A,B",
-                       help="columns of numeric codes to one-hot encode as categories")
-    group.add_argument("--max-categories", type=integer(2), metavar="N",
-                       help="one-hot at most N categories per column: the N-1 most frequent, the rest as (other)")
-    group.add_argument("--missing-indicator", action="store_true",
-                       help="add a 0/1 feature per column that had blanks in training")
-    group.add_argument("--missing-values", type=names, default=[], metavar="A,B",
-                       help="cell texts that mean blank besides empty cells, such as NA,?")
+    group.add_argument(
+        "--categorical",
+        type=names,
+        default=[],
+        metavar="A,B",
+        help="columns of numeric codes to one-hot encode as categories",
+    )
+    group.add_argument(
+        "--max-categories",
+        type=integer(2),
+        metavar="N",
+        help="one-hot at most N categories per column: the N-1 most frequent, the rest as (other)",
+    )
+    group.add_argument(
+        "--missing-indicator", action="store_true", help="add a 0/1 feature per column that had blanks in training"
+    )
+    group.add_argument(
+        "--missing-values",
+        type=names,
+        default=[],
+        metavar="A,B",
+        help="cell texts that mean blank besides empty cells, such as NA,?",
+    )
     group.add_argument("--weight-column", metavar="COLUMN", help="a column of per-row weights (not a feature)")
 
 
 def _add_model_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
     model = parser.add_argument_group("model")
     if sweep:  # repeated, each one a model: --sizes 32 --sizes 64 --sizes 128,64
-        model.add_argument("--sizes", type=sizes, action="append", metavar="W,W",
-                           help="hidden layer widths; input and output come from the data (default: 128). Give it "
-                                "more than once to sweep the architecture too, e.g. --sizes 32 --sizes 64 --sizes "
-                                "128,64: each shape trains as its own program and the table gets a sizes column")
+        model.add_argument(
+            "--sizes",
+            type=sizes,
+            action="append",
+            metavar="W,W",
+            help="hidden layer widths; input and output come from the data (default: 128). Give it "
+            "more than once to sweep the architecture too, e.g. --sizes 32 --sizes 64 --sizes "
+            "128,64: each shape trains as its own program and the table gets a sizes column",
+        )
     else:
-        model.add_argument("--sizes", type=sizes, default=[128], metavar="W,W",
-                           help="hidden layer widths; input and output come from the data (default: 128)")
-    model.add_argument("--model", default="auto", choices=["auto", "mlp", "cnn"],
-                       help="mlp, or cnn (convolution blocks, then the --sizes dense layers); auto: cnn for images (default)")
-    model.add_argument("--channels", type=sizes, metavar="C,C", help="cnn: channels of each convolution block (default: 16,32)")
+        model.add_argument(
+            "--sizes",
+            type=sizes,
+            default=[128],
+            metavar="W,W",
+            help="hidden layer widths; input and output come from the data (default: 128)",
+        )
+    model.add_argument(
+        "--model",
+        default="auto",
+        choices=["auto", "mlp", "cnn"],
+        help="mlp, or cnn (convolution blocks, then the --sizes dense layers); auto: cnn for images (default)",
+    )
+    model.add_argument(
+        "--channels", type=sizes, metavar="C,C", help="cnn: channels of each convolution block (default: 16,32)"
+    )
     model.add_argument("--kernel-size", type=positive_int, metavar="K", help="cnn: convolution window (default: 3)")
-    model.add_argument("--pool", type=positive_int, metavar="P", help="cnn: max-pooling window after each block, 1 for none (default: 2)")
-    model.add_argument("--activation", default="relu", choices=[a for a in ACTIVATIONS if a != "softmax"], metavar="NAME",
-                       help="hidden activation (default: relu)")
+    model.add_argument(
+        "--pool",
+        type=positive_int,
+        metavar="P",
+        help="cnn: max-pooling window after each block, 1 for none (default: 2)",
+    )
+    model.add_argument(
+        "--activation",
+        default="relu",
+        choices=[a for a in ACTIVATIONS if a != "softmax"],
+        metavar="NAME",
+        help="hidden activation (default: relu)",
+    )
 
 
 def _add_output_options(parser: argparse.ArgumentParser, *, sweep: bool) -> None:
     output = parser.add_argument_group("output")
-    output.add_argument("--out", default="runs/sweep" if sweep else "runs/train", metavar="DIR",
-                        help="output directory, replaced as a whole by a successful run "
-                             f"(default: runs/{'sweep' if sweep else 'train'})")
+    output.add_argument(
+        "--out",
+        default="runs/sweep" if sweep else "runs/train",
+        metavar="DIR",
+        help="output directory, replaced as a whole by a successful run "
+        f"(default: runs/{'sweep' if sweep else 'train'})",
+    )
     output.add_argument("--no-progress", action="store_true", help="no progress bar")
-    output.add_argument("--log", choices=("tensorboard", "mlflow", "none"), default="tensorboard",
-                        help="where every run's curves and hyperparameters go: a TensorBoard log in DIR/tensorboard "
-                             "(the default), an MLflow experiment, or none")
-    output.add_argument("--tracking-uri", metavar="URI",
-                        help="--log mlflow: the tracking server or database, e.g. sqlite:///runs/mlflow.db "
-                             "(default: MLflow's own)")
-    output.add_argument("--experiment", default="jaxnn", metavar="NAME", help="--log mlflow: the experiment (default: jaxnn)")
-    output.add_argument("--checkpoint-dir", metavar="DIR",
-                        help=f"save the run's state here as it trains, so that an interrupted run can be resumed "
-                             f"(default: {CHECKPOINT}/ inside --out; removed when the run succeeds)")
-    output.add_argument("--resume", action="store_true",
-                        help="continue the interrupted run saved in the checkpoint directory (give the same options)")
+    output.add_argument(
+        "--log",
+        choices=("tensorboard", "mlflow", "none"),
+        default="tensorboard",
+        help="where every run's curves and hyperparameters go: a TensorBoard log in DIR/tensorboard "
+        "(the default), an MLflow experiment, or none",
+    )
+    output.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="--log mlflow: the tracking server or database, e.g. sqlite:///runs/mlflow.db (default: MLflow's own)",
+    )
+    output.add_argument(
+        "--experiment", default="jaxnn", metavar="NAME", help="--log mlflow: the experiment (default: jaxnn)"
+    )
+    output.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help=f"save the run's state here as it trains, so that an interrupted run can be resumed "
+        f"(default: {CHECKPOINT}/ inside --out; removed when the run succeeds)",
+    )
+    output.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run saved in the checkpoint directory (give the same options)",
+    )
     output.add_argument("--no-checkpoint", action="store_true", help="save no state while training")
     if not sweep:
-        output.add_argument("--checkpoint-every", type=positive_int, metavar="N",
-                            help="epochs between saves of the state (default: a twentieth of --epochs)")
-    output.add_argument("--no-compilation-cache", action="store_true",
-                        help="compile from scratch: do not load or save compiled programs in ~/.cache/jaxnn/xla "
-                             "(also JAXNN_COMPILATION_CACHE=0; JAXNN_CACHE_DIR moves the cache)")
+        output.add_argument(
+            "--checkpoint-every",
+            type=positive_int,
+            metavar="N",
+            help="epochs between saves of the state (default: a twentieth of --epochs)",
+        )
+    output.add_argument(
+        "--no-compilation-cache",
+        action="store_true",
+        help="compile from scratch: do not load or save compiled programs in ~/.cache/jaxnn/xla "
+        "(also JAXNN_COMPILATION_CACHE=0; JAXNN_CACHE_DIR moves the cache)",
+    )

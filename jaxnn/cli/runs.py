@@ -16,25 +16,63 @@ from jaxnn import resume
 from jaxnn._io import staged_directory
 from jaxnn.cli.options import CHECKPOINT, UsageError
 
-__all__ = ["RUN_FILES", "checkpoint_dir", "describe_model", "early_stopping", "fmt", "keep_log", "live_log", "load_data",
-           "logged", "model_for", "resumable", "staged_output", "trackers"]
+__all__ = [
+    "RUN_FILES",
+    "checkpoint_dir",
+    "describe_model",
+    "early_stopping",
+    "fmt",
+    "keep_log",
+    "live_log",
+    "load_data",
+    "logged",
+    "model_for",
+    "resumable",
+    "staged_output",
+    "trackers",
+]
 
-RUN_FILES = ("model.msgpack", "history.csv", "curves.png", "sweep.csv", "sweep.json", "best.msgpack",
-             "best_ensemble.msgpack", CHECKPOINT, "tensorboard", "shard.msgpack")
+RUN_FILES = (
+    "model.msgpack",
+    "history.csv",
+    "curves.png",
+    "sweep.csv",
+    "sweep.json",
+    "best.msgpack",
+    "best_ensemble.msgpack",
+    CHECKPOINT,
+    "tensorboard",
+    "shard.msgpack",
+)
 """What a ``train`` or ``sweep`` writes into ``--out`` (a directory holding only these may be replaced)."""
 
 
 def load_data(args: argparse.Namespace) -> Any:
     """The dataset the flags name: ``--csv FILE --target COLUMN``, ``--npz FILE`` or a built-in ``--dataset``."""
     _check_source(args)
-    split = {"seed": args.seed, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
-             "stratify": not args.no_stratify, "standardize": args.standardize}
+    split = {
+        "seed": args.seed,
+        "val_fraction": args.val_fraction,
+        "test_fraction": args.test_fraction,
+        "stratify": not args.no_stratify,
+        "standardize": args.standardize,
+    }
     if args.csv is not None:
         return jaxnn.datasets.from_csv(
-            args.csv, args.target, task=args.task, delimiter=args.delimiter, encoding=args.encoding,
-            columns=args.columns, drop=args.drop, categorical=args.categorical, max_categories=args.max_categories,
-            missing_indicator=args.missing_indicator, missing_values=args.missing_values,
-            weight_column=args.weight_column, **split)
+            args.csv,
+            args.target,
+            task=args.task,
+            delimiter=args.delimiter,
+            encoding=args.encoding,
+            columns=args.columns,
+            drop=args.drop,
+            categorical=args.categorical,
+            max_categories=args.max_categories,
+            missing_indicator=args.missing_indicator,
+            missing_values=args.missing_values,
+            weight_column=args.weight_column,
+            **split,
+        )
     if args.npz is not None:
         return jaxnn.datasets.from_npz(args.npz, task=args.task, **split)
     return jaxnn.datasets.load(args.dataset or "digits", as_images=args.images, **split)
@@ -42,28 +80,46 @@ def load_data(args: argparse.Namespace) -> Any:
 
 def _check_source(args: argparse.Namespace) -> None:
     """Refuse data flags that name two sources, or that the chosen source would ignore."""
-    sources = [name for name, given in (("--csv", args.csv), ("--npz", args.npz), ("--dataset", args.dataset))
-               if given is not None]
+    sources = [
+        name
+        for name, given in (("--csv", args.csv), ("--npz", args.npz), ("--dataset", args.dataset))
+        if given is not None
+    ]
     if len(sources) > 1:
         raise UsageError(f"give one of --csv, --npz and --dataset, not {' and '.join(sources)}")
     if args.csv is None:
         if args.target is not None:
-            source = (f"--npz {args.npz} holds its targets as array 'y'" if args.npz
-                      else f"the built-in --dataset {args.dataset or 'digits'} fixes its own")
+            source = (
+                f"--npz {args.npz} holds its targets as array 'y'"
+                if args.npz
+                else f"the built-in --dataset {args.dataset or 'digits'} fixes its own"
+            )
             raise UsageError(f"--target is for --csv data; {source}")
         if args.task is not None and args.npz is None:
-            raise UsageError(f"--task is for --csv or --npz data; the built-in --dataset {args.dataset or 'digits'} "
-                             "fixes its own")
+            raise UsageError(
+                f"--task is for --csv or --npz data; the built-in --dataset {args.dataset or 'digits'} fixes its own"
+            )
     elif args.target is None:
         raise UsageError("--csv needs --target COLUMN (the column to predict)")
-    table_options = ["--delimiter", "--encoding", "--columns", "--drop", "--categorical", "--max-categories",
-                     "--missing-indicator", "--missing-values", "--weight-column"]
+    table_options = [
+        "--delimiter",
+        "--encoding",
+        "--columns",
+        "--drop",
+        "--categorical",
+        "--max-categories",
+        "--missing-indicator",
+        "--missing-values",
+        "--weight-column",
+    ]
     given = [flag for flag in table_options if getattr(args, flag[2:].replace("-", "_")) not in (None, [], False)]
     if given and args.csv is None:
         raise UsageError(f"{', '.join(given)} describe{'s' if len(given) == 1 else ''} a --csv file")
     if args.images and (args.csv or args.npz):
-        raise UsageError("--images is for the built-in --dataset digits; an --npz file with images holds x as "
-                         "(n, height, width, channels)")
+        raise UsageError(
+            "--images is for the built-in --dataset digits; an --npz file with images holds x as "
+            "(n, height, width, channels)"
+        )
 
 
 def model_for(args: argparse.Namespace, data: Any) -> Any:
@@ -72,16 +128,26 @@ def model_for(args: argparse.Namespace, data: Any) -> Any:
     hidden = args.sizes
     if hidden is None or (hidden and isinstance(hidden[0], list)):  # a sweep's --sizes, repeatable: the first
         hidden = [128] if not hidden else hidden[0]
-    return jaxnn.model_for(data, kind=args.model, hidden=hidden, activation=args.activation, dropout=dropout,
-                           channels=args.channels, kernel_size=args.kernel_size, pool=args.pool)
+    return jaxnn.model_for(
+        data,
+        kind=args.model,
+        hidden=hidden,
+        activation=args.activation,
+        dropout=dropout,
+        channels=args.channels,
+        kernel_size=args.kernel_size,
+        pool=args.pool,
+    )
 
 
 def describe_model(model: Any) -> str:
     """The model in a few words, for the line printed before training."""
     config = model.config
     if config["type"] == "cnn":
-        return (f"cnn {tuple(config['input_shape'])}: conv {config['channels']} (kernel {config['kernel_size']}, "
-                f"pool {config['pool']}), dense {[*config['hidden'], config['outputs']]} {config['activation']}")
+        return (
+            f"cnn {tuple(config['input_shape'])}: conv {config['channels']} (kernel {config['kernel_size']}, "
+            f"pool {config['pool']}), dense {[*config['hidden'], config['outputs']]} {config['activation']}"
+        )
     return f"{config['sizes']} {config['activation']}"
 
 
@@ -98,7 +164,9 @@ def checkpoint_dir(args: argparse.Namespace) -> str | None:
     ``--no-checkpoint``."""
     if args.no_checkpoint:
         if args.resume or args.checkpoint_dir is not None:
-            raise UsageError(f"--no-checkpoint cannot be combined with {'--resume' if args.resume else '--checkpoint-dir'}")
+            raise UsageError(
+                f"--no-checkpoint cannot be combined with {'--resume' if args.resume else '--checkpoint-dir'}"
+            )
         return None
     return args.checkpoint_dir or os.path.join(args.out, CHECKPOINT)
 
@@ -119,8 +187,10 @@ def resumable(path: str | None) -> Iterator[None]:
 
 def _holds_only_run_files(path: str) -> bool:
     """Whether a directory holds only files a jaxnn train or sweep writes (so it may be replaced)."""
-    return all(name in RUN_FILES or name == ".tensorboard-previous" or re.fullmatch(r"metric_vs_\w+\.png", name)
-               for name in os.listdir(path))
+    return all(
+        name in RUN_FILES or name == ".tensorboard-previous" or re.fullmatch(r"metric_vs_\w+\.png", name)
+        for name in os.listdir(path)
+    )
 
 
 @contextlib.contextmanager

@@ -11,9 +11,9 @@ from typing import Any
 import jaxnn
 import jaxnn.track
 from jaxnn import errors, hyperparams, plotting
-from jaxnn.cluster import shards as sharding
 from jaxnn.cli import config, options, runs
 from jaxnn.cli.options import UsageError
+from jaxnn.cluster import shards as sharding
 from jaxnn.sweeps.space import python_value
 
 __all__ = ["add", "run", "space_of"]
@@ -28,67 +28,143 @@ SCHEDULER_OPTIONS = {
 
 def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     sweep = commands.add_parser(
-        "sweep", help="train many hyperparameter configurations in one compiled program", parents=parents,
+        "sweep",
+        help="train many hyperparameter configurations in one compiled program",
+        parents=parents,
         description="A vmapped hyperparameter sweep over every CPU core (or every GPU). Writes DIR/sweep.csv, "
         "DIR/sweep.json, plots and DIR/best.msgpack (the best row's parameters: the ones its table row reports). "
         "With --seeds N, configurations rank by their mean over the seeds (shown as mean ± std, written to "
         "DIR/configs.csv) and best.msgpack holds the best configuration's best seed.",
-        epilog=config.EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=config.EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     options.add_training_options(sweep, sweep=True)
     group = sweep.add_argument_group("sweep")
-    group.add_argument("--seeds", type=options.positive_int, default=1, metavar="N", help="seeds per configuration; with several, configurations rank by their mean over the seeds (default: 1)")
-    group.add_argument("--samples", type=options.positive_int, metavar="N",
-                       help="random search: configurations drawn from the distributions")
-    group.add_argument("--max-parallel", type=options.positive_int, metavar="N",
-                       help="most runs trained at once (default: what memory allows)")
+    group.add_argument(
+        "--seeds",
+        type=options.positive_int,
+        default=1,
+        metavar="N",
+        help="seeds per configuration; with several, configurations rank by their mean over the seeds (default: 1)",
+    )
+    group.add_argument(
+        "--samples",
+        type=options.positive_int,
+        metavar="N",
+        help="random search: configurations drawn from the distributions",
+    )
+    group.add_argument(
+        "--max-parallel",
+        type=options.positive_int,
+        metavar="N",
+        help="most runs trained at once (default: what memory allows)",
+    )
     group.add_argument("--config", metavar="FILE", help="TOML file of options and a [space] table (format below)")
-    group.add_argument("--top", type=options.positive_int, default=10, metavar="N",
-                       help="rows of the table to print (default: 10)")
-    group.add_argument("--ensemble", type=options.positive_int, metavar="N",
-                       help="also write DIR/best_ensemble.msgpack: a model averaging the predictions (probabilities "
-                            "for classes) of the N best rows, for jaxnn predict --model")
-    group.add_argument("--yes", action="store_true",
-                       help="run a sweep whose results would take more than 1 GiB of memory (refused otherwise)")
+    group.add_argument(
+        "--top", type=options.positive_int, default=10, metavar="N", help="rows of the table to print (default: 10)"
+    )
+    group.add_argument(
+        "--ensemble",
+        type=options.positive_int,
+        metavar="N",
+        help="also write DIR/best_ensemble.msgpack: a model averaging the predictions (probabilities "
+        "for classes) of the N best rows, for jaxnn predict --model",
+    )
+    group.add_argument(
+        "--yes",
+        action="store_true",
+        help="run a sweep whose results would take more than 1 GiB of memory (refused otherwise)",
+    )
     scheduling = sweep.add_argument_group("schedulers (inside the one sweep; all rank by the validation split)")
-    scheduling.add_argument("--scheduler", choices=tuple(SCHEDULER_OPTIONS),
-                            help="asha: stop the worse configurations at rungs of growing epoch budgets; "
-                            "hyperband: several asha brackets side by side, each starting at a later rung; "
-                            "pbt: population-based training (default: every configuration trains every epoch)")
-    scheduling.add_argument("--min-epochs", type=options.positive_int, metavar="N",
-                            help="asha, hyperband: the first rung's epochs (default: 1)")
-    scheduling.add_argument("--reduction-factor", type=float, metavar="X",
-                            help="asha, hyperband: each rung keeps the best 1/X and trains X times as long (default: 3)")
-    scheduling.add_argument("--brackets", type=options.positive_int, metavar="N",
-                            help="hyperband: brackets, starting at the first N rungs (default: one per rung)")
-    scheduling.add_argument("--pbt-interval", type=options.positive_int, metavar="N",
-                            help="pbt: epochs between exploit-and-explore steps (default: a tenth of --epochs)")
-    scheduling.add_argument("--pbt-fraction", type=float, metavar="X",
-                            help="pbt: the bottom fraction copies the top fraction (default: 0.25)")
-    scheduling.add_argument("--pbt-perturb", type=options.factors, metavar="A,B",
-                            help="pbt: factors a copied hyperparameter is multiplied by (default: 0.8,1.25)")
+    scheduling.add_argument(
+        "--scheduler",
+        choices=tuple(SCHEDULER_OPTIONS),
+        help="asha: stop the worse configurations at rungs of growing epoch budgets; "
+        "hyperband: several asha brackets side by side, each starting at a later rung; "
+        "pbt: population-based training (default: every configuration trains every epoch)",
+    )
+    scheduling.add_argument(
+        "--min-epochs",
+        type=options.positive_int,
+        metavar="N",
+        help="asha, hyperband: the first rung's epochs (default: 1)",
+    )
+    scheduling.add_argument(
+        "--reduction-factor",
+        type=float,
+        metavar="X",
+        help="asha, hyperband: each rung keeps the best 1/X and trains X times as long (default: 3)",
+    )
+    scheduling.add_argument(
+        "--brackets",
+        type=options.positive_int,
+        metavar="N",
+        help="hyperband: brackets, starting at the first N rungs (default: one per rung)",
+    )
+    scheduling.add_argument(
+        "--pbt-interval",
+        type=options.positive_int,
+        metavar="N",
+        help="pbt: epochs between exploit-and-explore steps (default: a tenth of --epochs)",
+    )
+    scheduling.add_argument(
+        "--pbt-fraction",
+        type=float,
+        metavar="X",
+        help="pbt: the bottom fraction copies the top fraction (default: 0.25)",
+    )
+    scheduling.add_argument(
+        "--pbt-perturb",
+        type=options.factors,
+        metavar="A,B",
+        help="pbt: factors a copied hyperparameter is multiplied by (default: 0.8,1.25)",
+    )
     machines = sweep.add_argument_group("several machines (see the docs' page on several machines)")
-    machines.add_argument("--shard", metavar="I/N",
-                          help="train only shard I of N (0-based) of the configurations and write DIR/shard.msgpack; "
-                          "join the N directories with jaxnn merge (a Slurm array 0-(N-1) passes "
-                          "$SLURM_ARRAY_TASK_ID/N)")
-    machines.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                          help="run the shards as Ray tasks (the ray extra): without ADDRESS a local Ray; 'auto' or "
-                          "ray://HOST:PORT joins a cluster")
-    machines.add_argument("--shards", type=options.positive_int, metavar="N",
-                          help="--ray: shards of the configurations (default: one per CPU or GPU of the cluster)")
+    machines.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="train only shard I of N (0-based) of the configurations and write DIR/shard.msgpack; "
+        "join the N directories with jaxnn merge (a Slurm array 0-(N-1) passes "
+        "$SLURM_ARRAY_TASK_ID/N)",
+    )
+    machines.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run the shards as Ray tasks (the ray extra): without ADDRESS a local Ray; 'auto' or "
+        "ray://HOST:PORT joins a cluster",
+    )
+    machines.add_argument(
+        "--shards",
+        type=options.positive_int,
+        metavar="N",
+        help="--ray: shards of the configurations (default: one per CPU or GPU of the cluster)",
+    )
     optuna_group = sweep.add_argument_group("Optuna (the optuna extra; random search ranges such as 1e-4:1e-1:log)")
-    optuna_group.add_argument("--sampler", choices=("tpe", "random"),
-                              help="an Optuna sampler chooses --samples configurations, --batch at a time (seeded by "
-                              "--seed)")
-    optuna_group.add_argument("--batch", type=options.positive_int, default=16, metavar="N",
-                              help="configurations per ask-and-tell round (default: 16)")
-    optuna_group.add_argument("--storage", metavar="URL",
-                              help="share one study between processes or hosts: a database URL such as "
-                              "sqlite:///study.db or postgresql://user@host/db (needs --study-name)")
+    optuna_group.add_argument(
+        "--sampler",
+        choices=("tpe", "random"),
+        help="an Optuna sampler chooses --samples configurations, --batch at a time (seeded by --seed)",
+    )
+    optuna_group.add_argument(
+        "--batch",
+        type=options.positive_int,
+        default=16,
+        metavar="N",
+        help="configurations per ask-and-tell round (default: 16)",
+    )
+    optuna_group.add_argument(
+        "--storage",
+        metavar="URL",
+        help="share one study between processes or hosts: a database URL such as "
+        "sqlite:///study.db or postgresql://user@host/db (needs --study-name)",
+    )
     optuna_group.add_argument("--study-name", metavar="NAME", help="the shared study's name in --storage")
     hosts = sweep.add_argument_group("several hosts (jax.distributed)")
-    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0; start one jaxnn sweep per host")
+    hosts.add_argument(
+        "--coordinator", metavar="HOST:PORT", help="address of process 0; start one jaxnn sweep per host"
+    )
     hosts.add_argument("--num-processes", type=int, metavar="N", help="number of processes in the job")
     hosts.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1 (0 writes the files)")
     sweep.set_defaults(run=run)
@@ -170,8 +246,11 @@ def run(args: argparse.Namespace) -> int:
     writes = jax.process_index() == 0  # every process holds the gathered table; process 0 writes it
     # A sampler's sweep keeps its state in its study (--storage), not in a checkpoint directory.
     checkpoint = None if asks and args.checkpoint_dir is None and not args.resume else runs.checkpoint_dir(args)
-    with runs.resumable(checkpoint), (runs.staged_output(args.out) if writes else contextlib.nullcontext()) as staging, \
-            runs.live_log(args):
+    with (
+        runs.resumable(checkpoint),
+        runs.staged_output(args.out) if writes else contextlib.nullcontext() as staging,
+        runs.live_log(args),
+    ):
         if writes:
             plotting.preload()
         data = runs.load_data(args)
@@ -185,15 +264,39 @@ def run(args: argparse.Namespace) -> int:
             warnings.warn(f"--ray writes no --log {args.log} log: the shards train in Ray's workers", stacklevel=1)
             trackers = []
         started = time.perf_counter()
-        result, log_error = runs.logged(lambda: jaxnn.sweep(
-            model, data, space=space, key=args.seed, early_stopping=runs.early_stopping(args), optimizer=args.optimizer,
-            num_epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule, warmup_steps=args.warmup_steps,
-            nesterov=args.nesterov, seeds=args.seeds, num_samples=args.samples, max_parallel=args.max_parallel,
-            metric=args.metric, class_weight=args.class_weight, progress=not args.no_progress, scheduler=scheduler, checkpoint_dir=checkpoint,
-            resume=args.resume, force=args.yes, log=trackers, shard=shard, sampler=sampler,
-            **({"batch": args.batch} if asks else {}), storage=args.storage, study_name=args.study_name,
-            cluster=cluster, **fixed,
-        ))
+        result, log_error = runs.logged(
+            lambda: jaxnn.sweep(
+                model,
+                data,
+                space=space,
+                key=args.seed,
+                early_stopping=runs.early_stopping(args),
+                optimizer=args.optimizer,
+                num_epochs=args.epochs,
+                batch_size=args.batch_size,
+                schedule=args.schedule,
+                warmup_steps=args.warmup_steps,
+                nesterov=args.nesterov,
+                seeds=args.seeds,
+                num_samples=args.samples,
+                max_parallel=args.max_parallel,
+                metric=args.metric,
+                class_weight=args.class_weight,
+                progress=not args.no_progress,
+                scheduler=scheduler,
+                checkpoint_dir=checkpoint,
+                resume=args.resume,
+                force=args.yes,
+                log=trackers,
+                shard=shard,
+                sampler=sampler,
+                **({"batch": args.batch} if asks else {}),
+                storage=args.storage,
+                study_name=args.study_name,
+                cluster=cluster,
+                **fixed,
+            )
+        )
         elapsed = time.perf_counter() - started
         if not writes:
             return 0
@@ -213,8 +316,10 @@ def run(args: argparse.Namespace) -> int:
     if chosen is not None:
         print(chosen)
     if shard is not None:
-        print(f"shard {shard[0]}/{shard[1]} of {result.shard.num_configs} configurations; join the {shard[1]} "
-              "shards with: jaxnn merge DIR... --out DIR")
+        print(
+            f"shard {shard[0]}/{shard[1]} of {result.shard.num_configs} configurations; join the {shard[1]} "
+            "shards with: jaxnn merge DIR... --out DIR"
+        )
         if log_error is not None:
             raise log_error
         return 0
@@ -231,8 +336,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(result: Any, staging: str, data: Any, fixed: dict[str, Any], args: argparse.Namespace,
-           by_mean: bool) -> tuple[list[str], str | None]:
+def _write(
+    result: Any, staging: str, data: Any, fixed: dict[str, Any], args: argparse.Namespace, by_mean: bool
+) -> tuple[list[str], str | None]:
     """Write the sweep's files (``best.msgpack`` only if not every row diverged, ``best_ensemble.msgpack`` with
     ``--ensemble``): their names, and the line that says which row ``best.msgpack`` holds (None without one)."""
     result.to_csv(os.path.join(staging, "sweep.csv"))
@@ -248,22 +354,37 @@ def _write(result: Any, staging: str, data: Any, fixed: dict[str, Any], args: ar
         return written, None
     index = int(summary["best_row"][0]) if summary is not None else 0
     best = result.row(index)
-    metadata = {"command": "sweep", "row": best, "hyperparameters": {name: best[name] for name in result.hyperparameters}
-                | fixed}
+    metadata = {
+        "command": "sweep",
+        "row": best,
+        "hyperparameters": {name: best[name] for name in result.hyperparameters} | fixed,
+    }
     if summary is not None:
-        metadata["selected"] = (f"the best seed of the configuration with the best mean over {args.seeds} seeds "
-                                f"(ranked by {', '.join(result.ranked_by)})")
+        metadata["selected"] = (
+            f"the best seed of the configuration with the best mean over {args.seeds} seeds "
+            f"(ranked by {', '.join(result.ranked_by)})"
+        )
         metadata["configuration"] = {name: python_value(column[0]) for name, column in summary.items()}
     if args.scheduler == "pbt":
         metadata["hyperparameter_schedule"] = result.schedule(index)
-    jaxnn.save(os.path.join(staging, "best.msgpack"), result.model(index), result.params(index), dataset=data,
-               metadata=metadata)
+    jaxnn.save(
+        os.path.join(staging, "best.msgpack"),
+        result.model(index),
+        result.params(index),
+        dataset=data,
+        metadata=metadata,
+    )
     written.append("best.msgpack")
     if args.ensemble is not None:  # the table's top rows (every seed a row of its own)
         model, params = result.ensemble(top=args.ensemble)
         rows = [result.row(i) for i in range(len(params))]
-        jaxnn.save(os.path.join(staging, "best_ensemble.msgpack"), model, params, dataset=data,
-                   metadata={"command": "sweep", "ensemble_of": rows})
+        jaxnn.save(
+            os.path.join(staging, "best_ensemble.msgpack"),
+            model,
+            params,
+            dataset=data,
+            metadata={"command": "sweep", "ensemble_of": rows},
+        )
         written.append("best_ensemble.msgpack")
     return written, _chosen(result, best, summary)
 
@@ -271,16 +392,23 @@ def _write(result: Any, staging: str, data: Any, fixed: dict[str, Any], args: ar
 def _chosen(result: Any, best: dict[str, Any], summary: dict[str, Any] | None) -> str:
     """Which row best.msgpack holds, in words."""
     ranking = result.ranked_by[0]
-    what = ranking.removeprefix("best_").replace("val_", "validation ").replace("_", " ").replace(
-        "metric", result.metric.replace("_", " "))
-    config = ", ".join(f"{name}={best[name]:.4g}" if isinstance(best[name], float) else f"{name}={best[name]}"
-                       for name in result.hyperparameters)
+    what = (
+        ranking.removeprefix("best_")
+        .replace("val_", "validation ")
+        .replace("_", " ")
+        .replace("metric", result.metric.replace("_", " "))
+    )
+    config = ", ".join(
+        f"{name}={best[name]:.4g}" if isinstance(best[name], float) else f"{name}={best[name]}"
+        for name in result.hyperparameters
+    )
     if summary is None:
         return f"best.msgpack: the first row ({config}, seed {best['seed']}; {what} {runs.fmt(best[ranking])})"
     mean, std = summary[f"{ranking}_mean"][0], summary[f"{ranking}_std"][0]
     diverged = f", {summary['num_diverged'][0]} diverged" if summary["num_diverged"][0] else ""
-    return (f"best.msgpack: the best configuration by its mean {what} over {summary['count'][0]} seeds{diverged} "
-            f"({config}; "
-            f"{runs.fmt(float(mean))} ± {runs.fmt(float(std))}), its best seed {best['seed']} "
-            f"({what} {runs.fmt(best[ranking])})")
-
+    return (
+        f"best.msgpack: the best configuration by its mean {what} over {summary['count'][0]} seeds{diverged} "
+        f"({config}; "
+        f"{runs.fmt(float(mean))} ± {runs.fmt(float(std))}), its best seed {best['seed']} "
+        f"({what} {runs.fmt(best[ranking])})"
+    )

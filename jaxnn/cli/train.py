@@ -15,16 +15,26 @@ __all__ = ["add", "run"]
 
 def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     train = commands.add_parser(
-        "train", help="train a model on a built-in dataset or a CSV/NPZ file", parents=parents,
+        "train",
+        help="train a model on a built-in dataset or a CSV/NPZ file",
+        parents=parents,
         description="Train a model with one compiled XLA program; print train/validation/test metrics and write "
         "DIR/model.msgpack (the best validation epoch's parameters, unless --keep-last), DIR/history.csv and "
         "DIR/curves.png.",
     )
     options.add_training_options(train, sweep=False)
-    train.add_argument("--keep-last", action="store_true",
-                       help="save the last epoch's parameters instead of the best validation epoch's")
-    train.add_argument("--devices", type=options.devices, default=None, metavar="N|all",
-                       help="data parallelism: split each minibatch across N devices (default: one device)")
+    train.add_argument(
+        "--keep-last",
+        action="store_true",
+        help="save the last epoch's parameters instead of the best validation epoch's",
+    )
+    train.add_argument(
+        "--devices",
+        type=options.devices,
+        default=None,
+        metavar="N|all",
+        help="data parallelism: split each minibatch across N devices (default: one device)",
+    )
     train.set_defaults(run=run)
 
 
@@ -37,31 +47,63 @@ def run(args: argparse.Namespace) -> int:
         data = runs.load_data(args)
         model = runs.model_for(args, data)
         print(data.describe())
-        print(f"model: {runs.describe_model(model)}, optimizer {args.optimizer}, {args.epochs} epochs, "
-              f"batch {args.batch_size or 'full'}")
+        print(
+            f"model: {runs.describe_model(model)}, optimizer {args.optimizer}, {args.epochs} epochs, "
+            f"batch {args.batch_size or 'full'}"
+        )
         trackers = runs.trackers(args)
         started = time.perf_counter()
-        result, log_error = runs.logged(lambda: jaxnn.fit(
-            model, data, key=args.seed, optimizer=args.optimizer, num_epochs=args.epochs, batch_size=args.batch_size,
-            schedule=args.schedule, warmup_steps=args.warmup_steps, nesterov=args.nesterov, metric=args.metric,
-            class_weight=args.class_weight, early_stopping=runs.early_stopping(args), restore_best=False if args.keep_last else None,
-            progress=not args.no_progress, devices=args.devices, checkpoint_dir=checkpoint,
-            checkpoint_every=args.checkpoint_every, resume=args.resume, log=trackers, **given,
-        ))
+        result, log_error = runs.logged(
+            lambda: jaxnn.fit(
+                model,
+                data,
+                key=args.seed,
+                optimizer=args.optimizer,
+                num_epochs=args.epochs,
+                batch_size=args.batch_size,
+                schedule=args.schedule,
+                warmup_steps=args.warmup_steps,
+                nesterov=args.nesterov,
+                metric=args.metric,
+                class_weight=args.class_weight,
+                early_stopping=runs.early_stopping(args),
+                restore_best=False if args.keep_last else None,
+                progress=not args.no_progress,
+                devices=args.devices,
+                checkpoint_dir=checkpoint,
+                checkpoint_every=args.checkpoint_every,
+                resume=args.resume,
+                log=trackers,
+                **given,
+            )
+        )
         elapsed = time.perf_counter() - started
         # Every metric of the task, kept with the model; the one trained by is printed.
-        metrics = {split: jaxnn.evaluate(model, result.params, data, split=split)
-                   for split in ("train", "val", "test") if getattr(data, f"num_{split}") > 0}
+        metrics = {
+            split: jaxnn.evaluate(model, result.params, data, split=split)
+            for split in ("train", "val", "test")
+            if getattr(data, f"num_{split}") > 0
+        }
         metric = jaxnn.metrics.check(args.metric, data.task).name
         print(f"{result.status} after {result.stopped_epoch} epochs in {elapsed:.1f} s; {_saved(result)}")
         for split, values in metrics.items():
             label = {"val": "validation"}.get(split, split)
-            print(f"{label + ' loss':>16} {runs.fmt(values['loss'])}   {label} {metric.replace('_', ' ')} "
-                  f"{runs.fmt(values[metric])}")
-        metadata = {"command": "train", "hyperparameters": hyperparams.Hyperparams(**given)._asdict(),
-                    "optimizer": args.optimizer, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-                    "status": result.status, "best_epoch": result.best_epoch, "params_epoch": result.params_epoch,
-                    "metrics": metrics}
+            print(
+                f"{label + ' loss':>16} {runs.fmt(values['loss'])}   {label} {metric.replace('_', ' ')} "
+                f"{runs.fmt(values[metric])}"
+            )
+        metadata = {
+            "command": "train",
+            "hyperparameters": hyperparams.Hyperparams(**given)._asdict(),
+            "optimizer": args.optimizer,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "status": result.status,
+            "best_epoch": result.best_epoch,
+            "params_epoch": result.params_epoch,
+            "metrics": metrics,
+        }
         jaxnn.save(os.path.join(staging, "model.msgpack"), model, result.params, dataset=data, metadata=metadata)
         result.to_csv(os.path.join(staging, "history.csv"))
         plotting.plot_history(result.history, os.path.join(staging, "curves.png"), metric=metric)

@@ -57,8 +57,9 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise errors.MissingExtraError('cluster=jaxnn.cluster.Ray(...) needs Ray: install it with '
-                                       'pip install -e ".[ray]" (in a checkout of jaxnn)') from None
+        raise errors.MissingExtraError(
+            'cluster=jaxnn.cluster.Ray(...) needs Ray: install it with pip install -e ".[ray]" (in a checkout of jaxnn)'
+        ) from None
     return ray
 
 
@@ -70,27 +71,36 @@ def check(cluster: Any, given: dict[str, Any]) -> None:
             study), ``scheduler`` or ``log`` given as well.
     """
     if not isinstance(cluster, Ray):
-        raise errors.ArgumentTypeError(f"{errors.arg('cluster')} must be a jaxnn.cluster.Ray, got "
-                                       f"{type(cluster).__name__}")
-    if cluster.shards is not None and (isinstance(cluster.shards, bool) or not isinstance(cluster.shards, int)
-                                       or cluster.shards < 1):
+        raise errors.ArgumentTypeError(
+            f"{errors.arg('cluster')} must be a jaxnn.cluster.Ray, got {type(cluster).__name__}"
+        )
+    if cluster.shards is not None and (
+        isinstance(cluster.shards, bool) or not isinstance(cluster.shards, int) or cluster.shards < 1
+    ):
         raise errors.ConfigError(f"{errors.arg('Ray.shards')} (={cluster.shards!r}) must be an int >= 1")
     if isinstance(cluster.max_retries, bool) or not isinstance(cluster.max_retries, int) or cluster.max_retries < 0:
         raise errors.ConfigError(f"Ray.max_retries (={cluster.max_retries!r}) must be an int >= 0")
     if cluster.resources_per_shard is not None and (
-            not isinstance(cluster.resources_per_shard, dict)
-            or not all(isinstance(v, (int, float)) and v >= 0 for v in cluster.resources_per_shard.values())):
-        raise errors.ConfigError(f"Ray.resources_per_shard must be a dict of resource name to amount, e.g. "
-                                 f"{{'CPU': 4, 'GPU': 1}}, got {cluster.resources_per_shard!r}")
+        not isinstance(cluster.resources_per_shard, dict)
+        or not all(isinstance(v, (int, float)) and v >= 0 for v in cluster.resources_per_shard.values())
+    ):
+        raise errors.ConfigError(
+            f"Ray.resources_per_shard must be a dict of resource name to amount, e.g. "
+            f"{{'CPU': 4, 'GPU': 1}}, got {cluster.resources_per_shard!r}"
+        )
     if given.get("devices") is not None and not isinstance(given["devices"], (int, str)):
-        raise errors.ConfigError(f"{errors.arg('devices')} lists this process's devices, but each shard runs on "
-                                 "a Ray worker: give a count or a platform name, or none (each worker uses its own)")
-    for name, why in (("shard", "the cluster chooses the shards itself"),
-                      ("sampler", "share an Optuna study between processes instead (storage=, study_name=)"),
-                      ("study", "share an Optuna study between processes instead (storage=, study_name=)"),
-                      ("storage", "start one sweep per process with storage= and study_name= instead"),
-                      ("scheduler", "a scheduler compares every configuration with all the others; run it whole"),
-                      ("log", "log the merged result, or each shard's own sweep")):
+        raise errors.ConfigError(
+            f"{errors.arg('devices')} lists this process's devices, but each shard runs on "
+            "a Ray worker: give a count or a platform name, or none (each worker uses its own)"
+        )
+    for name, why in (
+        ("shard", "the cluster chooses the shards itself"),
+        ("sampler", "share an Optuna study between processes instead (storage=, study_name=)"),
+        ("study", "share an Optuna study between processes instead (storage=, study_name=)"),
+        ("storage", "start one sweep per process with storage= and study_name= instead"),
+        ("scheduler", "a scheduler compares every configuration with all the others; run it whole"),
+        ("log", "log the merged result, or each shard's own sweep"),
+    ):
         if given.get(name) is not None and not (name == "log" and given[name] == []):
             raise errors.ConfigError(f"{errors.arg('cluster')} cannot be combined with {errors.arg(name)}: {why}")
 
@@ -187,8 +197,10 @@ def _result(ray: Any, ref: Any, index: int, count: int, checkpoint_dir: str | No
     except ray.exceptions.RayError as error:
         kept = f"; its progress is saved in {checkpoint_dir}: run the sweep again to continue" if checkpoint_dir else ""
         first = " ".join(str(error).split())[:300]
-        raise errors.ClusterError(f"shard {index}/{count} failed {retries + 1} time{'s' if retries else ''} "
-                                  f"(Ray: {type(error).__name__}: {first}){kept}") from None
+        raise errors.ClusterError(
+            f"shard {index}/{count} failed {retries + 1} time{'s' if retries else ''} "
+            f"(Ray: {type(error).__name__}: {first}){kept}"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -200,9 +212,15 @@ def _connected(ray: Any, address: str | None) -> Iterator[None]:
         yield
         return
     try:
-        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-                 ignore_reinit_error=True, configure_logging=True,
-                 runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}})
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            logging_level="ERROR",
+            log_to_driver=False,
+            ignore_reinit_error=True,
+            configure_logging=True,
+            runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}},
+        )
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = "a local Ray" if address is None else f"the Ray cluster at {address!r}"
         raise errors.ClusterError(f"cannot start or reach {where}: {' '.join(str(error).split())[:300]}") from None

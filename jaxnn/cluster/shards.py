@@ -31,8 +31,17 @@ from jaxnn.errors import CheckpointError
 from jaxnn.models import Model, model_from_config
 from jaxnn.sweeps.result import SweepResult
 
-__all__ = ["FILE", "ShardInfo", "check_shard", "fingerprint", "load_shard", "merge", "parse_shard", "save_shard",
-           "shard_ids"]
+__all__ = [
+    "FILE",
+    "ShardInfo",
+    "check_shard",
+    "fingerprint",
+    "load_shard",
+    "merge",
+    "parse_shard",
+    "save_shard",
+    "shard_ids",
+]
 
 FILE = "shard.msgpack"
 """The file a shard's output directory holds (:func:`save_shard`)."""
@@ -72,15 +81,20 @@ def check_shard(shard: Any) -> tuple[int, int]:
         ArgumentTypeError: not a pair of ints. IndexOutOfRange: the index outside ``0..count-1``.
         ConfigError: a count below 1.
     """
-    if (not isinstance(shard, (tuple, list)) or len(shard) != 2
-            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in shard)):
+    if (
+        not isinstance(shard, (tuple, list))
+        or len(shard) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in shard)
+    ):
         raise errors.ArgumentTypeError(f"{errors.arg('shard')} must be a pair (index, count) of ints, got {shard!r}")
     index, count = int(shard[0]), int(shard[1])
     if count < 1:
         raise errors.ConfigError(f"{errors.arg('shard')} {_spell(index, count)}: the count of shards must be >= 1")
     if not 0 <= index < count:
-        raise errors.IndexOutOfRange(f"{errors.arg('shard')} {_spell(index, count)}: the shard index must be in "
-                                     f"0..{count - 1} (shards are numbered from 0)")
+        raise errors.IndexOutOfRange(
+            f"{errors.arg('shard')} {_spell(index, count)}: the shard index must be in "
+            f"0..{count - 1} (shards are numbered from 0)"
+        )
     return index, count
 
 
@@ -94,8 +108,10 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         index, count = (int(part) for part in parts)
     except ValueError:
-        raise errors.ConfigError(f"{errors.arg('shard')} {text!r}: expected INDEX/COUNT, e.g. 3/8 "
-                                 "(0-based: a Slurm array 0-7 passes $SLURM_ARRAY_TASK_ID/8)") from None
+        raise errors.ConfigError(
+            f"{errors.arg('shard')} {text!r}: expected INDEX/COUNT, e.g. 3/8 "
+            "(0-based: a Slurm array 0-7 passes $SLURM_ARRAY_TASK_ID/8)"
+        ) from None
     return check_shard((index, count))
 
 
@@ -106,8 +122,10 @@ def shard_ids(num_configs: int, index: int, count: int) -> list[int]:
         ConfigError: more shards than configurations (a shard would be empty).
     """
     if count > num_configs:
-        raise errors.ConfigError(f"{errors.arg('shard')} asks for {count} shards of a sweep of {num_configs} "
-                                 f"configuration{'s' if num_configs != 1 else ''}: use at most {num_configs} shards")
+        raise errors.ConfigError(
+            f"{errors.arg('shard')} asks for {count} shards of a sweep of {num_configs} "
+            f"configuration{'s' if num_configs != 1 else ''}: use at most {num_configs} shards"
+        )
     return list(range(index * num_configs // count, (index + 1) * num_configs // count))
 
 
@@ -155,11 +173,17 @@ def to_bytes(result: SweepResult) -> bytes:
     fields = {
         "shard": json.dumps(info._asdict()),
         "model": json.dumps(result.model(0).config),
-        "result": json.dumps({"metric": result.metric, "higher_is_better": result.higher_is_better,
-                              "hyperparameters": result.hyperparameters, "log_scaled": sorted(result.log_scaled),
-                              "ranked_by": list(result.ranked_by), "settings": {k: _plain(v) for k, v in
-                                                                                result.settings.items()},
-                              "columns": list(result.table)}),
+        "result": json.dumps(
+            {
+                "metric": result.metric,
+                "higher_is_better": result.higher_is_better,
+                "hyperparameters": result.hyperparameters,
+                "log_scaled": sorted(result.log_scaled),
+                "ranked_by": list(result.ranked_by),
+                "settings": {k: _plain(v) for k, v in result.settings.items()},
+                "columns": list(result.table),
+            }
+        ),
         "table": table,
         "curves": {name: np.asarray(curve) for name, curve in result.curves.items()},
         "params": resume.leaves_of(result.stacked_params()),
@@ -188,8 +212,10 @@ def load_shard(path: str | os.PathLike, *, model: Model | None = None) -> SweepR
         with open(path, "rb") as handle:
             raw = handle.read()
     except FileNotFoundError:
-        raise errors.CheckpointNotFoundError(f"no shard in {os.path.dirname(path) or '.'}: {path} does not exist "
-                                             "(was it written by a sweep with a shard?)") from None
+        raise errors.CheckpointNotFoundError(
+            f"no shard in {os.path.dirname(path) or '.'}: {path} does not exist "
+            "(was it written by a sweep with a shard?)"
+        ) from None
     except OSError as error:
         raise CheckpointError(f"cannot read {path}: {(error.strerror or str(error)).lower()}") from None
     return from_bytes(raw, path=path, model=model)
@@ -205,8 +231,11 @@ def from_bytes(raw: bytes, *, path: str = "<shard>", model: Model | None = None)
         table = {}
         for name in described["columns"]:
             stored = fields["table"][name]
-            table[name] = (np.asarray(stored["array"]) if "array" in stored else
-                           np.asarray(json.loads(stored["json"]), dtype=object if stored["object"] else None))
+            table[name] = (
+                np.asarray(stored["array"])
+                if "array" in stored
+                else np.asarray(json.loads(stored["json"]), dtype=object if stored["object"] else None)
+            )
         curves = dict(fields["curves"])
         saved_params = fields["params"]
     except (KeyError, TypeError, ValueError) as error:
@@ -215,18 +244,30 @@ def from_bytes(raw: bytes, *, path: str = "<shard>", model: Model | None = None)
         try:
             model = model_from_config(config)
         except (ValueError, TypeError, KeyError) as error:
-            raise CheckpointError(f"{path} holds a model that jaxnn cannot rebuild from its config ({error}): "
-                                  "pass model= (the sweep's model)") from None
+            raise CheckpointError(
+                f"{path} holds a model that jaxnn cannot rebuild from its config ({error}): "
+                "pass model= (the sweep's model)"
+            ) from None
     elif model.config != config:
         raise CheckpointError(f"{path} holds a sweep of another model ({config}) than the one given ({model.config})")
     num_rows = len(table["status"])
-    like = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct((num_rows, *leaf.shape), leaf.dtype),
-                        jax.eval_shape(model.init, jax.random.key(0)))
+    like = jax.tree.map(
+        lambda leaf: jax.ShapeDtypeStruct((num_rows, *leaf.shape), leaf.dtype),
+        jax.eval_shape(model.init, jax.random.key(0)),
+    )
     params = resume.restore_leaves(path, like, saved_params)
-    result = SweepResult(table=table, curves=curves, params=params, model=model, metric=described["metric"],
-                         higher_is_better=described["higher_is_better"], hyperparameters=described["hyperparameters"],
-                         log_scaled=set(described["log_scaled"]), ranked_by=described["ranked_by"],
-                         settings=described["settings"])
+    result = SweepResult(
+        table=table,
+        curves=curves,
+        params=params,
+        model=model,
+        metric=described["metric"],
+        higher_is_better=described["higher_is_better"],
+        hyperparameters=described["hyperparameters"],
+        log_scaled=set(described["log_scaled"]),
+        ranked_by=described["ranked_by"],
+        settings=described["settings"],
+    )
     result.shard = info
     return result
 
@@ -234,8 +275,10 @@ def from_bytes(raw: bytes, *, path: str = "<shard>", model: Model | None = None)
 def _info_of(result: Any, what: str) -> ShardInfo:
     info = getattr(result, "shard", None)
     if not isinstance(result, SweepResult) or info is None:
-        raise errors.ConfigError(f"{what} needs the result of a sweep with {errors.arg('shard')}, got "
-                                 f"{'a whole sweep' if isinstance(result, SweepResult) else type(result).__name__}")
+        raise errors.ConfigError(
+            f"{what} needs the result of a sweep with {errors.arg('shard')}, got "
+            f"{'a whole sweep' if isinstance(result, SweepResult) else type(result).__name__}"
+        )
     return info
 
 
@@ -268,28 +311,33 @@ def merge(shards: Sequence[SweepResult | str | os.PathLike], *, model: Model | N
             results.append(item)
             names.append(f"shard {item.shard.index}/{item.shard.count}")
         else:
-            results.append(load_shard(item, model=model if model is not None else
-                                      (results[0].model(0) if results else None)))
+            results.append(
+                load_shard(item, model=model if model is not None else (results[0].model(0) if results else None))
+            )
             names.append(os.fspath(item))
     first = results[0].shard
-    for result, name in zip(results, names):
+    for result, name in zip(results, names, strict=False):
         info = result.shard
         if info.fingerprint != first.fingerprint:
-            raise errors.ConfigError(f"{name} is a shard of another sweep than {names[0]}: "
-                                     f"{_difference(first.arguments, info.arguments)}")
+            raise errors.ConfigError(
+                f"{name} is a shard of another sweep than {names[0]}: {_difference(first.arguments, info.arguments)}"
+            )
         if info.count != first.count:
             raise errors.ConfigError(f"{name} is one of {info.count} shards but {names[0]} one of {first.count}")
     seen: dict[int, str] = {}
-    for result, name in zip(results, names):
+    for result, name in zip(results, names, strict=False):
         if result.shard.index in seen:
-            raise errors.ConfigError(f"shard {result.shard.index}/{first.count} is given twice: {seen[result.shard.index]} "
-                                     f"and {name}")
+            raise errors.ConfigError(
+                f"shard {result.shard.index}/{first.count} is given twice: {seen[result.shard.index]} and {name}"
+            )
         seen[result.shard.index] = name
     missing = sorted(set(range(first.count)) - set(seen))
     if missing:
         listed = ", ".join(f"{i}/{first.count}" for i in missing)
-        raise errors.ConfigError(f"missing shard{'s' if len(missing) > 1 else ''} {listed} of {first.count}: "
-                                 f"got {len(seen)} ({', '.join(names)})")
+        raise errors.ConfigError(
+            f"missing shard{'s' if len(missing) > 1 else ''} {listed} of {first.count}: "
+            f"got {len(seen)} ({', '.join(names)})"
+        )
     results = sorted(results, key=lambda r: r.shard.index)
     joined = results[0] if len(results) == 1 else SweepResult.concat(results)
     merged = _in_sweep_order(joined, first)
@@ -313,14 +361,19 @@ def _in_sweep_order(result: SweepResult, info: ShardInfo) -> SweepResult:
     table = result.table
     seed_position = {seed: i for i, seed in enumerate(info.seeds)}
     config = np.asarray(table["config"], np.int64)
-    order = np.lexsort((np.asarray([seed_position[int(s)] for s in table["seed"]]), config,
-                        np.asarray(info.group_rank)[config]))
+    order = np.lexsort(
+        (np.asarray([seed_position[int(s)] for s in table["seed"]]), config, np.asarray(info.group_rank)[config])
+    )
     merged = SweepResult(
         table={name: np.asarray(column)[order] for name, column in table.items()},
         curves={name: curve[order] for name, curve in result.curves.items()},
         params=jax.tree.map(lambda leaf: np.asarray(leaf)[order], result.stacked_params()),
-        model=result.model(0), metric=result.metric, higher_is_better=result.higher_is_better,
-        hyperparameters=result.hyperparameters, log_scaled=result.log_scaled, ranked_by=result.ranked_by,
+        model=result.model(0),
+        metric=result.metric,
+        higher_is_better=result.higher_is_better,
+        hyperparameters=result.hyperparameters,
+        log_scaled=result.log_scaled,
+        ranked_by=result.ranked_by,
         settings=result.settings,
     )
     return merged

@@ -5,10 +5,9 @@ import numbers
 
 import numpy as np
 
-from jaxnn import _checks, cache
+from jaxnn import _checks, cache, errors
 from jaxnn.data.dataset import Dataset
 from jaxnn.data.prepare import class_label, from_arrays, non_negative, seed_value
-from jaxnn import errors
 
 __all__ = ["NAMES", "load"]
 
@@ -22,7 +21,11 @@ def _sklearn(loader_name: str, task: str, target_name: str, *, scaled: bool | No
 
         loader = getattr(sklearn.datasets, loader_name)
         bunch = loader() if scaled is None else loader(scaled=scaled)
-        arrays = {"x": bunch.data, "y": bunch.target, "feature_names": np.asarray([str(f) for f in bunch.feature_names])}
+        arrays = {
+            "x": bunch.data,
+            "y": bunch.target,
+            "feature_names": np.asarray([str(f) for f in bunch.feature_names]),
+        }
         if getattr(bunch, "target_names", None) is not None:
             arrays["target_names"] = np.asarray(bunch.target_names)
         return arrays
@@ -175,7 +178,9 @@ def load(
     x, y, arrays_options, target_names = loader(seed, **options)
     if as_images:
         if name not in _IMAGES:
-            raise errors.ConfigError(f"as_images=True is for image datasets ({', '.join(_IMAGES)}); {name!r} is a table")
+            raise errors.ConfigError(
+                f"as_images=True is for image datasets ({', '.join(_IMAGES)}); {name!r} is a table"
+            )
         x = np.asarray(x).reshape(len(x), *_IMAGES[name])
     dataset = from_arrays(
         x,

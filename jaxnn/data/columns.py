@@ -99,8 +99,10 @@ class ColumnStep:
             shown = ", ".join(self.categories[:6]) + (", ..." if len(self.categories) > 6 else "")
             text = f"one-hot, {len(self.categories)} categories ({shown})"
             if self.infrequent:
-                text = (f"one-hot, the {len(self.categories)} most frequent of {self.levels} categories ({shown}), "
-                        f"the other {len(self.infrequent)} as {self.name}={OTHER}")
+                text = (
+                    f"one-hot, the {len(self.categories)} most frequent of {self.levels} categories ({shown}), "
+                    f"the other {len(self.infrequent)} as {self.name}={OTHER}"
+                )
             fill = repr(self.fill)
         if self.blanks:
             text += f"; {self.blanks} blank{'s' if self.blanks > 1 else ''} in training"
@@ -119,12 +121,22 @@ class ColumnStep:
     @classmethod
     def from_json(cls, fields: dict[str, Any]) -> "ColumnStep":
         """A step from :meth:`to_json`'s output; ValueError/TypeError/KeyError for anything else."""
-        if not isinstance(fields, dict) or fields.get("kind") not in STEP_KINDS or not isinstance(fields.get("name"), str):
+        if (
+            not isinstance(fields, dict)
+            or fields.get("kind") not in STEP_KINDS
+            or not isinstance(fields.get("name"), str)
+        ):
             raise ValueError(f"not a column step: {fields!r:.80}")
         step = cls(
-            name=fields["name"], kind=fields["kind"], fill=fields.get("fill"), indicator=bool(fields.get("indicator", False)),
-            categories=tuple(_strings(fields.get("categories", ()))), infrequent=tuple(_strings(fields.get("infrequent", ()))),
-            reason=str(fields.get("reason", "")), levels=int(fields.get("levels", 0)), blanks=int(fields.get("blanks", 0)),
+            name=fields["name"],
+            kind=fields["kind"],
+            fill=fields.get("fill"),
+            indicator=bool(fields.get("indicator", False)),
+            categories=tuple(_strings(fields.get("categories", ()))),
+            infrequent=tuple(_strings(fields.get("infrequent", ()))),
+            reason=str(fields.get("reason", "")),
+            levels=int(fields.get("levels", 0)),
+            blanks=int(fields.get("blanks", 0)),
         )
         if step.fill is not None and not isinstance(step.fill, (str, int, float)):
             raise TypeError(f"column step {step.name!r} has a fill of type {type(step.fill).__name__}")
@@ -184,8 +196,9 @@ class ColumnPlan:
     @property
     def scaled(self) -> np.ndarray:
         """bool ``(num_features,)``: True for the features that are standardized (numbers), False for 0/1 ones."""
-        return np.array([step.kind == "number" and k == 0 for step in self.steps
-                         for k in range(len(step.feature_names))], bool)
+        return np.array(
+            [step.kind == "number" and k == 0 for step in self.steps for k in range(len(step.feature_names))], bool
+        )
 
     @classmethod
     def numeric(cls, names: Sequence[str]) -> "ColumnPlan":
@@ -216,15 +229,18 @@ class ColumnPlan:
                 with thousands of categories.
         """
         max_categories = check_max_categories(max_categories)
-        steps = tuple(_fit_step(name, column if rows is None else column.take(rows), max_categories,
-                                bool(missing_indicator)) for name, column in table.columns.items())
+        steps = tuple(
+            _fit_step(name, column if rows is None else column.take(rows), max_categories, bool(missing_indicator))
+            for name, column in table.columns.items()
+        )
         if warn:
             for step in steps:
                 _warn_about(step, table.source, max_categories)
         return cls(steps, tuple(missing_values))
 
-    def transform(self, table: Table, *, rows: np.ndarray | None = None, strict: bool = False,
-                  dtype: Any = np.float64) -> np.ndarray:
+    def transform(
+        self, table: Table, *, rows: np.ndarray | None = None, strict: bool = False, dtype: Any = np.float64
+    ) -> np.ndarray:
         """The features of ``table``'s ``rows`` (default: all), which must have the columns :attr:`used`.
 
         Returns:
@@ -239,8 +255,10 @@ class ColumnPlan:
         """
         missing = [name for name in self.used if name not in table.columns]
         if missing:
-            raise errors.DataError(f"{table.source} has no column{'s' if len(missing) > 1 else ''} "
-                                   f"{', '.join(map(repr, missing))}, which the plan needs")
+            raise errors.DataError(
+                f"{table.source} has no column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(map(repr, missing))}, which the plan needs"
+            )
         where = table if rows is None else table._replace(columns={}, num_rows=len(rows), row_ids=_ids(table, rows))
         features = np.zeros((len(self.feature_names), where.num_rows), dtype)  # a feature's values are contiguous
         offset = 0
@@ -248,7 +266,7 @@ class ColumnPlan:
             width = len(step.feature_names)
             if width:
                 column = table.columns[step.name] if rows is None else table.columns[step.name].take(rows)
-                _encode(step, _as_kind(step, column, where), where, features[offset:offset + width].T, strict)
+                _encode(step, _as_kind(step, column, where), where, features[offset : offset + width].T, strict)
             offset += width
         return _row_major(features)
 
@@ -266,8 +284,10 @@ class ColumnPlan:
         """A plan from :meth:`to_json`'s output; ValueError/TypeError/KeyError for anything else."""
         if not isinstance(value, dict) or not isinstance(value.get("steps"), list):
             raise ValueError("a column plan must be a dict with a list of steps")
-        return cls(tuple(ColumnStep.from_json(step) for step in value["steps"]),
-                   tuple(_strings(value.get("missing_values", []))))
+        return cls(
+            tuple(ColumnStep.from_json(step) for step in value["steps"]),
+            tuple(_strings(value.get("missing_values", []))),
+        )
 
 
 def check_max_categories(value: object) -> int | None:
@@ -276,11 +296,13 @@ def check_max_categories(value: object) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise errors.ArgumentTypeError(
-            f"{errors.arg('max_categories')} must be an int, got {type(value).__name__}: {value!r}")
+            f"{errors.arg('max_categories')} must be an int, got {type(value).__name__}: {value!r}"
+        )
     if value < 2:
         raise errors.ConfigError(
             f"{errors.arg('max_categories')} (={value}) must be >= 2: the most frequent categories and one "
-            f"'(other)' feature for the rest")
+            f"'(other)' feature for the rest"
+        )
     return int(value)
 
 
@@ -297,8 +319,9 @@ def _fit_step(name: str, column: Column, max_categories: int | None, indicator: 
         return ColumnStep(name, "dropped", reason="every cell is blank", blanks=blanks)
     if values.min() == values.max():
         shown = ("true" if values[0] else "false") if column.kind == "boolean" else _number(values[0])
-        return ColumnStep(name, "dropped", reason=f"constant ({shown}{', or blank' if blanks else ''})", levels=1,
-                          blanks=blanks)
+        return ColumnStep(
+            name, "dropped", reason=f"constant ({shown}{', or blank' if blanks else ''})", levels=1, blanks=blanks
+        )
     if column.kind == "boolean":
         fill = float(np.count_nonzero(values) > values.size / 2)  # a tie takes 0, the smaller (as SimpleImputer)
         return ColumnStep(name, "boolean", fill, indicator and blanks > 0, levels=2, blanks=blanks)
@@ -311,8 +334,13 @@ def _fit_category(name: str, column: Column, blanks: int, max_categories: int | 
     if seen.size == 0:
         return ColumnStep(name, "dropped", reason="every cell is blank", blanks=blanks)
     if seen.size == 1:
-        return ColumnStep(name, "dropped", reason=f"constant ({column.levels[seen[0]]!r}{', or blank' if blanks else ''})",
-                          levels=1, blanks=blanks)
+        return ColumnStep(
+            name,
+            "dropped",
+            reason=f"constant ({column.levels[seen[0]]!r}{', or blank' if blanks else ''})",
+            levels=1,
+            blanks=blanks,
+        )
     if seen.size == column.values.size - blanks:
         return ColumnStep(name, "dropped", reason="unique per row (an ID)", levels=int(seen.size), blanks=blanks)
     order = sorted(range(seen.size), key=lambda i: column.levels[seen[i]])  # sorted categories, as OneHotEncoder
@@ -325,18 +353,32 @@ def _fit_category(name: str, column: Column, blanks: int, max_categories: int | 
         rare = set(np.argsort(counts, kind="mergesort")[: len(categories) - (max_categories - 1)].tolist())
         infrequent = [c for i, c in enumerate(categories) if i in rare]
         categories = [c for i, c in enumerate(categories) if i not in rare]
-    return ColumnStep(name, "category", fill, indicator and blanks > 0, tuple(categories), tuple(infrequent),
-                      levels=int(seen.size), blanks=blanks)
+    return ColumnStep(
+        name,
+        "category",
+        fill,
+        indicator and blanks > 0,
+        tuple(categories),
+        tuple(infrequent),
+        levels=int(seen.size),
+        blanks=blanks,
+    )
 
 
 def _warn_about(step: ColumnStep, source: str, max_categories: int | None) -> None:
     if step.kind == "dropped":
         errors.warn(f"{source} column {step.name!r} is dropped: {step.reason}")
     elif step.kind == "category" and step.levels > MANY_CATEGORIES and not step.infrequent:
-        hint = (f"; pass {errors.setting('max_categories', errors.placeholder('N'))} to keep the N - 1 most frequent "
-                f"and one '{step.name}={OTHER}' feature for the rest" if errors.can_say("max_categories") else "")
-        errors.warn(f"{source} column {step.name!r} has {step.levels:,} categories, which one-hot encoding makes "
-                    f"{step.levels:,} features{hint}")
+        hint = (
+            f"; pass {errors.setting('max_categories', errors.placeholder('N'))} to keep the N - 1 most frequent "
+            f"and one '{step.name}={OTHER}' feature for the rest"
+            if errors.can_say("max_categories")
+            else ""
+        )
+        errors.warn(
+            f"{source} column {step.name!r} has {step.levels:,} categories, which one-hot encoding makes "
+            f"{step.levels:,} features{hint}"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -355,7 +397,7 @@ def _row_major(features: np.ndarray) -> np.ndarray:
     out = np.empty((num_rows, num_features), features.dtype)
     block = max(1, (1 << 18) // max(num_features, 1))
     for start in range(0, num_rows, block):
-        out[start:start + block] = features[:, start:start + block].T
+        out[start : start + block] = features[:, start : start + block].T
     return out
 
 
@@ -368,12 +410,14 @@ def _as_kind(step: ColumnStep, column: Column, table: Table) -> Column:
     if column.kind == "text":
         is_number, _ = number_levels(column.levels)
         if not is_number.all():
-            _refuse_cell(step, column, table, ~is_number[np.maximum(column.values, 0)] & ~column.missing,
-                         "is not a number")
+            _refuse_cell(
+                step, column, table, ~is_number[np.maximum(column.values, 0)] & ~column.missing, "is not a number"
+            )
         column = text_as_numbers(column)
     if step.kind == "boolean":
-        _refuse_cell(step, column, table, ~column.missing & (column.values != 0) & (column.values != 1),
-                     "is not true or false")
+        _refuse_cell(
+            step, column, table, ~column.missing & (column.values != 0) & (column.values != 1), "is not true or false"
+        )
     check_finite(table, step.name, column)
     return column
 
@@ -401,8 +445,10 @@ def _encode(step: ColumnStep, column: Column, table: Table, out: np.ndarray, str
     missing = column.missing
     if missing.any() and step.fill is None:
         first = int(np.flatnonzero(missing)[0])
-        raise errors.DataError(f"{table.source} {table.where([first])}, column {step.name!r}: an empty cell is not a "
-                               "number (feature columns must be numeric)")
+        raise errors.DataError(
+            f"{table.source} {table.where([first])}, column {step.name!r}: an empty cell is not a "
+            "number (feature columns must be numeric)"
+        )
     if step.indicator:
         out[:, -1] = missing
     if step.kind != "category":
@@ -431,10 +477,14 @@ def _category_index(step: ColumnStep, levels: np.ndarray) -> np.ndarray:
 def _unseen(step: ColumnStep, column: Column, table: Table, rows: np.ndarray, strict: bool) -> None:
     values = sorted({str(column.levels[code]) for code in column.values[rows]})
     shown = ", ".join(map(repr, values[:5])) + (f" and {len(values) - 5} more" if len(values) > 5 else "")
-    what = (f"{table.source} column {step.name!r} holds {len(values)} categor{'y' if len(values) == 1 else 'ies'} "
-            f"not seen in training ({shown}) at {table.where(rows)}")
+    what = (
+        f"{table.source} column {step.name!r} holds {len(values)} categor{'y' if len(values) == 1 else 'ies'} "
+        f"not seen in training ({shown}) at {table.where(rows)}"
+    )
     if strict:
-        raise errors.DataError(f"{what}; the model knows {len(step.categories) + len(step.infrequent)} categories: "
-                               f"{', '.join(map(repr, step.categories[:8]))}{', ...' if len(step.categories) > 8 else ''}")
+        raise errors.DataError(
+            f"{what}; the model knows {len(step.categories) + len(step.infrequent)} categories: "
+            f"{', '.join(map(repr, step.categories[:8]))}{', ...' if len(step.categories) > 8 else ''}"
+        )
     hint = f"; pass {errors.setting('strict', True)} to refuse them" if errors.can_say("strict") else ""
     errors.warn(f"{what}: encoded as all zeros{hint}")

@@ -16,9 +16,8 @@ from typing import Any, NamedTuple, TypeVar, dataclass_transform
 import jax
 import numpy as np
 
-from jaxnn import _checks
+from jaxnn import _checks, errors
 from jaxnn.typing import ArrayLike
-from jaxnn import errors
 
 __all__ = ["TASKS", "DataInfo", "Dataset", "Split", "SplitWeights", "Standardizer"]
 
@@ -107,8 +106,9 @@ class Standardizer:
     mode: str = _static(default="feature")
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray | None = None, mode: str = "feature", *,
-            scaled: np.ndarray | None = None) -> "Standardizer":
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray | None = None, mode: str = "feature", *, scaled: np.ndarray | None = None
+    ) -> "Standardizer":
         """Mean and deviation of ``x`` ``(n, *shape)`` (per position, or over all values for ``mode="global"``)
         and, if given, of a regression target ``y`` ``(n,)``.
 
@@ -125,7 +125,10 @@ class Standardizer:
         else:
             x_mean, x_scale = _mean_and_scale(x)
         if scaled is not None and mode != "none":
-            x_mean, x_scale = np.where(scaled, x_mean, 0).astype(np.float32), np.where(scaled, x_scale, 1).astype(np.float32)
+            x_mean, x_scale = (
+                np.where(scaled, x_mean, 0).astype(np.float32),
+                np.where(scaled, x_scale, 1).astype(np.float32),
+            )
         y_mean, y_scale = _mean_and_scale(y) if y is not None else (np.float32(0.0), np.float32(1.0))
         return cls(x_mean, x_scale, np.asarray(y_mean, np.float32), np.asarray(y_scale, np.float32), mode)
 
@@ -155,7 +158,7 @@ def _mean_and_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     squares = np.zeros(values.shape[1:], np.float64)
     block = max(1, (1 << 20) // max(1, math.prod(values.shape[1:])))
     for start in range(0, len(values), block):
-        centered = values[start:start + block] - mean
+        centered = values[start : start + block] - mean
         squares += np.einsum("i...,i...->...", centered, centered)
     scale = np.sqrt(squares / max(len(values), 1))
     scale = np.where(scale > 0, scale, 1.0)
@@ -242,12 +245,16 @@ class DataInfo:
             raise errors.DataTypeError(f"x must be numeric, got dtype {x.dtype}")
         shape = self.input_shape
         if len(shape) > 1:
-            if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape):]) != shape:
-                raise errors.DataError(f"x must hold examples of shape {shape} (the dataset's), got x.shape={tuple(x.shape)}")
+            if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape) :]) != shape:
+                raise errors.DataError(
+                    f"x must hold examples of shape {shape} (the dataset's), got x.shape={tuple(x.shape)}"
+                )
             return self.standardizer.apply_x(x)
         got = x.shape[-1] if x.ndim else 0
         if x.ndim == 0 or got != self.num_features:
-            raise errors.DataError(f"x has {got} features but the dataset has {self.num_features}; x.shape={tuple(x.shape)}")
+            raise errors.DataError(
+                f"x has {got} features but the dataset has {self.num_features}; x.shape={tuple(x.shape)}"
+            )
         return self.standardizer.apply_x(x)
 
     def transform_y(self, y: ArrayLike):
@@ -278,8 +285,17 @@ def preview(names: Sequence[str], limit: int = 6) -> str:
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
-_INFO_FIELDS = ("task", "num_classes", "feature_names", "class_names", "class_labels", "name", "target_name", "feature_shape",
-                "columns")
+_INFO_FIELDS = (
+    "task",
+    "num_classes",
+    "feature_names",
+    "class_names",
+    "class_labels",
+    "name",
+    "target_name",
+    "feature_shape",
+    "columns",
+)
 
 
 def _from_info(name: str, doc: str) -> property:

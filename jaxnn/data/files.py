@@ -19,15 +19,28 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from jaxnn import errors
 from jaxnn.data.columns import ColumnPlan, check_max_categories
 from jaxnn.data.dataset import DataInfo, Dataset, preview
 from jaxnn.data.prepare import from_arrays, split_rows
-from jaxnn.data.reading import Layout, inspect_file, read_table as _read_layout
+from jaxnn.data.reading import Layout, inspect_file
+from jaxnn.data.reading import read_table as _read_layout
 from jaxnn.data.table import Column, Table, name_list, number_levels, numbers_as_text, settle_kinds
-from jaxnn import errors
 
-__all__ = ["ColumnReport", "CsvFeatures", "describe_csv", "from_csv", "from_npz", "from_parquet",
-           "predictions_csv", "read_features", "read_npz", "read_table", "sample_weights", "target_values"]
+__all__ = [
+    "ColumnReport",
+    "CsvFeatures",
+    "describe_csv",
+    "from_csv",
+    "from_npz",
+    "from_parquet",
+    "predictions_csv",
+    "read_features",
+    "read_npz",
+    "read_table",
+    "sample_weights",
+    "target_values",
+]
 
 
 def read_table(
@@ -59,8 +72,12 @@ def read_table(
     """
     layout = inspect_file(path, delimiter=delimiter, encoding=encoding, format=format)
     wanted = _selected(layout, columns, drop, reserved=())
-    table = _read_layout(layout, columns=wanted, text_columns=name_list("categorical", categorical),
-                         missing_values=name_list("missing_values", missing_values))
+    table = _read_layout(
+        layout,
+        columns=wanted,
+        text_columns=name_list("categorical", categorical),
+        missing_values=name_list("missing_values", missing_values),
+    )
     return settle_kinds(table, categorical=categorical)
 
 
@@ -125,14 +142,29 @@ def from_csv(
     >>> ds = from_csv("flowers.csv", target="species")  # doctest: +SKIP
     >>> ds = from_csv("shop.csv", target="bought", drop=["customer"], max_categories=20)  # doctest: +SKIP
     """
-    read = _read_for_training(path, target, delimiter=delimiter, encoding=encoding, columns=columns, drop=drop,
-                              categorical=categorical, missing_values=missing_values, weight_column=weight_column,
-                              format=format)
+    read = _read_for_training(
+        path,
+        target,
+        delimiter=delimiter,
+        encoding=encoding,
+        columns=columns,
+        drop=drop,
+        categorical=categorical,
+        missing_values=missing_values,
+        weight_column=weight_column,
+        format=format,
+    )
     options = {"name": Path(path).stem, "target_name": target, **split_options}
     if read.weights is not None:
         options["sample_weight"] = read.weights
-    dataset = from_arrays(read.features, read.y, categorical=categorical, max_categories=max_categories,
-                          missing_indicator=missing_indicator, **options)
+    dataset = from_arrays(
+        read.features,
+        read.y,
+        categorical=categorical,
+        max_categories=max_categories,
+        missing_indicator=missing_indicator,
+        **options,
+    )
     if missing_values:
         plan = dataset.info.columns
         dataset = dataset.replace(columns=dataclasses.replace(plan, missing_values=tuple(missing_values)))
@@ -152,13 +184,16 @@ class _Read(NamedTuple):
     ignored: list[str]
 
 
-def _read_for_training(path, target, *, delimiter, encoding, columns, drop, categorical, missing_values, weight_column,
-                       format) -> _Read:
+def _read_for_training(
+    path, target, *, delimiter, encoding, columns, drop, categorical, missing_values, weight_column, format
+) -> _Read:
     if not isinstance(target, str):
         raise errors.ArgumentTypeError(f"`target` must be a column name (str), got {type(target).__name__}: {target!r}")
     if weight_column is not None and not isinstance(weight_column, str):
-        raise errors.ArgumentTypeError(f"{errors.arg('weight_column')} must be a column name (str), got "
-                                       f"{type(weight_column).__name__}: {weight_column!r}")
+        raise errors.ArgumentTypeError(
+            f"{errors.arg('weight_column')} must be a column name (str), got "
+            f"{type(weight_column).__name__}: {weight_column!r}"
+        )
     layout = inspect_file(path, delimiter=delimiter, encoding=encoding, format=format)
     for role, name in (("target column", target), ("weight column", weight_column)):
         if name is not None and name not in layout.names:
@@ -166,16 +201,24 @@ def _read_for_training(path, target, *, delimiter, encoding, columns, drop, cate
     reserved = (target,) if weight_column is None else (target, weight_column)
     features = _selected(layout, columns, drop, reserved)
     if not features:
-        raise errors.DataError(f"{layout.source} has no feature columns besides the target {target!r}"
-                               + (f" and the weight column {weight_column!r}" if weight_column else ""))
+        raise errors.DataError(
+            f"{layout.source} has no feature columns besides the target {target!r}"
+            + (f" and the weight column {weight_column!r}" if weight_column else "")
+        )
     categorical = name_list("categorical", categorical)
     _check_names(layout, "categorical", categorical)
     outside = [name for name in categorical if name not in features]
     if outside:
-        raise errors.ConfigError(f"{errors.arg('categorical')} names {outside[0]!r}, which is not a feature column "
-                                 f"(the features are {preview(features, 8)})")
-    table = _read_layout(layout, columns=[*features, *reserved], text_columns=(*categorical, target),
-                         missing_values=name_list("missing_values", missing_values))
+        raise errors.ConfigError(
+            f"{errors.arg('categorical')} names {outside[0]!r}, which is not a feature column "
+            f"(the features are {preview(features, 8)})"
+        )
+    table = _read_layout(
+        layout,
+        columns=[*features, *reserved],
+        text_columns=(*categorical, target),
+        missing_values=name_list("missing_values", missing_values),
+    )
     if table.num_rows == 0:
         raise errors.DataError(f"{layout.source} has a header but no data rows")
     y = target_values(table, target)
@@ -184,7 +227,9 @@ def _read_for_training(path, target, *, delimiter, encoding, columns, drop, cate
     return _Read(layout, table.select(features), y, weights, ignored)
 
 
-def _selected(layout: Layout, columns: Sequence[str] | None, drop: Sequence[str], reserved: tuple[str, ...]) -> list[str]:
+def _selected(
+    layout: Layout, columns: Sequence[str] | None, drop: Sequence[str], reserved: tuple[str, ...]
+) -> list[str]:
     """The feature columns: ``columns`` (default: all but ``reserved``) less ``drop``, each checked."""
     drop = name_list("drop", drop)
     chosen = name_list("columns", columns) if columns is not None else None
@@ -192,8 +237,10 @@ def _selected(layout: Layout, columns: Sequence[str] | None, drop: Sequence[str]
     _check_names(layout, "drop", drop)
     clash = [name for name in (chosen or ()) if name in reserved]
     if clash:
-        raise errors.ConfigError(f"{errors.arg('columns')} names {clash[0]!r}, the "
-                                 f"{'target' if clash[0] == reserved[0] else 'weight column'}, which cannot be a feature")
+        raise errors.ConfigError(
+            f"{errors.arg('columns')} names {clash[0]!r}, the "
+            f"{'target' if clash[0] == reserved[0] else 'weight column'}, which cannot be a feature"
+        )
     names = chosen if chosen is not None else [name for name in layout.names if name not in reserved]
     return [name for name in names if name not in drop]
 
@@ -201,8 +248,10 @@ def _selected(layout: Layout, columns: Sequence[str] | None, drop: Sequence[str]
 def _check_names(layout: Layout, argument: str, names: Sequence[str]) -> None:
     unknown = [name for name in names if name not in layout.names]
     if unknown:
-        raise errors.ConfigError(f"{errors.arg(argument)} names {', '.join(map(repr, unknown))}, which "
-                                 f"{layout.source} does not have; its columns are {preview(layout.names, 8)}")
+        raise errors.ConfigError(
+            f"{errors.arg(argument)} names {', '.join(map(repr, unknown))}, which "
+            f"{layout.source} does not have; its columns are {preview(layout.names, 8)}"
+        )
 
 
 def target_values(table: Table, target: str) -> np.ndarray:
@@ -210,9 +259,11 @@ def target_values(table: Table, target: str) -> np.ndarray:
     column = table.columns[target]
     if column.missing.any():
         rows = np.flatnonzero(column.missing)
-        raise errors.DataError(f"{table.source} {table.where(rows)}: the target column {target!r} is empty"
-                               f"{f' ({len(rows)} rows)' if len(rows) > 1 else ''}; fill in or remove "
-                               f"{'those rows' if len(rows) > 1 else 'that row'}")
+        raise errors.DataError(
+            f"{table.source} {table.where(rows)}: the target column {target!r} is empty"
+            f"{f' ({len(rows)} rows)' if len(rows) > 1 else ''}; fill in or remove "
+            f"{'those rows' if len(rows) > 1 else 'that row'}"
+        )
     if column.kind == "boolean":
         column = numbers_as_text(column)
     if column.kind == "number":
@@ -225,8 +276,10 @@ def target_values(table: Table, target: str) -> np.ndarray:
     bad = ~np.isfinite(values)
     if bad.any():
         rows = np.flatnonzero(bad)
-        raise errors.DataError(f"{table.source} {table.where(rows)}: the target column {target!r} holds "
-                               f"{values[rows[0]]}, not a finite number")
+        raise errors.DataError(
+            f"{table.source} {table.where(rows)}: the target column {target!r} holds "
+            f"{values[rows[0]]}, not a finite number"
+        )
     return values
 
 
@@ -246,11 +299,18 @@ def sample_weights(table: Table, name: str) -> np.ndarray:
             raise errors.DataError(f"{what}: {column.cells([first])[0]!r} at {table.where([first])} is not a number")
         column = Column("number", np.append(numbers, np.nan)[column.values], column.missing)
     values = column.values
-    for problem, bad in (("is empty", column.missing), ("is not a finite number", ~np.isfinite(values) & ~column.missing),
-                         ("is negative", values < 0)):
+    for problem, bad in (
+        ("is empty", column.missing),
+        ("is not a finite number", ~np.isfinite(values) & ~column.missing),
+        ("is negative", values < 0),
+    ):
         if bad.any():
             rows = np.flatnonzero(bad)
-            shown = "" if problem == "is empty" else f" ({', '.join(column.cells(rows[:3]))}{', ...' if len(rows) > 3 else ''})"
+            shown = (
+                ""
+                if problem == "is empty"
+                else f" ({', '.join(column.cells(rows[:3]))}{', ...' if len(rows) > 3 else ''})"
+            )
             raise errors.DataError(f"{what} {problem} at {table.where(rows)}{shown}; a weight must be a number >= 0")
     if not values.any():
         raise errors.DataError(f"{what} is 0 on every row; at least one row must have a weight > 0")
@@ -298,8 +358,10 @@ class ColumnReport(NamedTuple):
         width = max(len(name) for name, _ in rows)
         features = len(self.plan.feature_names)
         used = len(self.plan.used)
-        lines = [f"{self.path}: {self.num_rows} rows; {features} feature{'s' * (features != 1)} from {used} "
-                 f"column{'s' * (used != 1)} (fitted on the {self.num_train} training rows)"]
+        lines = [
+            f"{self.path}: {self.num_rows} rows; {features} feature{'s' * (features != 1)} from {used} "
+            f"column{'s' * (used != 1)} (fitted on the {self.num_train} training rows)"
+        ]
         return "\n".join(lines + [f"  {name:<{width}}  {what}" for name, what in rows])
 
 
@@ -332,16 +394,38 @@ def describe_csv(
       member    boolean, as 0/1
       bought    target: binary classification, 2 classes (no, yes)
     """
-    read = _read_for_training(path, target, delimiter=delimiter, encoding=encoding, columns=columns, drop=drop,
-                              categorical=categorical, missing_values=missing_values, weight_column=weight_column,
-                              format=format)
+    read = _read_for_training(
+        path,
+        target,
+        delimiter=delimiter,
+        encoding=encoding,
+        columns=columns,
+        drop=drop,
+        categorical=categorical,
+        missing_values=missing_values,
+        weight_column=weight_column,
+        format=format,
+    )
     keys = ("task", "val_fraction", "test_fraction", "seed", "stratify")
     train, _, _ = split_rows(read.y, **{key: split_options[key] for key in keys if key in split_options})
     features = settle_kinds(read.features, categorical=categorical)
-    plan = ColumnPlan.fit(features.take(train), max_categories=check_max_categories(max_categories),
-                          missing_indicator=missing_indicator, missing_values=tuple(missing_values), warn=False)
-    return ColumnReport(str(path), list(read.layout.names), features.num_rows, target,
-                        _describe_target(read.y, split_options), weight_column, plan, len(train))
+    plan = ColumnPlan.fit(
+        features.take(train),
+        max_categories=check_max_categories(max_categories),
+        missing_indicator=missing_indicator,
+        missing_values=tuple(missing_values),
+        warn=False,
+    )
+    return ColumnReport(
+        str(path),
+        list(read.layout.names),
+        features.num_rows,
+        target,
+        _describe_target(read.y, split_options),
+        weight_column,
+        plan,
+        len(train),
+    )
 
 
 def _describe_target(y: np.ndarray, split_options: dict[str, Any]) -> str:
@@ -416,8 +500,9 @@ def read_features(
             f"{' ...' if len(missing) > 5 else ''} that the model was trained on; its columns are "
             f"{preview(layout.names, 8)}"
         )
-    table = _read_layout(layout, columns=list(plan.used), text_columns=plan.text_columns,
-                         missing_values=plan.missing_values)
+    table = _read_layout(
+        layout, columns=list(plan.used), text_columns=plan.text_columns, missing_values=plan.missing_values
+    )
     ignored = [name for name in layout.names if name not in plan.used and name != target_name] if header else []
     return CsvFeatures(plan.transform(table, strict=strict), ignored)
 
@@ -431,8 +516,9 @@ def _plan_of(model_columns: Any, target_name: str | None) -> tuple[ColumnPlan, s
     if isinstance(model_columns, ColumnPlan):
         return model_columns, target_name
     if isinstance(model_columns, str):
-        raise errors.ArgumentTypeError("`model_columns` must be a DataInfo, a ColumnPlan or a list of feature names, "
-                                       "got a single str")
+        raise errors.ArgumentTypeError(
+            "`model_columns` must be a DataInfo, a ColumnPlan or a list of feature names, got a single str"
+        )
     return ColumnPlan.numeric(list(model_columns)), target_name
 
 
@@ -471,7 +557,9 @@ def read_npz(path: str | os.PathLike, required: dict[str, str]) -> dict[str, np.
         try:
             return {key: archive[key] for key in keys}
         except ValueError:  # object arrays need pickle, which is never allowed
-            raise errors.DataError(f"NPZ file {where} holds arrays of Python objects; only numeric arrays can be read") from None
+            raise errors.DataError(
+                f"NPZ file {where} holds arrays of Python objects; only numeric arrays can be read"
+            ) from None
 
 
 def from_npz(path: str | os.PathLike, *, x: str = "x", y: str = "y", **split_options) -> Dataset:

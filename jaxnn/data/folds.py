@@ -29,8 +29,20 @@ __all__ = ["PaddedDataset", "check_cv", "fold", "fold_axes", "pad", "split", "st
 
 @functools.partial(
     jax.tree_util.register_dataclass,
-    data_fields=["x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "info", "w_train", "w_val", "w_test",
-                 "train_mask", "val_mask"],
+    data_fields=[
+        "x_train",
+        "y_train",
+        "x_val",
+        "y_val",
+        "x_test",
+        "y_test",
+        "info",
+        "w_train",
+        "w_val",
+        "w_test",
+        "train_mask",
+        "val_mask",
+    ],
     meta_fields=[],
 )
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -55,17 +67,22 @@ def pad(data: Dataset, num_train: int, num_val: int) -> PaddedDataset:
             return np.zeros((size, *x.shape[1:]), x.dtype)
         return np.concatenate([x, np.repeat(x[:1], size - x.shape[0], axis=0)])
 
-    fields = {name: getattr(data, name) for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "info",
-                                                     "w_test")}
+    fields = {
+        name: getattr(data, name)
+        for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "info", "w_test")
+    }
     for name, size in (("w_train", num_train), ("w_val", num_val)):  # sample weights: padding rows weigh 0
         weights = getattr(data, name)
         if weights is not None:
             fields[name] = np.concatenate([np.asarray(weights, np.float32), np.zeros(size - len(weights), np.float32)])
     mask = lambda n, size: (np.arange(size) < n).astype(np.float32)  # noqa: E731
     fields |= {
-        "x_train": grow(data.x_train, num_train), "y_train": grow(data.y_train, num_train),
-        "x_val": grow(data.x_val, num_val), "y_val": grow(data.y_val, num_val),
-        "train_mask": mask(data.num_train, num_train), "val_mask": mask(data.num_val, num_val),
+        "x_train": grow(data.x_train, num_train),
+        "y_train": grow(data.y_train, num_train),
+        "x_val": grow(data.x_val, num_val),
+        "y_val": grow(data.y_val, num_val),
+        "train_mask": mask(data.num_train, num_train),
+        "val_mask": mask(data.num_val, num_val),
     }
     return PaddedDataset(**fields)
 
@@ -85,8 +102,9 @@ def check_cv(cv: Any, data: Dataset) -> None:
     if hasattr(cv, "split"):
         return
     if isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2:
-        raise errors.ConfigError(f"{errors.arg('cv')} must be a number of folds >= 2 or a scikit-learn splitter "
-                                 f"(e.g. KFold(5)), got {cv!r}")
+        raise errors.ConfigError(
+            f"{errors.arg('cv')} must be a number of folds >= 2 or a scikit-learn splitter (e.g. KFold(5)), got {cv!r}"
+        )
     if data.task != "regression":
         counts = np.bincount(np.asarray(data.y_train, np.int64), minlength=data.num_classes)
         smallest = int(counts[counts > 0].min()) if np.any(counts > 0) else 0
@@ -120,10 +138,14 @@ def split(data: Dataset, cv: Any, *, seed: int = 0) -> list[tuple[np.ndarray, np
 
         kind = KFold if data.task == "regression" else StratifiedKFold
         cv = kind(int(cv), shuffle=True, random_state=seed)
-    folds = [(np.asarray(train, np.int64), np.asarray(val, np.int64)) for train, val in cv.split(x.reshape(len(x), -1), y)]
+    folds = [
+        (np.asarray(train, np.int64), np.asarray(val, np.int64)) for train, val in cv.split(x.reshape(len(x), -1), y)
+    ]
     if not folds or any(len(train) == 0 or len(val) == 0 for train, val in folds):
-        raise errors.ConfigError(f"{errors.arg('cv')} must give folds with training and validation examples, "
-                                 f"got {type(cv).__name__} with {[(len(t), len(v)) for t, v in folds]}")
+        raise errors.ConfigError(
+            f"{errors.arg('cv')} must give folds with training and validation examples, "
+            f"got {type(cv).__name__} with {[(len(t), len(v)) for t, v in folds]}"
+        )
     return folds
 
 
@@ -135,21 +157,34 @@ def stack(data: Dataset, folds: list[tuple[np.ndarray, np.ndarray]]) -> PaddedDa
     num_train = max(len(train) for train, _ in folds)
     num_val = max(len(val) for _, val in folds)
     empty_x, empty_y = x[:0], y[:0]
-    padded = [pad(data.replace(x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val],
-                               x_test=empty_x, y_test=empty_y), num_train, num_val) for train, val in folds]
-    fields = {name: np.stack([getattr(p, name) for p in padded])
-              for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "train_mask", "val_mask")}
+    padded = [
+        pad(
+            data.replace(
+                x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val], x_test=empty_x, y_test=empty_y
+            ),
+            num_train,
+            num_val,
+        )
+        for train, val in folds
+    ]
+    fields = {
+        name: np.stack([getattr(p, name) for p in padded])
+        for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "train_mask", "val_mask")
+    }
     return PaddedDataset(info=data.info, **fields)
 
 
 def fold_axes(data: PaddedDataset) -> PaddedDataset:
     """``in_axes`` for ``jax.vmap`` over a stacked :class:`PaddedDataset`'s folds: every array but ``info``."""
-    return PaddedDataset(x_train=0, y_train=0, x_val=0, y_val=0, x_test=0, y_test=0, info=None, train_mask=0,
-                         val_mask=0)
+    return PaddedDataset(
+        x_train=0, y_train=0, x_val=0, y_val=0, x_test=0, y_test=0, info=None, train_mask=0, val_mask=0
+    )
 
 
 def fold(folds: PaddedDataset, k: int) -> PaddedDataset:
     """Fold ``k`` of a stacked :class:`PaddedDataset` (its arrays without the fold axis)."""
-    fields = {name: getattr(folds, name)[k] for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test",
-                                                          "train_mask", "val_mask")}
+    fields = {
+        name: getattr(folds, name)[k]
+        for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "train_mask", "val_mask")
+    }
     return PaddedDataset(info=folds.info, **fields)

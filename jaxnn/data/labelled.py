@@ -17,8 +17,8 @@ from jaxnn.data.columns import ColumnPlan
 from jaxnn.data.dataset import DataInfo, Dataset, preview
 from jaxnn.data.files import target_values
 from jaxnn.data.prepare import class_label
-from jaxnn.data.reading import inspect_file, read_table as _read_layout
-from jaxnn.data.table import Table
+from jaxnn.data.reading import inspect_file
+from jaxnn.data.reading import read_table as _read_layout
 
 __all__ = ["as_trained", "labelled_data", "read_labelled"]
 
@@ -67,8 +67,9 @@ def read_labelled(
     plan = info.columns or _numeric_plan(info)
     layout = inspect_file(path, delimiter=delimiter, encoding=encoding, format=format)
     if target not in layout.names:
-        raise errors.DataError(f"{layout.source} has no target column {target!r}; its columns are "
-                               f"{preview(layout.names, 8)}")
+        raise errors.DataError(
+            f"{layout.source} has no target column {target!r}; its columns are {preview(layout.names, 8)}"
+        )
     missing = [name for name in plan.used if name not in layout.names]
     if missing:
         raise errors.DataError(
@@ -78,8 +79,12 @@ def read_labelled(
         )
     if target in plan.used:
         raise errors.DataError(f"{target!r} is one of the model's features, so it cannot be the target")
-    table = _read_layout(layout, columns=[*plan.used, target], text_columns=(*plan.text_columns, target),
-                         missing_values=plan.missing_values)
+    table = _read_layout(
+        layout,
+        columns=[*plan.used, target],
+        text_columns=(*plan.text_columns, target),
+        missing_values=plan.missing_values,
+    )
     if table.num_rows == 0:
         raise errors.DataError(f"{layout.source} has a header but no data rows")
     y = target_values(table, target)
@@ -119,13 +124,16 @@ def as_trained(data: Dataset, info: DataInfo | Dataset) -> Dataset:
             f"the columns of {data.name!r} differ from the training data's ({info.name!r}): it has no "
             f"feature{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing[:5]))}"
             f"{' ...' if len(missing) > 5 else ''} that the model was trained on; its features are "
-            f"{preview(names, 8)}")
+            f"{preview(names, 8)}"
+        )
     if data.is_classification != info.is_classification:
-        raise errors.DataError(f"the model was trained for {info.task} ({info.name!r}) but {data.name!r} is a "
-                               f"{data.task} task")
+        raise errors.DataError(
+            f"the model was trained for {info.task} ({info.name!r}) but {data.name!r} is a {data.task} task"
+        )
     if len(info.input_shape) > 1 and tuple(data.input_shape) != tuple(info.input_shape):
-        raise errors.DataError(f"the model takes examples of shape {info.input_shape}, {data.name!r} holds "
-                               f"{data.input_shape}")
+        raise errors.DataError(
+            f"the model takes examples of shape {info.input_shape}, {data.name!r} holds {data.input_shape}"
+        )
     order = np.asarray([names.index(name) for name in info.feature_names])
     arrays = {}
     for split in ("train", "val", "test"):
@@ -135,8 +143,9 @@ def as_trained(data: Dataset, info: DataInfo | Dataset) -> Dataset:
         arrays[f"x_{split}"] = info.standardizer.apply_x(raw)
         if info.is_classification:
             labels = np.asarray(data.class_names, dtype=object)[np.asarray(y)] if data.class_names else np.asarray(y)
-            arrays[f"y_{split}"] = _codes(labels, info, lambda rows: f"row {int(rows[0])}",
-                                          f"{data.name!r} ({split} split)")
+            arrays[f"y_{split}"] = _codes(
+                labels, info, lambda rows: f"row {int(rows[0])}", f"{data.name!r} ({split} split)"
+            )
         else:
             arrays[f"y_{split}"] = info.standardizer.apply_y(data.info.inverse_transform_y(np.asarray(y)))
     return data.replace(**arrays, info=info)  # anything else the splits carry (weights) stays
@@ -153,15 +162,18 @@ def labelled_data(data: Any, info: DataInfo | Dataset | None = None, *, target: 
         if info is None:
             raise errors.ConfigError(
                 f"evaluating the file {os.fspath(data)!r} needs {errors.arg('dataset')}: the training data's DataInfo "
-                "(checkpoint.info), whose column plan and scaling prepare the file's rows as training did")
+                "(checkpoint.info), whose column plan and scaling prepare the file's rows as training did"
+            )
         return read_labelled(data, info, target=target)
     if target is not None:
         raise errors.ConfigError(f"{errors.arg('target')} names a file's target column; pass the file's path as data")
     if info is not None and isinstance(data, Dataset):
         return as_trained(data, info)
     if info is not None:
-        raise errors.ConfigError(f"{errors.arg('dataset')} prepares a file or a Dataset as the training data was; "
-                                 f"a {type(data).__name__} of prepared arrays is scored as it is: leave it out")
+        raise errors.ConfigError(
+            f"{errors.arg('dataset')} prepares a file or a Dataset as the training data was; "
+            f"a {type(data).__name__} of prepared arrays is scored as it is: leave it out"
+        )
     return data
 
 
@@ -169,8 +181,9 @@ def _info(info: Any) -> DataInfo:
     if isinstance(info, Dataset):
         return info.info
     if not isinstance(info, DataInfo):
-        raise errors.DataTypeError(f"info must be the training data's DataInfo (checkpoint.info) or its Dataset, got "
-                                   f"{type(info).__name__}")
+        raise errors.DataTypeError(
+            f"info must be the training data's DataInfo (checkpoint.info) or its Dataset, got {type(info).__name__}"
+        )
     return info
 
 
@@ -184,8 +197,10 @@ def _codes(y: np.ndarray, info: DataInfo, where: Any, what: str) -> np.ndarray:
     if not info.is_classification:
         if y.dtype.kind not in "biuf":
             first = next(i for i, value in enumerate(y) if not _is_number(value))
-            raise errors.DataError(f"{what} holds text ({y[first]!r} at {where(np.asarray([first]))}) but the model "
-                                   "is a regression model: it predicts numbers")
+            raise errors.DataError(
+                f"{what} holds text ({y[first]!r} at {where(np.asarray([first]))}) but the model "
+                "is a regression model: it predicts numbers"
+            )
         return np.asarray(info.standardizer.apply_y(np.asarray(y, np.float64)))
     index = {name: i for i, name in enumerate(info.class_names)}
     names = np.asarray([_name(value) for value in y], dtype=object)
@@ -194,7 +209,8 @@ def _codes(y: np.ndarray, info: DataInfo, where: Any, what: str) -> np.ndarray:
         others = sorted(set(names[unknown].tolist()))
         raise errors.DataError(
             f"{what} holds {', '.join(map(repr, others[:5]))}{' ...' if len(others) > 5 else ''} (at "
-            f"{where(unknown)}), not one of the model's classes ({preview(list(info.class_names), 10)})")
+            f"{where(unknown)}), not one of the model's classes ({preview(list(info.class_names), 10)})"
+        )
     return np.asarray([index[name] for name in names], np.int32)
 
 

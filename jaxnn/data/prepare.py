@@ -12,15 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from jaxnn import _checks
+from jaxnn import _checks, errors
 from jaxnn.data.columns import ColumnPlan, check_max_categories
 from jaxnn.data.dataset import TASKS, DataInfo, Dataset, Standardizer, scaling_mode
 from jaxnn.data.table import Table, as_table, is_table_like
 from jaxnn.typing import ArrayLike
-from jaxnn import errors
 
-__all__ = ["check_finite_features", "check_sample_weight", "class_label", "from_arrays", "non_negative", "seed_value",
-           "split_rows"]
+__all__ = [
+    "check_finite_features",
+    "check_sample_weight",
+    "class_label",
+    "from_arrays",
+    "non_negative",
+    "seed_value",
+    "split_rows",
+]
 
 
 def _features(label: str, value: object) -> np.ndarray:
@@ -28,12 +34,16 @@ def _features(label: str, value: object) -> np.ndarray:
     try:
         x = np.asarray(value)
     except Exception as error:  # e.g. ragged nested lists
-        raise errors.DataTypeError(f"{label} must be a numeric array (samples, features), could not convert it: {error}") from None
+        raise errors.DataTypeError(
+            f"{label} must be a numeric array (samples, features), could not convert it: {error}"
+        ) from None
     if x.dtype.kind == "O":
         try:
             x = x.astype(np.float64)
         except (TypeError, ValueError):
-            raise errors.DataTypeError(f"{label} must hold numbers, got dtype object with non-numeric entries") from None
+            raise errors.DataTypeError(
+                f"{label} must hold numbers, got dtype object with non-numeric entries"
+            ) from None
     if x.dtype.kind not in "biuf":
         raise errors.DataTypeError(f"{label} must be numeric, got dtype {x.dtype}")
     if x.ndim < 2:
@@ -83,7 +93,9 @@ def _labels(label: str, value: object, num_rows: int, x_label: str) -> np.ndarra
     try:
         y = np.asarray(value)
     except Exception as error:
-        raise errors.DataTypeError(f"{label} must be a 1-D array of labels or targets, could not convert it: {error}") from None
+        raise errors.DataTypeError(
+            f"{label} must be a 1-D array of labels or targets, could not convert it: {error}"
+        ) from None
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
@@ -114,7 +126,9 @@ def _labels(label: str, value: object, num_rows: int, x_label: str) -> np.ndarra
 
 def _fraction(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise errors.ArgumentTypeError(f"{errors.arg(name)} must be a number in [0, 1), got {type(value).__name__}: {value!r}")
+        raise errors.ArgumentTypeError(
+            f"{errors.arg(name)} must be a number in [0, 1), got {type(value).__name__}: {value!r}"
+        )
     value = float(value)
     if not 0.0 <= value < 1.0:
         raise errors.ConfigError(f"{errors.arg(name)} must be in [0, 1), got {value}")
@@ -132,7 +146,9 @@ def seed_value(value: object) -> int:
 def non_negative(name: str, value: object) -> float:
     """``value`` as a finite float >= 0, or an error naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise errors.ArgumentTypeError(f"{errors.arg(name)} must be a finite number, got {type(value).__name__}: {value!r}")
+        raise errors.ArgumentTypeError(
+            f"{errors.arg(name)} must be a finite number, got {type(value).__name__}: {value!r}"
+        )
     if value < 0:
         raise errors.ConfigError(f"{errors.arg(name)} must be >= 0, got {value}")
     return float(value)
@@ -188,11 +204,14 @@ def _resolve_task(task: str | None, labels: list[tuple[str, np.ndarray]]) -> tup
             )
         task = "binary" if len(classes) == 2 else "multiclass"
     elif task == "binary" and len(classes) != 2:
-        raise errors.DataError(f"{errors.setting('task', 'binary')} needs exactly 2 classes, but {main_label} has "
-                               f"{len(classes)}: {shown}")
+        raise errors.DataError(
+            f"{errors.setting('task', 'binary')} needs exactly 2 classes, but {main_label} has {len(classes)}: {shown}"
+        )
     elif task == "multiclass" and len(classes) < 2:
-        raise errors.DataError(f"{errors.setting('task', 'multiclass')} needs at least 2 classes, but {main_label} has "
-                               f"{len(classes)}: {shown}")
+        raise errors.DataError(
+            f"{errors.setting('task', 'multiclass')} needs at least 2 classes, but {main_label} has "
+            f"{len(classes)}: {shown}"
+        )
     return task, classes
 
 
@@ -218,7 +237,9 @@ def _holdout(indices, size, labels, rng, class_names, explain):
         present = np.flatnonzero(counts)
         rarest = present[np.argmin(counts[present])]
         if counts[rarest] < 2:
-            raise errors.DataError(explain(f"class {class_names[rarest]!r} has only {counts[rarest]} sample(s) to split"))
+            raise errors.DataError(
+                explain(f"class {class_names[rarest]!r} has only {counts[rarest]} sample(s) to split")
+            )
         if min(size, len(indices) - size) < len(present):
             raise errors.DataError(
                 explain(
@@ -399,12 +420,22 @@ def from_arrays(
         num_rows, shape = x.shape[0], x.shape[1:]
     y = _labels("y", y, num_rows, "x")
     weights = None if sample_weight is None else check_sample_weight(sample_weight, num_rows)
-    explicit = {split: _explicit_split(split, pair, feature_names, shape, categorical)
-                for split, pair in (("validation", validation), ("test", test)) if pair is not None}
+    explicit = {
+        split: _explicit_split(split, pair, feature_names, shape, categorical)
+        for split, pair in (("validation", validation), ("test", test))
+        if pair is not None
+    }
     task, classes, codes, class_names, (train, val, held_test) = _splits(
-        y, [(f"{split} y", pair[1]) for split, pair in explicit.items()], task=task, val_fraction=val_fraction,
-        test_fraction=test_fraction, seed=seed, stratify=stratify, has_val=validation is not None,
-        has_test=test is not None)
+        y,
+        [(f"{split} y", pair[1]) for split, pair in explicit.items()],
+        task=task,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        stratify=stratify,
+        has_val=validation is not None,
+        has_test=test is not None,
+    )
     plan, scaled = None, None
     if isinstance(x, Table):
         plan = ColumnPlan.fit(x, rows=train, **table_options)
@@ -413,14 +444,18 @@ def from_arrays(
         explicit = {split: (plan.transform(pair[0], dtype=np.float32), pair[1]) for split, pair in explicit.items()}
     else:
         features = lambda rows: x[rows]  # noqa: E731
-    parts = {"train": (features(train), codes[train]), "val": (features(val), codes[val]),
-             "test": (features(held_test), codes[held_test])}
+    parts = {
+        "train": (features(train), codes[train]),
+        "val": (features(val), codes[val]),
+        "test": (features(held_test), codes[held_test]),
+    }
     for given, part in (("validation", "val"), ("test", "test")):
         if given in explicit:
             parts[part] = (explicit[given][0], _encode(explicit[given][1], classes))
     info = DataInfo(
-        standardizer=Standardizer.fit(parts["train"][0], parts["train"][1] if classes is None and mode != "none" else None,
-                                      mode, scaled=scaled),
+        standardizer=Standardizer.fit(
+            parts["train"][0], parts["train"][1] if classes is None and mode != "none" else None, mode, scaled=scaled
+        ),
         task=task,
         num_classes=0 if classes is None else len(classes),
         feature_names=feature_names,
@@ -434,11 +469,14 @@ def from_arrays(
     dataset = _standardized(parts, info, in_place=plan is not None)
     if weights is None:
         return dataset
-    split_weights = {f"w_{part}": None if given in explicit else weights[rows].astype(np.float32)
-                     for part, given, rows in (("train", "", train), ("val", "validation", val), ("test", "test", held_test))}
+    split_weights = {
+        f"w_{part}": None if given in explicit else weights[rows].astype(np.float32)
+        for part, given, rows in (("train", "", train), ("val", "validation", val), ("test", "test", held_test))
+    }
     if not split_weights["w_train"].any():
-        raise errors.DataError(f"every row of the training split has {errors.arg('sample_weight')} 0; at least one "
-                               "must weigh more")
+        raise errors.DataError(
+            f"every row of the training split has {errors.arg('sample_weight')} 0; at least one must weigh more"
+        )
     return dataset.replace(**split_weights)
 
 
@@ -455,15 +493,18 @@ def check_sample_weight(sample_weight: ArrayLike, num_rows: int, *, name: str = 
         raise errors.DataTypeError(f"{errors.arg(name)} must hold numbers, got dtype {values.dtype}")
     values = values.astype(np.float64)
     if values.shape != (num_rows,) and values.shape != (num_rows, 1):
-        raise errors.DataError(f"{errors.arg(name)} has shape {values.shape} but x has {num_rows} rows: expected "
-                               f"({num_rows},)")
+        raise errors.DataError(
+            f"{errors.arg(name)} has shape {values.shape} but x has {num_rows} rows: expected ({num_rows},)"
+        )
     values = values.reshape(num_rows)
     for problem, bad in (("is not a finite number", ~np.isfinite(values)), ("is negative", values < 0)):
         if bad.any():
             rows = np.flatnonzero(bad)
             more = f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""
-            raise errors.DataError(f"{errors.arg(name)} {problem} at row {rows[0]}: {values[rows[0]]}{more}; a weight "
-                                   "must be a number >= 0")
+            raise errors.DataError(
+                f"{errors.arg(name)} {problem} at row {rows[0]}: {values[rows[0]]}{more}; a weight "
+                "must be a number >= 0"
+            )
     if not values.any():
         raise errors.DataError(f"{errors.arg(name)} is 0 on every row; at least one row must weigh more")
     return values
@@ -484,8 +525,17 @@ def split_rows(
         ``(train, val, test)`` row indices, disjoint, shuffled, together ``range(len(y))``.
     """
     y = _labels("y", y, len(np.asarray(y)), "y")
-    *_, rows = _splits(y, [], task=task, val_fraction=val_fraction, test_fraction=test_fraction,
-                       seed=seed_value(seed), stratify=stratify, has_val=False, has_test=False)
+    *_, rows = _splits(
+        y,
+        [],
+        task=task,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed_value(seed),
+        stratify=stratify,
+        has_val=False,
+        has_test=False,
+    )
     return rows
 
 
@@ -498,8 +548,10 @@ def _splits(y, explicit_labels, *, task, val_fraction, test_fraction, seed, stra
     class_names = None if classes is None else tuple(_class_name(c) for c in classes)
     hint = ""
     if inferred and classes is not None and y.dtype.kind != "U" and len(classes) > 10:
-        hint = (f" (y was read as {len(classes)} classes; pass {errors.setting('task', 'regression')} if it is a "
-                "continuous target)")
+        hint = (
+            f" (y was read as {len(classes)} classes; pass {errors.setting('task', 'regression')} if it is a "
+            "continuous target)"
+        )
     labels = codes if classes is not None and stratify else None
     return task, classes, codes, class_names, _split_indices(len(y), num_val, num_test, labels, seed, class_names, hint)
 
@@ -546,7 +598,10 @@ def _feature_names(names: Sequence[str] | None, shape: tuple[int, ...]) -> tuple
 
 
 def _explicit_split(
-    name: str, given: Any, feature_names: tuple[str, ...] | None, shape: tuple[int, ...] | None,
+    name: str,
+    given: Any,
+    feature_names: tuple[str, ...] | None,
+    shape: tuple[int, ...] | None,
     categorical: Sequence[str] = (),
 ) -> tuple[Any, np.ndarray]:
     """A checked ``(x, y)`` pair given as the ``validation`` or ``test`` split (``shape`` None: named columns)."""
@@ -591,7 +646,9 @@ def _encode(values: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
     return np.searchsorted(classes, values).astype(np.int32)
 
 
-def _standardized(parts: dict[str, tuple[np.ndarray, np.ndarray]], info: DataInfo, *, in_place: bool = False) -> Dataset:
+def _standardized(
+    parts: dict[str, tuple[np.ndarray, np.ndarray]], info: DataInfo, *, in_place: bool = False
+) -> Dataset:
     """The Dataset of raw ``parts``, standardized with ``info`` (the float32 arithmetic of ``info.transform``);
     ``in_place``: the parts' float32 features are this function's to overwrite (a table's, made for it)."""
     arrays = {}
@@ -608,5 +665,7 @@ def _standardized(parts: dict[str, tuple[np.ndarray, np.ndarray]], info: DataInf
                 f"standardizing the {split_name} split overflowed float32 at {_place(tuple(int(i) for i in bad), arrays[f'x_{split_name}'].shape, info.feature_names)}: "
                 "the feature's values are too large or too spread for float32; rescale it before training"
             )
-        arrays[f"y_{split_name}"] = split_y.astype(np.int32) if info.is_classification else info.standardizer.apply_y(split_y)
+        arrays[f"y_{split_name}"] = (
+            split_y.astype(np.int32) if info.is_classification else info.standardizer.apply_y(split_y)
+        )
     return Dataset(**arrays, info=info)

@@ -48,8 +48,13 @@ DELIMITERS = (",", ";", "\t", "|")
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _SAMPLE_BYTES = 1 << 16
 _SNIFF_LINES = 30
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 _BOOLEANS = {"true_values": ["true", "True", "TRUE"], "false_values": ["false", "False", "FALSE"]}
 
 
@@ -119,7 +124,9 @@ def inspect_file(
     if kind == "parquet":
         return Layout(path, kind, _parquet_names(path))
     if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\r\n\"'"):
-        raise errors.ConfigError(f"{errors.arg('delimiter')} must be one character such as ',' or ';', got {delimiter!r}")
+        raise errors.ConfigError(
+            f"{errors.arg('delimiter')} must be one character such as ',' or ';', got {delimiter!r}"
+        )
     layout = Layout(path, kind, [], encoding or "utf-8", delimiter or ",", 0, header)
     head, whole = _head(layout)
     layout = layout._replace(encoding=_encoding(encoding, head))
@@ -159,13 +166,18 @@ def read_table(
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    read_options = pa_csv.ReadOptions(column_names=layout.names, skip_rows=layout.skip_rows,
-                                      encoding=_arrow_encoding(layout.encoding))
+    read_options = pa_csv.ReadOptions(
+        column_names=layout.names, skip_rows=layout.skip_rows, encoding=_arrow_encoding(layout.encoding)
+    )
     parse_options = pa_csv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=True)
     convert_options = pa_csv.ConvertOptions(
-        include_columns=columns, column_types={name: pa.string() for name in text_columns if name in columns},
-        null_values=["", *missing_values], strings_can_be_null=True, quoted_strings_can_be_null=True,
-        timestamp_parsers=[], **_BOOLEANS,
+        include_columns=columns,
+        column_types={name: pa.string() for name in text_columns if name in columns},
+        null_values=["", *missing_values],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        timestamp_parsers=[],
+        **_BOOLEANS,
     )
     try:
         with _binary(layout.path) as stream:
@@ -174,8 +186,12 @@ def read_table(
         raise decoding_error(layout) from None
     except pa.ArrowInvalid as error:
         raise _parse_error(layout, str(error)) from None
-    return table_from_arrow(arrow, source=layout.source, row_names=RowNames("line", _LineNumbers(layout)),
-                            on_binary=lambda name: decoding_error(layout))
+    return table_from_arrow(
+        arrow,
+        source=layout.source,
+        row_names=RowNames("line", _LineNumbers(layout)),
+        on_binary=lambda name: decoding_error(layout),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -222,7 +238,9 @@ def _encoding(given: str | None, head: bytes) -> str:
         try:
             return codecs.lookup(given).name
         except (LookupError, TypeError):
-            raise errors.ConfigError(f"unknown {errors.arg('encoding')} {given!r}; e.g. 'utf-8', 'cp1252', 'latin-1'") from None
+            raise errors.ConfigError(
+                f"unknown {errors.arg('encoding')} {given!r}; e.g. 'utf-8', 'cp1252', 'latin-1'"
+            ) from None
     for bom, name in _BOMS:
         if head.startswith(bom):
             return name
@@ -327,10 +345,14 @@ def decoding_error(layout: Layout) -> errors.DataError:
             raw.decode(layout.encoding)
         except UnicodeDecodeError as error:
             column = len(raw[: error.start].decode(layout.encoding, errors="replace")) + 1
-            hint = ("" if not errors.can_say("encoding") else
-                    f"; if the file was saved in another encoding, pass it: {errors.setting('encoding', 'cp1252')} "
-                    f"(Windows), {errors.setting('encoding', 'latin-1')}, ..." if label == "UTF-8"
-                    else "; pass the encoding the file was saved in")
+            hint = (
+                ""
+                if not errors.can_say("encoding")
+                else f"; if the file was saved in another encoding, pass it: {errors.setting('encoding', 'cp1252')} "
+                f"(Windows), {errors.setting('encoding', 'latin-1')}, ..."
+                if label == "UTF-8"
+                else "; pass the encoding the file was saved in"
+            )
             return errors.DataError(
                 f"{layout.source} line {number} is not valid {label}: byte {raw[error.start]:#04x} at "
                 f"character {column}{hint}"

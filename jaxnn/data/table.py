@@ -20,8 +20,21 @@ import numpy as np
 
 from jaxnn import errors
 
-__all__ = ["KINDS", "Column", "RowNames", "Table", "as_table", "check_finite", "is_table_like", "name_list", "number_levels",
-           "numbers_as_text", "settle_kinds", "table_from_arrow", "text_as_numbers"]
+__all__ = [
+    "KINDS",
+    "Column",
+    "RowNames",
+    "Table",
+    "as_table",
+    "check_finite",
+    "is_table_like",
+    "name_list",
+    "number_levels",
+    "numbers_as_text",
+    "settle_kinds",
+    "table_from_arrow",
+    "text_as_numbers",
+]
 
 KINDS = ("number", "boolean", "text")
 
@@ -53,7 +66,10 @@ class Column(NamedTuple):
         """The cells at ``positions`` as text, for messages."""
         if self.kind == "text":
             return [str(self.levels[code]) if code >= 0 else "" for code in self.values[positions]]
-        return [format(float(v), ".10g") if not m else "" for v, m in zip(self.values[positions], self.missing[positions])]
+        return [
+            format(float(v), ".10g") if not m else ""
+            for v, m in zip(self.values[positions], self.missing[positions], strict=False)
+        ]
 
 
 class RowNames(NamedTuple):
@@ -92,8 +108,9 @@ class Table(NamedTuple):
         """The table of ``rows`` (indices into this table), each keeping its source row for messages."""
         rows = np.asarray(rows)
         ids = rows if self.row_ids is None else self.row_ids[rows]
-        return self._replace(columns={name: column.take(rows) for name, column in self.columns.items()},
-                             num_rows=len(rows), row_ids=ids)
+        return self._replace(
+            columns={name: column.take(rows) for name, column in self.columns.items()}, num_rows=len(rows), row_ids=ids
+        )
 
     def select(self, names: Iterable[str]) -> "Table":
         """The table of the columns ``names`` (in that order)."""
@@ -156,7 +173,7 @@ def _arrow_from_columns(value: Any, label: str) -> Any:
         arrays.append(_arrow_array(column))
     if len(lengths) > 1:
         raise errors.DataError(f"the columns of {label} differ in length: {sorted(lengths)}")
-    return pa.table(dict(zip(map(str, names), arrays)))
+    return pa.table(dict(zip(map(str, names), arrays, strict=False)))
 
 
 def _arrow_array(column: np.ndarray) -> Any:
@@ -169,11 +186,12 @@ def _arrow_array(column: np.ndarray) -> Any:
         return pa.array(column, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         blank = np.array([cell is None or (isinstance(cell, float) and cell != cell) for cell in column], bool)
-        return pa.array([None if b else str(cell) for cell, b in zip(column, blank)], pa.string())
+        return pa.array([None if b else str(cell) for cell, b in zip(column, blank, strict=False)], pa.string())
 
 
-def table_from_arrow(table: Any, *, source: str, row_names: RowNames = _ROW_INDICES,
-                     on_binary: Callable[[str], Exception] | None = None) -> Table:
+def table_from_arrow(
+    table: Any, *, source: str, row_names: RowNames = _ROW_INDICES, on_binary: Callable[[str], Exception] | None = None
+) -> Table:
     """A ``pyarrow.Table`` as a :class:`Table` (kinds as Arrow typed them; see :func:`settle_kinds`).
 
     Args:
@@ -185,11 +203,20 @@ def table_from_arrow(table: Any, *, source: str, row_names: RowNames = _ROW_INDI
     import pyarrow as pa
 
     columns = {}
-    for name, chunked in zip(table.column_names, table.columns):
+    for name, chunked in zip(table.column_names, table.columns, strict=False):
         kind = chunked.type
         if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-            raise on_binary(name) if on_binary else errors.DataTypeError(f"{source} column {name!r} holds bytes, not text")
-        if pa.types.is_null(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            raise (
+                on_binary(name)
+                if on_binary
+                else errors.DataTypeError(f"{source} column {name!r} holds bytes, not text")
+            )
+        if (
+            pa.types.is_null(kind)
+            or pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_decimal(kind)
+        ):
             columns[name] = _numbers(chunked, "number")
         elif pa.types.is_boolean(kind):
             columns[name] = _numbers(chunked, "boolean")
@@ -201,8 +228,12 @@ def table_from_arrow(table: Any, *, source: str, row_names: RowNames = _ROW_INDI
 
 
 def _is_texty(pa: Any, kind: Any) -> bool:
-    return (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_dictionary(kind)
-            or pa.types.is_temporal(kind))
+    return (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_dictionary(kind)
+        or pa.types.is_temporal(kind)
+    )
 
 
 def _numbers(chunked: Any, kind: str) -> Column:

@@ -12,7 +12,6 @@ trains each shape at its own cost and pays one compile per shape.
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 from jaxnn import errors
 from jaxnn.models import Model, model_from_config
@@ -58,4 +57,3 @@ def with_sizes(model: Model, sizes: Sequence[int]) -> Model:
             "results with SweepResult.concat"
         )
     return model_from_config(config)
-

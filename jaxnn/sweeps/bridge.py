@@ -21,10 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from jaxnn import _checks, hyperparams
+from jaxnn import _checks, errors, hyperparams
 from jaxnn.sweeps.result import SweepResult
 from jaxnn.sweeps.space import SWEEPABLE, Space, choice, expand_space, loguniform, python_value, uniform
-from jaxnn import errors
 
 __all__ = ["ask_and_tell", "check", "expand_checked", "open_study"]
 
@@ -49,21 +48,31 @@ def check(sampler: Any, scheduler: Any, data: Any, num_samples: int | None, batc
         if not isinstance(study, optuna.Study):
             raise errors.ArgumentTypeError(f"{errors.arg('study')} must be an optuna.Study, got {type(study).__name__}")
         if sampler is not None and sampler is not study.sampler:
-            raise errors.ConfigError(f"{errors.arg('study')} has its own sampler ({type(study.sampler).__name__}): give "
-                                     f"{errors.arg('sampler')} or {errors.arg('study')}, not both")
+            raise errors.ConfigError(
+                f"{errors.arg('study')} has its own sampler ({type(study.sampler).__name__}): give "
+                f"{errors.arg('sampler')} or {errors.arg('study')}, not both"
+            )
         sampler = study.sampler
     if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
-        raise errors.ArgumentTypeError(f"sampler must be an Optuna sampler (optuna.samplers.BaseSampler), got {type(sampler).__name__}")
+        raise errors.ArgumentTypeError(
+            f"sampler must be an Optuna sampler (optuna.samplers.BaseSampler), got {type(sampler).__name__}"
+        )
     if num_samples is None:
-        raise errors.ConfigError(f"sampler= needs {errors.setting('num_samples', errors.placeholder('N'))}: how many "
-                                 "configurations to ask the sampler for in all")
+        raise errors.ConfigError(
+            f"sampler= needs {errors.setting('num_samples', errors.placeholder('N'))}: how many "
+            "configurations to ask the sampler for in all"
+        )
     _checks.positive_int("num_samples", num_samples)
     _checks.positive_int("batch", batch)
     if scheduler is not None:
-        raise errors.ConfigError("sampler= and scheduler= do not combine: the sampler is told each configuration's full run")
+        raise errors.ConfigError(
+            "sampler= and scheduler= do not combine: the sampler is told each configuration's full run"
+        )
     if data.num_val == 0:
-        raise errors.ConfigError("sampler= tells the sampler validation metrics, but the data has no validation split "
-                         "(give it val_fraction > 0)")
+        raise errors.ConfigError(
+            "sampler= tells the sampler validation metrics, but the data has no validation split "
+            "(give it val_fraction > 0)"
+        )
 
 
 def expand_checked(space: dict[str, Any], *, seeds: Any, key: Any) -> Space:
@@ -92,8 +101,9 @@ def _distributions(space: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def open_study(space: dict[str, Any], *, sampler: Any, study: Any, storage: Any, study_name: str | None,
-               higher_is_better: bool) -> Any:
+def open_study(
+    space: dict[str, Any], *, sampler: Any, study: Any, storage: Any, study_name: str | None, higher_is_better: bool
+) -> Any:
     """The study to ask: ``study``, the one named ``study_name`` in ``storage`` (created if new), or a new one
     in memory; checked against the sweep's direction and ``space`` before anything trains.
 
@@ -104,19 +114,24 @@ def open_study(space: dict[str, Any], *, sampler: Any, study: Any, storage: Any,
     optuna = _optuna()
     direction = "maximize" if higher_is_better else "minimize"
     if study is not None and (storage is not None or study_name is not None):
-        raise errors.ConfigError(f"give {errors.arg('study')} or {errors.arg('storage')} with "
-                                 f"{errors.arg('study_name')}, not both")
+        raise errors.ConfigError(
+            f"give {errors.arg('study')} or {errors.arg('storage')} with {errors.arg('study_name')}, not both"
+        )
     if (storage is None) != (study_name is None):
         given, needed = ("storage", "study_name") if study_name is None else ("study_name", "storage")
-        raise errors.ConfigError(f"{errors.arg(given)} needs {errors.arg(needed)}: the processes that share a study "
-                                 "find it by its name in its storage")
+        raise errors.ConfigError(
+            f"{errors.arg(given)} needs {errors.arg(needed)}: the processes that share a study "
+            "find it by its name in its storage"
+        )
     if storage is not None:
         study = _load_or_create(optuna, storage, study_name, sampler, direction)
     elif study is None:
         return optuna.create_study(sampler=sampler, direction=direction)
     if study.direction != getattr(optuna.study.StudyDirection, direction.upper()):
-        raise errors.ConfigError(f"the study {study.study_name!r} is to {study.direction.name.lower()}, but this "
-                                 f"sweep's metric is to {direction}")
+        raise errors.ConfigError(
+            f"the study {study.study_name!r} is to {study.direction.name.lower()}, but this "
+            f"sweep's metric is to {direction}"
+        )
     _check_space(study, _distributions(space))
     return study
 
@@ -125,20 +140,26 @@ def _load_or_create(optuna: Any, storage: Any, study_name: str, sampler: Any, di
     """The study ``study_name`` in ``storage``, created if it does not exist; a clear error if the storage fails."""
     shown = storage if isinstance(storage, str) else type(storage).__name__
     if isinstance(storage, str) and "://" not in storage:
-        raise errors.ConfigError(f"{errors.arg('storage')} {shown!r} is not a database URL: expected e.g. "
-                                 "sqlite:///study.db or postgresql://user@host/db")
+        raise errors.ConfigError(
+            f"{errors.arg('storage')} {shown!r} is not a database URL: expected e.g. "
+            "sqlite:///study.db or postgresql://user@host/db"
+        )
     for pause in (0.2, 0.5, 1.0, None):  # processes starting together race to create the tables: try again
         try:
-            return optuna.create_study(storage=storage, study_name=study_name, sampler=sampler, direction=direction,
-                                       load_if_exists=True)
+            return optuna.create_study(
+                storage=storage, study_name=study_name, sampler=sampler, direction=direction, load_if_exists=True
+            )
         except ImportError as error:  # a database driver that is not installed (psycopg2, ...)
-            raise errors.MissingExtraError(f"{errors.arg('storage')} {shown!r} needs a database driver that is not "
-                                           f"installed: {error}") from None
+            raise errors.MissingExtraError(
+                f"{errors.arg('storage')} {shown!r} needs a database driver that is not installed: {error}"
+            ) from None
         except Exception as error:  # noqa: BLE001 - SQLAlchemy and the drivers raise many kinds
             if pause is None:
                 reason = " ".join(str(getattr(error, "orig", None) or error).split())[:300]
-                raise errors.ConfigError(f"cannot open the Optuna storage {errors.arg('storage')} {shown!r}: "
-                                         f"{type(error).__name__}: {reason}") from None
+                raise errors.ConfigError(
+                    f"cannot open the Optuna storage {errors.arg('storage')} {shown!r}: "
+                    f"{type(error).__name__}: {reason}"
+                ) from None
             time.sleep(pause)
     raise AssertionError("unreachable")
 
@@ -152,16 +173,24 @@ def _check_space(study: Any, distributions: dict[str, Any]) -> None:
                 now = "is not in this sweep's space" if mine is None else f"is {mine} in this sweep's space"
                 raise errors.ConfigError(
                     f"the study {study.study_name!r} disagrees with {errors.arg('space')}: its trial {trial.number} "
-                    f"drew {name} from {drawn}, which {now}; give the sweep the study's space, or a new study_name")
+                    f"drew {name} from {drawn}, which {now}; give the sweep the study's space, or a new study_name"
+                )
         missing = sorted(set(distributions) - set(trial.distributions))
         if missing and trial.state.is_finished():
             raise errors.ConfigError(
                 f"the study {study.study_name!r} disagrees with {errors.arg('space')}: its trial {trial.number} has "
-                f"no {', '.join(missing)}; give the sweep the study's space, or a new study_name")
+                f"no {', '.join(missing)}; give the sweep the study's space, or a new study_name"
+            )
 
 
-def ask_and_tell(train: Callable[[dict[int, dict[str, Any]], list[int]], SweepResult], space: dict[str, Any], *,
-                 study: Any, num_samples: int, batch: int) -> SweepResult:
+def ask_and_tell(
+    train: Callable[[dict[int, dict[str, Any]], list[int]], SweepResult],
+    space: dict[str, Any],
+    *,
+    study: Any,
+    num_samples: int,
+    batch: int,
+) -> SweepResult:
     """Rounds of ``batch`` configurations asked of ``study``, each trained by ``train(configs, ids)`` and told;
     the merged result. ``ids`` are the trials' numbers in the study (``configs`` maps them to configurations).
 

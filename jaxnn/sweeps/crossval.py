@@ -29,26 +29,39 @@ from jaxnn.sweeps.space import PROGRAM_KEYS
 
 __all__ = ["FOLD_MEASURES", "refit", "run_cv"]
 
-FOLD_MEASURES = ("best_train_loss", "best_val_loss", "best_val_metric", "final_val_loss", "final_val_metric",
-                 "best_epoch", "stopped_epoch")
+FOLD_MEASURES = (
+    "best_train_loss",
+    "best_val_loss",
+    "best_val_metric",
+    "final_val_loss",
+    "final_val_metric",
+    "best_epoch",
+    "stopped_epoch",
+)
 """The table's columns that are means over the folds (each with a ``<name>_std`` column beside it)."""
 
 
-def run_cv(spec: TrainSpec, job: Any, configs: list[dict[str, Any]], config_ids: list[int], folds: Any,
-           helpers: Any) -> SweepResult:
+def run_cv(
+    spec: TrainSpec, job: Any, configs: list[dict[str, Any]], config_ids: list[int], folds: Any, helpers: Any
+) -> SweepResult:
     """Train ``configs[i]`` (``i`` in ``config_ids``) on every fold of ``folds`` (a stacked
     :class:`~jaxnn.data.folds.PaddedDataset`; ``job.data`` is one of its folds)."""
     # one program per program setting, tables merged
     groups: dict[tuple, list[int]] = {}
     for index in config_ids:
-        groups.setdefault(tuple(configs[index].get(name, getattr(spec, name)) for name in PROGRAM_KEYS), []).append(index)
-    results = [_cv_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting))), job, configs, indices, folds, helpers)
-               for setting, indices in groups.items()]
+        groups.setdefault(tuple(configs[index].get(name, getattr(spec, name)) for name in PROGRAM_KEYS), []).append(
+            index
+        )
+    results = [
+        _cv_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting, strict=False))), job, configs, indices, folds, helpers)
+        for setting, indices in groups.items()
+    ]
     return results[0] if len(results) == 1 else SweepResult.concat(results)
 
 
-def _cv_group(spec: TrainSpec, job: Any, all_configs: list[dict[str, Any]], config_ids: list[int],
-              folds: Any, helpers: Any) -> SweepResult:
+def _cv_group(
+    spec: TrainSpec, job: Any, all_configs: list[dict[str, Any]], config_ids: list[int], folds: Any, helpers: Any
+) -> SweepResult:
     """One program setting's configurations on every fold, in chunks of rows that fit in memory."""
     from tqdm.auto import tqdm
 
@@ -60,9 +73,15 @@ def _cv_group(spec: TrainSpec, job: Any, all_configs: list[dict[str, Any]], conf
     spec = spec.replace(zeros=zeros_of(columns._asdict()))
     row_bytes = planning.bytes_per_row(spec.model, one_fold, spec.batch_size)
     device = job.devices[:1]  # folds and rows on one device (sharding folds is future work)
-    chunks = planning.plan(num_configs=len(configs), num_seeds=len(job.seeds) * num_folds, row_bytes=row_bytes,
-                           devices=device, max_parallel=job.max_parallel, num_epochs=spec.num_epochs,
-                           num_chunks=job.num_chunks)
+    chunks = planning.plan(
+        num_configs=len(configs),
+        num_seeds=len(job.seeds) * num_folds,
+        row_bytes=row_bytes,
+        devices=device,
+        max_parallel=job.max_parallel,
+        num_epochs=spec.num_epochs,
+        num_chunks=job.num_chunks,
+    )
     placed = jax.device_put(folds, device[0])
     key_data = np.asarray(jax.random.key_data(job.key))
     seeds = np.asarray(job.seeds, np.uint32)
@@ -72,23 +91,38 @@ def _cv_group(spec: TrainSpec, job: Any, all_configs: list[dict[str, Any]], conf
     with tqdm(total=total, disable=not job.progress, unit="chunk", leave=False) as bar:
         for start in range(0, len(configs), chunks.chunk):
             take = np.arange(start, start + chunks.chunk).clip(max=len(configs) - 1)  # the last chunk repeats a row
-            hparams = jax.device_put(jax.tree.map(lambda column: column[take], columns), device[0])
+            hparams = jax.device_put(jax.tree.map(lambda column, take=take: column[take], columns), device[0])
             rows = sweep_rows.train_folds(spec, chunks, hparams, key_data, seeds, placed, impl, bar)
-            pieces.append(jax.tree.map(lambda leaf: np.asarray(leaf)[:, :, : len(configs) - start], rows))
+            end = len(configs) - start
+            pieces.append(jax.tree.map(lambda leaf, end=end: np.asarray(leaf)[:, :, :end], rows))
     rows = jax.tree.map(lambda *parts: np.concatenate(parts, axis=2), *pieces)
     return _ranked(spec, job, configs, config_ids, rows, num_folds, helpers)
 
 
-def _ranked(spec: TrainSpec, job: Any, configs: list[dict[str, Any]], config_ids: list[int], rows: Rows,
-            num_folds: int, helpers: Any) -> SweepResult:
+def _ranked(
+    spec: TrainSpec,
+    job: Any,
+    configs: list[dict[str, Any]],
+    config_ids: list[int],
+    rows: Rows,
+    num_folds: int,
+    helpers: Any,
+) -> SweepResult:
     """The table of the rows' means over the folds (configuration-major), ranked by the mean."""
-    tables = [helpers.table(spec, job, configs, config_ids, jax.tree.map(lambda leaf: leaf[k], rows._replace(params=())))[0]
-              for k in range(num_folds)]
+    tables = [
+        helpers.table(
+            spec, job, configs, config_ids, jax.tree.map(lambda leaf, k=k: leaf[k], rows._replace(params=()))
+        )[0]
+        for k in range(num_folds)
+    ]
     table = dict(tables[0])
     per_fold = {name: np.stack([t[name] for t in tables], axis=1).astype(np.float64) for name in FOLD_MEASURES}
     statuses = np.stack([t["status"] for t in tables], axis=1)
-    table["status"] = np.where((statuses == "diverged").any(axis=1), "diverged",
-                               np.where((statuses == "early_stopped").any(axis=1), "early_stopped", "completed"))
+    table["status"] = np.where(
+        (statuses == "diverged").any(axis=1),
+        "diverged",
+        np.where((statuses == "early_stopped").any(axis=1), "early_stopped", "completed"),
+    )
     for name, values in per_fold.items():
         finite = np.where(np.isfinite(values), values, np.nan)
         with np.errstate(invalid="ignore"), _quiet():
@@ -100,19 +134,38 @@ def _ranked(spec: TrainSpec, job: Any, configs: list[dict[str, Any]], config_ids
     folds = dict(per_fold) | {"status": statuses}
     num_rows = len(configs) * len(job.seeds)
     with _quiet():  # the mean curve over the folds (NaN where every fold had stopped)
-        curves = {name: np.nanmean(np.stack([np.swapaxes(rows.history[name][k], 0, 1).reshape(num_rows, -1)
-                                             for k in range(num_folds)]), axis=0) for name in loop.HISTORY_KEYS}
+        curves = {
+            name: np.nanmean(
+                np.stack([np.swapaxes(rows.history[name][k], 0, 1).reshape(num_rows, -1) for k in range(num_folds)]),
+                axis=0,
+            )
+            for name in loop.HISTORY_KEYS
+        }
     # params: (rows, folds, ...) — every fold's model of a row
-    params = jax.tree.map(lambda leaf: np.moveaxis(np.swapaxes(leaf, 1, 2).reshape(num_folds, num_rows, *leaf.shape[3:]),
-                                                   0, 1), rows.params)
+    params = jax.tree.map(
+        lambda leaf: np.moveaxis(np.swapaxes(leaf, 1, 2).reshape(num_folds, num_rows, *leaf.shape[3:]), 0, 1),
+        rows.params,
+    )
     metric_name, _, higher_is_better = spec.metric_for(job.data.task)
-    settings = {name: getattr(spec, name) for name in ("optimizer", "batch_size", "num_epochs", "schedule",
-                                                      "warmup_steps", "nesterov")}
+    settings = {
+        name: getattr(spec, name)
+        for name in ("optimizer", "batch_size", "num_epochs", "schedule", "warmup_steps", "nesterov")
+    }
     settings |= {name: value for name, value in job.base._asdict().items() if name not in job.swept}
     settings["cv"] = num_folds
-    return SweepResult(table=table, curves=curves, params=params, model=spec.model, metric=metric_name,
-                       higher_is_better=higher_is_better, hyperparameters=job.swept, log_scaled=job.log_scaled,
-                       ranked_by=RANKED_BY_VALIDATION, settings=settings, folds=folds)
+    return SweepResult(
+        table=table,
+        curves=curves,
+        params=params,
+        model=spec.model,
+        metric=metric_name,
+        higher_is_better=higher_is_better,
+        hyperparameters=job.swept,
+        log_scaled=job.log_scaled,
+        ranked_by=RANKED_BY_VALIDATION,
+        settings=settings,
+        folds=folds,
+    )
 
 
 class _quiet:
@@ -145,8 +198,19 @@ def refit(spec: TrainSpec, job: Any, data: Any, result: SweepResult) -> Any:
         num_epochs = max(1, int(row["best_epoch"]))
     values = {name: row.get(name, getattr(job.base, name)) for name in Hyperparams._fields}
     values = {name: value for name, value in values.items() if value is not None}
-    return train_lib.fit(spec.model, data, key=jax.random.fold_in(job.key, int(row["seed"])),
-                         hyperparams=Hyperparams(**{name: jnp.float32(v) for name, v in values.items()}),
-                         optimizer=settings["optimizer"], num_epochs=num_epochs, batch_size=settings["batch_size"],
-                         schedule=settings["schedule"], nesterov=spec.nesterov, warmup_steps=spec.warmup_steps,
-                         loss=spec.loss, metric=spec.metric, progress=False, on_divergence="return")
+    return train_lib.fit(
+        spec.model,
+        data,
+        key=jax.random.fold_in(job.key, int(row["seed"])),
+        hyperparams=Hyperparams(**{name: jnp.float32(v) for name, v in values.items()}),
+        optimizer=settings["optimizer"],
+        num_epochs=num_epochs,
+        batch_size=settings["batch_size"],
+        schedule=settings["schedule"],
+        nesterov=spec.nesterov,
+        warmup_steps=spec.warmup_steps,
+        loss=spec.loss,
+        metric=spec.metric,
+        progress=False,
+        on_divergence="return",
+    )

@@ -5,15 +5,15 @@ import io
 import json
 import math
 import os
-from collections.abc import Sequence
 import warnings
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import _checks, plotting
+from jaxnn import _checks, errors, plotting
 from jaxnn import metrics as metrics_lib
 from jaxnn._io import atomic_write
 from jaxnn.models import Model, ensemble
@@ -21,7 +21,6 @@ from jaxnn.sweeps.architecture import hidden_sizes
 from jaxnn.sweeps.space import python_value
 from jaxnn.train import predict
 from jaxnn.typing import ArrayLike, Params
-from jaxnn import errors
 
 __all__ = ["Ensemble", "RANKED_BY_TRAINING", "RANKED_BY_VALIDATION", "SweepResult", "as_column"]
 
@@ -152,7 +151,7 @@ class SweepResult:
             raise errors.AllRunsDiverged(
                 self,
                 f"every one of the {len(self)} runs of this sweep diverged (NaN or infinite loss), so there is no "
-                "best configuration; lower the learning rates or clip gradients (clip_norm)"
+                "best configuration; lower the learning rates or clip gradients (clip_norm)",
             )
         return self.row(0)
 
@@ -187,8 +186,10 @@ class SweepResult:
             ConfigError: the rows have models of different shapes (the space varied ``sizes``).
         """
         if len(self._models) != 1:
-            raise errors.ConfigError(f"the rows have {len(self._models)} models of different shapes, whose params "
-                                     "cannot be stacked: take params(i) row by row")
+            raise errors.ConfigError(
+                f"the rows have {len(self._models)} models of different shapes, whose params "
+                "cannot be stacked: take params(i) row by row"
+            )
         positions = self._rows_of[:, 1]
         return jax.tree.map(lambda leaf: np.asarray(leaf)[positions], self._stacks[0])
 
@@ -225,13 +226,17 @@ class SweepResult:
         status = np.asarray(self.table["status"])[:top]
         rows = [i for i in range(top) if status[i] != "diverged"]
         if not rows:
-            raise errors.AllRunsDiverged(self, f"all of the top {top} rows diverged (NaN or infinite loss): there is "
-                                               "nothing to average")
+            raise errors.AllRunsDiverged(
+                self, f"all of the top {top} rows diverged (NaN or infinite loss): there is nothing to average"
+            )
         if len(rows) < top:
             left_out = [str(i) for i in range(top) if i not in rows]
-            warnings.warn(f"{'row' if len(left_out) == 1 else 'rows'} {', '.join(left_out)} of the top {top} diverged "
-                          f"and {'is' if len(left_out) == 1 else 'are'} left out: the ensemble averages the other "
-                          f"{len(rows)}", stacklevel=2)
+            warnings.warn(
+                f"{'row' if len(left_out) == 1 else 'rows'} {', '.join(left_out)} of the top {top} diverged "
+                f"and {'is' if len(left_out) == 1 else 'are'} left out: the ensemble averages the other "
+                f"{len(rows)}",
+                stacklevel=2,
+            )
         model = ensemble([self.model(i) for i in rows], task=self._task())
         return Ensemble(model, [self.params(i) for i in rows])
 
@@ -241,8 +246,9 @@ class SweepResult:
             return self.task
         if not self.higher_is_better:
             return "regression"
-        outputs = jax.eval_shape(self.model(0).apply, self.params(0),
-                                 jax.ShapeDtypeStruct((1, *self.model(0).input_shape), jnp.float32))
+        outputs = jax.eval_shape(
+            self.model(0).apply, self.params(0), jax.ShapeDtypeStruct((1, *self.model(0).input_shape), jnp.float32)
+        )
         return "binary" if outputs.shape[-1] == 1 else "multiclass"
 
     @property
@@ -274,7 +280,9 @@ class SweepResult:
         """
         self._check_index(i)
         if self._schedules is None or self._schedules[i] is None:
-            raise errors.ConfigError("only rows of a PBT sweep have a hyperparameter schedule; the others kept their values")
+            raise errors.ConfigError(
+                "only rows of a PBT sweep have a hyperparameter schedule; the others kept their values"
+            )
         return [(int(epoch), dict(values)) for epoch, values in self._schedules[i]]
 
     def predict(self, i: int, x: ArrayLike, **options: Any) -> np.ndarray:
@@ -319,14 +327,17 @@ class SweepResult:
         >>> params = result.params(best)  # the best configuration's best seed  # doctest: +SKIP
         """
         if "lineage" in self.table:
-            raise errors.ConfigError("aggregate() groups rows by configuration, but under PBT each seed's row of a "
-                                     "configuration followed its own lineage and hyperparameters; compare rows instead")
+            raise errors.ConfigError(
+                "aggregate() groups rows by configuration, but under PBT each seed's row of a "
+                "configuration followed its own lineage and hyperparameters; compare rows instead"
+            )
         configs = np.asarray(self.table["config"])
         usable = np.asarray(self.table["status"]) != "diverged"
         unique = list(dict.fromkeys(configs.tolist()))  # each configuration's first row is its best seed
         measures = self._numeric_results()
-        columns: dict[str, list] = {name: [] for name in [*self.hyperparameters, "config", "num_seeds", "num_diverged",
-                                                          "count"]}
+        columns: dict[str, list] = {
+            name: [] for name in [*self.hyperparameters, "config", "num_seeds", "num_diverged", "count"]
+        }
         columns |= {f"{name}_{statistic}": [] for name in measures for statistic in ("mean", "std")}
         columns |= {"best_seed": [], "best_row": []}
         for config in unique:
@@ -356,10 +367,13 @@ class SweepResult:
     def _numeric_results(self) -> list[str]:
         """The table's numeric result columns (not a hyperparameter, ``seed`` or ``config``), ranking ones first."""
         skip = {*self.hyperparameters, "seed", "config"}
-        numeric = [name for name, column in self.table.items() if name not in skip
-                   and np.asarray(column).dtype.kind in "iuf"]
-        return [*(name for name in self.ranked_by if name in numeric),
-                *(name for name in numeric if name not in self.ranked_by)]
+        numeric = [
+            name for name, column in self.table.items() if name not in skip and np.asarray(column).dtype.kind in "iuf"
+        ]
+        return [
+            *(name for name in self.ranked_by if name in numeric),
+            *(name for name in numeric if name not in self.ranked_by),
+        ]
 
     def format_aggregate(self, top: int | None = 10) -> str:
         """:meth:`aggregate`'s first ``top`` configurations as Markdown: each ranking column and the test
@@ -367,8 +381,13 @@ class SweepResult:
         summary = self.aggregate()
         shown = [name for name in (*self.ranked_by, "test_metric") if f"{name}_mean" in summary]
         diverged = bool(np.any(summary["num_diverged"] > 0))
-        header = [*self.hyperparameters, "seeds", *(["diverged"] if diverged else []),
-                  *(f"{name} (mean ± std)" for name in shown), "best_seed"]
+        header = [
+            *self.hyperparameters,
+            "seeds",
+            *(["diverged"] if diverged else []),
+            *(f"{name} (mean ± std)" for name in shown),
+            "best_seed",
+        ]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         count = len(summary["config"])
         for i in range(count if top is None else min(top, count)):
@@ -384,16 +403,29 @@ class SweepResult:
     def format(self, top: int | None = 10) -> str:
         """The table (first ``top`` rows) as Markdown: the ranking metric (headed by its name, e.g.
         ``best_val_roc_auc``) and the task's other metrics on the validation split (``val_<name>``)."""
-        columns = [*self.hyperparameters, "seed", "status", "best_epoch", "best_val_loss", "best_val_metric", "test_metric"]
+        columns = [
+            *self.hyperparameters,
+            "seed",
+            "status",
+            "best_epoch",
+            "best_val_loss",
+            "best_val_metric",
+            "test_metric",
+        ]
         if self.folds is not None:  # cross-validated: means over the folds, their spread; no fold has a test split
             columns[-1] = "best_val_metric_std"
-        columns += [name for name in ("epochs_run", "bracket", "rung", "lineage") if name in self.table and len(self.table) > 0
-                    and ("rung" in self.table or "lineage" in self.table)]
+        columns += [
+            name
+            for name in ("epochs_run", "bracket", "rung", "lineage")
+            if name in self.table and len(self.table) > 0 and ("rung" in self.table or "lineage" in self.table)
+        ]
         columns += [name for name in self.table if name.startswith("val_") and name[4:] in metrics_lib.METRICS]
         rows = range(len(self) if top is None else min(top, len(self)))
         # The ranking metric by its name: "best_val_roc_auc", "test_roc_auc"
-        headers = [name.replace("_metric", f"_{self.metric}") if name in ("best_val_metric", "test_metric") else name
-                   for name in columns]
+        headers = [
+            name.replace("_metric", f"_{self.metric}") if name in ("best_val_metric", "test_metric") else name
+            for name in columns
+        ]
         lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(columns)]
         for i in rows:
             cells = []
@@ -423,6 +455,7 @@ class SweepResult:
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write the table, the curves and the sweep's description as JSON (atomically)."""
+
         def clean(value: Any) -> Any:
             value = python_value(value)
             return None if isinstance(value, float) and not math.isfinite(value) else value
@@ -464,10 +497,13 @@ class SweepResult:
         first = results[0]
         for other in results[1:]:
             if other.metric != first.metric:
-                raise errors.ConfigError(f"concat needs sweeps of the same metric, got {first.metric!r} and "
-                                         f"{other.metric!r}")
+                raise errors.ConfigError(
+                    f"concat needs sweeps of the same metric, got {first.metric!r} and {other.metric!r}"
+                )
             if other.ranked_by != first.ranked_by:
-                raise errors.ConfigError(f"concat needs sweeps ranked alike, got {first.ranked_by} and {other.ranked_by}")
+                raise errors.ConfigError(
+                    f"concat needs sweeps ranked alike, got {first.ranked_by} and {other.ranked_by}"
+                )
         models: list[Model] = []
         for r in results:
             models += [m for m in r._models if m not in models]
@@ -487,19 +523,24 @@ class SweepResult:
                 if name == "config":
                     column = np.asarray(r.table["config"]) + (offset if shift else 0)
                 elif name == "lineage" and column is not None and shift:  # "3>7" names configurations too
-                    column = np.asarray([">".join(str(int(c) + offset) for c in str(chain).split(">"))
-                                         for chain in column], dtype=object)
+                    column = np.asarray(
+                        [">".join(str(int(c) + offset) for c in str(chain).split(">")) for chain in column],
+                        dtype=object,
+                    )
                 elif column is None:
                     column = np.full(len(r), None, dtype=object)
                 table[name].append(np.asarray(column, dtype=object if column.dtype == object else None))
             offset += int(np.max(r.table["config"])) + 1
-        pad = lambda curve: np.pad(curve, ((0, 0), (0, epochs - curve.shape[1])), constant_values=np.nan)
+
+        def pad(curve):
+            return np.pad(curve, ((0, 0), (0, epochs - curve.shape[1])), constant_values=np.nan)
+
         curves = {k: np.concatenate([pad(r.curves[k]) for r in results]) for k in first.curves}
         stacks: list[list[Params]] = [[] for _ in models]
         rows_of = []
         for r in results:  # each result's stacks appended to its model's; rows point into them
             starts = []
-            for model, stack in zip(r._models, r._stacks):
+            for model, stack in zip(r._models, r._stacks, strict=False):
                 which = models.index(model)
                 starts.append((which, sum(len(jax.tree.leaves(s)[0]) for s in stacks[which])))
                 stacks[which].append(stack)
@@ -547,7 +588,9 @@ class SweepResult:
         copy.table = dict(self.table)
         for name, value in values.items():
             if name not in copy.table:
-                copy.table[name] = np.full(len(self), value, dtype=object if not isinstance(value, (int, float)) else None)
+                copy.table[name] = np.full(
+                    len(self), value, dtype=object if not isinstance(value, (int, float)) else None
+                )
         copy.hyperparameters = [*self.hyperparameters, *(name for name in values if name not in self.hyperparameters)]
         return copy
 
@@ -583,5 +626,4 @@ def _differing_settings(results: Sequence[SweepResult]) -> list[str]:
     """The settings whose values differ between ``results`` (a setting one of them lacks counts as differing)."""
     names = list(dict.fromkeys(name for r in results for name in r.settings))
     missing = object()
-    return [name for name in names
-            if len({repr(r.settings.get(name, missing)) for r in results}) > 1]
+    return [name for name in names if len({repr(r.settings.get(name, missing)) for r in results}) > 1]

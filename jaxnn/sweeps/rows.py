@@ -22,8 +22,18 @@ from jaxnn.programs import jit_loop, jit_once
 from jaxnn.spec import TrainSpec
 from jaxnn.typing import Array
 
-__all__ = ["Rows", "compile_ahead", "finish_folds", "finish_rows", "init_folds", "init_rows", "other_metrics", "run_folds",
-           "run_rows", "train_folds"]
+__all__ = [
+    "Rows",
+    "compile_ahead",
+    "finish_folds",
+    "finish_rows",
+    "init_folds",
+    "init_rows",
+    "other_metrics",
+    "run_folds",
+    "run_rows",
+    "train_folds",
+]
 
 
 class Rows(NamedTuple):
@@ -40,8 +50,15 @@ class Rows(NamedTuple):
 
 
 @_partial(jit_once, static_argnames=("spec", "impl", "mesh"))
-def init_rows(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Array, data: Any, impl: str,
-              mesh: jax.sharding.Mesh | None = None) -> loop.LoopState:
+def init_rows(
+    spec: TrainSpec,
+    hparams: Hyperparams,
+    key_data: Array,
+    seeds: Array,
+    data: Any,
+    impl: str,
+    mesh: jax.sharding.Mesh | None = None,
+) -> loop.LoopState:
     """:func:`jaxnn.loop.init_state` for every (seed, configuration): row ``(s, c)`` starts from ``fold_in(key, s)``.
 
     With ``mesh``, the state is laid out as :func:`run_rows` returns it (rows split over the mesh): XLA
@@ -49,7 +66,10 @@ def init_rows(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Arr
     compile ``run_rows`` a second time for the calls after the first."""
     # The key travels as raw data so that every process of a multi-host job can place it.
     key = jax.random.wrap_key_data(key_data, impl=impl)
-    per_seed = lambda seed: jax.vmap(lambda h: loop.init_state(spec, h, jax.random.fold_in(key, seed), data))(hparams)
+
+    def per_seed(seed):
+        return jax.vmap(lambda h: loop.init_state(spec, h, jax.random.fold_in(key, seed), data))(hparams)
+
     state = jax.vmap(per_seed)(seeds)
     if mesh is None:
         return state
@@ -69,8 +89,10 @@ def run_rows(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, data:
         # every running one has run the most epochs: shared, unbatched, they make one
         # minibatch order per seed, not one per configuration.
         key, first_epoch = seed_state.key[0], jnp.max(seed_state.epoch)
-        per_config = lambda s, h: loop.run_epochs(spec, s, h, data, num_epochs, loop_key=key, first_epoch=first_epoch,
-                                                  masked=True)
+
+        def per_config(s, h):
+            return loop.run_epochs(spec, s, h, data, num_epochs, loop_key=key, first_epoch=first_epoch, masked=True)
+
         return jax.vmap(per_config)(seed_state, hparams)
 
     return jax.vmap(per_seed, in_axes=(0, 0 if per_row else None))(state, hparams)
@@ -86,18 +108,27 @@ def finish_rows(spec: TrainSpec, state: loop.LoopState, data: Any):
     def one(s):
         result = loop.finish(spec, s, restore_best=True)
         if np.shape(data.x_test)[0] > 0:
-            test_loss, test_metric = loop.evaluate_split(spec, plan, result.params, data.x_test, data.y_test, data,
-                                                         split="test")
+            test_loss, test_metric = loop.evaluate_split(
+                spec, plan, result.params, data.x_test, data.y_test, data, split="test"
+            )
         else:
             test_loss = test_metric = jnp.asarray(jnp.nan, jnp.float32)
         scores = {}
         if names:
-            *_, scores = loop.evaluate_split(spec, plan, result.params, data.x_val, data.y_val, data,
-                                             getattr(data, "val_mask", None), split="val", names=names)
+            *_, scores = loop.evaluate_split(
+                spec,
+                plan,
+                result.params,
+                data.x_val,
+                data.y_val,
+                data,
+                getattr(data, "val_mask", None),
+                split="val",
+                names=names,
+            )
         return result, test_loss, test_metric, scores
 
     return jax.vmap(jax.vmap(one))(state)
-
 
 
 def other_metrics(spec: TrainSpec, data: Any) -> tuple[str, ...]:
@@ -113,8 +144,16 @@ _JITTED = (init_rows, run_rows, finish_rows)
 """The jitted programs themselves, for :func:`compile_ahead` (whatever tests put in their names' place)."""
 
 
-def compile_ahead(spec: TrainSpec, epochs_per_call: int, hparams: Hyperparams, key_data: Array, seeds: Array,
-                   data: Any, impl: str, mesh: jax.sharding.Mesh) -> tuple[concurrent.futures.Future, ...]:
+def compile_ahead(
+    spec: TrainSpec,
+    epochs_per_call: int,
+    hparams: Hyperparams,
+    key_data: Array,
+    seeds: Array,
+    data: Any,
+    impl: str,
+    mesh: jax.sharding.Mesh,
+) -> tuple[concurrent.futures.Future, ...]:
     """A chunk's training and final programs, compiling in background threads while ``init_rows`` compiles and runs.
 
     Compiled one after another they made most of a small sweep's first call (2 host devices,
@@ -168,8 +207,9 @@ def finish_folds(spec: TrainSpec, state: loop.LoopState, folds: Any):
     return jax.vmap(finish, in_axes=(0, folds_lib.fold_axes(folds)))(state, folds)
 
 
-def train_folds(spec: TrainSpec, chunks: Any, hparams: Hyperparams, key_data: Array, seeds: Array,
-                 folds: Any, impl: str, bar: Any) -> Rows:
+def train_folds(
+    spec: TrainSpec, chunks: Any, hparams: Hyperparams, key_data: Array, seeds: Array, folds: Any, impl: str, bar: Any
+) -> Rows:
     """One chunk of configurations on every fold (cross-validation), from start to finish, ending once every row
     has stopped; ``chunks`` a :class:`jaxnn.sweeps.plan.Plan`, ``bar`` a progress bar. Rows shaped
     ``(folds, seeds, configs, ...)``."""
@@ -189,8 +229,16 @@ def train_folds(spec: TrainSpec, chunks: Any, hparams: Hyperparams, key_data: Ar
         curve = np.concatenate([h[name] for h in history], axis=3)[..., : spec.num_epochs]
         return np.pad(curve, ((0, 0), (0, 0), (0, 0), (0, spec.num_epochs - curve.shape[3])), constant_values=np.nan)
 
-    return Rows(result.params, {name: epochs_of(name) for name in loop.HISTORY_KEYS}, result.best_epoch,
-                result.stopped_epoch, result.status, test_loss, test_metric, scores)
+    return Rows(
+        result.params,
+        {name: epochs_of(name) for name in loop.HISTORY_KEYS},
+        result.best_epoch,
+        result.stopped_epoch,
+        result.status,
+        test_loss,
+        test_metric,
+        scores,
+    )
 
 
 def _any_running(spec: TrainSpec, state: loop.LoopState) -> bool:

@@ -15,35 +15,41 @@ compute the first layer of all configurations as one flat matmul.
 """
 
 import math
-from types import SimpleNamespace
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from jaxnn import _checks, interrupts, loop, metrics, parallel, programs, track
+from jaxnn import _checks, errors, interrupts, loop, metrics, parallel, programs, track
 from jaxnn import hyperparams as hyperparams_lib
 from jaxnn import resume as resume_lib
 from jaxnn.data import folds as folds_lib
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.models import Model, footprint
 from jaxnn.spec import EarlyStopping, TrainSpec, check_metric_defined, class_weights, zeros_of
-from jaxnn.sweeps import plan as planning
 from jaxnn.sweeps import architecture, scheduled, schedulers
+from jaxnn.sweeps import plan as planning
 from jaxnn.sweeps import rows as sweep_rows
-from jaxnn.sweeps.rows import Rows
 from jaxnn.sweeps.result import RANKED_BY_TRAINING, RANKED_BY_VALIDATION, SweepResult, as_column
+from jaxnn.sweeps.rows import Rows
 from jaxnn.sweeps.schedulers import ASHA, PBT, Hyperband
-from jaxnn.sweeps.space import (ARCHITECTURE_KEY, PROGRAM_KEYS, SWEEPABLE, check_sizes, expand_space, sizes_text,
-                                space_size)
+from jaxnn.sweeps.space import (
+    ARCHITECTURE_KEY,
+    PROGRAM_KEYS,
+    SWEEPABLE,
+    check_sizes,
+    expand_space,
+    sizes_text,
+    space_size,
+)
 from jaxnn.track import describe as describe_run
 from jaxnn.track import rows as track_rows
 from jaxnn.train import check_data
 from jaxnn.typing import Array, PRNGKey
-from jaxnn import errors
 
 __all__ = ["MAX_RESULT_BYTES", "run_configs", "sweep"]
 
@@ -220,8 +226,19 @@ def sweep(
     scheduler = schedulers.resolve(scheduler)
     stacked = None
     if cv is not None:  # from here on `data` is one fold (for the checks); `stacked` holds them all
-        stacked = _folds(cv, data, key, scheduler=scheduler, sampler=sampler, checkpoint_dir=checkpoint_dir, log=log,
-                         shard=shard, study=study, storage=storage, cluster=cluster)
+        stacked = _folds(
+            cv,
+            data,
+            key,
+            scheduler=scheduler,
+            sampler=sampler,
+            checkpoint_dir=checkpoint_dir,
+            log=log,
+            shard=shard,
+            study=study,
+            storage=storage,
+            cluster=cluster,
+        )
         data, full_data = folds_lib.fold(stacked, 0), data
     _check_early_stopping(early_stopping, data, scheduler)
     base, named = hyperparams_lib.resolve(hyperparams, defaults)
@@ -233,36 +250,68 @@ def sweep(
     if shard is not None:
         shard = _check_shard(shard, asks, scheduler)
     spec = TrainSpec(
-        model, num_epochs=num_epochs, batch_size=batch_size, optimizer=optimizer, loss=loss, metric=metric,
-        schedule=schedule, warmup_steps=warmup_steps, nesterov=nesterov, early_stopping=early_stopping,
+        model,
+        num_epochs=num_epochs,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        loss=loss,
+        metric=metric,
+        schedule=schedule,
+        warmup_steps=warmup_steps,
+        nesterov=nesterov,
+        early_stopping=early_stopping,
         class_weight=class_weights(class_weight, data),
     )
     check_metric_defined(spec, data)  # and that the metric fits the task
     space, explicit = _explicit_configs(space)
     if asks and ARCHITECTURE_KEY in space:
-        raise errors.ConfigError(f"space['sizes'] cannot be combined with {errors.arg('sampler')} yet: run one "
-                                 "sampled sweep per size list and combine them with SweepResult.concat")
+        raise errors.ConfigError(
+            f"space['sizes'] cannot be combined with {errors.arg('sampler')} yet: run one "
+            "sampled sweep per size list and combine them with SweepResult.concat"
+        )
     if (shard is not None or cluster is not None) and ARCHITECTURE_KEY in space:
-        raise errors.ConfigError(f"space['sizes'] cannot be combined with {errors.arg('shard' if cluster is None else 'cluster')} "
-                                 "yet: run one sweep per size list and combine them with SweepResult.concat")
+        raise errors.ConfigError(
+            f"space['sizes'] cannot be combined with {errors.arg('shard' if cluster is None else 'cluster')} "
+            "yet: run one sweep per size list and combine them with SweepResult.concat"
+        )
     if stacked is not None and ARCHITECTURE_KEY in space:
-        raise errors.ConfigError(f"space['sizes'] cannot be combined with {errors.arg('cv')} yet: run one "
-                                 "cross-validated sweep per size list and combine them with SweepResult.concat")
-    num_configs, num_seeds = space_size(space if explicit is None else explicit[0], num_samples=num_samples, seeds=seeds)
+        raise errors.ConfigError(
+            f"space['sizes'] cannot be combined with {errors.arg('cv')} yet: run one "
+            "cross-validated sweep per size list and combine them with SweepResult.concat"
+        )
+    num_configs, num_seeds = space_size(
+        space if explicit is None else explicit[0], num_samples=num_samples, seeds=seeds
+    )
     num_configs = num_configs if explicit is None else len(explicit)
-    _check_size(spec, data, num_configs * (1 if stacked is None else stacked.x_train.shape[0]), num_seeds, force,
-                sizes=space.get(ARCHITECTURE_KEY))
+    _check_size(
+        spec,
+        data,
+        num_configs * (1 if stacked is None else stacked.x_train.shape[0]),
+        num_seeds,
+        force,
+        sizes=space.get(ARCHITECTURE_KEY),
+    )
     if explicit is not None:  # each configuration checked as a space of its own (never the product of all values)
         checked = [expand_space(config, num_samples=None, seeds=seeds, key=key) for config in explicit]
         expanded = checked[0]._replace(configs=[c.configs[0] for c in checked])
     else:
-        expanded = (bridge.expand_checked(space, seeds=seeds, key=key) if asks
-                    else expand_space(space, num_samples=num_samples, seeds=seeds, key=key))
+        expanded = (
+            bridge.expand_checked(space, seeds=seeds, key=key)
+            if asks
+            else expand_space(space, num_samples=num_samples, seeds=seeds, key=key)
+        )
     job = _Job(
-        data=data, seeds=expanded.seeds, swept=[name for name in space if name != "seed"],
-        log_scaled=expanded.log_scaled, base=base, key=key, devices=parallel.resolve_devices(devices, global_devices=True),
+        data=data,
+        seeds=expanded.seeds,
+        swept=[name for name in space if name != "seed"],
+        log_scaled=expanded.log_scaled,
+        base=base,
+        key=key,
+        devices=parallel.resolve_devices(devices, global_devices=True),
         max_parallel=None if max_parallel is None else _checks.positive_int("max_parallel", max_parallel),
-        num_chunks=_checks.positive_int("num_chunks", num_chunks), progress=progress, scheduler=scheduler,
+        num_chunks=_checks.positive_int("num_chunks", num_chunks),
+        progress=progress,
+        scheduler=scheduler,
         shard=shard,
     )
     _check_settings(spec, job, space, named, expanded.configs)
@@ -272,14 +321,21 @@ def sweep(
             f"{errors.arg('checkpoint_dir')} cannot be combined with {errors.arg('sampler')}: the configurations are "
             "the sampler's choices as it goes, which a checkpoint cannot replay. To survive a restart, keep the study "
             f"in a database ({errors.arg('storage')} and {errors.arg('study_name')}): a restarted process joins the "
-            "same study, whose finished trials stay in it and steer its next choices")
+            "same study, whose finished trials stay in it and steer its next choices"
+        )
     if stacked is not None:
         return _cross_validated(spec, job, expanded.configs, full_data, stacked, refit)
     if cluster is not None:
         return _on_cluster(cluster, given, len(expanded.configs))
     if asks:  # opened (and checked against the space) before anything trains
-        study = bridge.open_study(space, sampler=sampler, study=study, storage=storage, study_name=study_name,
-                                  higher_is_better=spec.metric_for(data.task)[2])
+        study = bridge.open_study(
+            space,
+            sampler=sampler,
+            study=study,
+            storage=storage,
+            study_name=study_name,
+            higher_is_better=spec.metric_for(data.task)[2],
+        )
     arguments = None if checkpoint_dir is None and shard is None else _run_arguments(spec, job, space, num_samples)
     config_ids = list(range(len(expanded.configs)))
     if shard is not None:
@@ -287,8 +343,11 @@ def sweep(
 
         config_ids = sharding.shard_ids(len(expanded.configs), *shard)
     advice = f"lower {errors.arg('max_parallel')} (rows trained at once) or use a smaller model"
-    with resume_lib.open_run(checkpoint_dir, "sweep", arguments, resume=resume) as store, \
-            programs.out_of_memory("the sweep's rows", advice), interrupts.deferred():
+    with (
+        resume_lib.open_run(checkpoint_dir, "sweep", arguments, resume=resume) as store,
+        programs.out_of_memory("the sweep's rows", advice),
+        interrupts.deferred(),
+    ):
         job = job._replace(store=store)
         if log is not None:  # opened (and checked) before training
             num_rows = (num_samples if asks else len(expanded.configs)) * len(expanded.seeds)
@@ -296,14 +355,25 @@ def sweep(
 
         def train() -> SweepResult:
             if asks:
-                return bridge.ask_and_tell(lambda configs, ids: run_configs(spec, job, configs, ids), space,
-                                           study=study, num_samples=num_samples, batch=batch)
+                return bridge.ask_and_tell(
+                    lambda configs, ids: run_configs(spec, job, configs, ids),
+                    space,
+                    study=study,
+                    num_samples=num_samples,
+                    batch=batch,
+                )
             result = run_configs(spec, job, expanded.configs, config_ids)
             if shard is not None:
                 result.shard = sharding.ShardInfo(
-                    index=shard[0], count=shard[1], fingerprint=sharding.fingerprint(arguments), arguments=arguments,
-                    num_configs=len(expanded.configs), config_ids=config_ids, seeds=list(expanded.seeds),
-                    group_rank=_group_ranks(spec, expanded.configs))
+                    index=shard[0],
+                    count=shard[1],
+                    fingerprint=sharding.fingerprint(arguments),
+                    arguments=arguments,
+                    num_configs=len(expanded.configs),
+                    config_ids=config_ids,
+                    seeds=list(expanded.seeds),
+                    group_rank=_group_ranks(spec, expanded.configs),
+                )
             return result
 
         return track.logged(job.log, train, lambda result: _outcome(spec, job, result))
@@ -319,8 +389,9 @@ def _explicit_configs(space: Any) -> tuple[Any, list[dict[str, Any]] | None]:
     names = list(space[0])
     for config in space:
         if list(config) != names:
-            raise errors.ConfigError(f"every configuration of `space` must name the same hyperparameters: {names} "
-                                     f"and {list(config)} differ")
+            raise errors.ConfigError(
+                f"every configuration of `space` must name the same hyperparameters: {names} and {list(config)} differ"
+            )
         if "seed" in config:
             raise errors.ConfigError("a list of configurations takes its seeds from seeds=, not from 'seed' entries")
     values = {name: list(dict.fromkeys(config[name] for config in space)) for name in names}
@@ -332,19 +403,24 @@ def _folds(cv: Any, data: Any, key: PRNGKey, **others: Any) -> Any:
     before anything compiles; an int ``cv`` shuffles with a seed drawn from ``key``."""
     given = [name for name, value in others.items() if value is not None]
     if given:
-        raise errors.ConfigError(f"{errors.arg('cv')} cannot be combined with {errors.arg(given[0])} (yet): "
-                                 "a cross-validated sweep trains every row to the end, in memory")
+        raise errors.ConfigError(
+            f"{errors.arg('cv')} cannot be combined with {errors.arg(given[0])} (yet): "
+            "a cross-validated sweep trains every row to the end, in memory"
+        )
     seed = int(np.asarray(jax.random.key_data(jax.random.fold_in(key, 0xC5))).ravel()[-1] % (2**31))
     return folds_lib.stack(data, folds_lib.split(data, cv, seed=seed))
 
 
-def _cross_validated(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]], data: Any, stacked: Any,
-                     refit: bool) -> SweepResult:
+def _cross_validated(
+    spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]], data: Any, stacked: Any, refit: bool
+) -> SweepResult:
     """Every configuration on every fold (see :mod:`jaxnn.sweeps.crossval`), and the best refit on ``data``."""
     from jaxnn.sweeps import crossval
 
-    with programs.out_of_memory("the sweep's rows and folds", f"lower {errors.arg('max_parallel')} or use fewer "
-                                "folds"), interrupts.deferred():
+    with (
+        programs.out_of_memory("the sweep's rows and folds", f"lower {errors.arg('max_parallel')} or use fewer folds"),
+        interrupts.deferred(),
+    ):
         helpers = SimpleNamespace(columns=_hyperparameter_columns, table=_table)
         result = crossval.run_cv(spec, job, configs, list(range(len(configs))), stacked, helpers)
         if refit:
@@ -352,8 +428,9 @@ def _cross_validated(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]]
     return result
 
 
-def _run_info(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samples: int | None, sampler: Any,
-              num_rows: int) -> track.RunInfo:
+def _run_info(
+    spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samples: int | None, sampler: Any, num_rows: int
+) -> track.RunInfo:
     """The sweep as its log describes it (see :class:`jaxnn.track.RunInfo`)."""
     arguments = _run_arguments(spec, job, space, num_samples)
     if sampler is not None:  # the sampler's choices are its own: never taken for another run's rows
@@ -363,8 +440,15 @@ def _run_info(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samples: 
         changing = job.scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
     names = list(dict.fromkeys((*job.swept, *changing)))
     fixed = {name: value for name, value in job.base._asdict().items() if value is not None and name not in names}
-    settings = describe_run.settings(spec, job.data, scheduler=job.scheduler, seeds=job.seeds,
-                                     key=resume_lib.describe(job.key), num_samples=num_samples, **fixed)
+    settings = describe_run.settings(
+        spec,
+        job.data,
+        scheduler=job.scheduler,
+        seeds=job.seeds,
+        key=resume_lib.describe(job.key),
+        num_samples=num_samples,
+        **fixed,
+    )
     logged_space = dict(space)
     if ARCHITECTURE_KEY in space:  # the log's values are numbers and words: sizes as "128,64"
         given = space[ARCHITECTURE_KEY]
@@ -373,9 +457,16 @@ def _run_info(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samples: 
     if isinstance(job.scheduler, PBT):
         domains["lineage"] = None
     metric, _, higher_is_better = spec.metric_for(job.data.task)
-    return track.RunInfo(kind="sweep", fingerprint=describe_run.fingerprint("sweep", arguments), settings=settings,
-                         hyperparameters=domains, metric=metric, higher_is_better=higher_is_better,
-                         num_epochs=spec.num_epochs, num_rows=num_rows)
+    return track.RunInfo(
+        kind="sweep",
+        fingerprint=describe_run.fingerprint("sweep", arguments),
+        settings=settings,
+        hyperparameters=domains,
+        metric=metric,
+        higher_is_better=higher_is_better,
+        num_epochs=spec.num_epochs,
+        num_rows=num_rows,
+    )
 
 
 def _outcome(spec: TrainSpec, job: "_Job", result: SweepResult) -> track.Outcome:
@@ -383,8 +474,9 @@ def _outcome(spec: TrainSpec, job: "_Job", result: SweepResult) -> track.Outcome
     if not len(result) or result.table["status"][0] == "diverged":
         return track.Outcome("finished")
     best = int(result.table["config"][0]) * len(job.seeds) + job.seeds.index(int(result.table["seed"][0]))
-    return track.Outcome("finished", track_rows.row_name(best, job.log.run.num_rows), result.model(0), result.params(0),
-                         job.data)
+    return track.Outcome(
+        "finished", track_rows.row_name(best, job.log.run.num_rows), result.model(0), result.params(0), job.data
+    )
 
 
 MAX_RESULT_BYTES = 1 << 30
@@ -393,13 +485,27 @@ MAX_RESULT_BYTES = 1 << 30
 
 def _run_arguments(spec: TrainSpec, job: "_Job", space: dict[str, Any], num_samples: int | None) -> dict[str, str]:
     """Everything that makes the sweep the one it is, as short strings: a resumed sweep must match every one."""
-    options = ("num_epochs", "batch_size", "optimizer", "loss", "metric", "schedule", "warmup_steps", "nesterov",
-               "early_stopping") + (("class_weight",) if spec.class_weight is not None else ())
+    options = (
+        "num_epochs",
+        "batch_size",
+        "optimizer",
+        "loss",
+        "metric",
+        "schedule",
+        "warmup_steps",
+        "nesterov",
+        "early_stopping",
+    ) + (("class_weight",) if spec.class_weight is not None else ())
     return {
-        "model": resume_lib.model_description(spec.model), "data": resume_lib.data_digest(job.data),
-        "key": resume_lib.describe(job.key), "space": resume_lib.describe(space), "seeds": resume_lib.describe(job.seeds),
-        "num_samples": resume_lib.describe(num_samples), "scheduler": resume_lib.describe(job.scheduler),
-        "devices": str(len(job.devices)), "fixed": resume_lib.describe(job.base._asdict()),
+        "model": resume_lib.model_description(spec.model),
+        "data": resume_lib.data_digest(job.data),
+        "key": resume_lib.describe(job.key),
+        "space": resume_lib.describe(space),
+        "seeds": resume_lib.describe(job.seeds),
+        "num_samples": resume_lib.describe(num_samples),
+        "scheduler": resume_lib.describe(job.scheduler),
+        "devices": str(len(job.devices)),
+        "fixed": resume_lib.describe(job.base._asdict()),
         **{name: resume_lib.describe(getattr(spec, name)) for name in options},
         **({} if job.shard is None else {"shard": f"{job.shard[0]}/{job.shard[1]}"}),
     }
@@ -418,41 +524,53 @@ def _check_shard(shard: Any, asks: bool, scheduler: Any) -> tuple[int, int]:
 
     shard = sharding.check_shard(shard)
     if asks:
-        raise errors.ConfigError(f"{errors.arg('shard')} splits a fixed list of configurations, but "
-                                 f"{errors.arg('sampler')} chooses them as it goes: let the processes share one "
-                                 f"Optuna study instead ({errors.arg('storage')} and {errors.arg('study_name')})")
+        raise errors.ConfigError(
+            f"{errors.arg('shard')} splits a fixed list of configurations, but "
+            f"{errors.arg('sampler')} chooses them as it goes: let the processes share one "
+            f"Optuna study instead ({errors.arg('storage')} and {errors.arg('study_name')})"
+        )
     if scheduler is not None:
         raise errors.ConfigError(
             f"{errors.arg('shard')} trains a slice of the configurations, but {type(scheduler).__name__} compares "
             "each configuration with all the others: run a scheduled sweep whole (on several hosts with "
-            "jax.distributed), or shard a sweep without a scheduler")
+            "jax.distributed), or shard a sweep without a scheduler"
+        )
     return shard
 
 
 def _group_ranks(spec: TrainSpec, configs: list[dict[str, Any]]) -> list[int]:
     """Per configuration, the rank of its program setting in the order the sweep trains its groups."""
     ranks: dict[tuple, int] = {}
-    return [ranks.setdefault(tuple(c.get(name, getattr(spec, name)) for name in PROGRAM_KEYS), len(ranks))
-            for c in configs]
+    return [
+        ranks.setdefault(tuple(c.get(name, getattr(spec, name)) for name in PROGRAM_KEYS), len(ranks)) for c in configs
+    ]
 
 
-def _check_settings(spec: TrainSpec, job: "_Job", space: dict[str, Any], named: frozenset[str],
-                    configs: list[dict[str, Any]]) -> None:
+def _check_settings(
+    spec: TrainSpec, job: "_Job", space: dict[str, Any], named: frozenset[str], configs: list[dict[str, Any]]
+) -> None:
     """Everything about the space's settings that can be checked before training: a hyperparameter both fixed
     and varied, settings that no optimizer of the sweep reads, and every program setting against the data."""
     both = sorted(named & set(space))
     if both:
-        raise errors.ConfigError(f"{errors.arg(both[0])} is both varied by the space and given a fixed value; "
-                                 "give it in one place")
+        raise errors.ConfigError(
+            f"{errors.arg(both[0])} is both varied by the space and given a fixed value; give it in one place"
+        )
     settings = _program_settings(spec, space, configs)
     swept = {name for name in space if name in SWEEPABLE}
-    hyperparams_lib.check_used(named | swept, optimizers=sorted({s.optimizer for s in settings}),
-                               schedules=sorted({s.schedule for s in settings}), nesterov=spec.nesterov,
-                               warmup_steps=spec.warmup_steps)
+    hyperparams_lib.check_used(
+        named | swept,
+        optimizers=sorted({s.optimizer for s in settings}),
+        schedules=sorted({s.schedule for s in settings}),
+        nesterov=spec.nesterov,
+        warmup_steps=spec.warmup_steps,
+    )
     for setting in settings:  # e.g. an unknown optimizer or a batch too large, before any group trains
         loop.layout(setting, job.data)
     if "dropout" in swept and not spec.model.uses_dropout:
-        raise errors.ConfigError("the space varies dropout but the model has no dropout layers (build it with jaxnn.mlp)")
+        raise errors.ConfigError(
+            "the space varies dropout but the model has no dropout layers (build it with jaxnn.mlp)"
+        )
     for sizes in dict.fromkeys(config[ARCHITECTURE_KEY] for config in configs if ARCHITECTURE_KEY in config):
         architecture.with_sizes(spec.model, sizes)  # every shape's model can be built, before anything trains
 
@@ -479,7 +597,7 @@ def _program_settings(spec: TrainSpec, space: dict[str, Any], configs: list[dict
         import itertools
 
         combos = set(itertools.product(*(values.get(name, [getattr(spec, name)]) for name in PROGRAM_KEYS)))
-    return [spec.replace(**dict(zip(PROGRAM_KEYS, combo))) for combo in sorted(combos, key=repr)]
+    return [spec.replace(**dict(zip(PROGRAM_KEYS, combo, strict=False))) for combo in sorted(combos, key=repr)]
 
 
 def _check_size(spec: TrainSpec, data: Any, num_configs: int, num_seeds: int, force: bool, sizes: Any = None) -> None:
@@ -507,8 +625,15 @@ def run_configs(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]], con
         groups.setdefault(_group_key(spec, configs[index]), []).append(index)
     try:
         results = [
-            _sweep_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting)), model=_model_of(spec.model, configs[indices[0]])),
-                         job, configs, indices, f"group{number}")
+            _sweep_group(
+                spec.replace(
+                    **dict(zip(PROGRAM_KEYS, setting, strict=False)), model=_model_of(spec.model, configs[indices[0]])
+                ),
+                job,
+                configs,
+                indices,
+                f"group{number}",
+            )
             for number, (setting, indices) in enumerate(groups.items())
         ]
     finally:  # also when interrupted (Ctrl-C): the newest state written whole
@@ -536,24 +661,36 @@ class _Job(NamedTuple):
     log: track.Log | None = None
 
 
-def _check_scheduler(scheduler: ASHA | Hyperband | PBT | None, spec: TrainSpec, job: _Job, space: dict[str, Any],
-                     num_configs: int, configs: list[dict[str, Any]] | None = None) -> None:
+def _check_scheduler(
+    scheduler: ASHA | Hyperband | PBT | None,
+    spec: TrainSpec,
+    job: _Job,
+    space: dict[str, Any],
+    num_configs: int,
+    configs: list[dict[str, Any]] | None = None,
+) -> None:
     """The scheduler against the sweep, before anything compiles."""
     if scheduler is None:
         return
     name = type(scheduler).__name__
     if job.data.num_val == 0:
-        raise errors.ConfigError(f"{name} ranks rows by their validation metric, but the data has no validation split "
-                         "(give it val_fraction > 0)")
+        raise errors.ConfigError(
+            f"{name} ranks rows by their validation metric, but the data has no validation split "
+            "(give it val_fraction > 0)"
+        )
     varied = [key for key in space if key in PROGRAM_KEYS]
     if varied:
-        raise errors.ConfigError(f"{name} compares rows of one program, but the space varies {', '.join(varied)}; "
-                         "run one scheduled sweep per value and combine them with SweepResult.concat")
+        raise errors.ConfigError(
+            f"{name} compares rows of one program, but the space varies {', '.join(varied)}; "
+            "run one scheduled sweep per value and combine them with SweepResult.concat"
+        )
     if ARCHITECTURE_KEY in space and not isinstance(scheduler, PBT):
-        raise errors.ConfigError(f"{name} compares the rows of a rung inside one program, and rows of different "
-                                 f"space['sizes'] train in separate programs: run one {name} sweep per size list and "
-                                 "combine them with SweepResult.concat (PBT works across sizes: each shape is its "
-                                 "own population)")
+        raise errors.ConfigError(
+            f"{name} compares the rows of a rung inside one program, and rows of different "
+            f"space['sizes'] train in separate programs: run one {name} sweep per size list and "
+            "combine them with SweepResult.concat (PBT works across sizes: each shape is its "
+            "own population)"
+        )
     if isinstance(scheduler, ASHA):
         scheduler.rungs(spec.num_epochs)
     elif isinstance(scheduler, Hyperband):
@@ -572,7 +709,8 @@ def _check_scheduler(scheduler: ASHA | Hyperband | PBT | None, spec: TrainSpec, 
                 sizes, count = next(iter(small.items()))
                 raise errors.ConfigError(
                     f"PBT copies weights only between rows of one shape, so each of space['sizes'] needs at least 2 "
-                    f"configurations per seed; sizes {sizes} has {count}")
+                    f"configurations per seed; sizes {sizes} has {count}"
+                )
 
 
 def _check_early_stopping(early_stopping: EarlyStopping | None, data: Any, scheduler: Any = None) -> None:
@@ -602,8 +740,9 @@ def _hyperparameter_columns(spec: TrainSpec, job: _Job, configs: list[dict[str, 
     return Hyperparams(**columns)
 
 
-def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], config_ids: list[int],
-                 name: str = "group0") -> SweepResult:
+def _sweep_group(
+    spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], config_ids: list[int], name: str = "group0"
+) -> SweepResult:
     """Train the configurations ``config_ids`` (which share one program) in chunks; their ranked result.
 
     ``name`` prefixes the group's files in the checkpoint directory."""
@@ -615,8 +754,13 @@ def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], 
     spec = spec.replace(zeros=zeros_of(columns._asdict()))
     row_bytes = planning.bytes_per_row(spec.model, job.data, spec.batch_size)
     chunks = planning.plan(
-        num_configs=len(configs), num_seeds=len(job.seeds), row_bytes=row_bytes, devices=job.devices,
-        max_parallel=job.max_parallel, num_epochs=spec.num_epochs, num_chunks=job.num_chunks,
+        num_configs=len(configs),
+        num_seeds=len(job.seeds),
+        row_bytes=row_bytes,
+        devices=job.devices,
+        max_parallel=job.max_parallel,
+        num_epochs=spec.num_epochs,
+        num_chunks=job.num_chunks,
     )
     if job.store is not None:  # a resumed sweep keeps the chunks it started with (free memory may differ now)
         saved = job.store.read(f"{name}-plan")
@@ -624,28 +768,43 @@ def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], 
         job.store.write(f"{name}-plan", chunks._asdict())
     mesh = parallel.config_mesh(job.devices)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    shared = (job.data.on(replicated), *jax.device_put((np.asarray(jax.random.key_data(job.key)),
-                                                        np.asarray(job.seeds, np.uint32)), replicated))
+    shared = (
+        job.data.on(replicated),
+        *jax.device_put((np.asarray(jax.random.key_data(job.key)), np.asarray(job.seeds, np.uint32)), replicated),
+    )
     total = math.ceil(len(configs) / chunks.chunk) * chunks.num_calls
     with tqdm(total=total, disable=not job.progress, unit="chunk", leave=False) as bar:
         if job.scheduler is not None:
-            context = scheduled.Context(mesh, *shared, str(jax.random.key_impl(job.key)), chunks.chunk, bar,
-                                        job.store, name)
+            context = scheduled.Context(
+                mesh, *shared, str(jax.random.key_impl(job.key)), chunks.chunk, bar, job.store, name
+            )
             return _scheduled_group(spec, job, configs, config_ids, columns, context)
         pieces = []
         for number, start in enumerate(range(0, len(configs), chunks.chunk)):
             saver = None if job.store is None else _ChunkFiles(job.store, f"{name}-chunk{number}", f"{name}-running")
-            finished = None if saver is None else saver.finished(spec, len(job.seeds), min(chunks.chunk, len(configs) - start),
-                                                            sweep_rows.other_metrics(spec, job.data))
+            finished = (
+                None
+                if saver is None
+                else saver.finished(
+                    spec,
+                    len(job.seeds),
+                    min(chunks.chunk, len(configs) - start),
+                    sweep_rows.other_metrics(spec, job.data),
+                )
+            )
             if finished is not None:
                 pieces.append(finished)
                 bar.update(chunks.num_calls)
             else:
                 take = np.arange(start, start + chunks.chunk).clip(max=len(configs) - 1)  # the last chunk repeats a row
-                hparams = parallel.shard_leading_axis(jax.tree.map(lambda column: column[take], columns), mesh)
-                rows = _train_chunk(spec, chunks, hparams, *shared, str(jax.random.key_impl(job.key)), bar, saver,
-                                    first=not pieces)
-                pieces.append(jax.tree.map(lambda leaf: np.asarray(leaf)[:, : len(configs) - start], rows))
+                hparams = parallel.shard_leading_axis(
+                    jax.tree.map(lambda column, take=take: column[take], columns), mesh
+                )
+                rows = _train_chunk(
+                    spec, chunks, hparams, *shared, str(jax.random.key_impl(job.key)), bar, saver, first=not pieces
+                )
+                end = len(configs) - start
+                pieces.append(jax.tree.map(lambda leaf, end=end: np.asarray(leaf)[:, :end], rows))
                 if saver is not None:
                     saver.finish(pieces[-1])
             stop = start + pieces[-1].status.shape[1]  # the chunk's rows are final: log them (in the background)
@@ -654,14 +813,28 @@ def _sweep_group(spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], 
     return _ranked(spec, job, configs, config_ids, rows)
 
 
-def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, data: Any, key_data: Array,
-                 seeds: Array, impl: str, bar: Any, saver: "_ChunkFiles | None" = None, first: bool = True) -> Rows:
+def _train_chunk(
+    spec: TrainSpec,
+    chunks: planning.Plan,
+    hparams: Hyperparams,
+    data: Any,
+    key_data: Array,
+    seeds: Array,
+    impl: str,
+    bar: Any,
+    saver: "_ChunkFiles | None" = None,
+    first: bool = True,
+) -> Rows:
     """One chunk of rows from start to finish (or from the state ``saver`` holds), ending early once every
     row has stopped; ``saver`` saves the state after every call; the ``first`` chunk of a group compiles
     its programs side by side (:func:`~jaxnn.sweeps.rows.compile_ahead`)."""
     mesh = hparams.learning_rate.sharding.mesh
     # The first chunk of a group compiles its programs side by side; the others, of the same shapes, reuse them.
-    ahead = sweep_rows.compile_ahead(spec, chunks.epochs_per_call, hparams, key_data, seeds, data, impl, mesh) if first else ()
+    ahead = (
+        sweep_rows.compile_ahead(spec, chunks.epochs_per_call, hparams, key_data, seeds, data, impl, mesh)
+        if first
+        else ()
+    )
     state = sweep_rows.init_rows(spec, hparams, key_data, seeds, data, impl, mesh=mesh)
     history, calls = [], 0
     if saver is not None:
@@ -688,8 +861,16 @@ def _train_chunk(spec: TrainSpec, chunks: planning.Plan, hparams: Hyperparams, d
         curve = np.concatenate([h[name] for h in history], axis=2)[..., : spec.num_epochs]
         return np.pad(curve, ((0, 0), (0, 0), (0, spec.num_epochs - curve.shape[2])), constant_values=np.nan)
 
-    return Rows(result.params, {name: epochs_of(name) for name in loop.HISTORY_KEYS}, result.best_epoch,
-                result.stopped_epoch, result.status, test_loss, test_metric, scores)
+    return Rows(
+        result.params,
+        {name: epochs_of(name) for name in loop.HISTORY_KEYS},
+        result.best_epoch,
+        result.stopped_epoch,
+        result.status,
+        test_loss,
+        test_metric,
+        scores,
+    )
 
 
 def _any_running(spec: TrainSpec, state: loop.LoopState) -> bool:
@@ -726,8 +907,10 @@ class _ChunkFiles(NamedTuple):
 
     def save_running(self, state: loop.LoopState, history: list, calls: int) -> None:
         joined = {name: np.concatenate([h[name] for h in history], axis=2) for name in loop.HISTORY_KEYS}
-        self.store.write(self.running_name, {"chunk": self.name, "calls": calls, "history": joined,
-                                             "state": resume_lib.leaves_of(state)})
+        self.store.write(
+            self.running_name,
+            {"chunk": self.name, "calls": calls, "history": joined, "state": resume_lib.leaves_of(state)},
+        )
 
 
 def _rows_like(spec: TrainSpec, num_seeds: int, num_configs: int, names: tuple[str, ...]) -> Rows:
@@ -735,12 +918,26 @@ def _rows_like(spec: TrainSpec, num_seeds: int, num_configs: int, names: tuple[s
     rows = lambda shape=(), dtype=np.float32: jax.ShapeDtypeStruct((num_seeds, num_configs, *shape), dtype)  # noqa: E731
     params = jax.tree.map(lambda leaf: rows(leaf.shape, leaf.dtype), jax.eval_shape(spec.model.init, jax.random.key(0)))
     counter = rows(dtype=np.int32)
-    return Rows(params, {name: rows((spec.num_epochs,)) for name in loop.HISTORY_KEYS}, counter, counter, counter,
-                rows(), rows(), {name: rows() for name in names})
+    return Rows(
+        params,
+        {name: rows((spec.num_epochs,)) for name in loop.HISTORY_KEYS},
+        counter,
+        counter,
+        counter,
+        rows(),
+        rows(),
+        {name: rows() for name in names},
+    )
 
 
-def _scheduled_group(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int],
-                     columns: Hyperparams, context: scheduled.Context) -> SweepResult:
+def _scheduled_group(
+    spec: TrainSpec,
+    job: _Job,
+    configs: list[dict[str, Any]],
+    config_ids: list[int],
+    columns: Hyperparams,
+    context: scheduled.Context,
+) -> SweepResult:
     """A group trained under ``job.scheduler``: its ranked result with the scheduler's columns."""
     _, _, higher_is_better = spec.metric_for(job.data.task)
     perturbed = ()
@@ -748,17 +945,42 @@ def _scheduled_group(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], 
         perturbed = job.scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
     seed = int(np.asarray(jax.random.key_data(jax.random.fold_in(job.key, 0x9B7))).ravel()[-1])
     noise = scheduled.NoiseCheck(spec.metric_for(job.data.task)[0], job.data.num_val)  # a scheduled sweep is one group
-    out = scheduled.train_scheduled(spec, job.scheduler, columns, len(job.seeds), context,
-                                    higher_is_better=higher_is_better, perturbed=perturbed, rng_seed=seed, noise=noise)
-    rows = Rows(out.result.params, out.curves, out.result.best_epoch, out.result.stopped_epoch, out.result.status,
-                out.test_loss, out.test_metric, out.scores)
+    out = scheduled.train_scheduled(
+        spec,
+        job.scheduler,
+        columns,
+        len(job.seeds),
+        context,
+        higher_is_better=higher_is_better,
+        perturbed=perturbed,
+        rng_seed=seed,
+        noise=noise,
+    )
+    rows = Rows(
+        out.result.params,
+        out.curves,
+        out.result.best_epoch,
+        out.result.stopped_epoch,
+        out.result.status,
+        out.test_loss,
+        out.test_metric,
+        out.scores,
+    )
     extra = dict(out.columns)
     owners = None
     if "lineage" in extra:  # owners per interval -> configuration ids, repeats collapsed: "3>7>12"
         ids = np.asarray(config_ids)
         owners = ids[np.asarray(extra["lineage"])]  # (seeds, configs, intervals), for the log
-        extra["lineage"] = np.asarray([[">".join(str(ids[o]) for i, o in enumerate(chain) if i == 0 or o != chain[i - 1])
-                                        for chain in seed_rows] for seed_rows in extra["lineage"]], dtype=object)
+        extra["lineage"] = np.asarray(
+            [
+                [
+                    ">".join(str(ids[o]) for i, o in enumerate(chain) if i == 0 or o != chain[i - 1])
+                    for chain in seed_rows
+                ]
+                for seed_rows in extra["lineage"]
+            ],
+            dtype=object,
+        )
     if out.hparams is not None:  # PBT: the values each row ended with
         for name in dict.fromkeys((*job.swept, *perturbed)):
             if name in SWEEPABLE:
@@ -768,9 +990,16 @@ def _scheduled_group(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], 
     return _ranked(spec, job, configs, config_ids, rows, extra, out.schedules)
 
 
-def _log_rows(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int], rows: Rows,
-              extra: dict[str, np.ndarray] | None = None, schedules: list | None = None,
-              owners: np.ndarray | None = None) -> None:
+def _log_rows(
+    spec: TrainSpec,
+    job: _Job,
+    configs: list[dict[str, Any]],
+    config_ids: list[int],
+    rows: Rows,
+    extra: dict[str, np.ndarray] | None = None,
+    schedules: list | None = None,
+    owners: np.ndarray | None = None,
+) -> None:
     """Hand the final rows of a chunk (or of a scheduled group) to the sweep's log, as its table has them."""
     if job.log is None or not job.log:
         return
@@ -781,12 +1010,29 @@ def _log_rows(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_
         schedules = [schedules[s][c] for c in range(len(configs)) for s in range(len(job.seeds))]
         owners = np.swapaxes(owners, 0, 1).reshape(len(table["config"]), -1)
     metric, _, _ = spec.metric_for(job.data.task)
-    job.log.rows(track_rows.sweep_rows(table, curves, hyperparameters=job.swept, metric=metric, seeds=job.seeds,
-                                       num_rows=job.log.run.num_rows, schedules=schedules, owners=owners))
+    job.log.rows(
+        track_rows.sweep_rows(
+            table,
+            curves,
+            hyperparameters=job.swept,
+            metric=metric,
+            seeds=job.seeds,
+            num_rows=job.log.run.num_rows,
+            schedules=schedules,
+            owners=owners,
+        )
+    )
 
 
-def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int], rows: Rows,
-            extra: dict[str, np.ndarray] | None = None, schedules: list | None = None) -> SweepResult:
+def _ranked(
+    spec: TrainSpec,
+    job: _Job,
+    configs: list[dict[str, Any]],
+    config_ids: list[int],
+    rows: Rows,
+    extra: dict[str, np.ndarray] | None = None,
+    schedules: list | None = None,
+) -> SweepResult:
     """The table of a group's rows (configuration-major: row = config * num_seeds + seed), ranked.
 
     ``extra`` holds columns shaped ``(seeds, configs)`` that are added or replace the defaults;
@@ -798,19 +1044,35 @@ def _ranked(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_id
     if schedules is not None:
         schedules = [schedules[s][c] for c in range(len(configs)) for s in range(len(job.seeds))]
     metric_name, _, higher_is_better = spec.metric_for(job.data.task)
-    settings = {name: getattr(spec, name) for name in ("optimizer", "batch_size", "num_epochs", "schedule",
-                                                      "warmup_steps", "nesterov")}
+    settings = {
+        name: getattr(spec, name)
+        for name in ("optimizer", "batch_size", "num_epochs", "schedule", "warmup_steps", "nesterov")
+    }
     settings |= {name: value for name, value in job.base._asdict().items() if name not in job.swept}
     return SweepResult(
-        table=table, curves=curves, params=params, model=spec.model, metric=metric_name,
-        higher_is_better=higher_is_better, hyperparameters=job.swept, log_scaled=job.log_scaled,
-        ranked_by=RANKED_BY_VALIDATION if job.data.num_val > 0 else RANKED_BY_TRAINING, schedules=schedules,
-        settings=settings, task=job.data.task,
+        table=table,
+        curves=curves,
+        params=params,
+        model=spec.model,
+        metric=metric_name,
+        higher_is_better=higher_is_better,
+        hyperparameters=job.swept,
+        log_scaled=job.log_scaled,
+        ranked_by=RANKED_BY_VALIDATION if job.data.num_val > 0 else RANKED_BY_TRAINING,
+        schedules=schedules,
+        settings=settings,
+        task=job.data.task,
     )
 
 
-def _table(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids: list[int], rows: Rows,
-           extra: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _table(
+    spec: TrainSpec,
+    job: _Job,
+    configs: list[dict[str, Any]],
+    config_ids: list[int],
+    rows: Rows,
+    extra: dict[str, np.ndarray] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The table of rows (configuration-major: row = config * num_seeds + seed) and their curves, unranked."""
     num_rows = len(configs) * len(job.seeds)
     flat = jax.tree.map(lambda leaf: np.swapaxes(leaf, 0, 1).reshape(num_rows, *leaf.shape[2:]), rows)
@@ -822,8 +1084,10 @@ def _table(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids
         values = np.take_along_axis(flat.history[name], index[:, None], axis=1)[:, 0].astype(np.float64)
         return np.where(epoch > 0, values, np.nan)
 
-    table: dict[str, np.ndarray] = {name: as_column([c.get(name, getattr(job.base, name, None)) for c in configs
-                                                      for _ in job.seeds]) for name in job.swept}
+    table: dict[str, np.ndarray] = {
+        name: as_column([c.get(name, getattr(job.base, name, None)) for c in configs for _ in job.seeds])
+        for name in job.swept
+    }
     table["seed"] = np.asarray(job.seeds * len(configs))
     table["config"] = np.repeat(np.asarray(config_ids), len(job.seeds))
     table["status"] = np.asarray([loop.STATUS[int(code)] for code in flat.status])
@@ -837,10 +1101,10 @@ def _table(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]], config_ids
     table["final_val_metric"] = at_epoch("val_metric", flat.stopped_epoch)
     table["test_loss"] = flat.test_loss.astype(np.float64)
     table["test_metric"] = flat.test_metric.astype(np.float64)
-    for name in sorted(flat.scores, key=list(metrics.METRICS).index):  # the task's other metrics, on the validation split
+    for name in sorted(
+        flat.scores, key=list(metrics.METRICS).index
+    ):  # the task's other metrics, on the validation split
         table[f"val_{name}"] = flat.scores[name].astype(np.float64)
     for name, column in (extra or {}).items():
         table[name] = np.swapaxes(np.asarray(column), 0, 1).reshape(num_rows)
     return table, flat.history
-
-

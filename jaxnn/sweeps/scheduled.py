@@ -23,13 +23,12 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxnn import interrupts, loop, parallel, resume
+from jaxnn import errors, interrupts, loop, parallel, resume
 from jaxnn import programs as jaxnn_programs
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.spec import TrainSpec
 from jaxnn.sweeps import rows
 from jaxnn.sweeps.schedulers import ASHA, PBT, Hyperband, ranking_is_noise
-from jaxnn import errors
 
 __all__ = ["NoiseCheck", "Scheduled", "train_scheduled"]
 
@@ -74,26 +73,46 @@ class Scheduled(NamedTuple):
     scores: dict[str, np.ndarray] = {}
 
 
-def train_scheduled(spec: TrainSpec, scheduler: ASHA | Hyperband | PBT, columns: Hyperparams, num_seeds: int,
-                    ctx: Context, *, higher_is_better: bool, perturbed: tuple[str, ...] = (), rng_seed: int = 0,
-                    noise: "NoiseCheck | None" = None) -> Scheduled:
+def train_scheduled(
+    spec: TrainSpec,
+    scheduler: ASHA | Hyperband | PBT,
+    columns: Hyperparams,
+    num_seeds: int,
+    ctx: Context,
+    *,
+    higher_is_better: bool,
+    perturbed: tuple[str, ...] = (),
+    rng_seed: int = 0,
+    noise: "NoiseCheck | None" = None,
+) -> Scheduled:
     """Train a group's configurations (``columns``, each ``(configs,)``) under ``scheduler``; ``noise`` judges
     the rankings of ASHA and Hyperband."""
     num_configs = len(columns.learning_rate)
     hparams = jax.tree.map(lambda column: np.tile(np.asarray(column, np.float32), (num_seeds, 1)), columns)
-    population = _Population(_init(spec, columns, ctx), hparams, {
-        name: np.full((num_seeds, num_configs, spec.num_epochs), np.nan, np.float32) for name in loop.HISTORY_KEYS
-    })
+    population = _Population(
+        _init(spec, columns, ctx),
+        hparams,
+        {name: np.full((num_seeds, num_configs, spec.num_epochs), np.nan, np.float32) for name in loop.HISTORY_KEYS},
+    )
     compiled = _Programs(spec, population, ctx)
     if isinstance(scheduler, (ASHA, Hyperband)):
         extra = _successive_halving(spec, scheduler, population, ctx, compiled, higher_is_better, noise)
         schedules = None
     else:
-        extra, schedules = _population_based(spec, scheduler, population, ctx, compiled, higher_is_better,
-                                             perturbed, rng_seed)
+        extra, schedules = _population_based(
+            spec, scheduler, population, ctx, compiled, higher_is_better, perturbed, rng_seed
+        )
     result, test_loss, test_metric, scores = _finish(spec, population.state, ctx, compiled)
-    return Scheduled(result, test_loss, test_metric, population.curves, extra,
-                     population.hparams if isinstance(scheduler, PBT) else None, schedules, scores)
+    return Scheduled(
+        result,
+        test_loss,
+        test_metric,
+        population.curves,
+        extra,
+        population.hparams if isinstance(scheduler, PBT) else None,
+        schedules,
+        scores,
+    )
 
 
 @dataclasses.dataclass
@@ -124,8 +143,12 @@ class _Programs:
     def _abstract(self, size: int) -> tuple[Any, Any]:
         """Shapes and shardings of a ``size``-column piece of the state and of the hyperparameters."""
         sharding = jax.sharding.NamedSharding(self._ctx.mesh, jax.sharding.PartitionSpec(None, parallel.CONFIG_AXIS))
-        like = lambda leaf, dtype=None: jax.ShapeDtypeStruct(  # noqa: E731
-            (leaf.shape[0], size, *leaf.shape[2:]), dtype or leaf.dtype, sharding=sharding)
+
+        def like(leaf, dtype=None):
+            return jax.ShapeDtypeStruct(  # noqa: E731
+                (leaf.shape[0], size, *leaf.shape[2:]), dtype or leaf.dtype, sharding=sharding
+            )
+
         state = self._population.state
         key_dtype = jax.random.key(0, impl=self._ctx.impl).dtype
         abstract_state = jax.tree.map(like, state)._replace(key=like(state.key[..., 0], key_dtype))
@@ -135,7 +158,9 @@ class _Programs:
         if (kind, size) in self._futures:
             return
         state, hparams = self._abstract(size)
-        signature = jax.tree.map(lambda a: (a.shape, a.dtype, getattr(a, "sharding", None)), (state, hparams, self._ctx.data))
+        signature = jax.tree.map(
+            lambda a: (a.shape, a.dtype, getattr(a, "sharding", None)), (state, hparams, self._ctx.data)
+        )
         key = (kind, self._spec, epochs_per_call, jax.tree.structure(signature), tuple(jax.tree.leaves(signature)))
 
         def compile_program():
@@ -183,16 +208,25 @@ def _rung_width(last_count: int, ctx: Context) -> int | None:
     return -(-max(last_count, 2) // ctx.mesh.size) * ctx.mesh.size  # 2 rows cost 1.3x one row: worth it
 
 
-def _successive_halving(spec: TrainSpec, scheduler: ASHA | Hyperband, population: _Population, ctx: Context,
-                        programs: _Programs, higher_is_better: bool,
-                        noise: "NoiseCheck | None" = None) -> dict[str, np.ndarray]:
+def _successive_halving(
+    spec: TrainSpec,
+    scheduler: ASHA | Hyperband,
+    population: _Population,
+    ctx: Context,
+    programs: _Programs,
+    higher_is_better: bool,
+    noise: "NoiseCheck | None" = None,
+) -> dict[str, np.ndarray]:
     """ASHA (one bracket) or Hyperband (brackets starting at successive rungs): every stage trains the rows still
     active in any bracket from one rung's budget to the next, side by side in the same calls; after it, each
     bracket that has reached its first rung keeps its best ``1/η``."""
     rungs = scheduler.rungs(spec.num_epochs)
     num_seeds, num_configs = population.hparams.learning_rate.shape
-    bracket = (scheduler.assign(num_configs, spec.num_epochs) if isinstance(scheduler, Hyperband)
-               else np.zeros(num_configs, np.int64))
+    bracket = (
+        scheduler.assign(num_configs, spec.num_epochs)
+        if isinstance(scheduler, Hyperband)
+        else np.zeros(num_configs, np.int64)
+    )
     active, rung = np.arange(num_configs), np.zeros(num_configs, np.int64)
     counts = np.zeros((int(bracket.max()) + 1, len(rungs)), np.int64)  # (brackets, stages): rows each trains
     for b in range(len(counts)):
@@ -200,23 +234,43 @@ def _successive_halving(spec: TrainSpec, scheduler: ASHA | Hyperband, population
         for k in range(b + 1, len(rungs)):
             counts[b, k] = scheduler.survivors(counts[b, k - 1])
     totals = counts.sum(axis=0)
-    epochs_per_call = math.gcd(*(b - a for a, b in zip((0, *rungs), rungs)))
+    epochs_per_call = math.gcd(*(b - a for a, b in zip((0, *rungs), rungs, strict=False)))
     widths = [_rung_width(int(totals[-1]), ctx)] * len(rungs)
     if widths[0] is None:  # one program per stage: compile them side by side
         programs.submit_run([size for count in totals for size in _padded_sizes(int(count), ctx)], epochs_per_call)
     programs.submit_finish(_padded_sizes(num_configs, ctx))
-    ctx.bar.reset(total=sum(len(list(_pieces(np.arange(n), ctx, width))) * (b - a) // epochs_per_call
-                            for n, width, a, b in zip(totals, widths, (0, *rungs), rungs)))
+    ctx.bar.reset(
+        total=sum(
+            len(list(_pieces(np.arange(n), ctx, width))) * (b - a) // epochs_per_call
+            for n, width, a, b in zip(totals, widths, (0, *rungs), rungs, strict=False)
+        )
+    )
     saver = _Saver(ctx, population)
     first_stage, done = 0, 0
     saved = saver.load()
     if saved is not None:
-        first_stage, done, active, rung = saved["stage"], saved["pieces"], np.array(saved["active"]), np.array(saved["rung"])
+        first_stage, done, active, rung = (
+            saved["stage"],
+            saved["pieces"],
+            np.array(saved["active"]),
+            np.array(saved["rung"]),
+        )
     for k in range(first_stage, len(rungs)):
         clock, budget = (0, *rungs)[k], rungs[k]
-        saver.enter(k, clock, epochs_per_call, lambda: {"active": active, "rung": rung})
-        _advance(spec, population, active, clock, budget - clock, epochs_per_call, ctx, programs, widths[k],
-                 skip=done if k == first_stage else 0, saver=saver)
+        saver.enter(k, clock, epochs_per_call, lambda: {"active": active, "rung": rung})  # noqa: B023 (read at save time: the values then)
+        _advance(
+            spec,
+            population,
+            active,
+            clock,
+            budget - clock,
+            epochs_per_call,
+            ctx,
+            programs,
+            widths[k],
+            skip=done if k == first_stage else 0,
+            saver=saver,
+        )
         rung[active] = k
         if k + 1 < len(rungs):
             # Only configurations with a seed still training compete: one that stopped early
@@ -230,8 +284,15 @@ def _successive_halving(spec: TrainSpec, scheduler: ASHA | Hyperband, population
                 order = np.lexsort((rows, scores[1][rows], scores[0][rows]))
                 kept.append(rows[order[: counts[b, k + 1]]])
                 if noise is not None and k == b:  # a bracket's first ranking: the one that prunes the most
-                    noise.check(rows, population, scheduler, bracket=b if isinstance(scheduler, Hyperband) else None,
-                                rung=k, epochs=budget, higher_is_better=higher_is_better)
+                    noise.check(
+                        rows,
+                        population,
+                        scheduler,
+                        bracket=b if isinstance(scheduler, Hyperband) else None,
+                        rung=k,
+                        epochs=budget,
+                        higher_is_better=higher_is_better,
+                    )
             waiting = active[running & (bracket[active] > k)]  # brackets that start at a later rung: all go on
             active = np.sort(np.concatenate([*kept, waiting]))
             saver.save(k + 1, 0, {"active": active, "rung": rung})
@@ -253,8 +314,17 @@ class NoiseCheck:
     def __init__(self, metric: str, num_val: int):
         self.metric, self.num_val, self.warned = metric, num_val, False
 
-    def check(self, rows: np.ndarray, population: _Population, scheduler: ASHA | Hyperband, *, bracket: int | None,
-              rung: int, epochs: int, higher_is_better: bool) -> None:
+    def check(
+        self,
+        rows: np.ndarray,
+        population: _Population,
+        scheduler: ASHA | Hyperband,
+        *,
+        bracket: int | None,
+        rung: int,
+        epochs: int,
+        higher_is_better: bool,
+    ) -> None:
         """Judge the ranking of the configurations ``rows`` at ``rung`` (``epochs`` epochs) of ``bracket`` (None
         under ASHA) and warn, once, if it is noise; nothing for other metrics or when nobody is pruned there."""
         if self.warned or self.metric != "accuracy" or len(rows) <= scheduler.survivors(len(rows)):
@@ -268,12 +338,16 @@ class NoiseCheck:
         where = f"rung {rung} ({epochs} epoch{'s' if epochs != 1 else ''})"
         if bracket is not None:
             where = f"bracket {bracket}'s first rung ({epochs} epoch{'s' if epochs != 1 else ''})"
-            advice = (f"the brackets that start later still rank longer curves; if this is the task's usual pace, "
-                      f"give {errors.arg('Hyperband.min_epochs')} past the point where good curves separate")
+            advice = (
+                f"the brackets that start later still rank longer curves; if this is the task's usual pace, "
+                f"give {errors.arg('Hyperband.min_epochs')} past the point where good curves separate"
+            )
         else:
-            advice = (f"the configurations pruned there may be as good as the survivors: use scheduler='hyperband' "
-                      f"(brackets that start later), or give {errors.arg('ASHA.min_epochs')} past the point where good "
-                      "curves separate (a short sweep without a scheduler shows where)")
+            advice = (
+                f"the configurations pruned there may be as good as the survivors: use scheduler='hyperband' "
+                f"(brackets that start later), or give {errors.arg('ASHA.min_epochs')} past the point where good "
+                "curves separate (a short sweep without a scheduler shows where)"
+            )
         errors.warn(
             f"the ranking at {where} may be noise: the {len(rows)} configurations' validation accuracies spread by "
             f"{found.spread:.3f} (standard deviation), no more than the validation split's sampling noise "
@@ -307,8 +381,9 @@ class _Saver:
     def save(self, stage: int, pieces: int, fields: dict[str, Any]) -> None:
         """The population after ``pieces`` pieces of ``stage``, with the scheduler's ``fields``."""
         if self.store is not None:
-            self.store.write(self.name, {"stage": stage, "pieces": pieces, **fields,
-                                         "population": resume.leaves_of(self._tree())})
+            self.store.write(
+                self.name, {"stage": stage, "pieces": pieces, **fields, "population": resume.leaves_of(self._tree())}
+            )
             self.store.remove(f"{self.name}-piece")  # after the population that holds it (writes keep their order)
 
     def enter(self, stage: int, clock: int, epochs_per_call: int, fields: Callable[[], dict[str, Any]]) -> None:
@@ -323,9 +398,17 @@ class _Saver:
         (``state``, on the devices) and its curves so far."""
         if self.store is not None:
             stop = self.clock + calls * self.epochs_per_call
-            curves = {name: curve[:, columns, self.clock: stop] for name, curve in self.population.curves.items()}
-            self.store.write(f"{self.name}-piece", {"stage": self.stage, "piece": number, "calls": calls,
-                                                    "curves": curves, "state": resume.leaves_of(state)})
+            curves = {name: curve[:, columns, self.clock : stop] for name, curve in self.population.curves.items()}
+            self.store.write(
+                f"{self.name}-piece",
+                {
+                    "stage": self.stage,
+                    "piece": number,
+                    "calls": calls,
+                    "curves": curves,
+                    "state": resume.leaves_of(state),
+                },
+            )
 
     def resume_piece(self, number: int, state: loop.LoopState, columns: np.ndarray) -> tuple[loop.LoopState, int]:
         """Piece ``number``'s state and calls done if they were saved in this stage (its curves restored in
@@ -336,28 +419,40 @@ class _Saver:
             return state, 0
         stop = self.clock + saved["calls"] * self.epochs_per_call
         for curve_name, values in saved["curves"].items():
-            self.population.curves[curve_name][:, columns, self.clock: stop] = values
-        return resume.place_like(state, resume.restore_leaves(self.store.file(name), state, saved["state"])), saved["calls"]
+            self.population.curves[curve_name][:, columns, self.clock : stop] = values
+        return resume.place_like(state, resume.restore_leaves(self.store.file(name), state, saved["state"])), saved[
+            "calls"
+        ]
 
 
 def _best_scores(population: _Population, higher_is_better: bool) -> np.ndarray:
     """``(2, seeds, configs)``: each row's best-epoch validation metric (lower is better) and loss; inf if unusable."""
     best = population.state.best_epoch
-    at_best = lambda name: np.take_along_axis(population.curves[name], np.maximum(best - 1, 0)[..., None], axis=2)[..., 0]  # noqa: E731
+
+    def at_best(name):
+        return np.take_along_axis(population.curves[name], np.maximum(best - 1, 0)[..., None], axis=2)[..., 0]  # noqa: E731
+
     metric = at_best("val_metric") * (-1 if higher_is_better else 1)
     usable = (best > 0) & (population.state.status != loop.DIVERGED)
     return np.stack([np.where(usable & np.isfinite(v), v, np.inf) for v in (metric, at_best("val_loss"))])
 
 
-def _population_based(spec: TrainSpec, pbt: PBT, population: _Population, ctx: Context, programs: _Programs,
-                      higher_is_better: bool, perturbed: tuple[str, ...],
-                      rng_seed: int) -> tuple[dict[str, np.ndarray], list]:
+def _population_based(
+    spec: TrainSpec,
+    pbt: PBT,
+    population: _Population,
+    ctx: Context,
+    programs: _Programs,
+    higher_is_better: bool,
+    perturbed: tuple[str, ...],
+    rng_seed: int,
+) -> tuple[dict[str, np.ndarray], list]:
     num_seeds, num_configs = population.hparams.learning_rate.shape
     if num_configs < 2:
         raise errors.ConfigError("PBT needs a population of at least 2 configurations per seed")
     interval = pbt.interval_for(spec.num_epochs)
     bounds = [*range(0, spec.num_epochs, interval), spec.num_epochs]
-    epochs_per_call = math.gcd(*(b - a for a, b in zip(bounds, bounds[1:])))
+    epochs_per_call = math.gcd(*(b - a for a, b in zip(bounds, bounds[1:], strict=False)))
     programs.submit_finish(_padded_sizes(num_configs, ctx))
     ctx.bar.reset(total=math.ceil(num_configs / ctx.chunk) * spec.num_epochs // epochs_per_call)
     rng = np.random.default_rng(rng_seed)
@@ -365,8 +460,12 @@ def _population_based(spec: TrainSpec, pbt: PBT, population: _Population, ctx: C
     saver = _Saver(ctx, population)
 
     def progress() -> dict[str, Any]:
-        return {"rng": json.dumps(rng.bit_generator.state), "used": resume.leaves_of(tuple(used)), "num_used": len(used),
-                "sources": np.asarray(sources, np.int64).reshape(len(sources), num_seeds, num_configs)}
+        return {
+            "rng": json.dumps(rng.bit_generator.state),
+            "used": resume.leaves_of(tuple(used)),
+            "num_used": len(used),
+            "sources": np.asarray(sources, np.int64).reshape(len(sources), num_seeds, num_configs),
+        }
 
     first_stage, done = 0, 0
     saved = saver.load()
@@ -381,8 +480,18 @@ def _population_based(spec: TrainSpec, pbt: PBT, population: _Population, ctx: C
         if len(used) == k:
             used.append(population.hparams)
         saver.enter(k, start, epochs_per_call, progress)
-        _advance(spec, population, everyone, start, stop - start, epochs_per_call, ctx, programs,
-                 skip=done if k == first_stage else 0, saver=saver)
+        _advance(
+            spec,
+            population,
+            everyone,
+            start,
+            stop - start,
+            epochs_per_call,
+            ctx,
+            programs,
+            skip=done if k == first_stage else 0,
+            saver=saver,
+        )
         if k + 2 == len(bounds):
             break
         finished = population.state.status == loop.EARLY_STOPPED
@@ -394,18 +503,21 @@ def _population_based(spec: TrainSpec, pbt: PBT, population: _Population, ctx: C
     return {"lineage": owners}, schedules
 
 
-def _exploit_and_explore(pbt: PBT, population: _Population, source: np.ndarray, perturbed: tuple[str, ...],
-                         rng: np.random.Generator) -> None:
+def _exploit_and_explore(
+    pbt: PBT, population: _Population, source: np.ndarray, perturbed: tuple[str, ...], rng: np.random.Generator
+) -> None:
     """Every row takes the state, curves and hyperparameters of its ``source`` row (``(seeds, configs)``
     indices); a row that copied another perturbs the ``perturbed`` hyperparameters."""
     num_seeds, num_configs = source.shape
     copied = source != np.arange(num_configs)[None, :]
     take = lambda leaf: leaf[np.arange(num_seeds)[:, None], source]  # noqa: E731
     hparams = jax.tree.map(take, population.hparams)
-    population.hparams = hparams._replace(**{
-        name: np.where(copied, pbt.explore(getattr(hparams, name), name, rng), getattr(hparams, name))
-        for name in perturbed
-    })
+    population.hparams = hparams._replace(
+        **{
+            name: np.where(copied, pbt.explore(getattr(hparams, name), name, rng), getattr(hparams, name))
+            for name in perturbed
+        }
+    )
     population.state = jax.tree.map(take, population.state)
     population.curves = {name: take(curve) for name, curve in population.curves.items()}
 
@@ -416,8 +528,9 @@ def _latest_scores(population: _Population, epochs: int, higher_is_better: bool)
     return np.where(np.isfinite(metric) & (population.state.status != loop.DIVERGED), metric, np.inf)
 
 
-def _lineages(used: list[Hyperparams], sources: list[np.ndarray], bounds: list[int],
-              perturbed: tuple[str, ...]) -> tuple[np.ndarray, list[list[list]]]:
+def _lineages(
+    used: list[Hyperparams], sources: list[np.ndarray], bounds: list[int], perturbed: tuple[str, ...]
+) -> tuple[np.ndarray, list[list[list]]]:
     """Each row's owners (the configuration that trained each interval of its lineage) and its schedule.
 
     A row's state at the start of interval ``k + 1`` is the state of ``sources[k]`` of it, so its
@@ -433,7 +546,7 @@ def _lineages(used: list[Hyperparams], sources: list[np.ndarray], bounds: list[i
             for source in reversed(sources):
                 chain.append(int(source[s, chain[-1]]))
             owners[s, c] = chain[::-1]
-            for k, (owner, hparams) in enumerate(zip(owners[s, c], used)):
+            for k, (owner, hparams) in enumerate(zip(owners[s, c], used, strict=False)):
                 names = [n for n, v in hparams._asdict().items() if v is not None] if k == 0 else perturbed
                 schedules[s][c].append([bounds[k], {n: float(getattr(hparams, n)[s, owner]) for n in names}])
     return owners, schedules
@@ -445,7 +558,7 @@ def _pieces(columns: np.ndarray, ctx: Context, width: int | None = None):
     else up to a multiple of the device count): ``(piece, padded)`` pairs."""
     num_devices, limit = ctx.mesh.size, min(width or ctx.chunk, ctx.chunk)
     for start in range(0, len(columns), limit):
-        piece = columns[start: start + limit]
+        piece = columns[start : start + limit]
         size = limit if width else -(-len(piece) // num_devices) * num_devices
         yield piece, np.concatenate([piece, np.full(size - len(piece), piece[-1])])
 
@@ -466,15 +579,29 @@ def _concat_pieces(parts: list[Any]) -> Any:
 def _init(spec: TrainSpec, columns: Hyperparams, ctx: Context) -> loop.LoopState:
     parts = []
     for piece, padded in _pieces(np.arange(len(columns.learning_rate)), ctx):
-        hparams = parallel.shard_leading_axis(jax.tree.map(lambda column: np.asarray(column)[padded], columns), ctx.mesh)
+        hparams = parallel.shard_leading_axis(
+            jax.tree.map(lambda column, padded=padded: np.asarray(column)[padded], columns), ctx.mesh
+        )
         state = rows.init_rows(spec, hparams, ctx.key_data, ctx.seeds, ctx.data, ctx.impl)
-        parts.append(jax.tree.map(lambda leaf: leaf[:, : len(piece)], _to_host(state)))
+        n = len(piece)
+        parts.append(jax.tree.map(lambda leaf, n=n: leaf[:, :n], _to_host(state)))
     return _concat_pieces(parts)
 
 
-def _advance(spec: TrainSpec, population: _Population, active: np.ndarray, clock: int, num_epochs: int,
-             epochs_per_call: int, ctx: Context, programs: _Programs, width: int | None = None, *, skip: int = 0,
-             saver: "_Saver | None" = None) -> None:
+def _advance(
+    spec: TrainSpec,
+    population: _Population,
+    active: np.ndarray,
+    clock: int,
+    num_epochs: int,
+    epochs_per_call: int,
+    ctx: Context,
+    programs: _Programs,
+    width: int | None = None,
+    *,
+    skip: int = 0,
+    saver: "_Saver | None" = None,
+) -> None:
     """Train the columns ``active`` of the population ``num_epochs`` more epochs (from epoch ``clock``), in place:
     all but the first ``skip`` pieces (trained before a resume), telling ``saver`` (entered into this stage)
     after every call and every piece."""
@@ -485,7 +612,9 @@ def _advance(spec: TrainSpec, population: _Population, active: np.ndarray, clock
             ctx.bar.update(calls)
             continue
         state = _to_device(population.state, padded, ctx)
-        hparams = parallel.shard_leading_axis(jax.tree.map(lambda c: c[:, padded], population.hparams), ctx.mesh, axis=1)
+        hparams = parallel.shard_leading_axis(
+            jax.tree.map(lambda c, padded=padded: c[:, padded], population.hparams), ctx.mesh, axis=1
+        )
         run = programs.program("run", len(padded), epochs_per_call)
         done = 0
         if saver is not None:
@@ -496,7 +625,7 @@ def _advance(spec: TrainSpec, population: _Population, active: np.ndarray, clock
             state, epochs = run(state, hparams, ctx.data)
             first = clock + call * epochs_per_call
             for name, values in parallel.to_host(epochs).items():
-                population.curves[name][:, piece, first: first + epochs_per_call] = values[:, : len(piece)]
+                population.curves[name][:, piece, first : first + epochs_per_call] = values[:, : len(piece)]
             ctx.bar.update(1)
             if saver is not None:
                 saver.call_done(number, call + 1, state, piece)
@@ -504,7 +633,7 @@ def _advance(spec: TrainSpec, population: _Population, active: np.ndarray, clock
             if not np.any(loop.is_running(spec, state._replace(status=status, epoch=epoch))):
                 ctx.bar.update(calls - call - 1)
                 break
-        for dst, src in zip(jax.tree.leaves(population.state), jax.tree.leaves(_to_host(state))):
+        for dst, src in zip(jax.tree.leaves(population.state), jax.tree.leaves(_to_host(state)), strict=False):
             dst[:, piece] = src[:, : len(piece)]
         if saver is not None:
             saver.piece_done(number + 1)
@@ -515,7 +644,6 @@ def _finish(spec: TrainSpec, state: loop.LoopState, ctx: Context, programs: _Pro
     parts = []
     for piece, padded in _pieces(np.arange(state.epoch.shape[1]), ctx):
         out = parallel.to_host(programs.program("finish", len(padded))(_to_device(state, padded, ctx), ctx.data))
-        parts.append(jax.tree.map(lambda leaf: leaf[:, : len(piece)], out))
+        n = len(piece)
+        parts.append(jax.tree.map(lambda leaf, n=n: leaf[:, :n], out))
     return _concat_pieces(parts)
-
-

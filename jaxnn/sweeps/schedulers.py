@@ -32,11 +32,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnn import _checks, hyperparams
-from jaxnn import errors
+from jaxnn import _checks, errors, hyperparams
 
-__all__ = ["ASHA", "Hyperband", "PBT", "PERTURBABLE", "RankingNoise", "Scheduler", "ranking_is_noise",
-           "resolve"]
+__all__ = ["ASHA", "Hyperband", "PBT", "PERTURBABLE", "RankingNoise", "Scheduler", "ranking_is_noise", "resolve"]
 
 # Hyperparameters PBT may change mid-run: all but init_scale, which only acts at initialization.
 PERTURBABLE = tuple(name for name in hyperparams.NAMES if name != "init_scale")
@@ -268,19 +266,26 @@ class PBT:
             _checks.positive_int("PBT.interval", self.interval)
         fraction = self.fraction
         if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 0.5:
-            raise errors.ConfigError(f"{errors.arg('PBT.fraction')} must be in (0, 0.5] (the bottom and top parts may not overlap), "
-                                     f"got {fraction!r}")
+            raise errors.ConfigError(
+                f"{errors.arg('PBT.fraction')} must be in (0, 0.5] (the bottom and top parts may not overlap), "
+                f"got {fraction!r}"
+            )
         factors = tuple(self.perturb) if isinstance(self.perturb, Sequence) else ()
-        if not factors or not all(isinstance(f, numbers.Real) and not isinstance(f, bool) and 0 < f < math.inf for f in factors):
-            raise errors.ConfigError(f"{errors.arg('PBT.perturb')} must be a non-empty sequence of positive factors, "
-                                     f"got {self.perturb!r}")
+        if not factors or not all(
+            isinstance(f, numbers.Real) and not isinstance(f, bool) and 0 < f < math.inf for f in factors
+        ):
+            raise errors.ConfigError(
+                f"{errors.arg('PBT.perturb')} must be a non-empty sequence of positive factors, got {self.perturb!r}"
+            )
         object.__setattr__(self, "perturb", tuple(float(f) for f in factors))
         if self.hyperparameters is not None:
             names = (self.hyperparameters,) if isinstance(self.hyperparameters, str) else tuple(self.hyperparameters)
             for name in names:
                 if name not in PERTURBABLE:
                     if name in hyperparams.NAMES:
-                        raise errors.ConfigError(f"PBT cannot perturb {name!r}: it only acts when the weights are initialized")
+                        raise errors.ConfigError(
+                            f"PBT cannot perturb {name!r}: it only acts when the weights are initialized"
+                        )
                     raise _checks.unknown_name("hyperparameter to perturb", name, PERTURBABLE)
             object.__setattr__(self, "hyperparameters", names)
 
@@ -292,8 +297,10 @@ class PBT:
         """
         interval = self.interval if self.interval is not None else max(1, num_epochs // 10)
         if interval >= num_epochs:
-            raise errors.ConfigError(f"{errors.arg('PBT.interval')} (={interval}) must be shorter than {errors.arg('num_epochs')} "
-                                     f"(={num_epochs})")
+            raise errors.ConfigError(
+                f"{errors.arg('PBT.interval')} (={interval}) must be shorter than {errors.arg('num_epochs')} "
+                f"(={num_epochs})"
+            )
         return interval
 
     def names_for(self, swept: Sequence[str], base: Any, optimizer: str, schedule: str) -> tuple[str, ...]:
@@ -311,10 +318,14 @@ class PBT:
                     f"({', '.join(swept) or 'none'}); sweep one of {', '.join(PERTURBABLE)} as well"
                 )
         for name, user in hyperparams.unused(names, optimizer=optimizer, schedule=schedule):
-            raise errors.ConfigError(f"PBT would perturb {name!r}, which only the {user} reads (this sweep: {optimizer}, {schedule})")
+            raise errors.ConfigError(
+                f"PBT would perturb {name!r}, which only the {user} reads (this sweep: {optimizer}, {schedule})"
+            )
         for name in names:
             if name not in swept and getattr(base, name) is None:
-                raise errors.ConfigError(f"PBT cannot perturb {name!r}: it is off (None) in this sweep; give it a value")
+                raise errors.ConfigError(
+                    f"PBT cannot perturb {name!r}: it is off (None) in this sweep; give it a value"
+                )
         return names
 
     def exploit(self, scores: np.ndarray, rng: np.random.Generator, finished: np.ndarray | None = None) -> np.ndarray:
@@ -337,7 +348,7 @@ class PBT:
             if count == 0:
                 continue
             order = rows[np.lexsort((rows, scores[s, rows]))]  # best first, ties by index
-            top, bottom = order[:count], order[len(order) - count:]
+            top, bottom = order[:count], order[len(order) - count :]
             source[s, bottom] = rng.choice(top, size=count)
         return source
 
@@ -371,5 +382,7 @@ def resolve(scheduler: Any) -> Scheduler | None:
         return scheduler
     if isinstance(scheduler, str):
         return _checks.lookup("scheduler", scheduler, _BY_NAME)()
-    raise errors.ArgumentTypeError(f"scheduler must be None, 'asha', 'hyperband', 'pbt', jaxnn.ASHA(...), "
-                                   f"jaxnn.Hyperband(...) or jaxnn.PBT(...), got {scheduler!r}")
+    raise errors.ArgumentTypeError(
+        f"scheduler must be None, 'asha', 'hyperband', 'pbt', jaxnn.ASHA(...), "
+        f"jaxnn.Hyperband(...) or jaxnn.PBT(...), got {scheduler!r}"
+    )

@@ -17,9 +17,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxnn import _checks, hyperparams
+from jaxnn import _checks, errors, hyperparams
 from jaxnn.typing import PRNGKey
-from jaxnn import errors
 
 __all__ = [
     "ARCHITECTURE_KEY",
@@ -84,7 +83,9 @@ def _check_distribution(name: str, dist: Distribution) -> None:
     if isinstance(dist, (loguniform, uniform)):
         low, high = float(dist.low), float(dist.high)
         if not (np.isfinite(low) and np.isfinite(high)) or low > high:
-            raise errors.ConfigError(f"space[{name!r}]: {type(dist).__name__} needs finite low <= high, got ({low}, {high})")
+            raise errors.ConfigError(
+                f"space[{name!r}]: {type(dist).__name__} needs finite low <= high, got ({low}, {high})"
+            )
         if isinstance(dist, loguniform) and low <= 0:
             raise errors.ConfigError(f"space[{name!r}]: loguniform needs low > 0, got {low}")
     elif isinstance(dist, choice):
@@ -130,11 +131,14 @@ def expand_space(space: dict[str, Any], *, num_samples: int | None, seeds: int |
     if distributions:
         configs = _draw(space, distributions, num_samples, key)
     elif num_samples is not None:
-        raise errors.ConfigError(f"{errors.arg('num_samples')} is for random search: the space has no distributions "
-                                 "(it is a grid)")
+        raise errors.ConfigError(
+            f"{errors.arg('num_samples')} is for random search: the space has no distributions (it is a grid)"
+        )
     else:
         names = list(space)
-        configs = [dict(zip(names, map(python_value, combo))) for combo in itertools.product(*space.values())]
+        configs = [
+            dict(zip(names, map(python_value, combo), strict=False)) for combo in itertools.product(*space.values())
+        ]
     for config in configs:
         for name, value in config.items():
             if name in SWEEPABLE:
@@ -187,7 +191,9 @@ def check_sizes(value: Any) -> tuple[int, ...]:
         if isinstance(width, bool) or not isinstance(width, (int, np.integer)):
             raise errors.ArgumentTypeError(f"space['sizes'] widths must be ints, got {width!r} in {tuple(value)!r}")
         if width < 1:
-            raise errors.ConfigError(f"space['sizes'] widths must be >= 1, got {int(width)} in {tuple(map(int, value))!r}")
+            raise errors.ConfigError(
+                f"space['sizes'] widths must be >= 1, got {int(width)} in {tuple(map(int, value))!r}"
+            )
     return tuple(int(width) for width in value)
 
 

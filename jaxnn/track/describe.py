@@ -57,8 +57,9 @@ def settings(spec: Any, data: Any, **extra: Any) -> dict[str, Any]:
     return {name: loggable(value) for name, value in out.items() if value is not None}
 
 
-def domains(space: dict[str, Any], names: Sequence[str], *, seeds: Sequence[int] = (),
-            changing: Sequence[str] = ()) -> dict[str, Any]:
+def domains(
+    space: dict[str, Any], names: Sequence[str], *, seeds: Sequence[int] = (), changing: Sequence[str] = ()
+) -> dict[str, Any]:
     """The values each hyperparameter of ``names`` takes, by the space: a list's values, a distribution's
     ``(low, high)`` or choices; None for ``changing`` ones (PBT moves them) and names not in ``space``."""
     out: dict[str, Any] = {}

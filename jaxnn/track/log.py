@@ -45,11 +45,13 @@ def resolve(log: Any) -> list[Tracker]:
         return [log]
     raise errors.ArgumentTypeError(
         f"{errors.arg('log')} must be None, a directory path (a TensorBoard log), jaxnn.track.TensorBoard(...), "
-        f"jaxnn.track.MLflow(...) or a list of them; got {type(log).__name__}")
+        f"jaxnn.track.MLflow(...) or a list of them; got {type(log).__name__}"
+    )
 
 
-def from_option(choice: str, *, out: str | os.PathLike, tracking_uri: str | None = None,
-                experiment: str = "jaxnn") -> list[Tracker]:
+def from_option(
+    choice: str, *, out: str | os.PathLike, tracking_uri: str | None = None, experiment: str = "jaxnn"
+) -> list[Tracker]:
     """The trackers of the command line's ``--log tensorboard|mlflow|none`` for a run writing to ``out``.
 
     ``tensorboard`` writes ``out/tensorboard`` (replacing the log of an earlier run there; a resumed
@@ -169,4 +171,6 @@ class Log:
             raise errors.LogError(
                 f"the {self.run.kind} finished, but its log could not be written ({what}); its result is this error's "
                 "`.result`, and running it again with the same arguments (and checkpoint_dir) writes only what "
-                "the log is missing", result)
+                "the log is missing",
+                result,
+            )

@@ -65,8 +65,9 @@ class MLflow(Tracker):
     the store or the experiment cannot be used (the message gives MLflow's reason).
     """
 
-    def __init__(self, tracking_uri: str | None = None, experiment: str = "jaxnn", *,
-                 artifact_location: str | None = None):
+    def __init__(
+        self, tracking_uri: str | None = None, experiment: str = "jaxnn", *, artifact_location: str | None = None
+    ):
         for name, value in (("tracking_uri", tracking_uri), ("artifact_location", artifact_location)):
             if value is not None and not isinstance(value, (str, os.PathLike)):
                 raise errors.ArgumentTypeError(f"MLflow's {name} must be a string, got {type(value).__name__}")
@@ -112,8 +113,9 @@ class MLflow(Tracker):
                 self._parent = None
             if self._parent is None:
                 tags = {"jaxnn.fingerprint": run.fingerprint, "jaxnn.kind": run.kind}
-                self._parent = self._client.create_run(experiment_id, run_name=f"{run.kind}-{run.fingerprint[:8]}",
-                                                       tags=tags)
+                self._parent = self._client.create_run(
+                    experiment_id, run_name=f"{run.kind}-{run.fingerprint[:8]}", tags=tags
+                )
                 params = [Param(name, _param(value)) for name, value in run.settings.items()]
                 self._log(self._parent.info.run_id, params=params)
             elif self._parent.info.status != "FINISHED":
@@ -131,14 +133,20 @@ class MLflow(Tracker):
             location = self.artifact_location or _default_artifacts(uri)
             return self._client.create_experiment(self.experiment, artifact_location=location)
         if experiment.lifecycle_stage == "deleted":
-            raise errors.LogError(f"the MLflow experiment {self.experiment!r} at {uri} is deleted; restore it "
-                                  "(mlflow experiments restore) or log to another experiment")
+            raise errors.LogError(
+                f"the MLflow experiment {self.experiment!r} at {uri} is deleted; restore it "
+                "(mlflow experiments restore) or log to another experiment"
+            )
         return experiment.experiment_id
 
     def _find_parent(self, experiment_id: str, fingerprint: str) -> Any:
         """The newest run of this fingerprint (not a child), or None."""
-        found = self._client.search_runs([experiment_id], filter_string=f"tags.`jaxnn.fingerprint` = '{fingerprint}'",
-                                         order_by=["attributes.start_time DESC"], max_results=1)
+        found = self._client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`jaxnn.fingerprint` = '{fingerprint}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
         return found[0] if found else None
 
     def _existing_children(self, experiment_id: str) -> dict[str, dict[str, float]]:
@@ -148,8 +156,12 @@ class MLflow(Tracker):
         parent_id = self._parent.info.run_id
         token = None
         while True:
-            page = self._client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'",
-                                            max_results=1000, page_token=token)
+            page = self._client.search_runs(
+                [experiment_id],
+                filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'",
+                max_results=1000,
+                page_token=token,
+            )
             for child in page:
                 name = child.data.tags.get("jaxnn.row")
                 if child.info.status in ("FINISHED", "FAILED") and name and name not in children:
@@ -169,8 +181,11 @@ class MLflow(Tracker):
                 run_id = self._parent.info.run_id
                 if self._parent.info.status == "FINISHED":
                     continue
-                self._log(run_id, params=[Param(k, _param(v)) for k, v in row.hyperparameters.items()],
-                          tags=[RunTag(k, v) for k, v in self._tags(row).items()])
+                self._log(
+                    run_id,
+                    params=[Param(k, _param(v)) for k, v in row.hyperparameters.items()],
+                    tags=[RunTag(k, v) for k, v in self._tags(row).items()],
+                )
                 self._log(run_id, metrics=self._metrics(row))
                 continue
             if row.name in self._children:
@@ -188,13 +203,20 @@ class MLflow(Tracker):
         parent_id = self._parent.info.run_id
         if self._parent.info.status == "FINISHED":  # finished before: the same run, logged whole
             return
-        if outcome.status == "finished" and outcome.model is not None and "jaxnn.best_row" not in self._parent.data.tags:
+        if (
+            outcome.status == "finished"
+            and outcome.model is not None
+            and "jaxnn.best_row" not in self._parent.data.tags
+        ):
             _, _, Metric, _, RunTag = _mlflow()
             # The tag goes with the metrics in one batch (both or neither): a resumed parent that has it is done.
             tags = [RunTag("jaxnn.best_row", outcome.best)] if self._run.kind == "sweep" else []
             best = self._children.get(outcome.best, {})
-            metrics = [Metric(key, value, int(time.time() * 1000), 0) for key, value in best.items()
-                       if "/" not in key or key.split("/", 1)[0] in ("best", "final", "test")]
+            metrics = [
+                Metric(key, value, int(time.time() * 1000), 0)
+                for key, value in best.items()
+                if "/" not in key or key.split("/", 1)[0] in ("best", "final", "test")
+            ]
             self._log(parent_id, metrics=metrics, tags=tags)
             self._log_model(parent_id, outcome)
         self._client.set_terminated(parent_id, _RUN_STATUS[outcome.status])
@@ -206,8 +228,13 @@ class MLflow(Tracker):
         name = "model.msgpack" if self._run.kind == "fit" else "best.msgpack"
         with tempfile.TemporaryDirectory(prefix="jaxnn-mlflow-") as folder:
             path = os.path.join(folder, name)
-            save(path, outcome.model, outcome.params, dataset=outcome.data,
-                 metadata={"row": outcome.best, "fingerprint": self._run.fingerprint})
+            save(
+                path,
+                outcome.model,
+                outcome.params,
+                dataset=outcome.data,
+                metadata={"row": outcome.best, "fingerprint": self._run.fingerprint},
+            )
             self._client.log_artifact(run_id, path)
 
     # --- helpers -----------------------------------------------------------------------------
@@ -221,20 +248,25 @@ class MLflow(Tracker):
         """Every finite value of the row as MLflow metrics: curves per epoch (step = epoch), summary values once."""
         _, _, Metric, _, _ = _mlflow()
         now = int(time.time() * 1000)
-        metrics = [Metric(tag, float(value), now, epoch) for tag, curve in row.curves.items()
-                   for epoch, value in enumerate(curve, start=1) if math.isfinite(value)]
+        metrics = [
+            Metric(tag, float(value), now, epoch)
+            for tag, curve in row.curves.items()
+            for epoch, value in enumerate(curve, start=1)
+            if math.isfinite(value)
+        ]
         metrics += [Metric(tag, value, now, row.steps.get(tag, 0)) for tag, value in row.metrics.items()]
         return metrics
 
-    def _log(self, run_id: str, *, metrics: Sequence[Any] = (), params: Sequence[Any] = (),
-             tags: Sequence[Any] = ()) -> None:
+    def _log(
+        self, run_id: str, *, metrics: Sequence[Any] = (), params: Sequence[Any] = (), tags: Sequence[Any] = ()
+    ) -> None:
         """``log_batch`` within MLflow's limits per call (1000 metrics, 100 params, 100 tags)."""
         metrics, params, tags = list(metrics), list(params), list(tags)
         while metrics or params or tags:
             take_params, take_tags = params[:_PARAMS], tags[:_PARAMS]
             take_metrics = metrics[: _BATCH - len(take_params) - len(take_tags)]
             self._client.log_batch(run_id, metrics=take_metrics, params=take_params, tags=take_tags)
-            metrics, params, tags = metrics[len(take_metrics):], params[len(take_params):], tags[len(take_tags):]
+            metrics, params, tags = metrics[len(take_metrics) :], params[len(take_params) :], tags[len(take_tags) :]
 
 
 def _check_reachable(uri: str) -> None:
@@ -246,15 +278,17 @@ def _check_reachable(uri: str) -> None:
     try:
         socket.create_connection((parsed.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as error:
-        raise errors.LogError(f"cannot reach the MLflow tracking server at {uri}: {error.strerror or error}; "
-                              "start it (mlflow server) or give another tracking_uri") from None
+        raise errors.LogError(
+            f"cannot reach the MLflow tracking server at {uri}: {error.strerror or error}; "
+            "start it (mlflow server) or give another tracking_uri"
+        ) from None
 
 
 def _default_artifacts(uri: str) -> str | None:
     """Artifacts of a new experiment in a ``sqlite:///`` database: ``mlartifacts/`` beside the database."""
     if not uri.startswith("sqlite:///"):
         return None
-    database = uri[len("sqlite:///"):]
+    database = uri[len("sqlite:///") :]
     if not database or database == ":memory:":
         return None
     folder = os.path.join(os.path.dirname(os.path.abspath(database)), "mlartifacts")

@@ -20,9 +20,17 @@ def row_name(number: int, num_rows: int) -> str:
     return f"row-{number:0{max(3, len(str(max(num_rows - 1, 0))))}d}"
 
 
-def sweep_rows(table: dict[str, np.ndarray], curves: dict[str, np.ndarray], *, hyperparameters: Sequence[str],
-               metric: str, seeds: Sequence[int], num_rows: int, schedules: Sequence[Any] | None = None,
-               owners: np.ndarray | None = None) -> list[Row]:
+def sweep_rows(
+    table: dict[str, np.ndarray],
+    curves: dict[str, np.ndarray],
+    *,
+    hyperparameters: Sequence[str],
+    metric: str,
+    seeds: Sequence[int],
+    num_rows: int,
+    schedules: Sequence[Any] | None = None,
+    owners: np.ndarray | None = None,
+) -> list[Row]:
     """One :class:`Row` per row of a sweep's table (in the table's order).
 
     Args:
@@ -35,30 +43,47 @@ def sweep_rows(table: dict[str, np.ndarray], curves: dict[str, np.ndarray], *, h
         owners: ``(rows, intervals)`` under PBT: the configuration whose slot trained each interval.
     """
     position = {int(seed): i for i, seed in enumerate(seeds)}
-    numbers = [int(config) * len(seeds) + position[int(seed)] for config, seed in zip(table["config"], table["seed"])]
+    numbers = [
+        int(config) * len(seeds) + position[int(seed)]
+        for config, seed in zip(table["config"], table["seed"], strict=False)
+    ]
     tags = summary_tags(metric)
     out = []
     for i, number in enumerate(numbers):
         epochs_run = int(table["epochs_run"][i])
         values = {name: python_value(table[name][i]) for name in (*hyperparameters, "seed") if name in table}
-        extra = {name: str(python_value(table[name][i])) for name in ("config", "bracket", "rung", "lineage")
-                 if name in table}
+        extra = {
+            name: str(python_value(table[name][i]))
+            for name in ("config", "bracket", "rung", "lineage")
+            if name in table
+        }
         schedule = parents = None
         row_curves = _curves(curves, i, epochs_run, metric)
         if schedules is not None and schedules[i] is not None:
             schedule = [(int(epoch), dict(hparams)) for epoch, hparams in schedules[i]]
             seed = int(table["seed"][i])
-            parents = [(epoch, row_name(int(owner) * len(seeds) + position[seed], num_rows))
-                       for (epoch, _), owner in zip(schedule, owners[i])]
+            parents = [
+                (epoch, row_name(int(owner) * len(seeds) + position[seed], num_rows))
+                for (epoch, _), owner in zip(schedule, owners[i], strict=False)
+            ]
             row_curves |= _schedule_curves(schedule, parents, epochs_run)
         steps = {tags[name]: int(table["best_epoch"][i]) for name in tags if name.startswith("best")}
         steps |= {tags[name]: epochs_run for name in tags if not name.startswith("best")}
-        out.append(Row(
-            name=row_name(number, num_rows), hyperparameters=values,
-            status=STATUS.get(str(table["status"][i]), str(table["status"][i])),
-            metrics={tag: float(table[name][i]) for name, tag in tags.items() if name in table and finite(table[name][i])},
-            steps=steps, curves=row_curves, schedule=schedule, parents=parents, tags=extra,
-        ))
+        out.append(
+            Row(
+                name=row_name(number, num_rows),
+                hyperparameters=values,
+                status=STATUS.get(str(table["status"][i]), str(table["status"][i])),
+                metrics={
+                    tag: float(table[name][i]) for name, tag in tags.items() if name in table and finite(table[name][i])
+                },
+                steps=steps,
+                curves=row_curves,
+                schedule=schedule,
+                parents=parents,
+                tags=extra,
+            )
+        )
     return out
 
 
@@ -76,8 +101,9 @@ def _curves(curves: dict[str, np.ndarray], i: int, epochs_run: int, metric: str)
     return out
 
 
-def _schedule_curves(schedule: list[tuple[int, dict[str, float]]], parents: list[tuple[int, str]],
-                     epochs_run: int) -> dict[str, np.ndarray]:
+def _schedule_curves(
+    schedule: list[tuple[int, dict[str, float]]], parents: list[tuple[int, str]], epochs_run: int
+) -> dict[str, np.ndarray]:
     """A PBT row's perturbed hyperparameters at every epoch it ran (``pbt/<name>``) and the row that trained
     each epoch (``pbt/trained_by_row``, the row's number)."""
     starts = np.asarray([epoch for epoch, _ in schedule])
@@ -93,8 +119,15 @@ def _schedule_curves(schedule: list[tuple[int, dict[str, float]]], parents: list
     return out
 
 
-def fit_row(history: dict[str, np.ndarray], *, hyperparameters: dict[str, Any], status: str, best_epoch: int,
-            stopped_epoch: int, metric: str) -> Row:
+def fit_row(
+    history: dict[str, np.ndarray],
+    *,
+    hyperparameters: dict[str, Any],
+    status: str,
+    best_epoch: int,
+    stopped_epoch: int,
+    metric: str,
+) -> Row:
     """The :class:`Row` of a ``fit``: its hyperparameters, its history, its best and final epochs (name ``"."``)."""
     history = {name: np.asarray(values, np.float64) for name, values in history.items()}
     epochs_run = int(stopped_epoch)
@@ -104,13 +137,21 @@ def fit_row(history: dict[str, np.ndarray], *, hyperparameters: dict[str, Any], 
         values = history.get(name)
         return float(values[epoch - 1]) if values is not None and 0 < epoch <= len(values) else float("nan")
 
-    values = {"best_val_loss": at("val_loss", best_epoch), "best_val_metric": at("val_metric", best_epoch),
-              "best_train_loss": at("train_loss", best_epoch), "final_val_loss": at("val_loss", epochs_run),
-              "final_val_metric": at("val_metric", epochs_run), "best_epoch": best_epoch, "epochs_run": epochs_run}
+    values = {
+        "best_val_loss": at("val_loss", best_epoch),
+        "best_val_metric": at("val_metric", best_epoch),
+        "best_train_loss": at("train_loss", best_epoch),
+        "final_val_loss": at("val_loss", epochs_run),
+        "final_val_metric": at("val_metric", epochs_run),
+        "best_epoch": best_epoch,
+        "epochs_run": epochs_run,
+    }
     steps = {tags[name]: (best_epoch if name.startswith("best") else epochs_run) for name in values}
     return Row(
-        name=".", hyperparameters={name: python_value(value) for name, value in hyperparameters.items()},
+        name=".",
+        hyperparameters={name: python_value(value) for name, value in hyperparameters.items()},
         status=STATUS.get(status, status),
         metrics={tags[name]: float(value) for name, value in values.items() if finite(value)},
-        steps=steps, curves=_curves({name: values[None] for name, values in history.items()}, 0, epochs_run, metric),
+        steps=steps,
+        curves=_curves({name: values[None] for name, values in history.items()}, 0, epochs_run, metric),
     )

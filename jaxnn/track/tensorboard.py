@@ -122,20 +122,24 @@ class TensorBoard(Tracker):
             os.makedirs(self.logdir, exist_ok=True)
             entries = [name for name in os.listdir(self.logdir) if not name.startswith(".")]  # not temporaries
         except OSError as error:
-            raise errors.LogError(f"cannot write the TensorBoard log directory {self.logdir!r}: "
-                                  f"{error.strerror or error}") from None
+            raise errors.LogError(
+                f"cannot write the TensorBoard log directory {self.logdir!r}: {error.strerror or error}"
+            ) from None
         manifest = self._read_manifest() if MANIFEST in entries else None
         if manifest is None:
             if entries:
-                raise errors.LogError(f"the TensorBoard log directory {self.logdir!r} is not empty and holds files "
-                                      "jaxnn did not write; give each run a new or empty directory")
+                raise errors.LogError(
+                    f"the TensorBoard log directory {self.logdir!r} is not empty and holds files "
+                    "jaxnn did not write; give each run a new or empty directory"
+                )
             return {}
         if manifest.get("fingerprint") != run.fingerprint:
             if not self.replace:
                 raise errors.LogError(
                     f"the TensorBoard log directory {self.logdir!r} holds the log of another run "
                     f"(a {manifest.get('kind', 'run')} with other arguments); give each run its own directory, "
-                    f"or TensorBoard({self.logdir!r}, replace=True) to replace it")
+                    f"or TensorBoard({self.logdir!r}, replace=True) to replace it"
+                )
             self._remove_files(lambda name: True)
         return manifest
 
@@ -145,15 +149,23 @@ class TensorBoard(Tracker):
             with open(path) as file:
                 manifest = json.load(file)
         except (OSError, ValueError) as error:
-            raise errors.LogError(f"{path} is not readable ({error}); remove {self.logdir} to start its log over") from None
+            raise errors.LogError(
+                f"{path} is not readable ({error}); remove {self.logdir} to start its log over"
+            ) from None
         if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
             raise errors.LogError(f"{path} is not a jaxnn TensorBoard log manifest; give the run another directory")
         return manifest
 
     def _write_manifest(self, *, finished: bool) -> None:
         run = self._run
-        document = {"format": _FORMAT, "version": 1, "kind": run.kind, "fingerprint": run.fingerprint,
-                    "complete": self._complete, "finished": finished}
+        document = {
+            "format": _FORMAT,
+            "version": 1,
+            "kind": run.kind,
+            "fingerprint": run.fingerprint,
+            "complete": self._complete,
+            "finished": finished,
+        }
         try:
             atomic_write(os.path.join(self.logdir, MANIFEST), json.dumps(document, indent=1))
         except OSError as error:
@@ -216,7 +228,9 @@ class TensorBoard(Tracker):
         temporary = os.path.join(folder, f".jaxnn-{os.getpid()}.tmp")
         with open(temporary, "wb") as file:
             file.write(buffer.getvalue())
-        os.replace(temporary, os.path.join(folder, f"events.out.tfevents.{int(now):010d}.{_HOST}.{os.getpid()}{SUFFIX}"))
+        os.replace(
+            temporary, os.path.join(folder, f"events.out.tfevents.{int(now):010d}.{_HOST}.{os.getpid()}{SUFFIX}")
+        )
 
     # --- what the files hold ------------------------------------------------------------------
 
@@ -229,11 +243,15 @@ class TensorBoard(Tracker):
         if run.kind == "sweep" and "lineage" in names:
             names["lineage"] = None
         hparams = [hp.HParam(name, _domain(hp, domain)) for name, domain in names.items()]
-        metrics = [hp.Metric(tag, display_name=tag.replace("/", " ").replace("_", " "))
-                   for tag in summary_tags(run.metric).values()]
+        metrics = [
+            hp.Metric(tag, display_name=tag.replace("/", " ").replace("_", " "))
+            for tag in summary_tags(run.metric).values()
+        ]
         experiment = hp.hparams_config_pb(hparams, metrics, time_created_secs=time.time())
-        settings = "\n".join(["| setting | value |", "|---|---|"]
-                             + [f"| {name} | {_cell(value)} |" for name, value in run.settings.items()])
+        settings = "\n".join(
+            ["| setting | value |", "|---|---|"]
+            + [f"| {name} | {_cell(value)} |" for name, value in run.settings.items()]
+        )
         text = _text(summary_pb2, "settings", settings)
         return [event_pb2.Event(wall_time=time.time(), step=0, summary=summary) for summary in (experiment, text)]
 
@@ -294,15 +312,21 @@ def _domain(hp: Any, domain: Any) -> Any:
 def _text(summary_pb2: Any, tag: str, markdown: str) -> Any:
     """A text summary (Markdown) readable by TensorBoard's Text dashboard."""
     _, _, _, text_metadata, _, tensor_util = _tensorboard()
-    return summary_pb2.Summary(value=[summary_pb2.Summary.Value(
-        tag=tag, metadata=text_metadata.create_summary_metadata(display_name=tag, description=""),
-        tensor=tensor_util.make_tensor_proto(np.array(markdown, dtype=object)))])
+    return summary_pb2.Summary(
+        value=[
+            summary_pb2.Summary.Value(
+                tag=tag,
+                metadata=text_metadata.create_summary_metadata(display_name=tag, description=""),
+                tensor=tensor_util.make_tensor_proto(np.array(markdown, dtype=object)),
+            )
+        ]
+    )
 
 
 def _lineage_table(row: Row) -> str:
     """A PBT row's lineage as Markdown: from which epoch which row trained it, with which hyperparameters."""
     lines = ["| from epoch | trained by | hyperparameters |", "|---|---|---|"]
-    for (epoch, values), (_, parent) in zip(row.schedule, row.parents):
+    for (epoch, values), (_, parent) in zip(row.schedule, row.parents, strict=False):
         lines.append(f"| {epoch} | {parent} | {', '.join(f'{k}={_cell(v)}' for k, v in values.items())} |")
     return "\n".join(lines)
 

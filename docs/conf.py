@@ -132,7 +132,12 @@ nitpick_ignore = [
     ("py:class", "jaxnn.sweeps.scheduled.Context"),  # not in jaxnn.sweeps.scheduled.__all__
     ("py:func", "jaxnn._io.atomic_write"),  # jaxnn.resume's docstring names a private module
     ("py:meth", "_drain"),  # RunDirectory.write's docstring names a private method
-    ("py:func", "jaxnn.sweeps.run.run_rows"),  # jaxnn.sweeps.scheduled's docstring: moved to jaxnn.sweeps.rows
+    ("py:func", "jaxnn.sweeps.run.run_rows"),
+    ("py:class", "jaxnn.sweeps.scheduled._Population"),  # a private type in a scheduled-sweep helper's signature
+    (
+        "py:class",
+        "jaxnn.data.dataset._T",
+    ),  # the TypeVar of Dataset.replace's signature  # jaxnn.sweeps.scheduled's docstring: moved to jaxnn.sweeps.rows
 ]
 
 # Public names known to have no docstring yet, reported to the maintainers; each entry
@@ -310,6 +315,8 @@ def skip_member(app, what, name, obj, skip, options):
     """Leave out the per-field entries of NamedTuples (their "Attributes:" section documents the fields)."""
     if what in ("class", "exception") and (getattr(obj, "__doc__", None) or "").startswith("Alias for field number"):
         return True
+    if what == "class" and (getattr(obj, "__module__", None) or "").startswith("sklearn."):
+        return True  # scikit-learn's own methods of jaxnn.sklearn's estimators (score, set_*_request, ...): its docs
     return skip
 
 

@@ -381,8 +381,12 @@ class MLPClassifier(ClassifierMixin, _MLP):
     improved by ``tol`` for ``n_iter_no_change`` epochs, and the best epoch's weights are kept.
 
     Attributes:
-        classes_: the class labels. model_: the :class:`jaxnn.Model`; params_: its trained parameters.
-        n_iter_: epochs run. loss_, loss_curve_: the training loss (last, per epoch).
+        classes_: the class labels.
+        model_: the :class:`jaxnn.Model`.
+        params_: its trained parameters.
+        n_iter_: epochs run.
+        loss_: the training loss of the last epoch.
+        loss_curve_: the training loss of every epoch.
         best_validation_score_, validation_scores_: the validation accuracy with ``early_stopping``.
         n_features_in_: the number of features seen in ``fit``.
 

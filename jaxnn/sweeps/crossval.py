@@ -6,7 +6,7 @@ while the hyperparameter columns, the key and the seeds are shared. So ``cv=5`` 
 one split compiles, once, and a fold's rows of one seed still share their minibatch order (folds of
 one seed share it too: the same positions of their own training rows). The table reports each
 measure's mean over the folds (ranked by it) and the standard deviation (``<name>_std``); per fold
-columns are in :attr:`jaxnn.SweepResult.folds`. :func:`refit` trains the best configuration again
+columns are in ``result.folds`` (:class:`jaxnn.SweepResult`). :func:`refit` trains the best configuration again
 on the whole training split, as ``GridSearchCV`` does.
 """
 

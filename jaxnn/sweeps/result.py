@@ -74,14 +74,14 @@ class SweepResult:
             configuration trained on all the training data (None with ``refit=False``).
         task: the data's task (``"binary"``, ``"multiclass"`` or ``"regression"``), or None when
             unknown; :meth:`ensemble` averages probabilities for classes and outputs for regression.
+        study: the Optuna study, when a sampler chose the configurations (else ``None``).
+        shard: a :class:`jaxnn.cluster.ShardInfo` when the sweep trained one shard
+            (``shard=(i, n)``; join the shards with :func:`jaxnn.merge`), else ``None``.
 
     Each row's model is :meth:`model` (``result.model(i)``); rows of a sweep whose space varied
     ``sizes`` have models (and params) of different shapes. Built by hand, a result of several
     models takes ``model`` as the list of models, ``params`` as one stacked pytree per model and
     ``rows_of`` as each row's ``(model index, index in that model's params)``.
-        study: the Optuna study, when a sampler chose the configurations (else ``None``).
-        shard: a :class:`jaxnn.cluster.ShardInfo` when the sweep trained one shard
-            (``shard=(i, n)``; join the shards with :func:`jaxnn.merge`), else ``None``.
     """
 
     def __init__(

@@ -114,7 +114,9 @@ def _labels(outputs: Array, labels: Array, metric: str) -> Array:
     return labels.astype(jnp.int32)
 
 
-def _classification(outputs: ArrayLike, labels: ArrayLike, mask: ArrayLike | None, metric: str):
+def _classification(
+    outputs: ArrayLike, labels: ArrayLike, mask: ArrayLike | None, metric: str
+) -> tuple[Array, Array, Array, int]:
     """``(outputs, labels, weights, num_classes)`` with labels as integer indices."""
     outputs, labels = jnp.asarray(outputs), jnp.asarray(labels)
     labels = _labels(outputs, labels, metric)
@@ -145,7 +147,9 @@ def _mean_over(values: Array, present: Array) -> Array:
     return jnp.sum(jnp.where(present, values, 0.0)) / jnp.sum(present)
 
 
-def _regression(predictions: ArrayLike, targets: ArrayLike, mask: ArrayLike | None, metric: str):
+def _regression(
+    predictions: ArrayLike, targets: ArrayLike, mask: ArrayLike | None, metric: str
+) -> tuple[Array, Array, Array]:
     predictions = _column(jnp.asarray(predictions), "prediction", metric)
     targets = _column(jnp.asarray(targets), "target", metric).astype(predictions.dtype)
     if targets.shape != predictions.shape:
@@ -499,8 +503,8 @@ def check_defined(
     labels = np.asarray(labels)
     labels = (labels.argmax(-1) if labels.ndim == 2 and labels.shape[1] > 1 else labels.reshape(-1)).astype(np.int64)
     present = labels if weights is None else labels[np.asarray(weights).reshape(-1) > 0]
-    missing = sorted(set(range(num_classes)) - set(np.unique(present).tolist()))
-    missing = [str(class_names[k]) if len(class_names) == num_classes else str(k) for k in missing]
+    missing_indices = sorted(set(range(num_classes)) - set(np.unique(present).tolist()))
+    missing = [str(class_names[k]) if len(class_names) == num_classes else str(k) for k in missing_indices]
     for name in names:
         if get(name).needs_every_class and missing:
             raise errors.DataError(

@@ -149,7 +149,7 @@ def _strings(values: Any) -> list[str]:
     return list(values)
 
 
-def _number(value: float) -> str:
+def _number(value: float | str) -> str:
     return format(float(value), ".6g")
 
 
@@ -329,6 +329,7 @@ def _fit_step(name: str, column: Column, max_categories: int | None, indicator: 
 
 
 def _fit_category(name: str, column: Column, blanks: int, max_categories: int | None, indicator: bool) -> ColumnStep:
+    assert column.levels is not None  # a text column always has its levels
     counts = np.bincount(column.values[~column.missing], minlength=len(column.levels))
     seen = np.flatnonzero(counts)
     if seen.size == 0:
@@ -343,7 +344,8 @@ def _fit_category(name: str, column: Column, blanks: int, max_categories: int | 
         )
     if seen.size == column.values.size - blanks:
         return ColumnStep(name, "dropped", reason="unique per row (an ID)", levels=int(seen.size), blanks=blanks)
-    order = sorted(range(seen.size), key=lambda i: column.levels[seen[i]])  # sorted categories, as OneHotEncoder
+    levels = column.levels  # narrowed above; a lambda does not keep an attribute's narrowing
+    order = sorted(range(seen.size), key=lambda i: levels[seen[i]])  # sorted categories, as OneHotEncoder
     categories = [str(column.levels[seen[i]]) for i in order]
     counts = counts[seen][order]
     fill = categories[int(np.flatnonzero(counts == counts.max())[0])]  # the most frequent; a tie takes the smallest
@@ -408,6 +410,7 @@ def _as_kind(step: ColumnStep, column: Column, table: Table) -> Column:
     if column.kind == "text" and step.kind == "boolean":
         return _text_as_boolean(step, column, table)
     if column.kind == "text":
+        assert column.levels is not None  # a text column always has its levels
         is_number, _ = number_levels(column.levels)
         if not is_number.all():
             _refuse_cell(
@@ -423,6 +426,7 @@ def _as_kind(step: ColumnStep, column: Column, table: Table) -> Column:
 
 
 def _text_as_boolean(step: ColumnStep, column: Column, table: Table) -> Column:
+    assert column.levels is not None  # a text column always has its levels
     spelled = np.array([str(level).lower() for level in column.levels], object)
     known = np.isin(spelled, _TRUE + _FALSE)
     _refuse_cell(step, column, table, ~known[np.maximum(column.values, 0)] & ~column.missing, "is not true or false")
@@ -454,8 +458,10 @@ def _encode(step: ColumnStep, column: Column, table: Table, out: np.ndarray, str
     if step.kind != "category":
         out[:, 0] = column.values
         if missing.any():
+            assert step.fill is not None  # refused above: blanks without a fill
             out[missing, 0] = float(step.fill)
         return
+    assert column.levels is not None  # a category step's column is text, which has its levels
     index = _category_index(step, column.levels)
     features = index[np.where(missing, len(index) - 1, column.values)]
     unseen = features < 0
@@ -470,11 +476,13 @@ def _category_index(step: ColumnStep, levels: np.ndarray) -> np.ndarray:
     position = {category: i for i, category in enumerate(step.categories)}
     other = len(step.categories)
     position.update(dict.fromkeys(step.infrequent, other))
+    assert isinstance(step.fill, str)  # a category step's fill is its most frequent category
     index = np.array([position.get(str(level), -1) for level in levels] + [position[step.fill]], np.int64)
     return index
 
 
 def _unseen(step: ColumnStep, column: Column, table: Table, rows: np.ndarray, strict: bool) -> None:
+    assert column.levels is not None  # a category step's column is text, which has its levels
     values = sorted({str(column.levels[code]) for code in column.values[rows]})
     shown = ", ".join(map(repr, values[:5])) + (f" and {len(values) - 5} more" if len(values) > 5 else "")
     what = (

@@ -269,6 +269,7 @@ def target_values(table: Table, target: str) -> np.ndarray:
     if column.kind == "number":
         values = column.values
     else:
+        assert column.levels is not None  # a text column always has its levels
         is_number, numbers = number_levels(column.levels)
         if not is_number.all():
             return column.levels[column.values].astype(str)
@@ -292,6 +293,7 @@ def sample_weights(table: Table, name: str) -> np.ndarray:
     column = table.columns[name]
     what = f"{table.source} weight column {name!r}"
     if column.kind == "text":
+        assert column.levels is not None  # a text column always has its levels
         is_number, numbers = number_levels(column.levels)
         bad = ~is_number[np.maximum(column.values, 0)] & ~column.missing
         if bad.any():
@@ -588,7 +590,7 @@ def from_npz(path: str | os.PathLike, *, x: str = "x", y: str = "y", **split_opt
     path = Path(path)
     arrays = read_npz(path, {"`x` argument": x, "`y` argument": y})
     features, targets, names = arrays[x], arrays[y], arrays.get("feature_names")
-    options = {"name": path.stem}
+    options: dict[str, Any] = {"name": path.stem}
     if names is not None and names.dtype.kind == "U" and names.ndim == 1:
         options["feature_names"] = names.tolist()
     options.update(split_options)

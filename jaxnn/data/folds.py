@@ -108,14 +108,14 @@ def check_cv(cv: Any, data: Dataset) -> None:
     if data.task != "regression":
         counts = np.bincount(np.asarray(data.y_train, np.int64), minlength=data.num_classes)
         smallest = int(counts[counts > 0].min()) if np.any(counts > 0) else 0
-        if cv > smallest:
+        if int(cv) > smallest:
             names = list(data.class_names) if data.class_names else list(range(data.num_classes))
             label = names[int(np.flatnonzero(counts == smallest)[0])]
             raise errors.ConfigError(
                 f"{errors.arg('cv')}={cv} folds need at least {cv} examples of every class, but class {label!r} has "
                 f"{smallest} in the training split; use {errors.setting('cv', max(2, smallest))} or fewer folds"
             )
-    if cv > data.num_train:
+    if int(cv) > data.num_train:
         raise errors.ConfigError(f"{errors.arg('cv')}={cv} is more folds than the {data.num_train} training examples")
 
 
@@ -177,7 +177,15 @@ def stack(data: Dataset, folds: list[tuple[np.ndarray, np.ndarray]]) -> PaddedDa
 def fold_axes(data: PaddedDataset) -> PaddedDataset:
     """``in_axes`` for ``jax.vmap`` over a stacked :class:`PaddedDataset`'s folds: every array but ``info``."""
     return PaddedDataset(
-        x_train=0, y_train=0, x_val=0, y_val=0, x_test=0, y_test=0, info=None, train_mask=0, val_mask=0
+        x_train=0,
+        y_train=0,
+        x_val=0,
+        y_val=0,
+        x_test=0,
+        y_test=0,
+        info=None,  # type: ignore[arg-type]  # an in_axes spec, not data: None leaves info unmapped
+        train_mask=0,
+        val_mask=0,
     )
 
 

@@ -7,7 +7,7 @@ the built-in sets all go through it. Named columns (a mapping, a DataFrame, a fi
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -266,7 +266,8 @@ def shuffle_split(num: int, num_held_out: int, labels: np.ndarray | None, rng: n
     members = np.split(np.argsort(class_of, kind="stable"), np.cumsum(class_counts)[:-1])
     kept_counts = _approximate_mode(class_counts, num_kept, rng)
     held_counts = _approximate_mode(class_counts - kept_counts, num_held_out, rng)
-    kept, held_out = [], []
+    kept: list[int] = []
+    held_out: list[int] = []
     for i, count in enumerate(class_counts):
         shuffled = members[i].take(rng.permutation(count), mode="clip")
         kept.extend(shuffled[: kept_counts[i]])
@@ -314,7 +315,7 @@ def _split_indices(num_samples, num_val, num_test, labels, seed, class_names, hi
 
 
 def from_arrays(
-    x: ArrayLike,
+    x: ArrayLike | Table | Mapping[str, Any],
     y: ArrayLike,
     *,
     task: str | None = None,
@@ -405,7 +406,10 @@ def from_arrays(
     seed = seed_value(seed)
     mode = scaling_mode(standardize)
     if is_table_like(x):
-        table_options = {"max_categories": check_max_categories(max_categories), "missing_indicator": missing_indicator}
+        table_options: dict[str, Any] = {
+            "max_categories": check_max_categories(max_categories),
+            "missing_indicator": missing_indicator,
+        }
         x = _table("x", x, categorical)
         if feature_names is not None:
             raise errors.ConfigError(f"{errors.arg('feature_names')} is for arrays; named columns name their features")
@@ -452,6 +456,7 @@ def from_arrays(
     for given, part in (("validation", "val"), ("test", "test")):
         if given in explicit:
             parts[part] = (explicit[given][0], _encode(explicit[given][1], classes))
+    assert feature_names is not None  # named by the plan (a table) or by _feature_names (arrays)
     info = DataInfo(
         standardizer=Standardizer.fit(
             parts["train"][0], parts["train"][1] if classes is None and mode != "none" else None, mode, scaled=scaled
@@ -473,7 +478,9 @@ def from_arrays(
         f"w_{part}": None if given in explicit else weights[rows].astype(np.float32)
         for part, given, rows in (("train", "", train), ("val", "validation", val), ("test", "test", held_test))
     }
-    if not split_weights["w_train"].any():
+    train_weights = split_weights["w_train"]
+    assert train_weights is not None  # the training split is never an explicit one
+    if not train_weights.any():
         raise errors.DataError(
             f"every row of the training split has {errors.arg('sample_weight')} 0; at least one must weigh more"
         )
@@ -617,6 +624,7 @@ def _explicit_split(
         raise errors.DataError(f"{name} x has {given_x.shape[1]} features but x has {shape[0]}")
     if given_x.shape[1:] != shape:
         raise errors.DataError(f"{name} x holds examples of shape {given_x.shape[1:]} but x holds {shape}")
+    assert feature_names is not None  # arrays (shape given) always have their feature names
     check_finite_features(f"{name} x", given_x, feature_names)
     return given_x, _labels(f"{name} y", given[1], len(given_x), f"{name} x")
 

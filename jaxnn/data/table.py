@@ -62,9 +62,10 @@ class Column(NamedTuple):
         """The column's ``rows``."""
         return Column(self.kind, self.values[rows], self.missing[rows], self.levels)
 
-    def cells(self, positions: np.ndarray) -> list[str]:
+    def cells(self, positions: Sequence[int] | np.ndarray) -> list[str]:
         """The cells at ``positions`` as text, for messages."""
         if self.kind == "text":
+            assert self.levels is not None  # a text column always has its levels
             return [str(self.levels[code]) if code >= 0 else "" for code in self.values[positions]]
         return [
             format(float(v), ".10g") if not m else ""
@@ -272,6 +273,7 @@ def number_levels(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def text_as_numbers(column: Column) -> Column:
     """A text column whose every level is a number, as a number column."""
+    assert column.levels is not None  # a text column always has its levels
     _, values = number_levels(column.levels)
     lookup = np.append(values, np.nan)  # code -1 (blank) -> NaN
     return Column("number", lookup[column.values], column.missing)
@@ -322,6 +324,7 @@ def settle_kinds(table: Table, *, categorical: Iterable[str] = ()) -> Table:
 
 def _maybe_numbers(table: Table, name: str, column: Column) -> Column:
     """A text column as numbers when every cell is one; refused when some are and some are not."""
+    assert column.levels is not None  # a text column always has its levels
     is_number, _ = number_levels(column.levels)
     if len(column.levels) == 0 or not is_number.any():
         return column

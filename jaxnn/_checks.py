@@ -3,6 +3,7 @@
 import difflib
 import math
 from collections.abc import Iterable
+from typing import cast
 
 from jaxnn import errors
 
@@ -80,7 +81,7 @@ def check_range(
 
     if value is None or callable(value):
         return
-    if type(value) in (int, float) and _in_interval(value, low, high, low_open, high_open):
+    if type(value) in (int, float) and _in_interval(cast(float, value), low, high, low_open, high_open):
         return  # the common case, without NumPy's per-call cost
     if not is_concrete(value):
         return

@@ -44,7 +44,7 @@ True
 import difflib
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -291,6 +291,7 @@ def _checked_layers(params: object, *, in_place: bool = False) -> tuple[_Layers,
                 f"(params[{i - 1}]['w'].shape[1]); expected params[{i}]['w'].shape[0] == {width}"
             )
         layers.append((w, b))
+    assert dtype is not None  # params is non-empty (checked above), so its first leaf set the dtype
     return layers, dtype
 
 
@@ -385,7 +386,8 @@ def _forward(layers: _Layers, x: np.ndarray, hidden: list[str]) -> list[np.ndarr
 
 
 def _l2_penalty(layers: _Layers) -> np.floating:
-    return 0.5 * sum(np.vdot(w, w) for w, _ in layers)
+    # sum() of NumPy scalars is typed as int | Any; the value is a NumPy float of the params' dtype
+    return cast(np.floating, 0.5 * sum(np.vdot(w, w) for w, _ in layers))
 
 
 def forward(

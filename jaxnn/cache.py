@@ -73,7 +73,7 @@ def disable_compilation_cache() -> None:
     import jax
     from jax.experimental.compilation_cache import compilation_cache
 
-    if jax.config.jax_compilation_cache_dir == str(_enabled_by_jaxnn):
+    if jax.config.jax_compilation_cache_dir == str(_enabled_by_jaxnn):  # type: ignore[attr-defined]  # jax.config's options are set at runtime; its stub lists few
         jax.config.update("jax_compilation_cache_dir", None)
         compilation_cache.reset_cache()
     _enabled_by_jaxnn = None
@@ -90,7 +90,7 @@ def enable_by_default() -> None:
         return
     import jax
 
-    if jax.config.jax_compilation_cache_dir or not jax.config.jax_enable_compilation_cache:
+    if jax.config.jax_compilation_cache_dir or not jax.config.jax_enable_compilation_cache:  # type: ignore[attr-defined]  # jax.config's options are set at runtime; its stub lists few
         return
     enable_compilation_cache()
 
@@ -122,7 +122,7 @@ def enable_compilation_cache(directory: str | os.PathLike | None = None) -> path
                 f"jaxnn: the compilation cache {path} cannot be used ({problem}); compiling without it", stacklevel=2
             )
         return None
-    if jax.config.jax_compilation_cache_dir not in (None, str(path)):
+    if jax.config.jax_compilation_cache_dir not in (None, str(path)):  # type: ignore[attr-defined]  # jax.config's options are set at runtime; its stub lists few
         compilation_cache.reset_cache()  # JAX opened the other directory already: open this one instead
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -159,6 +159,6 @@ def load_arrays(key: str) -> dict[str, np.ndarray] | None:
 def save_arrays(key: str, arrays: dict[str, np.ndarray]) -> None:
     """Save ``arrays`` under ``key`` (atomically; silently not at all if the cache cannot be written)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # NumPy's stub reads **kwds as its allow_pickle keyword
     with contextlib.suppress(OSError):
         atomic_write(_data_path(key), buffer.getvalue())

@@ -221,7 +221,7 @@ def _restore_params(path: str, model: Model, stored: Any) -> Params:
 def _misfits(model: Model, params: Params) -> list[str]:
     """What in ``params`` differs from the model's structure, shapes and dtypes (empty when they fit)."""
     expected = jax.eval_shape(model.init, jax.random.key(0))
-    if jax.tree.structure(params) != jax.tree.structure(expected):
+    if jax.tree.structure(params) != jax.tree.structure(expected):  # type: ignore[operator]  # jaxlib's stub leaves PyTreeDef unresolved; it compares with !=
         return [
             f"expected the structure {jax.tree.map(lambda leaf: list(leaf.shape), expected)}, "
             f"got {jax.tree.map(lambda leaf: list(np.shape(leaf)), params)}"

@@ -22,6 +22,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator, Mapping
+from types import FrameType
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -110,6 +111,7 @@ def warn(message: str, category: type[Warning] = DataWarning) -> None:
     """Warn, attributed to the first caller outside jaxnn: the warning shows the user's line, however deep
     inside jaxnn it was raised."""
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame: FrameType | None
     frame, level = sys._getframe(1), 2  # stacklevel 2 is the caller of this function
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1

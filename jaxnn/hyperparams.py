@@ -16,11 +16,14 @@ True
 
 import collections
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from jaxnn import _checks, errors
+
+if TYPE_CHECKING:
+    from jax.typing import ArrayLike
 
 __all__ = [
     "BY_NAME",
@@ -128,9 +131,26 @@ def describe_range(name: str) -> str:
     return "any finite number"
 
 
-Hyperparams = collections.namedtuple("Hyperparams", NAMES, defaults=[row.default for row in TABLE])
-Hyperparams.__module__ = "jaxnn"
-Hyperparams.__doc__ = _docstring()
+if TYPE_CHECKING:
+    # The type checker's view of the namedtuple built below from TABLE (same fields, order and defaults;
+    # keep the two in step when adding a row). Values are (possibly traced) arrays or Python numbers.
+
+    class Hyperparams(NamedTuple):
+        learning_rate: ArrayLike = 1e-3
+        weight_decay: ArrayLike = 0.0
+        momentum: ArrayLike = 0.0
+        b1: ArrayLike = 0.9
+        b2: ArrayLike = 0.999
+        dropout: ArrayLike | None = None
+        init_scale: ArrayLike = 1.0
+        decay_rate: ArrayLike = 0.1
+        final_fraction: ArrayLike = 0.0
+        clip_norm: ArrayLike | None = None
+
+else:
+    Hyperparams = collections.namedtuple("Hyperparams", NAMES, defaults=[row.default for row in TABLE])
+    Hyperparams.__module__ = "jaxnn"
+    Hyperparams.__doc__ = _docstring()
 
 
 def check_value(name: str, value: Any) -> None:

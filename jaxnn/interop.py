@@ -135,7 +135,7 @@ def _nnx_check_state(module: Any) -> set[tuple[Any, ...]]:
     """
     from flax import nnx
 
-    _, _, _, rest = nnx.split(module, nnx.Param, nnx.RngState, ...)
+    rest = nnx.split(module, nnx.Param, nnx.RngState, ...)[-1]  # of (graph, params, rngs, everything else)
     found = nnx.to_flat_state(rest)
     if len(found):
         kinds = sorted({type(value).__name__ for _, value in found})
@@ -249,7 +249,8 @@ def from_nnx(module_or_factory: Any, *, input_shape: Sequence[int] | None = None
     train_module, eval_module = nnx.clone(module), nnx.clone(module)
     train_module.train()
     eval_module.eval()
-    train_graph, param_state, rng_state = nnx.split(train_module, nnx.Param, nnx.RngState)
+    train_graph, param_state, *streams = nnx.split(train_module, nnx.Param, nnx.RngState)
+    (rng_state,) = streams  # one state per filter after nnx.Param: the RNG streams
     eval_graph = nnx.split(eval_module, nnx.Param, nnx.RngState)[0]
     param_paths = [path for path, _ in nnx.to_flat_state(param_state)]
     rng_leaves = [(path, type(value), tuple(value.shape)) for path, value in nnx.to_flat_state(rng_state)]

@@ -23,6 +23,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 __all__ = ["check", "deferred"]
 
@@ -49,8 +50,10 @@ def deferred() -> Iterator[Callable[[], None]]:
         yield check  # off the main thread nothing can be handled; nested, the outer block handles it
         return
     arrived: list[tuple[int, FrameType | None]] = []
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    handlers = {number: handler for number, handler in handlers.items() if callable(handler)}
+    installed = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    handlers: dict[int, Callable[[int, FrameType | None], Any]] = {
+        number: handler for number, handler in installed.items() if callable(handler)
+    }
 
     def remember(number: int, frame: FrameType | None) -> None:
         arrived.append((number, frame))

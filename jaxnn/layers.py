@@ -26,7 +26,7 @@ Activations and initializers come from :mod:`jax.nn` and are looked up by name.
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -204,7 +204,7 @@ def activation(name: str) -> Layer:
     return Layer(init_fn, apply_fn, {"type": "activation", "name": name.lower()}, has_params=False)
 
 
-def check_rate(name: str, rate: object) -> None:
+def check_rate(name: str, rate: ArrayLike) -> None:
     """Raise if a concrete dropout rate is not a scalar in [0, 1); traced rates pass."""
     if _checks.is_concrete(rate) and np.size(rate) != 1:
         raise errors.ConfigError(f"`{name}` must be a scalar, got an array of shape {np.shape(rate)}")
@@ -239,6 +239,7 @@ def dropout(rate: float) -> Layer:
         x = jnp.asarray(x)
         if not train:
             return x
+        current: ArrayLike
         if dropout is None:
             if rate == 0.0:
                 return x
@@ -573,7 +574,7 @@ def serial(*layers: Layer) -> Layer:
                 layer_params = params[index]
                 index += 1
             x = layer.apply(layer_params, x, key=layer_key, train=train, dropout=dropout)
-        return x
+        return cast(Array, x)  # the last layer's output (serial has at least one layer)
 
     config = {"type": "serial", "layers": [layer.config for layer in layers]}
     return Layer(init_fn, apply_fn, config, has_params=num_params > 0)

@@ -23,7 +23,7 @@ import io
 import math
 import os
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -246,7 +246,7 @@ class Optimizer(NamedTuple):
 
 def build_optimizer(spec: TrainSpec, hparams: Hyperparams, steps_per_epoch: int) -> Optimizer:
     """The optimizer and schedule for ``hparams`` (possibly traced): built once per trace."""
-    learning_rate = hparams.learning_rate
+    learning_rate: optim.LearningRate = hparams.learning_rate
     if spec.schedule != "constant":
         learning_rate = optim.build_schedule(
             spec.schedule,
@@ -279,7 +279,7 @@ def build_optimizer(spec: TrainSpec, hparams: Hyperparams, steps_per_epoch: int)
 
 
 def init_state(
-    spec: TrainSpec, hparams: Hyperparams, key: PRNGKey, data: Any, params: Params | None = None
+    spec: TrainSpec, hparams: Hyperparams, key: PRNGKey | int, data: Any, params: Params | None = None
 ) -> LoopState:
     """The state before the first epoch: fresh (or given) params, the optimizer state, the loop key.
 
@@ -330,7 +330,7 @@ def _check_task(spec: TrainSpec, plan: Layout, data: Any) -> None:
     if expected is not None and width != expected:
         raise errors.ConfigError(
             f"the model has {width} outputs but {loss_name} on this {task} data needs {expected} "
-            f"({_OUTPUT_HINTS.get(spec.model.config.get('type'), 'give its last layer {} outputs').format(expected)})"
+            f"({_OUTPUT_HINTS.get(spec.model.config.get('type', ''), 'give its last layer {} outputs').format(expected)})"
         )
     if spec.model.output_activation is not None and loss_name != "mean_squared_error":
         raise errors.ConfigError(
@@ -471,8 +471,11 @@ def one_epoch(
     )
     train_loss = loss_sum / num_examples(plan, data)
     if plan.has_val:
-        val_loss, val_metric = evaluate_split(
-            spec, plan, params, data.x_val, data.y_val, data, mask=getattr(data, "val_mask", None), split="val"
+        val_loss, val_metric = cast(
+            tuple[Array, Array],  # without names: (loss, metric)
+            evaluate_split(
+                spec, plan, params, data.x_val, data.y_val, data, mask=getattr(data, "val_mask", None), split="val"
+            ),
         )
     else:
         val_loss = val_metric = jnp.asarray(jnp.nan, jnp.float32)
@@ -497,11 +500,12 @@ def epoch_batches(spec: TrainSpec, plan: Layout, data: Any, key: PRNGKey) -> tup
     weights = None
     if plan.weighted:  # normalized to a mean of 1: a minibatch's loss is its weighted sum over its size
         weights = split_weights(spec, data, "train")[1]
+        assert weights is not None  # a weighted layout: the data has sample weights or the spec class weights
         weights = weights if train_mask is None else weights * train_mask
         weights = weights * (num_examples(plan, data) / jnp.sum(weights))
     if spec.batch_size is None and plan.mesh is None:
         masks = jnp.ones((1, plan.num_train), jnp.float32) if train_mask is None else train_mask[None]
-        batches = x_train[None], y_train[None], masks
+        batches: tuple[Array, ...] = x_train[None], y_train[None], masks
         return batches if weights is None else (*batches, weights[None])
     padded = plan.steps * plan.batch
     if spec.batch_size is None:
@@ -533,7 +537,7 @@ def train_steps(
     hparams: Hyperparams,
     params: Params,
     opt_state: Any,
-    batches: tuple[Array, Array, Array],
+    batches: tuple[Array, ...],
     dropout_key: PRNGKey,
     *,
     skip_empty: bool = False,

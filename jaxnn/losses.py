@@ -11,6 +11,7 @@ adds shape checks with clear messages and the lookup by name.
 """
 
 from collections.abc import Callable
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -165,7 +166,7 @@ def l2_penalty(params: Params) -> Array:
     leaves = [leaf for leaf in jax.tree.leaves(params) if jnp.ndim(leaf) >= 2]
     if not leaves:
         return jnp.zeros(())
-    return 0.5 * sum(jnp.sum(jnp.square(leaf)) for leaf in leaves)
+    return cast(Array, 0.5 * sum(jnp.sum(jnp.square(leaf)) for leaf in leaves))  # sum() of arrays is typed int | Array
 
 
 LossFn = Callable[..., Array]

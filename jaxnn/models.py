@@ -19,7 +19,7 @@ import inspect
 import json
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -244,7 +244,7 @@ def sequential(input_shape: int | Sequence[int], *body: layers.Layer, dtype: Any
             pooling window larger than its input), named in the message.
     """
     input_shape = layers.as_shape("input_shape", input_shape)
-    config = {"type": "sequential"}
+    config: dict[str, Any] = {"type": "sequential"}
     # A flat input keeps the key it always had, so earlier configs and checkpoints compare equal.
     config.update({"in_features": input_shape[0]} if len(input_shape) == 1 else {"input_shape": list(input_shape)})
     config.update({"layers": [layer.config for layer in body], "dtype": np.dtype(dtype).name})
@@ -344,7 +344,7 @@ def model_for(
     kind = _checks.lookup("model kind", kind, {"auto": "auto", "mlp": "mlp", "cnn": "cnn"})
     if kind == "auto":
         kind = "cnn" if len(shape) > 1 else "mlp"
-    options = {"channels": channels, "kernel_size": kernel_size, "pool": pool}
+    options: dict[str, Any] = {"channels": channels, "kernel_size": kernel_size, "pool": pool}
     given = [name for name, value in options.items() if value is not None]
     if kind == "cnn":
         if len(shape) == 1:
@@ -491,7 +491,7 @@ def _mlp_options(
     return sizes, hidden, output_activation, None if init is None else layers.canonical_init_name(init)
 
 
-def _flax_mode_kwargs(module: Any) -> Callable[[bool], dict[str, bool]]:
+def _flax_mode_kwargs(module: Any) -> Callable[[bool], dict[str, Any]]:
     """How to tell a linen module whether it is training: `train=` or `deterministic=`."""
     parameters = inspect.signature(type(module).__call__).parameters
     if "train" in parameters:
@@ -548,7 +548,8 @@ def from_flax(module: Any, example_x: ArrayLike) -> Model:
         x = jnp.asarray(x)
         _check_features(x, in_features, "example_x.shape[-1]")
         rngs = {} if key is None else {"dropout": key}
-        return module.apply({"params": params}, x.astype(example_x.dtype), rngs=rngs, **mode(train))
+        # one output array: the module's variables are not mutable here, so apply returns no (output, state) pair
+        return cast(Array, module.apply({"params": params}, x.astype(example_x.dtype), rngs=rngs, **mode(train)))
 
     config = {"type": "flax", "module": repr(module), "in_features": in_features}
     return Model(init, apply, config, input_shape=tuple(example_x.shape[1:]), needs_key=True)
@@ -591,7 +592,8 @@ def model_from_config(config: dict[str, Any]) -> Model:
         return mlp(kwargs.pop("sizes"), **kwargs)
     if kind == "sequential":
         body = [layers.layer_from_config(c) for c in config["layers"]]
-        return sequential(config.get("input_shape", config.get("in_features")), *body, dtype=config["dtype"])
+        shape = config.get("input_shape", config.get("in_features"))  # neither: as_shape refuses the None
+        return sequential(cast(Any, shape), *body, dtype=config["dtype"])
     if kind == "cnn":
         kwargs = {k: v for k, v in config.items() if k != "type"}
         return cnn(**kwargs)

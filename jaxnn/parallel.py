@@ -10,7 +10,7 @@ shell: ``XLA_FLAGS=--xla_force_host_platform_device_count=N``.
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import numpy as np
@@ -89,7 +89,7 @@ def resolve_devices(devices: Sequence[Any] | int | str | None, *, global_devices
         if not 1 <= devices <= len(available):
             raise errors.ConfigError(f"`devices` (={devices}) must be between 1 and the {len(available)} local devices")
         return list(available[:devices])
-    devices = list(devices)
+    devices = list(cast(Sequence[Any], devices))  # what is left: a sequence (anything else fails in list())
     if not devices:
         raise errors.ConfigError("`devices` is an empty list")
     return devices

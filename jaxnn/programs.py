@@ -82,8 +82,9 @@ def _with_cache(fun: Callable, pick: Callable[[], Any]) -> Callable:
     def call(*args: Any, **kwargs: Any) -> Any:
         return jitted()(*args, **kwargs)
 
-    call.lower = lambda *args, **kwargs: jitted().lower(*args, **kwargs)  # ahead-of-time compiles hit the same cache
-    call.trace = lambda *args, **kwargs: jitted().trace(*args, **kwargs)
+    # ahead-of-time compiles hit the same cache; attributes on a function object, as jax.jit's own
+    call.lower = lambda *args, **kwargs: jitted().lower(*args, **kwargs)  # type: ignore[attr-defined]  # see above
+    call.trace = lambda *args, **kwargs: jitted().trace(*args, **kwargs)  # type: ignore[attr-defined]  # see above
     return call
 
 

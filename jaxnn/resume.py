@@ -231,7 +231,7 @@ class RunDirectory:
         self._next_write = 0.0  # monotonic time before which the writer waits (unless flushed)
         self._error: BaseException | None = None
         self._locked = False
-        self._manifest = {"kind": kind, "arguments": json.dumps(arguments, sort_keys=True)}
+        self._manifest: dict[str, str] | None = {"kind": kind, "arguments": json.dumps(arguments, sort_keys=True)}
         self._lock()
         try:
             self._open(kind, arguments)

@@ -25,7 +25,7 @@ import functools
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, overload
 
 import jax
 import jax.numpy as jnp
@@ -154,6 +154,82 @@ def check_data(data: Any) -> None:
         )
 
 
+class _Splitter(Protocol):
+    """A scikit-learn cross-validation splitter (e.g. ``KFold(5)``), as ``fit`` and ``sweep`` take for ``cv``."""
+
+    def split(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@overload
+def fit(
+    model: Model,
+    data: Any,
+    *,
+    key: PRNGKey | int,
+    hyperparams: Hyperparams | None = None,
+    optimizer: str = "adam",
+    num_epochs: int = 100,
+    batch_size: int | None = 32,
+    nesterov: bool = False,
+    schedule: str = "constant",
+    warmup_steps: int = 0,
+    loss: str | Callable | None = None,
+    metric: str | None = None,
+    class_weight: str | Mapping[Any, float] | None = None,
+    early_stopping: EarlyStopping | None = None,
+    restore_best: bool | None = None,
+    reduce_on_plateau: dict[str, Any] | None = None,
+    progress: bool = True,
+    on_divergence: str = "raise",
+    num_chunks: int | None = None,
+    params: Params | None = None,
+    devices: Any = None,
+    hyperparameter_schedule: Sequence[tuple[int, dict[str, float]]] | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool | None = None,
+    log: Any = None,
+    cv: None = None,
+    refit: bool = True,
+    **hyperparameters: Any,
+) -> TrainResult: ...
+
+
+@overload
+def fit(
+    model: Model,
+    data: Any,
+    *,
+    key: PRNGKey | int,
+    hyperparams: Hyperparams | None = None,
+    optimizer: str = "adam",
+    num_epochs: int = 100,
+    batch_size: int | None = 32,
+    nesterov: bool = False,
+    schedule: str = "constant",
+    warmup_steps: int = 0,
+    loss: str | Callable | None = None,
+    metric: str | None = None,
+    class_weight: str | Mapping[Any, float] | None = None,
+    early_stopping: EarlyStopping | None = None,
+    restore_best: bool | None = None,
+    reduce_on_plateau: dict[str, Any] | None = None,
+    progress: bool = True,
+    on_divergence: str = "raise",
+    num_chunks: int | None = None,
+    params: Params | None = None,
+    devices: Any = None,
+    hyperparameter_schedule: Sequence[tuple[int, dict[str, float]]] | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool | None = None,
+    log: Any = None,
+    cv: int | _Splitter,
+    refit: bool = True,
+    **hyperparameters: Any,
+) -> "CVScores": ...
+
+
 def fit(
     model: Model,
     data: Any,
@@ -185,7 +261,7 @@ def fit(
     cv: Any = None,
     refit: bool = True,
     **hyperparameters: Any,
-) -> TrainResult:
+) -> "TrainResult | CVScores":
     """Train ``model`` on ``data`` and return the trained parameters and history.
 
     The whole run is one compiled program (epochs and minibatches in ``lax.scan``) that ``fit``
@@ -593,7 +669,7 @@ def scalar_hyperparams(hparams: Hyperparams) -> Hyperparams:
     return jax.tree.map(np.float32, hparams)  # host scalars: placed on the device with the data, in one transfer
 
 
-def _seed_or_key(key: PRNGKey | int) -> PRNGKey | np.ndarray:
+def _seed_or_key(key: PRNGKey | int) -> PRNGKey | np.int32:
     """An int seed that fits int32 stays a seed (the key is made inside the compiled init, which saves a
     device call); anything else becomes a key here (the same key either way)."""
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < 2**31:
@@ -604,7 +680,7 @@ def _seed_or_key(key: PRNGKey | int) -> PRNGKey | np.ndarray:
 def _checked_params(model: Model, params: Params) -> Params:
     """``params`` cast to the model's dtypes, or a ConfigError showing the expected shapes."""
     expected = jax.eval_shape(model.init, jax.random.key(0))
-    if jax.tree.structure(params) != jax.tree.structure(expected) or any(
+    if jax.tree.structure(params) != jax.tree.structure(expected) or any(  # type: ignore[operator]  # jaxlib's stub leaves PyTreeDef unresolved; it compares with !=
         np.shape(a) != b.shape for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(expected), strict=False)
     ):
         raise errors.ConfigError(
@@ -614,7 +690,7 @@ def _checked_params(model: Model, params: Params) -> Params:
     return jax.tree.map(lambda a, b: jnp.asarray(a, b.dtype), params, expected)
 
 
-def _place(spec: TrainSpec, data: Any, hparams: Hyperparams, params: Params | None):
+def _place(spec: TrainSpec, data: Any, hparams: tuple[Hyperparams, ...], params: Params | None):
     """Put the data, hyperparameters and params on the spec's devices (replicated for data parallelism)."""
     if spec.data_devices is not None and len(spec.data_devices) > 1:
         replicated = NamedSharding(parallel.data_mesh(spec.data_devices), PartitionSpec())
@@ -653,8 +729,10 @@ def _run_in_chunks(
     epoch, status, done = 0, RUNNING, {name: np.zeros(0, np.float32) for name in HISTORY_KEYS}
     saved = None if store is None else store.read("state")
     if saved is not None:
+        assert store is not None  # only a store holds a saved state
         state = resume_lib.place_like(state, resume_lib.restore_leaves(store.file("state"), state, saved["state"]))
         epoch, status, done = int(saved["epoch"]), int(saved["status"]), saved["history"]
+    queued: collections.deque[_Call]
     rows, queued, planned = [done], collections.deque(), epoch
     depth = 1 if store is not None else 2
     with _progress_bar(spec.num_epochs, progress) as bar, _flushed(store), _drained(queued), interrupts.deferred():
@@ -952,7 +1030,7 @@ def predict(
     if _checks.is_concrete(x):
         x = np.asarray(x)
         if np.ndim(x) >= 2 and x.dtype.kind in "biuf":
-            names = dataset.feature_names if dataset is not None else ()
+            names: Sequence[str] = dataset.feature_names if dataset is not None else ()
             if len(names) != math.prod(x.shape[1:]):
                 names = [f"x{i}" for i in range(math.prod(x.shape[1:]))]
             check_finite_features("x", x, names)
@@ -975,8 +1053,8 @@ def predict(
                 f"{errors.setting('proba', True)} gives class probabilities, but this is a regression task"
             )
         values = outputs[:, 0] if outputs.ndim == 2 and outputs.shape[-1] == 1 else outputs
-        values = np.asarray(values)
-        return np.asarray(dataset.inverse_transform_y(values)) if dataset is not None else values
+        host = np.asarray(values)
+        return np.asarray(dataset.inverse_transform_y(host)) if dataset is not None else host
     if proba:
         if task == "binary":
             return np.asarray(jax.nn.sigmoid(outputs.reshape(outputs.shape[0])))

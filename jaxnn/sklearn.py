@@ -25,11 +25,14 @@ True
 
 import math
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jaxnn import errors
+
+if TYPE_CHECKING:
+    from jaxnn.sweeps.result import SweepResult
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, RegressorMixin, clone, is_classifier
@@ -139,6 +142,12 @@ class _MLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, checks, the dataset and the fit."""
 
     _task_kind = ""
+
+    # Attributes fit sets (declared for type checkers; an unfitted estimator has none of them).
+    params_: Any
+    n_iter_: int
+    validation_scores_: list[float] | None
+    best_validation_score_: float | None
 
     def __init__(
         self,
@@ -578,7 +587,7 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         splits = [(np.asarray(a), np.asarray(b)) for a, b in check_cv(self.cv, y, classifier=classifier).split(X, y)]
         start = time.perf_counter()
         scores = np.full((len(candidates), len(splits)), np.nan)
-        self.results_ = []
+        self.results_: list[SweepResult] = []
         for group in self._groups(candidates):
             scores[group["indices"]] = self._sweep_group(group, X, targets, splits, classifier)
         self.sweep_time_ = time.perf_counter() - start
@@ -642,6 +651,7 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
             progress=bool(estimator.verbose),
         )
         self.results_.append(result)
+        assert result.folds is not None, "a cross-validated sweep keeps every fold's metrics"
         metric = result.folds["final_val_metric"]  # (rows, folds), in the table's order
         order = np.argsort(result.table["config"], kind="stable")
         metric = metric[order]

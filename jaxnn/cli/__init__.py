@@ -32,13 +32,15 @@ __all__ = ["build_parser", "main"]
 class _Parser(argparse.ArgumentParser):
     """argparse whose errors are exceptions (one line each, reported by :func:`main`)."""
 
+    subcommands: "argparse._SubParsersAction[_Parser]"  # set by build_parser: one sub-parser per command
+
     def error(self, message: str):
         from jaxnn.cli.options import UsageError
 
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     """The ``jaxnn`` parser: one sub-parser per command (``parser.subcommands.choices``)."""
     from jaxnn.cli import evaluate, info, merge, predict, sweep, train
 

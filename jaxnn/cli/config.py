@@ -8,11 +8,14 @@ own program (optimizer, batch size, epochs, schedule). The command line wins ove
 import argparse
 import difflib
 import tomllib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from jaxnn import hyperparams
 from jaxnn.cli.options import FLAGS, UsageError
+
+if TYPE_CHECKING:
+    from jaxnn.cli import _Parser
 
 __all__ = ["EXAMPLE", "PROGRAM_SPACE_KEYS", "parse_arguments"]
 
@@ -60,7 +63,7 @@ and perturb their hyperparameters. For example:
 """
 
 
-def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+def parse_arguments(parser: "_Parser", argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``argv``; a sweep's ``--config FILE`` supplies options the command line does not give
     (``args.program_space`` holds its ``[space]`` program settings)."""
     args = parser.parse_args(argv)
@@ -152,10 +155,11 @@ def _program_values(path: str, name: str, value: Any, flags: dict[str, argparse.
     """The values of a [space] entry that changes the program (optimizer, batch-size, epochs, schedule)."""
     action = flags["--" + name]
     values = value if isinstance(value, list) else [value]
+    convert = cast("Callable[[str], Any] | None", action.type)  # jaxnn's options: callables, never registry names
     parsed = []
     for item in values:
         try:
-            item = action.type(str(item)) if action.type is not None else item
+            item = convert(str(item)) if convert is not None else item
         except (argparse.ArgumentTypeError, ValueError) as error:
             raise UsageError(f"--config {path!r}: [space] {name}: {error}") from None
         if action.choices is not None and item not in action.choices:

@@ -97,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
         matrix = jaxnn.confusion_matrix(checkpoint.model, checkpoint.params, data, split=split)
         print("confusion matrix (rows: true class, columns: predicted class):")
         print(matrix.format())
-        for path in (args.confusion_png, None if args.out is None else os.path.join(args.out, "confusion_matrix.png")):
-            if path is not None:
-                written.append(matrix.plot(path))
+        for png in (args.confusion_png, None if args.out is None else os.path.join(args.out, "confusion_matrix.png")):
+            if png is not None:
+                written.append(matrix.plot(png))
     if written:
         print(f"wrote {', '.join(written)}")
     return 0

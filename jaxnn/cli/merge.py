@@ -71,6 +71,7 @@ def _best_file(directories: list[str], result: Any, num_seeds: int) -> str | Non
     config = int(result.table["config"][index])
     for directory in directories:
         info = sharding.load_shard(directory, model=result.model(0)).shard
+        assert info is not None, "load_shard gives a shard's result"
         if config in info.config_ids:
             path = os.path.join(directory, "best.msgpack")
             return path if os.path.exists(path) else None

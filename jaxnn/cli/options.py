@@ -249,8 +249,8 @@ def parse_range(name: str, text: str) -> Any:
         raise UsageError(f"{option}: the count in {text!r} must be an integer") from None
     if count < 1:
         raise UsageError(f"{option}: the count in {text!r} must be >= 1")
-    values = np.geomspace(low, high, count) if parts[2] == "log" else np.linspace(low, high, count)
-    return [float(v) for v in values]
+    grid = np.geomspace(low, high, count) if parts[2] == "log" else np.linspace(low, high, count)
+    return [float(v) for v in grid]
 
 
 # ---------------------------------------------------------------------------
@@ -303,7 +303,7 @@ def add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> Non
         )
     )
     for row in hyperparams.TABLE:
-        users = f"; {', '.join(row.optimizers or row.schedules)} only" if row.optimizers or row.schedules else ""
+        users = f"; {', '.join(row.optimizers or row.schedules or ())} only" if row.optimizers or row.schedules else ""
         default = "" if row.default is None else f" (default: {row.default:g})"
         hyper.add_argument(
             flag(row.name),

@@ -300,6 +300,7 @@ def run(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - started
         if not writes:
             return 0
+        assert staging is not None, "a sweep that writes has its staging directory"
         print(f"{len(result)} runs in {elapsed:.1f} s ({elapsed / len(result) * 1e3:.0f} ms per run)")
         by_mean = args.seeds > 1 and args.scheduler != "pbt"  # PBT: a configuration's seeds follow their own lineages
         if by_mean:

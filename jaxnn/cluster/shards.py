@@ -64,8 +64,8 @@ class ShardInfo(NamedTuple):
             whole sweep trains and concatenates its groups in).
     """
 
-    index: int
-    count: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index (a public name: kept)
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count (a public name: kept)
     fingerprint: str
     arguments: dict[str, str]
     num_configs: int
@@ -163,7 +163,7 @@ def save_shard(result: SweepResult, path: str | os.PathLike) -> str:
 def to_bytes(result: SweepResult) -> bytes:
     """A shard's result as the bytes of its file (see :func:`save_shard`)."""
     info = _info_of(result, "save_shard")
-    table = {}
+    table: dict[str, dict[str, Any]] = {}
     for name, column in result.table.items():
         column = np.asarray(column)
         if column.dtype.kind in "biuf":
@@ -282,6 +282,12 @@ def _info_of(result: Any, what: str) -> ShardInfo:
     return info
 
 
+def _shard(result: SweepResult) -> ShardInfo:
+    """The shard a checked or loaded result carries (:func:`_info_of` and :func:`load_shard` make sure of it)."""
+    assert result.shard is not None, "merge takes checked shards only"
+    return result.shard
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Merge
 
@@ -309,15 +315,15 @@ def merge(shards: Sequence[SweepResult | str | os.PathLike], *, model: Model | N
         if isinstance(item, SweepResult):
             _info_of(item, "merge")
             results.append(item)
-            names.append(f"shard {item.shard.index}/{item.shard.count}")
+            names.append(f"shard {_shard(item).index}/{_shard(item).count}")
         else:
             results.append(
                 load_shard(item, model=model if model is not None else (results[0].model(0) if results else None))
             )
             names.append(os.fspath(item))
-    first = results[0].shard
+    first = _shard(results[0])
     for result, name in zip(results, names, strict=False):
-        info = result.shard
+        info = _shard(result)
         if info.fingerprint != first.fingerprint:
             raise errors.ConfigError(
                 f"{name} is a shard of another sweep than {names[0]}: {_difference(first.arguments, info.arguments)}"
@@ -326,11 +332,11 @@ def merge(shards: Sequence[SweepResult | str | os.PathLike], *, model: Model | N
             raise errors.ConfigError(f"{name} is one of {info.count} shards but {names[0]} one of {first.count}")
     seen: dict[int, str] = {}
     for result, name in zip(results, names, strict=False):
-        if result.shard.index in seen:
+        if _shard(result).index in seen:
             raise errors.ConfigError(
-                f"shard {result.shard.index}/{first.count} is given twice: {seen[result.shard.index]} and {name}"
+                f"shard {_shard(result).index}/{first.count} is given twice: {seen[_shard(result).index]} and {name}"
             )
-        seen[result.shard.index] = name
+        seen[_shard(result).index] = name
     missing = sorted(set(range(first.count)) - set(seen))
     if missing:
         listed = ", ".join(f"{i}/{first.count}" for i in missing)
@@ -338,7 +344,7 @@ def merge(shards: Sequence[SweepResult | str | os.PathLike], *, model: Model | N
             f"missing shard{'s' if len(missing) > 1 else ''} {listed} of {first.count}: "
             f"got {len(seen)} ({', '.join(names)})"
         )
-    results = sorted(results, key=lambda r: r.shard.index)
+    results = sorted(results, key=lambda r: _shard(r).index)
     joined = results[0] if len(results) == 1 else SweepResult.concat(results)
     merged = _in_sweep_order(joined, first)
     merged.shard = None

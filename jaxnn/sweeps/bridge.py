@@ -124,6 +124,7 @@ def open_study(
             "find it by its name in its storage"
         )
     if storage is not None:
+        assert study_name is not None, "checked above: storage and study_name come together"
         study = _load_or_create(optuna, storage, study_name, sampler, direction)
     elif study is None:
         return optuna.create_study(sampler=sampler, direction=direction)

@@ -7,7 +7,7 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +21,9 @@ from jaxnn.sweeps.architecture import hidden_sizes
 from jaxnn.sweeps.space import python_value
 from jaxnn.train import predict
 from jaxnn.typing import ArrayLike, Params
+
+if TYPE_CHECKING:
+    from jaxnn.cluster.shards import ShardInfo
 
 __all__ = ["Ensemble", "RANKED_BY_TRAINING", "RANKED_BY_VALIDATION", "SweepResult", "as_column"]
 
@@ -103,7 +106,7 @@ class SweepResult:
         task: str | None = None,
     ):
         several = not isinstance(model, Model)
-        self._models = list(model) if several else [model]
+        self._models: list[Model] = [model] if isinstance(model, Model) else list(model)
         self._stacks = [jax.tree.map(np.asarray, stack) for stack in (params if several else [params])]
         self.task = task
         self.metric = metric
@@ -122,7 +125,9 @@ class SweepResult:
         self.folds = None if folds is None else {name: np.asarray(column)[order] for name, column in folds.items()}
         self.refit = None  # a cross-validated sweep's best configuration trained on all training data
         self.study = None  # the Optuna study, when a sampler chose the configurations
-        self.shard = None  # a jaxnn.cluster.ShardInfo, when the sweep trained one shard of its configurations
+        self.shard: ShardInfo | None = (
+            None  # a jaxnn.cluster.ShardInfo, when the sweep trained one shard of its configurations
+        )
 
     def _ranking(self, table: dict[str, np.ndarray]) -> np.ndarray:
         """Row order, best first: by ``ranked_by`` (each later column breaks ties), diverged rows last."""
@@ -356,7 +361,7 @@ class SweepResult:
             columns["best_seed"].append(python_value(self.table["seed"][rows[0]]))
             columns["best_row"].append(int(rows[0]))
         table = {name: as_column(values) for name, values in columns.items()}
-        keys = [np.arange(len(unique))]
+        keys: list[np.ndarray] = [np.arange(len(unique))]
         for name in reversed(self.ranked_by):
             values = table[f"{name}_mean"] * (-1 if name.endswith("_metric") and self.higher_is_better else 1)
             keys.append(np.where(np.isfinite(values), values, np.inf))
@@ -516,7 +521,8 @@ class SweepResult:
         ids = [np.unique(r.table["config"]) for r in results]
         # Sweeps of one call carry global configuration ids; independent sweeps get theirs shifted.
         shift = sum(map(len, ids)) != len(np.unique(np.concatenate(ids)))
-        table, offset = {name: [] for name in names}, 0
+        table: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        offset = 0
         for r in results:
             for name in names:
                 column = r.table.get(name)
@@ -546,8 +552,10 @@ class SweepResult:
                 stacks[which].append(stack)
             rows_of += [(starts[m][0], starts[m][1] + index) for m, index in r._rows_of]
         folds = None
-        if all(r.folds is not None for r in results):
-            folds = {name: np.concatenate([r.folds[name] for r in results]) for name in first.folds}
+        fold_tables = [r.folds for r in results if r.folds is not None]
+        if len(fold_tables) == len(results):
+            assert first.folds is not None, "each result keeps its folds through _with_columns and _with_sizes"
+            folds = {name: np.concatenate([f[name] for f in fold_tables]) for name in first.folds}
         schedules = None
         if any(r._schedules is not None for r in results):
             schedules = [s for r in results for s in (r._schedules or [None] * len(r))]

@@ -20,7 +20,7 @@ from jaxnn.data import folds as folds_lib
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.programs import jit_loop, jit_once
 from jaxnn.spec import TrainSpec
-from jaxnn.typing import Array
+from jaxnn.typing import Array, ArrayLike
 
 __all__ = [
     "Rows",
@@ -36,17 +36,22 @@ __all__ = [
 ]
 
 
+RowArray = Any
+"""A field of :class:`Rows`: a ``jax.Array`` on the device, an ``np.ndarray`` once fetched to the host, or a
+``jax.ShapeDtypeStruct`` where only shapes and dtypes are described."""
+
+
 class Rows(NamedTuple):
     """Per-row outputs of a compiled sweep program, shaped ``(seeds, configs, ...)``."""
 
     params: Any
-    history: dict[str, Array]
-    best_epoch: Array
-    stopped_epoch: Array
-    status: Array
-    test_loss: Array
-    test_metric: Array
-    scores: dict[str, Array] = {}  # the task's other metrics of each row's params on the validation split
+    history: dict[str, RowArray]
+    best_epoch: RowArray
+    stopped_epoch: RowArray
+    status: RowArray
+    test_loss: RowArray
+    test_metric: RowArray
+    scores: dict[str, RowArray] = {}  # the task's other metrics of each row's params on the validation split
 
 
 @_partial(jit_once, static_argnames=("spec", "impl", "mesh"))
@@ -140,7 +145,7 @@ def other_metrics(spec: TrainSpec, data: Any) -> tuple[str, ...]:
     return tuple(name for name in metrics.for_task(data.task) if name != ranking)
 
 
-_JITTED = (init_rows, run_rows, finish_rows)
+_JITTED: tuple[Any, Any, Any] = (init_rows, run_rows, finish_rows)  # jitted: .trace, .lower
 """The jitted programs themselves, for :func:`compile_ahead` (whatever tests put in their names' place)."""
 
 
@@ -186,29 +191,41 @@ def compile_ahead(
     return programs.submit(compile_run), programs.submit(compile_finish)
 
 
+def _unjitted(program: Any) -> Any:
+    """The Python function under a jaxnn program (its ``__wrapped__``), to call inside another trace."""
+    return program.__wrapped__
+
+
 @_partial(jit_once, static_argnames=("spec", "impl"))
 def init_folds(spec: TrainSpec, hparams: Hyperparams, key_data: Array, seeds: Array, folds: Any, impl: str):
     """:func:`init_rows` for every fold: states shaped ``(folds, seeds, configs, ...)``."""
-    init = lambda data: init_rows.__wrapped__(spec, hparams, key_data, seeds, data, impl)  # noqa: E731
+    init = lambda data: _unjitted(init_rows)(spec, hparams, key_data, seeds, data, impl)  # noqa: E731
     return jax.vmap(init, in_axes=(folds_lib.fold_axes(folds),))(folds)
 
 
 @_partial(jit_loop, static_argnames=("spec", "num_epochs"), donate_argnames=("state",))
 def run_folds(spec: TrainSpec, state: loop.LoopState, hparams: Hyperparams, folds: Any, num_epochs: int):
     """:func:`run_rows` for every fold."""
-    run = lambda s, data: run_rows.__wrapped__(spec, s, hparams, data, num_epochs)  # noqa: E731
+    run = lambda s, data: _unjitted(run_rows)(spec, s, hparams, data, num_epochs)  # noqa: E731
     return jax.vmap(run, in_axes=(0, folds_lib.fold_axes(folds)))(state, folds)
 
 
 @_partial(jit_once, static_argnames=("spec",))
 def finish_folds(spec: TrainSpec, state: loop.LoopState, folds: Any):
     """:func:`finish_rows` for every fold."""
-    finish = lambda s, data: finish_rows.__wrapped__(spec, s, data)  # noqa: E731
+    finish = lambda s, data: _unjitted(finish_rows)(spec, s, data)  # noqa: E731
     return jax.vmap(finish, in_axes=(0, folds_lib.fold_axes(folds)))(state, folds)
 
 
 def train_folds(
-    spec: TrainSpec, chunks: Any, hparams: Hyperparams, key_data: Array, seeds: Array, folds: Any, impl: str, bar: Any
+    spec: TrainSpec,
+    chunks: Any,
+    hparams: Hyperparams,
+    key_data: ArrayLike,
+    seeds: ArrayLike,
+    folds: Any,
+    impl: str,
+    bar: Any,
 ) -> Rows:
     """One chunk of configurations on every fold (cross-validation), from start to finish, ending once every row
     has stopped; ``chunks`` a :class:`jaxnn.sweeps.plan.Plan`, ``bar`` a progress bar. Rows shaped

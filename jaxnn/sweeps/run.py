@@ -53,6 +53,9 @@ from jaxnn.typing import Array, PRNGKey
 
 __all__ = ["MAX_RESULT_BYTES", "run_configs", "sweep"]
 
+ConfigsById = Sequence[dict[str, Any]] | Mapping[int, dict[str, Any]]
+"""Configurations by id: a list, or (a sampler's trials) a dict of trial number to configuration."""
+
 
 def sweep(
     model: Model,
@@ -350,11 +353,16 @@ def sweep(
     ):
         job = job._replace(store=store)
         if log is not None:  # opened (and checked) before training
-            num_rows = (num_samples if asks else len(expanded.configs)) * len(expanded.seeds)
+            if asks:
+                assert num_samples is not None, "bridge.check requires num_samples with a sampler"
+                num_rows = num_samples * len(expanded.seeds)
+            else:
+                num_rows = len(expanded.configs) * len(expanded.seeds)
             job = job._replace(log=track.open_log(log, _run_info(spec, job, space, num_samples, study, num_rows)))
 
         def train() -> SweepResult:
             if asks:
+                assert num_samples is not None, "bridge.check requires num_samples with a sampler"
                 return bridge.ask_and_tell(
                     lambda configs, ids: run_configs(spec, job, configs, ids),
                     space,
@@ -364,6 +372,7 @@ def sweep(
                 )
             result = run_configs(spec, job, expanded.configs, config_ids)
             if shard is not None:
+                assert arguments is not None, "a shard's run arguments are always built"
                 result.shard = sharding.ShardInfo(
                     index=shard[0],
                     count=shard[1],
@@ -379,7 +388,7 @@ def sweep(
         return track.logged(job.log, train, lambda result: _outcome(spec, job, result))
 
 
-def _explicit_configs(space: Any) -> tuple[Any, list[dict[str, Any]] | None]:
+def _explicit_configs(space: Any) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     """A list of configurations as ``(space, configs)``: the space of every name's values (for the checks and
     the columns) and the configurations themselves; a dict space as ``(space, None)``."""
     if isinstance(space, dict) or not isinstance(space, (list, tuple)):
@@ -435,7 +444,7 @@ def _run_info(
     arguments = _run_arguments(spec, job, space, num_samples)
     if sampler is not None:  # the sampler's choices are its own: never taken for another run's rows
         arguments["sampler"] = f"{type(sampler).__name__}@{id(sampler)}"
-    changing = ()
+    changing: tuple[str, ...] = ()
     if isinstance(job.scheduler, PBT):
         changing = job.scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
     names = list(dict.fromkeys((*job.swept, *changing)))
@@ -474,6 +483,7 @@ def _outcome(spec: TrainSpec, job: "_Job", result: SweepResult) -> track.Outcome
     if not len(result) or result.table["status"][0] == "diverged":
         return track.Outcome("finished")
     best = int(result.table["config"][0]) * len(job.seeds) + job.seeds.index(int(result.table["seed"][0]))
+    assert job.log is not None, "only a logged sweep has an outcome to log"
     return track.Outcome(
         "finished", track_rows.row_name(best, job.log.run.num_rows), result.model(0), result.params(0), job.data
     )
@@ -618,7 +628,7 @@ def _check_size(spec: TrainSpec, data: Any, num_configs: int, num_seeds: int, fo
         )
 
 
-def run_configs(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]], config_ids: list[int]) -> SweepResult:
+def run_configs(spec: TrainSpec, job: "_Job", configs: ConfigsById, config_ids: list[int]) -> SweepResult:
     """Train ``configs[i]`` for ``i`` in ``config_ids``: one program per distinct program setting, tables merged."""
     groups: dict[tuple, list[int]] = {}
     for index in config_ids:
@@ -730,7 +740,7 @@ def _check_early_stopping(early_stopping: EarlyStopping | None, data: Any, sched
 def _hyperparameter_columns(spec: TrainSpec, job: _Job, configs: list[dict[str, Any]]) -> Hyperparams:
     """One (configs,) float32 column per hyperparameter: swept values, or the fixed value repeated."""
     swept = [name for name in job.swept if name in SWEEPABLE]
-    columns = {}
+    columns: dict[str, Any] = {}  # (configs,) float32 columns, or None for a static field
     for name in hyperparams_lib.NAMES:
         if name in swept:
             columns[name] = np.asarray([config[name] for config in configs], np.float32)
@@ -741,7 +751,7 @@ def _hyperparameter_columns(spec: TrainSpec, job: _Job, configs: list[dict[str, 
 
 
 def _sweep_group(
-    spec: TrainSpec, job: _Job, all_configs: list[dict[str, Any]], config_ids: list[int], name: str = "group0"
+    spec: TrainSpec, job: _Job, all_configs: ConfigsById, config_ids: list[int], name: str = "group0"
 ) -> SweepResult:
     """Train the configurations ``config_ids`` (which share one program) in chunks; their ranked result.
 
@@ -768,10 +778,11 @@ def _sweep_group(
         job.store.write(f"{name}-plan", chunks._asdict())
     mesh = parallel.config_mesh(job.devices)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    shared = (
-        job.data.on(replicated),
-        *jax.device_put((np.asarray(jax.random.key_data(job.key)), np.asarray(job.seeds, np.uint32)), replicated),
+    placed_data = job.data.on(replicated)
+    placed_key, placed_seeds = jax.device_put(
+        (np.asarray(jax.random.key_data(job.key)), np.asarray(job.seeds, np.uint32)), replicated
     )
+    shared = (placed_data, placed_key, placed_seeds)
     total = math.ceil(len(configs) / chunks.chunk) * chunks.num_calls
     with tqdm(total=total, disable=not job.progress, unit="chunk", leave=False) as bar:
         if job.scheduler is not None:
@@ -813,6 +824,11 @@ def _sweep_group(
     return _ranked(spec, job, configs, config_ids, rows)
 
 
+def _mesh_of(column: Any) -> jax.sharding.Mesh:
+    """The mesh a column placed by :func:`jaxnn.parallel.shard_leading_axis` lies on (its NamedSharding's)."""
+    return column.sharding.mesh
+
+
 def _train_chunk(
     spec: TrainSpec,
     chunks: planning.Plan,
@@ -828,7 +844,7 @@ def _train_chunk(
     """One chunk of rows from start to finish (or from the state ``saver`` holds), ending early once every
     row has stopped; ``saver`` saves the state after every call; the ``first`` chunk of a group compiles
     its programs side by side (:func:`~jaxnn.sweeps.rows.compile_ahead`)."""
-    mesh = hparams.learning_rate.sharding.mesh
+    mesh = _mesh_of(hparams.learning_rate)
     # The first chunk of a group compiles its programs side by side; the others, of the same shapes, reuse them.
     ahead = (
         sweep_rows.compile_ahead(spec, chunks.epochs_per_call, hparams, key_data, seeds, data, impl, mesh)
@@ -836,7 +852,8 @@ def _train_chunk(
         else ()
     )
     state = sweep_rows.init_rows(spec, hparams, key_data, seeds, data, impl, mesh=mesh)
-    history, calls = [], 0
+    history: list[Any] = []
+    calls = 0
     if saver is not None:
         state, history, calls = saver.running(state)
         bar.update(calls)
@@ -940,11 +957,12 @@ def _scheduled_group(
 ) -> SweepResult:
     """A group trained under ``job.scheduler``: its ranked result with the scheduler's columns."""
     _, _, higher_is_better = spec.metric_for(job.data.task)
-    perturbed = ()
+    perturbed: tuple[str, ...] = ()
     if isinstance(job.scheduler, PBT):
         perturbed = job.scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
     seed = int(np.asarray(jax.random.key_data(jax.random.fold_in(job.key, 0x9B7))).ravel()[-1])
     noise = scheduled.NoiseCheck(spec.metric_for(job.data.task)[0], job.data.num_val)  # a scheduled sweep is one group
+    assert job.scheduler is not None, "only a scheduled sweep's groups come here"
     out = scheduled.train_scheduled(
         spec,
         job.scheduler,
@@ -1007,6 +1025,7 @@ def _log_rows(
     if ARCHITECTURE_KEY in table:  # the log's values are numbers and words: sizes as "128,64"
         table[ARCHITECTURE_KEY] = np.asarray([sizes_text(sizes) for sizes in table[ARCHITECTURE_KEY]])
     if schedules is not None:
+        assert owners is not None, "PBT groups log their schedules with their owners"
         schedules = [schedules[s][c] for c in range(len(configs)) for s in range(len(job.seeds))]
         owners = np.swapaxes(owners, 0, 1).reshape(len(table["config"]), -1)
     metric, _, _ = spec.metric_for(job.data.task)

@@ -87,7 +87,7 @@ def train_scheduled(
 ) -> Scheduled:
     """Train a group's configurations (``columns``, each ``(configs,)``) under ``scheduler``; ``noise`` judges
     the rankings of ASHA and Hyperband."""
-    num_configs = len(columns.learning_rate)
+    num_configs = np.shape(columns.learning_rate)[0]
     hparams = jax.tree.map(lambda column: np.tile(np.asarray(column, np.float32), (num_seeds, 1)), columns)
     population = _Population(
         _init(spec, columns, ctx),
@@ -221,7 +221,7 @@ def _successive_halving(
     active in any bracket from one rung's budget to the next, side by side in the same calls; after it, each
     bracket that has reached its first rung keeps its best ``1/η``."""
     rungs = scheduler.rungs(spec.num_epochs)
-    num_seeds, num_configs = population.hparams.learning_rate.shape
+    num_seeds, num_configs = np.shape(population.hparams.learning_rate)
     bracket = (
         scheduler.assign(num_configs, spec.num_epochs)
         if isinstance(scheduler, Hyperband)
@@ -447,7 +447,7 @@ def _population_based(
     perturbed: tuple[str, ...],
     rng_seed: int,
 ) -> tuple[dict[str, np.ndarray], list]:
-    num_seeds, num_configs = population.hparams.learning_rate.shape
+    num_seeds, num_configs = np.shape(population.hparams.learning_rate)
     if num_configs < 2:
         raise errors.ConfigError("PBT needs a population of at least 2 configurations per seed")
     interval = pbt.interval_for(spec.num_epochs)
@@ -456,7 +456,9 @@ def _population_based(
     programs.submit_finish(_padded_sizes(num_configs, ctx))
     ctx.bar.reset(total=math.ceil(num_configs / ctx.chunk) * spec.num_epochs // epochs_per_call)
     rng = np.random.default_rng(rng_seed)
-    everyone, used, sources = np.arange(num_configs), [], []
+    everyone = np.arange(num_configs)
+    used: list[Hyperparams] = []
+    sources: list[np.ndarray] = []
     saver = _Saver(ctx, population)
 
     def progress() -> dict[str, Any]:
@@ -537,9 +539,9 @@ def _lineages(
     lineage is followed backwards from the last interval. The schedule gives every hyperparameter
     at epoch 0 and the perturbed ones at each later interval: the values that trained its weights.
     """
-    num_seeds, num_configs = used[0].learning_rate.shape
+    num_seeds, num_configs = np.shape(used[0].learning_rate)
     owners = np.zeros((num_seeds, num_configs, len(used)), np.int64)
-    schedules = [[[] for _ in range(num_configs)] for _ in range(num_seeds)]
+    schedules: list[list[list]] = [[[] for _ in range(num_configs)] for _ in range(num_seeds)]
     for s in range(num_seeds):
         for c in range(num_configs):
             chain = [c]
@@ -578,7 +580,7 @@ def _concat_pieces(parts: list[Any]) -> Any:
 
 def _init(spec: TrainSpec, columns: Hyperparams, ctx: Context) -> loop.LoopState:
     parts = []
-    for piece, padded in _pieces(np.arange(len(columns.learning_rate)), ctx):
+    for piece, padded in _pieces(np.arange(np.shape(columns.learning_rate)[0]), ctx):
         hparams = parallel.shard_leading_axis(
             jax.tree.map(lambda column, padded=padded: np.asarray(column)[padded], columns), ctx.mesh
         )

@@ -28,11 +28,14 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from jaxnn import _checks, errors, hyperparams
+
+if TYPE_CHECKING:
+    from jax.typing import ArrayLike  # annotations only: this module does not import jax
 
 __all__ = ["ASHA", "Hyperband", "PBT", "PERTURBABLE", "RankingNoise", "Scheduler", "ranking_is_noise", "resolve"]
 
@@ -86,7 +89,8 @@ def _rungs(name: str, min_epochs: int, reduction_factor: float, num_epochs: int)
             f"{errors.arg(f'{name}.min_epochs')} (={min_epochs}) must be less than {errors.arg('num_epochs')} "
             f"(={num_epochs}): otherwise there is only one rung and nothing is pruned"
         )
-    budgets, k = [], 0
+    budgets: list[int] = []
+    k = 0
     while (budget := round(min_epochs * reduction_factor**k)) < num_epochs:
         if not budgets or budget > budgets[-1]:
             budgets.append(budget)
@@ -328,7 +332,7 @@ class PBT:
                 )
         return names
 
-    def exploit(self, scores: np.ndarray, rng: np.random.Generator, finished: np.ndarray | None = None) -> np.ndarray:
+    def exploit(self, scores: np.ndarray, rng: np.random.Generator, finished: "ArrayLike | None" = None) -> np.ndarray:
         """Each row's source for the next interval, per seed: itself, or for the bottom rows a top row.
 
         Args:

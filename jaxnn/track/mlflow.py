@@ -211,7 +211,7 @@ class MLflow(Tracker):
             _, _, Metric, _, RunTag = _mlflow()
             # The tag goes with the metrics in one batch (both or neither): a resumed parent that has it is done.
             tags = [RunTag("jaxnn.best_row", outcome.best)] if self._run.kind == "sweep" else []
-            best = self._children.get(outcome.best, {})
+            best = self._children.get(outcome.best, {}) if outcome.best is not None else {}
             metrics = [
                 Metric(key, value, int(time.time() * 1000), 0)
                 for key, value in best.items()

@@ -52,7 +52,7 @@ def sweep_rows(
     for i, number in enumerate(numbers):
         epochs_run = int(table["epochs_run"][i])
         values = {name: python_value(table[name][i]) for name in (*hyperparameters, "seed") if name in table}
-        extra = {
+        extra: dict[str, str] = {
             name: str(python_value(table[name][i]))
             for name in ("config", "bracket", "rung", "lineage")
             if name in table
@@ -62,6 +62,7 @@ def sweep_rows(
         if schedules is not None and schedules[i] is not None:
             schedule = [(int(epoch), dict(hparams)) for epoch, hparams in schedules[i]]
             seed = int(table["seed"][i])
+            assert owners is not None, "PBT sweeps give each row's schedule and its owners together"
             parents = [
                 (epoch, row_name(int(owner) * len(seeds) + position[seed], num_rows))
                 for (epoch, _), owner in zip(schedule, owners[i], strict=False)
@@ -108,7 +109,8 @@ def _schedule_curves(
     each epoch (``pbt/trained_by_row``, the row's number)."""
     starts = np.asarray([epoch for epoch, _ in schedule])
     interval = np.searchsorted(starts, np.arange(epochs_run), side="right") - 1  # epoch index -> its interval
-    values_of, current = [], {}
+    values_of: list[dict[str, float]] = []
+    current: dict[str, float] = {}
     for _, values in schedule:  # each interval's full set of values: its changes over the one before
         current = current | values
         values_of.append(current)

@@ -158,6 +158,7 @@ class TensorBoard(Tracker):
 
     def _write_manifest(self, *, finished: bool) -> None:
         run = self._run
+        assert run is not None, "start() sets the run before any manifest is written"
         document = {
             "format": _FORMAT,
             "version": 1,
@@ -189,6 +190,7 @@ class TensorBoard(Tracker):
         for row in rows:
             if row.name in self._complete:
                 continue
+            assert self._run is not None, "start() sets the run before any rows"
             events = self._experiment_events(self._run) if row.name == "." else []
             self._write_run(row.name, events + self._row_events(row))
             self._complete.append(row.name)
@@ -269,15 +271,15 @@ class TensorBoard(Tracker):
         for epoch in range(row.epochs_run):
             events.append(event_pb2.Event(wall_time=now, step=epoch + 1))
             add = events[-1].summary.value.add  # one event per epoch holds every curve's value
-            for tag, values in curves:
-                if epoch < len(values) and math.isfinite(values[epoch]):
-                    add(tag=tag, simple_value=values[epoch])
+            for tag, series in curves:
+                if epoch < len(series) and math.isfinite(series[epoch]):
+                    add(tag=tag, simple_value=series[epoch])
         by_step: dict[int, list[tuple[str, float]]] = {}
         for tag, value in row.metrics.items():
             by_step.setdefault(row.steps.get(tag, 0), []).append((tag, value))
-        for step, values in sorted(by_step.items()):
+        for step, step_values in sorted(by_step.items()):
             events.append(event_pb2.Event(wall_time=now, step=step))
-            for tag, value in values:
+            for tag, value in step_values:
                 events[-1].summary.value.add(tag=tag, simple_value=value)
         if row.schedule is not None:
             events.append(event(0, _text(summary_pb2, "pbt/lineage", _lineage_table(row))))
@@ -326,6 +328,7 @@ def _text(summary_pb2: Any, tag: str, markdown: str) -> Any:
 def _lineage_table(row: Row) -> str:
     """A PBT row's lineage as Markdown: from which epoch which row trained it, with which hyperparameters."""
     lines = ["| from epoch | trained by | hyperparameters |", "|---|---|---|"]
+    assert row.schedule is not None and row.parents is not None, "only PBT rows, which carry both, have a lineage"
     for (epoch, values), (_, parent) in zip(row.schedule, row.parents, strict=False):
         lines.append(f"| {epoch} | {parent} | {', '.join(f'{k}={_cell(v)}' for k, v in values.items())} |")
     return "\n".join(lines)

@@ -29,10 +29,10 @@ __all__ = ["build_parser", "main"]
 # The commands and their options (which import JAX) load in build_parser: `jaxnn --version` needs neither.
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse whose errors are exceptions (one line each, reported by :func:`main`)."""
 
-    subcommands: "argparse._SubParsersAction[_Parser]"  # set by build_parser: one sub-parser per command
+    subcommands: "argparse._SubParsersAction[Parser]"  # set by build_parser: one sub-parser per command
 
     def error(self, message: str):
         from jaxnn.cli.options import UsageError
@@ -40,15 +40,15 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def build_parser() -> _Parser:
+def build_parser() -> Parser:
     """The ``jaxnn`` parser: one sub-parser per command (``parser.subcommands.choices``)."""
     from jaxnn.cli import evaluate, info, merge, predict, sweep, train
 
-    parser = _Parser(prog="jaxnn", description="Neural networks as pure JAX functions.")
+    parser = Parser(prog="jaxnn", description="Neural networks as pure JAX functions.")
     parser.add_argument("--version", action="version", version=f"jaxnn {jaxnn.__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="on an error, show Python's traceback")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
     parser.subcommands = commands
     for command in (train, sweep, merge, predict, evaluate, info):
         command.add(commands, [common])

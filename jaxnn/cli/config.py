@@ -15,7 +15,7 @@ from jaxnn import hyperparams
 from jaxnn.cli.options import FLAGS, UsageError
 
 if TYPE_CHECKING:
-    from jaxnn.cli import _Parser
+    from jaxnn.cli import Parser
 
 __all__ = ["EXAMPLE", "PROGRAM_SPACE_KEYS", "parse_arguments"]
 
@@ -63,7 +63,7 @@ and perturb their hyperparameters. For example:
 """
 
 
-def parse_arguments(parser: "_Parser", argv: Sequence[str]) -> argparse.Namespace:
+def parse_arguments(parser: "Parser", argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``argv``; a sweep's ``--config FILE`` supplies options the command line does not give
     (``args.program_space`` holds its ``[space]`` program settings)."""
     args = parser.parse_args(argv)

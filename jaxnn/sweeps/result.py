@@ -7,7 +7,7 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,9 +21,6 @@ from jaxnn.sweeps.architecture import hidden_sizes
 from jaxnn.sweeps.space import python_value
 from jaxnn.train import predict
 from jaxnn.typing import ArrayLike, Params
-
-if TYPE_CHECKING:
-    from jaxnn.cluster.shards import ShardInfo
 
 __all__ = ["Ensemble", "RANKED_BY_TRAINING", "RANKED_BY_VALIDATION", "SweepResult", "as_column"]
 
@@ -125,9 +122,9 @@ class SweepResult:
         self.folds = None if folds is None else {name: np.asarray(column)[order] for name, column in folds.items()}
         self.refit = None  # a cross-validated sweep's best configuration trained on all training data
         self.study = None  # the Optuna study, when a sampler chose the configurations
-        self.shard: ShardInfo | None = (
-            None  # a jaxnn.cluster.ShardInfo, when the sweep trained one shard of its configurations
-        )
+        # A jaxnn.cluster.ShardInfo when the sweep trained one shard of its configurations (typed Any: importing
+        # jaxnn.cluster here, even for type checkers only, would make a cycle of the two modules).
+        self.shard: Any = None
 
     def _ranking(self, table: dict[str, np.ndarray]) -> np.ndarray:
         """Row order, best first: by ``ranked_by`` (each later column breaks ties), diverged rows last."""

@@ -132,12 +132,10 @@ nitpick_ignore = [
     ("py:class", "jaxnn.sweeps.scheduled.Context"),  # not in jaxnn.sweeps.scheduled.__all__
     ("py:func", "jaxnn._io.atomic_write"),  # jaxnn.resume's docstring names a private module
     ("py:meth", "_drain"),  # RunDirectory.write's docstring names a private method
-    ("py:func", "jaxnn.sweeps.run.run_rows"),
+    ("py:func", "jaxnn.sweeps.run.run_rows"),  # jaxnn.sweeps.scheduled's docstring: moved to jaxnn.sweeps.rows
     ("py:class", "jaxnn.sweeps.scheduled._Population"),  # a private type in a scheduled-sweep helper's signature
-    (
-        "py:class",
-        "jaxnn.data.dataset._T",
-    ),  # the TypeVar of Dataset.replace's signature  # jaxnn.sweeps.scheduled's docstring: moved to jaxnn.sweeps.rows
+    ("py:class", "jaxnn.data.dataset._T"),  # the TypeVar of Dataset.replace's signature
+    ("py:class", "jaxnn.train._Splitter"),  # the protocol of fit's cv= splitters, in its overloads
 ]
 
 # Public names known to have no docstring yet, reported to the maintainers; each entry

@@ -184,7 +184,7 @@ def metric_for(metric: str | None, task: str) -> tuple[str, Callable, bool]:
 
 
 def class_weights(class_weight: Any, data: Any) -> tuple[float, ...] | None:
-    """``class_weight`` as a weight per class index of ``data`` (what :attr:`TrainSpec.class_weight` holds).
+    """``class_weight`` as a weight per class index of ``data`` (what ``TrainSpec.class_weight`` holds).
 
     Args:
         class_weight: None; ``"balanced"``: ``n / (num_classes * count of the class)`` over the training split's

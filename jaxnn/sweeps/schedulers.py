@@ -220,7 +220,7 @@ def ranking_is_noise(accuracies: np.ndarray, num_val: int, num_seeds: int = 1) -
     ``num_seeds``) is its true value plus binomial noise of variance ``p (1 - p) / (num_val *
     num_seeds)``, so their dispersion ``sum((a - mean)**2) / variance`` follows a chi-square
     distribution with ``len(accuracies) - 1`` degrees of freedom. If that hypothesis cannot be
-    rejected (p-value above :data:`~jaxnn.sweeps.schedulers.NOISE_LEVEL`), the survivors differ from the pruned rows by
+    rejected (p-value above ``NOISE_LEVEL``), the survivors differ from the pruned rows by
     no more than chance would: which of them go on is noise. Rows that share a validation split
     and a start are correlated, which only narrows their spread, so the test errs towards warning.
 
@@ -231,7 +231,7 @@ def ranking_is_noise(accuracies: np.ndarray, num_val: int, num_seeds: int = 1) -
 
     Returns:
         A :class:`RankingNoise`; its verdict is False (and its numbers NaN) with fewer than
-        :data:`~jaxnn.sweeps.schedulers.NOISE_MIN_CONFIGS` finite values.
+        ``NOISE_MIN_CONFIGS`` finite values.
     """
     from scipy import special
 

@@ -333,7 +333,7 @@ def test_quick_run_summaries_hold_every_field(quick_run):
         assert STAT_FIELDS | {"dataset", "best_val_accuracy", "test_accuracy", "total_epochs", "times_jaxnn"} <= set(
             row
         )
-    assert set(suites["tune"]["spread"]) == {"digits"}
+    assert set(suites["tune"]["spread"]) == {"digits", "checkerboard", "spirals"}  # --quick runs every task
 
 
 def test_quick_run_measures_what_checkpointing_costs(quick_run):

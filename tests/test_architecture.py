@@ -340,3 +340,17 @@ def test_sizes_with_cross_validation_is_refused_before_training():
         jaxnn.sweep(
             jaxnn.mlp([4, 8, 3]), data, space={"sizes": [(8,), (16,)]}, cv=3, num_epochs=2, key=0, progress=False
         )
+
+
+def test_sizes_with_a_shard_is_refused_before_training():
+    data = jaxnn.datasets.load("iris", seed=0)
+    with pytest.raises(jaxnn.ConfigError, match=r"space\['sizes'\] cannot be combined with `?shard"):
+        jaxnn.sweep(
+            jaxnn.mlp([4, 8, 3]),
+            data,
+            space={"sizes": [(8,), (16,)]},
+            shard=(0, 2),
+            num_epochs=2,
+            key=0,
+            progress=False,
+        )

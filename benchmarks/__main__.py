@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--suite gemm,step,sweep,compile,first_result,fixed_cost,scaling,tune,checkpoint,conv,tabular,tracking] [--out DIR]``.
+"""``python -m benchmarks [--quick | --smoke] [--suite gemm,step,sweep,compile,first_result,fixed_cost,scaling,tune,checkpoint,conv,tabular,tracking] [--out DIR]``.
 
 Plans every (implementation, size) of the chosen suites, runs each in its own
 fresh process, in shuffled rounds, pools the undisturbed samples and writes
@@ -76,7 +76,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m benchmarks",
         description="What jit, fused training loops and vmapped sweeps buy over NumPy and over other frameworks.",
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes, one round: a smoke run in under a minute")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one round: a fast first look")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="--quick at each suite's smallest case: every suite and implementation runs once (what the tests run)",
+    )
     parser.add_argument(
         "--suite", default=",".join(SUITES), help=f"comma-separated suites to run (default: all of {','.join(SUITES)})"
     )
@@ -109,7 +114,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def make_settings(args: argparse.Namespace) -> harness.Settings:
-    quick = args.quick
+    quick = args.quick or args.smoke
     return harness.Settings(
         quick=quick,
         rounds=args.rounds or (1 if quick else 3),
@@ -117,6 +122,7 @@ def make_settings(args: argparse.Namespace) -> harness.Settings:
         sample_s=0.05 if quick else 0.2,
         num_threads=args.threads,
         quiet_wait_s=0.0 if quick else 2.0,
+        smoke=args.smoke,
     )
 
 

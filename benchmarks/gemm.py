@@ -75,7 +75,7 @@ IMPLEMENTATIONS = {"numpy": run_numpy, "xla": run_xla, "torch": run_torch}
 
 
 def sizes(settings: harness.Settings) -> list[int]:
-    return [512, 1024] if settings.quick else [1024, 2048, 4096]
+    return [512] if settings.smoke else [512, 1024] if settings.quick else [1024, 2048, 4096]
 
 
 def jobs(settings: harness.Settings) -> list[harness.Job]:

@@ -313,6 +313,9 @@ class Settings(NamedTuple):
     """Threads every library is pinned to (OpenBLAS, OpenMP, MKL, torch)."""
     quiet_wait_s: float
     """Before each process, wait up to this long for the machine to go quiet."""
+    smoke: bool = False
+    """``--smoke``: ``--quick`` at each suite's smallest case (one task, one step size): every suite and
+    implementation runs once, for the tests, and nothing it measures is meant to be read."""
 
     def timing(self, **overrides: Any) -> dict[str, Any]:
         """The parameters every worker takes."""

@@ -301,8 +301,9 @@ IMPLEMENTATIONS = {
 
 
 def cases(settings: harness.Settings) -> dict[str, dict[str, Any]]:
-    """The measured cases: S, M, L and the size sweep (quick: S and M only)."""
-    chosen = {name: CASES[name] for name in (("S", "M") if settings.quick else ("S", "M", "L"))}
+    """The measured cases: S, M, L and the size sweep (quick: S and M only; smoke: S)."""
+    names = ("S",) if settings.smoke else ("S", "M") if settings.quick else ("S", "M", "L")
+    chosen = {name: CASES[name] for name in names}
     if not settings.quick:
         for width in SWEEP_WIDTHS:
             if _width_case(width)["sizes"] != CASES["M"]["sizes"]:

@@ -528,7 +528,8 @@ IMPLEMENTATIONS = {
 
 
 def datasets(settings: harness.Settings) -> list[str]:
-    return list(DATASETS)
+    """Every task; ``--smoke`` runs the smallest (the spirals' 32-unit MLP)."""
+    return ["spirals"] if settings.smoke else list(DATASETS)
 
 
 QUICK_IMPLEMENTATIONS = ("jaxnn_full", "jaxnn_asha", "jaxnn_hyperband")

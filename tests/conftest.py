@@ -25,11 +25,18 @@ DEVICES = jax.devices()
 
 @pytest.fixture(scope="session", autouse=True)
 def hermetic_caches(tmp_path_factory):
-    """The built-in datasets' arrays are cached in a temporary directory, and the command line, run
-    in-process or in a subprocess, compiles from scratch (the tests of the caches turn them on)."""
+    """One cache directory for the session, new each session: the built-in datasets' arrays, and JAX's persistent
+    compilation cache, on for this process and for every command line the tests start (they inherit the
+    environment). A program one test compiled is loaded, not compiled again, by the next test or process that
+    needs the same one; compile counts are unchanged (a loaded program still counts as a compile), and the tests
+    of the caches themselves use directories of their own. Under pytest-xdist the workers share it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the session's directory, above each worker's own
+        root = root.parent
     saved = {name: os.environ.get(name) for name in ("JAXNN_CACHE_DIR", "JAXNN_COMPILATION_CACHE")}
-    os.environ["JAXNN_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
-    os.environ["JAXNN_COMPILATION_CACHE"] = "0"
+    os.environ["JAXNN_CACHE_DIR"] = str(root / "jaxnn-cache")
+    os.environ["JAXNN_COMPILATION_CACHE"] = "1"
+    jaxnn.cache.enable_compilation_cache(root / "jaxnn-cache" / "xla")
     yield
     for name, value in saved.items():
         if value is None:

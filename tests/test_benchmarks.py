@@ -141,9 +141,10 @@ def test_a_failing_worker_becomes_an_error_record_not_a_crash():
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    # Two workers at once (each a fresh process): a smoke run's times are not read, and imports dominate it.
+    # Every suite and implementation once at its smallest case, two workers at once (each a fresh process):
+    # a smoke run's times are not read, and imports dominate it.
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--jobs", "2", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks", "--smoke", "--jobs", "2", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -175,7 +176,7 @@ def test_quick_run_records_the_environment(quick_run):
     assert meta["versions"]["jax"] and meta["backend"] in ("cpu", "gpu", "tpu", "cuda", "rocm")
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         assert meta["threads"][name] == str(results["settings"]["num_threads"])
-    assert results["settings"]["quick"] is True and results["errors"] == []
+    assert results["settings"]["quick"] is results["settings"]["smoke"] is True and results["errors"] == []
 
 
 def test_quick_run_keeps_every_raw_sample_from_fresh_processes(quick_run):
@@ -266,7 +267,7 @@ def test_quick_run_summaries_hold_every_field(quick_run):
         assert STAT_FIELDS | {"n", "impl", "flops", "gflops"} <= set(row)
 
     step_rows = suites["step"]["rows"]
-    assert {r["case"] for r in step_rows} == {"S", "M"}
+    assert {r["case"] for r in step_rows} == {"S"}  # --smoke: the smallest case
     impls = {r["impl"] for r in step_rows}
     assert {"numpy", "jax-op-by-op", "jax-jit", "jaxnn-fused", "flax"} <= impls
     assert ("torch-eager" in impls) == torch_available
@@ -333,7 +334,7 @@ def test_quick_run_summaries_hold_every_field(quick_run):
         assert STAT_FIELDS | {"dataset", "best_val_accuracy", "test_accuracy", "total_epochs", "times_jaxnn"} <= set(
             row
         )
-    assert set(suites["tune"]["spread"]) == {"digits", "checkerboard", "spirals"}  # --quick runs every task
+    assert set(suites["tune"]["spread"]) == {"spirals"}  # --smoke: the smallest task (--quick runs every one)
 
 
 def test_quick_run_measures_what_checkpointing_costs(quick_run):
@@ -373,7 +374,6 @@ def test_quick_run_writes_tables_and_plots(quick_run):
     for title in (
         "### gemm",
         "### step S",
-        "### step M",
         "### sweep",
         "### compile",
         "### scaling",

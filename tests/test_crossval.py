@@ -154,3 +154,57 @@ def test_a_list_of_configurations_is_the_grid_it_lists(iris_cv, cv_sweep, compil
         np.testing.assert_array_equal(listed.table[name], cv_sweep.table[name])
     with pytest.raises(jaxnn.ConfigError, match=r"every configuration of `space` must name the same hyperparameters"):
         jaxnn.sweep(MODEL, iris_cv, space=[{"learning_rate": 0.1}, {"momentum": 0.5}], key=0, cv=3, **OPTIONS)
+
+
+# --- the command line: jaxnn sweep --cv K ----------------------------------------------
+
+
+CLI_SWEEP = ["sweep", "--dataset", "iris", "--test-fraction", "0.2", "--sizes", "8", "--epochs", "6"]
+CLI_SWEEP += ["--batch-size", "16", "--learning-rate", "0.01,0.1", "--no-progress"]
+
+
+def test_the_command_line_cross_validates_and_writes_the_refit_model(iris_cv, tmp_path, capsys, monkeypatch):
+    from jaxnn import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*CLI_SWEEP, "--cv", "4", "--out", "cv"]) == 0
+    out = capsys.readouterr().out
+    assert "4-fold cross-validated" in out and "splits: train 120, validation 0, test 30" in out
+    assert "best.msgpack: the configuration with the best mean validation accuracy over 4 folds, refit" in out
+    assert sorted(p.name for p in (tmp_path / "cv").iterdir()) == [
+        "best.msgpack",
+        "curves.png",
+        "metric_vs_learning_rate.png",
+        "sweep.csv",
+        "sweep.json",
+    ]  # no checkpoint and no log: a --cv sweep trains in memory
+    saved = jaxnn.load(tmp_path / "cv" / "best.msgpack")
+    # The same sweep in Python: its table and its refit model are the command line's.
+    result = jaxnn.sweep(saved.model, iris_cv, space={"learning_rate": [0.01, 0.1]}, key=0, cv=4, **OPTIONS)
+    assert saved.metadata["row"]["learning_rate"] == pytest.approx(float(result.table["learning_rate"][0]))
+    assert saved.metadata["row"]["best_val_metric"] == pytest.approx(float(result.table["best_val_metric"][0]))
+    assert saved.metadata["refit_epochs"] == 6
+    for got, want in zip(jax.tree.leaves(saved.params), jax.tree.leaves(result.refit.params), strict=True):
+        np.testing.assert_allclose(got, want, **tolerance(np.float32))
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--cv", "1"], "--cv must be a number of folds, at least 2, got 1"),
+        (["--cv", "3", "--ensemble", "2"], "--cv cannot be combined with --ensemble"),
+        (["--cv", "3", "--seeds", "2"], "--cv cannot be combined with --seeds: the folds are each configuration's"),
+        (["--cv", "3", "--resume"], "--cv cannot be combined with --checkpoint-dir/--resume"),
+        (["--cv", "3", "--log", "tensorboard"], "--cv cannot be combined with --log tensorboard"),
+        (["--cv", "3", "--scheduler", "asha"], "--cv cannot be combined with --scheduler (yet)"),
+        (["--cv", "41"], "--cv=41 folds need at least 41 examples of every class, but class"),
+    ],
+)
+def test_the_command_line_refuses_what_cannot_go_with_cv(extra, message, tmp_path, capsys, monkeypatch):
+    from jaxnn import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*CLI_SWEEP, *extra, "--out", "cv"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxnn: error: ") and message in err, err
+    assert not (tmp_path / "cv").exists()

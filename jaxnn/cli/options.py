@@ -92,6 +92,7 @@ FLAGS: dict[str, Word] = {
     "class_weight": Word("--class-weight"),
     "strict": Word("--strict", {True: "--strict"}),
     "log": Word("--log"),
+    "cv": Word("--cv"),
     "tracking_uri": Word("--tracking-uri"),
     "devices": Word("--devices"),
     "scheduler": Word("--scheduler"),
@@ -468,9 +469,8 @@ def _add_output_options(parser: argparse.ArgumentParser, *, sweep: bool) -> None
     output.add_argument(
         "--log",
         choices=("tensorboard", "mlflow", "none"),
-        default="tensorboard",
         help="where every run's curves and hyperparameters go: a TensorBoard log in DIR/tensorboard "
-        "(the default), an MLflow experiment, or none",
+        "(the default; none with sweep --cv), an MLflow experiment, or none",
     )
     output.add_argument(
         "--tracking-uri",

@@ -206,6 +206,7 @@ def staged_output(out: str) -> Iterator[str]:
 
 def trackers(args: argparse.Namespace) -> list[Any]:
     """The ``--log`` trackers of a run writing to ``--out`` (a TensorBoard log goes to ``DIR/tensorboard``)."""
+    args.log = args.log or "tensorboard"  # the default
     if args.log != "mlflow" and (args.tracking_uri is not None or args.experiment != "jaxnn"):
         raise UsageError("--tracking-uri and --experiment are for --log mlflow")
     return jaxnn.track.from_option(args.log, out=args.out, tracking_uri=args.tracking_uri, experiment=args.experiment)
@@ -233,7 +234,7 @@ def live_log(args: argparse.Namespace) -> Iterator[None]:
         yield
         return
     log, aside = os.path.join(args.out, "tensorboard"), os.path.join(args.out, ".tensorboard-previous")
-    if args.log == "tensorboard" and not args.resume and os.path.isdir(log) and not os.path.exists(aside):
+    if args.log in (None, "tensorboard") and not args.resume and os.path.isdir(log) and not os.path.exists(aside):
         os.replace(log, aside)
     try:
         yield

@@ -71,6 +71,15 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "for classes) of the N best rows, for jaxnn predict --model",
     )
     group.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="k-fold cross-validation: every configuration trains on each of K folds of the training data "
+        "(stratified for classes) in the one program and ranks by its mean over them; best.msgpack is the "
+        "best configuration refit on all the training data. The folds are the validation data (no "
+        "--val-fraction split); trains in memory (no checkpoint, no --log)",
+    )
+    group.add_argument(
         "--yes",
         action="store_true",
         help="run a sweep whose results would take more than 1 GiB of memory (refused otherwise)",
@@ -235,6 +244,8 @@ def run(args: argparse.Namespace) -> int:
 
     space, fixed = space_of(args)
     scheduler = _scheduler(args)
+    if args.cv is not None:
+        _cross_validated(args)
     if args.ensemble is not None:  # refused before training, not after
         num_configs, num_seeds = jaxnn.sweeps.space.space_size(space, num_samples=args.samples, seeds=args.seeds)
         if 0 < num_configs * num_seeds < args.ensemble:
@@ -245,7 +256,11 @@ def run(args: argparse.Namespace) -> int:
     asks = sampler is not None or args.storage is not None or args.study_name is not None
     writes = jax.process_index() == 0  # every process holds the gathered table; process 0 writes it
     # A sampler's sweep keeps its state in its study (--storage), not in a checkpoint directory.
-    checkpoint = None if asks and args.checkpoint_dir is None and not args.resume else runs.checkpoint_dir(args)
+    checkpoint = (
+        None
+        if (asks and args.checkpoint_dir is None and not args.resume) or args.cv is not None
+        else runs.checkpoint_dir(args)
+    )
     with (
         runs.resumable(checkpoint),
         runs.staged_output(args.out) if writes else contextlib.nullcontext() as staging,
@@ -258,7 +273,8 @@ def run(args: argparse.Namespace) -> int:
         devices = jax.devices()
         print(data.describe())
         hosts = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
-        print(f"sweeping {', '.join(space)} on {len(devices)} {devices[0].platform} device(s){hosts}")
+        folds = "" if args.cv is None else f", {args.cv}-fold cross-validated"
+        print(f"sweeping {', '.join(space)}{folds} on {len(devices)} {devices[0].platform} device(s){hosts}")
         trackers = runs.trackers(args)
         if cluster is not None and trackers:  # the shards train in Ray's workers; the driver sees finished shards
             warnings.warn(f"--ray writes no --log {args.log} log: the shards train in Ray's workers", stacklevel=1)
@@ -287,13 +303,14 @@ def run(args: argparse.Namespace) -> int:
                 checkpoint_dir=checkpoint,
                 resume=args.resume,
                 force=args.yes,
-                log=trackers,
+                log=trackers or None,
                 shard=shard,
                 sampler=sampler,
                 **({"batch": args.batch} if asks else {}),
                 storage=args.storage,
                 study_name=args.study_name,
                 cluster=cluster,
+                cv=args.cv,
                 **fixed,
             )
         )
@@ -326,6 +343,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if log_error is not None:
         raise log_error
+    if "best.msgpack" not in written and args.cv is not None and result.table["status"][0] != "diverged":
+        raise errors.TrainingDiverged(
+            None,
+            result.refit,
+            "the best configuration diverged when refit on all the training data (it did not on the folds), so "
+            f"there is no best.msgpack; the table is in {os.path.join(args.out, 'sweep.csv')}. Lower "
+            "--learning-rate or set --clip-norm",
+        )
     if "best.msgpack" not in written:
         raise errors.AllRunsDiverged(
             result,
@@ -353,6 +378,8 @@ def _write(
     written += [os.path.basename(path) for path in result.plot(staging)]
     if result.table["status"][0] == "diverged":
         return written, None
+    if args.cv is not None:
+        return _write_refit(result, staging, data, fixed, args, written)
     index = int(summary["best_row"][0]) if summary is not None else 0
     best = result.row(index)
     metadata = {
@@ -390,19 +417,78 @@ def _write(
     return written, _chosen(result, best, summary)
 
 
-def _chosen(result: Any, best: dict[str, Any], summary: dict[str, Any] | None) -> str:
-    """Which row best.msgpack holds, in words."""
+def _cross_validated(args: argparse.Namespace) -> None:
+    """Settle the options of a ``--cv`` sweep before anything loads: the folds are the validation data, and
+    it trains in memory (the options that cannot go with it are refused here or by ``jaxnn.sweep``)."""
+    if args.cv < 2:
+        raise UsageError(f"--cv must be a number of folds, at least 2, got {args.cv}")
+    refused = [
+        (args.ensemble is not None, "--ensemble", "each row's params are its folds'; the refit model is best.msgpack"),
+        (args.seeds > 1, "--seeds", "the folds are each configuration's repeats: run one seed"),
+        (args.checkpoint_dir is not None or args.resume, "--checkpoint-dir/--resume", "a --cv sweep trains in memory"),
+        (args.log not in (None, "none"), f"--log {args.log}", "a --cv sweep's rows are means over folds, not logged"),
+    ]
+    for given, flag, why in refused:
+        if given:
+            raise UsageError(f"--cv cannot be combined with {flag}: {why}")
+    args.log, args.val_fraction = "none", 0.0
+
+
+def _write_refit(
+    result: Any, staging: str, data: Any, fixed: dict[str, Any], args: argparse.Namespace, written: list[str]
+) -> tuple[list[str], str | None]:
+    """A ``--cv`` sweep's ``best.msgpack``: the best configuration (by its mean over the folds) refit on all the
+    training data, and the line that says so."""
+    best, refit = result.row(0), result.refit
+    what = _ranking_words(result)
+    if refit is None or refit.status == "diverged":  # no best.msgpack: run() says why, after the table is written
+        return written, None
+    selected = f"the configuration with the best mean {what} over {args.cv} folds, refit on all the training data"
+    jaxnn.save(
+        os.path.join(staging, "best.msgpack"),
+        result.model(0),
+        refit.params,
+        dataset=data,
+        metadata={
+            "command": "sweep",
+            "row": best,
+            "hyperparameters": {name: best[name] for name in result.hyperparameters} | fixed,
+            "selected": selected,
+            "refit_epochs": int(refit.stopped_epoch),
+        },
+    )
     ranking = result.ranked_by[0]
-    what = (
-        ranking.removeprefix("best_")
+    chosen = (
+        f"best.msgpack: {selected} for {int(refit.stopped_epoch)} epochs ({_config_words(result, best)}; "
+        f"{runs.fmt(best[ranking])} ± {runs.fmt(best[f'{ranking}_std'])} over the folds)"
+    )
+    return [*written, "best.msgpack"], chosen
+
+
+def _ranking_words(result: Any) -> str:
+    """What the table ranks by, in words (``validation accuracy``)."""
+    return (
+        result.ranked_by[0]
+        .removeprefix("best_")
         .replace("val_", "validation ")
         .replace("_", " ")
         .replace("metric", result.metric.replace("_", " "))
     )
-    config = ", ".join(
-        f"{name}={best[name]:.4g}" if isinstance(best[name], float) else f"{name}={best[name]}"
+
+
+def _config_words(result: Any, row: dict[str, Any]) -> str:
+    """A row's hyperparameters as ``name=value, ...``."""
+    return ", ".join(
+        f"{name}={row[name]:.4g}" if isinstance(row[name], float) else f"{name}={row[name]}"
         for name in result.hyperparameters
     )
+
+
+def _chosen(result: Any, best: dict[str, Any], summary: dict[str, Any] | None) -> str:
+    """Which row best.msgpack holds, in words."""
+    ranking = result.ranked_by[0]
+    what = _ranking_words(result)
+    config = _config_words(result, best)
     if summary is None:
         return f"best.msgpack: the first row ({config}, seed {best['seed']}; {what} {runs.fmt(best[ranking])})"
     mean, std = summary[f"{ranking}_mean"][0], summary[f"{ranking}_std"][0]

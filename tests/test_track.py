@@ -131,6 +131,15 @@ def assert_run_matches_row(run, result, i, metric="accuracy"):
             assert list(run["scalars"][tag].values()) == pytest.approx([value], rel=1e-6), tag
         else:
             assert tag not in run["scalars"]
+    # Every other measure the table holds (val_<name>: the returned params', at the best epoch).
+    measures = [name for name in result.table if name.startswith("val_")]
+    assert {"val_roc_auc", "val_f1", "val_log_loss"} <= set(measures)
+    for column in measures:
+        value = float(table[column])
+        if np.isfinite(value):
+            assert run["scalars"][f"best/{column}"] == pytest.approx({int(table["best_epoch"]): value}, rel=1e-6)
+        else:
+            assert f"best/{column}" not in run["scalars"]
 
 
 # --- what the logs hold ---------------------------------------------------------------------
@@ -168,6 +177,7 @@ def test_tensorboard_holds_every_row_with_its_values_and_the_experiment(logged):
     )
     metrics = [info.name.tag for info in root["experiment"].metric_infos]
     assert {"best/val_accuracy", "best/val_loss", "test/accuracy", "epochs_run"} <= set(metrics)
+    assert {f"best/{name}" for name in result.table if name.startswith("val_")} <= set(metrics)  # and the others
     assert "| optimizer | sgd |" in root["texts"]["settings"] and "| momentum | 0.9 |" in root["texts"]["settings"]
     manifest = json.loads((logdir / track.tensorboard.MANIFEST).read_text())
     assert manifest["finished"] and sorted(manifest["complete"]) == [".", *[f"row-{n:03d}" for n in range(8)]]
@@ -186,6 +196,7 @@ def test_mlflow_has_a_parent_run_and_a_child_per_row_read_back_with_search_runs(
     best = f"row-{row_number(result, 0):03d}"
     assert parent["tags.jaxnn.best_row"] == best
     assert parent["metrics.best/val_accuracy"] == pytest.approx(result.table["best_val_metric"][0])
+    assert parent["metrics.best/val_roc_auc"] == pytest.approx(result.table["val_roc_auc"][0])
     client = mlflow.MlflowClient(uri)
     for i in range(len(result)):
         child = children[children["tags.mlflow.runName"] == f"row-{row_number(result, i):03d}"].iloc[0]

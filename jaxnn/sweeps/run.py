@@ -475,6 +475,7 @@ def _run_info(
         higher_is_better=higher_is_better,
         num_epochs=spec.num_epochs,
         num_rows=num_rows,
+        measures=sweep_rows.other_metrics(spec, job.data),
     )
 
 

@@ -70,6 +70,8 @@ class RunInfo(NamedTuple):
         higher_is_better: the metric's direction.
         num_epochs: epochs per row.
         num_rows: rows the run will log.
+        measures: the other metrics each row logs (``best/val_<name>``, the returned params' on the
+            validation split), by name (``roc_auc``, ``f1``).
     """
 
     kind: str
@@ -80,6 +82,7 @@ class RunInfo(NamedTuple):
     higher_is_better: bool
     num_epochs: int
     num_rows: int
+    measures: tuple[str, ...] = ()
 
 
 class Row(NamedTuple):

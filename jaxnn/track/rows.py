@@ -70,14 +70,17 @@ def sweep_rows(
             row_curves |= _schedule_curves(schedule, parents, epochs_run)
         steps = {tags[name]: int(table["best_epoch"][i]) for name in tags if name.startswith("best")}
         steps |= {tags[name]: epochs_run for name in tags if not name.startswith("best")}
+        metrics = {tag: float(table[name][i]) for name, tag in tags.items() if name in table and finite(table[name][i])}
+        for name, tag in _measure_tags(table, tags).items():  # the returned (best epoch's) params' other measures
+            steps[tag] = int(table["best_epoch"][i])
+            if finite(table[name][i]):
+                metrics[tag] = float(table[name][i])
         out.append(
             Row(
                 name=row_name(number, num_rows),
                 hyperparameters=values,
                 status=STATUS.get(str(table["status"][i]), str(table["status"][i])),
-                metrics={
-                    tag: float(table[name][i]) for name, tag in tags.items() if name in table and finite(table[name][i])
-                },
+                metrics=metrics,
                 steps=steps,
                 curves=row_curves,
                 schedule=schedule,
@@ -86,6 +89,17 @@ def sweep_rows(
             )
         )
     return out
+
+
+def _measure_tags(table: dict[str, np.ndarray], tags: dict[str, str]) -> dict[str, str]:
+    """The table's ``val_<name>`` columns (the measures of ``metric=``'s registry, taken on the validation split
+    at the params a row returns, its best epoch's) -> their names in the log, ``best/val_<name>``."""
+    taken = set(tags.values())
+    return {
+        name: f"best/{name}"
+        for name in table
+        if name.startswith("val_") and f"best/{name}" not in taken and np.asarray(table[name]).dtype.kind == "f"
+    }
 
 
 def _curves(curves: dict[str, np.ndarray], i: int, epochs_run: int, metric: str) -> dict[str, np.ndarray]:

@@ -247,7 +247,7 @@ class TensorBoard(Tracker):
         hparams = [hp.HParam(name, _domain(hp, domain)) for name, domain in names.items()]
         metrics = [
             hp.Metric(tag, display_name=tag.replace("/", " ").replace("_", " "))
-            for tag in summary_tags(run.metric).values()
+            for tag in [*summary_tags(run.metric).values(), *(f"best/val_{name}" for name in run.measures)]
         ]
         experiment = hp.hparams_config_pb(hparams, metrics, time_created_secs=time.time())
         settings = "\n".join(

@@ -4,6 +4,7 @@ against scikit-learn's metrics of the model's own predictions."""
 
 import csv
 import os
+import re
 
 import numpy as np
 import pytest
@@ -191,3 +192,51 @@ def test_bad_labelled_data_is_refused_naming_what_differs(iris, iris_model, iris
         jaxnn.datasets.as_trained(relabelled, iris.info)
     with pytest.raises(TypeError, match="info must be the training data's DataInfo"):
         jaxnn.datasets.read_labelled(path, "iris")
+
+
+def test_a_weight_column_weighs_the_rows_as_scikit_learns_sample_weight(iris, iris_model, iris_file, tmp_path, capsys):
+    from jaxnn import cli
+
+    model, params = iris_model
+    _, raw_x, labels = iris_file
+    weights = (np.arange(150) % 4).astype(float)  # 0, 1, 2, 3: a quarter of the rows do not count
+    names = list(iris.feature_names)
+    path = write_csv(
+        tmp_path / "weighted.csv",
+        ["w", *names, "species"],
+        [[w, *row, label] for w, row, label in zip(weights, raw_x.tolist(), labels, strict=True)],
+    )
+    data = jaxnn.datasets.read_labelled(path, iris.info, weight_column="w")
+    np.testing.assert_array_equal(data.w_test, weights)
+    scores = jaxnn.evaluate(model, params, data)
+    predicted = jaxnn.predict(model, params, raw_x, dataset=iris.info)
+    proba = jaxnn.predict(model, params, raw_x, dataset=iris.info, proba=True)
+    assert scores["accuracy"] == pytest.approx(sk.accuracy_score(labels, predicted, sample_weight=weights), abs=1e-6)
+    assert scores["loss"] == pytest.approx(
+        sk.log_loss(labels, proba, sample_weight=weights, labels=list(iris.class_names)), rel=1e-4
+    )
+    unweighted = jaxnn.evaluate(model, params, jaxnn.datasets.read_labelled(path, iris.info))
+    assert unweighted["loss"] != pytest.approx(scores["loss"], rel=1e-4)  # the weights changed something
+    # The command line: jaxnn evaluate --csv F --weight-column w prints the weighted scores.
+    jaxnn.save(tmp_path / "iris.msgpack", model, params, dataset=iris)
+    assert (
+        cli.main(["evaluate", "--model", str(tmp_path / "iris.msgpack"), "--csv", str(path), "--weight-column", "w"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"accuracy  {scores['accuracy']:.4f}" in out
+    for column, message in (
+        ("weight", "has no weight column 'weight'; its columns are w, sepal length"),
+        ("species", "'species' is the target, so it cannot be the weight column"),
+        (names[0], f"{names[0]!r} is one of the model's features, so it cannot be the weight column"),
+    ):
+        with pytest.raises(jaxnn.DataError, match=re.escape(message)):
+            jaxnn.datasets.read_labelled(path, iris.info, weight_column=column)
+    bad = write_csv(tmp_path / "bad.csv", ["w", *names, "species"], [[-1, *raw_x[0], labels[0]]])
+    with pytest.raises(jaxnn.DataError, match=r"weight column 'w' is negative at line 2 \(-1\)"):
+        jaxnn.datasets.read_labelled(bad, iris.info, weight_column="w")
+    assert (
+        cli.main(["evaluate", "--model", str(tmp_path / "iris.msgpack"), "--dataset", "iris", "--weight-column", "w"])
+        == 2
+    )
+    assert "--weight-column is for --csv files" in capsys.readouterr().err

@@ -41,6 +41,11 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     evaluate.add_argument("--target", metavar="COLUMN", help="--csv: the target column (default: the training's)")
     options.add_table_options(evaluate, reading_only=True)
     evaluate.add_argument(
+        "--weight-column",
+        metavar="COLUMN",
+        help="--csv: a column of per-row weights (numbers >= 0) that weigh the rows in every metric",
+    )
+    evaluate.add_argument(
         "--strict",
         action="store_true",
         help="refuse a category training never saw (default: encode it as all zeros, with a warning)",
@@ -126,7 +131,7 @@ def _check_options(args: argparse.Namespace) -> None:
     else:
         given = [
             flag
-            for flag in ("--target", "--delimiter", "--encoding", "--strict")
+            for flag in ("--target", "--delimiter", "--encoding", "--strict", "--weight-column")
             if getattr(args, flag[2:].replace("-", "_")) not in (None, False)
         ]
         if given:
@@ -138,7 +143,13 @@ def _data(args: argparse.Namespace, checkpoint: Any) -> tuple[Any, str, str]:
     info = checkpoint.info
     if args.csv is not None:
         data = jaxnn.datasets.read_labelled(
-            args.csv, info, target=args.target, delimiter=args.delimiter, encoding=args.encoding, strict=args.strict
+            args.csv,
+            info,
+            target=args.target,
+            delimiter=args.delimiter,
+            encoding=args.encoding,
+            strict=args.strict,
+            weight_column=args.weight_column,
         )
         return data, args.csv, "test"
     seed = args.seed if args.seed is not None else (checkpoint.metadata or {}).get("seed", 0)

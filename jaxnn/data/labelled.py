@@ -8,6 +8,7 @@ targets turned into the training's class indices (or standardized with its stati
 """
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from jaxnn import errors
 from jaxnn.data.columns import ColumnPlan
 from jaxnn.data.dataset import DataInfo, Dataset, preview
-from jaxnn.data.files import target_values
+from jaxnn.data.files import sample_weights, target_values
 from jaxnn.data.prepare import class_label
 from jaxnn.data.reading import inspect_file
 from jaxnn.data.reading import read_table as _read_layout
@@ -32,6 +33,7 @@ def read_labelled(
     encoding: str | None = None,
     strict: bool = False,
     format: str | None = None,
+    weight_column: str | None = None,
 ) -> Dataset:
     """A CSV or Parquet file of labelled rows, prepared as the training data of ``info`` was.
 
@@ -49,6 +51,9 @@ def read_labelled(
         encoding: a CSV file's encoding; detected when None.
         strict: refuse a category that training never saw, instead of encoding it as all zeros.
         format: ``"csv"`` or ``"parquet"`` whatever the extension.
+        weight_column: a column of per-row weights (numbers >= 0) that weigh the rows in the loss and the
+            metrics (the test split's ``w_test``), as ``weight_column`` of :func:`jaxnn.datasets.from_csv`
+            weighs training rows.
 
     Returns:
         A :class:`Dataset` with ``info`` as its info, every row of the file in its test split and empty
@@ -79,10 +84,11 @@ def read_labelled(
         )
     if target in plan.used:
         raise errors.DataError(f"{target!r} is one of the model's features, so it cannot be the target")
+    weights = _check_weight_column(weight_column, layout, plan.used, target)
     table = _read_layout(
         layout,
-        columns=[*plan.used, target],
-        text_columns=(*plan.text_columns, target),
+        columns=[*plan.used, target, *weights],
+        text_columns=(*plan.text_columns, target, *weights),
         missing_values=plan.missing_values,
     )
     if table.num_rows == 0:
@@ -90,7 +96,28 @@ def read_labelled(
     y = target_values(table, target)
     x = plan.transform(table.select(plan.used), strict=strict)
     codes = _codes(y, info, lambda rows: table.where(rows), f"{table.source}: the target column {target!r}")
-    return _test_only(info, x, codes)
+    data = _test_only(info, x, codes)
+    if weights:
+        data = data.replace(w_test=sample_weights(table, weights[0]).astype(np.float32))
+    return data
+
+
+def _check_weight_column(name: Any, layout: Any, features: Sequence[str], target: str) -> list[str]:
+    """``[name]`` for a weight column the file has that is neither a feature nor the target; ``[]`` for None."""
+    if name is None:
+        return []
+    if not isinstance(name, str):
+        raise errors.ArgumentTypeError(
+            f"{errors.arg('weight_column')} must be a column name (str), got {type(name).__name__}: {name!r}"
+        )
+    if name not in layout.names:
+        raise errors.DataError(
+            f"{layout.source} has no weight column {name!r}; its columns are {preview(layout.names, 8)}"
+        )
+    if name in features or name == target:
+        role = "the target" if name == target else "one of the model's features"
+        raise errors.DataError(f"{name!r} is {role}, so it cannot be the weight column")
+    return [name]
 
 
 def as_trained(data: Dataset, info: DataInfo | Dataset) -> Dataset:

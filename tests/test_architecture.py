@@ -334,14 +334,6 @@ def test_sweep_command_sweeps_sizes_and_writes_the_ensemble(capsys, tmp_path):
     assert status == 2 and "--ensemble 5 is more than the sweep's 2 runs" in stderr
 
 
-def test_sizes_with_cross_validation_is_refused_before_training():
-    data = jaxnn.datasets.load("iris", seed=0, val_fraction=0.0)
-    with pytest.raises(jaxnn.ConfigError, match=r"space\['sizes'\] cannot be combined with `?cv"):
-        jaxnn.sweep(
-            jaxnn.mlp([4, 8, 3]), data, space={"sizes": [(8,), (16,)]}, cv=3, num_epochs=2, key=0, progress=False
-        )
-
-
 def test_sizes_with_a_shard_is_refused_before_training():
     data = jaxnn.datasets.load("iris", seed=0)
     with pytest.raises(jaxnn.ConfigError, match=r"space\['sizes'\] cannot be combined with `?shard"):

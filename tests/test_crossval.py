@@ -76,6 +76,31 @@ def test_refit_trains_the_best_configuration_on_all_training_data(iris_cv, cv_sw
     np.testing.assert_array_equal(np.asarray(refit.params[0]["w"]), np.asarray(again.params[0]["w"]))
 
 
+def test_layer_sizes_cross_validate_each_shape_as_its_own_sweep_and_refit_the_best(iris_cv, cv_sweep):
+    """space['sizes'] with cv: each shape is a group of its own (its own program over the folds); a row of a
+    shape equals the same row of that shape's own cross-validated sweep, fold by fold, and the refit model
+    has the best row's shapes."""
+    space = {"sizes": [(8,), (4,)], "learning_rate": [0.01, 0.1]}
+    result = jaxnn.sweep(MODEL, iris_cv, space=space, key=0, cv=SPLITTER, **OPTIONS)
+    narrow = jaxnn.sweep(jaxnn.mlp([4, 4, 3]), iris_cv, space=space | {"sizes": [(4,)]}, key=0, cv=SPLITTER, **OPTIONS)
+    assert len(result) == 4 and set(result.table["sizes"]) == {(8,), (4,)}
+    for alone in (cv_sweep, narrow):
+        for i in range(len(alone)):
+            sizes = tuple(jaxnn.sweeps.architecture.hidden_sizes(alone.model(i)))
+            (j,) = [
+                k
+                for k in range(len(result))
+                if result.table["sizes"][k] == sizes
+                and result.table["learning_rate"][k] == alone.table["learning_rate"][i]
+            ]
+            for name in alone.folds:
+                np.testing.assert_array_equal(result.folds[name][j], alone.folds[name][i], err_msg=name)
+    best = result.model(0)
+    assert jax.tree.map(np.shape, result.refit.params) == jax.tree.map(np.shape, best.init(jax.random.key(0)))
+    again = jaxnn.fit(best, iris_cv, key=row_key(0), learning_rate=result.best["learning_rate"], **OPTIONS)
+    np.testing.assert_array_equal(np.asarray(result.refit.params[0]["w"]), np.asarray(again.params[0]["w"]))
+
+
 def test_unequal_folds_are_padded_and_masked_exactly(iris_cv, compiles):
     """Full-batch gradient descent on folds of 30 and 29 rows: padding rows change nothing (vs fit per fold);
     other values reuse the compiled programs."""

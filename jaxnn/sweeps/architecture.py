@@ -12,11 +12,24 @@ trains each shape at its own cost and pays one compile per shape.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 from jaxnn import errors
 from jaxnn.models import Model, model_from_config
+from jaxnn.sweeps.space import ARCHITECTURE_KEY, PROGRAM_KEYS
 
-__all__ = ["hidden_sizes", "with_sizes"]
+__all__ = ["group_key", "hidden_sizes", "model_of", "with_sizes"]
+
+
+def model_of(model: Model, config: dict[str, Any]) -> Model:
+    """The model a configuration trains: ``model``, with the configuration's hidden ``sizes`` if it has them."""
+    return model if ARCHITECTURE_KEY not in config else with_sizes(model, config[ARCHITECTURE_KEY])
+
+
+def group_key(spec: Any, config: dict[str, Any]) -> tuple:
+    """What a configuration's program depends on: its program settings (``PROGRAM_KEYS``, the spec's where the
+    configuration leaves them) and its hidden sizes (None when the space does not vary them)."""
+    return (*(config.get(name, getattr(spec, name)) for name in PROGRAM_KEYS), config.get(ARCHITECTURE_KEY))
 
 
 def hidden_sizes(model: Model) -> tuple[int, ...] | None:

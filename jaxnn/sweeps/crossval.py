@@ -21,6 +21,7 @@ from jaxnn import loop
 from jaxnn.data import folds as folds_lib
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.spec import TrainSpec, zeros_of
+from jaxnn.sweeps import architecture
 from jaxnn.sweeps import plan as planning
 from jaxnn.sweeps import rows as sweep_rows
 from jaxnn.sweeps.result import RANKED_BY_VALIDATION, SweepResult
@@ -46,14 +47,22 @@ def run_cv(
 ) -> SweepResult:
     """Train ``configs[i]`` (``i`` in ``config_ids``) on every fold of ``folds`` (a stacked
     :class:`~jaxnn.data.folds.PaddedDataset`; ``job.data`` is one of its folds)."""
-    # one program per program setting, tables merged
+    # one program per program setting and hidden sizes, tables merged
     groups: dict[tuple, list[int]] = {}
     for index in config_ids:
-        groups.setdefault(tuple(configs[index].get(name, getattr(spec, name)) for name in PROGRAM_KEYS), []).append(
-            index
-        )
+        groups.setdefault(architecture.group_key(spec, configs[index]), []).append(index)
     results = [
-        _cv_group(spec.replace(**dict(zip(PROGRAM_KEYS, setting, strict=False))), job, configs, indices, folds, helpers)
+        _cv_group(
+            spec.replace(
+                **dict(zip(PROGRAM_KEYS, setting, strict=False)),
+                model=architecture.model_of(spec.model, configs[indices[0]]),
+            ),
+            job,
+            configs,
+            indices,
+            folds,
+            helpers,
+        )
         for setting, indices in groups.items()
     ]
     return results[0] if len(results) == 1 else SweepResult.concat(results)
@@ -199,7 +208,7 @@ def refit(spec: TrainSpec, job: Any, data: Any, result: SweepResult) -> Any:
     values = {name: row.get(name, getattr(job.base, name)) for name in Hyperparams._fields}
     values = {name: value for name, value in values.items() if value is not None}
     return train_lib.fit(
-        spec.model,
+        result.model(0),  # the sweep's model, with the row's hidden sizes where the space varied them
         data,
         key=jax.random.fold_in(job.key, int(row["seed"])),
         hyperparams=Hyperparams(**{name: jnp.float32(v) for name, v in values.items()}),

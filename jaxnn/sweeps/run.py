@@ -277,11 +277,6 @@ def sweep(
             f"space['sizes'] cannot be combined with {errors.arg('shard' if cluster is None else 'cluster')} "
             "yet: run one sweep per size list and combine them with SweepResult.concat"
         )
-    if stacked is not None and ARCHITECTURE_KEY in space:
-        raise errors.ConfigError(
-            f"space['sizes'] cannot be combined with {errors.arg('cv')} yet: run one "
-            "cross-validated sweep per size list and combine them with SweepResult.concat"
-        )
     num_configs, num_seeds = space_size(
         space if explicit is None else explicit[0], num_samples=num_samples, seeds=seeds
     )
@@ -586,16 +581,6 @@ def _check_settings(
         architecture.with_sizes(spec.model, sizes)  # every shape's model can be built, before anything trains
 
 
-def _model_of(model: Model, config: dict[str, Any]) -> Model:
-    """The model a configuration trains: ``model``, with the configuration's hidden ``sizes`` if it has them."""
-    return model if ARCHITECTURE_KEY not in config else architecture.with_sizes(model, config[ARCHITECTURE_KEY])
-
-
-def _group_key(spec: TrainSpec, config: dict[str, Any]) -> tuple:
-    """What a configuration's program depends on: the program settings and the hidden sizes."""
-    return (*(config.get(name, getattr(spec, name)) for name in PROGRAM_KEYS), config.get(ARCHITECTURE_KEY))
-
-
 def _program_settings(spec: TrainSpec, space: dict[str, Any], configs: list[dict[str, Any]]) -> list[TrainSpec]:
     """The distinct specs the sweep's configurations run (one per value of the space's program keys)."""
     values = {name: space[name] for name in PROGRAM_KEYS if name in space}
@@ -633,12 +618,12 @@ def run_configs(spec: TrainSpec, job: "_Job", configs: ConfigsById, config_ids: 
     """Train ``configs[i]`` for ``i`` in ``config_ids``: one program per distinct program setting, tables merged."""
     groups: dict[tuple, list[int]] = {}
     for index in config_ids:
-        groups.setdefault(_group_key(spec, configs[index]), []).append(index)
+        groups.setdefault(architecture.group_key(spec, configs[index]), []).append(index)
     try:
         results = [
             _sweep_group(
                 spec.replace(
-                    **dict(zip(PROGRAM_KEYS, setting, strict=False)), model=_model_of(spec.model, configs[indices[0]])
+                    **dict(zip(PROGRAM_KEYS, setting, strict=False)), model=architecture.model_of(spec.model, configs[indices[0]])
                 ),
                 job,
                 configs,

@@ -118,21 +118,21 @@ def test_bad_sizes_are_refused_before_training(digits_small, space, error, messa
         )
 
 
-def test_sizes_need_a_model_whose_hidden_layers_are_known_and_asha_and_hyperband_are_refused(digits_small):
+def test_sizes_need_a_model_whose_hidden_layers_are_known_and_enough_configurations_per_shape(digits_small):
     layers = jaxnn.layers
     model = jaxnn.sequential(64, layers.dense(8), layers.activation("relu"), layers.dense(10))
     with pytest.raises(jaxnn.ConfigError, match="sets the hidden layers of a model built by jaxnn.mlp"):
         jaxnn.sweep(model, digits_small, space={"sizes": [(8,)]}, key=0, **OPTIONS)
-    for scheduler, name in (("asha", "ASHA"), ("hyperband", "Hyperband")):
-        with pytest.raises(jaxnn.ConfigError, match=f"{name} compares the rows of a rung inside one program"):
-            jaxnn.sweep(
-                jaxnn.mlp([64, 8, 10]),
-                digits_small,
-                space={"sizes": SIZES, "learning_rate": [0.1, 0.2]},
-                key=0,
-                scheduler=scheduler,
-                **OPTIONS,
-            )
+    with pytest.raises(jaxnn.ConfigError, match=r"Hyperband's brackets split each shape's configurations, and sizes"):
+        jaxnn.sweep(
+            jaxnn.mlp([64, 8, 10]),
+            digits_small,
+            space=[{"sizes": (8,), "learning_rate": 0.1}]
+            + [{"sizes": (16,), "learning_rate": r} for r in (0.1, 0.2, 0.3)],
+            key=0,
+            scheduler=jaxnn.Hyperband(),
+            **OPTIONS | {"num_epochs": 9},
+        )
     with pytest.raises(
         jaxnn.ConfigError,
         match=r"each of space\['sizes'\] needs at least 2 configurations per seed; "
@@ -146,6 +146,28 @@ def test_sizes_need_a_model_whose_hidden_layers_are_known_and_asha_and_hyperband
             scheduler=jaxnn.PBT(interval=1),
             **OPTIONS,
         )
+
+
+@pytest.mark.parametrize("scheduler", [jaxnn.ASHA(reduction_factor=2), jaxnn.Hyperband(reduction_factor=2)])
+def test_asha_and_hyperband_prune_each_shape_among_itself(iris, scheduler):
+    """A shape's rows form their own successive halving: the rows of each shape equal, bitwise, those of the same
+    scheduled sweep of that shape alone (rows of different shapes meet only in the final table)."""
+    rates = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
+    options = dict(key=0, scheduler=scheduler, num_epochs=4, batch_size=32, progress=False)
+    result = jaxnn.sweep(jaxnn.mlp([4, 8, 3]), iris, space={"sizes": [(8,), (4, 4)], "learning_rate": rates}, **options)
+    assert len(result) == 12 and "pruned" in set(result.table["status"])
+    for sizes in ((8,), (4, 4)):
+        alone = jaxnn.sweep(jaxnn.mlp([4, *sizes, 3]), iris, space={"learning_rate": rates}, **options)
+        for i in range(len(alone)):
+            (j,) = [
+                k
+                for k in range(len(result))
+                if result.table["sizes"][k] == sizes
+                and result.table["learning_rate"][k] == alone.table["learning_rate"][i]
+            ]
+            for name in ("status", "epochs_run", "rung", "best_val_metric", "best_val_loss"):
+                assert result.table[name][j] == alone.table[name][i], name
+            chex.assert_trees_all_equal(result.params(j), alone.params(i))
 
 
 def test_pbt_across_shapes_never_copies_between_them(digits_small):

@@ -278,7 +278,9 @@ def sweep(
             "yet: run one sweep per size list and combine them with SweepResult.concat"
         )
     num_configs, num_seeds = space_size(
-        space if explicit is None else explicit[0], num_samples=num_samples, seeds=seeds
+        space if explicit is None else {name: [value] for name, value in explicit[0].items()},
+        num_samples=num_samples,
+        seeds=seeds,
     )
     num_configs = num_configs if explicit is None else len(explicit)
     _check_size(
@@ -290,7 +292,10 @@ def sweep(
         sizes=space.get(ARCHITECTURE_KEY),
     )
     if explicit is not None:  # each configuration checked as a space of its own (never the product of all values)
-        checked = [expand_space(config, num_samples=None, seeds=seeds, key=key) for config in explicit]
+        checked = [
+            expand_space({name: [value] for name, value in config.items()}, num_samples=None, seeds=seeds, key=key)
+            for config in explicit
+        ]  # each value is one value (a tuple of sizes too), never a list of them
         expanded = checked[0]._replace(configs=[c.configs[0] for c in checked])
     else:
         expanded = (
@@ -623,7 +628,8 @@ def run_configs(spec: TrainSpec, job: "_Job", configs: ConfigsById, config_ids: 
         results = [
             _sweep_group(
                 spec.replace(
-                    **dict(zip(PROGRAM_KEYS, setting, strict=False)), model=architecture.model_of(spec.model, configs[indices[0]])
+                    **dict(zip(PROGRAM_KEYS, setting, strict=False)),
+                    model=architecture.model_of(spec.model, configs[indices[0]]),
                 ),
                 job,
                 configs,
@@ -680,27 +686,29 @@ def _check_scheduler(
             f"{name} compares rows of one program, but the space varies {', '.join(varied)}; "
             "run one scheduled sweep per value and combine them with SweepResult.concat"
         )
-    if ARCHITECTURE_KEY in space and not isinstance(scheduler, PBT):
-        raise errors.ConfigError(
-            f"{name} compares the rows of a rung inside one program, and rows of different "
-            f"space['sizes'] train in separate programs: run one {name} sweep per size list and "
-            "combine them with SweepResult.concat (PBT works across sizes: each shape is its "
-            "own population)"
-        )
+    shapes: dict[Any, int] = {}  # each shape's configurations: a shape's rows are pruned (or copied) among themselves
+    if configs is not None and ARCHITECTURE_KEY in space:
+        for config in configs:
+            shapes[config[ARCHITECTURE_KEY]] = shapes.get(config[ARCHITECTURE_KEY], 0) + 1
     if isinstance(scheduler, ASHA):
         scheduler.rungs(spec.num_epochs)
     elif isinstance(scheduler, Hyperband):
-        scheduler.sizes(num_configs, spec.num_epochs)  # the rungs, the bracket count, a configuration per bracket
+        for sizes, count in shapes.items() or [(None, num_configs)]:  # the rungs, the brackets, a config per bracket
+            try:
+                scheduler.sizes(count, spec.num_epochs)
+            except errors.ConfigError as error:
+                if sizes is None:
+                    raise
+                raise errors.ConfigError(
+                    f"Hyperband's brackets split each shape's configurations, and sizes {sizes} has {count}: {error}"
+                ) from None
     else:
         scheduler.interval_for(spec.num_epochs)
         scheduler.names_for(job.swept, job.base, spec.optimizer, spec.schedule)
         if num_configs < 2:
             raise errors.ConfigError(f"PBT needs a population of at least 2 configurations per seed, got {num_configs}")
-        if configs is not None and ARCHITECTURE_KEY in space:  # each shape is a population: copies never cross shapes
-            counts: dict[Any, int] = {}
-            for config in configs:
-                counts[config[ARCHITECTURE_KEY]] = counts.get(config[ARCHITECTURE_KEY], 0) + 1
-            small = {sizes: count for sizes, count in counts.items() if count < 2}
+        if shapes:  # each shape is a population: copies never cross shapes
+            small = {sizes: count for sizes, count in shapes.items() if count < 2}
             if small:
                 sizes, count = next(iter(small.items()))
                 raise errors.ConfigError(

@@ -343,20 +343,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if log_error is not None:
         raise log_error
-    if "best.msgpack" not in written and args.cv is not None and result.table["status"][0] != "diverged":
-        raise errors.TrainingDiverged(
-            None,
-            result.refit,
-            "the best configuration diverged when refit on all the training data (it did not on the folds), so "
-            f"there is no best.msgpack; the table is in {os.path.join(args.out, 'sweep.csv')}. Lower "
-            "--learning-rate or set --clip-norm",
-        )
     if "best.msgpack" not in written:
-        raise errors.AllRunsDiverged(
-            result,
-            f"all {len(result)} runs diverged (NaN or infinite loss), so there is no best model and no best.msgpack; "
-            f"the table is in {os.path.join(args.out, 'sweep.csv')}. Lower --learning-rate or set --clip-norm",
-        )
+        raise _no_best(args, result)
     for line in jaxnn.track.how_to_look(trackers):
         print(f"to look: {line}")
     return 0
@@ -415,6 +403,23 @@ def _write(
         )
         written.append("best_ensemble.msgpack")
     return written, _chosen(result, best, summary)
+
+
+def _no_best(args: argparse.Namespace, result: Any) -> errors.TrainingDiverged:
+    """Why a finished sweep wrote no ``best.msgpack``: every row diverged, or (``--cv``) the refit did."""
+    table = os.path.join(args.out, "sweep.csv")
+    if args.cv is not None and result.table["status"][0] != "diverged":
+        return errors.TrainingDiverged(
+            None,
+            result.refit,
+            "the best configuration diverged when refit on all the training data (it did not on the folds), so "
+            f"there is no best.msgpack; the table is in {table}. Lower --learning-rate or set --clip-norm",
+        )
+    return errors.AllRunsDiverged(
+        result,
+        f"all {len(result)} runs diverged (NaN or infinite loss), so there is no best model and no best.msgpack; "
+        f"the table is in {table}. Lower --learning-rate or set --clip-norm",
+    )
 
 
 def _cross_validated(args: argparse.Namespace) -> None:

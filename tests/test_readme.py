@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tomllib
 
+import jax
 import pytest
 
 from jaxnn import cli
@@ -56,7 +57,10 @@ def test_quick_start_main_command_runs(tmp_path):
 def test_info_reports_backend_and_devices():
     completed = subprocess.run([sys.executable, "-m", "jaxnn.cli", "info"], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
-    assert "backend: cpu" in completed.stdout and "devices: 1 x cpu" in completed.stdout
+    # The process inherits the session's environment (XLA_FLAGS included): it sees the devices this one does.
+    devices = jax.devices()
+    assert f"backend: {devices[0].platform}" in completed.stdout
+    assert f"devices: {len(devices)} x {devices[0].platform}" in completed.stdout
 
 
 @pytest.mark.slow

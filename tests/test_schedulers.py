@@ -19,6 +19,8 @@ import jaxnn
 from jaxnn.sweeps import rows as sweep_rows
 from jaxnn.sweeps.schedulers import ASHA, PBT, Hyperband, ranking_is_noise
 
+from .conftest import tolerance
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OPTIONS = dict(optimizer="sgd", num_epochs=9, batch_size=128, progress=False, momentum=0.9)
 RATES = [0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6]
@@ -90,10 +92,16 @@ def test_asha_trains_only_the_best_of_each_rung(asha_run):
         score = np.stack([-metric, loss.min(axis=1)], axis=1)
         best_stopped = min(map(tuple, score[~went_on]))
         assert all(tuple(s) <= best_stopped for s in score[went_on])
-    # Compute really drops: on a CPU every rung runs in pieces of one narrow program (2 rows here, one
-    # epoch per call), so the compiled calls train the survivors plus at most one padded row per piece;
-    # pruned rows kept under a mask would make it 9 rows x 9 epochs = 81.
-    assert set(widths) == {2} and sum(widths) <= 2 * table["epochs_run"].sum() < 81
+    # Compute really drops: on a CPU every rung runs in pieces of one narrow program (2 rows here, or the
+    # device count), so the compiled calls train the survivors padded to whole pieces; pruned rows kept
+    # under a mask would make it 9 rows x 9 epochs = 81.
+    num_devices = len(jax.devices())
+    width = -(-2 // num_devices) * num_devices
+    pieces = sum(
+        -(-int(np.sum(table["rung"] >= rung)) // width) * width * (end - start)
+        for rung, (start, end) in enumerate(((0, 1), (1, 3), (3, 9)))
+    )
+    assert set(widths) == {width} and sum(widths) <= pieces < 81
 
 
 def test_an_asha_row_equals_fit_for_the_epochs_it_ran(asha_run, digits, model):
@@ -552,5 +560,5 @@ def test_one_program_per_rung_compiled_side_by_side_gives_the_same_rows(asha_run
     wide = jaxnn.sweep(model, digits, space={"learning_rate": RATES}, key=0, scheduler="asha", **OPTIONS)
     for name in ("learning_rate", "status", "epochs_run", "rung", "best_epoch"):
         np.testing.assert_array_equal(wide.table[name], narrow.table[name])
-    for i in range(len(wide)):
-        chex.assert_trees_all_close(wide.params(i), narrow.params(i), rtol=1e-5, atol=1e-6)
+    for i in range(len(wide)):  # programs of other widths (per-device batches on several devices): last bits differ
+        chex.assert_trees_all_close(wide.params(i), narrow.params(i), **tolerance(np.float32, scale=10))

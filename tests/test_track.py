@@ -33,6 +33,7 @@ SWEEP = dict(
     max_parallel=2,
     num_chunks=2,
     early_stopping=jaxnn.EarlyStopping(patience=1),
+    devices=1,  # chunks of 2 rows on any machine (on more devices a chunk is a multiple of their count)
 )  # 4 chunks of 2 rows
 FIT = dict(key=0, num_epochs=5, learning_rate=0.05, progress=False)
 MODEL = [30, 8, 1]

@@ -232,6 +232,8 @@ def test_a_weight_column_weighs_the_rows_as_scikit_learns_sample_weight(iris, ir
     ):
         with pytest.raises(jaxnn.DataError, match=re.escape(message)):
             jaxnn.datasets.read_labelled(path, iris.info, weight_column=column)
+    with pytest.raises(TypeError, match=r"`weight_column` must be a column name \(str\), got int: 0"):
+        jaxnn.datasets.read_labelled(path, iris.info, weight_column=0)
     bad = write_csv(tmp_path / "bad.csv", ["w", *names, "species"], [[-1, *raw_x[0], labels[0]]])
     with pytest.raises(jaxnn.DataError, match=r"weight column 'w' is negative at line 2 \(-1\)"):
         jaxnn.datasets.read_labelled(bad, iris.info, weight_column="w")

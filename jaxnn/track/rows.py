@@ -48,6 +48,7 @@ def sweep_rows(
         for config, seed in zip(table["config"], table["seed"], strict=False)
     ]
     tags = summary_tags(metric)
+    measures = _measure_tags(table, tags)  # the returned (best epoch's) params' other measures
     out = []
     for i, number in enumerate(numbers):
         epochs_run = int(table["epochs_run"][i])
@@ -71,7 +72,7 @@ def sweep_rows(
         steps = {tags[name]: int(table["best_epoch"][i]) for name in tags if name.startswith("best")}
         steps |= {tags[name]: epochs_run for name in tags if not name.startswith("best")}
         metrics = {tag: float(table[name][i]) for name, tag in tags.items() if name in table and finite(table[name][i])}
-        for name, tag in _measure_tags(table, tags).items():  # the returned (best epoch's) params' other measures
+        for name, tag in measures.items():
             steps[tag] = int(table["best_epoch"][i])
             if finite(table[name][i]):
                 metrics[tag] = float(table[name][i])

@@ -13,24 +13,7 @@ import numpy as np
 
 from jaxnn._io import atomic_write
 
-__all__ = ["plot_confusion_matrix", "plot_history", "plot_sweep", "preload"]
-
-
-def preload() -> None:
-    """Start importing matplotlib in a background thread (it takes about a second).
-
-    The command line calls it before training: compiled training releases the GIL, so the
-    import is done by the time the first plot is drawn. The thread is not a daemon: a process
-    that ends early (an error, Ctrl-C) waits for the import to finish instead of tearing the
-    interpreter down under it, which can crash the process.
-    """
-    import threading
-
-    def load() -> None:
-        import matplotlib.backends.backend_agg  # noqa: F401
-        import matplotlib.figure  # noqa: F401
-
-    threading.Thread(target=load, name="jaxnn-preload-matplotlib", daemon=False).start()
+__all__ = ["plot_confusion_matrix", "plot_history", "plot_sweep"]
 
 
 def _figure(**options: Any) -> Any:

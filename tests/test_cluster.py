@@ -140,17 +140,17 @@ def test_shard_and_merge_round_trip_through_the_command_line(tmp_path, capsys):
         )
         for i in range(2)
     ]
-    whole = subprocess.run([*cli, *common, "--out", tmp_path / "whole"], capture_output=True, text=True, timeout=600)
+    whole = subprocess.run([*cli, *common, "--out", tmp_path / "whole"], capture_output=True, text=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
     for process in shards:
-        out, err = process.communicate(timeout=600)
+        out, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
         assert "shard.msgpack" in out and "jaxnn merge" in out
     merged = subprocess.run(
         [*cli, "merge", *(tmp_path / f"s{i}" for i in (1, 0)), "--out", tmp_path / "merged"],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=300,
     )
     assert merged.returncode == 0, merged.stderr
     assert "2 shards, 8 runs" in merged.stdout

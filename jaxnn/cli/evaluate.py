@@ -8,7 +8,6 @@ import os
 from typing import Any
 
 import jaxnn
-from jaxnn import plotting
 from jaxnn._io import atomic_write
 from jaxnn.cli import options
 from jaxnn.cli.options import UsageError
@@ -81,8 +80,6 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model} holds no dataset information (feature names, scaling, classes); "
             "it was not written by `jaxnn train` or `jaxnn sweep`"
         )
-    if info.is_classification and (args.out is not None or args.confusion_png is not None):
-        plotting.preload()
     data, source, split = _data(args, checkpoint)
     metrics = jaxnn.evaluate(checkpoint.model, checkpoint.params, data, split=split)
     print(f"{args.model} on {source}: {metrics.get('num_examples', '?')} examples, {info.describe_task()}")

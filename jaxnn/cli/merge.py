@@ -6,7 +6,7 @@ import os
 import shutil
 from typing import Any
 
-from jaxnn import errors, plotting
+from jaxnn import errors
 from jaxnn.cli import options, runs
 from jaxnn.cluster import shards as sharding
 
@@ -32,7 +32,6 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with runs.staged_output(args.out) as staging:
-        plotting.preload()
         result = sharding.merge(args.shards)
         num_seeds = len(set(result.table["seed"].tolist()))
         print(f"{len(args.shards)} shards, {len(result)} runs")

@@ -10,7 +10,7 @@ from typing import Any
 
 import jaxnn
 import jaxnn.track
-from jaxnn import errors, hyperparams, plotting
+from jaxnn import errors, hyperparams
 from jaxnn.cli import config, options, runs
 from jaxnn.cli.options import UsageError
 from jaxnn.cluster import shards as sharding
@@ -266,8 +266,6 @@ def run(args: argparse.Namespace) -> int:
         runs.staged_output(args.out) if writes else contextlib.nullcontext() as staging,
         runs.live_log(args),
     ):
-        if writes:
-            plotting.preload()
         data = runs.load_data(args)
         model = runs.model_for(args, data)
         devices = jax.devices()

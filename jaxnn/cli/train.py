@@ -43,7 +43,6 @@ def run(args: argparse.Namespace) -> int:
     given.pop("dropout", None)  # the model's own rate (runs.model_for)
     checkpoint = runs.checkpoint_dir(args)
     with runs.resumable(checkpoint), runs.staged_output(args.out) as staging, runs.live_log(args):
-        plotting.preload()
         data = runs.load_data(args)
         model = runs.model_for(args, data)
         print(data.describe())

@@ -219,6 +219,37 @@ def test_mlflow_has_a_parent_run_and_a_child_per_row_read_back_with_search_runs(
         np.testing.assert_array_equal(saved, expected)
 
 
+def test_mlflows_database_gets_the_runs_its_own_client_writes(cancer, model, logged, monkeypatch):
+    """The children written in one transaction (a database store) equal those ``MlflowClient`` writes call by call:
+    the same runs, statuses, params, tags, every metric's history and latest value."""
+    mlflow = pytest.importorskip("mlflow")
+    _, _, uri = logged
+    monkeypatch.setattr(track.mlflow_sql, "sql_store", lambda client: None)  # MlflowClient's calls, as any store
+    jaxnn.sweep(model, cancer, **SWEEP, log=track.MLflow(uri, "sweeps-client"))
+    client = mlflow.MlflowClient(uri)
+
+    def children(experiment):
+        found = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=1000)
+        parent = next(run.info.run_id for run in found if "mlflow.parentRunId" not in run.data.tags)
+        out = {}
+        for run in found:
+            if run.data.tags.get("mlflow.parentRunId") != parent:
+                continue
+            tags = {k: v for k, v in run.data.tags.items() if k != "mlflow.parentRunId"}
+            histories = {
+                key: [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)]
+                for key in run.data.metrics
+            }
+            info = (run.info.status, run.info.lifecycle_stage, run.info.user_id, run.info.run_name)
+            assert run.info.artifact_uri.endswith(f"/{run.info.run_id}/artifacts") and run.info.end_time
+            out[run.info.run_name] = (info, run.data.params, tags, run.data.metrics, histories)
+        return out
+
+    in_one_transaction, call_by_call = children("sweeps"), children("sweeps-client")
+    assert len(in_one_transaction) == 8 and sum(len(c[4]) for c in in_one_transaction.values()) > 8 * 3
+    assert in_one_transaction == call_by_call
+
+
 def jax_leaves(tree):
     import jax
 

@@ -1,4 +1,4 @@
-"""MLflow: a parent run for the sweep, a child run per row, batched writes through ``MlflowClient``.
+"""MLflow: a parent run for the sweep, a child run per row, batched writes.
 
 The ``mlflow`` extra. Any tracking URI works (a server, ``sqlite:///path.db``, ...). The parent
 run carries the settings every row shares (as params), the tag ``jaxnn.fingerprint`` (what
@@ -6,10 +6,13 @@ makes the run the one it is), and, once the sweep finished, the best row's metri
 model file (``best.msgpack``, written with :func:`jaxnn.save`) as an artifact. Every row is a
 child run named ``row-007`` with its hyperparameters as params, its curves and summary values
 as metrics (per epoch: ``train/loss``, ``val/loss``, ``val/<metric>``; once: ``best/...``,
-``test/...``, ``epochs_run``), written with ``log_batch`` (a few calls per row, never one per
-value), and tags ``jaxnn.status`` (``ok``, ``diverged``, ``stopped_early``, ``pruned``),
+``test/...``, ``epochs_run``), and tags ``jaxnn.status`` (``ok``, ``diverged``, ``stopped_early``, ``pruned``),
 ``jaxnn.row``, ``jaxnn.config`` (and ``jaxnn.lineage`` under PBT). A diverged row's run ends
 ``FAILED``, every other ``FINISHED``. ``fit`` logs one run, without children.
+
+A database store (``sqlite:///``, ``postgresql://``, ...) gets the children of a chunk of rows in one
+transaction (:mod:`jaxnn.track.mlflow_sql`); any other store, through ``MlflowClient``'s ``log_batch``
+(a few calls per row, never one per value).
 
 Resuming: a sweep with the fingerprint of a parent already in the experiment continues that
 parent: children that ended are kept, a child a crash left ``RUNNING`` is deleted and written
@@ -27,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jaxnn import errors
+from jaxnn.track import mlflow_sql
 from jaxnn.track.base import Outcome, Row, RunInfo, Tracker
 
 __all__ = ["MLflow"]
@@ -176,6 +180,7 @@ class MLflow(Tracker):
 
     def rows(self, rows: Sequence[Row]) -> None:
         _, _, _, Param, RunTag = _mlflow()
+        children = []
         for row in rows:
             if row.name == ".":  # a fit: the run itself
                 run_id = self._parent.info.run_id
@@ -187,17 +192,42 @@ class MLflow(Tracker):
                     tags=[RunTag(k, v) for k, v in self._tags(row).items()],
                 )
                 self._log(run_id, metrics=self._metrics(row))
-                continue
-            if row.name in self._children:
-                continue
-            tags = {"mlflow.parentRunId": self._parent.info.run_id, **self._tags(row)}
-            child = self._client.create_run(self._parent.info.experiment_id, run_name=row.name, tags=tags)
-            run_id = child.info.run_id
-            params = [Param(name, _param(value)) for name, value in row.hyperparameters.items()]
-            params += [Param("config", row.tags["config"])] if "config" in row.tags else []
-            self._log(run_id, metrics=self._metrics(row), params=params)
-            self._client.set_terminated(run_id, "FAILED" if row.status == "diverged" else "FINISHED")
+            elif row.name not in self._children:
+                children.append(row)
+        store = mlflow_sql.sql_store(self._client) if children else None
+        if store is not None:  # a database: every new child in one transaction
+            mlflow_sql.write_children(
+                store,
+                self._parent.info.experiment_id,
+                self._parent.info.run_id,
+                [self._child(row) for row in children],
+                now=int(time.time() * 1000),
+            )
+            self._children |= {row.name: dict(row.metrics) for row in children}
+            return
+        for row in children:
+            child = self._child(row)
+            tags = {"mlflow.parentRunId": self._parent.info.run_id, **child.tags}
+            run_id = self._client.create_run(self._parent.info.experiment_id, run_name=row.name, tags=tags).info.run_id
+            self._log(
+                run_id,
+                metrics=self._metrics(row),
+                params=[Param(name, value) for name, value in child.params.items()],
+            )
+            self._client.set_terminated(run_id, child.status)
             self._children[row.name] = dict(row.metrics)
+
+    def _child(self, row: Row) -> mlflow_sql.ChildRun:
+        """A sweep row as a child run: its tags, params (hyperparameters and ``config``), values and status."""
+        params = {name: _param(value) for name, value in row.hyperparameters.items()}
+        params |= {"config": row.tags["config"]} if "config" in row.tags else {}
+        return mlflow_sql.ChildRun(
+            name=row.name,
+            tags=self._tags(row),
+            params=params,
+            metrics=_values(row),
+            status="FAILED" if row.status == "diverged" else "FINISHED",
+        )
 
     def finish(self, outcome: Outcome) -> None:
         parent_id = self._parent.info.run_id
@@ -245,17 +275,10 @@ class MLflow(Tracker):
         return tags
 
     def _metrics(self, row: Row) -> list[Any]:
-        """Every finite value of the row as MLflow metrics: curves per epoch (step = epoch), summary values once."""
+        """Every finite value of the row as MLflow metrics (:func:`_values`)."""
         _, _, Metric, _, _ = _mlflow()
         now = int(time.time() * 1000)
-        metrics = [
-            Metric(tag, float(value), now, epoch)
-            for tag, curve in row.curves.items()
-            for epoch, value in enumerate(curve, start=1)
-            if math.isfinite(value)
-        ]
-        metrics += [Metric(tag, value, now, row.steps.get(tag, 0)) for tag, value in row.metrics.items()]
-        return metrics
+        return [Metric(key, value, now, step) for key, value, step in _values(row)]
 
     def _log(
         self, run_id: str, *, metrics: Sequence[Any] = (), params: Sequence[Any] = (), tags: Sequence[Any] = ()
@@ -267,6 +290,19 @@ class MLflow(Tracker):
             take_metrics = metrics[: _BATCH - len(take_params) - len(take_tags)]
             self._client.log_batch(run_id, metrics=take_metrics, params=take_params, tags=take_tags)
             metrics, params, tags = metrics[len(take_metrics) :], params[len(take_params) :], tags[len(take_tags) :]
+
+
+def _values(row: Row) -> list[tuple[str, float, int]]:
+    """``(key, value, step)`` of every finite value of the row: curves per epoch (step = epoch), summary values
+    once (at their own step)."""
+    values = [
+        (tag, float(value), epoch)
+        for tag, curve in row.curves.items()
+        for epoch, value in enumerate(curve, start=1)
+        if math.isfinite(value)
+    ]
+    values += [(tag, float(value), row.steps.get(tag, 0)) for tag, value in row.metrics.items()]
+    return values
 
 
 def _check_reachable(uri: str) -> None:

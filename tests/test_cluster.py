@@ -166,3 +166,23 @@ def test_shard_and_merge_round_trip_through_the_command_line(tmp_path, capsys):
     assert "jaxnn: error: missing shard 1/2 of 2" in capsys.readouterr().err
     assert jaxnn_cli.main([str(a) for a in (*common, "--shard", "2/2", "--out", tmp_path / "bad")]) == 2
     assert "jaxnn: error: --shard 2/2: the shard index must be in 0..1" in capsys.readouterr().err
+
+
+def test_a_sweep_of_layer_sizes_shards_and_merges_into_the_whole_sweep(digits, model, tmp_path):
+    """Shapes in the space: each shard's file holds a model per shape it trained, and the merge gives every row
+    its own model and params, as the whole sweep does."""
+    space = {"sizes": [(16,), (8, 8)], "learning_rate": [0.03, 0.3]}  # a shard per shape: chunks as in the whole
+    options = {**OPTIONS, "max_parallel": 2}
+    whole = jaxnn.sweep(model, digits, space=space, **options)
+    for i in range(2):
+        half = jaxnn.sweep(model, digits, space=space, shard=(i, 2), **options)
+        (tmp_path / f"s{i}").mkdir()
+        jaxnn.cluster.save_shard(half, tmp_path / f"s{i}")
+    merged = jaxnn.merge([tmp_path / "s1", tmp_path / "s0"])
+    assert_same_sweep(merged, whole)
+    assert len(merged.models) == 2
+    assert [merged.model(i).config for i in range(len(whole))] == [whole.model(i).config for i in range(len(whole))]
+    # Given the sweep's (base) model, a shard of another shape is rebuilt from its config; another model is refused.
+    assert jaxnn.cluster.load_shard(tmp_path / "s1", model=model).model(0).config["sizes"][1:-1] in ([16], [8, 8])
+    with pytest.raises(jaxnn.errors.CheckpointError, match="holds a sweep of another model"):
+        jaxnn.cluster.load_shard(tmp_path / "s1", model=jaxnn.mlp([64, 16, 10], activation="tanh"))

@@ -69,7 +69,7 @@ def _best_file(directories: list[str], result: Any, num_seeds: int) -> str | Non
     index = int(result.aggregate()["best_row"][0]) if num_seeds > 1 else 0
     config = int(result.table["config"][index])
     for directory in directories:
-        info = sharding.load_shard(directory, model=result.model(0)).shard
+        info = sharding.load_shard(directory, model=result.models).shard
         assert info is not None, "load_shard gives a shard's result"
         if config in info.config_ids:
             path = os.path.join(directory, "best.msgpack")

@@ -29,7 +29,7 @@ from jaxnn import errors, resume
 from jaxnn._io import atomic_write
 from jaxnn.errors import CheckpointError
 from jaxnn.models import Model, model_from_config
-from jaxnn.sweeps.result import SweepResult
+from jaxnn.sweeps.result import SweepResult, as_column
 
 __all__ = [
     "FILE",
@@ -46,7 +46,7 @@ __all__ = [
 FILE = "shard.msgpack"
 """The file a shard's output directory holds (:func:`save_shard`)."""
 _FORMAT = "jaxnn-sweep-shard"
-_VERSION = 1
+_VERSION = 2  # 2: a model per shape (space['sizes']); 1 (one model) is still read
 
 
 class ShardInfo(NamedTuple):
@@ -60,8 +60,8 @@ class ShardInfo(NamedTuple):
         num_configs: the configurations of the whole sweep.
         config_ids: the configurations this shard trained.
         seeds: the seeds every configuration trains with.
-        group_rank: per configuration of the whole sweep, the rank of its program setting (the order the
-            whole sweep trains and concatenates its groups in).
+        group_rank: per configuration of the whole sweep, the rank of its group (program setting and
+            shape) in the order the whole sweep trains and concatenates its groups.
     """
 
     index: int  # type: ignore[assignment]  # the field shadows tuple.index (a public name: kept)
@@ -163,6 +163,7 @@ def save_shard(result: SweepResult, path: str | os.PathLike) -> str:
 def to_bytes(result: SweepResult) -> bytes:
     """A shard's result as the bytes of its file (see :func:`save_shard`)."""
     info = _info_of(result, "save_shard")
+    models, stacks, rows_of = result.param_stacks()
     table: dict[str, dict[str, Any]] = {}
     for name, column in result.table.items():
         column = np.asarray(column)
@@ -172,7 +173,7 @@ def to_bytes(result: SweepResult) -> bytes:
             table[name] = {"json": json.dumps([_plain(v) for v in column.tolist()]), "object": column.dtype == object}
     fields = {
         "shard": json.dumps(info._asdict()),
-        "model": json.dumps(result.model(0).config),
+        "models": json.dumps([model.config for model in models]),
         "result": json.dumps(
             {
                 "metric": result.metric,
@@ -186,7 +187,8 @@ def to_bytes(result: SweepResult) -> bytes:
         ),
         "table": table,
         "curves": {name: np.asarray(curve) for name, curve in result.curves.items()},
-        "params": resume.leaves_of(result.stacked_params()),
+        "params": {str(i): resume.leaves_of(stack) for i, stack in enumerate(stacks)},
+        "rows_of": rows_of,
     }
     return resume.pack(_FORMAT, _VERSION, fields)
 
@@ -195,12 +197,13 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def load_shard(path: str | os.PathLike, *, model: Model | None = None) -> SweepResult:
+def load_shard(path: str | os.PathLike, *, model: Model | Sequence[Model] | None = None) -> SweepResult:
     """A shard's result from :func:`save_shard`'s file (or a directory holding one).
 
     Args:
         model: the sweep's model; needed only for models jaxnn cannot rebuild from their config (Flax,
-            Equinox): the file's parameters are checked against it.
+            Equinox): the file's parameters are checked against it. A sweep of ``sizes`` holds a model per
+            shape, rebuilt from their configs (a list of models may be given instead).
 
     Raises:
         CheckpointError: no such file, not a shard file, damaged, or parameters that do not fit ``model``.
@@ -221,46 +224,44 @@ def load_shard(path: str | os.PathLike, *, model: Model | None = None) -> SweepR
     return from_bytes(raw, path=path, model=model)
 
 
-def from_bytes(raw: bytes, *, path: str = "<shard>", model: Model | None = None) -> SweepResult:
-    """The result :func:`to_bytes` wrote."""
-    _, fields = resume.unpack(path, raw, file_format=_FORMAT, versions=(_VERSION,), what="jaxnn sweep shard")
+def from_bytes(raw: bytes, *, path: str = "<shard>", model: Model | Sequence[Model] | None = None) -> SweepResult:
+    """The result :func:`to_bytes` wrote. ``model``: the sweep's model, or models (see :func:`load_shard`)."""
+    version, fields = resume.unpack(path, raw, file_format=_FORMAT, versions=(1, _VERSION), what="jaxnn sweep shard")
     try:
         info = ShardInfo(**json.loads(fields["shard"]))
-        config = json.loads(fields["model"])
+        configs = json.loads(fields["models"]) if version >= 2 else [json.loads(fields["model"])]
         described = json.loads(fields["result"])
         table = {}
         for name in described["columns"]:
             stored = fields["table"][name]
-            table[name] = (
-                np.asarray(stored["array"])
-                if "array" in stored
-                else np.asarray(json.loads(stored["json"]), dtype=object if stored["object"] else None)
-            )
+            if "array" in stored:
+                table[name] = np.asarray(stored["array"])
+            elif stored["object"]:  # one Python value per row: a tuple of sizes stays one value (JSON made it a list)
+                table[name] = as_column([tuple(v) if isinstance(v, list) else v for v in json.loads(stored["json"])])
+            else:
+                table[name] = np.asarray(json.loads(stored["json"]))
         curves = dict(fields["curves"])
-        saved_params = fields["params"]
+        saved = [fields["params"][str(i)] for i in range(len(configs))] if version >= 2 else [fields["params"]]
+        rows_of = np.asarray(fields["rows_of"], np.int64) if version >= 2 else None
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path} is damaged: missing or unreadable field {error}") from None
-    if model is None:
-        try:
-            model = model_from_config(config)
-        except (ValueError, TypeError, KeyError) as error:
-            raise CheckpointError(
-                f"{path} holds a model that jaxnn cannot rebuild from its config ({error}): "
-                "pass model= (the sweep's model)"
-            ) from None
-    elif model.config != config:
-        raise CheckpointError(f"{path} holds a sweep of another model ({config}) than the one given ({model.config})")
-    num_rows = len(table["status"])
-    like = jax.tree.map(
-        lambda leaf: jax.ShapeDtypeStruct((num_rows, *leaf.shape), leaf.dtype),
-        jax.eval_shape(model.init, jax.random.key(0)),
-    )
-    params = resume.restore_leaves(path, like, saved_params)
+    models = [_model_of(path, config, model) for config in configs]
+    if rows_of is None:
+        rows_of = np.stack([np.zeros(len(table["status"]), np.int64), np.arange(len(table["status"]))], 1)
+    stacks = []
+    for each, leaves in zip(models, saved, strict=True):
+        count = int(np.shape(leaves.get("0", ()))[0]) if isinstance(leaves, dict) and leaves else 0
+        like = jax.tree.map(
+            lambda leaf, count=count: jax.ShapeDtypeStruct((count, *leaf.shape), leaf.dtype),
+            jax.eval_shape(each.init, jax.random.key(0)),
+        )
+        stacks.append(resume.restore_leaves(path, like, leaves))
     result = SweepResult(
         table=table,
         curves=curves,
-        params=params,
-        model=model,
+        params=stacks,
+        model=models,
+        rows_of=rows_of,
         metric=described["metric"],
         higher_is_better=described["higher_is_better"],
         hyperparameters=described["hyperparameters"],
@@ -270,6 +271,35 @@ def from_bytes(raw: bytes, *, path: str = "<shard>", model: Model | None = None)
     )
     result.shard = info
     return result
+
+
+def _model_of(path: str, config: dict[str, Any], given: Model | Sequence[Model] | None) -> Model:
+    """The model of ``config``: one of ``given`` with that config, else rebuilt from it. One model given whose
+    config differs is refused (the shard is another model's), unless it is the base of a sweep of sizes, whose
+    shapes are rebuilt from their configs."""
+    candidates = [] if given is None else [given] if isinstance(given, Model) else list(given)
+    for model in candidates:
+        if model.config == config:
+            return model
+    if isinstance(given, Model) and not _same_but_sizes(given.config, config):
+        raise CheckpointError(f"{path} holds a sweep of another model ({config}) than the one given ({given.config})")
+    try:
+        return model_from_config(config)
+    except (ValueError, TypeError, KeyError) as error:
+        raise CheckpointError(
+            f"{path} holds a model that jaxnn cannot rebuild from its config ({error}): pass model= (the sweep's model)"
+        ) from None
+
+
+def _same_but_sizes(given: dict[str, Any], config: dict[str, Any]) -> bool:
+    """Whether two jaxnn MLP or CNN configs differ in their hidden widths only (shapes of one sweep of sizes)."""
+    widths = {"mlp": "sizes", "cnn": "hidden"}.get(config.get("type", ""))
+    if widths is None or given.get("type") != config.get("type"):
+        return False
+    if config["type"] == "mlp":  # the input and output widths are the data's
+        inner = lambda c: {**c, "sizes": [c["sizes"][0], c["sizes"][-1]]}  # noqa: E731
+        return inner(given) == inner(config)
+    return {k: v for k, v in given.items() if k != widths} == {k: v for k, v in config.items() if k != widths}
 
 
 def _info_of(result: Any, what: str) -> ShardInfo:
@@ -317,9 +347,8 @@ def merge(shards: Sequence[SweepResult | str | os.PathLike], *, model: Model | N
             results.append(item)
             names.append(f"shard {_shard(item).index}/{_shard(item).count}")
         else:
-            results.append(
-                load_shard(item, model=model if model is not None else (results[0].model(0) if results else None))
-            )
+            known = [m for r in results for m in r.models]  # models of shards given as results, if jaxnn cannot rebuild
+            results.append(load_shard(item, model=model if model is not None else (known or None)))
             names.append(os.fspath(item))
     first = _shard(results[0])
     for result, name in zip(results, names, strict=False):
@@ -370,11 +399,13 @@ def _in_sweep_order(result: SweepResult, info: ShardInfo) -> SweepResult:
     order = np.lexsort(
         (np.asarray([seed_position[int(s)] for s in table["seed"]]), config, np.asarray(info.group_rank)[config])
     )
+    models, stacks, rows_of = result.param_stacks()
     merged = SweepResult(
         table={name: np.asarray(column)[order] for name, column in table.items()},
         curves={name: curve[order] for name, curve in result.curves.items()},
-        params=jax.tree.map(lambda leaf: np.asarray(leaf)[order], result.stacked_params()),
-        model=result.model(0),
+        params=stacks,
+        model=models,
+        rows_of=rows_of[order],
         metric=result.metric,
         higher_is_better=result.higher_is_better,
         hyperparameters=result.hyperparameters,

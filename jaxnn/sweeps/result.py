@@ -195,6 +195,12 @@ class SweepResult:
         positions = self._rows_of[:, 1]
         return jax.tree.map(lambda leaf: np.asarray(leaf)[positions], self._stacks[0])
 
+    def param_stacks(self) -> tuple[list[Model], list[Params], np.ndarray]:
+        """The parameters as the result holds them: each distinct model (:attr:`models`), the stacked params of
+        its rows (a leading axis), and per row, in table order, ``(model index, index in its stack)``. What
+        :func:`jaxnn.cluster.save_shard` writes and a result of several models is built from."""
+        return list(self._models), list(self._stacks), self._rows_of.copy()
+
     def model(self, i: int = 0) -> Model:
         """The model row ``i`` trained (0 is the best): the sweep's model, with the row's ``sizes`` if the space
         varied them. ``jaxnn.predict(result.model(i), result.params(i), x)`` is the row's prediction."""

@@ -272,10 +272,10 @@ def sweep(
             f"space['sizes'] cannot be combined with {errors.arg('sampler')} yet: run one "
             "sampled sweep per size list and combine them with SweepResult.concat"
         )
-    if (shard is not None or cluster is not None) and ARCHITECTURE_KEY in space:
+    if cluster is not None and ARCHITECTURE_KEY in space:
         raise errors.ConfigError(
-            f"space['sizes'] cannot be combined with {errors.arg('shard' if cluster is None else 'cluster')} "
-            "yet: run one sweep per size list and combine them with SweepResult.concat"
+            f"space['sizes'] cannot be combined with {errors.arg('cluster')} yet: run the shards yourself "
+            f"({errors.arg('shard')}, then jaxnn.merge), or one sweep per size list combined with SweepResult.concat"
         )
     num_configs, num_seeds = space_size(
         space if explicit is None else {name: [value] for name, value in explicit[0].items()},
@@ -550,11 +550,9 @@ def _check_shard(shard: Any, asks: bool, scheduler: Any) -> tuple[int, int]:
 
 
 def _group_ranks(spec: TrainSpec, configs: list[dict[str, Any]]) -> list[int]:
-    """Per configuration, the rank of its program setting in the order the sweep trains its groups."""
+    """Per configuration, the rank of its group (program setting and shape) in the order the sweep trains them."""
     ranks: dict[tuple, int] = {}
-    return [
-        ranks.setdefault(tuple(c.get(name, getattr(spec, name)) for name in PROGRAM_KEYS), len(ranks)) for c in configs
-    ]
+    return [ranks.setdefault(architecture.group_key(spec, c), len(ranks)) for c in configs]
 
 
 def _check_settings(

@@ -23,6 +23,19 @@ if os.environ.get("CI"):
 DEVICES = jax.devices()
 
 
+# Under pytest-xdist each module runs whole on one worker (--dist loadscope), handed out in collection order.
+# The longest modules go first (longest-processing-time-first): one of them starting last would keep a worker
+# busy while the others wait (the benchmarks' smoke run alone takes about two minutes). Modules keep their
+# (random) order otherwise, and tests within a module theirs.
+SLOWEST_FIRST = ("test_benchmarks", "test_train", "test_cli", "test_schedulers", "test_sweep", "test_cache")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py"), len(rank)))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def hermetic_caches(tmp_path_factory):
     """One cache directory for the session, new each session: the built-in datasets' arrays, and JAX's persistent

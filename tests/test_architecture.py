@@ -188,6 +188,42 @@ def test_pbt_across_shapes_never_copies_between_them(digits_small):
         assert [w["w"].shape[1] for w in result.params(i)][0] == result.table["sizes"][i][0]
 
 
+def test_an_optuna_sampler_chooses_sizes_and_each_round_trains_a_shape_padded_to_a_power_of_two(digits_small):
+    optuna = pytest.importorskip("optuna")  # installed by the test extra: CI runs this test
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    shapes = [(8,), (8, 8)]
+    jaxnn.clear_caches()
+    with CompiledPrograms() as names:
+        result = jaxnn.sweep(
+            jaxnn.mlp([64, 32, 10]),
+            digits_small,
+            space={"sizes": jaxnn.choice(shapes), "learning_rate": jaxnn.loguniform(0.01, 0.3)},
+            sampler=optuna.samplers.RandomSampler(seed=11),  # rounds of 3 + 1 and 4 + 0: 3 counts, 2 widths
+            num_samples=8,
+            batch=4,
+            key=0,
+            **OPTIONS,
+        )
+    trials = result.study.trials
+    assert len(result) == 8 and {t.params["sizes"] for t in trials} == {"8", "8,8"}  # Optuna's choices: words
+    for i in range(len(result)):
+        trial = trials[int(result.table["config"][i])]
+        assert result.table["sizes"][i] == tuple(int(w) for w in trial.params["sizes"].split(","))
+        assert result.model(i).config["sizes"][1:-1] == list(result.table["sizes"][i])
+        assert [layer["w"].shape[1] for layer in result.params(i)][:-1] == list(result.table["sizes"][i])
+    labels = jaxnn.predict(result.model(0), result.params(0), digits_small.x_test)
+    assert float(np.mean(labels == digits_small.y_test)) == pytest.approx(result.table["test_metric"][0], abs=1e-6)
+    # Each round (trials 0-3, 4-7) trains each of its shapes as one program of the next power of two of its count:
+    # a program per distinct (shape, padded count), compiled once.
+    widths = set()
+    for start in (0, 4):
+        for shape in shapes:
+            count = sum(t.params["sizes"] == ",".join(map(str, shape)) for t in trials[start : start + 4])
+            if count:
+                widths.add((shape, 1 << (count - 1).bit_length()))
+    assert names.count("run_rows") == len(widths)
+
+
 def test_concat_of_sweeps_of_different_models_keeps_each_rows_model():
     small, large = (
         hand_built("multiclass", ["completed"] * 2, sizes=((4,),)),

@@ -23,7 +23,18 @@ import numpy as np
 
 from jaxnn import _checks, errors, hyperparams
 from jaxnn.sweeps.result import SweepResult
-from jaxnn.sweeps.space import SWEEPABLE, Space, choice, expand_space, loguniform, python_value, uniform
+from jaxnn.sweeps.space import (
+    ARCHITECTURE_KEY,
+    SWEEPABLE,
+    Space,
+    check_sizes,
+    choice,
+    expand_space,
+    loguniform,
+    python_value,
+    sizes_text,
+    uniform,
+)
 
 __all__ = ["ask_and_tell", "check", "expand_checked", "open_study"]
 
@@ -97,8 +108,23 @@ def _distributions(space: dict[str, Any]) -> dict[str, Any]:
             options = values.values if isinstance(values, choice) else values
             if isinstance(options, (str, bytes)) or not isinstance(options, (Sequence, np.ndarray)):
                 options = [options]
-            out[name] = optuna.distributions.CategoricalDistribution([python_value(v) for v in options])
+            if name == ARCHITECTURE_KEY:  # Optuna's choices are numbers and words: sizes as "128,64"
+                out[name] = optuna.distributions.CategoricalDistribution([sizes_text(v) for v in options])
+            else:
+                out[name] = optuna.distributions.CategoricalDistribution([python_value(v) for v in options])
     return out
+
+
+def _config_of(params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's parameters as a configuration (``"128,64"`` back to the sizes ``(128, 64)``), checked."""
+    config = {name: python_value(value) for name, value in params.items()}
+    if ARCHITECTURE_KEY in config:
+        text = config[ARCHITECTURE_KEY]
+        config[ARCHITECTURE_KEY] = check_sizes(() if text == "none" else tuple(int(w) for w in text.split(",")))
+    for name, value in config.items():
+        if name in SWEEPABLE:
+            hyperparams.check_value(name, value)
+    return config
 
 
 def open_study(
@@ -209,11 +235,7 @@ def ask_and_tell(
         try:
             ids = [trial.number for trial in trials]
             for trial in trials:
-                config = {name: python_value(value) for name, value in trial.params.items()}
-                for name, value in config.items():
-                    if name in SWEEPABLE:
-                        hyperparams.check_value(name, value)
-                configs[trial.number] = config
+                configs[trial.number] = _config_of(trial.params)
             result = train(configs, ids)
         except BaseException:
             for trial in trials:

@@ -154,7 +154,9 @@ def sweep(
             validation metric (the mean over seeds; failed if any seed diverged),
             and repeats until
             ``num_samples`` configurations have run. The study is ``result.study``; the table's
-            ``config`` column holds the trials' numbers.
+            ``config`` column holds the trials' numbers. ``sizes`` is a categorical too (its
+            choices written ``"128,64"``); a round trains each shape's configurations in one program,
+            as many rows as the next power of two, so a shape compiles a few programs, not one per count.
         batch: configurations per ask-and-tell round of ``sampler``.
         study: an existing ``optuna.Study`` to ask and tell instead of a new one in memory (its own sampler
             is used, so ``sampler`` may be left out). Its trials must have drawn from ``space``.
@@ -267,11 +269,6 @@ def sweep(
     )
     check_metric_defined(spec, data)  # and that the metric fits the task
     space, explicit = _explicit_configs(space)
-    if asks and ARCHITECTURE_KEY in space:
-        raise errors.ConfigError(
-            f"space['sizes'] cannot be combined with {errors.arg('sampler')} yet: run one "
-            "sampled sweep per size list and combine them with SweepResult.concat"
-        )
     if cluster is not None and ARCHITECTURE_KEY in space:
         raise errors.ConfigError(
             f"space['sizes'] cannot be combined with {errors.arg('cluster')} yet: run the shards yourself "
@@ -316,6 +313,7 @@ def sweep(
         progress=progress,
         scheduler=scheduler,
         shard=shard,
+        round_widths=asks and ARCHITECTURE_KEY in space,
     )
     _check_settings(spec, job, space, named, expanded.configs)
     _check_scheduler(scheduler, spec, job, space, len(expanded.configs), expanded.configs)
@@ -659,6 +657,7 @@ class _Job(NamedTuple):
     shard: tuple[int, int] | None = None
     store: resume_lib.RunDirectory | None = None
     log: track.Log | None = None
+    round_widths: bool = False  # a group's rows padded to a power of two (a sampler's rounds of several shapes)
 
 
 def _check_scheduler(
@@ -756,7 +755,9 @@ def _sweep_group(
     spec = spec.replace(zeros=zeros_of(columns._asdict()))
     row_bytes = planning.bytes_per_row(spec.model, job.data, spec.batch_size)
     chunks = planning.plan(
-        num_configs=len(configs),
+        # A sampler's round splits its configurations among the shapes anew each time: as powers of two, the
+        # counts a shape meets are few (at most 5 programs per shape for rounds of 16), not one per count.
+        num_configs=1 << (len(configs) - 1).bit_length() if job.round_widths else len(configs),
         num_seeds=len(job.seeds),
         row_bytes=row_bytes,
         devices=job.devices,

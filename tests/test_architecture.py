@@ -390,19 +390,3 @@ def test_sweep_command_sweeps_sizes_and_writes_the_ensemble(capsys, tmp_path):
         out,
     )
     assert status == 2 and "--ensemble 5 is more than the sweep's 2 runs" in stderr
-
-
-def test_sizes_on_a_ray_cluster_is_refused_before_training():
-    data = jaxnn.datasets.load("iris", seed=0)
-    with pytest.raises(
-        jaxnn.ConfigError, match=r"space\['sizes'\] cannot be combined with `cluster` yet: run the shards"
-    ):
-        jaxnn.sweep(
-            jaxnn.mlp([4, 8, 3]),
-            data,
-            space={"sizes": [(8,), (16,)]},
-            cluster=jaxnn.cluster.Ray(),
-            num_epochs=2,
-            key=0,
-            progress=False,
-        )

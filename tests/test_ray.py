@@ -46,10 +46,13 @@ def assert_same_sweep(merged, whole):
 
 
 def test_two_shards_on_ray_merge_into_the_single_process_sweep(head, digits, model):
-    whole = jaxnn.sweep(model, digits, space=SPACE, **OPTIONS)
-    merged = jaxnn.sweep(model, digits, space=SPACE, cluster=jaxnn.cluster.Ray(shards=2), **OPTIONS)
-    assert len(merged) == 16 and merged.shard is None
+    # Layer sizes in the space: each shard a shape here, and every row keeps its own model and params.
+    space = {"sizes": [(16,), (8, 8)], "learning_rate": SPACE["learning_rate"]}
+    whole = jaxnn.sweep(model, digits, space=space, **OPTIONS)
+    merged = jaxnn.sweep(model, digits, space=space, cluster=jaxnn.cluster.Ray(shards=2), **OPTIONS)
+    assert len(merged) == 16 and merged.shard is None and len(merged.models) == 2
     assert_same_sweep(merged, whole)
+    assert [merged.model(i).config for i in range(16)] == [whole.model(i).config for i in range(16)]
 
 
 def test_a_worker_killed_mid_shard_is_retried_and_resumes_from_its_checkpoint(head, digits, model, tmp_path):

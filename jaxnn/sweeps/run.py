@@ -269,11 +269,6 @@ def sweep(
     )
     check_metric_defined(spec, data)  # and that the metric fits the task
     space, explicit = _explicit_configs(space)
-    if cluster is not None and ARCHITECTURE_KEY in space:
-        raise errors.ConfigError(
-            f"space['sizes'] cannot be combined with {errors.arg('cluster')} yet: run the shards yourself "
-            f"({errors.arg('shard')}, then jaxnn.merge), or one sweep per size list combined with SweepResult.concat"
-        )
     num_configs, num_seeds = space_size(
         space if explicit is None else {name: [value] for name, value in explicit[0].items()},
         num_samples=num_samples,

@@ -186,3 +186,24 @@ def test_a_sweep_of_layer_sizes_shards_and_merges_into_the_whole_sweep(digits, m
     assert jaxnn.cluster.load_shard(tmp_path / "s1", model=model).model(0).config["sizes"][1:-1] in ([16], [8, 8])
     with pytest.raises(jaxnn.errors.CheckpointError, match="holds a sweep of another model"):
         jaxnn.cluster.load_shard(tmp_path / "s1", model=jaxnn.mlp([64, 16, 10], activation="tanh"))
+
+
+def test_a_shard_file_of_format_1_one_model_still_loads(halves, tmp_path):
+    """Files written before shapes in the space (format 1: one model, its stacked params) load as they did."""
+    import json
+
+    from jaxnn import resume
+
+    _, fields = resume.unpack(
+        "new", sharding.to_bytes(halves[1]), file_format="jaxnn-sweep-shard", versions=(2,), what="x"
+    )
+    fields["model"] = json.dumps(json.loads(fields.pop("models"))[0])
+    fields["params"] = resume.leaves_of(halves[1].stacked_params())  # format 1: every row's, in table order
+    del fields["rows_of"]
+    (tmp_path / "shard.msgpack").write_bytes(resume.pack("jaxnn-sweep-shard", 1, fields))
+    loaded = jaxnn.cluster.load_shard(tmp_path)
+    assert loaded.shard == halves[1].shard and len(loaded) == len(halves[1])
+    for i in range(len(loaded)):
+        assert loaded.row(i) == halves[1].row(i)
+        for a, b in zip(jax_leaves(loaded.params(i)), jax_leaves(halves[1].params(i)), strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -250,6 +250,25 @@ def test_mlflows_database_gets_the_runs_its_own_client_writes(cancer, model, log
     assert in_one_transaction == call_by_call
 
 
+def test_mlflows_database_gets_all_of_a_chunks_children_or_none(mlflow_uri):
+    mlflow = pytest.importorskip("mlflow")
+    client = mlflow.MlflowClient(mlflow_uri)
+    experiment = client.create_experiment("all-or-none")
+    parent = client.create_run(experiment).info.run_id
+    store = track.mlflow_sql.sql_store(client)
+    assert store is not None  # a sqlite:/// store: the one-transaction path
+    good = track.mlflow_sql.ChildRun("row-0", {"jaxnn.status": "ok"}, {"lr": "0.1"}, [("val/loss", 0.5, 1)], "FINISHED")
+    twice = track.mlflow_sql.ChildRun("row-1", {}, {}, [("val/loss", 0.5, 1), ("val/loss", 0.5, 1)], "FINISHED")
+    # The same value logged twice at one step breaks MLflow's key on its metrics: the transaction fails whole.
+    with pytest.raises(mlflow.exceptions.MlflowException, match="UNIQUE constraint failed: metrics"):
+        track.mlflow_sql.write_children(store, experiment, parent, [good, twice], now=1)
+    assert [run.info.run_id for run in client.search_runs([experiment])] == [parent]  # row-0 is not there either
+    track.mlflow_sql.write_children(store, experiment, parent, [good], now=1)
+    (child,) = [run for run in client.search_runs([experiment]) if run.info.run_id != parent]
+    assert child.info.run_name == "row-0" and child.data.tags["mlflow.parentRunId"] == parent
+    assert child.data.params == {"lr": "0.1"} and child.data.metrics == {"val/loss": 0.5}
+
+
 def jax_leaves(tree):
     import jax
 

@@ -29,6 +29,7 @@ from jaxnn import errors, resume
 from jaxnn._io import atomic_write
 from jaxnn.errors import CheckpointError
 from jaxnn.models import Model, model_from_config
+from jaxnn.sweeps import architecture
 from jaxnn.sweeps.result import SweepResult, as_column
 
 __all__ = [
@@ -275,31 +276,30 @@ def from_bytes(raw: bytes, *, path: str = "<shard>", model: Model | Sequence[Mod
 
 def _model_of(path: str, config: dict[str, Any], given: Model | Sequence[Model] | None) -> Model:
     """The model of ``config``: one of ``given`` with that config, else rebuilt from it. One model given whose
-    config differs is refused (the shard is another model's), unless it is the base of a sweep of sizes, whose
-    shapes are rebuilt from their configs."""
+    config differs is refused (the shard is another model's), unless it is that model with other hidden sizes
+    (a shape of a sweep of ``sizes``)."""
     candidates = [] if given is None else [given] if isinstance(given, Model) else list(given)
     for model in candidates:
         if model.config == config:
             return model
-    if isinstance(given, Model) and not _same_but_sizes(given.config, config):
-        raise CheckpointError(f"{path} holds a sweep of another model ({config}) than the one given ({given.config})")
     try:
-        return model_from_config(config)
+        rebuilt = model_from_config(config)
     except (ValueError, TypeError, KeyError) as error:
         raise CheckpointError(
             f"{path} holds a model that jaxnn cannot rebuild from its config ({error}): pass model= (the sweep's model)"
         ) from None
+    if isinstance(given, Model) and not _resized(given, rebuilt):
+        raise CheckpointError(f"{path} holds a sweep of another model ({config}) than the one given ({given.config})")
+    return rebuilt
 
 
-def _same_but_sizes(given: dict[str, Any], config: dict[str, Any]) -> bool:
-    """Whether two jaxnn MLP or CNN configs differ in their hidden widths only (shapes of one sweep of sizes)."""
-    widths = {"mlp": "sizes", "cnn": "hidden"}.get(config.get("type", ""))
-    if widths is None or given.get("type") != config.get("type"):
+def _resized(model: Model, shape: Model) -> bool:
+    """Whether ``shape`` is ``model`` with other hidden sizes (:func:`jaxnn.sweeps.architecture.with_sizes`)."""
+    sizes = architecture.hidden_sizes(shape)
+    try:
+        return sizes is not None and architecture.with_sizes(model, sizes).config == shape.config
+    except errors.ConfigError:  # not a model whose hidden sizes a sweep varies
         return False
-    if config["type"] == "mlp":  # the input and output widths are the data's
-        inner = lambda c: {**c, "sizes": [c["sizes"][0], c["sizes"][-1]]}  # noqa: E731
-        return inner(given) == inner(config)
-    return {k: v for k, v in given.items() if k != widths} == {k: v for k, v in config.items() if k != widths}
 
 
 def _info_of(result: Any, what: str) -> ShardInfo:

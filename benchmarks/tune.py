@@ -68,6 +68,8 @@ QUICK_SEARCH = {
 }
 """``--quick``: the schedulers on every dataset at a fraction of the cost (27 configurations, 27 epochs: rungs 1, 3,
 9, 27 and 4 brackets), large enough that the hard tasks still tell ASHA from Hyperband."""
+SMOKE_SEARCH = {**QUICK_SEARCH, "num_samples": 9, "num_epochs": 9, "population": 4, "pbt_interval": 3, "tpe_batch": 3}
+"""``--smoke``: every row runs its whole job (rungs 1, 3, 9 and 3 brackets) at the smallest size that has them."""
 LEARNING_RATE = (1e-4, 1e-1)
 WEIGHT_DECAY = (1e-6, 1e-2)
 SPREAD_TOLERANCE = 0.01
@@ -231,7 +233,7 @@ class JobClock:
 
 def _search(params: dict[str, Any]) -> dict[str, Any]:
     """The search's settings for this job (the quick ones with ``--quick``), with the dataset's hidden width."""
-    search = QUICK_SEARCH if params.get("quick") else SEARCH
+    search = SMOKE_SEARCH if params.get("smoke") else QUICK_SEARCH if params.get("quick") else SEARCH
     return {**search, "hidden": HIDDEN.get(params.get("dataset"), search["hidden"])}
 
 
@@ -540,7 +542,9 @@ process of several seconds to minutes)."""
 def jobs(settings: harness.Settings) -> list[harness.Job]:
     implementations = QUICK_IMPLEMENTATIONS if settings.quick else IMPLEMENTATIONS
     return [
-        harness.Job(NAME, impl, name, settings.timing(dataset=name, quick=settings.quick, repeats=1))
+        harness.Job(
+            NAME, impl, name, settings.timing(dataset=name, quick=settings.quick, smoke=settings.smoke, repeats=1)
+        )
         for name in datasets(settings)
         for impl in implementations
     ]
@@ -548,7 +552,7 @@ def jobs(settings: harness.Settings) -> list[harness.Job]:
 
 def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict[str, Any]:
     grouped = harness.group(records)
-    search = QUICK_SEARCH if settings.quick else SEARCH
+    search = SMOKE_SEARCH if settings.smoke else QUICK_SEARCH if settings.quick else SEARCH
     rows, spread = [], {}
     for name in datasets(settings):
         reference = math.nan

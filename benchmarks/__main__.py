@@ -85,6 +85,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--suite", default=",".join(SUITES), help=f"comma-separated suites to run (default: all of {','.join(SUITES)})"
     )
+    parser.add_argument(
+        "--impl",
+        help="comma-separated implementations to run (default: every one of the chosen suites), e.g. "
+        "jaxnn_hyperband,sklearn_halving",
+    )
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
     parser.add_argument("--rounds", type=int, help="fresh processes per measurement (default: 3, quick: 1)")
     parser.add_argument("--repeats", type=int, help="timed samples per process (default: 7, quick: 3)")
@@ -106,6 +111,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [name for name in args.suites if name not in SUITES]
     if unknown or not args.suites:
         parser.error(f"--suite: unknown suite(s) {unknown or args.suite!r}; choose from {', '.join(SUITES)}")
+    if args.impl is not None:
+        known = {impl for name in args.suites for impl in SUITES[name].IMPLEMENTATIONS}
+        args.impl = {name.strip() for name in args.impl.split(",") if name.strip()}
+        unknown = sorted(args.impl - known)
+        if unknown or not args.impl:
+            parser.error(
+                f"--impl: {', '.join(unknown) or 'none given'} is not an implementation of {', '.join(args.suites)}; "
+                f"choose from {', '.join(sorted(known))}"
+            )
     for name in ("rounds", "repeats", "threads", "jobs"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -228,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     meta = environment(settings.num_threads)
     jobs = [job for name in args.suites for job in SUITES[name].jobs(settings)]
+    if args.impl:
+        jobs = [job for job in jobs if job.impl in args.impl]
     print(f"{len(jobs)} measurements × {settings.rounds} round(s), each in a fresh process", flush=True)
     records = harness.run_rounds(
         jobs,

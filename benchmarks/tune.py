@@ -35,13 +35,24 @@ Implementations:
   ``alpha`` as the L2 penalty), 64 candidates, resource ``max_iter`` 2..60, factor 3, on a
   ``PredefinedSplit`` whose one test fold is the validation rows.
 
+Each JAX row runs twice, with JAX's persistent compilation cache on (as jaxnn has it by default; for the
+Flax row, JAX's own cache with every program stored): ``cold``, an empty cache directory (a fresh
+machine: every program compiled, and written), and ``warm``, the same directory after an untimed
+process ran the same job (every later run: every program loaded). scikit-learn compiles nothing.
+
 Besides the time: the best validation accuracy, the test accuracy of the selected model, the epochs
 trained in all (for scikit-learn the epoch budgets it handed out: an ``MLPClassifier`` may stop
 sooner on its training-loss tolerance), and, from ``jaxnn_full``, how many of the 64 configurations
 come within 0.01 of the best validation accuracy (the spread: how hard the task is to tune).
 """
 
+import json
 import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from typing import Any
 
@@ -74,6 +85,8 @@ LEARNING_RATE = (1e-4, 1e-1)
 WEIGHT_DECAY = (1e-6, 1e-2)
 SPREAD_TOLERANCE = 0.01
 """A configuration is "near the best" when its validation accuracy is within this of the best."""
+CACHES = ("cold", "warm")
+"""The compilation cache's states a JAX row runs in (see the module's docstring)."""
 DATASETS = ("digits", "checkerboard", "spirals")
 HIDDEN = {"spirals": 32}
 """Hidden widths that differ from the search's ``hidden`` (a small MLP for the spirals)."""
@@ -515,15 +528,53 @@ def run_sklearn_halving(params: dict[str, Any]) -> dict[str, Any]:
 SYNTHETIC = {"checkerboard": checkerboard, "spirals": spirals}
 """The synthetic datasets by name: each returns its split as NumPy arrays."""
 
+
+def _in_cache(impl: str, run: Any) -> Any:
+    """``run`` with the compilation cache ``params["cache"]`` asks for (none without it), in a directory of its own.
+
+    ``warm``: an untimed fresh process runs the same job into the directory first. The timed job starts
+    after that, in this process, which has imported no library yet.
+    """
+
+    def in_cache(params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("cache") is None:
+            return run(params)
+        directory = tempfile.mkdtemp(prefix="jaxnn-tune-cache-")
+        # The harness turns both caches off for every worker; a user's process has them on.
+        os.environ.pop("JAX_ENABLE_COMPILATION_CACHE", None)
+        os.environ.update(
+            JAXNN_COMPILATION_CACHE="1",
+            JAXNN_CACHE_DIR=directory,  # jaxnn's compiled programs and datasets
+            JAX_COMPILATION_CACHE_DIR=os.path.join(directory, "xla"),  # the same directory, for plain JAX
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",  # every program, as jaxnn stores them
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
+        )
+        try:
+            if params["cache"] == "warm":
+                fill = [sys.executable, "-m", "benchmarks._worker", NAME, impl, json.dumps({**params, "cache": None})]
+                completed = subprocess.run(
+                    [*fill, os.path.join(directory, "fill.json")], capture_output=True, text=True
+                )
+                if completed.returncode != 0:
+                    raise RuntimeError(f"the process filling the cache failed: {completed.stderr[-2000:]}")
+            return run(params)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    return in_cache
+
+
 IMPLEMENTATIONS = {
-    "jaxnn_full": run_jaxnn_full,
-    "jaxnn_asha": run_jaxnn_asha,
-    "jaxnn_hyperband": run_jaxnn_hyperband,
-    "jaxnn_pbt": run_jaxnn_pbt,
-    "jaxnn_tpe": run_jaxnn_tpe,
-    "optuna_flax": run_optuna_flax,
+    "jaxnn_full": _in_cache("jaxnn_full", run_jaxnn_full),
+    "jaxnn_asha": _in_cache("jaxnn_asha", run_jaxnn_asha),
+    "jaxnn_hyperband": _in_cache("jaxnn_hyperband", run_jaxnn_hyperband),
+    "jaxnn_pbt": _in_cache("jaxnn_pbt", run_jaxnn_pbt),
+    "jaxnn_tpe": _in_cache("jaxnn_tpe", run_jaxnn_tpe),
+    "optuna_flax": _in_cache("optuna_flax", run_optuna_flax),
     "sklearn_halving": run_sklearn_halving,
 }
+COMPILED = frozenset(IMPLEMENTATIONS) - {"sklearn_halving"}
+"""The rows that compile, and so run in each of :data:`CACHES`."""
 
 
 # --- plan and report (in the parent) -----------------------------------------------------
@@ -539,14 +590,31 @@ QUICK_IMPLEMENTATIONS = ("jaxnn_full", "jaxnn_asha", "jaxnn_hyperband")
 process of several seconds to minutes)."""
 
 
+def caches(impl: str, settings: harness.Settings) -> tuple[str | None, ...]:
+    """The cache states ``impl`` runs in: :data:`CACHES` for the rows that compile (``--smoke``: ``warm`` alone,
+    whose untimed first process is a cold run), ``None`` (no cache) for the others."""
+    if impl not in COMPILED:
+        return (None,)
+    return ("warm",) if settings.smoke else CACHES
+
+
+def case(dataset: str, cache: str | None) -> str:
+    """A job's case: the dataset, and the cache state where there is one (``"digits, warm"``)."""
+    return dataset if cache is None else f"{dataset}, {cache}"
+
+
 def jobs(settings: harness.Settings) -> list[harness.Job]:
     implementations = QUICK_IMPLEMENTATIONS if settings.quick else IMPLEMENTATIONS
     return [
         harness.Job(
-            NAME, impl, name, settings.timing(dataset=name, quick=settings.quick, smoke=settings.smoke, repeats=1)
+            NAME,
+            impl,
+            case(name, cache),
+            settings.timing(dataset=name, quick=settings.quick, smoke=settings.smoke, cache=cache, repeats=1),
         )
         for name in datasets(settings)
         for impl in implementations
+        for cache in caches(impl, settings)
     ]
 
 
@@ -555,19 +623,20 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
     search = SMOKE_SEARCH if settings.smoke else QUICK_SEARCH if settings.quick else SEARCH
     rows, spread = [], {}
     for name in datasets(settings):
-        reference = math.nan
+        references: dict[str | None, float] = {}
         case_rows = []
-        for impl in IMPLEMENTATIONS:
-            runs = [r for r in grouped.get((impl, name), []) if "samples" in r]
+        for impl, cache in [(i, c) for i in IMPLEMENTATIONS for c in caches(i, settings)]:
+            runs = [r for r in grouped.get((impl, case(name, cache)), []) if "samples" in r]
             if not runs:
                 continue
             stats = harness.pool([r["samples"] for r in runs], key="wall_s")
             if impl == "jaxnn_full":
-                reference = stats["median"]
+                references[cache] = stats["median"]
             middle = sorted(runs, key=lambda r: r["samples"][0]["wall_s"])[len(runs) // 2]["extra"]
             row = {
                 "dataset": name,
                 "impl": impl,
+                "cache": cache,
                 **stats,
                 **{
                     key: middle.get(key)
@@ -585,7 +654,7 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
                 row["without_pbt"] = middle["without_pbt"]
             if impl == "jaxnn_hyperband":
                 row["brackets"] = middle["brackets"]
-            if impl == "jaxnn_full":
+            if impl == "jaxnn_full" and name not in spread:
                 spread[name] = {
                     "near_best": middle["near_best"],
                     "configurations": middle["configurations"],
@@ -593,7 +662,8 @@ def summarize(records: list[dict[str, Any]], settings: harness.Settings) -> dict
                     "fraction": middle["near_best"] / middle["configurations"],
                 }
             case_rows.append(row)
-        for row in case_rows:
+        for row in case_rows:  # against the full search in the same cache state (scikit-learn: a warm one)
+            reference = references.get(row["cache"]) or references.get("warm") or references.get("cold", math.nan)
             row["times_jaxnn"] = harness.ratio(row["median"], reference)
         rows += case_rows
     skipped = sorted({f"{r['impl']}: {r['skipped']}" for r in records if "skipped" in r})
@@ -610,6 +680,7 @@ def markdown(summary: dict[str, Any]) -> str:
     header = [
         "dataset",
         "implementation",
+        "compilation cache",
         "configurations",
         "wall time (imports, compile incl.)",
         "× jaxnn_full time",
@@ -623,6 +694,7 @@ def markdown(summary: dict[str, Any]) -> str:
         [
             row["dataset"],
             LABELS[row["impl"]],
+            row.get("cache") or "none",
             row["configurations"],
             harness.format_seconds(row["median"]),
             harness.format_number(row["times_jaxnn"], ".2f", "×"),
@@ -648,7 +720,28 @@ def markdown(summary: dict[str, Any]) -> str:
             f"({spread['fraction']:.0%}) within {spread['tolerance']} of the best validation accuracy (jaxnn_full)"
         )
     full = {row["dataset"]: row for row in summary["rows"] if row["impl"] == "jaxnn_full"}
+    timed = {(row["dataset"], row["impl"], row.get("cache")): row["median"] for row in summary["rows"]}
+    for name in summary["spread"]:
+        hyperband = timed.get((name, "jaxnn_hyperband", "warm"), math.nan)
+        cold = timed.get((name, "jaxnn_hyperband", "cold"), math.nan)
+        sklearn = timed.get((name, "sklearn_halving", None), math.nan)
+        flax = timed.get((name, "optuna_flax", "warm"), math.nan)
+        if math.isnan(hyperband):
+            continue
+        against = [
+            f"{harness.format_number(other / hyperband, '.1f', '×')} faster than {label}"
+            for other, label in ((sklearn, "scikit-learn's halving search"), (flax, "Optuna + Flax (warm)"))
+            if not math.isnan(other)
+        ]
+        if not math.isnan(cold):
+            against.append(
+                f"with a cold cache it takes {harness.format_number(cold / hyperband, '.2f', '×')} its warm time"
+            )
+        if against:
+            lines.append(f"- `{name}`: Hyperband with a warm cache: " + "; ".join(against))
     for row in summary["rows"]:
+        if row.get("cache") == "cold" and (row["dataset"], row["impl"], "warm") in timed:
+            continue  # the accuracies and epochs once per row: a warm run finds the same
         reference = full.get(row["dataset"])
         if row["impl"] in ("jaxnn_asha", "jaxnn_hyperband") and reference is not None:
             lines.append(

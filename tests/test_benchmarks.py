@@ -116,6 +116,7 @@ def test_ratio_is_nan_when_a_side_is_missing():
         (["--suite", "gemm,warp"], "unknown suite(s) ['warp']; choose from gemm, step, train"),
         (["--rounds", "0"], "--rounds must be a positive integer, got 0"),
         (["--jobs", "0"], "--jobs must be a positive integer, got 0"),
+        (["--suite", "tune", "--impl", "jaxnn_hyperbnd"], "--impl: jaxnn_hyperbnd is not an implementation of tune"),
     ],
 )
 def test_bad_options_are_refused_with_what_was_expected(args, message):
@@ -334,6 +335,7 @@ def test_quick_run_summaries_hold_every_field(quick_run):
         assert STAT_FIELDS | {"dataset", "best_val_accuracy", "test_accuracy", "total_epochs", "times_jaxnn"} <= set(
             row
         )
+    assert {row["cache"] for row in tune_rows} == {"warm"}  # --smoke: a cold process fills it, untimed
     assert set(suites["tune"]["spread"]) == {"spirals"}  # --smoke: the smallest task (--quick runs every one)
 
 
@@ -456,17 +458,29 @@ def test_tune_suite_reports_each_search_and_the_spread(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
     settings = harness.Settings(quick=True, rounds=1, repeats=1, sample_s=0.01, num_threads=1, quiet_wait_s=0.0)
     jobs = tune.jobs(settings)
-    assert {(job.impl, job.case) for job in jobs} == {
-        (impl, name) for impl in tune.QUICK_IMPLEMENTATIONS for name in ("digits", "checkerboard", "spirals")
+    assert {(job.impl, job.case, job.params["cache"]) for job in jobs} == {
+        (impl, f"{name}, {cache}", cache)
+        for impl in tune.QUICK_IMPLEMENTATIONS
+        for name in ("digits", "checkerboard", "spirals")
+        for cache in ("cold", "warm")
     }
-    params = next(job.params for job in jobs if job.case == "digits")
+    # Run here, so without a cache of their own (the smoke run's fresh processes run with one).
+    params = {**next(job.params for job in jobs if job.case == "digits, cold"), "cache": None}
     records = [
-        {"suite": "tune", "impl": impl, "case": "digits", "round": 0, "params": params, **run(params)}
+        {
+            "suite": "tune",
+            "impl": impl,
+            "case": tune.case("digits", tune.caches(impl, settings)[0]),
+            "round": 0,
+            "params": params,
+            **run(params),
+        }
         for impl, run in tune.IMPLEMENTATIONS.items()
     ]
     summary = tune.summarize(records, settings)
 
     rows = {row["impl"]: row for row in summary["rows"]}
+    assert {row["cache"] for row in rows.values()} == {"cold", None}  # scikit-learn's row: no cache
     assert set(rows) == {"jaxnn_full", "jaxnn_asha", "jaxnn_hyperband", "jaxnn_pbt", "sklearn_halving"}
     assert summary["skipped"] == [
         f"{impl}: optuna is not importable (import of optuna halted; None in sys.modules)"

@@ -529,6 +529,15 @@ SYNTHETIC = {"checkerboard": checkerboard, "spirals": spirals}
 """The synthetic datasets by name: each returns its split as NumPy arrays."""
 
 
+def _set_environment(values: dict[str, str | None]) -> None:
+    """Set each variable of ``values`` (None: unset it)."""
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def _in_cache(impl: str, run: Any) -> Any:
     """``run`` with the compilation cache ``params["cache"]`` asks for (none without it), in a directory of its own.
 
@@ -537,28 +546,37 @@ def _in_cache(impl: str, run: Any) -> Any:
     """
 
     def in_cache(params: dict[str, Any]) -> dict[str, Any]:
-        if params.get("cache") is None:
+        cache = params.get("cache")
+        if cache is None:
             return run(params)
+        if cache not in CACHES:
+            raise ValueError(f"cache={cache!r}: expected one of {', '.join(CACHES)} or None (no cache)")
         directory = tempfile.mkdtemp(prefix="jaxnn-tune-cache-")
         # The harness turns both caches off for every worker; a user's process has them on.
-        os.environ.pop("JAX_ENABLE_COMPILATION_CACHE", None)
-        os.environ.update(
-            JAXNN_COMPILATION_CACHE="1",
-            JAXNN_CACHE_DIR=directory,  # jaxnn's compiled programs and datasets
-            JAX_COMPILATION_CACHE_DIR=os.path.join(directory, "xla"),  # the same directory, for plain JAX
-            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",  # every program, as jaxnn stores them
-            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
-        )
+        settings = {
+            "JAX_ENABLE_COMPILATION_CACHE": None,
+            "JAXNN_COMPILATION_CACHE": "1",
+            "JAXNN_CACHE_DIR": directory,  # jaxnn's compiled programs and datasets
+            "JAX_COMPILATION_CACHE_DIR": os.path.join(directory, "xla"),  # the same directory, for plain JAX
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",  # every program, as jaxnn stores them
+            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
+        }
+        saved = {name: os.environ.get(name) for name in settings}
+        _set_environment(settings)
         try:
-            if params["cache"] == "warm":
+            if cache == "warm":
                 fill = [sys.executable, "-m", "benchmarks._worker", NAME, impl, json.dumps({**params, "cache": None})]
                 completed = subprocess.run(
                     [*fill, os.path.join(directory, "fill.json")], capture_output=True, text=True
                 )
                 if completed.returncode != 0:
-                    raise RuntimeError(f"the process filling the cache failed: {completed.stderr[-2000:]}")
+                    tail = " | ".join(completed.stderr.strip().splitlines()[-3:])
+                    raise RuntimeError(
+                        f"{impl}: the untimed process filling the cache exited with {completed.returncode}: {tail}"
+                    )
             return run(params)
         finally:
+            _set_environment(saved)
             shutil.rmtree(directory, ignore_errors=True)
 
     return in_cache

@@ -6,6 +6,7 @@ Nothing here asserts a speed: timings depend on the machine and its neighbours.
 import importlib.util
 import json
 import math
+import os
 import pathlib
 import subprocess
 import sys
@@ -515,6 +516,20 @@ def test_tune_suite_reports_each_search_and_the_spread(monkeypatch):
         "jaxnn.sweep, Hyperband: best val" in text
         and "Hyperband's brackets (configurations, epochs, best val): 0: 2" in text
     )
+
+
+def test_a_tune_job_in_a_cache_says_why_its_fill_failed_and_leaves_the_environment_as_it_was():
+    from benchmarks import tune
+
+    before = dict(os.environ)
+    seen = []
+    job = tune._in_cache("no_such_impl", lambda params: seen.append(os.environ["JAXNN_CACHE_DIR"]) or {})
+    assert job({"cache": "cold"}) == {} and seen and not os.path.exists(seen[0])  # its own directory, removed
+    with pytest.raises(RuntimeError, match=r"no_such_impl: the untimed process filling the cache exited with 1: "):
+        job({"cache": "warm"})  # the fill's worker has no such implementation
+    with pytest.raises(ValueError, match=r"cache='hot': expected one of cold, warm or None"):
+        job({"cache": "hot"})
+    assert dict(os.environ) == before and len(seen) == 1
 
 
 def test_fixed_cost_pools_each_workload_and_cache_into_median_phases(monkeypatch):

@@ -566,8 +566,8 @@ def _in_cache(impl: str, run: Any) -> Any:
         try:
             if cache == "warm":
                 fill = [sys.executable, "-m", "benchmarks._worker", NAME, impl, json.dumps({**params, "cache": None})]
-                completed = subprocess.run(
-                    [*fill, os.path.join(directory, "fill.json")], capture_output=True, text=True
+                completed = subprocess.run(  # bounded like a worker: a hung fill must not outlive its parent
+                    [*fill, os.path.join(directory, "fill.json")], capture_output=True, text=True, timeout=900
                 )
                 if completed.returncode != 0:
                     tail = " | ".join(completed.stderr.strip().splitlines()[-3:])

@@ -1,13 +1,14 @@
 """Architecture sweeps: grouping by shape against padding to the widest shape, and ensembles of the best rows.
 
-``python -m benchmarks.architecture grouping [--rounds N]`` times, each in a fresh process and in
-shuffled rounds, on digits (5 epochs, batch 64, adam):
+``python -m benchmarks.architecture grouping [--rounds N] [--epochs E]`` times, each in a fresh
+process and in shuffled rounds, on digits (E epochs, default 5; batch 64, adam), the sweep
+``space={"sizes": 3 widths x 2 depths, "learning_rate": 8 values}`` (48 rows):
 
-* ``grouped``: ``space={"sizes": 3 widths x 2 depths, "learning_rate": 8 values}`` (48 rows,
-  one program per shape: what ``jaxnn.sweep`` does);
-* ``widest``: the widest shape's 8 rows alone (the issue's yardstick);
-* ``padded_bound``: 48 rows of the widest shape in one program: a lower bound on padding every
-  row to the widest layer with masks (the masked program does at least that work, plus the masks).
+* ``grouped``: one program per shape (``pad_sizes=False``);
+* ``padded``: one program, every row padded to the widest shape with masks (``pad_sizes=True``);
+* ``auto``: what ``jaxnn.sweep`` chooses (``pad_sizes=None``; the table says which);
+* ``widest``: the widest shape's 8 rows alone (the issue's yardstick: an architecture sweep
+  should cost at most 1.5x this).
 
 Each prints the first sweep's wall time (compiles included) and the median of 3 more (compiled).
 
@@ -17,6 +18,7 @@ metric of the best row with that of an ensemble of the top 5 (:meth:`jaxnn.Sweep
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -25,51 +27,71 @@ import time
 
 WIDTHS, DEPTHS = (32, 64, 128), (1, 2)
 RATES = [1e-4 * 10 ** (k / 2.5) for k in range(8)]  # 1e-4 .. ~6e-2
-OPTIONS = dict(optimizer="adam", num_epochs=5, batch_size=64, progress=False)
+OPTIONS = dict(optimizer="adam", batch_size=64, progress=False)
+PAD_SIZES = {"grouped": False, "padded": True, "auto": None}
 
 
-def _one(mode: str) -> dict:
+def _one(mode: str, epochs: int) -> dict:
+    import jax
+
     import jaxnn
+    from jaxnn.sweeps import padding
 
     data = jaxnn.datasets.load("digits", seed=0)
     shapes = [(w,) * d for d in DEPTHS for w in WIDTHS]
     widest = (max(WIDTHS),) * max(DEPTHS)
-    if mode == "grouped":
-        model, space = jaxnn.mlp([64, 32, 10]), {"sizes": shapes, "learning_rate": RATES}
-    elif mode == "widest":
+    extra = {}
+    if mode == "widest":
         model, space = jaxnn.mlp([64, *widest, 10]), {"learning_rate": RATES}
     else:
-        rates = [r * (1 + k / 100) for k in range(len(shapes)) for r in RATES]  # 48 distinct rows
-        model, space = jaxnn.mlp([64, *widest, 10]), {"learning_rate": rates}
+        model, space = jaxnn.mlp([64, 32, 10]), {"sizes": shapes, "learning_rate": RATES}
+        extra = {"pad_sizes": PAD_SIZES[mode]}
     times = []
     for repeat in range(4):
         started = time.perf_counter()
-        result = jaxnn.sweep(model, data, space=space, key=repeat, **OPTIONS)
+        result = jaxnn.sweep(model, data, space=space, key=repeat, num_epochs=epochs, **OPTIONS, **extra)
         times.append(time.perf_counter() - started)
-    return {"mode": mode, "rows": len(result), "first_s": times[0], "compiled_s": statistics.median(times[1:])}
+    chosen = None
+    if mode == "auto":  # what the sweep chose, asked the way it asks
+        counts = {shape: len(RATES) for shape in shapes}
+        examples = int(data.x_train.shape[0] + data.x_val.shape[0] / 3)
+        chosen = padding.choose(
+            model, shapes, counts, num_seeds=1, num_examples=examples, num_epochs=epochs, devices=jax.devices()
+        )
+    return {
+        "mode": mode,
+        "rows": len(result),
+        "first_s": times[0],
+        "compiled_s": statistics.median(times[1:]),
+        "padded": chosen,
+    }
 
 
-def grouping(rounds: int) -> None:
+def grouping(rounds: int, epochs: int) -> None:
     samples: dict[str, list[dict]] = {}
     for _ in range(rounds):
-        modes = ["grouped", "widest", "padded_bound"]
+        modes = ["grouped", "padded", "auto", "widest"]
         random.shuffle(modes)
         for mode in modes:
             out = subprocess.run(
-                [sys.executable, "-m", "benchmarks.architecture", "one", mode],
+                [sys.executable, "-m", "benchmarks.architecture", "one", mode, "--epochs", str(epochs)],
                 capture_output=True,
                 text=True,
                 check=True,
+                env=dict(os.environ, JAXNN_COMPILATION_CACHE="0"),  # every first sweep compiles
             )
             samples.setdefault(mode, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
     widest = {key: statistics.median(s[key] for s in samples["widest"]) for key in ("first_s", "compiled_s")}
+    print(f"{epochs} epochs, {rounds} rounds (medians; each sample its own process)")
     print("| mode | rows | first sweep (s) | compiled sweep (s) | x widest (first) | x widest (compiled) |")
     print("|---|---|---|---|---|---|")
-    for mode, runs in samples.items():
+    for mode in ["widest", "grouped", "padded", "auto"]:
+        runs = samples[mode]
         first = statistics.median(r["first_s"] for r in runs)
         compiled = statistics.median(r["compiled_s"] for r in runs)
+        name = f"auto ({'padded' if runs[0]['padded'] else 'grouped'})" if mode == "auto" else mode
         print(
-            f"| {mode} | {runs[0]['rows']} | {first:.2f} | {compiled:.2f} | {first / widest['first_s']:.2f} | "
+            f"| {name} | {runs[0]['rows']} | {first:.2f} | {compiled:.2f} | {first / widest['first_s']:.2f} | "
             f"{compiled / widest['compiled_s']:.2f} |"
         )
 
@@ -109,11 +131,12 @@ def main() -> None:
     parser.add_argument("what", choices=["grouping", "ensemble", "one"])
     parser.add_argument("mode", nargs="?")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
     if args.what == "one":
-        print(json.dumps(_one(args.mode)))
+        print(json.dumps(_one(args.mode, args.epochs)))
     elif args.what == "grouping":
-        grouping(args.rounds)
+        grouping(args.rounds, args.epochs)
     else:
         ensemble()
 

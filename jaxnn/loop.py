@@ -37,7 +37,7 @@ from jaxnn._io import atomic_write
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.programs import jit_loop, jit_once, memoize
 from jaxnn.spec import TrainSpec
-from jaxnn.typing import Array, Params, PRNGKey
+from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
 __all__ = [
     "DIVERGED",
@@ -279,9 +279,16 @@ def build_optimizer(spec: TrainSpec, hparams: Hyperparams, steps_per_epoch: int)
 
 
 def init_state(
-    spec: TrainSpec, hparams: Hyperparams, key: PRNGKey | int, data: Any, params: Params | None = None
+    spec: TrainSpec,
+    hparams: Hyperparams,
+    key: PRNGKey | int,
+    data: Any,
+    params: Params | None = None,
+    variant: ArrayLike | None = None,
 ) -> LoopState:
     """The state before the first epoch: fresh (or given) params, the optimizer state, the loop key.
+
+    ``variant`` picks the row's shape in a padded model (:func:`jaxnn.sweeps.padding.padded_model`).
 
     Raises:
         ValueError: the model, loss and data do not fit together, or ``hparams.dropout``
@@ -293,7 +300,7 @@ def init_state(
         raise errors.ConfigError("hparams.dropout is set but the model has no dropout layers (build it with jaxnn.mlp)")
     init_key, loop_key = jax.random.split(as_key(key))
     if params is None:
-        params = spec.model.init(init_key)
+        params = spec.model.init(init_key) if variant is None else spec.model.init(init_key, variant)  # type: ignore[call-arg]
         params = jax.tree.map(lambda p: p * hparams.init_scale if p.ndim >= 2 else p, params)
     opt_state = build_optimizer(spec, hparams, plan.steps).transform.init(params)
     return LoopState(

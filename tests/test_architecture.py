@@ -1,4 +1,5 @@
-"""Layer sizes in a sweep's space (one program per shape, one table) and ensembles of a sweep's best rows."""
+"""Layer sizes in a sweep's space (one program per shape, or one padded program; one table) and ensembles of a
+sweep's best rows."""
 
 import warnings
 
@@ -10,7 +11,7 @@ import pytest
 import jaxnn
 from jaxnn.sweeps import expand_space
 from tests.conftest import CompiledPrograms
-from tests.test_cli import run_cli
+from tests.test_cli import assert_one_line_error, run_cli
 
 OPTIONS = dict(optimizer="sgd", num_epochs=3, batch_size=64, progress=False, momentum=0.9)
 SIZES = [(8,), (16,), (8, 8)]
@@ -21,20 +22,32 @@ def digits_small():
     return jaxnn.datasets.load("digits", seed=0)
 
 
-@pytest.fixture(scope="module")
-def swept(digits_small):
+def sweep_shapes(data, **options):
     """A sweep over 3 shapes x 2 learning rates x 2 seeds, and the names of the programs it compiled."""
     jaxnn.clear_caches()
     with CompiledPrograms() as names:
         result = jaxnn.sweep(
             jaxnn.mlp([64, 32, 10]),
-            digits_small,
+            data,
             space={"sizes": SIZES, "learning_rate": [0.01, 0.1]},
             seeds=2,
             key=0,
             **OPTIONS,
+            **options,
         )
     return result, list(names)
+
+
+@pytest.fixture(scope="module")
+def swept(digits_small):
+    """The shapes grouped: one program per shape."""
+    return sweep_shapes(digits_small, pad_sizes=False)
+
+
+@pytest.fixture(scope="module")
+def padded_swept(digits_small):
+    """The same sweep as it runs by default: so short that padding its shapes into one program is sooner."""
+    return sweep_shapes(digits_small)
 
 
 def test_sizes_expand_as_tuples_in_grids_and_random_search():
@@ -61,8 +74,35 @@ def test_each_shape_is_one_program_and_the_table_has_the_sizes(swept):
     assert np.all(np.diff(metric[result.table["status"] != "diverged"]) <= 0)
 
 
-def test_every_row_has_its_own_model_and_params_which_reproduce_its_metrics(swept, digits_small):
-    result, _ = swept
+def test_a_short_sweep_pads_its_shapes_into_one_program_by_default(padded_swept):
+    result, names = padded_swept
+    assert names.count("run_rows") == 1 and names.count("init_rows") == 1 and names.count("finish_rows") == 1
+    assert len(result) == 12 and sorted(set(result.table["sizes"])) == sorted(SIZES)
+    assert len(result.models) == len(SIZES)  # each row's own model, not the padded one
+    metric = result.table["best_val_metric"]
+    assert np.all(np.diff(metric[result.table["status"] != "diverged"]) <= 0)
+
+
+def test_padded_rows_equal_the_rows_of_one_program_per_shape(padded_swept, swept):
+    """The same initial weights (each row's own shape's draws), the same minibatches, masked units that add
+    nothing: a padded row is its grouped row, up to float rounding."""
+    padded, grouped = padded_swept[0], swept[0]
+
+    def by_row(result):
+        return np.lexsort((result.table["seed"], result.table["config"]))
+
+    for i, j in zip(by_row(padded), by_row(grouped), strict=True):
+        for name in ("sizes", "config", "seed", "learning_rate", "status", "best_epoch"):
+            assert padded.table[name][i] == grouped.table[name][j], name
+        for name in ("best_train_loss", "best_val_loss", "best_val_metric", "test_loss", "test_metric"):
+            np.testing.assert_allclose(padded.table[name][i], grouped.table[name][j], rtol=1e-5, err_msg=name)
+        assert padded.model(i) == grouped.model(j)
+        chex.assert_trees_all_close(padded.params(i), grouped.params(j), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("swept_by", ["swept", "padded_swept"])
+def test_every_row_has_its_own_model_and_params_which_reproduce_its_metrics(swept_by, request, digits_small):
+    result, _ = request.getfixturevalue(swept_by)
     for i in range(len(result)):
         model, params = result.model(i), result.params(i)
         sizes = result.table["sizes"][i]
@@ -116,6 +156,51 @@ def test_bad_sizes_are_refused_before_training(digits_small, space, error, messa
             num_samples=None if not any(isinstance(v, jaxnn.loguniform) for v in space.values()) else 4,
             **OPTIONS,
         )
+
+
+BAD_PADDING = [
+    ({"pad_sizes": "yes"}, TypeError, r"`pad_sizes` must be True, False or None, got 'yes'"),
+    (
+        {"pad_sizes": True, "space": {"learning_rate": [0.1, 0.2]}},
+        jaxnn.ConfigError,
+        r"pad_sizes=True pads the shapes of space\['sizes'\], which this sweep does not vary",
+    ),
+    (
+        {"pad_sizes": True, "space": {"sizes": [(8,), ()]}},
+        jaxnn.ConfigError,
+        r"pad_sizes=True needs an MLP .* sizes with at least one hidden layer each; got a 'mlp' model and sizes "
+        r"\[\(8,\), \(\)\]",
+    ),
+    (
+        {"pad_sizes": True, "scheduler": "asha"},
+        jaxnn.ConfigError,
+        r"pad_sizes=True pads every shape into one program, but a scheduler prunes .* leave `pad_sizes` unset",
+    ),
+    (
+        {"pad_sizes": True, "cv": 3, "val_fraction": 0},
+        jaxnn.ConfigError,
+        r"but cross-validation trains each shape on every fold as a program of its own",
+    ),
+]
+
+
+@pytest.mark.parametrize("options, error, message", BAD_PADDING)
+def test_bad_padding_requests_are_refused_before_training(digits_small, options, error, message):
+    options = {"space": {"sizes": [(8,), (8, 8)], "learning_rate": [0.1, 0.2]}} | options
+    data = digits_small if "val_fraction" not in options else jaxnn.datasets.load("digits", seed=0, val_fraction=0)
+    options.pop("val_fraction", None)
+    with pytest.raises(error, match=message):
+        jaxnn.sweep(jaxnn.mlp([64, 8, 10]), data, key=0, **OPTIONS, **options)
+
+
+def test_the_command_line_refuses_padding_under_a_scheduler_in_its_own_words(capsys):
+    status, _, stderr = run_cli(
+        capsys,
+        *("sweep", "--dataset", "iris", "--sizes", "4", "--sizes", "4,4", "--learning-rate", "0.1,0.2,0.3"),
+        *("--scheduler", "asha", "--pad-sizes", "yes", "--epochs", "3", "--no-progress"),
+    )
+    assert_one_line_error(status, stderr, "--pad-sizes yes pads every shape into one program, but a scheduler prunes")
+    assert "leave --pad-sizes unset" in stderr
 
 
 def test_sizes_need_a_model_whose_hidden_layers_are_known_and_enough_configurations_per_shape(digits_small):
@@ -202,6 +287,7 @@ def test_an_optuna_sampler_chooses_sizes_and_each_round_trains_a_shape_padded_to
             num_samples=8,
             batch=4,
             key=0,
+            pad_sizes=False,  # one program per shape (padded, every round is the one program of 4 rows)
             **OPTIONS,
         )
     trials = result.study.trials

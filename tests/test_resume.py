@@ -104,6 +104,28 @@ def test_an_interrupted_sweep_resumes_bitwise(digits, tmp_path, monkeypatch, int
     assert_same_sweep(jaxnn.sweep(model, digits, checkpoint_dir=tmp_path, **options), reference)
 
 
+def test_an_interrupted_sweep_of_padded_shapes_resumes_bitwise_in_the_padded_program(digits, tmp_path, monkeypatch):
+    """The saved state is the padded program's; the resumed sweep trains its shapes as it started (padded), even
+    where this machine would now estimate one program per shape to be sooner."""
+    from jaxnn.sweeps import padding
+    from tests.conftest import CompiledPrograms
+
+    model = jaxnn.mlp([64, 16, 10])
+    space = {"sizes": [(8,), (16, 8)], "learning_rate": [1e-2, 3e-2, 0.1]}
+    options = SWEEP | {"space": space, "max_parallel": 2, "num_chunks": 3}
+    monkeypatch.setattr(padding, "choose", lambda *args, **kwargs: True)
+    reference = jaxnn.sweep(model, digits, **options)
+    restore = interrupt_at(monkeypatch, sweep_rows, "run_rows", 2)
+    with pytest.raises(KeyboardInterrupt):
+        jaxnn.sweep(model, digits, checkpoint_dir=tmp_path, **options)
+    restore()
+    monkeypatch.setattr(padding, "choose", lambda *args, **kwargs: False)
+    with CompiledPrograms() as names:
+        resumed = jaxnn.sweep(model, digits, checkpoint_dir=tmp_path, **options)
+    assert "run_rows" not in names  # the padded program, compiled for the reference: no program per shape
+    assert_same_sweep(resumed, reference)
+
+
 @pytest.mark.parametrize("scheduler", ["asha", "hyperband", "pbt"])
 def test_a_scheduled_sweep_resumes_bitwise_from_its_population(digits, tmp_path, monkeypatch, scheduler):
     model = jaxnn.mlp([64, 16, 10])

@@ -32,7 +32,8 @@ A sweep file (--config FILE) is TOML. Its keys are this command's option names
 take the same specifications as on the command line, or a list of values;
 [space] may also vary optimizer, batch-size, epochs and schedule (each value
 compiles its own program), and sizes, a list of hidden widths lists such as
-sizes = [[32], [64], [128, 64]] (each shape compiles its own program):
+sizes = [[32], [64], [128, 64]] (one program padded to the widest shape, or
+one per shape: see --pad-sizes):
 
     dataset = "digits"
     sizes = [64, 64]

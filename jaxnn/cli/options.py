@@ -57,6 +57,7 @@ FLAGS: dict[str, Word] = {
     "warmup_steps": Word("--warmup-steps"),
     "seeds": Word("--seeds"),
     "top": Word("--ensemble"),
+    "pad_sizes": Word("--pad-sizes", {None: "auto", True: "yes", False: "no"}),
     "task": Word("--task"),
     "target": Word("--target"),
     "metric": Word("--metric"),
@@ -421,7 +422,7 @@ def _add_model_options(parser: argparse.ArgumentParser, *, sweep: bool = False) 
             metavar="W,W",
             help="hidden layer widths; input and output come from the data (default: 128). Give it "
             "more than once to sweep the architecture too, e.g. --sizes 32 --sizes 64 --sizes "
-            "128,64: each shape trains as its own program and the table gets a sizes column",
+            "128,64: the table gets a sizes column (see --pad-sizes for how the shapes share programs)",
         )
     else:
         model.add_argument(

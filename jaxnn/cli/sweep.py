@@ -26,6 +26,10 @@ SCHEDULER_OPTIONS = {
 """Each --scheduler's own options (their argparse names)."""
 
 
+PAD_SIZES = {"auto": None, "yes": True, "no": False}
+"""--pad-sizes: the word -> ``jaxnn.sweep``'s ``pad_sizes``."""
+
+
 def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     sweep = commands.add_parser(
         "sweep",
@@ -62,6 +66,13 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     group.add_argument("--config", metavar="FILE", help="TOML file of options and a [space] table (format below)")
     group.add_argument(
         "--top", type=options.positive_int, default=10, metavar="N", help="rows of the table to print (default: 10)"
+    )
+    group.add_argument(
+        "--pad-sizes",
+        choices=PAD_SIZES,
+        default="auto",
+        help="with --sizes given more than once: train the shapes as one program padded to the widest (yes), "
+        "one program per shape (no), or whichever is estimated to finish sooner (auto, the default)",
     )
     group.add_argument(
         "--ensemble",
@@ -309,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
                 study_name=args.study_name,
                 cluster=cluster,
                 cv=args.cv,
+                pad_sizes=PAD_SIZES[args.pad_sizes],
                 **fixed,
             )
         )

@@ -1,14 +1,11 @@
 """Layer sizes in a sweep's space: one model per value of ``space["sizes"]``, built from the sweep's model.
 
 A value is a tuple of hidden widths; the row's model is the sweep's model with those hidden
-layers (input and output widths, activation, dropout, initializer and dtype kept). Models of
-different shapes cannot share a program, so :mod:`jaxnn.sweeps.run` trains each shape as one
-group (one compiled program per shape) and merges the tables.
-
-Grouping was measured against padding every row to the widest shape with masks (see the
-sweeps guide): on a CPU a padded program costs every row the widest shape's work, so a grid of
-3 widths x 2 depths trains 6 times the widest shape's rows in that shape, while grouping
-trains each shape at its own cost and pays one compile per shape.
+layers (input and output widths, activation, dropout, initializer and dtype kept).
+:mod:`jaxnn.sweeps.run` trains the shapes either as one group each (one compiled program per
+shape) or, for an MLP, as one program padded to the widest shape (:mod:`jaxnn.sweeps.padding`,
+which also estimates which is sooner), and merges the tables; either way each row keeps its own
+model and params.
 """
 
 from collections.abc import Sequence

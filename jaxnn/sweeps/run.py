@@ -31,7 +31,7 @@ from jaxnn.data import folds as folds_lib
 from jaxnn.hyperparams import Hyperparams
 from jaxnn.models import Model, footprint
 from jaxnn.spec import EarlyStopping, TrainSpec, check_metric_defined, class_weights, zeros_of
-from jaxnn.sweeps import architecture, scheduled, schedulers
+from jaxnn.sweeps import architecture, padding, scheduled, schedulers
 from jaxnn.sweeps import plan as planning
 from jaxnn.sweeps import rows as sweep_rows
 from jaxnn.sweeps.result import RANKED_BY_TRAINING, RANKED_BY_VALIDATION, SweepResult, as_column
@@ -86,6 +86,7 @@ def sweep(
     resume: bool | None = None,
     hyperparams: Hyperparams | None = None,
     force: bool = False,
+    pad_sizes: bool | None = None,
     log: Any = None,
     cv: Any = None,
     refit: bool = True,
@@ -112,9 +113,9 @@ def sweep(
             compiled program and the tables are merged. ``sizes`` varies the
             hidden layer widths of a model built by :func:`jaxnn.mlp`,
             :func:`jaxnn.cnn` or :func:`jaxnn.model_for`: a tuple per value, e.g.
-            ``[(32,), (64,), (128, 64)]`` or ``choice([...])``; the
-            configurations of one shape train as one program, the table has a
-            ``sizes`` column, and ``result.model(i)`` / ``result.params(i)`` are
+            ``[(32,), (64,), (128, 64)]`` or ``choice([...])``; the shapes
+            train as one padded program or one program each (``pad_sizes``), the
+            table has a ``sizes`` column, and ``result.model(i)`` / ``result.params(i)`` are
             the row's own model and params. Or a list of configurations, each a
             dict of the same names to one value (what a search that draws its own
             candidates gives).
@@ -197,6 +198,12 @@ def sweep(
             rows) and its ``<name>_std``; ``result.folds`` holds the values per fold. The data must
             have no validation split (the folds are the validation). Runs on the first of
             ``devices``. Not with ``scheduler``, ``sampler``, ``checkpoint_dir`` or ``log``.
+        pad_sizes: with ``sizes`` in the space (an MLP's), how the shapes train: ``True`` as one program
+            padded to the widest shape (masked units and skipped layers contribute exactly nothing),
+            ``False`` as one program per shape, ``None`` (default) whichever is estimated to finish
+            sooner (:func:`jaxnn.sweeps.padding.choose`: one compile per shape saved against every row
+            trained at the widest shape's cost). Rows are the same either way up to float rounding and
+            dropout's random numbers; a scheduler or ``cv`` trains each shape as its own program.
         refit: with ``cv``, train the best configuration again on all the training data
             (``result.refit``, a :class:`jaxnn.TrainResult`; its test metric is the honest one).
         shard: ``(i, n)``: train only the ``i``-th (0-based) of ``n`` contiguous slices of the configurations,
@@ -309,7 +316,9 @@ def sweep(
         scheduler=scheduler,
         shard=shard,
         round_widths=asks and ARCHITECTURE_KEY in space,
+        shapes=_space_shapes(space, expanded.configs),
     )
+    job = job._replace(pad_sizes=_check_pad_sizes(pad_sizes, spec.model, job.shapes, scheduler, cv))
     _check_settings(spec, job, space, named, expanded.configs)
     _check_scheduler(scheduler, spec, job, space, len(expanded.configs), expanded.configs)
     if checkpoint_dir is not None and asks:
@@ -592,6 +601,44 @@ def _program_settings(spec: TrainSpec, space: dict[str, Any], configs: list[dict
     return [spec.replace(**dict(zip(PROGRAM_KEYS, combo, strict=False))) for combo in sorted(combos, key=repr)]
 
 
+def _space_shapes(space: dict[str, Any], configs: list[dict[str, Any]]) -> tuple[tuple[int, ...], ...]:
+    """The shapes a sweep may train, in the space's order (an explicit list's, in its configurations' order)."""
+    if ARCHITECTURE_KEY in space:
+        given = space[ARCHITECTURE_KEY]
+        return tuple(dict.fromkeys(check_sizes(value) for value in getattr(given, "values", given)))
+    return tuple(dict.fromkeys(config[ARCHITECTURE_KEY] for config in configs if ARCHITECTURE_KEY in config))
+
+
+def _check_pad_sizes(
+    pad_sizes: Any, model: Model, shapes: tuple[tuple[int, ...], ...], scheduler: Any, cv: Any
+) -> bool | None:
+    """``pad_sizes`` checked: a bool or None; True only where the space's shapes of ``model`` can share a program."""
+    if pad_sizes is not None and not isinstance(pad_sizes, bool):
+        raise errors.ArgumentTypeError(f"{errors.arg('pad_sizes')} must be True, False or None, got {pad_sizes!r}")
+    if pad_sizes:
+        if not shapes:
+            raise errors.ConfigError(
+                f"{errors.setting('pad_sizes', True)} pads the shapes of space['sizes'], which this sweep does not vary"
+            )
+        if not padding.can_pad(model, shapes):
+            raise errors.ConfigError(
+                f"{errors.setting('pad_sizes', True)} needs an MLP built by jaxnn.mlp (or model_for) with one hidden "
+                f"activation, and sizes with at least one hidden layer each; got a "
+                f"{model.config.get('type', 'model')!r} model and sizes {[tuple(shape) for shape in shapes]}"
+            )
+        if scheduler is not None or cv is not None:
+            why = (
+                "a scheduler prunes (or copies) each shape's rows among themselves"
+                if scheduler is not None
+                else "cross-validation trains each shape on every fold as a program of its own"
+            )
+            raise errors.ConfigError(
+                f"{errors.setting('pad_sizes', True)} pads every shape into one program, but {why}; "
+                f"leave {errors.arg('pad_sizes')} unset"
+            )
+    return pad_sizes
+
+
 def _check_size(spec: TrainSpec, data: Any, num_configs: int, num_seeds: int, force: bool, sizes: Any = None) -> None:
     """Refuse, unless ``force``, a sweep whose results would take more than :data:`~jaxnn.sweeps.run.MAX_RESULT_BYTES`
     (counted for the largest of the space's ``sizes``)."""
@@ -611,28 +658,82 @@ def _check_size(spec: TrainSpec, data: Any, num_configs: int, num_seeds: int, fo
 
 
 def run_configs(spec: TrainSpec, job: "_Job", configs: ConfigsById, config_ids: list[int]) -> SweepResult:
-    """Train ``configs[i]`` for ``i`` in ``config_ids``: one program per distinct program setting, tables merged."""
-    groups: dict[tuple, list[int]] = {}
+    """Train ``configs[i]`` for ``i`` in ``config_ids``: one program per distinct program setting and shape (or, where
+    the shapes of a setting are padded, one for all of them), tables merged."""
+    groups: dict[tuple, list[int]] = {}  # (program setting, shape) -> configurations, in the order they first come
     for index in config_ids:
         groups.setdefault(architecture.group_key(spec, configs[index]), []).append(index)
+    settings: dict[tuple, list[int]] = {}  # program setting -> configurations, in their order
+    for index in config_ids:
+        settings.setdefault(architecture.group_key(spec, configs[index])[:-1], []).append(index)
+    everyone = list(configs.values()) if isinstance(configs, Mapping) else list(configs)  # a shard's too
+    padded_settings = {  # decided on the whole sweep's configurations, so that every shard decides alike
+        setting: _padding(
+            spec.replace(**dict(zip(PROGRAM_KEYS, setting, strict=False))),
+            job,
+            [config for config in everyone if architecture.group_key(spec, config)[:-1] == setting],
+        )
+        for setting in settings
+    }
+    if job.store is not None:  # a resumed sweep keeps how it trained its shapes (another machine may estimate anew)
+        saved = job.store.read("padding")
+        if saved is not None:
+            padded_settings = {
+                setting: padding.Padded(spec.model, job.shapes) if bool(padded) else None
+                for setting, padded in zip(settings, saved["padded"], strict=True)
+            }
+        job.store.write("padding", {"padded": [padded is not None for padded in padded_settings.values()]})
+    units: list[tuple[tuple, list[int], padding.Padded | None]] = []
+    for key, indices in groups.items():  # a padded setting trains where its first shape would have
+        padded = padded_settings[key[:-1]]
+        if padded is None:
+            units.append((key[:-1], indices, None))
+        elif not any(unit[0] == key[:-1] for unit in units):
+            units.append((key[:-1], settings[key[:-1]], padded))
     try:
         results = [
-            _sweep_group(
+            result
+            for number, (setting, indices, padded) in enumerate(units)
+            for result in _sweep_group(
                 spec.replace(
                     **dict(zip(PROGRAM_KEYS, setting, strict=False)),
-                    model=architecture.model_of(spec.model, configs[indices[0]]),
+                    model=architecture.model_of(spec.model, configs[indices[0]]) if padded is None else padded.model,
                 ),
                 job,
                 configs,
                 indices,
                 f"group{number}",
+                padded,
             )
-            for number, (setting, indices) in enumerate(groups.items())
         ]
     finally:  # also when interrupted (Ctrl-C): the newest state written whole
         if job.store is not None:
             job.store.flush()
     return results[0] if len(results) == 1 else SweepResult.concat(results)
+
+
+def _padding(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]]) -> "padding.Padded | None":
+    """How the configurations of one program setting train their shapes: padded into one program (its model and
+    shapes), or None for one program per shape (:func:`jaxnn.sweeps.padding.choose` decides unless the sweep was
+    told)."""
+    if job.pad_sizes is False or job.scheduler is not None or not job.shapes:
+        return None
+    counts: dict[tuple[int, ...], int] = {}
+    for config in configs:
+        counts[config[ARCHITECTURE_KEY]] = counts.get(config[ARCHITECTURE_KEY], 0) + 1
+    if len(counts) < 2 or not padding.can_pad(spec.model, job.shapes):
+        return None
+    if job.pad_sizes is None and not padding.choose(
+        spec.model,
+        job.shapes,
+        counts,
+        num_seeds=len(job.seeds),
+        num_examples=int(np.shape(job.data.x_train)[0] + np.shape(job.data.x_val)[0] / 3),
+        num_epochs=spec.num_epochs,
+        devices=job.devices,
+    ):
+        return None
+    return padding.Padded(spec.model, job.shapes)
 
 
 class _Job(NamedTuple):
@@ -653,6 +754,8 @@ class _Job(NamedTuple):
     store: resume_lib.RunDirectory | None = None
     log: track.Log | None = None
     round_widths: bool = False  # a group's rows padded to a power of two (a sampler's rounds of several shapes)
+    shapes: tuple[tuple[int, ...], ...] = ()  # the space's sizes, in its order (empty: it does not vary them)
+    pad_sizes: bool | None = None  # the shapes of a program setting in one padded program (None: if it is sooner)
 
 
 def _check_scheduler(
@@ -737,9 +840,15 @@ def _hyperparameter_columns(spec: TrainSpec, job: _Job, configs: list[dict[str, 
 
 
 def _sweep_group(
-    spec: TrainSpec, job: _Job, all_configs: ConfigsById, config_ids: list[int], name: str = "group0"
-) -> SweepResult:
-    """Train the configurations ``config_ids`` (which share one program) in chunks; their ranked result.
+    spec: TrainSpec,
+    job: _Job,
+    all_configs: ConfigsById,
+    config_ids: list[int],
+    name: str = "group0",
+    padded: "padding.Padded | None" = None,
+) -> list[SweepResult]:
+    """Train the configurations ``config_ids`` (which share one program) in chunks; their ranked result (one per
+    shape when the program is ``padded``: each shape's rows with their own model and params).
 
     ``name`` prefixes the group's files in the checkpoint directory."""
     from tqdm.auto import tqdm
@@ -777,7 +886,8 @@ def _sweep_group(
             context = scheduled.Context(
                 mesh, *shared, str(jax.random.key_impl(job.key)), chunks.chunk, bar, job.store, name
             )
-            return _scheduled_group(spec, job, configs, config_ids, columns, context)
+            return [_scheduled_group(spec, job, configs, config_ids, columns, context)]
+        variants = None if padded is None else padding.variants(configs, padded.shapes)
         pieces = []
         for number, start in enumerate(range(0, len(configs), chunks.chunk)):
             saver = None if job.store is None else _ChunkFiles(job.store, f"{name}-chunk{number}", f"{name}-running")
@@ -800,7 +910,15 @@ def _sweep_group(
                     jax.tree.map(lambda column, take=take: column[take], columns), mesh
                 )
                 rows = _train_chunk(
-                    spec, chunks, hparams, *shared, str(jax.random.key_impl(job.key)), bar, saver, first=not pieces
+                    spec,
+                    chunks,
+                    hparams,
+                    *shared,
+                    str(jax.random.key_impl(job.key)),
+                    bar,
+                    saver,
+                    first=not pieces,
+                    variants=None if variants is None else parallel.shard_leading_axis(variants[take], mesh),
                 )
                 end = len(configs) - start
                 pieces.append(jax.tree.map(lambda leaf, end=end: np.asarray(leaf)[:, :end], rows))
@@ -809,7 +927,24 @@ def _sweep_group(
             stop = start + pieces[-1].status.shape[1]  # the chunk's rows are final: log them (in the background)
             _log_rows(spec, job, configs[start:stop], config_ids[start:stop], pieces[-1])
     rows = jax.tree.map(lambda *parts: np.concatenate(parts, axis=1), *pieces)
-    return _ranked(spec, job, configs, config_ids, rows)
+    if padded is None or variants is None:
+        return [_ranked(spec, job, configs, config_ids, rows)]
+    results = []
+    for variant in dict.fromkeys(variants.tolist()):  # each shape's rows, cut to their own shape
+        take = np.flatnonzero(variants == variant)
+        shape = padded.shapes[variant]
+        own = jax.tree.map(lambda leaf, take=take: leaf[:, take], rows)
+        own = own._replace(params=padding.unpad(own.params, shape))
+        results.append(
+            _ranked(
+                spec.replace(model=architecture.with_sizes(padded.base, shape)),
+                job,
+                [configs[i] for i in take],
+                [config_ids[i] for i in take],
+                own,
+            )
+        )
+    return results
 
 
 def _mesh_of(column: Any) -> jax.sharding.Mesh:
@@ -828,18 +963,20 @@ def _train_chunk(
     bar: Any,
     saver: "_ChunkFiles | None" = None,
     first: bool = True,
+    variants: Array | None = None,
 ) -> Rows:
     """One chunk of rows from start to finish (or from the state ``saver`` holds), ending early once every
     row has stopped; ``saver`` saves the state after every call; the ``first`` chunk of a group compiles
-    its programs side by side (:func:`~jaxnn.sweeps.rows.compile_ahead`)."""
+    its programs side by side (:func:`~jaxnn.sweeps.rows.compile_ahead`); ``variants`` are the rows' shapes in a
+    padded model (:mod:`jaxnn.sweeps.padding`)."""
     mesh = _mesh_of(hparams.learning_rate)
     # The first chunk of a group compiles its programs side by side; the others, of the same shapes, reuse them.
     ahead = (
-        sweep_rows.compile_ahead(spec, chunks.epochs_per_call, hparams, key_data, seeds, data, impl, mesh)
+        sweep_rows.compile_ahead(spec, chunks.epochs_per_call, hparams, key_data, seeds, data, impl, mesh, variants)
         if first
         else ()
     )
-    state = sweep_rows.init_rows(spec, hparams, key_data, seeds, data, impl, mesh=mesh)
+    state = sweep_rows.init_rows(spec, hparams, key_data, seeds, data, impl, mesh=mesh, variants=variants)
     history: list[Any] = []
     calls = 0
     if saver is not None:

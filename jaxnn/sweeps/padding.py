@@ -1,0 +1,285 @@
+"""Layer sizes in one program: every row of a sweep padded to the widest shape, with masks.
+
+A sweep whose space varies ``sizes`` either trains each shape as a program of its own (grouping,
+see :mod:`jaxnn.sweeps.architecture`) or all of them as one program of a *padded* MLP, built here:
+each hidden layer as wide as the widest shape's at that depth, as many hidden layers as the
+deepest shape has. A row's params carry its shape:
+
+- ``mask`` (per hidden layer, one entry per unit): 1 for the row's own units, 0 for padding. A
+  padded unit's activation is multiplied by 0, and its weights in and out start at zero.
+- ``on`` (per hidden layer, a scalar): 0 for a layer deeper than the row's own depth, which then
+  passes its input through unchanged (a shallower row skips the deeper layers).
+
+Both sit behind ``stop_gradient``, so a padded unit or skipped layer contributes exactly nothing:
+its forward value is 0 (or the layer is the identity), every gradient that reaches its weights is
+0, so its weights stay 0, weight decay of a 0 is 0, and the optimizer's state for it stays at its
+initial value (no update comes from it). :func:`unpad` cuts a row's params back to its own shape,
+on which the row's own :func:`jaxnn.mlp` computes what the padded program computed.
+
+Each row starts from its own shape's initialization (the padded model's ``init(key, variant)`` draws
+each layer as the row's own :func:`jaxnn.mlp` draws it, and pads it), so a row's initial weights are
+those its shape alone would draw.
+Dropout draws its keep-mask over the padded width: the same rate, other random numbers.
+
+>>> import jax, jaxnn
+>>> from jaxnn.sweeps import padding
+>>> model = padding.padded_model(jaxnn.mlp([4, 8, 3]), [(2,), (5, 3)])
+>>> params = model.init(jax.random.key(0), 0)  # the row of shape (2,)
+>>> [tuple(layer["w"].shape) for layer in params], [float(layer["on"]) for layer in params[:-1]]
+([(4, 5), (5, 3), (3, 3)], [1.0, 0.0])
+>>> [tuple(layer["w"].shape) for layer in padding.unpad(params, (2,))]
+[(4, 2), (2, 3)]
+"""
+
+import functools
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn import errors, layers
+from jaxnn.models import Model, footprint, model_from_config
+from jaxnn.sweeps import architecture
+from jaxnn.sweeps.space import ARCHITECTURE_KEY
+from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
+
+__all__ = ["COST", "MASK_KEYS", "Padded", "can_pad", "choose", "padded_model", "positions", "unpad", "variants"]
+
+MASK_KEYS = ("mask", "on")
+"""The entries a padded hidden layer has beside ``w`` and ``b`` (never trained; :func:`unpad` drops them)."""
+
+
+class Padded(NamedTuple):
+    """A program setting's shapes trained as one padded program: the sweep's ``base`` model and the ``shapes``."""
+
+    base: Model
+    shapes: tuple[tuple[int, ...], ...]
+
+    @property
+    def model(self) -> Model:
+        """The padded model (:func:`padded_model`)."""
+        return padded_model(self.base, self.shapes)
+
+
+class Cost(NamedTuple):
+    """What :func:`choose` assumes of a platform.
+
+    Attributes:
+        compile_s: seconds to trace and compile one shape's sweep programs (``init``, ``run``, ``finish``).
+        padded_compile: the padded program's compile time, as a multiple of ``compile_s`` (it draws every
+            shape's initial weights and carries the masks).
+        flops_per_s: multiply-adds x 2 per second that a sweep's training reaches (per core on a CPU).
+    """
+
+    compile_s: float
+    padded_compile: float
+    flops_per_s: float
+
+
+COST = {
+    # Measured with `python -m benchmarks.architecture grouping` on a 2-core AMD EPYC (see the sweeps guide):
+    # 6 shapes compiled in 12 s, the padded program in about 1.5 shapes' time, training at 50-80 GFLOP/s.
+    "cpu": Cost(compile_s=2.0, padded_compile=1.5, flops_per_s=30e9),
+    "gpu": Cost(compile_s=2.0, padded_compile=1.5, flops_per_s=5e12),
+}
+"""Per platform (``jax.Device.platform``), what :func:`choose` assumes; platforms not named count as ``"gpu"``."""
+
+
+def choose(
+    model: Model,
+    shapes: Sequence[tuple[int, ...]],
+    counts: Mapping[tuple[int, ...], int],
+    *,
+    num_seeds: int,
+    num_examples: int,
+    num_epochs: int,
+    devices: Sequence[Any],
+) -> bool:
+    """Whether one padded program is estimated to finish sooner than one program per shape.
+
+    Padding compiles one program where grouping compiles one per shape (``counts``: the shapes trained and
+    their configurations); it trains every row at the padded width, not its own (forward and backward, about 3x
+    the forward pass's multiply-adds, per example and epoch). Each side's seconds are estimated from
+    :data:`COST` for the devices' platform, and the smaller wins.
+
+    >>> import jax, jaxnn
+    >>> shapes = [(32,), (64,), (128, 128)]
+    >>> short = dict(num_seeds=1, num_examples=1000, num_epochs=5, devices=jax.devices("cpu"))
+    >>> choose(jaxnn.mlp([64, 8, 10]), shapes, dict.fromkeys(shapes, 8), **short)
+    True
+    >>> choose(jaxnn.mlp([64, 8, 10]), shapes, dict.fromkeys(shapes, 8), **short | {"num_epochs": 5000})
+    False
+    """
+    platform = devices[0].platform if devices else "cpu"
+    cost = COST.get(platform, COST["gpu"])
+    rate = cost.flops_per_s * ((os.cpu_count() or 1) if platform == "cpu" else len(devices))
+    width = model.input_shape
+    own = sum(count * footprint(architecture.with_sizes(model, shape), width).flops for shape, count in counts.items())
+    padded = sum(counts.values()) * footprint(padded_model(model, shapes), width).flops
+    work = 3 * num_seeds * num_examples * num_epochs / rate  # seconds per forward multiply-add x 2 of one example
+    grouped_s = len(counts) * cost.compile_s + own * work
+    padded_s = cost.padded_compile * cost.compile_s + padded * work
+    return padded_s < grouped_s
+
+
+def can_pad(model: Model, shapes: Sequence[tuple[int, ...]]) -> bool:
+    """Whether ``shapes`` of ``model`` can train as one padded program: an MLP built by :func:`jaxnn.mlp` and every
+    shape with at least one hidden layer (a layer without one cannot pass its input through)."""
+    activation = model.config.get("activation")
+    one_activation = isinstance(activation, str) or len(set(activation or ())) <= 1
+    return model.config.get("type") == "mlp" and one_activation and all(len(shape) > 0 for shape in shapes)
+
+
+def positions(shapes: Sequence[tuple[int, ...]]) -> list[int]:
+    """The padded width of each hidden layer: wide enough for every row's own units at that depth, and for the
+    output of every shallower row's last layer, which passes through it.
+
+    >>> positions([(32,), (128, 16)])
+    [128, 32]
+    """
+    return [max(shape[min(depth, len(shape) - 1)] for shape in shapes) for depth in range(max(map(len, shapes)))]
+
+
+def padded_model(model: Model, shapes: Sequence[tuple[int, ...]]) -> Model:
+    """``model`` (a :func:`jaxnn.mlp`) padded to hold every shape of ``shapes`` (hidden widths, one tuple each).
+
+    Its ``init(key, variant)`` starts the row of shape ``shapes[variant]`` (``variant`` may be traced); its
+    ``apply`` is the MLP's, with each row's masks. The same arguments give the same model object, so a second
+    sweep of the same shapes reuses the first's compiled programs.
+
+    Raises:
+        ConfigError: ``model`` is not an MLP built by :func:`jaxnn.mlp`, or a shape has no hidden layer.
+    """
+    shapes = tuple(tuple(int(width) for width in shape) for shape in shapes)
+    if not can_pad(model, shapes):
+        raise errors.ConfigError(
+            "only an MLP built by jaxnn.mlp with one hidden activation, and shapes that each have a hidden layer, "
+            f"can be padded; got a {model.config.get('type', 'model')!r} model and sizes {list(shapes)}"
+        )
+    return _padded(json.dumps(model.config, sort_keys=True), shapes)
+
+
+@functools.lru_cache(maxsize=32)
+def _padded(config_text: str, shapes: tuple[tuple[int, ...], ...]) -> Model:
+    base = json.loads(config_text)
+    first = architecture.with_sizes(model_from_config(base), shapes[0])
+    in_features, out_features = base["sizes"][0], base["sizes"][-1]
+    widths = positions(shapes)
+    dtype = jnp.dtype(base["dtype"])
+    name = base["activation"] if isinstance(base["activation"], str) else base["activation"][0]
+    hidden_activation = layers.activation(name)
+    dropout_layer = layers.dropout(base["dropout"])
+    output_activation = base["output_activation"]
+
+    hidden_init = base["init"] or layers.default_init(name)
+    output_init = base["init"] or layers.default_init(output_activation or "identity")
+    depth_of = jnp.asarray([len(shape) for shape in shapes])
+
+    def draws(key: PRNGKey, variant: Array, rows: int, width: int, options: dict, init_name: str) -> Array:
+        """A padded weight matrix: for each distinct own layer ``(index, fan_in, fan_out)`` among ``options`` (those
+        layers' variants), that layer's draw as its own model makes it, kept where the row is one of them."""
+        w = jnp.zeros((rows, width), dtype)
+        for (index, fan_in, fan_out), ids in options.items():
+            dense = layers.dense(fan_out, init=init_name, dtype=dtype)
+            own = dense.init(jax.random.fold_in(key, index), (fan_in,))[0]["w"]
+            w = jnp.where(
+                jnp.isin(variant, jnp.asarray(ids)), jnp.pad(own, ((0, rows - fan_in), (0, width - fan_out))), w
+            )
+        return w
+
+    def init(key: PRNGKey, variant: ArrayLike | None = None) -> Params:
+        # Each row's own shape's draws (jaxnn.mlp's serial layers: dense l at index 3l, the output after the last
+        # hidden layer), each distinct one drawn once and selected per row; zeros around them.
+        variant = jnp.asarray(0 if variant is None else variant, jnp.int32)
+        padded = []
+        rows = in_features
+        for depth, width in enumerate(widths):
+            options: dict[tuple[int, int, int], list[int]] = {}
+            for i, shape in enumerate(shapes):
+                if depth < len(shape):
+                    fan_in = in_features if depth == 0 else shape[depth - 1]
+                    options.setdefault((3 * depth, fan_in, shape[depth]), []).append(i)
+            own_width = jnp.asarray([shape[depth] if depth < len(shape) else 0 for shape in shapes])[variant]
+            padded.append(
+                {
+                    "w": draws(key, variant, rows, width, options, hidden_init),
+                    "b": jnp.zeros((width,), dtype),
+                    "mask": (jnp.arange(width) < own_width).astype(dtype),
+                    "on": (depth_of[variant] > depth).astype(dtype),
+                }
+            )
+            rows = width
+        options = {}
+        for i, shape in enumerate(shapes):
+            options.setdefault((3 * len(shape), shape[-1], out_features), []).append(i)
+        padded.append(
+            {"w": draws(key, variant, rows, out_features, options, output_init), "b": jnp.zeros((out_features,), dtype)}
+        )
+        return padded
+
+    def apply(
+        params: Params,
+        x: ArrayLike,
+        *,
+        key: PRNGKey | None = None,
+        train: bool = False,
+        dropout: ArrayLike | None = None,
+    ) -> Array:
+        x = jnp.asarray(x)
+        if x.ndim != 2 or x.shape[-1] != in_features:
+            raise errors.DataError(f"expected inputs of shape (batch, {in_features}), got x.shape={tuple(x.shape)}")
+        h = x.astype(dtype)
+        for depth, layer in enumerate(params[:-1]):
+            # jaxnn.mlp's layer order (dense, activation, dropout per hidden layer): the same dropout keys
+            out = hidden_activation.apply(None, h @ layer["w"] + layer["b"]) * jax.lax.stop_gradient(layer["mask"])
+            layer_key = None if key is None else jax.random.fold_in(key, 3 * depth + 2)
+            out = dropout_layer.apply(None, out, key=layer_key, train=train, dropout=dropout)
+            if depth > 0:  # a row shallower than this layer passes its input through
+                through = _fit(h, out.shape[-1])
+                out = jnp.where(jax.lax.stop_gradient(layer["on"]) > 0, out, through)
+            h = out
+        out = h @ params[-1]["w"] + params[-1]["b"]
+        return out if output_activation is None else layers.get_activation(output_activation)(out)
+
+    config = {"type": "padded_mlp", "model": base, "shapes": [list(shape) for shape in shapes]}
+    return Model(
+        init,
+        apply,
+        config,
+        input_shape=(in_features,),
+        uses_dropout=first.uses_dropout,
+        needs_key=first.needs_key,
+        output_activation=output_activation,
+    )
+
+
+def _fit(h: Array, width: int) -> Array:
+    """``h`` cut or zero-padded to ``width`` units (a skipped layer's input, as wide as its output)."""
+    if h.shape[-1] >= width:
+        return h[..., :width]
+    return jnp.pad(h, [(0, 0)] * (h.ndim - 1) + [(0, width - h.shape[-1])])
+
+
+def unpad(params: Params, shape: tuple[int, ...]) -> Params:
+    """A padded row's params (any leading axes: one row, or a stack of rows) cut to ``shape``: the params of
+    ``jaxnn.mlp`` with those hidden widths, masks and skipped layers dropped."""
+    own = []
+    rows = None
+    for depth, width in enumerate(shape):
+        layer = params[depth]
+        w = layer["w"] if rows is None else layer["w"][..., :rows, :]
+        own.append({"w": w[..., :width], "b": layer["b"][..., :width]})
+        rows = width
+    last = params[-1]
+    own.append({"w": last["w"][..., :rows, :], "b": last["b"]})
+    return own
+
+
+def variants(configs: Sequence[dict[str, Any]], shapes: Sequence[tuple[int, ...]]) -> np.ndarray:
+    """Each configuration's index in ``shapes`` (its ``sizes``)."""
+    index = {tuple(shape): i for i, shape in enumerate(shapes)}
+    return np.asarray([index[tuple(config[ARCHITECTURE_KEY])] for config in configs], np.int32)

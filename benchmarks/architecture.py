@@ -6,7 +6,7 @@ process and in shuffled rounds, on digits (E epochs, default 5; batch 64, adam),
 
 * ``grouped``: one program per shape (``pad_sizes=False``);
 * ``padded``: one program, every row padded to the widest shape with masks (``pad_sizes=True``);
-* ``auto``: what ``jaxnn.sweep`` chooses (``pad_sizes=None``; the table says which);
+* ``auto``: what ``jaxnn.sweep`` does by default (``pad_sizes=None``; the table names its programs' shapes);
 * ``widest``: the widest shape's 8 rows alone (the issue's yardstick: an architecture sweep
   should cost at most 1.5x this).
 
@@ -52,18 +52,18 @@ def _one(mode: str, epochs: int) -> dict:
         result = jaxnn.sweep(model, data, space=space, key=repeat, num_epochs=epochs, **OPTIONS, **extra)
         times.append(time.perf_counter() - started)
     chosen = None
-    if mode == "auto":  # what the sweep chose, asked the way it asks
+    if mode == "auto":  # what the sweep chose, asked the way it asks: the shapes of each program
         counts = {shape: len(RATES) for shape in shapes}
         examples = int(data.x_train.shape[0] + data.x_val.shape[0] / 3)
-        chosen = padding.choose(
-            model, shapes, counts, num_seeds=1, num_examples=examples, num_epochs=epochs, devices=jax.devices()
+        chosen = padding.partition(
+            model, counts, num_seeds=1, num_examples=examples, num_epochs=epochs, devices=jax.devices()
         )
     return {
         "mode": mode,
         "rows": len(result),
         "first_s": times[0],
         "compiled_s": statistics.median(times[1:]),
-        "padded": chosen,
+        "programs": None if chosen is None else [[list(shape) for shape in group] for group in chosen],
     }
 
 
@@ -89,7 +89,14 @@ def grouping(rounds: int, epochs: int) -> None:
         runs = samples[mode]
         first = statistics.median(r["first_s"] for r in runs)
         compiled = statistics.median(r["compiled_s"] for r in runs)
-        name = f"auto ({'padded' if runs[0]['padded'] else 'grouped'})" if mode == "auto" else mode
+        name = mode
+        if mode == "auto":  # the default's programs: their shapes, padded where a program has several
+            groups = runs[0]["programs"]
+            name = (
+                f"auto ({len(groups)} program(s): "
+                + "; ".join(" ".join(",".join(map(str, shape)) for shape in group) for group in groups)
+                + ")"
+            )
         print(
             f"| {name} | {runs[0]['rows']} | {first:.2f} | {compiled:.2f} | {first / widest['first_s']:.2f} | "
             f"{compiled / widest['compiled_s']:.2f} |"

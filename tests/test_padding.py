@@ -120,3 +120,15 @@ def test_the_padded_layout_and_what_can_be_padded():
     )  # one model object: a second sweep of the same shapes reuses the compiled programs
     with pytest.raises(jaxnn.ConfigError, match="only an MLP built by jaxnn.mlp"):
         padding.padded_model(jaxnn.mlp([4, 8, 3]), [(2,), ()])
+
+
+def test_the_partition_pads_shapes_of_similar_cost_together_and_keeps_a_costly_one_alone():
+    counts = {(8,): 8, (256, 256): 8, (16,): 8}
+    machine = dict(num_seeds=1, num_examples=1000, devices=jax.devices("cpu"))
+
+    def programs(epochs):
+        return padding.partition(jaxnn.mlp([64, 8, 10]), counts, num_epochs=epochs, **machine)
+
+    assert [sorted(group) for group in programs(1)] == [sorted(counts)]  # a short sweep: one padded program
+    assert sorted(programs(100)) == [((8,), (16,)), ((256, 256),)]  # padding (8,) to 16 costs little; to 256 much
+    assert sorted(programs(10**6)) == [((8,),), ((16,),), ((256, 256),)]  # compiles are nothing beside the training

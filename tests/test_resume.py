@@ -113,13 +113,14 @@ def test_an_interrupted_sweep_of_padded_shapes_resumes_bitwise_in_the_padded_pro
     model = jaxnn.mlp([64, 16, 10])
     space = {"sizes": [(8,), (16, 8)], "learning_rate": [1e-2, 3e-2, 0.1]}
     options = SWEEP | {"space": space, "max_parallel": 2, "num_chunks": 3}
-    monkeypatch.setattr(padding, "choose", lambda *args, **kwargs: True)
+    everything = [tuple(space["sizes"])]  # one padded program of both shapes
+    monkeypatch.setattr(padding, "partition", lambda *args, **kwargs: everything)
     reference = jaxnn.sweep(model, digits, **options)
     restore = interrupt_at(monkeypatch, sweep_rows, "run_rows", 2)
     with pytest.raises(KeyboardInterrupt):
         jaxnn.sweep(model, digits, checkpoint_dir=tmp_path, **options)
     restore()
-    monkeypatch.setattr(padding, "choose", lambda *args, **kwargs: False)
+    monkeypatch.setattr(padding, "partition", lambda model, counts, **kwargs: [(shape,) for shape in counts])
     with CompiledPrograms() as names:
         resumed = jaxnn.sweep(model, digits, checkpoint_dir=tmp_path, **options)
     assert "run_rows" not in names  # the padded program, compiled for the reference: no program per shape

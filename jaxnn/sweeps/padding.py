@@ -42,12 +42,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import errors, layers
-from jaxnn.models import Model, footprint, model_from_config
+from jaxnn.models import Model, model_from_config
 from jaxnn.sweeps import architecture
 from jaxnn.sweeps.space import ARCHITECTURE_KEY
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
-__all__ = ["COST", "MASK_KEYS", "Padded", "can_pad", "choose", "padded_model", "positions", "unpad", "variants"]
+__all__ = ["COST", "MASK_KEYS", "Padded", "can_pad", "padded_model", "partition", "positions", "unpad", "variants"]
 
 MASK_KEYS = ("mask", "on")
 """The entries a padded hidden layer has beside ``w`` and ``b`` (never trained; :func:`unpad` drops them)."""
@@ -66,7 +66,7 @@ class Padded(NamedTuple):
 
 
 class Cost(NamedTuple):
-    """What :func:`choose` assumes of a platform.
+    """What :func:`partition` assumes of a platform.
 
     Attributes:
         compile_s: seconds to trace and compile one shape's sweep programs (``init``, ``run``, ``finish``).
@@ -86,44 +86,66 @@ COST = {
     "cpu": Cost(compile_s=2.0, padded_compile=1.5, flops_per_s=30e9),
     "gpu": Cost(compile_s=2.0, padded_compile=1.5, flops_per_s=5e12),
 }
-"""Per platform (``jax.Device.platform``), what :func:`choose` assumes; platforms not named count as ``"gpu"``."""
+"""Per platform (``jax.Device.platform``), what :func:`partition` assumes; platforms not named count as ``"gpu"``."""
 
 
-def choose(
+def partition(
     model: Model,
-    shapes: Sequence[tuple[int, ...]],
     counts: Mapping[tuple[int, ...], int],
     *,
     num_seeds: int,
     num_examples: int,
     num_epochs: int,
     devices: Sequence[Any],
-) -> bool:
-    """Whether one padded program is estimated to finish sooner than one program per shape.
+) -> list[tuple[tuple[int, ...], ...]]:
+    """The shapes ``counts`` (each shape's number of configurations) split into the programs estimated to finish
+    soonest: each group of two or more shapes one padded program, each shape alone a program of its own.
 
-    Padding compiles one program where grouping compiles one per shape (``counts``: the shapes trained and
-    their configurations); it trains every row at the padded width, not its own (forward and backward, about 3x
-    the forward pass's multiply-adds, per example and epoch). Each side's seconds are estimated from
-    :data:`COST` for the devices' platform, and the smaller wins.
+    A program of one shape costs a compile and trains its rows at their own width; a padded program costs
+    :attr:`Cost.padded_compile` compiles and trains every row at the padded width (forward and backward, about
+    3x the forward pass's multiply-adds, per example and epoch). Seconds are estimated from :data:`COST` for
+    the devices' platform. Starting from one program per shape, the two groups whose merge saves the most are
+    merged, until no merge saves anything: a short sweep pads everything into one program, a long one keeps one
+    program per shape, and in between, shapes of similar cost share a program.
 
     >>> import jax, jaxnn
-    >>> shapes = [(32,), (64,), (128, 128)]
-    >>> short = dict(num_seeds=1, num_examples=1000, num_epochs=5, devices=jax.devices("cpu"))
-    >>> choose(jaxnn.mlp([64, 8, 10]), shapes, dict.fromkeys(shapes, 8), **short)
-    True
-    >>> choose(jaxnn.mlp([64, 8, 10]), shapes, dict.fromkeys(shapes, 8), **short | {"num_epochs": 5000})
-    False
+    >>> shapes = {(32,): 8, (64,): 8, (128, 128): 8}
+    >>> machine = dict(num_seeds=1, num_examples=1000, devices=jax.devices("cpu"))
+    >>> partition(jaxnn.mlp([64, 8, 10]), shapes, num_epochs=5, **machine)
+    [((32,), (64,), (128, 128))]
+    >>> partition(jaxnn.mlp([64, 8, 10]), shapes, num_epochs=5000, **machine)
+    [((32,),), ((64,),), ((128, 128),)]
     """
     platform = devices[0].platform if devices else "cpu"
     cost = COST.get(platform, COST["gpu"])
     rate = cost.flops_per_s * ((os.cpu_count() or 1) if platform == "cpu" else len(devices))
-    width = model.input_shape
-    own = sum(count * footprint(architecture.with_sizes(model, shape), width).flops for shape, count in counts.items())
-    padded = sum(counts.values()) * footprint(padded_model(model, shapes), width).flops
     work = 3 * num_seeds * num_examples * num_epochs / rate  # seconds per forward multiply-add x 2 of one example
-    grouped_s = len(counts) * cost.compile_s + own * work
-    padded_s = cost.padded_compile * cost.compile_s + padded * work
-    return padded_s < grouped_s
+    ends = (model.config["sizes"][0], model.config["sizes"][-1])
+
+    def seconds(group: tuple[tuple[int, ...], ...]) -> float:
+        if len(group) == 1:
+            return cost.compile_s + counts[group[0]] * _flops(ends, group[0]) * work
+        rows = sum(counts[shape] for shape in group)
+        return cost.padded_compile * cost.compile_s + rows * _flops(ends, tuple(positions(group))) * work
+
+    groups: list[tuple[tuple[int, ...], ...]] = [(shape,) for shape in counts]
+    while len(groups) > 1:
+        saving, i, j = max(
+            (seconds(a) + seconds(b) - seconds(a + b), i, j)
+            for i, a in enumerate(groups)
+            for j, b in enumerate(groups)
+            if i < j
+        )
+        if saving <= 0:
+            break
+        groups[i] += groups.pop(j)
+    return groups
+
+
+def _flops(ends: tuple[int, int], hidden: tuple[int, ...]) -> int:
+    """Multiply-adds x 2 of one example through an MLP ``ends[0] -> *hidden -> ends[1]``."""
+    widths = [ends[0], *hidden, ends[1]]
+    return 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=False))
 
 
 def can_pad(model: Model, shapes: Sequence[tuple[int, ...]]) -> bool:

@@ -201,8 +201,8 @@ def sweep(
         pad_sizes: with ``sizes`` in the space (an MLP's), how the shapes train: ``True`` as one program
             padded to the widest shape (masked units and skipped layers contribute exactly nothing),
             ``False`` as one program per shape, ``None`` (default) whichever is estimated to finish
-            sooner (:func:`jaxnn.sweeps.padding.choose`: one compile per shape saved against every row
-            trained at the widest shape's cost). Rows are the same either way up to float rounding and
+            sooner (:func:`jaxnn.sweeps.padding.partition`: compiles saved against rows trained at a
+            wider shape's cost; shapes of similar cost may share a padded program and others train alone). Rows are the same either way up to float rounding and
             dropout's random numbers; a scheduler or ``cv`` trains each shape as its own program.
         refit: with ``cv``, train the best configuration again on all the training data
             (``result.refit``, a :class:`jaxnn.TrainResult`; its test metric is the honest one).
@@ -667,8 +667,8 @@ def run_configs(spec: TrainSpec, job: "_Job", configs: ConfigsById, config_ids: 
     for index in config_ids:
         settings.setdefault(architecture.group_key(spec, configs[index])[:-1], []).append(index)
     everyone = list(configs.values()) if isinstance(configs, Mapping) else list(configs)  # a shard's too
-    padded_settings = {  # decided on the whole sweep's configurations, so that every shard decides alike
-        setting: _padding(
+    plans = {  # decided on the whole sweep's configurations, so that every shard decides alike
+        setting: _shape_groups(
             spec.replace(**dict(zip(PROGRAM_KEYS, setting, strict=False))),
             job,
             [config for config in everyone if architecture.group_key(spec, config)[:-1] == setting],
@@ -678,18 +678,22 @@ def run_configs(spec: TrainSpec, job: "_Job", configs: ConfigsById, config_ids: 
     if job.store is not None:  # a resumed sweep keeps how it trained its shapes (another machine may estimate anew)
         saved = job.store.read("padding")
         if saved is not None:
-            padded_settings = {
-                setting: padding.Padded(spec.model, job.shapes) if bool(padded) else None
-                for setting, padded in zip(settings, saved["padded"], strict=True)
+            plans = {
+                setting: [tuple(tuple(int(w) for w in shape) for shape in group) for group in groups] or None
+                for setting, groups in zip(settings, saved["groups"], strict=True)
             }
-        job.store.write("padding", {"padded": [padded is not None for padded in padded_settings.values()]})
+        job.store.write("padding", {"groups": [[list(map(list, g)) for g in plan or []] for plan in plans.values()]})
     units: list[tuple[tuple, list[int], padding.Padded | None]] = []
-    for key, indices in groups.items():  # a padded setting trains where its first shape would have
-        padded = padded_settings[key[:-1]]
-        if padded is None:
-            units.append((key[:-1], indices, None))
-        elif not any(unit[0] == key[:-1] for unit in units):
-            units.append((key[:-1], settings[key[:-1]], padded))
+    emitted: set[tuple] = set()
+    for key, indices in groups.items():  # a padded group trains where its first shape would have
+        setting, shape = key[:-1], key[-1]
+        group = next((g for g in plans[setting] or [] if shape in g), (shape,))
+        if len(group) == 1:
+            units.append((setting, indices, None))
+        elif (setting, group) not in emitted:
+            emitted.add((setting, group))
+            members = [i for i in settings[setting] if configs[i][ARCHITECTURE_KEY] in group]
+            units.append((setting, members, padding.Padded(spec.model, group)))
     try:
         results = [
             result
@@ -712,10 +716,12 @@ def run_configs(spec: TrainSpec, job: "_Job", configs: ConfigsById, config_ids: 
     return results[0] if len(results) == 1 else SweepResult.concat(results)
 
 
-def _padding(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]]) -> "padding.Padded | None":
-    """How the configurations of one program setting train their shapes: padded into one program (its model and
-    shapes), or None for one program per shape (:func:`jaxnn.sweeps.padding.choose` decides unless the sweep was
-    told)."""
+def _shape_groups(
+    spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]]
+) -> list[tuple[tuple[int, ...], ...]] | None:
+    """How the configurations of one program setting train their shapes: groups of shapes, each of two or more
+    one padded program (:func:`jaxnn.sweeps.padding.partition` decides unless the sweep was told), or None for
+    one program per shape."""
     if job.pad_sizes is False or job.scheduler is not None or not job.shapes:
         return None
     counts: dict[tuple[int, ...], int] = {}
@@ -723,17 +729,16 @@ def _padding(spec: TrainSpec, job: "_Job", configs: list[dict[str, Any]]) -> "pa
         counts[config[ARCHITECTURE_KEY]] = counts.get(config[ARCHITECTURE_KEY], 0) + 1
     if len(counts) < 2 or not padding.can_pad(spec.model, job.shapes):
         return None
-    if job.pad_sizes is None and not padding.choose(
+    if job.pad_sizes:  # every shape of the space: the same program for every round of a sampler
+        return [job.shapes]
+    return padding.partition(
         spec.model,
-        job.shapes,
         counts,
         num_seeds=len(job.seeds),
         num_examples=int(np.shape(job.data.x_train)[0] + np.shape(job.data.x_val)[0] / 3),
         num_epochs=spec.num_epochs,
         devices=job.devices,
-    ):
-        return None
-    return padding.Padded(spec.model, job.shapes)
+    )
 
 
 class _Job(NamedTuple):

@@ -310,6 +310,27 @@ def test_an_optuna_sampler_chooses_sizes_and_each_round_trains_a_shape_padded_to
     assert names.count("run_rows") == len(widths)
 
 
+def test_an_optuna_sampler_s_rounds_of_padded_shapes_all_run_one_program(digits_small):
+    optuna = pytest.importorskip("optuna")  # installed by the test extra: CI runs this test
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    jaxnn.clear_caches()
+    with CompiledPrograms() as names:
+        result = jaxnn.sweep(
+            jaxnn.mlp([64, 32, 10]),
+            digits_small,
+            space={"sizes": jaxnn.choice([(8,), (8, 8), (16,)]), "learning_rate": jaxnn.loguniform(0.01, 0.3)},
+            sampler=optuna.samplers.RandomSampler(seed=11),
+            num_samples=8,
+            batch=4,
+            key=0,
+            pad_sizes=True,
+            **OPTIONS,
+        )
+    assert names.count("run_rows") == 1  # two rounds, whatever shapes each drew
+    for i in range(len(result)):
+        assert [layer["w"].shape[1] for layer in result.params(i)][:-1] == list(result.table["sizes"][i])
+
+
 def test_concat_of_sweeps_of_different_models_keeps_each_rows_model():
     small, large = (
         hand_built("multiclass", ["completed"] * 2, sizes=((4,),)),

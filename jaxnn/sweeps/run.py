@@ -731,7 +731,7 @@ def _shape_groups(
         return None
     if job.pad_sizes:  # every shape of the space: the same program for every round of a sampler
         return [job.shapes]
-    return padding.partition(
+    groups = padding.partition(
         spec.model,
         counts,
         num_seeds=len(job.seeds),
@@ -739,6 +739,9 @@ def _shape_groups(
         num_epochs=spec.num_epochs,
         devices=job.devices,
     )
+    if job.round_widths and len(groups) == 1:  # a sampler's round: one program for whichever shapes it drew
+        return [job.shapes]
+    return groups
 
 
 class _Job(NamedTuple):

@@ -47,7 +47,7 @@ from jaxnn.sweeps import architecture
 from jaxnn.sweeps.space import ARCHITECTURE_KEY
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
-__all__ = ["COST", "MASK_KEYS", "Padded", "can_pad", "padded_model", "partition", "positions", "unpad", "variants"]
+__all__ = ["COST", "MASK_KEYS", "Cost", "Padded", "can_pad", "padded_model", "partition", "positions", "unpad", "variants"]
 
 MASK_KEYS = ("mask", "on")
 """The entries a padded hidden layer has beside ``w`` and ``b`` (never trained; :func:`unpad` drops them)."""
@@ -102,7 +102,7 @@ def partition(
     soonest: each group of two or more shapes one padded program, each shape alone a program of its own.
 
     A program of one shape costs a compile and trains its rows at their own width; a padded program costs
-    :attr:`Cost.padded_compile` compiles and trains every row at the padded width (forward and backward, about
+    :data:`COST`'s ``padded_compile`` compiles and trains every row at the padded width (forward and backward, about
     3x the forward pass's multiply-adds, per example and epoch). Seconds are estimated from :data:`COST` for
     the devices' platform. Starting from one program per shape, the two groups whose merge saves the most are
     merged, until no merge saves anything: a short sweep pads everything into one program, a long one keeps one

@@ -31,7 +31,6 @@ Dropout draws its keep-mask over the padded width: the same rate, other random n
 [(4, 2), (2, 3)]
 """
 
-import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -41,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import errors, layers
+from jaxnn import errors, layers, programs
 from jaxnn.models import Model, model_from_config
 from jaxnn.sweeps import architecture
 from jaxnn.sweeps.space import ARCHITECTURE_KEY
@@ -185,7 +184,7 @@ def padded_model(model: Model, shapes: Sequence[tuple[int, ...]]) -> Model:
     return _padded(json.dumps(model.config, sort_keys=True), shapes)
 
 
-@functools.lru_cache(maxsize=32)
+@programs.memoize(maxsize=32)  # one model object per (model, shapes): jit's caches key on it
 def _padded(config_text: str, shapes: tuple[tuple[int, ...], ...]) -> Model:
     base = json.loads(config_text)
     first = architecture.with_sizes(model_from_config(base), shapes[0])

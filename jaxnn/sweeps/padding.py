@@ -46,7 +46,18 @@ from jaxnn.sweeps import architecture
 from jaxnn.sweeps.space import ARCHITECTURE_KEY
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 
-__all__ = ["COST", "MASK_KEYS", "Cost", "Padded", "can_pad", "padded_model", "partition", "positions", "unpad", "variants"]
+__all__ = [
+    "COST",
+    "MASK_KEYS",
+    "Cost",
+    "Padded",
+    "can_pad",
+    "padded_model",
+    "partition",
+    "positions",
+    "unpad",
+    "variants",
+]
 
 MASK_KEYS = ("mask", "on")
 """The entries a padded hidden layer has beside ``w`` and ``b`` (never trained; :func:`unpad` drops them)."""

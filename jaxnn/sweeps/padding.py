@@ -33,7 +33,7 @@ Dropout draws its keep-mask over the padded width: the same rate, other random n
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -199,16 +199,26 @@ def padded_model(model: Model, shapes: Sequence[tuple[int, ...]]) -> Model:
 def _padded(config_text: str, shapes: tuple[tuple[int, ...], ...]) -> Model:
     base = json.loads(config_text)
     first = architecture.with_sizes(model_from_config(base), shapes[0])
-    in_features, out_features = base["sizes"][0], base["sizes"][-1]
-    widths = positions(shapes)
-    dtype = jnp.dtype(base["dtype"])
     name = base["activation"] if isinstance(base["activation"], str) else base["activation"][0]
-    hidden_activation = layers.activation(name)
-    dropout_layer = layers.dropout(base["dropout"])
-    output_activation = base["output_activation"]
+    config = {"type": "padded_mlp", "model": base, "shapes": [list(shape) for shape in shapes]}
+    return Model(
+        _padded_init(base, shapes, hidden_init=base["init"] or layers.default_init(name)),
+        _padded_apply(base, layers.activation(name)),
+        config,
+        input_shape=first.input_shape,
+        uses_dropout=first.uses_dropout,
+        needs_key=first.needs_key,
+        output_activation=first.output_activation,
+    )
 
-    hidden_init = base["init"] or layers.default_init(name)
-    output_init = base["init"] or layers.default_init(output_activation or "identity")
+
+def _padded_init(base: dict[str, Any], shapes: tuple[tuple[int, ...], ...], *, hidden_init: str) -> Callable:
+    """The padded model's ``init(key, variant)``: each row's own shape's draws (jaxnn.mlp's serial layers: dense
+    ``l`` at index ``3 l``, the output after the last hidden layer), each distinct one drawn once and selected per
+    row; zeros around them; the row's masks."""
+    in_features, out_features = base["sizes"][0], base["sizes"][-1]
+    dtype = jnp.dtype(base["dtype"])
+    output_init = base["init"] or layers.default_init(base["output_activation"] or "identity")
     depth_of = jnp.asarray([len(shape) for shape in shapes])
 
     def draws(key: PRNGKey, variant: Array, rows: int, width: int, options: dict, init_name: str) -> Array:
@@ -218,40 +228,41 @@ def _padded(config_text: str, shapes: tuple[tuple[int, ...], ...]) -> Model:
         for (index, fan_in, fan_out), ids in options.items():
             dense = layers.dense(fan_out, init=init_name, dtype=dtype)
             own = dense.init(jax.random.fold_in(key, index), (fan_in,))[0]["w"]
-            w = jnp.where(
-                jnp.isin(variant, jnp.asarray(ids)), jnp.pad(own, ((0, rows - fan_in), (0, width - fan_out))), w
-            )
+            padded = jnp.pad(own, ((0, rows - fan_in), (0, width - fan_out)))
+            w = jnp.where(jnp.isin(variant, jnp.asarray(ids)), padded, w)
         return w
 
     def init(key: PRNGKey, variant: ArrayLike | None = None) -> Params:
-        # Each row's own shape's draws (jaxnn.mlp's serial layers: dense l at index 3l, the output after the last
-        # hidden layer), each distinct one drawn once and selected per row; zeros around them.
         variant = jnp.asarray(0 if variant is None else variant, jnp.int32)
-        padded = []
+        params = []
         rows = in_features
-        for depth, width in enumerate(widths):
+        for depth, width in enumerate(positions(shapes)):
             options: dict[tuple[int, int, int], list[int]] = {}
             for i, shape in enumerate(shapes):
                 if depth < len(shape):
                     fan_in = in_features if depth == 0 else shape[depth - 1]
                     options.setdefault((3 * depth, fan_in, shape[depth]), []).append(i)
             own_width = jnp.asarray([shape[depth] if depth < len(shape) else 0 for shape in shapes])[variant]
-            padded.append(
-                {
-                    "w": draws(key, variant, rows, width, options, hidden_init),
-                    "b": jnp.zeros((width,), dtype),
-                    "mask": (jnp.arange(width) < own_width).astype(dtype),
-                    "on": (depth_of[variant] > depth).astype(dtype),
-                }
+            w = draws(key, variant, rows, width, options, hidden_init)
+            mask = (jnp.arange(width) < own_width).astype(dtype)
+            params.append(
+                {"w": w, "b": jnp.zeros((width,), dtype), "mask": mask, "on": (depth_of[variant] > depth).astype(dtype)}
             )
             rows = width
         options = {}
         for i, shape in enumerate(shapes):
             options.setdefault((3 * len(shape), shape[-1], out_features), []).append(i)
-        padded.append(
-            {"w": draws(key, variant, rows, out_features, options, output_init), "b": jnp.zeros((out_features,), dtype)}
-        )
-        return padded
+        w = draws(key, variant, rows, out_features, options, output_init)
+        return [*params, {"w": w, "b": jnp.zeros((out_features,), dtype)}]
+
+    return init
+
+
+def _padded_apply(base: dict[str, Any], hidden_activation: layers.Layer) -> Callable:
+    """The padded model's ``apply``: :func:`jaxnn.mlp`'s, each unit times its row's mask, a skipped layer the
+    identity."""
+    in_features, dtype, output_activation = base["sizes"][0], jnp.dtype(base["dtype"]), base["output_activation"]
+    dropout_layer = layers.dropout(base["dropout"])
 
     def apply(
         params: Params,
@@ -271,22 +282,12 @@ def _padded(config_text: str, shapes: tuple[tuple[int, ...], ...]) -> Model:
             layer_key = None if key is None else jax.random.fold_in(key, 3 * depth + 2)
             out = dropout_layer.apply(None, out, key=layer_key, train=train, dropout=dropout)
             if depth > 0:  # a row shallower than this layer passes its input through
-                through = _fit(h, out.shape[-1])
-                out = jnp.where(jax.lax.stop_gradient(layer["on"]) > 0, out, through)
+                out = jnp.where(jax.lax.stop_gradient(layer["on"]) > 0, out, _fit(h, out.shape[-1]))
             h = out
         out = h @ params[-1]["w"] + params[-1]["b"]
         return out if output_activation is None else layers.get_activation(output_activation)(out)
 
-    config = {"type": "padded_mlp", "model": base, "shapes": [list(shape) for shape in shapes]}
-    return Model(
-        init,
-        apply,
-        config,
-        input_shape=(in_features,),
-        uses_dropout=first.uses_dropout,
-        needs_key=first.needs_key,
-        output_activation=output_activation,
-    )
+    return apply
 
 
 def _fit(h: Array, width: int) -> Array:

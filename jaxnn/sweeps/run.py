@@ -937,21 +937,27 @@ def _sweep_group(
     rows = jax.tree.map(lambda *parts: np.concatenate(parts, axis=1), *pieces)
     if padded is None or variants is None:
         return [_ranked(spec, job, configs, config_ids, rows)]
+    return _ranked_shapes(spec, job, configs, config_ids, rows, padded, variants)
+
+
+def _ranked_shapes(
+    spec: TrainSpec,
+    job: _Job,
+    configs: list[dict[str, Any]],
+    config_ids: list[int],
+    rows: Rows,
+    padded: padding.Padded,
+    variants: np.ndarray,
+) -> list[SweepResult]:
+    """The rows of a padded program as one ranked result per shape: each shape's rows cut to their own shape."""
     results = []
-    for variant in dict.fromkeys(variants.tolist()):  # each shape's rows, cut to their own shape
+    for variant in dict.fromkeys(variants.tolist()):
         take = np.flatnonzero(variants == variant)
         shape = padded.shapes[variant]
         own = jax.tree.map(lambda leaf, take=take: leaf[:, take], rows)
         own = own._replace(params=padding.unpad(own.params, shape))
-        results.append(
-            _ranked(
-                spec.replace(model=architecture.with_sizes(padded.base, shape)),
-                job,
-                [configs[i] for i in take],
-                [config_ids[i] for i in take],
-                own,
-            )
-        )
+        own_spec = spec.replace(model=architecture.with_sizes(padded.base, shape))
+        results.append(_ranked(own_spec, job, [configs[i] for i in take], [config_ids[i] for i in take], own))
     return results
 
 

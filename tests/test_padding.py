@@ -143,3 +143,14 @@ def test_the_partition_pads_shapes_of_similar_cost_together_and_keeps_a_costly_o
     assert [sorted(group) for group in programs(1)] == [sorted(counts)]  # a short sweep: one padded program
     assert sorted(programs(100)) == [((8,), (16,)), ((256, 256),)]  # padding (8,) to 16 costs little; to 256 much
     assert sorted(programs(10**6)) == [((8,),), ((16,),), ((256, 256),)]  # compiles are nothing beside the training
+
+
+def test_a_padded_model_refuses_inputs_as_its_mlp_does():
+    base = jaxnn.mlp([4, 8, 3])
+    model = padding.padded_model(base, [(2,), (3, 3)])
+    for x in (np.ones((5, 6)), np.ones(4)):  # the wrong width; one example, not a batch
+        with pytest.raises(jaxnn.DataError) as own:
+            base.apply(base.init(jax.random.key(0)), x)
+        with pytest.raises(jaxnn.DataError) as padded:
+            model.apply(model.init(jax.random.key(0), 1), x)
+        assert str(padded.value) == str(own.value)

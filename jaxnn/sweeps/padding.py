@@ -42,6 +42,7 @@ import numpy as np
 
 from jaxnn import errors, layers, programs
 from jaxnn.models import Model, model_from_config
+from jaxnn.models import _check_input as check_input
 from jaxnn.sweeps import architecture
 from jaxnn.sweeps.space import ARCHITECTURE_KEY
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
@@ -273,8 +274,7 @@ def _padded_apply(base: dict[str, Any], hidden_activation: layers.Layer) -> Call
         dropout: ArrayLike | None = None,
     ) -> Array:
         x = jnp.asarray(x)
-        if x.ndim != 2 or x.shape[-1] != in_features:
-            raise errors.DataError(f"expected inputs of shape (batch, {in_features}), got x.shape={tuple(x.shape)}")
+        check_input(x, (in_features,), "sizes[0]")  # as jaxnn.mlp checks it
         h = x.astype(dtype)
         for depth, layer in enumerate(params[:-1]):
             # jaxnn.mlp's layer order (dense, activation, dropout per hidden layer): the same dropout keys

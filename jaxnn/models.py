@@ -32,6 +32,7 @@ from jaxnn.typing import Array, ArrayLike, Params, PRNGKey
 __all__ = [
     "Footprint",
     "Model",
+    "check_input",
     "cnn",
     "ensemble",
     "footprint",
@@ -147,11 +148,18 @@ def _inner(params: dict[str, Any]) -> list[Any]:
 
 
 def _check_features(x: Array, expected: int, source: str) -> None:
-    _check_input(x, (expected,), source)
+    check_input(x, (expected,), source)
 
 
-def _check_input(x: Array, expected: tuple[int, ...], source: str) -> None:
-    """Raise unless ``x`` is a batch ``(batch, *expected)``; the message says how to fix the common mix-ups."""
+def check_input(x: Array, expected: tuple[int, ...], source: str) -> None:
+    """Raise unless ``x`` is a batch ``(batch, *expected)``; the message says how to fix the common mix-ups.
+
+    ``source`` names where ``expected`` comes from (``"sizes[0]"``, ``"input_shape"``). Every model jaxnn
+    builds checks its input with it, so they all say the same.
+
+    Raises:
+        DataError: ``x`` is one example rather than a batch, or its examples have another shape.
+    """
     if tuple(x.shape[-len(expected) :]) == expected and x.ndim >= len(expected) + 1:
         return
     if tuple(x.shape) == expected:
@@ -210,7 +218,7 @@ def _build(
         dropout: ArrayLike | None = None,
     ) -> Array:
         x = jnp.asarray(x)
-        _check_input(x, input_shape, source)
+        check_input(x, input_shape, source)
         return body.apply(params, x.astype(dtype), key=key, train=train, dropout=dropout)
 
     # Shapes are checked where the model is built: a kernel larger than its input fails here, not in fit.

@@ -41,8 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import errors, layers, programs
-from jaxnn.models import Model, model_from_config
-from jaxnn.models import _check_input as check_input
+from jaxnn.models import Model, check_input, model_from_config
 from jaxnn.sweeps import architecture
 from jaxnn.sweeps.space import ARCHITECTURE_KEY
 from jaxnn.typing import Array, ArrayLike, Params, PRNGKey

@@ -609,11 +609,14 @@ process of several seconds to minutes)."""
 
 
 def caches(impl: str, settings: harness.Settings) -> tuple[str | None, ...]:
-    """The cache states ``impl`` runs in: :data:`CACHES` for the rows that compile (``--smoke``: ``warm`` alone,
-    whose untimed first process is a cold run), ``None`` (no cache) for the others."""
+    """The cache states ``impl`` runs in: :data:`CACHES` for the rows that compile, ``None`` (no cache) for the
+    others. ``--smoke`` runs each once: the full search ``warm`` (an untimed cold process fills the cache, then the
+    timed one loads it), the others ``cold`` (one process each)."""
     if impl not in COMPILED:
         return (None,)
-    return ("warm",) if settings.smoke else CACHES
+    if settings.smoke:
+        return ("warm",) if impl == "jaxnn_full" else ("cold",)
+    return CACHES
 
 
 def case(dataset: str, cache: str | None) -> str:

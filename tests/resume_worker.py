@@ -21,7 +21,7 @@ def main(kind: str, directory: str, out: str) -> None:
             jaxnn.mlp([64, 32, 10], dropout=0.1),
             data,
             key=0,
-            num_epochs=800,
+            num_epochs=400,
             batch_size=32,
             learning_rate=3e-3,
             early_stopping=jaxnn.EarlyStopping(patience=1000),

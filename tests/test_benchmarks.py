@@ -336,7 +336,11 @@ def test_quick_run_summaries_hold_every_field(quick_run):
         assert STAT_FIELDS | {"dataset", "best_val_accuracy", "test_accuracy", "total_epochs", "times_jaxnn"} <= set(
             row
         )
-    assert {row["cache"] for row in tune_rows} == {"warm"}  # --smoke: a cold process fills it, untimed
+    # --smoke: the full search in a cache an untimed cold process filled, the others in an empty one
+    assert {(row["impl"], row["cache"]) for row in tune_rows} == {
+        ("jaxnn_full", "warm"),
+        *((impl, "cold") for impl in tune.QUICK_IMPLEMENTATIONS if impl != "jaxnn_full"),
+    }
     assert set(suites["tune"]["spread"]) == {"spirals"}  # --smoke: the smallest task (--quick runs every one)
 
 

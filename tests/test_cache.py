@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -18,6 +19,14 @@ def run(code_or_args, env, *, cli=False):
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert completed.returncode == 0, completed.stderr[-3000:]
     return completed
+
+
+def with_iris(directory: pathlib.Path) -> str:
+    """``directory`` as a cache that already holds the built-in iris data (copied from the session's cache): a
+    process using it reads the arrays instead of importing scikit-learn, which only the dataset tests need."""
+    jaxnn.datasets.load("iris")  # in the session's cache from here on
+    shutil.copytree(jaxnn.cache.cache_dir() / "datasets", directory / "datasets", dirs_exist_ok=True)
+    return str(directory)
 
 
 def test_a_built_in_dataset_is_read_from_the_cache_without_scikit_learn(tmp_path):
@@ -53,7 +62,7 @@ def test_an_unwritable_cache_costs_speed_not_the_run(tmp_path):
 
 
 def test_a_second_train_with_another_learning_rate_loads_the_compiled_programs(tmp_path):
-    env = dict(os.environ, JAXNN_CACHE_DIR=str(tmp_path / "cache"), JAXNN_COMPILATION_CACHE="1")
+    env = dict(os.environ, JAXNN_CACHE_DIR=with_iris(tmp_path / "cache"), JAXNN_COMPILATION_CACHE="1")
     common = ["train", "--dataset", "iris", "--sizes", "8", "--epochs", "3", "--no-progress"]
     run([*common, "--learning-rate", "0.01", "--out", tmp_path / "a"], env, cli=True)
     programs = sorted(os.listdir(tmp_path / "cache" / "xla"))
@@ -62,7 +71,7 @@ def test_a_second_train_with_another_learning_rate_loads_the_compiled_programs(t
     assert sorted(os.listdir(tmp_path / "cache" / "xla")) == programs  # every one loaded, none compiled anew
     run(
         [*common, "--no-compilation-cache", "--out", tmp_path / "c"],
-        dict(env, JAXNN_CACHE_DIR=str(tmp_path / "off")),
+        dict(env, JAXNN_CACHE_DIR=with_iris(tmp_path / "off")),
         cli=True,
     )
     assert not (tmp_path / "off" / "xla").exists()
@@ -74,14 +83,15 @@ FIT = (
 )
 
 
-def python_env(tmp_path, **extra):
-    """A process as a user starts it: no opt-out in the environment, caches under ``tmp_path``."""
+def python_env(tmp_path, *, iris=True, **extra):
+    """A process as a user starts it: no opt-out in the environment, caches under ``tmp_path`` (holding the iris
+    data unless ``iris=False``)."""
     env = {
         name: value
         for name, value in os.environ.items()
         if name not in ("JAXNN_COMPILATION_CACHE", "JAX_ENABLE_COMPILATION_CACHE", "JAX_COMPILATION_CACHE_DIR")
     }
-    return dict(env, JAXNN_CACHE_DIR=str(tmp_path), **extra)
+    return dict(env, JAXNN_CACHE_DIR=with_iris(tmp_path) if iris else str(tmp_path), **extra)
 
 
 def test_the_python_api_caches_compiled_programs_by_default_and_each_opt_out_stops_it(tmp_path):
@@ -133,7 +143,7 @@ def test_an_unwritable_compilation_cache_warns_once_and_the_python_api_runs_on(t
         "r = jaxnn.sweep(jaxnn.mlp([4, 3, 3]), data, space={'learning_rate': [0.1, 0.2]}, num_epochs=1, key=0, "
         "progress=False); print(len(r))"
     )
-    completed = run(code, python_env(blocker / "cache"))
+    completed = run(code, python_env(blocker / "cache", iris=False))
     assert completed.stdout.strip() == "2"
     warned = [line for line in completed.stderr.splitlines() if "Warning" in line]
     assert len(warned) == 1, completed.stderr

@@ -131,12 +131,14 @@ def test_train_prints_metrics_and_writes_its_files(trained_run):
         assert stat.S_IMODE(os.stat(path).st_mode) == expected, path
 
 
-def test_predict_round_trip_on_the_csv(trained_run, cancer_csv, tmp_path):
-    out, _ = trained_run
+def test_predict_round_trip_on_the_csv(trained_run, cancer_csv, capsys, tmp_path):
+    out, _ = trained_run  # trained by a subprocess; predicted here (the command line in this process)
     predictions_path = tmp_path / "predictions.csv"
-    completed = jaxnn_cli("predict", "--model", out / "model.msgpack", "--csv", cancer_csv, "--out", predictions_path)
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stderr.splitlines() == ["wrote 569 predictions to " + str(predictions_path)]  # the target: no note
+    status, _, err = run_cli(
+        capsys, "predict", "--model", out / "model.msgpack", "--csv", cancer_csv, "--out", predictions_path
+    )
+    assert status == 0, err
+    assert err.splitlines() == ["wrote 569 predictions to " + str(predictions_path)]  # the target: no note
     with open(predictions_path) as handle:
         predicted = [row["diagnosis"] for row in csv.DictReader(handle)]
     with open(cancer_csv) as handle:
@@ -151,21 +153,21 @@ def test_predict_round_trip_on_the_csv(trained_run, cancer_csv, tmp_path):
     checkpoint = jaxnn.load(out / "model.msgpack")
     labels = jaxnn.predict(checkpoint.model, checkpoint.params, np.array(features), dataset=checkpoint.dataset)
     assert predicted == labels.tolist()
-    proba = jaxnn_cli("predict", "--model", out / "model.msgpack", "--csv", cancer_csv, "--proba")
-    assert proba.returncode == 0, proba.stderr
-    lines = proba.stdout.splitlines()
+    status, proba, err = run_cli(capsys, "predict", "--model", out / "model.msgpack", "--csv", cancer_csv, "--proba")
+    assert status == 0, err
+    lines = proba.splitlines()
     assert lines[0] == "p(malignant)" and len(lines) == 570 and 0.0 <= float(lines[1]) <= 1.0
 
 
-def test_evaluate_prints_every_metric_and_the_confusion_matrix(trained_run, cancer_csv, tmp_path):
+def test_evaluate_prints_every_metric_and_the_confusion_matrix(trained_run, cancer_csv, capsys, tmp_path):
     from sklearn.metrics import confusion_matrix
 
     out, _ = trained_run
-    completed = jaxnn_cli(
-        "evaluate", "--model", out / "model.msgpack", "--csv", cancer_csv, "--out", tmp_path / "scores"
+    status, stdout, err = run_cli(
+        capsys, "evaluate", "--model", out / "model.msgpack", "--csv", cancer_csv, "--out", tmp_path / "scores"
     )
-    assert completed.returncode == 0, completed.stderr
-    lines = completed.stdout.splitlines()
+    assert status == 0, err
+    lines = stdout.splitlines()
     assert lines[0].endswith(f"on {cancer_csv}: 569 examples, binary classification, 2 classes (benign, malignant)")
     checkpoint = jaxnn.load(out / "model.msgpack")
     expected = jaxnn.evaluate(checkpoint.model, checkpoint.params, cancer_csv, dataset=checkpoint.info)

@@ -314,8 +314,8 @@ class Settings(NamedTuple):
     quiet_wait_s: float
     """Before each process, wait up to this long for the machine to go quiet."""
     smoke: bool = False
-    """``--smoke``: ``--quick`` at each suite's smallest case (one task, one step size): every suite and
-    implementation runs once, for the tests, and nothing it measures is meant to be read."""
+    """``--smoke``: ``--quick`` at each suite's smallest case (one task, one step size) and one timed sample per
+    process: every suite and implementation runs once, for the tests, and nothing it measures is meant to be read."""
 
     def timing(self, **overrides: Any) -> dict[str, Any]:
         """The parameters every worker takes."""

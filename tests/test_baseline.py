@@ -91,8 +91,10 @@ def make_data(case, dtype):
 
 
 def jax_objective(sizes, activation, loss, l2, dtype):
-    """``params, x, y -> loss + l2 * penalty`` built from jaxnn alone."""
-    model = jaxnn.mlp(sizes, activation=activation, dtype=dtype)
+    """``params, x, y -> loss + l2 * penalty`` built from jaxnn alone (a float64 model built with float64 on: JAX
+    would warn that it truncates the dtype where the model checks its shapes)."""
+    with jax.enable_x64(np.dtype(dtype) == np.float64):
+        model = jaxnn.mlp(sizes, activation=activation, dtype=dtype)
     loss_fn = jaxnn.losses.get(loss)
 
     def objective(params, x, y):

@@ -953,8 +953,12 @@ def test_a_signal_stops_a_run_at_the_next_chunk_even_without_a_progress_bar(sign
 
     args = ["train", "--sizes", "64", "--epochs", "2000", "--no-progress", "--out", tmp_path / "run"]
     args += ["--no-checkpoint"] if signal_name == "SIGINT" else ["--checkpoint-every", "5"]
+    # `python -m jaxnn.cli` as a terminal starts it, with Python's Ctrl-C handler: a pytest-xdist worker may
+    # ignore SIGINT, and a child inherits that (then no Python code ever sees the signal).
+    with_ctrl_c = "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    with_ctrl_c += "runpy.run_module('jaxnn.cli', run_name='__main__', alter_sys=True)"
     process = subprocess.Popen(
-        [sys.executable, "-m", "jaxnn.cli", *map(str, args)],
+        [sys.executable, "-c", with_ctrl_c, *map(str, args)],
         cwd=ROOT,
         text=True,
         stdout=subprocess.PIPE,

@@ -89,6 +89,43 @@ def test_initializers_by_name(name, key):
     assert np.all(np.isfinite(params[0]["w"])) and np.std(params[0]["w"]) > 0
 
 
+JAX_INITIALIZERS = {
+    "he_normal": jax.nn.initializers.he_normal(),
+    "he_uniform": jax.nn.initializers.he_uniform(),
+    "glorot_normal": jax.nn.initializers.glorot_normal(),
+    "glorot_uniform": jax.nn.initializers.glorot_uniform(),
+    "lecun_normal": jax.nn.initializers.lecun_normal(),
+    "lecun_uniform": jax.nn.initializers.lecun_uniform(),
+    "normal": jax.nn.initializers.normal(0.01),
+}
+
+
+def test_every_initializer_draws_jaxs_own_numbers_bitwise(key):
+    """jaxnn draws each scheme as one flat row (XLA compiles that several times faster): the same numbers as
+    jax.nn.initializers, for dense and conv shapes, a short last axis and odd sizes, in each float width, and with
+    JAX's other threefry."""
+    assert set(layers.INITIALIZERS) == set(JAX_INITIALIZERS)
+
+    def check(*cases):
+        @jax.jit  # one program for the cases
+        def draws(key):
+            return {
+                f"{name} {shape} {dtype.__name__}": (ours(key, shape, dtype), JAX_INITIALIZERS[name](key, shape, dtype))
+                for shape, dtype in cases
+                for name, ours in layers.INITIALIZERS.items()
+            }
+
+        for name, (got, expected) in draws(key).items():
+            assert got.dtype == expected.dtype and got.shape == expected.shape, name
+            np.testing.assert_array_equal(np.asarray(got, np.float32), np.asarray(expected, np.float32), err_msg=name)
+
+    check(((49, 13), jnp.float32), ((3, 3, 4, 16), jnp.float32), ((7, 3), jnp.bfloat16))
+    with jax.threefry_partitionable(False):
+        check(((49, 13), jnp.float32))
+    with jax.enable_x64():
+        check(((49, 13), jnp.float64))
+
+
 def test_dropout_keeps_expected_fraction_and_mean(key):
     layer = layers.dropout(0.3)
     x = jnp.ones((200, 500))

@@ -290,7 +290,8 @@ def dropout(rate: float) -> Layer:
         if key is None:
             raise errors.ConfigError("train=True with dropout needs a PRNG key: pass key=jax.random.key(...)")
         keep = 1.0 - jnp.asarray(current, x.dtype)
-        mask = jax.random.bernoulli(key, keep, x.shape)
+        # jax.random.bernoulli(key, keep, x.shape) bit for bit, drawn flat: it compiles faster (see _drawn_flat).
+        mask = jax.random.bernoulli(key, keep, (1, math.prod(x.shape))).reshape(x.shape)
         return jnp.where(mask, x / keep, jnp.zeros_like(x))
 
     return Layer(init_fn, apply_fn, {"type": "dropout", "rate": rate}, has_params=False)

@@ -136,6 +136,14 @@ def test_dropout_keeps_expected_fraction_and_mean(key):
     np.testing.assert_array_equal(layer.apply(None, x, train=False), x)
 
 
+def test_dropout_draws_jaxs_bernoulli_mask_bitwise(key):
+    """Drawn as one flat row (it compiles faster), the keep-mask is jax.random.bernoulli's over the input's shape."""
+    x = jnp.arange(1.0, 1 + 5 * 3 * 7).reshape(5, 3, 7)
+    y = layers.dropout(0.4).apply(None, x, key=key, train=True)
+    keep = 1.0 - jnp.asarray(0.4, x.dtype)
+    np.testing.assert_array_equal(y != 0, jax.random.bernoulli(key, keep, x.shape))
+
+
 def test_dropout_rate_may_be_traced(key):
     model = jaxnn.mlp([8, 256, 1], dropout=0.0)
     params = model.init(key)

@@ -89,6 +89,10 @@ def _drawn_flat(
         size = math.prod(shape)
         if mode is None:
             return scheme(scale)(key, (1, size), dtype).reshape(shape)
+        if len(shape) < 2:
+            raise errors.ConfigError(
+                f"a variance-scaling initializer needs a weight matrix or kernel (2 or more axes), got shape {shape}"
+            )
         receptive = size / shape[-2] / shape[-1]
         fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
         denominator = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]

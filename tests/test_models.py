@@ -124,6 +124,10 @@ def test_every_initializer_draws_jaxs_own_numbers_bitwise(key):
         check(((49, 13), jnp.float32))
     with jax.enable_x64():
         check(((49, 13), jnp.float64))
+    with pytest.raises(
+        jaxnn.ConfigError, match=r"needs a weight matrix or kernel \(2 or more axes\), got shape \(8,\)"
+    ):
+        layers.get_initializer("he_normal")(key, (8,))
 
 
 def test_dropout_keeps_expected_fraction_and_mean(key):

@@ -71,7 +71,7 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 
 
 def _drawn_flat(
-    scheme: Callable[[float], Callable[..., Array]], scale: float, mode: str | None = None
+    scheme: Callable[[float], Callable[..., Array]], scale: float, mode: Literal["fan_in", "fan_avg"] | None = None
 ) -> Callable[..., Array]:
     """A :mod:`jax.nn.initializers` scheme, the same numbers bit for bit, drawn as one row ``(1, n)`` and reshaped.
 
@@ -95,7 +95,7 @@ def _drawn_flat(
             )
         receptive = size / shape[-2] / shape[-1]
         fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
-        denominator = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+        denominator = fan_in if mode == "fan_in" else (fan_in + fan_out) / 2
         return scheme(scale / denominator)(key, (1, size), dtype).reshape(shape)
 
     return init

@@ -119,6 +119,12 @@ def test_roc_auc_ties_and_one_hot_labels():
     assert np.isnan(float(roc_auc(np.array([0.1, 0.5, 0.2, 0.0, 0.0, 0.0]), np.ones(6))))  # one class: undefined
     outputs, y, _ = _data("multiclass", seed=3)
     np.testing.assert_allclose(float(roc_auc(outputs, np.eye(4)[y])), float(roc_auc(outputs, y)))
+    # A NaN score ranks nothing: NaN, unless its example is masked out. Infinite scores rank as numbers do.
+    scores, labels = np.array([0.3, np.nan, 0.1, 0.9, -np.inf, np.inf, 0.3]), np.array([1, 0, 0, 1, 0, 1, 0])
+    assert np.isnan(float(roc_auc(scores, labels)))
+    kept = np.array([1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    # 9 pairs, all ranked right but the tie at 0.3, which counts half:
+    assert float(roc_auc(scores, labels, mask=kept)) == pytest.approx(1 - 0.5 / 9, rel=1e-6)
 
 
 def test_roc_auc_with_one_class_is_nan_and_check_defined_refuses_it():

@@ -620,6 +620,8 @@ def test_weights_are_not_a_feature_and_follow_the_splits(tmp_path):
         data.from_csv(zero, "y", weight_column="w")
     with pytest.raises(DataError, match=r"weight column 'v' not found in CSV file"):
         data.from_csv(zero, "y", weight_column="v")
+    with pytest.raises(DataError, match=r"^weight_column='y' is the target column: the weights must be a column"):
+        data.from_csv(zero, "y", weight_column="y")
 
 
 def test_split_rows_are_the_rows_from_arrays_splits():

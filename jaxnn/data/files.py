@@ -198,6 +198,11 @@ def _read_for_training(
     for role, name in (("target column", target), ("weight column", weight_column)):
         if name is not None and name not in layout.names:
             raise errors.DataError(f"{role} {name!r} not found in {layout.source}; columns: {', '.join(layout.names)}")
+    if weight_column == target:
+        raise errors.DataError(
+            f"{errors.setting('weight_column', weight_column)} is the target column: the weights must be a column "
+            "of their own"
+        )
     reserved = (target,) if weight_column is None else (target, weight_column)
     features = _selected(layout, columns, drop, reserved)
     if not features:

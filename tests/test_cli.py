@@ -157,6 +157,16 @@ def test_predict_round_trip_on_the_csv(trained_run, cancer_csv, capsys, tmp_path
     assert status == 0, err
     lines = proba.splitlines()
     assert lines[0] == "p(malignant)" and len(lines) == 570 and 0.0 <= float(lines[1]) <= 1.0
+    # --out never replaces an input (here the data, by another spelling of its path): refused, the file intact.
+    data = tmp_path / "data.csv"
+    data.write_bytes(pathlib.Path(cancer_csv).read_bytes())
+    for flag, target in (("--csv", tmp_path / "." / "data.csv"), ("--model", out / "model.msgpack")):
+        before = pathlib.Path(target).read_bytes()
+        assert_one_line_error(
+            *run_cli(capsys, "predict", "--model", out / "model.msgpack", "--csv", data, "--out", target)[::2],
+            f"--out {target} is the {flag} file: the predictions would replace it; choose another file",
+        )
+        assert pathlib.Path(target).read_bytes() == before
 
 
 def test_evaluate_prints_every_metric_and_the_confusion_matrix(trained_run, cancer_csv, capsys, tmp_path):
@@ -669,7 +679,7 @@ def test_sweep_files_use_the_command_line_option_names(tmp_path):
             cli_config.parse_arguments(parser, ["sweep", "--config", str(tmp_path / "bad.toml")])
 
 
-def test_sweep_end_to_end(tmp_path):
+def test_sweep_end_to_end(capsys, tmp_path):
     config = tmp_path / "sweep.toml"
     config.write_text('optimizer = "sgd"\nepochs = 5\n[space]\nmomentum = [0.0, 0.9]\n')
     # Without XLA_FLAGS (which the suite may set to test other device counts), a sweep uses every core.
@@ -686,6 +696,10 @@ def test_sweep_end_to_end(tmp_path):
         "2",
         "--sizes",
         "8",
+        "--seed",
+        "3",
+        "--val-fraction",
+        "0.2",
         "--no-progress",
         "--out",
         tmp_path / "out",
@@ -729,9 +743,18 @@ def test_sweep_end_to_end(tmp_path):
     assert len(configs) == 6 and int(configs[0]["config"]) == chosen[0]["config"]
     assert float(configs[0]["best_val_metric_mean"]) == pytest.approx(mean(chosen, "best_val_metric"))
     # best.msgpack holds the weights whose validation accuracy its row reports.
-    data = jaxnn.datasets.load("iris", seed=0)
+    data = jaxnn.datasets.load("iris", seed=3, val_fraction=0.2)
     validation = jaxnn.evaluate(best.model, best.params, data, split="val")
     assert validation["accuracy"] == pytest.approx(chosen[0]["best_val_metric"], abs=1e-6)
+    # `evaluate --dataset` scores the rows the sweep held out: its seed and shares come from the checkpoint.
+    for split, reported in (("val", chosen[0]["best_val_metric"]), ("test", chosen[0]["test_metric"])):
+        status, stdout, stderr = run_cli(
+            capsys, "evaluate", "--model", tmp_path / "out" / "best.msgpack", "--dataset", "iris", "--split", split
+        )
+        assert status == 0, stderr
+        expected_rows = {"val": len(data.y_val), "test": len(data.y_test)}[split]
+        assert f"on iris ({split} split, seed 3): {expected_rows} examples" in stdout.splitlines()[0]
+        assert f"accuracy  {reported:.4f}" in stdout
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["sweep"], ["predict"], ["evaluate"], ["info"], ["demo"]])

@@ -1,5 +1,6 @@
 """jaxnn.metrics against scikit-learn's implementations: every metric, weighted and not, compiled."""
 
+import csv
 import functools
 
 import jax
@@ -449,6 +450,33 @@ def test_cli_metric_class_weight_and_weight_column(tmp_path, capsys, monkeypatch
     monkeypatch.chdir(tmp_path)  # refused before anything trains: in this process
     assert cli.main(["sweep", *common, "--learning-rate", "0.01,0.1", "--metric", "r2", "--out", "s"]) == 2
     assert "jaxnn: error: --metric r2 does not fit a binary task" in capsys.readouterr().err
+    assert cli.main(["train", *common, "--monitor", "metric", "--out", "s"]) == 2
+    assert "jaxnn: error: --monitor metric says what early stopping watches: give --patience N too" in (
+        capsys.readouterr().err
+    )
+
+
+def test_cli_early_stopping_follows_the_metric_with_monitor_metric(tmp_path, capsys, monkeypatch):
+    """roc_auc reaches its best long before the loss does: --monitor metric stops on it and saves its epoch."""
+    from jaxnn import cli
+
+    monkeypatch.chdir(tmp_path)
+    flags = ["--dataset", "breast_cancer", "--sizes", "16", "--learning-rate", "0.01", "--no-progress", "--log", "none"]
+    status = cli.main(
+        ["train", *flags, "--epochs", "12", "--metric", "roc_auc", "--patience", "3", "--monitor", "metric"]
+    )
+    assert status == 0, capsys.readouterr().err
+    metadata = jaxnn.load(tmp_path / "runs" / "train" / "model.msgpack").metadata
+    with open(tmp_path / "runs" / "train" / "history.csv") as handle:
+        history = list(csv.DictReader(handle))
+    auc, loss = (np.array([float(row[name]) for row in history]) for name in ("val_metric", "val_loss"))
+    assert metadata["best_epoch"] == 1 + int(np.argmax(auc))  # the first epoch of the highest AUC
+    assert len(history) == metadata["best_epoch"] + 3  # stopped 3 epochs without a higher one
+    assert np.argmax(auc) != np.argmin(loss)  # the loss would have chosen another epoch
+    assert cli.main(["train", *flags, "--monitor", "metric"]) == 2
+    assert "jaxnn: error: --monitor metric says what early stopping watches: give --patience N too" in (
+        capsys.readouterr().err
+    )
 
 
 def test_cli_refuses_bad_class_weights(tmp_path, capsys, monkeypatch):

@@ -60,9 +60,14 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="seed of the split (default: the seed the checkpoint was trained with, else 0)",
     )
     built_in.add_argument(
-        "--val-fraction", type=float, default=0.15, metavar="F", help="validation share (default: 0.15)"
+        "--val-fraction",
+        type=float,
+        metavar="F",
+        help="validation share (default: the checkpoint's, else 0.15)",
     )
-    built_in.add_argument("--test-fraction", type=float, default=0.15, metavar="F", help="test share (default: 0.15)")
+    built_in.add_argument(
+        "--test-fraction", type=float, metavar="F", help="test share (default: the checkpoint's, else 0.15)"
+    )
     output = evaluate.add_argument_group("output")
     output.add_argument(
         "--out", metavar="DIR", help="write DIR/metrics.json and, for classes, DIR/confusion_matrix.png"
@@ -115,8 +120,8 @@ def _check_options(args: argparse.Namespace) -> None:
             for flag, value, default in (
                 ("--split", args.split, "test"),
                 ("--seed", args.seed, None),
-                ("--val-fraction", args.val_fraction, 0.15),
-                ("--test-fraction", args.test_fraction, 0.15),
+                ("--val-fraction", args.val_fraction, None),
+                ("--test-fraction", args.test_fraction, None),
             )
             if value != default
         ]
@@ -149,15 +154,23 @@ def _data(args: argparse.Namespace, checkpoint: Any) -> tuple[Any, str, str]:
             weight_column=args.weight_column,
         )
         return data, args.csv, "test"
-    seed = args.seed if args.seed is not None else (checkpoint.metadata or {}).get("seed", 0)
+    # The run's own split unless told otherwise: a `train` or `sweep` checkpoint records it (older `train` ones
+    # only their seed), so the test split is the rows that run held out.
+    metadata = checkpoint.metadata or {}
+    trained = {"seed": metadata.get("seed", 0), "val_fraction": 0.15, "test_fraction": 0.15, "stratify": True}
+    trained |= metadata.get("split") or {}
+    split_options = trained | {
+        name: value
+        for name, value in (
+            ("seed", args.seed),
+            ("val_fraction", args.val_fraction),
+            ("test_fraction", args.test_fraction),
+        )
+        if value is not None
+    }
+    seed = split_options["seed"]
     images = len(info.input_shape) > 1
-    loaded = jaxnn.datasets.load(
-        args.dataset,
-        seed=seed,
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction,
-        as_images=images and args.dataset == "digits",
-    )
+    loaded = jaxnn.datasets.load(args.dataset, **split_options, as_images=images and args.dataset == "digits")
     data = jaxnn.datasets.as_trained(loaded, info)
     if args.split == "all":
         data = _all_rows(data)

@@ -67,6 +67,7 @@ FLAGS: dict[str, Word] = {
     "hidden": Word("--sizes"),
     "patience": Word("--patience"),
     "early_stopping.patience": Word("--patience"),
+    "early_stopping.monitor": Word("--monitor", {"val_loss": "loss", "val_metric": "metric"}),
     "checkpoint_dir": Word("--checkpoint-dir"),
     "checkpoint_every": Word("--checkpoint-every"),
     "channels": Word("--channels"),
@@ -294,6 +295,12 @@ def add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> Non
         "--patience", type=positive_int, metavar="N", help="early stopping after N epochs without improvement"
     )
     training.add_argument(
+        "--monitor",
+        choices=("loss", "metric"),
+        help="what --patience watches and the saved epoch is the best of: the validation loss (default) or "
+        "the --metric, in its direction",
+    )
+    training.add_argument(
         "--seed", type=int, default=0, help="seed for the split, initialization and shuffling (default: 0)"
     )
     hyper = parser.add_argument_group(
@@ -347,8 +354,8 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
         "--metric",
         choices=list(METRICS),
         metavar="NAME",
-        help=f"the validation metric that early stopping and the sweep's ranking follow, in its "
-        f"direction: for classes {', '.join(for_task('multiclass'))}, "
+        help=f"the validation metric that the sweep's ranking follows (and early stopping, with --monitor "
+        f"metric), in its direction: for classes {', '.join(for_task('multiclass'))}, "
         f"{', '.join(m for m in for_task('binary') if m not in for_task('multiclass'))} (two classes); "
         f"for a regression {', '.join(for_task('regression'))} (default: accuracy for classes, "
         "mean_squared_error for a regression)",

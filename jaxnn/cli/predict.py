@@ -1,6 +1,7 @@
 """``jaxnn predict``: a saved model applied to new data, predictions written as CSV in the data's own labels."""
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -57,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
         ]
         if given:
             raise UsageError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --csv files")
+    if args.out is not None and os.path.exists(args.out):
+        for flag, path in (("--csv", args.csv), ("--npz", args.npz), ("--model", args.model)):
+            if path is not None and os.path.exists(path) and os.path.samefile(path, args.out):
+                raise UsageError(
+                    f"--out {args.out} is the {flag} file: the predictions would replace it; choose another file"
+                )
     checkpoint = jaxnn.load(args.model)
     info = checkpoint.info
     if info is None:

@@ -47,16 +47,21 @@ RUN_FILES = (
 """What a ``train`` or ``sweep`` writes into ``--out`` (a directory holding only these may be replaced)."""
 
 
-def load_data(args: argparse.Namespace) -> Any:
-    """The dataset the flags name: ``--csv FILE --target COLUMN``, ``--npz FILE`` or a built-in ``--dataset``."""
-    _check_source(args)
-    split = {
+def split_of(args: argparse.Namespace) -> dict[str, Any]:
+    """How the flags split the data (seed, shares, stratification): a checkpoint's metadata keeps it, so that
+    ``evaluate --dataset`` scores the very rows the run held out."""
+    return {
         "seed": args.seed,
         "val_fraction": args.val_fraction,
         "test_fraction": args.test_fraction,
         "stratify": not args.no_stratify,
-        "standardize": args.standardize,
     }
+
+
+def load_data(args: argparse.Namespace) -> Any:
+    """The dataset the flags name: ``--csv FILE --target COLUMN``, ``--npz FILE`` or a built-in ``--dataset``."""
+    _check_source(args)
+    split = {**split_of(args), "standardize": args.standardize}
     if args.csv is not None:
         return jaxnn.datasets.from_csv(
             args.csv,
@@ -152,7 +157,13 @@ def describe_model(model: Any) -> str:
 
 
 def early_stopping(args: argparse.Namespace) -> Any:
-    return None if args.patience is None else jaxnn.EarlyStopping(patience=args.patience)
+    """``--patience`` and ``--monitor`` as a :class:`jaxnn.EarlyStopping` (None without ``--patience``)."""
+    if args.patience is None:
+        if args.monitor is not None:
+            raise UsageError(f"--monitor {args.monitor} says what early stopping watches: give --patience N too")
+        return None
+    monitor = "val_metric" if args.monitor == "metric" else "val_loss"
+    return jaxnn.EarlyStopping(patience=args.patience, monitor=monitor)
 
 
 def fmt(value: Any) -> str:

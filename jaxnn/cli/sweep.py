@@ -384,6 +384,7 @@ def _write(
         "command": "sweep",
         "row": best,
         "hyperparameters": {name: best[name] for name in result.hyperparameters} | fixed,
+        "split": runs.split_of(args),
     }
     if summary is not None:
         metadata["selected"] = (
@@ -409,7 +410,7 @@ def _write(
             model,
             params,
             dataset=data,
-            metadata={"command": "sweep", "ensemble_of": rows},
+            metadata={"command": "sweep", "ensemble_of": rows, "split": runs.split_of(args)},
         )
         written.append("best_ensemble.msgpack")
     return written, _chosen(result, best, summary)
@@ -470,6 +471,7 @@ def _write_refit(
             "hyperparameters": {name: best[name] for name in result.hyperparameters} | fixed,
             "selected": selected,
             "refit_epochs": int(refit.stopped_epoch),
+            "split": runs.split_of(args),
         },
     )
     ranking = result.ranked_by[0]

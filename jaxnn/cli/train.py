@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             "epochs": args.epochs,
             "batch_size": args.batch_size,
             "seed": args.seed,
+            "split": runs.split_of(args),
             "status": result.status,
             "best_epoch": result.best_epoch,
             "params_epoch": result.params_epoch,

@@ -365,11 +365,15 @@ def test_the_output_directory_is_checked_before_training(capsys, tmp_path):
 def test_a_second_sweep_replaces_the_first_as_a_unit(capsys, tmp_path):
     out = tmp_path / "sweep"
     common = ["--dataset", "iris", "--sizes", "8", "--epochs", "2", "--no-progress", "--out", out]
-    assert run_cli(capsys, "sweep", "--weight-decay", "0,1e-3", *common)[0] == 0
-    assert "metric_vs_weight_decay.png" in os.listdir(out)
+    assert run_cli(capsys, "sweep", "--weight-decay", "0,1e-3", "--seeds", "2", *common)[0] == 0
+    assert {"metric_vs_weight_decay.png", "configs.csv"} <= set(os.listdir(out))
     first_table = (out / "sweep.csv").read_bytes()
-    assert run_cli(capsys, "sweep", "--weight-decay", "0,1e-3", *common[:-1], tmp_path / "again")[0] == 0
+    again = ["sweep", "--weight-decay", "0,1e-3", "--seeds", "2", *common[:-1], tmp_path / "again"]
+    assert run_cli(capsys, *again)[0] == 0
     assert (tmp_path / "again" / "sweep.csv").read_bytes() == first_table  # the same command repeats bit for bit
+    # An evaluation written into the run's directory is jaxnn's too: the next run replaces it with the rest.
+    assert run_cli(capsys, "evaluate", "--model", out / "best.msgpack", "--dataset", "iris", "--out", out)[0] == 0
+    assert {"metrics.json", "confusion_matrix.png"} <= set(os.listdir(out))
     assert run_cli(capsys, "sweep", "--learning-rate", "0.01,0.1", *common)[0] == 0
     assert sorted(os.listdir(out)) == [
         "best.msgpack",

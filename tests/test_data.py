@@ -416,7 +416,11 @@ def test_feature_names_and_column_vector_targets():
         ({"task": "binery"}, ValueError, r"unknown task 'binery' \(did you mean 'binary'\?\)"),
         ({"y": np.arange(10) % 3, "task": "binary"}, ValueError, r"task='binary' needs exactly 2 classes, but y has 3"),
         ({"y": np.zeros(10), "task": "multiclass"}, ValueError, r"task='multiclass' needs at least 2 classes"),
-        ({"y": ["a", "b"] * 5, "task": "regression"}, TypeError, r"task='regression' needs numeric y, got strings"),
+        (
+            {"y": ["a", "b"] * 5, "task": "regression"},
+            TypeError,
+            r"task='regression' needs numeric y, got strings such as 'a'$",
+        ),
         ({"y": np.ones(10)}, ValueError, r"y has a single distinct value \(1\).*task='regression'"),
         ({"feature_names": ["a"]}, ValueError, r"`feature_names` has 1 names but x has 2 features"),
         ({"validation": (np.zeros((3, 5)), [0, 1, 0])}, ValueError, r"validation x has 5 features but x has 2"),

@@ -43,8 +43,12 @@ RUN_FILES = (
     CHECKPOINT,
     "tensorboard",
     "shard.msgpack",
+    "configs.csv",
+    "metrics.json",
+    "confusion_matrix.png",
 )
-"""What a ``train`` or ``sweep`` writes into ``--out`` (a directory holding only these may be replaced)."""
+"""What a ``train``, ``sweep`` or ``evaluate`` writes into ``--out`` (a directory holding only these may be
+replaced)."""
 
 
 def split_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -197,7 +201,7 @@ def resumable(path: str | None) -> Iterator[None]:
 
 
 def _holds_only_run_files(path: str) -> bool:
-    """Whether a directory holds only files a jaxnn train or sweep writes (so it may be replaced)."""
+    """Whether a directory holds only files a jaxnn train, sweep or evaluate writes (so it may be replaced)."""
     return all(
         name in RUN_FILES or name == ".tensorboard-previous" or re.fullmatch(r"metric_vs_\w+\.png", name)
         for name in os.listdir(path)

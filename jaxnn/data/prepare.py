@@ -181,7 +181,7 @@ def _resolve_task(task: str | None, labels: list[tuple[str, np.ndarray]]) -> tup
     if task == "regression":
         if is_text:
             raise errors.DataTypeError(
-                f"{errors.setting('task', 'regression')} needs numeric {main_label}, got strings such as {main[0]!r}"
+                f"{errors.setting('task', 'regression')} needs numeric {main_label}, got strings such as {str(main[0])!r}"
             )
         return task, None
     fractional = not is_text and not np.all(values == np.round(values))

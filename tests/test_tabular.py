@@ -13,6 +13,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import jaxnn
 from jaxnn import data, errors
+from jaxnn.data import reading
 from jaxnn.data.columns import MANY_CATEGORIES, ColumnPlan
 from jaxnn.data.table import as_table, number_levels
 from jaxnn.errors import CheckpointError, ConfigError, DataError, DataWarning
@@ -527,6 +528,22 @@ def test_headerless_prediction_files_hold_the_training_columns_in_order(tmp_path
     headerless.write_text("u1,40,red,true\n")
     with pytest.raises(DataError, match=r"line 1 has 4 fields but 6 columns are expected"):
         data.read_features(headerless, shop_data.info, header=False)
+
+
+def test_a_first_row_of_numbers_is_read_as_names_with_a_warning(tmp_path):
+    rows = "5.1,3.5,0\n4.9,3.0,1\n4.7,3.2,0\n6.0,2.2,1\n"
+    (tmp_path / "rows.csv").write_text(rows)
+    with pytest.warns(
+        DataWarning, match=r"the first row of CSV file '.*rows.csv' is all numbers \(5.1, 3.5, 0\): it is"
+    ):
+        layout = reading.inspect_file(tmp_path / "rows.csv")
+    assert layout.names == ["5.1", "3.5", "0"]
+    # pandas' default column names (0, 1, ...) are names, and a header of words is as usual: no warning.
+    for header in ("0,1,2", "a,b,y"):
+        (tmp_path / "named.csv").write_text(header + "\n" + rows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert reading.inspect_file(tmp_path / "named.csv").names == header.split(",")
 
 
 def test_predict_on_a_file_gives_what_predict_on_the_training_split_gives(shop_csv, shop_data, key, tmp_path):

@@ -289,7 +289,22 @@ def _with_header(layout: Layout, lines: list[str]) -> Layout:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise errors.DataError(f"{layout.source} has several columns named {', '.join(map(repr, repeated))}")
+    numbered = names == [str(k) for k in range(len(names))]  # pandas' default names (DataFrame(array).to_csv)
+    if len(names) > 1 and not numbered and all(_is_number(name) for name in names):
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        errors.warn(
+            f"the first row of {layout.source} is all numbers ({shown}): it is read as the column names, not as data; "
+            "if it is data, add a header row naming the columns"
+        )
     return layout._replace(names=names, skip_rows=reader.line_num)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------

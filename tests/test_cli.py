@@ -867,6 +867,21 @@ def test_train_a_cnn_on_npz_images_then_predict_them(capsys, tmp_path):
     assert status == 0, stderr
     expected = jaxnn.predict(checkpoint.model, checkpoint.params, x[:5], dataset=checkpoint.info)
     assert stdout.split() == ["y", *expected.tolist()]
+    # Labelled arrays: evaluate --npz scores every row, as predict labels them.
+    np.savez(tmp_path / "labelled.npz", x=x[:20], y=y[:20])
+    status, stdout, stderr = run_cli(
+        capsys, "evaluate", "--model", out / "model.msgpack", "--npz", tmp_path / "labelled.npz"
+    )
+    assert status == 0, stderr
+    labels = jaxnn.predict(checkpoint.model, checkpoint.params, x[:20], dataset=checkpoint.info)
+    assert f"on {tmp_path / 'labelled.npz'}: 20 examples, binary classification" in stdout.splitlines()[0]
+    assert f"accuracy  {np.mean(labels == y[:20]):.4f}" in stdout
+    status, _, stderr = run_cli(
+        capsys, "evaluate", "--model", out / "model.msgpack", "--npz", tmp_path / "labelled.npz", "--seed", "1"
+    )
+    assert_one_line_error(
+        status, stderr, "--seed selects the rows of a built-in --dataset; a --npz file is scored whole"
+    )
 
     np.savez(tmp_path / "flat.npz", x=x[:5].reshape(5, -1))
     status, _, stderr = run_cli(capsys, "predict", "--model", out / "model.msgpack", "--npz", tmp_path / "flat.npz")

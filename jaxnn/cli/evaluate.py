@@ -24,8 +24,8 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="score a saved model on labelled data",
         parents=parents,
         description="Score a checkpoint written by `jaxnn train` or `jaxnn sweep` on labelled data: a CSV (or "
-        "Parquet) file, prepared exactly as for `jaxnn predict` (the training's column plan and scaling), or a "
-        "built-in dataset. Prints every metric of the task and, for classes, the confusion matrix (also written as "
+        "Parquet) file, prepared exactly as for `jaxnn predict` (the training's column plan and scaling), an .npz "
+        "file of labelled arrays, or a built-in dataset. Prints every metric of the task and, for classes, the confusion matrix (also written as "
         "a PNG with --out or --confusion-png).",
     )
     evaluate.add_argument("--model", required=True, metavar="FILE", help="the checkpoint (model.msgpack)")
@@ -35,6 +35,12 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         metavar="FILE",
         help="labelled rows as CSV (or Parquet: by extension); columns are "
         "matched by their header names to the ones the model was trained on (others are ignored)",
+    )
+    source.add_argument(
+        "--npz",
+        metavar="FILE",
+        help="labelled arrays in an .npz file, as `jaxnn train --npz` reads them: features 'x' (columns in training "
+        "order), targets 'y'; every row is scored",
     )
     source.add_argument("--dataset", choices=NAMES, metavar="NAME", help=f"a built-in dataset: {', '.join(NAMES)}")
     evaluate.add_argument("--target", metavar="COLUMN", help="--csv: the target column (default: the training's)")
@@ -114,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_options(args: argparse.Namespace) -> None:
     """Options that belong to the other kind of data."""
-    if args.csv is not None:
+    if args.dataset is None:
+        file = "--csv" if args.csv is not None else "--npz"
         given = [
             flag
             for flag, value, default in (
@@ -128,9 +135,9 @@ def _check_options(args: argparse.Namespace) -> None:
         if given:
             raise UsageError(
                 f"{', '.join(given)} {'selects' if len(given) == 1 else 'select'} the rows of a built-in "
-                "--dataset; a --csv file is scored whole"
+                f"--dataset; a {file} file is scored whole"
             )
-    else:
+    if args.csv is None:
         given = [
             flag
             for flag in ("--target", "--delimiter", "--encoding", "--strict", "--weight-column")
@@ -154,6 +161,11 @@ def _data(args: argparse.Namespace, checkpoint: Any) -> tuple[Any, str, str]:
             weight_column=args.weight_column,
         )
         return data, args.csv, "test"
+    if args.npz is not None:  # every row, as the training data was prepared (its scaling, its classes)
+        whole = jaxnn.datasets.from_npz(
+            args.npz, task=info.task, val_fraction=0.0, test_fraction=0.0, standardize=False, stratify=False
+        )
+        return _all_rows(jaxnn.datasets.as_trained(whole, info)), args.npz, "test"
     # The run's own split unless told otherwise: a `train` or `sweep` checkpoint records it (older `train` ones
     # only their seed), so the test split is the rows that run held out.
     metadata = checkpoint.metadata or {}

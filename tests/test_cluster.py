@@ -78,8 +78,10 @@ def test_shards_of_other_sweeps_repeated_or_missing_are_refused(digits, model, h
         jaxnn.merge([halves[0], other])
     with pytest.raises(ValueError, match="merge needs the result of a sweep with `shard`, got a whole sweep"):
         jaxnn.merge([halves[0], jaxnn.sweep(model, digits, space={"learning_rate": [0.1]}, **OPTIONS)])
-    with pytest.raises(FileNotFoundError, match="no shard in"):
+    with pytest.raises(FileNotFoundError, match=r"^no shard at .*nothing: no such file or directory$"):
         jaxnn.merge([tmp_path / "nothing"])
+    with pytest.raises(FileNotFoundError, match=r"^no shard in .*: .*shard.msgpack does not exist \(was it written"):
+        jaxnn.merge([tmp_path])  # a directory without a shard file
     with pytest.raises(ValueError, match="merge needs a list of shards"):
         jaxnn.merge([])
 

@@ -209,16 +209,17 @@ def load_shard(path: str | os.PathLike, *, model: Model | Sequence[Model] | None
     Raises:
         CheckpointError: no such file, not a shard file, damaged, or parameters that do not fit ``model``.
     """
-    path = os.fspath(path)
+    path = given = os.fspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, FILE)
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
     except FileNotFoundError:
+        if path == given:  # neither a file nor a directory
+            raise errors.CheckpointNotFoundError(f"no shard at {given}: no such file or directory") from None
         raise errors.CheckpointNotFoundError(
-            f"no shard in {os.path.dirname(path) or '.'}: {path} does not exist "
-            "(was it written by a sweep with a shard?)"
+            f"no shard in {given}: {path} does not exist (was it written by a sweep with a shard?)"
         ) from None
     except OSError as error:
         raise CheckpointError(f"cannot read {path}: {(error.strerror or str(error)).lower()}") from None

@@ -235,15 +235,18 @@ def check_used(
     schedules: Sequence[str],
     nesterov: bool = False,
     warmup_steps: int = 0,
+    names_known: bool = True,
 ) -> None:
     """Refuse settings that would do nothing: a hyperparameter set (see :func:`resolve`) that no optimizer of
     ``optimizers`` with any schedule of ``schedules`` reads, Nesterov momentum for an optimizer without
-    momentum, warm-up steps without a warm-up schedule. One rule for ``fit``, ``sweep`` and the command line.
+    momentum or with ``momentum`` left at its default of 0 (unless ``names_known`` is False: the values come
+    later), warm-up steps without a warm-up schedule. One rule for ``fit``, ``sweep`` and the command line.
 
     Raises:
         ConfigError: naming the setting, what it was combined with, and what reads it.
     """
-    for name in sorted(set(names)):
+    names = set(names)
+    for name in sorted(names):
         row = BY_NAME[name]
         if row.optimizers is not None and not set(optimizers) & set(row.optimizers):
             readers = " or ".join(errors.setting("optimizer", o) for o in row.optimizers)
@@ -261,6 +264,11 @@ def check_used(
         raise errors.ConfigError(
             f"{errors.arg('nesterov')} has no effect with {errors.setting('optimizer', optimizers[0])}; "
             f"it is used only by {errors.setting('optimizer', 'sgd')} or {errors.setting('optimizer', 'rmsprop')}"
+        )
+    if nesterov and names_known and "momentum" not in names:
+        raise errors.ConfigError(
+            f"{errors.arg('nesterov')} has no effect without momentum ({errors.arg('momentum')} is 0 unless given); "
+            f"give {errors.arg('momentum')} too, e.g. {errors.setting('momentum', 0.9)}"
         )
     if warmup_steps and "warmup_cosine" not in schedules:
         raise errors.ConfigError(

@@ -141,6 +141,7 @@ def make_train(
         schedules=[spec.schedule],
         nesterov=spec.nesterov,
         warmup_steps=spec.warmup_steps,
+        names_known=False,  # the hyperparameters come with each call
     )
     return functools.partial(loop.train, spec)
 

@@ -561,6 +561,7 @@ def test_bad_input_fails_cleanly_in_cli_words_and_keeps_earlier_results(trained_
         ),
         (["train", "--optimizer", "sgd", "--b1", "0.8"], "--b1 has no effect with --optimizer sgd"),
         (["train", "--nesterov"], "--nesterov has no effect with --optimizer adam"),
+        (["train", "--optimizer", "sgd", "--nesterov"], "--nesterov has no effect without momentum (--momentum is 0"),
         (["train", "--final-fraction", "0.1"], "--final-fraction has no effect with --schedule constant"),
         (["train", "--warmup-steps", "10"], "--warmup-steps has no effect with --schedule constant"),
         (["train", "--task", "regression"], "--task is for --csv or --npz data"),

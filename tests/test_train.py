@@ -583,6 +583,12 @@ def test_hyperparameters_come_as_keywords_or_as_one_hyperparams_and_each_is_chec
             r"`momentum` has no effect with optimizer='adam'; it is used only by optimizer='sgd' or optimizer='rmsprop'",
         ),
         (dict(optimizer="adam", nesterov=True), jaxnn.ConfigError, r"`nesterov` has no effect with optimizer='adam'"),
+        (
+            dict(optimizer="sgd", nesterov=True),
+            jaxnn.ConfigError,
+            r"`nesterov` has no effect without momentum \(`momentum` is 0 unless given\); give `momentum` too, e\.g\. "
+            r"momentum=0\.9",
+        ),
         (dict(warmup_steps=5), jaxnn.ConfigError, r"`warmup_steps` has no effect with schedule='constant'"),
         (dict(hyperparams={"learning_rate": 0.1}), TypeError, r"`hyperparams` must be a jaxnn.Hyperparams, got dict"),
         (

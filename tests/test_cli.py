@@ -646,6 +646,17 @@ def test_library_messages_name_flags_on_the_command_line_and_keywords_in_python(
     assert messages()[0] == "use batch_size=None"  # only inside the block
 
 
+def test_seeds_alone_repeat_one_configuration_and_nothing_else_is_refused(capsys):
+    parser = cli.build_parser()
+    args = cli_config.parse_arguments(parser, ["sweep", "--seeds", "3", "--learning-rate", "0.05", "--momentum", "0.9"])
+    assert cli_sweep.space_of(args) == ({"learning_rate": [0.05]}, {"momentum": 0.9})  # a one-row table, 3 seeds
+    args = cli_config.parse_arguments(parser, ["sweep", "--seeds", "2"])
+    assert cli_sweep.space_of(args) == ({"learning_rate": [jaxnn.Hyperparams().learning_rate]}, {})
+    status, _, stderr = run_cli(capsys, "sweep", "--learning-rate", "0.05")
+    assert_one_line_error(status, stderr, "nothing to sweep: give a range such as --learning-rate 1e-4:1e-1:log:8")
+    assert "--seeds N to repeat one configuration" in stderr
+
+
 def test_sweep_files_use_the_command_line_option_names(tmp_path):
     parser = cli.build_parser()
     example = [line[4:] for line in cli_config.EXAMPLE.splitlines() if line.startswith("    ")]  # the indented file

@@ -205,8 +205,13 @@ def space_of(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
             fixed[name] = values[0]
         else:
             space[name] = values
+    if not space and args.seeds > 1:  # one configuration, repeated: the table is its seeds' spread
+        space["learning_rate"] = [fixed.pop("learning_rate", hyperparams.BY_NAME["learning_rate"].default)]
     if not space:
-        raise UsageError("nothing to sweep: give a range such as --learning-rate 1e-4:1e-1:log:8 or --config FILE")
+        raise UsageError(
+            "nothing to sweep: give a range such as --learning-rate 1e-4:1e-1:log:8, --config FILE, or --seeds N "
+            "to repeat one configuration"
+        )
     return space, fixed
 
 

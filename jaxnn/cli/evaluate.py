@@ -65,15 +65,10 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="seed of the split (default: the seed the checkpoint was trained with, else 0)",
     )
-    built_in.add_argument(
-        "--val-fraction",
-        type=float,
-        metavar="F",
-        help="validation share (default: the checkpoint's, else 0.15)",
-    )
-    built_in.add_argument(
-        "--test-fraction", type=float, metavar="F", help="test share (default: the checkpoint's, else 0.15)"
-    )
+    for flag, share in (("--val-fraction", "validation"), ("--test-fraction", "test")):
+        built_in.add_argument(
+            flag, type=float, metavar="F", help=f"{share} share (default: the checkpoint's, else 0.15)"
+        )
     output = evaluate.add_argument_group("output")
     output.add_argument(
         "--out", metavar="DIR", help="write DIR/metrics.json and, for classes, DIR/confusion_matrix.png"

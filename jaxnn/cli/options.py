@@ -294,12 +294,8 @@ def add_training_options(parser: argparse.ArgumentParser, *, sweep: bool) -> Non
     training.add_argument(
         "--patience", type=positive_int, metavar="N", help="early stopping after N epochs without improvement"
     )
-    training.add_argument(
-        "--monitor",
-        choices=("loss", "metric"),
-        help="what --patience watches and the saved epoch is the best of: the validation loss (default) or "
-        "the --metric, in its direction",
-    )
+    monitor = "what --patience watches and the saved epoch is best by: the validation loss (default) or --metric"
+    training.add_argument("--monitor", choices=("loss", "metric"), help=monitor)
     training.add_argument(
         "--seed", type=int, default=0, help="seed for the split, initialization and shuffling (default: 0)"
     )

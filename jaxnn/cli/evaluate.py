@@ -25,7 +25,8 @@ def add(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         parents=parents,
         description="Score a checkpoint written by `jaxnn train` or `jaxnn sweep` on labelled data: a CSV (or "
         "Parquet) file, prepared exactly as for `jaxnn predict` (the training's column plan and scaling), an .npz "
-        "file of labelled arrays, or a built-in dataset. Prints every metric of the task and, for classes, the confusion matrix (also written as "
+        "file of labelled arrays, or a built-in dataset. "
+        "Prints every metric of the task and, for classes, the confusion matrix (also written as "
         "a PNG with --out or --confusion-png).",
     )
     evaluate.add_argument("--model", required=True, metavar="FILE", help="the checkpoint (model.msgpack)")
@@ -164,17 +165,12 @@ def _data(args: argparse.Namespace, checkpoint: Any) -> tuple[Any, str, str]:
     # The run's own split unless told otherwise: a `train` or `sweep` checkpoint records it (older `train` ones
     # only their seed), so the test split is the rows that run held out.
     metadata = checkpoint.metadata or {}
-    trained = {"seed": metadata.get("seed", 0), "val_fraction": 0.15, "test_fraction": 0.15, "stratify": True}
-    trained |= metadata.get("split") or {}
-    split_options = trained | {
-        name: value
-        for name, value in (
-            ("seed", args.seed),
-            ("val_fraction", args.val_fraction),
-            ("test_fraction", args.test_fraction),
-        )
-        if value is not None
-    }
+    given = {"seed": args.seed, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction}
+    split_options = (
+        {"seed": metadata.get("seed", 0)}
+        | (metadata.get("split") or {})
+        | {name: value for name, value in given.items() if value is not None}
+    )  # what is in none of them: jaxnn.datasets.load's defaults
     seed = split_options["seed"]
     images = len(info.input_shape) > 1
     loaded = jaxnn.datasets.load(args.dataset, **split_options, as_images=images and args.dataset == "digits")
